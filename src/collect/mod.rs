@@ -1,0 +1,88 @@
+//! The only code that talks to the operating system. Each OS backend fills
+//! the same [`Snapshot`]; everything downstream is pure.
+//!
+//! | OS      | sockets                                   | owners                    |
+//! |---------|-------------------------------------------|---------------------------|
+//! | Linux   | netlink `NETLINK_SOCK_DIAG` (inet_diag)   | `/proc/<pid>/fd` inodes   |
+//! | Windows | `GetExtendedTcpTable` / `GetExtendedUdpTable` | pid in the table      |
+//! | macOS   | libproc `proc_pidfdinfo`                  | pid of the fd table       |
+
+use crate::snapshot::Snapshot;
+
+#[cfg(target_os = "linux")]
+pub mod linux;
+#[cfg(target_os = "linux")]
+use linux::PlatformCollector;
+
+#[cfg(target_os = "windows")]
+pub mod windows;
+#[cfg(target_os = "windows")]
+use windows::PlatformCollector;
+
+#[cfg(target_os = "macos")]
+pub mod macos;
+#[cfg(target_os = "macos")]
+use macos::PlatformCollector;
+
+/// Why a whole sample failed. Per-process problems (a vanished pid, EACCES)
+/// never fail a sample: they are counted in [`crate::snapshot::Diagnostics`].
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    /// An OS call that the sample cannot do without failed.
+    #[error("{call} failed: {source}")]
+    Os {
+        call: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The kernel answered with something we could not decode.
+    #[error("malformed {what}: {detail}")]
+    Malformed { what: &'static str, detail: String },
+    /// This OS has no collector.
+    #[error("procnet has no collector for this operating system")]
+    Unsupported,
+}
+
+/// Takes samples of the machine. Keeps caches between samples (process
+/// details keyed by pid and start time) so a steady machine is not re-read
+/// in full every interval.
+pub struct Collector {
+    #[cfg(any(target_os = "linux", target_os = "windows", target_os = "macos"))]
+    inner: PlatformCollector,
+}
+
+impl Collector {
+    /// Creates a collector for this OS.
+    pub fn new() -> Result<Collector, CollectError> {
+        #[cfg(any(target_os = "linux", target_os = "windows", target_os = "macos"))]
+        {
+            Ok(Collector {
+                inner: PlatformCollector::new()?,
+            })
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "windows", target_os = "macos")))]
+        {
+            Err(CollectError::Unsupported)
+        }
+    }
+
+    /// Takes one sample.
+    pub fn sample(&mut self) -> Result<Snapshot, CollectError> {
+        #[cfg(any(target_os = "linux", target_os = "windows", target_os = "macos"))]
+        {
+            self.inner.sample()
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "windows", target_os = "macos")))]
+        {
+            Err(CollectError::Unsupported)
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, for `Snapshot::taken_at_ms`.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

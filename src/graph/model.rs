@@ -1,0 +1,258 @@
+//! The documents procnet publishes: `/api/graph` ([`GraphDoc`]), the SSE diff
+//! ([`GraphDiff`]) and `/api/connections` ([`ConnectionsDoc`]). Field names are
+//! fixed by CONTRACT.md; fields may be added, never renamed.
+
+use crate::snapshot::{Proto, UnknownReason};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// `GET /api/graph`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GraphDoc {
+    /// Sample sequence number; diffs name the `seq` they apply to.
+    pub seq: u64,
+    /// When the sample was taken, RFC 3339 UTC.
+    pub timestamp: String,
+    pub nodes: Vec<Node>,
+    pub edges: Vec<Edge>,
+}
+
+/// What a node stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeKind {
+    /// A process on this host (`pid:<pid>`).
+    Process,
+    /// An endpoint outside this host (`ext:<address>`).
+    External,
+    /// Sockets whose owner could not be seen (`unknown:<reason>…`).
+    Unknown,
+}
+
+/// A listening socket of a process, shown in the node's side panel.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListenAddr {
+    pub proto: Proto,
+    pub address: String,
+    pub port: u16,
+}
+
+/// A graph node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Node {
+    pub id: String,
+    pub kind: NodeKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// Process name (`comm`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Type from the rules (`app` by default; `external` for external nodes).
+    #[serde(rename = "type")]
+    pub node_type: String,
+    /// Display label (rule label, else the process name or address).
+    pub label: String,
+    /// Command line, arguments joined by spaces, secrets redacted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmdline: Option<String>,
+    /// Process start, seconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ppid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exe: Option<String>,
+    /// External endpoint address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Why an `unknown` node's owner could not be seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<UnknownReason>,
+    /// Container the process runs in (name, else short id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// The process's listening sockets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listeners: Vec<ListenAddr>,
+    /// Cumulative bytes received by the node's sockets, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rx_bytes: Option<u64>,
+    /// Cumulative bytes sent by the node's sockets, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tx_bytes: Option<u64>,
+    /// Bytes per second received over the last interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rx_rate: Option<f64>,
+    /// Bytes per second sent over the last interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tx_rate: Option<f64>,
+}
+
+impl Node {
+    /// A node with only the required fields set.
+    pub fn bare(id: String, kind: NodeKind, node_type: &str, label: String) -> Node {
+        Node {
+            id,
+            kind,
+            pid: None,
+            name: None,
+            node_type: node_type.to_string(),
+            label,
+            cmdline: None,
+            start_time: None,
+            user: None,
+            uid: None,
+            ppid: None,
+            exe: None,
+            address: None,
+            reason: None,
+            container: None,
+            listeners: Vec::new(),
+            rx_bytes: None,
+            tx_bytes: None,
+            rx_rate: None,
+            tx_rate: None,
+        }
+    }
+}
+
+/// One connection behind an edge, for tooltips (a capped sample).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EdgeSocket {
+    /// Client `address:port`.
+    pub client: String,
+    /// Server `address:port`.
+    pub server: String,
+    pub state: String,
+}
+
+/// A directed edge client → server, aggregated per (client node, server
+/// node, proto, server port).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Edge {
+    pub id: String,
+    /// Client node id.
+    pub from: String,
+    /// Server node id.
+    pub to: String,
+    pub proto: Proto,
+    pub server_port: u16,
+    /// How many connections (client sockets) the edge stands for.
+    pub count: u32,
+    /// Connection count per socket state.
+    #[serde(default)]
+    pub states: BTreeMap<String, u32>,
+    /// Up to [`EDGE_SOCKET_SAMPLE`] of the connections, for tooltips.
+    #[serde(default)]
+    pub sockets: Vec<EdgeSocket>,
+    /// Cumulative bytes the client sent to the server, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tx_bytes: Option<u64>,
+    /// Cumulative bytes the client received from the server, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rx_bytes: Option<u64>,
+    /// Client → server bytes per second over the last interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tx_rate: Option<f64>,
+    /// Server → client bytes per second over the last interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rx_rate: Option<f64>,
+}
+
+/// How many connections an edge lists in `sockets`.
+pub const EDGE_SOCKET_SAMPLE: usize = 16;
+
+/// One SSE update: what changed between the graph at `base` and at `seq`.
+/// A client whose last applied seq is not `base` must re-sync from
+/// `/api/graph` (or the next full `graph` event).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GraphDiff {
+    pub seq: u64,
+    pub base: u64,
+    pub timestamp: String,
+    pub added_nodes: Vec<Node>,
+    pub updated_nodes: Vec<Node>,
+    pub removed_nodes: Vec<String>,
+    pub added_edges: Vec<Edge>,
+    pub updated_edges: Vec<Edge>,
+    pub removed_edges: Vec<String>,
+}
+
+impl GraphDiff {
+    /// True when nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.added_nodes.is_empty()
+            && self.updated_nodes.is_empty()
+            && self.removed_nodes.is_empty()
+            && self.added_edges.is_empty()
+            && self.updated_edges.is_empty()
+            && self.removed_edges.is_empty()
+    }
+}
+
+/// `GET /api/connections` (psys's shape).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConnectionsDoc {
+    pub listeners: Vec<Listener>,
+    pub connections: Vec<Connection>,
+}
+
+/// A listening socket (psys `Listener`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Listener {
+    /// Owner pid; 0 when the owner cannot be seen.
+    pub pid: u32,
+    /// Owner name; `?` when the owner cannot be seen.
+    pub process_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_label: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_icon_type: Option<String>,
+    pub address: String,
+    pub address_description: String,
+    pub port: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmdline: Option<String>,
+    pub proto: Proto,
+    /// Every pid holding the socket (several after `fork`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pids: Vec<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<UnknownReason>,
+}
+
+/// An outgoing connection from a local process (psys `Connection`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Connection {
+    pub from_pid: u32,
+    pub from_process_name: String,
+    pub from_address: String,
+    pub from_port: u16,
+    pub to_address: String,
+    pub to_port: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_label: Option<String>,
+    pub proto: Proto,
+    pub state: String,
+    /// The local process at the server end, when the server is on this host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_pid: Option<u32>,
+    /// Traffic of this connection as seen by the client, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tx_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rx_bytes: Option<u64>,
+}

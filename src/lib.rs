@@ -1,0 +1,10 @@
+//! procnet: which processes on this machine talk to which, over TCP and UDP.
+//!
+//! Data flows one way: [`collect`] (the only OS code) produces a
+//! [`snapshot::Snapshot`]; [`graph`] turns it into the graph and connections
+//! views with pure functions; the binary prints them or serves them.
+
+pub mod collect;
+pub mod graph;
+pub mod rules;
+pub mod snapshot;

@@ -1,0 +1,1 @@
+//! Typing rules: parsing (YAML or JSON) and matching.

@@ -1,0 +1,285 @@
+//! The plain data one sample of the machine produces: processes, sockets and
+//! what could not be seen. Every collector (Linux, Windows, macOS) fills the
+//! same types; a field an OS cannot fill is an `Option`, never a `#[cfg]`.
+//!
+//! Everything here is serde data so a snapshot can be recorded as a JSON
+//! fixture and replayed through the graph engine without touching the OS.
+
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, SocketAddr};
+
+/// One sample of the machine's sockets and the processes that own them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Snapshot {
+    /// When the sample was taken, milliseconds since the Unix epoch.
+    pub taken_at_ms: u64,
+    /// Addresses that belong to this host (all interfaces, loopback
+    /// included). A remote address in this set is a local peer, not an
+    /// external endpoint.
+    #[serde(default)]
+    pub local_addresses: Vec<IpAddr>,
+    /// Network interfaces and their addresses, for per-interface traffic.
+    #[serde(default)]
+    pub interfaces: Vec<Interface>,
+    /// Every process that owns at least one socket in `sockets`.
+    #[serde(default)]
+    pub processes: Vec<Process>,
+    /// Every TCP and UDP socket, IPv4 and IPv6, in every state.
+    #[serde(default)]
+    pub sockets: Vec<Socket>,
+    /// What the collector could not see, so nothing is hidden silently.
+    #[serde(default)]
+    pub diagnostics: Diagnostics,
+}
+
+/// A network interface of this host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Interface {
+    /// Kernel name, e.g. `lo`, `eth0`.
+    pub name: String,
+    /// Addresses assigned to it.
+    #[serde(default)]
+    pub addresses: Vec<IpAddr>,
+}
+
+/// A process that owns sockets.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Process {
+    /// Process id.
+    pub pid: u32,
+    /// Start time, seconds since the Unix epoch. With `pid` it identifies a
+    /// process across samples: a reused pid has another start time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<u64>,
+    /// Short name (`comm` on Linux, the image name on Windows).
+    pub name: String,
+    /// Full command line, one element per argument (empty for kernel threads
+    /// or when it could not be read).
+    #[serde(default)]
+    pub cmdline: Vec<String>,
+    /// Path of the executable, when readable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exe: Option<String>,
+    /// Real user id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    /// User name for `uid`, when it resolves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Parent process id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ppid: Option<u32>,
+    /// Container id (full hex id) when the process runs in a container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<String>,
+}
+
+/// Transport protocol of a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+impl Proto {
+    /// Lower-case name as used in the JSON (`tcp`, `udp`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        }
+    }
+}
+
+/// Socket state, with the kernel's TCP state names. UDP sockets use
+/// `Established` when connected and `Close` when only bound, as the Linux
+/// kernel reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SocketState {
+    Established,
+    SynSent,
+    SynRecv,
+    FinWait1,
+    FinWait2,
+    TimeWait,
+    Close,
+    CloseWait,
+    LastAck,
+    Listen,
+    Closing,
+    NewSynRecv,
+    Unknown,
+}
+
+impl SocketState {
+    /// Maps the Linux kernel's `TCP_*` state number (`include/net/tcp_states.h`).
+    pub fn from_linux(state: u8) -> SocketState {
+        match state {
+            1 => SocketState::Established,
+            2 => SocketState::SynSent,
+            3 => SocketState::SynRecv,
+            4 => SocketState::FinWait1,
+            5 => SocketState::FinWait2,
+            6 => SocketState::TimeWait,
+            7 => SocketState::Close,
+            8 => SocketState::CloseWait,
+            9 => SocketState::LastAck,
+            10 => SocketState::Listen,
+            11 => SocketState::Closing,
+            12 => SocketState::NewSynRecv,
+            _ => SocketState::Unknown,
+        }
+    }
+
+    /// The name used in JSON and tables, e.g. `ESTABLISHED`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SocketState::Established => "ESTABLISHED",
+            SocketState::SynSent => "SYN_SENT",
+            SocketState::SynRecv => "SYN_RECV",
+            SocketState::FinWait1 => "FIN_WAIT1",
+            SocketState::FinWait2 => "FIN_WAIT2",
+            SocketState::TimeWait => "TIME_WAIT",
+            SocketState::Close => "CLOSE",
+            SocketState::CloseWait => "CLOSE_WAIT",
+            SocketState::LastAck => "LAST_ACK",
+            SocketState::Listen => "LISTEN",
+            SocketState::Closing => "CLOSING",
+            SocketState::NewSynRecv => "NEW_SYN_RECV",
+            SocketState::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+/// Why a socket has no owner process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnknownReason {
+    /// The owner is another user's process and we may not read its fds.
+    Permission,
+    /// The owner exited (or closed the socket) before it could be matched.
+    Exited,
+    /// The owner lives in another network namespace.
+    Netns,
+    /// None of the above could be established.
+    Unknown,
+}
+
+impl UnknownReason {
+    /// Lower-case name as used in ids and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnknownReason::Permission => "permission",
+            UnknownReason::Exited => "exited",
+            UnknownReason::Netns => "netns",
+            UnknownReason::Unknown => "unknown",
+        }
+    }
+}
+
+/// One TCP or UDP socket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Socket {
+    pub proto: Proto,
+    /// Local address and port. IPv4-mapped IPv6 addresses are already
+    /// reported as IPv4.
+    pub local: SocketAddr,
+    /// Remote address and port; `None` when the socket is not connected
+    /// (a listener, or a bound UDP socket).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<SocketAddr>,
+    pub state: SocketState,
+    /// Kernel socket inode (Linux); 0 when the socket has none (TIME_WAIT)
+    /// or the OS has no such notion.
+    #[serde(default)]
+    pub inode: u64,
+    /// Owning user id as the kernel reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    /// Pids of every process that holds this socket (several after `fork`).
+    #[serde(default)]
+    pub owners: Vec<u32>,
+    /// Why `owners` is empty; `None` when it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unowned_reason: Option<UnknownReason>,
+    /// Bytes sent, as the kernel counts them (TCP `tcpi_bytes_sent`, or
+    /// `tcpi_bytes_acked` on kernels without it); `None` when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_sent: Option<u64>,
+    /// Bytes received (TCP `tcpi_bytes_received`); `None` when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_received: Option<u64>,
+}
+
+/// What a collector could not see in one sample. Counted, not logged per
+/// item, so a busy machine does not flood the log.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Diagnostics {
+    /// Which backend produced the sample, e.g. `netlink`, `procfs`,
+    /// `iphlpapi`, `libproc`.
+    #[serde(default)]
+    pub backend: String,
+    /// Processes whose sockets could not be read for lack of permission.
+    #[serde(default)]
+    pub processes_denied: u32,
+    /// Processes that exited while they were being read.
+    #[serde(default)]
+    pub processes_vanished: u32,
+    /// Sockets left without an owner, by reason.
+    #[serde(default)]
+    pub unowned_permission: u32,
+    #[serde(default)]
+    pub unowned_exited: u32,
+    #[serde(default)]
+    pub unowned_netns: u32,
+    #[serde(default)]
+    pub unowned_unknown: u32,
+    /// Human-readable warnings (one per distinct problem, not per item).
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+impl Snapshot {
+    /// Looks a process up by pid.
+    pub fn process(&self, pid: u32) -> Option<&Process> {
+        self.processes.iter().find(|p| p.pid == pid)
+    }
+}
+
+/// Reports an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) as the IPv4
+/// address it stands for, so both ends of a dual-stack connection compare
+/// equal. Every collector passes addresses through this.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(v6),
+        },
+        v4 => v4,
+    }
+}
+
+/// [`canonical_ip`] for a socket address.
+pub fn canonical_addr(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(canonical_ip(addr.ip()), addr.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mapped_v6_becomes_v4() {
+        let mapped: IpAddr = "::ffff:10.1.2.3".parse().unwrap();
+        assert_eq!(canonical_ip(mapped), "10.1.2.3".parse::<IpAddr>().unwrap());
+        let plain: IpAddr = "::1".parse().unwrap();
+        assert_eq!(canonical_ip(plain), plain);
+    }
+}
