@@ -8,3 +8,5 @@ pub mod collect;
 pub mod graph;
 pub mod rules;
 pub mod snapshot;
+pub mod table;
+pub mod serve;

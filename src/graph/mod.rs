@@ -2,4 +2,13 @@
 //! published views: pairing of local connections, client→server direction,
 //! typing rules, friendly labels and diffs between samples. No I/O here.
 
+pub mod build;
+pub mod diff;
+pub mod direction;
+pub mod labels;
 pub mod model;
+pub mod pairing;
+pub mod ports;
+pub mod redact;
+
+pub use build::{build_connections, build_graph, ContainerLabels, GraphOptions, Inputs};

@@ -233,7 +233,16 @@ pub struct Listener {
     pub reason: Option<UnknownReason>,
 }
 
-/// An outgoing connection from a local process (psys `Connection`).
+/// Which end of a connection a socket is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Client,
+    Server,
+}
+
+/// A connected socket of a local process, seen from that process (psys
+/// `Connection`: `from` is the local end, `to` the remote end).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Connection {
@@ -247,7 +256,10 @@ pub struct Connection {
     pub to_label: Option<String>,
     pub proto: Proto,
     pub state: String,
-    /// The local process at the server end, when the server is on this host.
+    /// Whether the `from` end is the `client` (an outgoing connection) or
+    /// the `server` (a connection accepted on one of its listeners).
+    pub role: Role,
+    /// The local process at the remote end, when it is on this host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to_pid: Option<u32>,
     /// Traffic of this connection as seen by the client, when known.

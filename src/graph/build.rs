@@ -1,0 +1,536 @@
+//! Snapshot → `/api/graph` and `/api/connections`. Pure and deterministic:
+//! the same snapshot, rules and options always give the same documents,
+//! with nodes and edges sorted by id.
+
+use crate::graph::direction::{decide, ServerSide};
+use crate::graph::labels::{address_description, icon_type_for_name, rfc3339, truncate_chars};
+use crate::graph::model::{
+    Connection, ConnectionsDoc, Edge, EdgeSocket, GraphDoc, ListenAddr, Listener, Node, NodeKind,
+    Role, EDGE_SOCKET_SAMPLE,
+};
+use crate::graph::pairing::{is_connection, is_listener, SocketIndex};
+use crate::graph::ports::{service_name, ServicePorts};
+use crate::graph::redact::redact_cmdline;
+use crate::rules::{ProcessFacts, RuleSet};
+use crate::snapshot::{Process, Proto, Snapshot, Socket, UnknownReason};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{IpAddr, SocketAddr};
+
+/// How a snapshot is turned into views (the `snapshot`/`serve` flags).
+#[derive(Debug, Clone, Default)]
+pub struct GraphOptions {
+    /// Include UDP sockets (`--udp`); only those with a remote address
+    /// become edges.
+    pub udp: bool,
+    /// Only process-to-process edges (`--p2p-only`).
+    pub p2p_only: bool,
+    /// Ports that mark the server end (built-ins plus `--svc-ports`).
+    pub service_ports: ServicePorts,
+    /// Show command lines unredacted (`--show-secrets`).
+    pub show_secrets: bool,
+}
+
+/// Container facts from the container engine, keyed for label lookups.
+#[derive(Debug, Clone, Default)]
+pub struct ContainerLabels {
+    /// Host ports published by a container → the container's name.
+    pub published: HashMap<(Proto, u16), String>,
+    /// Container id → name.
+    pub names: HashMap<String, String>,
+}
+
+impl ContainerLabels {
+    /// The name of container `id` (full or prefix), else its short id.
+    pub fn name_of(&self, id: &str) -> String {
+        self.names
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| id.chars().take(12).collect())
+    }
+}
+
+/// Everything the builders read, bundled once.
+pub struct Inputs<'a> {
+    pub snapshot: &'a Snapshot,
+    pub rules: &'a RuleSet,
+    pub options: &'a GraphOptions,
+    pub containers: &'a ContainerLabels,
+}
+
+/// A graph node before it has a string id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum NodeRef {
+    Pid(u32),
+    External(IpAddr),
+    /// Unowned sockets by reason (and, for `permission`, the socket's uid).
+    Unknown(UnknownReason, Option<u32>),
+}
+
+impl NodeRef {
+    fn id(&self) -> String {
+        match self {
+            NodeRef::Pid(pid) => format!("pid:{pid}"),
+            NodeRef::External(ip) => format!("ext:{ip}"),
+            NodeRef::Unknown(reason, Some(uid)) => format!("unknown:{}:uid{uid}", reason.as_str()),
+            NodeRef::Unknown(reason, None) => format!("unknown:{}", reason.as_str()),
+        }
+    }
+
+    fn is_external(&self) -> bool {
+        matches!(self, NodeRef::External(_))
+    }
+}
+
+/// The owners of a socket as node refs; an unowned socket gets an
+/// `unknown` node that says why, never silence.
+fn owner_refs(s: &Socket) -> Vec<NodeRef> {
+    if s.owners.is_empty() {
+        let reason = s.unowned_reason.unwrap_or(UnknownReason::Unknown);
+        let uid = if reason == UnknownReason::Permission { s.uid } else { None };
+        vec![NodeRef::Unknown(reason, uid)]
+    } else {
+        s.owners.iter().map(|&p| NodeRef::Pid(p)).collect()
+    }
+}
+
+/// Why a connection's local peer could not be found: on loopback the peer
+/// must be in this namespace, so it has gone; on another local address it
+/// may live in another network namespace (a container's bridge).
+fn missing_peer(remote: IpAddr) -> NodeRef {
+    let reason = if remote.is_loopback() {
+        UnknownReason::Exited
+    } else {
+        UnknownReason::Netns
+    };
+    NodeRef::Unknown(reason, None)
+}
+
+/// One connected socket, resolved: who is client and who is server.
+struct Resolved {
+    clients: Vec<NodeRef>,
+    servers: Vec<NodeRef>,
+    client_addr: SocketAddr,
+    server_addr: SocketAddr,
+    /// The socket's local end is the client.
+    local_is_client: bool,
+}
+
+/// Resolves socket `i`. Returns `None` when the socket is the server end
+/// of a local pair (its peer, the client end, stands for the connection).
+fn resolve(index: &SocketIndex<'_>, sockets: &[Socket], i: usize, ports: &ServicePorts) -> Option<Resolved> {
+    let s = &sockets[i];
+    let remote = s.remote?;
+    let peer = index.peer(i);
+    let remote_is_local = peer.is_some() || index.is_local_ip(remote.ip());
+    let local_listens = index.listener_for(s.proto, s.local).is_some();
+    let remote_listener = if remote_is_local {
+        index.listener_for(s.proto, remote)
+    } else {
+        None
+    };
+    let dir = decide(s.local, remote, local_listens, remote_listener.is_some(), ports);
+    let remote_socket = peer.or(remote_listener);
+    let remote_refs = || match remote_socket {
+        Some(j) => owner_refs(&sockets[j]),
+        None if remote_is_local => vec![missing_peer(remote.ip())],
+        None => vec![NodeRef::External(remote.ip())],
+    };
+    match dir.server {
+        ServerSide::Remote => Some(Resolved {
+            clients: owner_refs(s),
+            servers: remote_refs(),
+            client_addr: s.local,
+            server_addr: remote,
+            local_is_client: true,
+        }),
+        ServerSide::Local if peer.is_some() => None,
+        ServerSide::Local => Some(Resolved {
+            clients: remote_refs(),
+            servers: owner_refs(s),
+            client_addr: remote,
+            server_addr: s.local,
+            local_is_client: false,
+        }),
+    }
+}
+
+fn wanted(s: &Socket, options: &GraphOptions) -> bool {
+    s.proto == Proto::Tcp || options.udp
+}
+
+#[derive(Default)]
+struct EdgeAcc {
+    count: u32,
+    states: BTreeMap<String, u32>,
+    sockets: BTreeSet<EdgeSocket>,
+    tx: Option<u64>,
+    rx: Option<u64>,
+}
+
+fn add_opt(acc: &mut Option<u64>, v: Option<u64>) {
+    if let Some(v) = v {
+        *acc = Some(acc.unwrap_or(0).saturating_add(v));
+    }
+}
+
+/// The process facts the rules see.
+fn facts<'p>(p: &'p Process, cmdline: &'p str) -> ProcessFacts<'p> {
+    ProcessFacts {
+        pid: p.pid,
+        name: &p.name,
+        cmdline,
+    }
+}
+
+/// Builds `/api/graph` for one snapshot.
+pub fn build_graph(inputs: &Inputs<'_>, seq: u64) -> GraphDoc {
+    let snap = inputs.snapshot;
+    let opts = inputs.options;
+    let index = SocketIndex::new(snap);
+    let mut edges: HashMap<(NodeRef, NodeRef, Proto, u16), EdgeAcc> = HashMap::new();
+    let mut listeners: BTreeMap<NodeRef, BTreeSet<ListenAddr>> = BTreeMap::new();
+    let mut nodes: BTreeSet<NodeRef> = BTreeSet::new();
+
+    for (i, s) in snap.sockets.iter().enumerate() {
+        if !wanted(s, opts) {
+            continue;
+        }
+        if is_listener(s) {
+            for owner in owner_refs(s) {
+                nodes.insert(owner);
+                listeners.entry(owner).or_default().insert(ListenAddr {
+                    proto: s.proto,
+                    address: s.local.ip().to_string(),
+                    port: s.local.port(),
+                });
+            }
+            continue;
+        }
+        if !is_connection(s) {
+            continue;
+        }
+        let Some(r) = resolve(&index, &snap.sockets, i, &opts.service_ports) else {
+            continue;
+        };
+        if opts.p2p_only && (r.clients.iter().chain(&r.servers).any(NodeRef::is_external)) {
+            continue;
+        }
+        // Traffic seen from the client: what it sent is tx.
+        let (tx, rx) = if r.local_is_client {
+            (s.bytes_sent, s.bytes_received)
+        } else {
+            (s.bytes_received, s.bytes_sent)
+        };
+        let sample = EdgeSocket {
+            client: r.client_addr.to_string(),
+            server: r.server_addr.to_string(),
+            state: s.state.as_str().to_string(),
+        };
+        for &from in &r.clients {
+            for &to in &r.servers {
+                nodes.insert(from);
+                nodes.insert(to);
+                let acc = edges
+                    .entry((from, to, s.proto, r.server_addr.port()))
+                    .or_default();
+                acc.count += 1;
+                *acc.states.entry(sample.state.clone()).or_default() += 1;
+                if acc.sockets.len() < EDGE_SOCKET_SAMPLE {
+                    acc.sockets.insert(sample.clone());
+                }
+                add_opt(&mut acc.tx, tx);
+                add_opt(&mut acc.rx, rx);
+            }
+        }
+    }
+
+    let traffic = process_traffic(snap);
+    let processes: HashMap<u32, &Process> = snap.processes.iter().map(|p| (p.pid, p)).collect();
+    let mut node_list: Vec<Node> = nodes
+        .iter()
+        .map(|r| {
+            let mut node = make_node(r, &processes, inputs);
+            if let Some(l) = listeners.remove(r) {
+                node.listeners = l.into_iter().collect();
+            }
+            if let NodeRef::Pid(pid) = r {
+                if let Some(&(rx, tx)) = traffic.get(pid) {
+                    node.rx_bytes = rx;
+                    node.tx_bytes = tx;
+                }
+            }
+            node
+        })
+        .collect();
+    node_list.sort_by(|a, b| a.id.cmp(&b.id));
+
+    let mut edge_list: Vec<Edge> = edges
+        .into_iter()
+        .map(|((from, to, proto, port), acc)| {
+            let (from, to) = (from.id(), to.id());
+            Edge {
+                id: format!("{}:{from}->{to}:{port}", proto.as_str()),
+                from,
+                to,
+                proto,
+                server_port: port,
+                count: acc.count,
+                states: acc.states,
+                sockets: acc.sockets.into_iter().collect(),
+                tx_bytes: acc.tx,
+                rx_bytes: acc.rx,
+                tx_rate: None,
+                rx_rate: None,
+            }
+        })
+        .collect();
+    edge_list.sort_by(|a, b| a.id.cmp(&b.id));
+
+    GraphDoc {
+        seq,
+        timestamp: rfc3339(snap.taken_at_ms),
+        nodes: node_list,
+        edges: edge_list,
+    }
+}
+
+/// Per pid: (received, sent) bytes over all its sockets, `None` when no
+/// socket of it has a known counter.
+fn process_traffic(snap: &Snapshot) -> HashMap<u32, (Option<u64>, Option<u64>)> {
+    let mut out: HashMap<u32, (Option<u64>, Option<u64>)> = HashMap::new();
+    for s in &snap.sockets {
+        if s.bytes_received.is_none() && s.bytes_sent.is_none() {
+            continue;
+        }
+        for &pid in &s.owners {
+            let e = out.entry(pid).or_default();
+            add_opt(&mut e.0, s.bytes_received);
+            add_opt(&mut e.1, s.bytes_sent);
+        }
+    }
+    out
+}
+
+/// The command line as shown: joined, redacted unless `--show-secrets`.
+fn shown_cmdline(p: &Process, options: &GraphOptions) -> String {
+    if options.show_secrets {
+        p.cmdline.join(" ")
+    } else {
+        redact_cmdline(&p.cmdline)
+    }
+}
+
+fn make_node(r: &NodeRef, processes: &HashMap<u32, &Process>, inputs: &Inputs<'_>) -> Node {
+    match *r {
+        NodeRef::Pid(pid) => {
+            let Some(p) = processes.get(&pid) else {
+                let mut node = Node::bare(r.id(), NodeKind::Process, "app", "?".into());
+                node.pid = Some(pid);
+                node.name = Some("?".into());
+                return node;
+            };
+            // Rules match the real command line; only the output is redacted.
+            let raw = p.cmdline.join(" ");
+            let class = inputs.rules.classify(facts(p, &raw));
+            let label = class.label.map(str::to_string).unwrap_or_else(|| p.name.clone());
+            let mut node = Node::bare(r.id(), NodeKind::Process, class.node_type, label);
+            node.pid = Some(pid);
+            node.name = Some(p.name.clone());
+            node.cmdline = Some(shown_cmdline(p, inputs.options));
+            node.start_time = p.start_time;
+            node.user = p.user.clone();
+            node.uid = p.uid;
+            node.ppid = p.ppid;
+            node.exe = p.exe.clone();
+            node.container = p.container_id.as_deref().map(|id| inputs.containers.name_of(id));
+            node
+        }
+        NodeRef::External(ip) => {
+            let mut node = Node::bare(r.id(), NodeKind::External, "external", ip.to_string());
+            node.address = Some(ip.to_string());
+            node
+        }
+        NodeRef::Unknown(reason, uid) => {
+            let why = match reason {
+                UnknownReason::Permission => "no permission to see the owner",
+                UnknownReason::Exited => "owner exited",
+                UnknownReason::Netns => "owner in another network namespace",
+                UnknownReason::Unknown => "owner unknown",
+            };
+            let label = match uid {
+                Some(uid) => format!("? ({why}, uid {uid})"),
+                None => format!("? ({why})"),
+            };
+            let mut node = Node::bare(r.id(), NodeKind::Unknown, "unknown", label);
+            node.reason = Some(reason);
+            node.uid = uid;
+            node
+        }
+    }
+}
+
+/// The owner shown when a socket has several: the oldest process (the
+/// parent that shared it), ties broken by the lower pid.
+fn primary_owner<'p>(s: &Socket, processes: &HashMap<u32, &'p Process>) -> Option<(u32, Option<&'p Process>)> {
+    s.owners
+        .iter()
+        .map(|&pid| (pid, processes.get(&pid).copied()))
+        .min_by_key(|(pid, p)| (p.and_then(|p| p.start_time).unwrap_or(u64::MAX), *pid))
+}
+
+/// Builds `/api/connections` (psys's listeners + connections) for one snapshot.
+pub fn build_connections(inputs: &Inputs<'_>) -> ConnectionsDoc {
+    let snap = inputs.snapshot;
+    let opts = inputs.options;
+    let index = SocketIndex::new(snap);
+    let processes: HashMap<u32, &Process> = snap.processes.iter().map(|p| (p.pid, p)).collect();
+    let mut listeners = Vec::new();
+    let mut connections = Vec::new();
+
+    for (i, s) in snap.sockets.iter().enumerate() {
+        if !wanted(s, opts) {
+            continue;
+        }
+        if is_listener(s) {
+            listeners.push(make_listener(s, &processes, inputs));
+            continue;
+        }
+        if !is_connection(s) {
+            continue;
+        }
+        let Some(remote) = s.remote else { continue };
+        let peer = index.peer(i);
+        let remote_is_local = peer.is_some() || index.is_local_ip(remote.ip());
+        if opts.p2p_only && !remote_is_local {
+            continue;
+        }
+        let local_listens = index.listener_for(s.proto, s.local).is_some();
+        let remote_listener = if remote_is_local {
+            index.listener_for(s.proto, remote)
+        } else {
+            None
+        };
+        let dir = decide(s.local, remote, local_listens, remote_listener.is_some(), &opts.service_ports);
+        let role = match dir.server {
+            ServerSide::Local => Role::Server,
+            ServerSide::Remote => Role::Client,
+        };
+        let remote_owner = peer
+            .or(remote_listener)
+            .and_then(|j| primary_owner(&snap.sockets[j], &processes));
+        let to_label = to_label(s.proto, remote, remote_is_local, remote_owner, inputs);
+        let owners: Vec<(u32, &str)> = if s.owners.is_empty() {
+            vec![(0, "?")]
+        } else {
+            s.owners
+                .iter()
+                .map(|&pid| (pid, processes.get(&pid).map_or("?", |p| p.name.as_str())))
+                .collect()
+        };
+        for (pid, name) in owners {
+            connections.push(Connection {
+                from_pid: pid,
+                from_process_name: name.to_string(),
+                from_address: s.local.ip().to_string(),
+                from_port: s.local.port(),
+                to_address: remote.ip().to_string(),
+                to_port: remote.port(),
+                to_label: to_label.clone(),
+                proto: s.proto,
+                state: s.state.as_str().to_string(),
+                role,
+                to_pid: remote_owner.map(|(pid, _)| pid),
+                tx_bytes: s.bytes_sent,
+                rx_bytes: s.bytes_received,
+            });
+        }
+    }
+    listeners.sort_by(|a, b| {
+        (a.port, a.proto, &a.address, a.pid).cmp(&(b.port, b.proto, &b.address, b.pid))
+    });
+    connections.sort_by(|a, b| {
+        (a.from_pid, a.from_port, &a.from_address, &a.to_address, a.to_port).cmp(&(
+            b.from_pid,
+            b.from_port,
+            &b.from_address,
+            &b.to_address,
+            b.to_port,
+        ))
+    });
+    ConnectionsDoc {
+        listeners,
+        connections,
+    }
+}
+
+/// psys's resolution order for a connection target: the container that
+/// publishes the port, a well-known service, the local process there.
+fn to_label(
+    proto: Proto,
+    remote: SocketAddr,
+    remote_is_local: bool,
+    remote_owner: Option<(u32, Option<&Process>)>,
+    inputs: &Inputs<'_>,
+) -> Option<String> {
+    if remote_is_local {
+        if let Some(name) = inputs.containers.published.get(&(proto, remote.port())) {
+            return Some(name.clone());
+        }
+    }
+    if let Some(service) = service_name(remote.port()) {
+        return Some(service.to_string());
+    }
+    remote_owner.and_then(|(_, p)| p).map(|p| p.name.clone())
+}
+
+fn make_listener(s: &Socket, processes: &HashMap<u32, &Process>, inputs: &Inputs<'_>) -> Listener {
+    let port = s.local.port();
+    let owner = primary_owner(s, processes);
+    let process = owner.and_then(|(_, p)| p);
+    let container = inputs.containers.published.get(&(s.proto, port)).cloned().or_else(|| {
+        process
+            .and_then(|p| p.container_id.as_deref())
+            .map(|id| inputs.containers.name_of(id))
+    });
+    let (service_label, icon_type, cmdline) = match process {
+        Some(p) => {
+            let raw = p.cmdline.join(" ");
+            let class = inputs.rules.classify(facts(p, &raw));
+            let icon = match class.rule_index {
+                Some(_) => class.node_type.to_string(),
+                None => icon_type_for_name(&p.name).to_string(),
+            };
+            let cmd = truncate_chars(&shown_cmdline(p, inputs.options), 80);
+            (
+                container.clone().or_else(|| class.label.map(str::to_string)),
+                icon,
+                (!cmd.is_empty()).then_some(cmd),
+            )
+        }
+        None => {
+            let typical = match service_name(port) {
+                Some(name) => format!("{port} (typical: {name})"),
+                None => format!("{port} (unknown)"),
+            };
+            (Some(container.clone().unwrap_or(typical)), "generic".to_string(), None)
+        }
+    };
+    Listener {
+        pid: owner.map_or(0, |(pid, _)| pid),
+        process_name: process.map_or_else(|| "?".to_string(), |p| p.name.clone()),
+        service_label,
+        container_name: container,
+        process_icon_type: Some(icon_type),
+        address: s.local.ip().to_string(),
+        address_description: address_description(s.local.ip(), &inputs.snapshot.interfaces),
+        port,
+        cmdline,
+        proto: s.proto,
+        pids: if s.owners.len() > 1 { s.owners.clone() } else { Vec::new() },
+        reason: if s.owners.is_empty() {
+            Some(s.unowned_reason.unwrap_or(UnknownReason::Unknown))
+        } else {
+            None
+        },
+    }
+}

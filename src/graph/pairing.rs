@@ -1,0 +1,114 @@
+//! Finds, for a socket, the other end of its connection on this host (its
+//! peer socket) or the listening socket it reached. Built once per snapshot;
+//! lookups are hash-map hits, so pairing stays linear in the socket count.
+
+use crate::snapshot::{canonical_ip, Proto, Socket, SocketState, Snapshot};
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// Lookup tables over one snapshot's sockets.
+pub struct SocketIndex<'s> {
+    sockets: &'s [Socket],
+    /// Listening sockets (TCP LISTEN, bound unconnected UDP) by (proto, port).
+    listeners: HashMap<(Proto, u16), Vec<usize>>,
+    /// Connected sockets by (proto, local, remote).
+    connected: HashMap<(Proto, SocketAddr, SocketAddr), usize>,
+    local_ips: HashSet<IpAddr>,
+}
+
+/// True for a socket that waits for others to reach it.
+pub fn is_listener(s: &Socket) -> bool {
+    match s.proto {
+        Proto::Tcp => s.state == SocketState::Listen,
+        Proto::Udp => s.remote.is_none(),
+    }
+}
+
+/// True for a socket that stands for a live connection worth an edge:
+/// connected, and not a leftover (TIME_WAIT, CLOSE) or a half-open request.
+pub fn is_connection(s: &Socket) -> bool {
+    s.remote.is_some()
+        && !matches!(
+            s.state,
+            SocketState::Listen | SocketState::TimeWait | SocketState::Close | SocketState::NewSynRecv
+        )
+}
+
+/// 127.0.0.1 ↔ ::1: the same host seen through the other family.
+pub fn loopback_alternate(ip: IpAddr) -> Option<IpAddr> {
+    match ip {
+        IpAddr::V4(v4) if v4 == Ipv4Addr::LOCALHOST => Some(IpAddr::V6(Ipv6Addr::LOCALHOST)),
+        IpAddr::V6(v6) if v6 == Ipv6Addr::LOCALHOST => Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        _ => None,
+    }
+}
+
+impl<'s> SocketIndex<'s> {
+    pub fn new(snap: &'s Snapshot) -> SocketIndex<'s> {
+        let mut listeners: HashMap<(Proto, u16), Vec<usize>> = HashMap::new();
+        let mut connected: HashMap<(Proto, SocketAddr, SocketAddr), usize> =
+            HashMap::with_capacity(snap.sockets.len());
+        for (i, s) in snap.sockets.iter().enumerate() {
+            if is_listener(s) {
+                listeners.entry((s.proto, s.local.port())).or_default().push(i);
+            } else if let Some(remote) = s.remote {
+                // A TIME_WAIT leftover must not shadow a live socket with
+                // the same endpoints.
+                let key = (s.proto, s.local, remote);
+                match connected.get(&key) {
+                    Some(&j) if snap.sockets[j].state != SocketState::TimeWait => {}
+                    _ => {
+                        connected.insert(key, i);
+                    }
+                }
+            }
+        }
+        let local_ips = snap
+            .local_addresses
+            .iter()
+            .copied()
+            .map(canonical_ip)
+            .chain(snap.interfaces.iter().flat_map(|i| i.addresses.iter().copied()))
+            .collect();
+        SocketIndex {
+            sockets: &snap.sockets,
+            listeners,
+            connected,
+            local_ips,
+        }
+    }
+
+    /// The socket at the other end of socket `i`, if it is on this host.
+    pub fn peer(&self, i: usize) -> Option<usize> {
+        let s = &self.sockets[i];
+        let remote = s.remote?;
+        self.connected.get(&(s.proto, remote, s.local)).copied()
+    }
+
+    /// The listening socket that `addr` reaches: exact address first, then
+    /// a wildcard listener (`0.0.0.0` for IPv4, `::` for both families),
+    /// then the loopback alternate (127.0.0.1 ↔ ::1).
+    pub fn listener_for(&self, proto: Proto, addr: SocketAddr) -> Option<usize> {
+        let candidates = self.listeners.get(&(proto, addr.port()))?;
+        let ip = addr.ip();
+        let find = |pred: &dyn Fn(IpAddr) -> bool| {
+            candidates
+                .iter()
+                .copied()
+                .find(|&i| pred(self.sockets[i].local.ip()))
+        };
+        find(&|l| l == ip)
+            .or_else(|| {
+                find(&|l| match l {
+                    IpAddr::V4(v4) => v4.is_unspecified() && ip.is_ipv4(),
+                    IpAddr::V6(v6) => v6.is_unspecified(),
+                })
+            })
+            .or_else(|| loopback_alternate(ip).and_then(|alt| find(&|l| l == alt)))
+    }
+
+    /// True when `ip` belongs to this host.
+    pub fn is_local_ip(&self, ip: IpAddr) -> bool {
+        ip.is_loopback() || ip.is_unspecified() || self.local_ips.contains(&ip)
+    }
+}

@@ -1,0 +1,156 @@
+//! `/metrics` in the Prometheus text exposition format. Label cardinality is
+//! bounded: per-process series only for the top processes by traffic.
+
+use crate::graph::model::GraphDoc;
+use crate::snapshot::{Proto, Snapshot, SocketState};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::time::Duration;
+
+/// How many processes get their own traffic series.
+pub const TOP_PROCESSES: usize = 20;
+
+/// Upper bounds (seconds) of the collector duration histogram.
+const DURATION_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+
+/// Per-process traffic, as published.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProcessTraffic {
+    pub pid: u32,
+    pub name: String,
+    pub sent: u64,
+    pub received: u64,
+}
+
+/// What one sample contributes to `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsData {
+    /// Sockets by (proto, state).
+    pub sockets: BTreeMap<(&'static str, &'static str), u64>,
+    pub listeners: u64,
+    pub processes: u64,
+    pub nodes: u64,
+    pub edges: u64,
+    pub top_processes: Vec<ProcessTraffic>,
+    pub collect_seconds: f64,
+}
+
+impl MetricsData {
+    /// Summarises a sample.
+    pub fn from_snapshot(snap: &Snapshot, graph: &GraphDoc, took: Duration) -> MetricsData {
+        let mut sockets: BTreeMap<(&'static str, &'static str), u64> = BTreeMap::new();
+        let mut listeners = 0;
+        let mut traffic: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
+        for s in &snap.sockets {
+            let state = match (s.proto, s.state) {
+                (Proto::Udp, SocketState::Close) => "UNCONN",
+                (_, st) => st.as_str(),
+            };
+            *sockets.entry((s.proto.as_str(), state)).or_default() += 1;
+            if s.state == SocketState::Listen || (s.proto == Proto::Udp && s.remote.is_none()) {
+                listeners += 1;
+            }
+            for &pid in &s.owners {
+                let t = traffic.entry(pid).or_default();
+                t.0 += s.bytes_sent.unwrap_or(0);
+                t.1 += s.bytes_received.unwrap_or(0);
+            }
+        }
+        let mut top: Vec<ProcessTraffic> = traffic
+            .into_iter()
+            .filter(|(_, (s, r))| s + r > 0)
+            .map(|(pid, (sent, received))| ProcessTraffic {
+                pid,
+                name: snap.process(pid).map_or_else(|| "?".into(), |p| p.name.clone()),
+                sent,
+                received,
+            })
+            .collect();
+        top.sort_by(|a, b| (b.sent + b.received).cmp(&(a.sent + a.received)).then(a.pid.cmp(&b.pid)));
+        top.truncate(TOP_PROCESSES);
+        MetricsData {
+            sockets,
+            listeners,
+            processes: snap.processes.len() as u64,
+            nodes: graph.nodes.len() as u64,
+            edges: graph.edges.len() as u64,
+            top_processes: top,
+            collect_seconds: took.as_secs_f64(),
+        }
+    }
+}
+
+/// Cumulative histogram of collector durations, kept by the server.
+#[derive(Debug, Clone, Default)]
+pub struct DurationHistogram {
+    pub counts: Vec<u64>,
+    pub sum: f64,
+    pub count: u64,
+}
+
+impl DurationHistogram {
+    pub fn observe(&mut self, seconds: f64) {
+        if self.counts.is_empty() {
+            self.counts = vec![0; DURATION_BUCKETS.len()];
+        }
+        for (i, &b) in DURATION_BUCKETS.iter().enumerate() {
+            if seconds <= b {
+                self.counts[i] += 1;
+            }
+        }
+        self.sum += seconds;
+        self.count += 1;
+    }
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// Renders the exposition text.
+pub fn render(data: &MetricsData, hist: &DurationHistogram, samples: u64, failed: u64) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "# HELP procnet_sockets Sockets on this host by protocol and state.");
+    let _ = writeln!(o, "# TYPE procnet_sockets gauge");
+    for ((proto, state), n) in &data.sockets {
+        let _ = writeln!(o, "procnet_sockets{{proto=\"{proto}\",state=\"{state}\"}} {n}");
+    }
+    let _ = writeln!(o, "# HELP procnet_listeners Listening sockets (TCP LISTEN, bound UDP).");
+    let _ = writeln!(o, "# TYPE procnet_listeners gauge");
+    let _ = writeln!(o, "procnet_listeners {}", data.listeners);
+    let _ = writeln!(o, "# HELP procnet_processes Processes that own sockets.");
+    let _ = writeln!(o, "# TYPE procnet_processes gauge");
+    let _ = writeln!(o, "procnet_processes {}", data.processes);
+    let _ = writeln!(o, "# HELP procnet_graph_nodes Nodes in the published graph.");
+    let _ = writeln!(o, "# TYPE procnet_graph_nodes gauge");
+    let _ = writeln!(o, "procnet_graph_nodes {}", data.nodes);
+    let _ = writeln!(o, "# HELP procnet_graph_edges Edges in the published graph.");
+    let _ = writeln!(o, "# TYPE procnet_graph_edges gauge");
+    let _ = writeln!(o, "procnet_graph_edges {}", data.edges);
+    let _ = writeln!(o, "# HELP procnet_process_sent_bytes Bytes sent by the process's open TCP sockets (kernel counters), top {TOP_PROCESSES} processes by traffic.");
+    let _ = writeln!(o, "# TYPE procnet_process_sent_bytes gauge");
+    for p in &data.top_processes {
+        let _ = writeln!(o, "procnet_process_sent_bytes{{pid=\"{}\",process=\"{}\"}} {}", p.pid, escape(&p.name), p.sent);
+    }
+    let _ = writeln!(o, "# HELP procnet_process_received_bytes Bytes received by the process's open TCP sockets (kernel counters), top {TOP_PROCESSES} processes by traffic.");
+    let _ = writeln!(o, "# TYPE procnet_process_received_bytes gauge");
+    for p in &data.top_processes {
+        let _ = writeln!(o, "procnet_process_received_bytes{{pid=\"{}\",process=\"{}\"}} {}", p.pid, escape(&p.name), p.received);
+    }
+    let _ = writeln!(o, "# HELP procnet_samples_total Samples taken.");
+    let _ = writeln!(o, "# TYPE procnet_samples_total counter");
+    let _ = writeln!(o, "procnet_samples_total {samples}");
+    let _ = writeln!(o, "# HELP procnet_sample_failures_total Samples that failed.");
+    let _ = writeln!(o, "# TYPE procnet_sample_failures_total counter");
+    let _ = writeln!(o, "procnet_sample_failures_total {failed}");
+    let _ = writeln!(o, "# HELP procnet_collector_duration_seconds Time to take one sample.");
+    let _ = writeln!(o, "# TYPE procnet_collector_duration_seconds histogram");
+    for (i, b) in DURATION_BUCKETS.iter().enumerate() {
+        let n = hist.counts.get(i).copied().unwrap_or(0);
+        let _ = writeln!(o, "procnet_collector_duration_seconds_bucket{{le=\"{b}\"}} {n}");
+    }
+    let _ = writeln!(o, "procnet_collector_duration_seconds_bucket{{le=\"+Inf\"}} {}", hist.count);
+    let _ = writeln!(o, "procnet_collector_duration_seconds_sum {}", hist.sum);
+    let _ = writeln!(o, "procnet_collector_duration_seconds_count {}", hist.count);
+    o
+}

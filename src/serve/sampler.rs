@@ -1,0 +1,138 @@
+//! The sampling loop: every interval, off the request path, take a sample,
+//! build the views, diff against the last graph and publish. A failed
+//! sample is logged once (per distinct message) and the last good views
+//! stay served. The rules file is re-read when it changes on disk; a broken
+//! edit keeps the last good rules and is reported to the log and the UI.
+
+use crate::collect::Collector;
+use crate::graph::diff::diff;
+use crate::graph::model::GraphDoc;
+use crate::graph::{build_connections, build_graph, ContainerLabels, Inputs};
+use crate::rules::RuleSet;
+use crate::serve::metrics::MetricsData;
+use crate::serve::{ServeConfig, Shared};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Watches the rules file and keeps the last rules that parsed.
+pub struct RulesWatcher {
+    path: Option<PathBuf>,
+    modified: Option<SystemTime>,
+    pub rules: RuleSet,
+    /// The last load error, cleared by a good load.
+    pub error: Option<String>,
+}
+
+impl RulesWatcher {
+    pub fn new(path: Option<PathBuf>, rules: RuleSet) -> RulesWatcher {
+        let modified = path.as_ref().and_then(|p| std::fs::metadata(p).ok()?.modified().ok());
+        RulesWatcher {
+            path,
+            modified,
+            rules,
+            error: None,
+        }
+    }
+
+    /// Reloads the rules if the file changed. Returns true when the rules or
+    /// the error changed.
+    pub fn refresh(&mut self) -> bool {
+        let Some(path) = &self.path else { return false };
+        let modified = std::fs::metadata(path).ok().and_then(|m| m.modified().ok());
+        if modified == self.modified {
+            return false;
+        }
+        self.modified = modified;
+        match RuleSet::load(path) {
+            Ok(rules) => {
+                log::info!("rules reloaded from {} ({} rules)", path.display(), rules.rules.len());
+                self.rules = rules;
+                self.error = None;
+            }
+            Err(e) => {
+                log::error!("{e}; keeping the last good rules");
+                self.error = Some(e.to_string());
+            }
+        }
+        true
+    }
+}
+
+/// Runs until `shared.stopping` is set.
+pub fn run(shared: Arc<Shared>, mut collector: Collector, config: &ServeConfig) {
+    let mut watcher = RulesWatcher::new(config.rules_path.clone(), config.rules.clone());
+    let containers = ContainerLabels::default();
+    let mut last_error: Option<String> = None;
+    let mut prev: Option<Arc<GraphDoc>> = None;
+    let mut seq: u64 = 0;
+    let mut next_tick = Instant::now();
+    while !shared.stopping.load(Ordering::Relaxed) {
+        let rules_changed = watcher.refresh();
+        let started = Instant::now();
+        match collector.sample() {
+            Err(e) => {
+                let msg = e.to_string();
+                if last_error.as_deref() != Some(msg.as_str()) {
+                    log::error!("sample failed: {msg}; serving the last good graph");
+                }
+                last_error = Some(msg.clone());
+                shared.record_failure(msg);
+            }
+            Ok(snapshot) => {
+                if last_error.take().is_some() {
+                    log::info!("sampling works again");
+                }
+                let collect_time = started.elapsed();
+                let inputs = Inputs {
+                    snapshot: &snapshot,
+                    rules: &watcher.rules,
+                    options: &config.options,
+                    containers: &containers,
+                };
+                let mut graph = build_graph(&inputs, seq + 1);
+                let connections = build_connections(&inputs);
+                let graph_diff = prev.as_deref().map(|p| diff(p, &graph));
+                match &graph_diff {
+                    // Nothing changed: keep the seq so clients stay in step.
+                    Some(d) if d.is_empty() => graph.seq = seq,
+                    _ => seq += 1,
+                }
+                let graph = Arc::new(graph);
+                let metrics = MetricsData::from_snapshot(&snapshot, &graph, collect_time);
+                shared.publish(
+                    graph.clone(),
+                    &connections,
+                    graph_diff.filter(|d| !d.is_empty()),
+                    metrics,
+                    &snapshot.diagnostics,
+                    started.elapsed(),
+                );
+                prev = Some(graph);
+            }
+        }
+        if rules_changed {
+            shared.set_rules_error(watcher.error.clone());
+        }
+        next_tick += config.interval;
+        let now = Instant::now();
+        if next_tick < now {
+            // Fell behind (a slow sample): start the next interval from now
+            // rather than sampling back to back.
+            next_tick = now + config.interval / 2;
+        }
+        sleep_until(&shared, next_tick);
+    }
+}
+
+/// Sleeps until `deadline`, waking early when the server stops.
+fn sleep_until(shared: &Shared, deadline: Instant) {
+    while !shared.stopping.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        if now >= deadline {
+            return;
+        }
+        std::thread::sleep((deadline - now).min(Duration::from_millis(100)));
+    }
+}
