@@ -41,8 +41,8 @@ pub fn render(graph: &GraphDoc, conns: &ConnectionsDoc) -> String {
     let _ = writeln!(out, "LISTENING ({})", conns.listeners.len());
     let _ = writeln!(
         out,
-        "{:<5} {:<28} {:>5}  {:>7}  {:<16} {}",
-        "PROTO", "ADDRESS", "PORT", "PID", "PROCESS", "WHERE"
+        "{:<5} {:<28} {:>5}  {:>7}  {:<16} WHERE",
+        "PROTO", "ADDRESS", "PORT", "PID", "PROCESS"
     );
     for l in &conns.listeners {
         let pid = if l.pid == 0 { "-".to_string() } else { l.pid.to_string() };
@@ -66,8 +66,8 @@ pub fn render(graph: &GraphDoc, conns: &ConnectionsDoc) -> String {
     let _ = writeln!(out, "\nCONNECTIONS ({} edges, {sockets} connections)", graph.edges.len());
     let _ = writeln!(
         out,
-        "{:<5} {:<30}    {:<30} {:>5} {:>5}  {}",
-        "PROTO", "CLIENT", "SERVER", "PORT", "COUNT", "SENT / RECEIVED"
+        "{:<5} {:<30}    {:<30} {:>5} {:>5}  SENT / RECEIVED",
+        "PROTO", "CLIENT", "SERVER", "PORT", "COUNT"
     );
     for e in &graph.edges {
         let traffic = match (e.tx_bytes, e.rx_bytes) {
