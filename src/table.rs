@@ -41,7 +41,7 @@ pub fn render(graph: &GraphDoc, conns: &ConnectionsDoc) -> String {
     let _ = writeln!(out, "LISTENING ({})", conns.listeners.len());
     let _ = writeln!(
         out,
-        "{:<5} {:<28} {:>5}  {:>7}  {:<16} WHERE",
+        "{:<5} {:<24} {:>5}  {:>7}  {:<16} WHERE",
         "PROTO", "ADDRESS", "PORT", "PID", "PROCESS"
     );
     for l in &conns.listeners {
@@ -52,13 +52,13 @@ pub fn render(graph: &GraphDoc, conns: &ConnectionsDoc) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<5} {:<28} {:>5}  {:>7}  {:<16} {}",
+            "{:<5} {:<24} {:>5}  {:>7}  {:<16} {}",
             l.proto.as_str(),
-            cut(&l.address, 28),
+            cut(&l.address, 24),
             l.port,
             pid,
             cut(&name, 16),
-            cut(&l.address_description, 30)
+            cut(&l.address_description, 36)
         );
     }
     let nodes: HashMap<&str, &Node> = graph.nodes.iter().map(|n| (n.id.as_str(), n)).collect();
@@ -66,7 +66,7 @@ pub fn render(graph: &GraphDoc, conns: &ConnectionsDoc) -> String {
     let _ = writeln!(out, "\nCONNECTIONS ({} edges, {sockets} connections)", graph.edges.len());
     let _ = writeln!(
         out,
-        "{:<5} {:<30}    {:<30} {:>5} {:>5}  SENT / RECEIVED",
+        "{:<5} {:<28}    {:<28} {:>5} {:>5}  SENT / RECEIVED",
         "PROTO", "CLIENT", "SERVER", "PORT", "COUNT"
     );
     for e in &graph.edges {
@@ -80,10 +80,10 @@ pub fn render(graph: &GraphDoc, conns: &ConnectionsDoc) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<5} {:<30} -> {:<30} {:>5} {:>5}  {}",
+            "{:<5} {:<28} -> {:<28} {:>5} {:>5}  {}",
             e.proto.as_str(),
-            cut(&node_name(nodes.get(e.from.as_str()).copied(), &e.from), 30),
-            cut(&node_name(nodes.get(e.to.as_str()).copied(), &e.to), 30),
+            cut(&node_name(nodes.get(e.from.as_str()).copied(), &e.from), 28),
+            cut(&node_name(nodes.get(e.to.as_str()).copied(), &e.to), 28),
             e.server_port,
             e.count,
             traffic

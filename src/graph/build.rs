@@ -12,7 +12,8 @@ use crate::graph::pairing::{is_connection, is_listener, SocketIndex};
 use crate::graph::ports::{service_name, ServicePorts};
 use crate::graph::redact::redact_cmdline;
 use crate::rules::{ProcessFacts, RuleSet};
-use crate::snapshot::{Process, Proto, Snapshot, Socket, UnknownReason};
+use crate::snapshot::{canonical_addr, Process, Proto, Snapshot, Socket, UnknownReason};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 
@@ -182,9 +183,26 @@ fn facts<'p>(p: &'p Process, cmdline: &'p str) -> ProcessFacts<'p> {
     }
 }
 
+/// The snapshot with every IPv4-mapped address (`::ffff:a.b.c.d`) written
+/// as IPv4, so both ends of a dual-stack connection pair up. Collectors
+/// already do this; a recorded or foreign snapshot may not have, and the
+/// check is one cheap pass when nothing needs changing.
+fn canonical(snap: &Snapshot) -> Cow<'_, Snapshot> {
+    let mapped = |a: &SocketAddr| canonical_addr(*a) != *a;
+    if !snap.sockets.iter().any(|s| mapped(&s.local) || s.remote.as_ref().is_some_and(mapped)) {
+        return Cow::Borrowed(snap);
+    }
+    let mut owned = snap.clone();
+    for s in &mut owned.sockets {
+        s.local = canonical_addr(s.local);
+        s.remote = s.remote.map(canonical_addr);
+    }
+    Cow::Owned(owned)
+}
+
 /// Builds `/api/graph` for one snapshot.
 pub fn build_graph(inputs: &Inputs<'_>, seq: u64) -> GraphDoc {
-    let snap = inputs.snapshot;
+    let snap = &*canonical(inputs.snapshot);
     let opts = inputs.options;
     let index = SocketIndex::new(snap);
     let mut edges: HashMap<(NodeRef, NodeRef, Proto, u16), EdgeAcc> = HashMap::new();
@@ -352,14 +370,14 @@ fn make_node(r: &NodeRef, processes: &HashMap<u32, &Process>, inputs: &Inputs<'_
         }
         NodeRef::Unknown(reason, uid) => {
             let why = match reason {
-                UnknownReason::Permission => "no permission to see the owner",
-                UnknownReason::Exited => "owner exited",
-                UnknownReason::Netns => "owner in another network namespace",
+                UnknownReason::Permission => "no permission",
+                UnknownReason::Exited => "exited",
+                UnknownReason::Netns => "other netns",
                 UnknownReason::Unknown => "owner unknown",
             };
             let label = match uid {
-                Some(uid) => format!("? ({why}, uid {uid})"),
-                None => format!("? ({why})"),
+                Some(uid) => format!("? {why} (uid {uid})"),
+                None => format!("? {why}"),
             };
             let mut node = Node::bare(r.id(), NodeKind::Unknown, "unknown", label);
             node.reason = Some(reason);
@@ -380,7 +398,7 @@ fn primary_owner<'p>(s: &Socket, processes: &HashMap<u32, &'p Process>) -> Optio
 
 /// Builds `/api/connections` (psys's listeners + connections) for one snapshot.
 pub fn build_connections(inputs: &Inputs<'_>) -> ConnectionsDoc {
-    let snap = inputs.snapshot;
+    let snap = &*canonical(inputs.snapshot);
     let opts = inputs.options;
     let index = SocketIndex::new(snap);
     let processes: HashMap<u32, &Process> = snap.processes.iter().map(|p| (p.pid, p)).collect();
