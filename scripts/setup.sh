@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs what building and testing procnet needs on a fresh Debian machine:
+# the Rust toolchain parts, Node.js/npm for the web UI, Chromium for browser
+# tests, mingw + Wine for the Windows build, python3 for test processes.
+# Idempotent: installs only what is missing. Usage: scripts/setup.sh [--build-only]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build_only=0
+[ "${1:-}" = "--build-only" ] && build_only=1
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+
+need_apt=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have cc || need_apt+=(build-essential)
+have node || need_apt+=(nodejs)
+have npm || need_apt+=(npm)
+if [ "$build_only" -eq 0 ]; then
+  have python3 || need_apt+=(python3)
+  have chromium || need_apt+=(chromium)
+  have ss || need_apt+=(iproute2)
+  [ -x /usr/bin/time ] || need_apt+=(time)
+  have x86_64-w64-mingw32-gcc || need_apt+=(gcc-mingw-w64-x86-64)
+  have wine64 || have wine || need_apt+=(wine wine64)
+fi
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  echo "setup: apt-get install ${need_apt[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+if ! have cargo; then
+  echo "setup: Rust is missing: install it with your package manager (apt-get install cargo) or rustup, then rerun" >&2
+  exit 1
+fi
+if have rustup; then
+  rustup component add rustfmt clippy >/dev/null 2>&1 || true
+  if [ "$build_only" -eq 0 ]; then
+    rustup target add x86_64-pc-windows-gnu x86_64-apple-darwin >/dev/null 2>&1 || true
+  fi
+fi
+
+# The web UI's dependencies come from the npm registry, pinned by package-lock.json.
+if [ -f web/package-lock.json ] && [ ! -d web/node_modules ]; then
+  (cd web && npm ci --no-audit --no-fund)
+fi
+echo "setup: ok"
