@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every test of procnet: format and lint checks, the Rust unit and
+# integration tests (real processes on loopback, a real server over HTTP,
+# the web UI in headless Chromium), the Windows build's tests under Wine and
+# the macOS type-check. Installs what is missing first (scripts/setup.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh
+
+echo "== format and lint"
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
+
+echo "== web UI: typecheck"
+(cd web && npm run --silent typecheck)
+
+echo "== Rust tests (unit, integration, HTTP, browser)"
+cargo test --all-targets
+
+if [ -x ci/wine/test.sh ] || [ -f ci/wine/test.sh ]; then
+  echo "== Windows build under Wine"
+  bash ci/wine/test.sh
+fi
+if [ -f ci/macos-check.sh ]; then
+  echo "== macOS type-check"
+  bash ci/macos-check.sh
+fi
+echo "all tests passed"
