@@ -288,6 +288,7 @@ impl PlatformCollector {
             })
             .unwrap_or_else(|| "?".into());
         let cmdline = process_command_line(&handle)
+            .or_else(|| process_command_line_from_peb(pid))
             .map(|c| rows::split_command_line(&c))
             .unwrap_or_default();
         let user = self.process_user(&handle);
@@ -689,6 +690,87 @@ fn process_command_line(h: &OwnedHandle) -> Option<String> {
         }
         size = ret.max(size * 2);
     }
+    None
+}
+
+/// The command line read from the process's PEB (`ProcessParameters` →
+/// `CommandLine`), for systems without `ProcessCommandLineInformation`
+/// (before Windows 8.1, Wine). Needs `PROCESS_VM_READ`, so it works for
+/// the caller's own processes only unless elevated. 64-bit layout.
+#[cfg(target_pointer_width = "64")]
+fn process_command_line_from_peb(pid: u32) -> Option<String> {
+    use windows_sys::Wdk::System::Threading::ProcessBasicInformation;
+    use windows_sys::Win32::System::Diagnostics::Debug::ReadProcessMemory;
+    use windows_sys::Win32::System::Threading::{
+        PROCESS_BASIC_INFORMATION, PROCESS_QUERY_INFORMATION, PROCESS_VM_READ,
+    };
+    const PEB_PROCESS_PARAMETERS: usize = 0x20;
+    const PARAMS_COMMAND_LINE: usize = 0x70;
+
+    // SAFETY: plain call; the handle is owned by `OwnedHandle`.
+    let h = OwnedHandle::new(unsafe {
+        OpenProcess(PROCESS_QUERY_INFORMATION | PROCESS_VM_READ, 0, pid)
+    })?;
+    let read = |addr: usize, out: &mut [u8]| -> bool {
+        let mut got = 0usize;
+        // SAFETY: `out` is writable for its length; the OS checks `addr`.
+        let ok = unsafe {
+            ReadProcessMemory(
+                h.0,
+                addr as *const c_void,
+                out.as_mut_ptr() as *mut c_void,
+                out.len(),
+                &mut got,
+            )
+        };
+        ok != 0 && got == out.len()
+    };
+    // SAFETY: all-zero is a valid PROCESS_BASIC_INFORMATION.
+    let mut pbi: PROCESS_BASIC_INFORMATION = unsafe { std::mem::zeroed() };
+    let mut ret = 0u32;
+    // SAFETY: `pbi` is writable for its size.
+    let status = unsafe {
+        NtQueryInformationProcess(
+            h.0,
+            ProcessBasicInformation,
+            &mut pbi as *mut PROCESS_BASIC_INFORMATION as *mut c_void,
+            std::mem::size_of::<PROCESS_BASIC_INFORMATION>() as u32,
+            &mut ret,
+        )
+    };
+    if status < 0 || pbi.PebBaseAddress.is_null() {
+        return None;
+    }
+    let mut ptr = [0u8; 8];
+    if !read(
+        pbi.PebBaseAddress as usize + PEB_PROCESS_PARAMETERS,
+        &mut ptr,
+    ) {
+        return None;
+    }
+    let params = u64::from_le_bytes(ptr) as usize;
+    let mut us = [0u8; 16];
+    if params == 0 || !read(params + PARAMS_COMMAND_LINE, &mut us) {
+        return None;
+    }
+    let len = u16::from_le_bytes([us[0], us[1]]) as usize;
+    let buf_ptr = u64::from_le_bytes(us[8..16].try_into().ok()?) as usize;
+    if len == 0 || buf_ptr == 0 {
+        return Some(String::new());
+    }
+    let mut text = vec![0u8; len & !1];
+    if !read(buf_ptr, &mut text) {
+        return None;
+    }
+    let units: Vec<u16> = text
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    Some(String::from_utf16_lossy(&units))
+}
+
+#[cfg(not(target_pointer_width = "64"))]
+fn process_command_line_from_peb(_pid: u32) -> Option<String> {
     None
 }
 
