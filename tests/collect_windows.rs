@@ -35,12 +35,12 @@ mod live {
         }
     }
 
-    fn find<'a>(
-        snap: &'a Snapshot,
+    fn find(
+        snap: &Snapshot,
         proto: Proto,
         local: SocketAddr,
         remote: Option<SocketAddr>,
-    ) -> Option<&'a Socket> {
+    ) -> Option<&Socket> {
         snap.sockets
             .iter()
             .find(|s| s.proto == proto && s.local == local && s.remote == remote)
@@ -88,14 +88,28 @@ mod live {
         assert_mine(&snap, l, wine);
 
         // Client end: its local port is the server end's remote port.
-        let c = find(&snap, Proto::Tcp, client_local, Some(server))
-            .unwrap_or_else(|| panic!("client end {client_local}->{server} not found in {}", dump()));
+        let c = find(&snap, Proto::Tcp, client_local, Some(server)).unwrap_or_else(|| {
+            panic!(
+                "client end {client_local}->{server} not found in {}",
+                dump()
+            )
+        });
         assert_eq!(c.state, SocketState::Established);
         assert_mine(&snap, c, wine);
 
         // Server end: same local port as the listener, remote = client.
-        let s = find(&snap, Proto::Tcp, accepted.local_addr().unwrap(), Some(client_local))
-            .unwrap_or_else(|| panic!("server end {server}<-{client_local} not found in {}", dump()));
+        let s = find(
+            &snap,
+            Proto::Tcp,
+            accepted.local_addr().unwrap(),
+            Some(client_local),
+        )
+        .unwrap_or_else(|| {
+            panic!(
+                "server end {server}<-{client_local} not found in {}",
+                dump()
+            )
+        });
         assert_eq!(s.state, SocketState::Established);
         assert_eq!(s.local.port(), c.remote.unwrap().port());
         assert_eq!(c.local.port(), s.remote.unwrap().port());
@@ -131,8 +145,13 @@ mod live {
         let snap = Collector::new().unwrap().sample().unwrap();
         let l = find(&snap, Proto::Tcp, server, None).expect("v6 listener");
         assert_eq!(l.state, SocketState::Listen);
-        let c = find(&snap, Proto::Tcp, client.local_addr().unwrap(), Some(server))
-            .expect("v6 client end");
+        let c = find(
+            &snap,
+            Proto::Tcp,
+            client.local_addr().unwrap(),
+            Some(server),
+        )
+        .expect("v6 client end");
         assert_eq!(c.state, SocketState::Established);
     }
 }
