@@ -18,6 +18,12 @@ mod snapshot {
 #[path = "../src/collect/windows/rows.rs"]
 mod rows;
 
+/// The macOS collector's pure decoders (KERN_PROCARGS2, TCP states, ports):
+/// no macOS machine runs tests here, so they are exercised with these.
+#[allow(dead_code)]
+#[path = "../src/collect/macos/parse.rs"]
+mod procargs;
+
 #[cfg(windows)]
 mod live {
     use procnet::collect::Collector;
