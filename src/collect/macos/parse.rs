@@ -97,7 +97,7 @@ mod tests {
         assert_eq!(parse_procargs2(&b), vec!["python3", "-m", "http.server"]);
         // Truncated in the middle of the last argument.
         assert_eq!(
-            parse_procargs2(&b[..b.len() - 30]),
+            parse_procargs2(&b[..b.len() - "erver\0PATH=/bin\0HOME=/\0".len()]),
             vec!["python3", "-m", "http.s"]
         );
         assert!(parse_procargs2(&[]).is_empty());
