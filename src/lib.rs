@@ -7,6 +7,6 @@
 pub mod collect;
 pub mod graph;
 pub mod rules;
+pub mod serve;
 pub mod snapshot;
 pub mod table;
-pub mod serve;

@@ -41,7 +41,9 @@ pub enum RulesError {
         message: String,
     },
     /// The document is not a list of rules.
-    #[error("rules file {path}: expected a list of rules (or {{\"rules\": [...]}}), found {found}")]
+    #[error(
+        "rules file {path}: expected a list of rules (or {{\"rules\": [...]}}), found {found}"
+    )]
     NotAList { path: String, found: &'static str },
     /// One rule is wrong.
     #[error("rules file {path}: rule {index}: field `{field}`: {problem}")]
@@ -192,8 +194,14 @@ impl RuleSet {
 impl Rule {
     fn matches(&self, facts: ProcessFacts<'_>) -> bool {
         self.match_pid.is_none_or(|pid| pid == facts.pid)
-            && self.match_name.as_ref().is_none_or(|m| m.is_match(facts.name))
-            && self.match_cmd.as_ref().is_none_or(|m| m.is_match(facts.cmdline))
+            && self
+                .match_name
+                .as_ref()
+                .is_none_or(|m| m.is_match(facts.name))
+            && self
+                .match_cmd
+                .as_ref()
+                .is_none_or(|m| m.is_match(facts.cmdline))
     }
 }
 
@@ -287,17 +295,15 @@ fn parse_rule(value: &Value, index: usize, origin: &str) -> Result<Rule, RulesEr
 }
 
 /// `/re/` or `/re/i` is a regex; anything else is literal text.
-fn text_matcher(
-    text: &str,
-    literal: fn(String) -> TextMatcher,
-) -> Result<TextMatcher, String> {
-    let (pattern, case_insensitive) = if text.len() >= 3 && text.starts_with('/') && text.ends_with("/i") {
-        (&text[1..text.len() - 2], true)
-    } else if text.len() >= 2 && text.starts_with('/') && text.ends_with('/') {
-        (&text[1..text.len() - 1], false)
-    } else {
-        return Ok(literal(text.to_string()));
-    };
+fn text_matcher(text: &str, literal: fn(String) -> TextMatcher) -> Result<TextMatcher, String> {
+    let (pattern, case_insensitive) =
+        if text.len() >= 3 && text.starts_with('/') && text.ends_with("/i") {
+            (&text[1..text.len() - 2], true)
+        } else if text.len() >= 2 && text.starts_with('/') && text.ends_with('/') {
+            (&text[1..text.len() - 1], false)
+        } else {
+            return Ok(literal(text.to_string()));
+        };
     RegexBuilder::new(pattern)
         .case_insensitive(case_insensitive)
         .size_limit(1 << 20)
@@ -385,12 +391,27 @@ mod tests {
 
     #[test]
     fn all_matchers_must_hold() {
-        let rules =
-            RuleSet::parse(r#"[{"match_name":"nginx","match_cmd":"master","type":"lb"}]"#, "r.json")
-                .unwrap();
-        assert_eq!(rules.classify(facts(1, "nginx", "nginx: master process")).node_type, "lb");
-        assert_eq!(rules.classify(facts(1, "nginx", "nginx: worker process")).node_type, "app");
-        assert_eq!(rules.classify(facts(1, "apache", "master")).node_type, "app");
+        let rules = RuleSet::parse(
+            r#"[{"match_name":"nginx","match_cmd":"master","type":"lb"}]"#,
+            "r.json",
+        )
+        .unwrap();
+        assert_eq!(
+            rules
+                .classify(facts(1, "nginx", "nginx: master process"))
+                .node_type,
+            "lb"
+        );
+        assert_eq!(
+            rules
+                .classify(facts(1, "nginx", "nginx: worker process"))
+                .node_type,
+            "app"
+        );
+        assert_eq!(
+            rules.classify(facts(1, "apache", "master")).node_type,
+            "app"
+        );
     }
 
     #[test]

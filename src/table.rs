@@ -45,7 +45,11 @@ pub fn render(graph: &GraphDoc, conns: &ConnectionsDoc) -> String {
         "PROTO", "ADDRESS", "PORT", "PID", "PROCESS"
     );
     for l in &conns.listeners {
-        let pid = if l.pid == 0 { "-".to_string() } else { l.pid.to_string() };
+        let pid = if l.pid == 0 {
+            "-".to_string()
+        } else {
+            l.pid.to_string()
+        };
         let name = match (&l.service_label, l.pid) {
             (Some(label), 0) => label.clone(),
             _ => l.process_name.clone(),
@@ -63,7 +67,11 @@ pub fn render(graph: &GraphDoc, conns: &ConnectionsDoc) -> String {
     }
     let nodes: HashMap<&str, &Node> = graph.nodes.iter().map(|n| (n.id.as_str(), n)).collect();
     let sockets: u32 = graph.edges.iter().map(|e| e.count).sum();
-    let _ = writeln!(out, "\nCONNECTIONS ({} edges, {sockets} connections)", graph.edges.len());
+    let _ = writeln!(
+        out,
+        "\nCONNECTIONS ({} edges, {sockets} connections)",
+        graph.edges.len()
+    );
     let _ = writeln!(
         out,
         "{:<5} {:<28}    {:<28} {:>5} {:>5}  SENT / RECEIVED",

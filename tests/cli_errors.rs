@@ -1,22 +1,28 @@
 //! Bad input gets one clear message and exit status 2, never a panic: every
 //! rules error, bad flags, a port in use. Runs the real binary.
 
-use proptest::prelude::*;
 use procnet::rules::RuleSet;
+use proptest::prelude::*;
 use std::io::Write;
 use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_procnet");
 
 fn fixture() -> String {
-    format!("{}/tests/fixtures/directions.json", env!("CARGO_MANIFEST_DIR"))
+    format!(
+        "{}/tests/fixtures/directions.json",
+        env!("CARGO_MANIFEST_DIR")
+    )
 }
 
 /// Runs `procnet snapshot --from <fixture> --rules <file with text>`.
 fn with_rules(name: &str, text: &str) -> (i32, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(name);
-    std::fs::File::create(&path).unwrap().write_all(text.as_bytes()).unwrap();
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let out = Command::new(BIN)
         .args(["snapshot", "--from", &fixture(), "--rules"])
         .arg(&path)
@@ -35,7 +41,10 @@ fn assert_refused(name: &str, text: &str, needles: &[&str]) {
     assert_eq!(code, 2, "{name}: {stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "one message: {stderr}");
     assert!(stderr.contains(&path), "names the file: {stderr}");
-    assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "{stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        "{stderr}"
+    );
     for n in needles {
         assert!(stderr.contains(n), "{name}: `{n}` missing in: {stderr}");
     }
@@ -44,18 +53,35 @@ fn assert_refused(name: &str, text: &str, needles: &[&str]) {
 #[test]
 fn missing_file() {
     let out = Command::new(BIN)
-        .args(["snapshot", "--from", &fixture(), "--rules", "/nonexistent/rules.yaml"])
+        .args([
+            "snapshot",
+            "--from",
+            &fixture(),
+            "--rules",
+            "/nonexistent/rules.yaml",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("/nonexistent/rules.yaml") && err.contains("cannot read"), "{err}");
+    assert!(
+        err.contains("/nonexistent/rules.yaml") && err.contains("cannot read"),
+        "{err}"
+    );
 }
 
 #[test]
 fn unparsable_yaml_and_json() {
-    assert_refused("bad.yaml", "- match_name: [unclosed\n  type: x\n", &["not valid YAML"]);
-    assert_refused("bad.json", "[{\"match_name\": \"x\", }]", &["not valid JSON", "line 1"]);
+    assert_refused(
+        "bad.yaml",
+        "- match_name: [unclosed\n  type: x\n",
+        &["not valid YAML"],
+    );
+    assert_refused(
+        "bad.json",
+        "[{\"match_name\": \"x\", }]",
+        &["not valid JSON", "line 1"],
+    );
     // Format by content, not extension: JSON in a .yaml file is fine.
     let (code, stderr, _) = with_rules("rules.yaml", r#"[{"match_name": "psql", "type": "app"}]"#);
     assert_eq!(code, 0, "{stderr}");
@@ -77,12 +103,20 @@ fn invalid_regex() {
 
 #[test]
 fn rule_without_matcher() {
-    assert_refused("r.yaml", "- {type: app, label: x}\n", &["rule 0", "no matcher"]);
+    assert_refused(
+        "r.yaml",
+        "- {type: app, label: x}\n",
+        &["rule 0", "no matcher"],
+    );
 }
 
 #[test]
 fn rule_without_type() {
-    assert_refused("r.yaml", "- {match_name: x}\n", &["rule 0", "`type`", "missing"]);
+    assert_refused(
+        "r.yaml",
+        "- {match_name: x}\n",
+        &["rule 0", "`type`", "missing"],
+    );
 }
 
 #[test]
@@ -96,8 +130,16 @@ fn unknown_key() {
 
 #[test]
 fn wrong_value_types() {
-    assert_refused("r.yaml", "- {match_pid: -3, type: app}\n", &["rule 0", "match_pid"]);
-    assert_refused("r.yaml", "- {match_name: 5, type: app}\n", &["rule 0", "match_name", "expected a string"]);
+    assert_refused(
+        "r.yaml",
+        "- {match_pid: -3, type: app}\n",
+        &["rule 0", "match_pid"],
+    );
+    assert_refused(
+        "r.yaml",
+        "- {match_name: 5, type: app}\n",
+        &["rule 0", "match_name", "expected a string"],
+    );
     assert_refused("r.json", "[\"just a string\"]", &["rule 0", "mapping"]);
 }
 
@@ -121,7 +163,10 @@ fn bad_flags_exit_2() {
 
 #[test]
 fn off_loopback_needs_a_token() {
-    let out = Command::new(BIN).args(["serve", "--bind", "0.0.0.0", "--port", "0"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--bind", "0.0.0.0", "--port", "0"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--token"));
 }
@@ -130,10 +175,16 @@ fn off_loopback_needs_a_token() {
 fn port_in_use_exits_2() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    let out = Command::new(BIN).args(["serve", "--port", &port]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--port", &port])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("already in use") && err.contains(&port), "{err}");
+    assert!(
+        err.contains("already in use") && err.contains(&port),
+        "{err}"
+    );
 }
 
 proptest! {

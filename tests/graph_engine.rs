@@ -31,13 +31,27 @@ fn edges(g: &GraphDoc) -> Vec<(String, String, String, u16, u32)> {
     let mut v: Vec<_> = g
         .edges
         .iter()
-        .map(|e| (e.from.clone(), e.to.clone(), e.proto.as_str().to_string(), e.server_port, e.count))
+        .map(|e| {
+            (
+                e.from.clone(),
+                e.to.clone(),
+                e.proto.as_str().to_string(),
+                e.server_port,
+                e.count,
+            )
+        })
         .collect();
     v.sort();
     v
 }
 
-fn e(from: &str, to: &str, proto: &str, port: u16, count: u32) -> (String, String, String, u16, u32) {
+fn e(
+    from: &str,
+    to: &str,
+    proto: &str,
+    port: u16,
+    count: u32,
+) -> (String, String, String, u16, u32) {
     (from.into(), to.into(), proto.into(), port, count)
 }
 
@@ -71,7 +85,11 @@ fn every_direction_rule_on_the_recorded_snapshot() {
         e("unknown:permission:uid0", "pid:100", "tcp", 5432, 1),
     ];
     assert_eq!(edges(&g), expected);
-    let unknown = g.nodes.iter().find(|n| n.id == "unknown:permission:uid0").unwrap();
+    let unknown = g
+        .nodes
+        .iter()
+        .find(|n| n.id == "unknown:permission:uid0")
+        .unwrap();
     assert_eq!(unknown.kind, NodeKind::Unknown);
     assert_eq!(unknown.reason.map(|r| r.as_str()), Some("permission"));
     // The unowned 127.0.0.1:9999 listener is shown too, on an unknown node.
@@ -109,7 +127,10 @@ fn udp_only_with_the_flag_and_p2p_only_drops_external() {
     };
     let g = graph_with(&snap, &RuleSet::default(), options);
     assert!(edges(&g).contains(&e("pid:1000", "pid:1100", "udp", 5353, 1)));
-    assert!(g.edges.iter().all(|e| !e.from.starts_with("ext:") && !e.to.starts_with("ext:")));
+    assert!(g
+        .edges
+        .iter()
+        .all(|e| !e.from.starts_with("ext:") && !e.to.starts_with("ext:")));
     assert!(g.nodes.iter().all(|n| n.kind != NodeKind::External));
 }
 
@@ -123,11 +144,20 @@ fn rules_give_type_and_label_and_secrets_are_redacted() {
     .unwrap();
     let g = graph_with(&snap, &rules, GraphOptions::default());
     let pg = g.nodes.iter().find(|n| n.id == "pid:100").unwrap();
-    assert_eq!((pg.node_type.as_str(), pg.label.as_str()), ("database", "Local Postgres"));
-    assert_eq!(pg.cmdline.as_deref(), Some("postgres -D /var/lib/pg --password=***"));
+    assert_eq!(
+        (pg.node_type.as_str(), pg.label.as_str()),
+        ("database", "Local Postgres")
+    );
+    assert_eq!(
+        pg.cmdline.as_deref(),
+        Some("postgres -D /var/lib/pg --password=***")
+    );
     assert_eq!(pg.start_time, Some(1_700_000_000));
     let curl = g.nodes.iter().find(|n| n.id == "pid:400").unwrap();
-    assert_eq!((curl.node_type.as_str(), curl.label.as_str()), ("app", "curl"));
+    assert_eq!(
+        (curl.node_type.as_str(), curl.label.as_str()),
+        ("app", "curl")
+    );
     let shown = graph_with(
         &snap,
         &rules,
@@ -138,8 +168,15 @@ fn rules_give_type_and_label_and_secrets_are_redacted() {
     );
     let pg = shown.nodes.iter().find(|n| n.id == "pid:100").unwrap();
     assert!(pg.cmdline.as_deref().unwrap().contains("hunter2"));
-    let ext = g.nodes.iter().find(|n| n.id == "ext:93.184.216.34").unwrap();
-    assert_eq!((ext.kind, ext.node_type.as_str()), (NodeKind::External, "external"));
+    let ext = g
+        .nodes
+        .iter()
+        .find(|n| n.id == "ext:93.184.216.34")
+        .unwrap();
+    assert_eq!(
+        (ext.kind, ext.node_type.as_str()),
+        (NodeKind::External, "external")
+    );
     assert_eq!(g.timestamp, "2026-11-24T15:00:00Z");
 }
 
@@ -157,7 +194,10 @@ fn connections_view_in_psys_shape() {
     assert_eq!((pg.pid, pg.process_name.as_str()), (100, "postgres"));
     assert_eq!(pg.address_description, "Listening on all IPv4 interfaces");
     assert_eq!(pg.process_icon_type.as_deref(), Some("postgres"));
-    assert_eq!(pg.service_label, None, "a known process needs no service label");
+    assert_eq!(
+        pg.service_label, None,
+        "a known process needs no service label"
+    );
     let hidden = doc.listeners.iter().find(|l| l.port == 9999).unwrap();
     assert_eq!((hidden.pid, hidden.process_name.as_str()), (0, "?"));
     assert_eq!(hidden.service_label.as_deref(), Some("9999 (unknown)"));
@@ -174,9 +214,18 @@ fn connections_view_in_psys_shape() {
     let c = doc.connections.iter().find(|c| c.from_pid == 700).unwrap();
     assert_eq!(c.to_label.as_deref(), Some("highsrv"));
     // The shared socket is listed for each owner; the unowned one as pid 0.
-    assert!(doc.connections.iter().any(|c| c.from_pid == 500 && c.from_port == 50200));
-    assert!(doc.connections.iter().any(|c| c.from_pid == 501 && c.from_port == 50200));
-    assert!(doc.connections.iter().any(|c| c.from_pid == 0 && c.from_process_name == "?"));
+    assert!(doc
+        .connections
+        .iter()
+        .any(|c| c.from_pid == 500 && c.from_port == 50200));
+    assert!(doc
+        .connections
+        .iter()
+        .any(|c| c.from_pid == 501 && c.from_port == 50200));
+    assert!(doc
+        .connections
+        .iter()
+        .any(|c| c.from_pid == 0 && c.from_process_name == "?"));
     // The server's accepted socket is there too, marked as the server end.
     let s = doc
         .connections
@@ -191,13 +240,17 @@ fn diff_applies_to_the_next_graph() {
     let snap = fixture("directions.json");
     let before = graph_with(&snap, &RuleSet::default(), GraphOptions::default());
     let mut changed = snap.clone();
-    changed.sockets.retain(|s| s.local.port() != 35000 && s.remote.map(|r| r.port()) != Some(35000));
+    changed
+        .sockets
+        .retain(|s| s.local.port() != 35000 && s.remote.map(|r| r.port()) != Some(35000));
     changed.sockets[5].bytes_sent = Some(2000);
     let mut after = graph_with(&changed, &RuleSet::default(), GraphOptions::default());
     after.seq = 2;
     let d = diff(&before, &after);
     assert_eq!((d.base, d.seq), (1, 2));
-    assert!(d.removed_edges.contains(&"tcp:pid:700->pid:600:40000".to_string()));
+    assert!(d
+        .removed_edges
+        .contains(&"tcp:pid:700->pid:600:40000".to_string()));
     assert!(d.removed_nodes.contains(&"pid:700".to_string()));
     assert!(d.updated_edges.iter().any(|e| e.from == "pid:200"));
     let mut applied = before.clone();

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 fn has_edge(g: &serde_json::Value, from: u32, to: u32, port: u16) -> bool {
     g["edges"].as_array().unwrap().iter().any(|e| {
-        e["from"] == format!("pid:{from}") && e["to"] == format!("pid:{to}") && e["serverPort"] == port
+        e["from"] == format!("pid:{from}")
+            && e["to"] == format!("pid:{to}")
+            && e["serverPort"] == port
     })
 }
 
@@ -22,7 +24,9 @@ fn routes_shapes_and_cache_headers() {
     std::fs::write(icons.path().join("service.png"), b"\x89PNG service").unwrap();
     let s = Server::start(&["--icons-dir", icons.path().to_str().unwrap()]);
 
-    let g = s.wait_graph(Duration::from_secs(5), |g| has_edge(g, client.pid(), server_proc.pid(), port));
+    let g = s.wait_graph(Duration::from_secs(5), |g| {
+        has_edge(g, client.pid(), server_proc.pid(), port)
+    });
     assert!(g["seq"].as_u64().unwrap() >= 1);
     assert!(g["timestamp"].as_str().unwrap().ends_with('Z'));
     let edge = g["edges"]
@@ -32,7 +36,10 @@ fn routes_shapes_and_cache_headers() {
         .find(|e| e["from"] == format!("pid:{}", client.pid()))
         .expect("client edge");
     assert_eq!(edge["to"], format!("pid:{}", server_proc.pid()));
-    assert_eq!((edge["proto"].as_str(), edge["count"].as_u64()), (Some("tcp"), Some(2)));
+    assert_eq!(
+        (edge["proto"].as_str(), edge["count"].as_u64()),
+        (Some("tcp"), Some(2))
+    );
     let node = g["nodes"]
         .as_array()
         .unwrap()
@@ -58,11 +65,16 @@ fn routes_shapes_and_cache_headers() {
         .as_array()
         .unwrap()
         .iter()
-        .any(|x| x["fromPid"] == client.pid() && x["toPort"] == port && x["toAddress"] == "127.0.0.1"));
+        .any(|x| x["fromPid"] == client.pid()
+            && x["toPort"] == port
+            && x["toAddress"] == "127.0.0.1"));
 
     let page = s.get("/");
     assert_eq!(page.status, 200);
-    assert!(page.header("content-type").unwrap().starts_with("text/html"));
+    assert!(page
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/html"));
     assert_eq!(page.header("cache-control"), Some("no-store"));
     // Every asset the page names is served, immutable.
     let assets: Vec<&str> = page
@@ -73,21 +85,37 @@ fn routes_shapes_and_cache_headers() {
     for a in &assets {
         let r = s.get(a);
         assert_eq!(r.status, 200, "{a}");
-        assert_eq!(r.header("cache-control"), Some("public, max-age=31536000, immutable"), "{a}");
+        assert_eq!(
+            r.header("cache-control"),
+            Some("public, max-age=31536000, immutable"),
+            "{a}"
+        );
     }
 
     let m = s.get("/metrics");
     assert_eq!(m.status, 200);
-    assert!(m.header("content-type").unwrap().starts_with("text/plain; version=0.0.4"));
-    assert!(m.body.contains("procnet_sockets{proto=\"tcp\",state=\"LISTEN\"}"));
+    assert!(m
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    assert!(m
+        .body
+        .contains("procnet_sockets{proto=\"tcp\",state=\"LISTEN\"}"));
 
     let h = s.get("/healthz").json();
     assert_eq!(h["status"], "ok");
 
     let icon = s.get("/icons/database.png");
-    assert_eq!((icon.status, icon.body.as_str()), (200, "\u{fffd}PNG database"));
+    assert_eq!(
+        (icon.status, icon.body.as_str()),
+        (200, "\u{fffd}PNG database")
+    );
     assert_eq!(icon.header("content-type"), Some("image/png"));
-    assert_eq!(s.get("/icons/cache.png").body, "\u{fffd}PNG service", "falls back to service.png");
+    assert_eq!(
+        s.get("/icons/cache.png").body,
+        "\u{fffd}PNG service",
+        "falls back to service.png"
+    );
     assert_eq!(s.get("/icons/..%2fsecret.png").status, 404);
     assert_eq!(s.get("/icons/database.txt").status, 404);
     assert_eq!(s.get("/nope").status, 404);
@@ -104,17 +132,32 @@ fn icons_404_without_service_png() {
 fn host_and_origin_are_checked() {
     let s = Server::start(&[]);
     let port = s.port.to_string();
-    for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}"), format!("[::1]:{port}")] {
-        assert_eq!(s.get_with("/api/graph", &[("Host", &host)]).status, 200, "{host}");
+    for host in [
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        format!("[::1]:{port}"),
+    ] {
+        assert_eq!(
+            s.get_with("/api/graph", &[("Host", &host)]).status,
+            200,
+            "{host}"
+        );
     }
     // DNS rebinding: a foreign name resolving to 127.0.0.1.
-    let r = s.get_with("/api/graph", &[("Host", &format!("attacker.example:{port}"))]);
+    let r = s.get_with(
+        "/api/graph",
+        &[("Host", &format!("attacker.example:{port}"))],
+    );
     assert_eq!(r.status, 421);
     assert_eq!(s.get_with("/", &[("Host", "attacker.example")]).status, 421);
     assert_eq!(s.get_with("/api/graph", &[]).status, 421, "no Host at all");
     let host = format!("127.0.0.1:{port}");
     let same = format!("http://127.0.0.1:{port}");
-    assert_eq!(s.get_with("/api/graph", &[("Host", &host), ("Origin", &same)]).status, 200);
+    assert_eq!(
+        s.get_with("/api/graph", &[("Host", &host), ("Origin", &same)])
+            .status,
+        200
+    );
     for path in ["/api/graph", "/api/connections", "/api/events", "/metrics"] {
         let r = s.get_with(path, &[("Host", &host), ("Origin", "http://evil.example")]);
         assert_eq!(r.status, 403, "{path}");
@@ -127,9 +170,15 @@ fn token_is_enforced() {
     let host = format!("127.0.0.1:{}", s.port);
     assert_eq!(s.get_with("/api/graph", &[("Host", &host)]).status, 401);
     assert_eq!(s.get_with("/", &[("Host", &host)]).status, 401);
-    let bad = s.get_with("/api/graph", &[("Host", &host), ("Authorization", "Bearer nope")]);
+    let bad = s.get_with(
+        "/api/graph",
+        &[("Host", &host), ("Authorization", "Bearer nope")],
+    );
     assert_eq!(bad.status, 401);
-    let ok = s.get_with("/api/graph", &[("Host", &host), ("Authorization", "Bearer s3cret-token")]);
+    let ok = s.get_with(
+        "/api/graph",
+        &[("Host", &host), ("Authorization", "Bearer s3cret-token")],
+    );
     assert_eq!(ok.status, 200);
     // One-time ?token= sets an HttpOnly, SameSite=Strict cookie and drops
     // the token from the address.
@@ -137,21 +186,40 @@ fn token_is_enforced() {
     assert_eq!(login.status, 303);
     assert_eq!(login.header("location"), Some("/"));
     let cookie = login.header("set-cookie").unwrap();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
     let pair = cookie.split(';').next().unwrap();
-    assert_eq!(s.get_with("/api/graph", &[("Host", &host), ("Cookie", pair)]).status, 200);
-    assert_eq!(s.get_with("/", &[("Host", &host), ("Cookie", pair)]).status, 200);
+    assert_eq!(
+        s.get_with("/api/graph", &[("Host", &host), ("Cookie", pair)])
+            .status,
+        200
+    );
+    assert_eq!(
+        s.get_with("/", &[("Host", &host), ("Cookie", pair)]).status,
+        200
+    );
     assert_eq!(s.get_with("/healthz", &[("Host", &host)]).status, 200);
 }
 
 #[test]
 fn secrets_are_redacted_unless_asked() {
     let (_server, port) = tcp_server("127.0.0.1");
-    let (client, _) = tcp_client("127.0.0.1", port, 1, &["--password=hunter2", "token=abc123"]);
+    let (client, _) = tcp_client(
+        "127.0.0.1",
+        port,
+        1,
+        &["--password=hunter2", "token=abc123"],
+    );
     let check = |args: &[&str], visible: bool| {
         let s = Server::start(args);
         let g = s.wait_graph(Duration::from_secs(5), |g| {
-            g["nodes"].as_array().unwrap().iter().any(|n| n["pid"] == client.pid())
+            g["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|n| n["pid"] == client.pid())
         });
         let c = s.get("/api/connections").body;
         let text = g.to_string();
@@ -171,7 +239,9 @@ fn event_stream_adds_then_removes_an_edge() {
     let (server_proc, port) = tcp_server("127.0.0.1");
     let s = Server::start(&[]);
     let mut events = EventStream::open(s.port);
-    let first = events.next(Duration::from_secs(5)).expect("full graph on connect");
+    let first = events
+        .next(Duration::from_secs(5))
+        .expect("full graph on connect");
     assert_eq!(first.name, "graph");
     let mut seq = first.data["seq"].as_u64().unwrap();
 
@@ -179,13 +249,20 @@ fn event_stream_adds_then_removes_an_edge() {
     let edge_id = format!("tcp:pid:{}->pid:{}:{port}", client.pid(), server_proc.pid());
     let mut added = false;
     for _ in 0..100 {
-        let Some(ev) = events.next(Duration::from_secs(5)) else { break };
+        let Some(ev) = events.next(Duration::from_secs(5)) else {
+            break;
+        };
         if ev.name != "diff" {
             continue;
         }
         assert_eq!(ev.data["base"].as_u64(), Some(seq), "diffs chain by seq");
         seq = ev.data["seq"].as_u64().unwrap();
-        if ev.data["addedEdges"].as_array().unwrap().iter().any(|e| e["id"] == edge_id) {
+        if ev.data["addedEdges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["id"] == edge_id)
+        {
             added = true;
             break;
         }
@@ -194,13 +271,20 @@ fn event_stream_adds_then_removes_an_edge() {
     drop(client);
     let mut removed = false;
     for _ in 0..100 {
-        let Some(ev) = events.next(Duration::from_secs(5)) else { break };
+        let Some(ev) = events.next(Duration::from_secs(5)) else {
+            break;
+        };
         if ev.name != "diff" {
             continue;
         }
         assert_eq!(ev.data["base"].as_u64(), Some(seq));
         seq = ev.data["seq"].as_u64().unwrap();
-        if ev.data["removedEdges"].as_array().unwrap().iter().any(|e| *e == edge_id) {
+        if ev.data["removedEdges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| *e == edge_id)
+        {
             removed = true;
             break;
         }
@@ -214,7 +298,11 @@ fn rules_reload_keeps_last_good_rules() {
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("rules.yaml");
     let pid = server_proc.pid();
-    std::fs::write(&rules, format!("- {{match_pid: {pid}, type: database, label: First}}\n")).unwrap();
+    std::fs::write(
+        &rules,
+        format!("- {{match_pid: {pid}, type: database, label: First}}\n"),
+    )
+    .unwrap();
     let s = Server::start(&["--rules", rules.to_str().unwrap()]);
     let label_of = |g: &serde_json::Value| {
         g["nodes"]
@@ -224,11 +312,19 @@ fn rules_reload_keeps_last_good_rules() {
             .find(|n| n["pid"] == pid)
             .map(|n| n["label"].as_str().unwrap_or("").to_string())
     };
-    let g = s.wait_graph(Duration::from_secs(5), |g| label_of(g).as_deref() == Some("First"));
+    let g = s.wait_graph(Duration::from_secs(5), |g| {
+        label_of(g).as_deref() == Some("First")
+    });
     assert_eq!(label_of(&g).as_deref(), Some("First"));
     std::thread::sleep(Duration::from_millis(1100)); // a new mtime
-    std::fs::write(&rules, format!("- {{match_pid: {pid}, type: cache, label: Second}}\n")).unwrap();
-    let g = s.wait_graph(Duration::from_secs(5), |g| label_of(g).as_deref() == Some("Second"));
+    std::fs::write(
+        &rules,
+        format!("- {{match_pid: {pid}, type: cache, label: Second}}\n"),
+    )
+    .unwrap();
+    let g = s.wait_graph(Duration::from_secs(5), |g| {
+        label_of(g).as_deref() == Some("Second")
+    });
     assert_eq!(label_of(&g).as_deref(), Some("Second"));
     std::thread::sleep(Duration::from_millis(1100));
     std::fs::write(&rules, "- {match_name: '/(/', type: x}\n").unwrap();
@@ -238,7 +334,17 @@ fn rules_reload_keeps_last_good_rules() {
         std::thread::sleep(Duration::from_millis(100));
         health = s.get("/healthz").json();
     }
-    assert!(health["rulesError"].as_str().unwrap().contains("invalid regex"), "{health}");
+    assert!(
+        health["rulesError"]
+            .as_str()
+            .unwrap()
+            .contains("invalid regex"),
+        "{health}"
+    );
     let g = s.get("/api/graph").json();
-    assert_eq!(label_of(&g).as_deref(), Some("Second"), "last good rules stay");
+    assert_eq!(
+        label_of(&g).as_deref(),
+        Some("Second"),
+        "last good rules stay"
+    );
 }

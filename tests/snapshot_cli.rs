@@ -8,8 +8,16 @@ use common::*;
 use std::process::Command;
 
 fn snapshot(args: &[&str]) -> serde_json::Value {
-    let out = Command::new(BIN).arg("snapshot").args(args).output().expect("procnet runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(BIN)
+        .arg("snapshot")
+        .args(args)
+        .output()
+        .expect("procnet runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("JSON")
 }
 
@@ -35,8 +43,20 @@ fn edges_of(g: &serde_json::Value, pids: &[u32]) -> Vec<(String, String, String,
     v
 }
 
-fn edge(from: u32, to: u32, proto: &str, port: u16, count: u64) -> (String, String, String, u64, u64) {
-    (format!("pid:{from}"), format!("pid:{to}"), proto.into(), u64::from(port), count)
+fn edge(
+    from: u32,
+    to: u32,
+    proto: &str,
+    port: u16,
+    count: u64,
+) -> (String, String, String, u64, u64) {
+    (
+        format!("pid:{from}"),
+        format!("pid:{to}"),
+        proto.into(),
+        u64::from(port),
+        count,
+    )
 }
 
 #[test]
@@ -50,7 +70,16 @@ fn tcp_listeners_on_every_kind_of_address() {
     let (cany, _) = tcp_client("127.0.0.1", pany, 3, &[]);
     // A v4 client of a dual-stack :: listener: the server sees ::ffff:127.0.0.1.
     let (cdual, _) = tcp_client("127.0.0.1", pdual, 1, &[]);
-    let pids = [s4.pid(), s6.pid(), sany.pid(), sdual.pid(), c4.pid(), c6.pid(), cany.pid(), cdual.pid()];
+    let pids = [
+        s4.pid(),
+        s6.pid(),
+        sany.pid(),
+        sdual.pid(),
+        c4.pid(),
+        c6.pid(),
+        cany.pid(),
+        cdual.pid(),
+    ];
     let g = snapshot(&[]);
     let mut expected = vec![
         edge(c4.pid(), s4.pid(), "tcp", p4, 2),
@@ -110,7 +139,11 @@ time.sleep(3600)
     let mut client = python(UDP_CLIENT, &[&port.to_string()]);
     client.line();
     let pids = [server.pid(), client.pid()];
-    assert_eq!(edges_of(&snapshot(&[]), &pids), vec![], "no UDP without --udp");
+    assert_eq!(
+        edges_of(&snapshot(&[]), &pids),
+        vec![],
+        "no UDP without --udp"
+    );
     assert_eq!(
         edges_of(&snapshot(&["--udp"]), &pids),
         vec![edge(client.pid(), server.pid(), "udp", port, 1)]
@@ -153,7 +186,10 @@ finally:
         .filter(|x| x["toPort"] == port)
         .map(|x| x["fromPid"].as_u64().unwrap())
         .collect();
-    assert!(rows.contains(&u64::from(parent.pid())) && rows.contains(&u64::from(child)), "{rows:?}");
+    assert!(
+        rows.contains(&u64::from(parent.pid())) && rows.contains(&u64::from(child)),
+        "{rows:?}"
+    );
 }
 
 struct ChildGuard(u32);
@@ -198,11 +234,20 @@ import time; time.sleep(3600)
         .iter()
         .find(|e| e["from"] == format!("pid:{}", client.pid()))
         .expect("edge");
-    let (tx, rx) = (e["txBytes"].as_f64().unwrap(), e["rxBytes"].as_f64().unwrap());
+    let (tx, rx) = (
+        e["txBytes"].as_f64().unwrap(),
+        e["rxBytes"].as_f64().unwrap(),
+    );
     assert!((tx - 10e6).abs() / 10e6 < 0.01, "tx {tx}");
     assert!((rx - 3e6).abs() / 3e6 < 0.01, "rx {rx}");
     let node = |pid: u32| {
-        g["nodes"].as_array().unwrap().iter().find(|n| n["pid"] == pid).unwrap().clone()
+        g["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["pid"] == pid)
+            .unwrap()
+            .clone()
     };
     let c = node(client.pid());
     assert!((c["txBytes"].as_f64().unwrap() - 10e6).abs() / 10e6 < 0.01);
@@ -215,7 +260,10 @@ import time; time.sleep(3600)
 fn table_is_readable_on_100_columns() {
     let (_s, port) = tcp_server("127.0.0.1");
     let (_c, _) = tcp_client("127.0.0.1", port, 1, &[]);
-    let out = Command::new(BIN).args(["snapshot", "--format", "table"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["snapshot", "--format", "table"])
+        .output()
+        .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.starts_with("LISTENING"));
     assert!(text.contains(&port.to_string()));

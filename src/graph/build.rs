@@ -87,7 +87,11 @@ impl NodeRef {
 fn owner_refs(s: &Socket) -> Vec<NodeRef> {
     if s.owners.is_empty() {
         let reason = s.unowned_reason.unwrap_or(UnknownReason::Unknown);
-        let uid = if reason == UnknownReason::Permission { s.uid } else { None };
+        let uid = if reason == UnknownReason::Permission {
+            s.uid
+        } else {
+            None
+        };
         vec![NodeRef::Unknown(reason, uid)]
     } else {
         s.owners.iter().map(|&p| NodeRef::Pid(p)).collect()
@@ -118,7 +122,12 @@ struct Resolved {
 
 /// Resolves socket `i`. Returns `None` when the socket is the server end
 /// of a local pair (its peer, the client end, stands for the connection).
-fn resolve(index: &SocketIndex<'_>, sockets: &[Socket], i: usize, ports: &ServicePorts) -> Option<Resolved> {
+fn resolve(
+    index: &SocketIndex<'_>,
+    sockets: &[Socket],
+    i: usize,
+    ports: &ServicePorts,
+) -> Option<Resolved> {
     let s = &sockets[i];
     let remote = s.remote?;
     let peer = index.peer(i);
@@ -129,7 +138,13 @@ fn resolve(index: &SocketIndex<'_>, sockets: &[Socket], i: usize, ports: &Servic
     } else {
         None
     };
-    let dir = decide(s.local, remote, local_listens, remote_listener.is_some(), ports);
+    let dir = decide(
+        s.local,
+        remote,
+        local_listens,
+        remote_listener.is_some(),
+        ports,
+    );
     let remote_socket = peer.or(remote_listener);
     let remote_refs = || match remote_socket {
         Some(j) => owner_refs(&sockets[j]),
@@ -189,7 +204,11 @@ fn facts<'p>(p: &'p Process, cmdline: &'p str) -> ProcessFacts<'p> {
 /// check is one cheap pass when nothing needs changing.
 fn canonical(snap: &Snapshot) -> Cow<'_, Snapshot> {
     let mapped = |a: &SocketAddr| canonical_addr(*a) != *a;
-    if !snap.sockets.iter().any(|s| mapped(&s.local) || s.remote.as_ref().is_some_and(mapped)) {
+    if !snap
+        .sockets
+        .iter()
+        .any(|s| mapped(&s.local) || s.remote.as_ref().is_some_and(mapped))
+    {
         return Cow::Borrowed(snap);
     }
     let mut owned = snap.clone();
@@ -350,7 +369,10 @@ fn make_node(r: &NodeRef, processes: &HashMap<u32, &Process>, inputs: &Inputs<'_
             // Rules match the real command line; only the output is redacted.
             let raw = p.cmdline.join(" ");
             let class = inputs.rules.classify(facts(p, &raw));
-            let label = class.label.map(str::to_string).unwrap_or_else(|| p.name.clone());
+            let label = class
+                .label
+                .map(str::to_string)
+                .unwrap_or_else(|| p.name.clone());
             let mut node = Node::bare(r.id(), NodeKind::Process, class.node_type, label);
             node.pid = Some(pid);
             node.name = Some(p.name.clone());
@@ -360,7 +382,10 @@ fn make_node(r: &NodeRef, processes: &HashMap<u32, &Process>, inputs: &Inputs<'_
             node.uid = p.uid;
             node.ppid = p.ppid;
             node.exe = p.exe.clone();
-            node.container = p.container_id.as_deref().map(|id| inputs.containers.name_of(id));
+            node.container = p
+                .container_id
+                .as_deref()
+                .map(|id| inputs.containers.name_of(id));
             node
         }
         NodeRef::External(ip) => {
@@ -389,7 +414,10 @@ fn make_node(r: &NodeRef, processes: &HashMap<u32, &Process>, inputs: &Inputs<'_
 
 /// The owner shown when a socket has several: the oldest process (the
 /// parent that shared it), ties broken by the lower pid.
-fn primary_owner<'p>(s: &Socket, processes: &HashMap<u32, &'p Process>) -> Option<(u32, Option<&'p Process>)> {
+fn primary_owner<'p>(
+    s: &Socket,
+    processes: &HashMap<u32, &'p Process>,
+) -> Option<(u32, Option<&'p Process>)> {
     s.owners
         .iter()
         .map(|&pid| (pid, processes.get(&pid).copied()))
@@ -428,7 +456,13 @@ pub fn build_connections(inputs: &Inputs<'_>) -> ConnectionsDoc {
         } else {
             None
         };
-        let dir = decide(s.local, remote, local_listens, remote_listener.is_some(), &opts.service_ports);
+        let dir = decide(
+            s.local,
+            remote,
+            local_listens,
+            remote_listener.is_some(),
+            &opts.service_ports,
+        );
         let role = match dir.server {
             ServerSide::Local => Role::Server,
             ServerSide::Remote => Role::Client,
@@ -467,13 +501,20 @@ pub fn build_connections(inputs: &Inputs<'_>) -> ConnectionsDoc {
         (a.port, a.proto, &a.address, a.pid).cmp(&(b.port, b.proto, &b.address, b.pid))
     });
     connections.sort_by(|a, b| {
-        (a.from_pid, a.from_port, &a.from_address, &a.to_address, a.to_port).cmp(&(
-            b.from_pid,
-            b.from_port,
-            &b.from_address,
-            &b.to_address,
-            b.to_port,
-        ))
+        (
+            a.from_pid,
+            a.from_port,
+            &a.from_address,
+            &a.to_address,
+            a.to_port,
+        )
+            .cmp(&(
+                b.from_pid,
+                b.from_port,
+                &b.from_address,
+                &b.to_address,
+                b.to_port,
+            ))
     });
     ConnectionsDoc {
         listeners,
@@ -505,11 +546,16 @@ fn make_listener(s: &Socket, processes: &HashMap<u32, &Process>, inputs: &Inputs
     let port = s.local.port();
     let owner = primary_owner(s, processes);
     let process = owner.and_then(|(_, p)| p);
-    let container = inputs.containers.published.get(&(s.proto, port)).cloned().or_else(|| {
-        process
-            .and_then(|p| p.container_id.as_deref())
-            .map(|id| inputs.containers.name_of(id))
-    });
+    let container = inputs
+        .containers
+        .published
+        .get(&(s.proto, port))
+        .cloned()
+        .or_else(|| {
+            process
+                .and_then(|p| p.container_id.as_deref())
+                .map(|id| inputs.containers.name_of(id))
+        });
     let (service_label, icon_type, cmdline) = match process {
         Some(p) => {
             let raw = p.cmdline.join(" ");
@@ -520,7 +566,9 @@ fn make_listener(s: &Socket, processes: &HashMap<u32, &Process>, inputs: &Inputs
             };
             let cmd = truncate_chars(&shown_cmdline(p, inputs.options), 80);
             (
-                container.clone().or_else(|| class.label.map(str::to_string)),
+                container
+                    .clone()
+                    .or_else(|| class.label.map(str::to_string)),
                 icon,
                 (!cmd.is_empty()).then_some(cmd),
             )
@@ -530,7 +578,11 @@ fn make_listener(s: &Socket, processes: &HashMap<u32, &Process>, inputs: &Inputs
                 Some(name) => format!("{port} (typical: {name})"),
                 None => format!("{port} (unknown)"),
             };
-            (Some(container.clone().unwrap_or(typical)), "generic".to_string(), None)
+            (
+                Some(container.clone().unwrap_or(typical)),
+                "generic".to_string(),
+                None,
+            )
         }
     };
     Listener {
@@ -544,7 +596,11 @@ fn make_listener(s: &Socket, processes: &HashMap<u32, &Process>, inputs: &Inputs
         port,
         cmdline,
         proto: s.proto,
-        pids: if s.owners.len() > 1 { s.owners.clone() } else { Vec::new() },
+        pids: if s.owners.len() > 1 {
+            s.owners.clone()
+        } else {
+            Vec::new()
+        },
         reason: if s.owners.is_empty() {
             Some(s.unowned_reason.unwrap_or(UnknownReason::Unknown))
         } else {

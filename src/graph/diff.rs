@@ -48,9 +48,11 @@ pub fn diff(prev: &GraphDoc, next: &GraphDoc) -> GraphDiff {
 
 /// Applies `d` to `doc` (what a client does); used to check diffs.
 pub fn apply(doc: &mut GraphDoc, d: &GraphDiff) {
-    let drop_nodes: std::collections::HashSet<&str> = d.removed_nodes.iter().map(String::as_str).collect();
+    let drop_nodes: std::collections::HashSet<&str> =
+        d.removed_nodes.iter().map(String::as_str).collect();
     doc.nodes.retain(|n| !drop_nodes.contains(n.id.as_str()));
-    let drop_edges: std::collections::HashSet<&str> = d.removed_edges.iter().map(String::as_str).collect();
+    let drop_edges: std::collections::HashSet<&str> =
+        d.removed_edges.iter().map(String::as_str).collect();
     doc.edges.retain(|e| !drop_edges.contains(e.id.as_str()));
     for n in d.updated_nodes.iter().chain(&d.added_nodes) {
         match doc.nodes.iter_mut().find(|x| x.id == n.id) {

@@ -78,24 +78,45 @@ mod tests {
         let p = ServicePorts::new([3000]);
         // A listener beats the service-port and lower-port rules.
         let d = decide(a("127.0.0.1:40000"), a("127.0.0.1:22"), true, false, &p);
-        assert_eq!((d.server, d.rule), (ServerSide::Local, DirectionRule::Listener));
+        assert_eq!(
+            (d.server, d.rule),
+            (ServerSide::Local, DirectionRule::Listener)
+        );
         let d = decide(a("127.0.0.1:22"), a("127.0.0.1:40000"), false, true, &p);
-        assert_eq!((d.server, d.rule), (ServerSide::Remote, DirectionRule::Listener));
+        assert_eq!(
+            (d.server, d.rule),
+            (ServerSide::Remote, DirectionRule::Listener)
+        );
         // Service port (built-in and --svc-ports) beats lower port.
         let d = decide(a("10.0.0.1:1200"), a("10.0.0.2:5432"), false, false, &p);
-        assert_eq!((d.server, d.rule), (ServerSide::Remote, DirectionRule::ServicePort));
+        assert_eq!(
+            (d.server, d.rule),
+            (ServerSide::Remote, DirectionRule::ServicePort)
+        );
         let d = decide(a("10.0.0.1:3000"), a("10.0.0.2:2000"), false, false, &p);
-        assert_eq!((d.server, d.rule), (ServerSide::Local, DirectionRule::ServicePort));
+        assert_eq!(
+            (d.server, d.rule),
+            (ServerSide::Local, DirectionRule::ServicePort)
+        );
         // Both listen: falls through to the next rule.
         let d = decide(a("10.0.0.1:40000"), a("10.0.0.2:6379"), true, true, &p);
-        assert_eq!((d.server, d.rule), (ServerSide::Remote, DirectionRule::ServicePort));
+        assert_eq!(
+            (d.server, d.rule),
+            (ServerSide::Remote, DirectionRule::ServicePort)
+        );
         // Lower port.
         let d = decide(a("10.0.0.1:45000"), a("10.0.0.2:41000"), false, false, &p);
-        assert_eq!((d.server, d.rule), (ServerSide::Remote, DirectionRule::LowerPort));
+        assert_eq!(
+            (d.server, d.rule),
+            (ServerSide::Remote, DirectionRule::LowerPort)
+        );
         // Equal ports: lower address, seen the same from both ends.
         let d1 = decide(a("10.0.0.1:7000"), a("10.0.0.2:7000"), false, false, &p);
         let d2 = decide(a("10.0.0.2:7000"), a("10.0.0.1:7000"), false, false, &p);
-        assert_eq!((d1.server, d1.rule), (ServerSide::Local, DirectionRule::LowerAddress));
+        assert_eq!(
+            (d1.server, d1.rule),
+            (ServerSide::Local, DirectionRule::LowerAddress)
+        );
         assert_eq!(d2.server, ServerSide::Remote);
     }
 }

@@ -2,7 +2,7 @@
 //! peer socket) or the listening socket it reached. Built once per snapshot;
 //! lookups are hash-map hits, so pairing stays linear in the socket count.
 
-use crate::snapshot::{canonical_ip, Proto, Socket, SocketState, Snapshot};
+use crate::snapshot::{canonical_ip, Proto, Snapshot, Socket, SocketState};
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -30,7 +30,10 @@ pub fn is_connection(s: &Socket) -> bool {
     s.remote.is_some()
         && !matches!(
             s.state,
-            SocketState::Listen | SocketState::TimeWait | SocketState::Close | SocketState::NewSynRecv
+            SocketState::Listen
+                | SocketState::TimeWait
+                | SocketState::Close
+                | SocketState::NewSynRecv
         )
 }
 
@@ -50,7 +53,10 @@ impl<'s> SocketIndex<'s> {
             HashMap::with_capacity(snap.sockets.len());
         for (i, s) in snap.sockets.iter().enumerate() {
             if is_listener(s) {
-                listeners.entry((s.proto, s.local.port())).or_default().push(i);
+                listeners
+                    .entry((s.proto, s.local.port()))
+                    .or_default()
+                    .push(i);
             } else if let Some(remote) = s.remote {
                 // A TIME_WAIT leftover must not shadow a live socket with
                 // the same endpoints.
@@ -68,7 +74,11 @@ impl<'s> SocketIndex<'s> {
             .iter()
             .copied()
             .map(canonical_ip)
-            .chain(snap.interfaces.iter().flat_map(|i| i.addresses.iter().copied()))
+            .chain(
+                snap.interfaces
+                    .iter()
+                    .flat_map(|i| i.addresses.iter().copied()),
+            )
             .collect();
         SocketIndex {
             sockets: &snap.sockets,

@@ -9,8 +9,7 @@ use std::sync::OnceLock;
 pub const MASK: &str = "***";
 
 /// Names of options whose value is a secret.
-const SECRET_WORDS: &str =
-    r"pass|passwd|password|pwd|secret|token|api[-_]?key|apikey|access[-_]?key|private[-_]?key|key|auth|credentials?";
+const SECRET_WORDS: &str = r"pass|passwd|password|pwd|secret|token|api[-_]?key|apikey|access[-_]?key|private[-_]?key|key|auth|credentials?";
 
 fn patterns() -> &'static [(Regex, &'static str)] {
     static PATTERNS: OnceLock<Vec<(Regex, &'static str)>> = OnceLock::new();
@@ -37,7 +36,11 @@ pub fn redact_cmdline(args: &[String]) -> String {
     let mysql_like = args
         .first()
         .map(|a| {
-            let base = a.rsplit(['/', '\\']).next().unwrap_or(a).to_ascii_lowercase();
+            let base = a
+                .rsplit(['/', '\\'])
+                .next()
+                .unwrap_or(a)
+                .to_ascii_lowercase();
             ["mysql", "mariadb", "mysqldump", "mysqladmin"]
                 .iter()
                 .any(|t| base.starts_with(t))
@@ -70,8 +73,19 @@ pub fn redact_cmdline(args: &[String]) -> String {
 
 fn is_secret_option(name: &str) -> bool {
     const NAMES: &[&str] = &[
-        "password", "passwd", "pass", "token", "secret", "api-key", "apikey", "api_key",
-        "access-key", "secret-key", "private-key", "auth-token", "client-secret",
+        "password",
+        "passwd",
+        "pass",
+        "token",
+        "secret",
+        "api-key",
+        "apikey",
+        "api_key",
+        "access-key",
+        "secret-key",
+        "private-key",
+        "auth-token",
+        "client-secret",
     ];
     NAMES.contains(&name)
 }
@@ -100,17 +114,35 @@ mod tests {
         assert_eq!(r("app --password=hunter2 -v"), "app --password=*** -v");
         assert_eq!(r("app --password hunter2 -v"), "app --password *** -v");
         assert_eq!(r("mysql -uroot -phunter2 db"), "mysql -uroot -p*** db");
-        assert_eq!(r("curl https://bob:hunter2@example.com/x"), "curl https://bob:***@example.com/x");
-        assert_eq!(r("svc token=abc123 secret=s3 key=k1"), "svc token=*** secret=*** key=***");
-        assert_eq!(r("svc --api-key=zzz --db_password=p"), "svc --api-key=*** --db_password=***");
-        assert_eq!(r("x http://h/?a=1&access_token=t0k&b=2"), "x http://h/?a=1&access_token=***&b=2");
+        assert_eq!(
+            r("curl https://bob:hunter2@example.com/x"),
+            "curl https://bob:***@example.com/x"
+        );
+        assert_eq!(
+            r("svc token=abc123 secret=s3 key=k1"),
+            "svc token=*** secret=*** key=***"
+        );
+        assert_eq!(
+            r("svc --api-key=zzz --db_password=p"),
+            "svc --api-key=*** --db_password=***"
+        );
+        assert_eq!(
+            r("x http://h/?a=1&access_token=t0k&b=2"),
+            "x http://h/?a=1&access_token=***&b=2"
+        );
     }
 
     #[test]
     fn ordinary_arguments_stay() {
-        assert_eq!(r("postgres -D /var/lib/pg -p 5432"), "postgres -D /var/lib/pg -p 5432");
+        assert_eq!(
+            r("postgres -D /var/lib/pg -p 5432"),
+            "postgres -D /var/lib/pg -p 5432"
+        );
         assert_eq!(r("ssh -p 22 host"), "ssh -p 22 host");
-        assert_eq!(r("python3 -m http.server 8000"), "python3 -m http.server 8000");
+        assert_eq!(
+            r("python3 -m http.server 8000"),
+            "python3 -m http.server 8000"
+        );
         assert_eq!(r("sort --key=2"), "sort --key=***");
     }
 }

@@ -11,7 +11,9 @@ use std::time::Duration;
 pub const TOP_PROCESSES: usize = 20;
 
 /// Upper bounds (seconds) of the collector duration histogram.
-const DURATION_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+const DURATION_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
 
 /// Per-process traffic, as published.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -61,12 +63,18 @@ impl MetricsData {
             .filter(|(_, (s, r))| s + r > 0)
             .map(|(pid, (sent, received))| ProcessTraffic {
                 pid,
-                name: snap.process(pid).map_or_else(|| "?".into(), |p| p.name.clone()),
+                name: snap
+                    .process(pid)
+                    .map_or_else(|| "?".into(), |p| p.name.clone()),
                 sent,
                 received,
             })
             .collect();
-        top.sort_by(|a, b| (b.sent + b.received).cmp(&(a.sent + a.received)).then(a.pid.cmp(&b.pid)));
+        top.sort_by(|a, b| {
+            (b.sent + b.received)
+                .cmp(&(a.sent + a.received))
+                .then(a.pid.cmp(&b.pid))
+        });
         top.truncate(TOP_PROCESSES);
         MetricsData {
             sockets,
@@ -104,52 +112,94 @@ impl DurationHistogram {
 }
 
 fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// Renders the exposition text.
 pub fn render(data: &MetricsData, hist: &DurationHistogram, samples: u64, failed: u64) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "# HELP procnet_sockets Sockets on this host by protocol and state.");
+    let _ = writeln!(
+        o,
+        "# HELP procnet_sockets Sockets on this host by protocol and state."
+    );
     let _ = writeln!(o, "# TYPE procnet_sockets gauge");
     for ((proto, state), n) in &data.sockets {
-        let _ = writeln!(o, "procnet_sockets{{proto=\"{proto}\",state=\"{state}\"}} {n}");
+        let _ = writeln!(
+            o,
+            "procnet_sockets{{proto=\"{proto}\",state=\"{state}\"}} {n}"
+        );
     }
-    let _ = writeln!(o, "# HELP procnet_listeners Listening sockets (TCP LISTEN, bound UDP).");
+    let _ = writeln!(
+        o,
+        "# HELP procnet_listeners Listening sockets (TCP LISTEN, bound UDP)."
+    );
     let _ = writeln!(o, "# TYPE procnet_listeners gauge");
     let _ = writeln!(o, "procnet_listeners {}", data.listeners);
     let _ = writeln!(o, "# HELP procnet_processes Processes that own sockets.");
     let _ = writeln!(o, "# TYPE procnet_processes gauge");
     let _ = writeln!(o, "procnet_processes {}", data.processes);
-    let _ = writeln!(o, "# HELP procnet_graph_nodes Nodes in the published graph.");
+    let _ = writeln!(
+        o,
+        "# HELP procnet_graph_nodes Nodes in the published graph."
+    );
     let _ = writeln!(o, "# TYPE procnet_graph_nodes gauge");
     let _ = writeln!(o, "procnet_graph_nodes {}", data.nodes);
-    let _ = writeln!(o, "# HELP procnet_graph_edges Edges in the published graph.");
+    let _ = writeln!(
+        o,
+        "# HELP procnet_graph_edges Edges in the published graph."
+    );
     let _ = writeln!(o, "# TYPE procnet_graph_edges gauge");
     let _ = writeln!(o, "procnet_graph_edges {}", data.edges);
     let _ = writeln!(o, "# HELP procnet_process_sent_bytes Bytes sent by the process's open TCP sockets (kernel counters), top {TOP_PROCESSES} processes by traffic.");
     let _ = writeln!(o, "# TYPE procnet_process_sent_bytes gauge");
     for p in &data.top_processes {
-        let _ = writeln!(o, "procnet_process_sent_bytes{{pid=\"{}\",process=\"{}\"}} {}", p.pid, escape(&p.name), p.sent);
+        let _ = writeln!(
+            o,
+            "procnet_process_sent_bytes{{pid=\"{}\",process=\"{}\"}} {}",
+            p.pid,
+            escape(&p.name),
+            p.sent
+        );
     }
     let _ = writeln!(o, "# HELP procnet_process_received_bytes Bytes received by the process's open TCP sockets (kernel counters), top {TOP_PROCESSES} processes by traffic.");
     let _ = writeln!(o, "# TYPE procnet_process_received_bytes gauge");
     for p in &data.top_processes {
-        let _ = writeln!(o, "procnet_process_received_bytes{{pid=\"{}\",process=\"{}\"}} {}", p.pid, escape(&p.name), p.received);
+        let _ = writeln!(
+            o,
+            "procnet_process_received_bytes{{pid=\"{}\",process=\"{}\"}} {}",
+            p.pid,
+            escape(&p.name),
+            p.received
+        );
     }
     let _ = writeln!(o, "# HELP procnet_samples_total Samples taken.");
     let _ = writeln!(o, "# TYPE procnet_samples_total counter");
     let _ = writeln!(o, "procnet_samples_total {samples}");
-    let _ = writeln!(o, "# HELP procnet_sample_failures_total Samples that failed.");
+    let _ = writeln!(
+        o,
+        "# HELP procnet_sample_failures_total Samples that failed."
+    );
     let _ = writeln!(o, "# TYPE procnet_sample_failures_total counter");
     let _ = writeln!(o, "procnet_sample_failures_total {failed}");
-    let _ = writeln!(o, "# HELP procnet_collector_duration_seconds Time to take one sample.");
+    let _ = writeln!(
+        o,
+        "# HELP procnet_collector_duration_seconds Time to take one sample."
+    );
     let _ = writeln!(o, "# TYPE procnet_collector_duration_seconds histogram");
     for (i, b) in DURATION_BUCKETS.iter().enumerate() {
         let n = hist.counts.get(i).copied().unwrap_or(0);
-        let _ = writeln!(o, "procnet_collector_duration_seconds_bucket{{le=\"{b}\"}} {n}");
+        let _ = writeln!(
+            o,
+            "procnet_collector_duration_seconds_bucket{{le=\"{b}\"}} {n}"
+        );
     }
-    let _ = writeln!(o, "procnet_collector_duration_seconds_bucket{{le=\"+Inf\"}} {}", hist.count);
+    let _ = writeln!(
+        o,
+        "procnet_collector_duration_seconds_bucket{{le=\"+Inf\"}} {}",
+        hist.count
+    );
     let _ = writeln!(o, "procnet_collector_duration_seconds_sum {}", hist.sum);
     let _ = writeln!(o, "procnet_collector_duration_seconds_count {}", hist.count);
     o

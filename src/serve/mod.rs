@@ -249,12 +249,15 @@ pub fn run(config: ServeConfig) -> Result<(), ServeError> {
             .with_graceful_shutdown(async move {
                 shutdown_signal().await;
                 log::info!("shutting down");
-                stop.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
+                stop.stopping
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 let _ = stop.shutdown.send(true);
             })
             .await
     });
-    shared.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
+    shared
+        .stopping
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = sampler.join();
     runtime.shutdown_timeout(Duration::from_secs(2));
     result.map_err(ServeError::Io)

@@ -65,18 +65,16 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 3;
-                    }
-                    Err(_) => {
-                        out.push(b'%');
-                        i += 1;
-                    }
+            b'%' if i + 2 < bytes.len() => match u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                Ok(b) => {
+                    out.push(b);
+                    i += 3;
                 }
-            }
+                Err(_) => {
+                    out.push(b'%');
+                    i += 1;
+                }
+            },
             b'+' => {
                 out.push(b' ');
                 i += 1;
@@ -220,11 +218,19 @@ async fn healthz(State(state): State<AppState>) -> Response {
 async fn metrics_text(State(state): State<AppState>) -> Response {
     let text = {
         let p = state.shared.read();
-        metrics::render(&p.metrics, &p.histogram, p.health.samples, p.health.failed_samples)
+        metrics::render(
+            &p.metrics,
+            &p.histogram,
+            p.health.samples,
+            p.health.failed_samples,
+        )
     };
     (
         [
-            (header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"),
+            (
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            ),
             (header::CACHE_CONTROL, NO_STORE),
         ],
         text,
@@ -244,7 +250,9 @@ async fn icon(State(state): State<AppState>, UrlPath(file): UrlPath<String>) -> 
     };
     let valid = !kind.is_empty()
         && kind.len() <= 64
-        && kind.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        && kind
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if !valid {
         return plain(StatusCode::NOT_FOUND, "not a type name\n");
     }
@@ -278,7 +286,9 @@ async fn events(
         (p.graph_json.clone(), p.graph.seq, status_json(&p.health))
     };
     let initial = stream::iter([
-        Event::default().event("graph").data(String::from_utf8_lossy(&graph_json)),
+        Event::default()
+            .event("graph")
+            .data(String::from_utf8_lossy(&graph_json)),
         Event::default().event("status").data(status),
     ]);
     let live = BroadcastStream::new(updates)

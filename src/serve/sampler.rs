@@ -27,7 +27,9 @@ pub struct RulesWatcher {
 
 impl RulesWatcher {
     pub fn new(path: Option<PathBuf>, rules: RuleSet) -> RulesWatcher {
-        let modified = path.as_ref().and_then(|p| std::fs::metadata(p).ok()?.modified().ok());
+        let modified = path
+            .as_ref()
+            .and_then(|p| std::fs::metadata(p).ok()?.modified().ok());
         RulesWatcher {
             path,
             modified,
@@ -47,7 +49,11 @@ impl RulesWatcher {
         self.modified = modified;
         match RuleSet::load(path) {
             Ok(rules) => {
-                log::info!("rules reloaded from {} ({} rules)", path.display(), rules.rules.len());
+                log::info!(
+                    "rules reloaded from {} ({} rules)",
+                    path.display(),
+                    rules.rules.len()
+                );
                 self.rules = rules;
                 self.error = None;
             }

@@ -55,7 +55,10 @@ pub fn host_part(host: &str) -> String {
 fn is_loopback_name(host: &str) -> bool {
     host == "localhost"
         || host.ends_with(".localhost")
-        || host.parse::<IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
+        || host
+            .parse::<IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
 }
 
 /// Compares secrets in time independent of where they differ.
@@ -118,7 +121,10 @@ impl Guard {
         }
         let bearer = req
             .authorization
-            .and_then(|a| a.strip_prefix("Bearer ").or_else(|| a.strip_prefix("bearer ")))
+            .and_then(|a| {
+                a.strip_prefix("Bearer ")
+                    .or_else(|| a.strip_prefix("bearer "))
+            })
             .map(str::trim);
         if bearer.is_some_and(|b| constant_time_eq(b, token)) {
             return Verdict::Allow;
@@ -189,13 +195,25 @@ mod tests {
     #[test]
     fn hosts() {
         let g = guard("127.0.0.1", None);
-        for ok in ["localhost:8765", "127.0.0.1:8765", "[::1]:8765", "LOCALHOST", "app.localhost:1"] {
+        for ok in [
+            "localhost:8765",
+            "127.0.0.1:8765",
+            "[::1]:8765",
+            "LOCALHOST",
+            "app.localhost:1",
+        ] {
             assert_eq!(g.check(&req("/", ok)), Verdict::Allow, "{ok}");
         }
         for bad in ["evil.example:8765", "192.168.1.4:8765", ""] {
             assert_eq!(g.check(&req("/", bad)), Verdict::BadHost, "{bad}");
         }
-        assert_eq!(g.check(&RequestFacts { path: "/", ..Default::default() }), Verdict::BadHost);
+        assert_eq!(
+            g.check(&RequestFacts {
+                path: "/",
+                ..Default::default()
+            }),
+            Verdict::BadHost
+        );
     }
 
     #[test]
@@ -207,7 +225,11 @@ mod tests {
         r.origin = Some("http://evil.example");
         assert_eq!(g.check(&r), Verdict::CrossOrigin);
         r.origin = Some("http://localhost:8765");
-        assert_eq!(g.check(&r), Verdict::CrossOrigin, "another origin, even if loopback");
+        assert_eq!(
+            g.check(&r),
+            Verdict::CrossOrigin,
+            "another origin, even if loopback"
+        );
         r.origin = Some("null");
         assert_eq!(g.check(&r), Verdict::CrossOrigin);
         assert!(same_origin("http://[::1]:8765", "[::1]:8765"));

@@ -172,7 +172,11 @@ impl Server {
     }
 
     pub fn get(&self, path: &str) -> Response {
-        http(self.port, path, &[("Host", &format!("127.0.0.1:{}", self.port))])
+        http(
+            self.port,
+            path,
+            &[("Host", &format!("127.0.0.1:{}", self.port))],
+        )
     }
 
     pub fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Response {
@@ -180,7 +184,11 @@ impl Server {
     }
 
     /// Polls `/api/graph` until `pred` holds (or the deadline passes).
-    pub fn wait_graph(&self, within: Duration, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    pub fn wait_graph(
+        &self,
+        within: Duration,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
         let deadline = Instant::now() + within;
         loop {
             let g: serde_json::Value = serde_json::from_str(&self.get("/api/graph").body).unwrap();
@@ -237,10 +245,20 @@ pub fn http(port: u16, path: &str, headers: &[(&str, &str)]) -> Response {
 }
 
 fn parse_response(raw: &[u8]) -> Response {
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("header end");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("header end");
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
@@ -249,7 +267,11 @@ fn parse_response(raw: &[u8]) -> Response {
     let chunked = headers
         .iter()
         .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
-    let body = if chunked { dechunk(body) } else { body.to_vec() };
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_vec()
+    };
     Response {
         status,
         headers,
@@ -260,7 +282,8 @@ fn parse_response(raw: &[u8]) -> Response {
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
-        let size = usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
         if size == 0 {
             break;
         }
@@ -288,7 +311,8 @@ pub struct SseEvent {
 impl EventStream {
     pub fn open(port: u16) -> EventStream {
         let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
         let req = format!("GET /api/events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: text/event-stream\r\n\r\n");
         s.write_all(req.as_bytes()).unwrap();
         let mut reader = BufReader::new(s);

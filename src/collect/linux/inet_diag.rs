@@ -181,10 +181,18 @@ fn parse_msg(body: &[u8], proto: Proto, at: usize) -> Result<Socket, DecodeError
 /// Parses one `/proc/net/{tcp,udp}[6]` table (the fallback when netlink
 /// sock_diag is not available). Addresses are hex in host byte order per
 /// 32-bit word.
-pub fn parse_proc_net(text: &str, proto: Proto, file: &'static str) -> Result<Vec<Socket>, DecodeError> {
+pub fn parse_proc_net(
+    text: &str,
+    proto: Proto,
+    file: &'static str,
+) -> Result<Vec<Socket>, DecodeError> {
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate().skip(1) {
-        let err = |problem| DecodeError::ProcLine { file, line: n + 1, problem };
+        let err = |problem| DecodeError::ProcLine {
+            file,
+            line: n + 1,
+            problem,
+        };
         let f: Vec<&str> = line.split_whitespace().collect();
         if f.is_empty() {
             continue;
@@ -240,7 +248,14 @@ mod tests {
     use proptest::prelude::*;
 
     /// A reply message as the kernel would send it.
-    fn msg(family: u8, state: u8, local: ([u8; 16], u16), remote: ([u8; 16], u16), inode: u32, info: Option<&[u8]>) -> Vec<u8> {
+    fn msg(
+        family: u8,
+        state: u8,
+        local: ([u8; 16], u16),
+        remote: ([u8; 16], u16),
+        inode: u32,
+        info: Option<&[u8]>,
+    ) -> Vec<u8> {
         let mut body = vec![family, state, 0, 0];
         body.extend_from_slice(&local.1.to_be_bytes());
         body.extend_from_slice(&remote.1.to_be_bytes());
@@ -280,15 +295,30 @@ mod tests {
     fn decodes_sockets_counters_and_mapped_addresses() {
         let mut info = vec![0u8; 232];
         info[TCPI_BYTES_ACKED..TCPI_BYTES_ACKED + 8].copy_from_slice(&999u64.to_ne_bytes());
-        info[TCPI_BYTES_RECEIVED..TCPI_BYTES_RECEIVED + 8].copy_from_slice(&3_000_000u64.to_ne_bytes());
+        info[TCPI_BYTES_RECEIVED..TCPI_BYTES_RECEIVED + 8]
+            .copy_from_slice(&3_000_000u64.to_ne_bytes());
         info[TCPI_BYTES_SENT..TCPI_BYTES_SENT + 8].copy_from_slice(&10_000_000u64.to_ne_bytes());
-        let mut buf = msg(libc::AF_INET as u8, 1, (v4([127, 0, 0, 1]), 50122), (v4([127, 0, 0, 1]), 5432), 77, Some(&info));
+        let mut buf = msg(
+            libc::AF_INET as u8,
+            1,
+            (v4([127, 0, 0, 1]), 50122),
+            (v4([127, 0, 0, 1]), 5432),
+            77,
+            Some(&info),
+        );
         let mut mapped = [0u8; 16];
         mapped[10] = 0xff;
         mapped[11] = 0xff;
         mapped[12..].copy_from_slice(&[127, 0, 0, 1]);
         // A short (old-kernel) tcp_info: bytes_acked only.
-        buf.extend(msg(libc::AF_INET6 as u8, 10, (mapped, 8080), ([0u8; 16], 0), 78, Some(&info[..136])));
+        buf.extend(msg(
+            libc::AF_INET6 as u8,
+            10,
+            (mapped, 8080),
+            ([0u8; 16], 0),
+            78,
+            Some(&info[..136]),
+        ));
         buf.extend(done());
         let b = parse_batch(&buf, Proto::Tcp).unwrap();
         assert!(b.done);
@@ -296,12 +326,25 @@ mod tests {
         let s = &b.sockets[0];
         assert_eq!(s.local, "127.0.0.1:50122".parse().unwrap());
         assert_eq!(s.remote, Some("127.0.0.1:5432".parse().unwrap()));
-        assert_eq!((s.state, s.inode, s.uid), (SocketState::Established, 77, Some(1000)));
-        assert_eq!((s.bytes_sent, s.bytes_received), (Some(10_000_000), Some(3_000_000)));
+        assert_eq!(
+            (s.state, s.inode, s.uid),
+            (SocketState::Established, 77, Some(1000))
+        );
+        assert_eq!(
+            (s.bytes_sent, s.bytes_received),
+            (Some(10_000_000), Some(3_000_000))
+        );
         let l = &b.sockets[1];
-        assert_eq!(l.local, "127.0.0.1:8080".parse().unwrap(), "::ffff:127.0.0.1 becomes 127.0.0.1");
+        assert_eq!(
+            l.local,
+            "127.0.0.1:8080".parse().unwrap(),
+            "::ffff:127.0.0.1 becomes 127.0.0.1"
+        );
         assert_eq!((l.remote, l.state), (None, SocketState::Listen));
-        assert_eq!((l.bytes_sent, l.bytes_received), (Some(999), Some(3_000_000)));
+        assert_eq!(
+            (l.bytes_sent, l.bytes_received),
+            (Some(999), Some(3_000_000))
+        );
     }
 
     #[test]
@@ -311,7 +354,10 @@ mod tests {
         m.extend_from_slice(&[0u8; 10]);
         m.extend_from_slice(&(-13i32).to_ne_bytes());
         m.extend_from_slice(&[0u8; 16]);
-        assert_eq!(parse_batch(&m, Proto::Tcp).unwrap_err(), DecodeError::Errno(13));
+        assert_eq!(
+            parse_batch(&m, Proto::Tcp).unwrap_err(),
+            DecodeError::Errno(13)
+        );
     }
 
     #[test]
@@ -319,7 +365,10 @@ mod tests {
         let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0100007F:1538 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 4242 1 0 100 0 0 10 0\n   1: 0100007F:C3CA 0100007F:1538 01 00000000:00000000 00:00000000 00000000  1000        0 4243 1\n";
         let s = parse_proc_net(text, Proto::Tcp, "/proc/net/tcp").unwrap();
         assert_eq!(s[0].local, "127.0.0.1:5432".parse().unwrap());
-        assert_eq!((s[0].state, s[0].remote, s[0].inode), (SocketState::Listen, None, 4242));
+        assert_eq!(
+            (s[0].state, s[0].remote, s[0].inode),
+            (SocketState::Listen, None, 4242)
+        );
         assert_eq!(s[1].remote, Some("127.0.0.1:5432".parse().unwrap()));
         let v6 = "h\n 0: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A 0:0 0:0 0 0 0 9 1\n";
         let s = parse_proc_net(v6, Proto::Tcp, "/proc/net/tcp6").unwrap();

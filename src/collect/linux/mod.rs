@@ -54,7 +54,10 @@ impl PlatformCollector {
 
     /// All sockets: sock_diag per table, `/proc/net` for a table whose dump
     /// fails (e.g. the `udp_diag` module is not loaded).
-    fn sockets(&mut self, warnings: &mut Vec<String>) -> Result<(Vec<Socket>, &'static str), CollectError> {
+    fn sockets(
+        &mut self,
+        warnings: &mut Vec<String>,
+    ) -> Result<(Vec<Socket>, &'static str), CollectError> {
         let mut out = Vec::new();
         let mut backend = "netlink";
         for (family, proto, file) in TABLES {
@@ -66,12 +69,13 @@ impl PlatformCollector {
                 backend = "netlink+procfs";
                 match std::fs::read_to_string(file) {
                     Ok(text) => {
-                        let parsed = inet_diag::parse_proc_net(&text, proto, file).map_err(|e| {
-                            CollectError::Malformed {
-                                what: "/proc/net table",
-                                detail: e.to_string(),
-                            }
-                        })?;
+                        let parsed =
+                            inet_diag::parse_proc_net(&text, proto, file).map_err(|e| {
+                                CollectError::Malformed {
+                                    what: "/proc/net table",
+                                    detail: e.to_string(),
+                                }
+                            })?;
                         out.extend(parsed);
                         self.warn_once(warnings, format!("{file}: read from /proc because sock_diag failed ({why}); no byte counters"));
                     }
@@ -185,7 +189,10 @@ impl PlatformCollector {
         self.processes.retain(&owning);
         diagnostics.warnings = warnings;
         let interfaces = interfaces::list();
-        let local_addresses = interfaces.iter().flat_map(|i| i.addresses.iter().copied()).collect();
+        let local_addresses = interfaces
+            .iter()
+            .flat_map(|i| i.addresses.iter().copied())
+            .collect();
         Ok(Snapshot {
             taken_at_ms,
             local_addresses,

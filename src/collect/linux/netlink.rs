@@ -52,7 +52,12 @@ impl DiagSocket {
     }
 
     /// Dumps every socket of one family and protocol into `out`.
-    pub fn dump(&mut self, family: u8, proto: Proto, out: &mut Vec<Socket>) -> Result<(), CollectError> {
+    pub fn dump(
+        &mut self,
+        family: u8,
+        proto: Proto,
+        out: &mut Vec<Socket>,
+    ) -> Result<(), CollectError> {
         self.seq = self.seq.wrapping_add(1);
         let req = dump_request(family, proto, self.seq);
         // SAFETY: sockaddr_nl zeroed is a valid "kernel" destination.

@@ -258,9 +258,11 @@ impl ProcessCache {
             self.ticks_per_sec = if t > 0 { t as u64 } else { 100 };
             self.boot_time = boot_time();
         }
-        let users = self
-            .users
-            .get_or_insert_with(|| read_small("/etc/passwd").map(|t| parse_passwd(&t)).unwrap_or_default());
+        let users = self.users.get_or_insert_with(|| {
+            read_small("/etc/passwd")
+                .map(|t| parse_passwd(&t))
+                .unwrap_or_default()
+        });
         let cmdline: Vec<String> = std::fs::read(format!("/proc/{pid}/cmdline"))
             .map(|b| {
                 b.split(|&c| c == 0)
@@ -270,12 +272,19 @@ impl ProcessCache {
             })
             .unwrap_or_default();
         let uid = read_small(&format!("/proc/{pid}/status")).and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:")?.split_whitespace().next()?.parse().ok())
+            s.lines().find_map(|l| {
+                l.strip_prefix("Uid:")?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            })
         });
         let process = Process {
             pid,
-            start_time: self.boot_time.map(|b| b + stat.start_ticks / self.ticks_per_sec),
+            start_time: self
+                .boot_time
+                .map(|b| b + stat.start_ticks / self.ticks_per_sec),
             name: stat.comm,
             cmdline,
             exe: std::fs::read_link(format!("/proc/{pid}/exe"))
@@ -286,7 +295,8 @@ impl ProcessCache {
             ppid: Some(stat.ppid),
             container_id: None,
         };
-        self.entries.insert(pid, (stat.start_ticks, process.clone()));
+        self.entries
+            .insert(pid, (stat.start_ticks, process.clone()));
         Some(process)
     }
 
@@ -302,8 +312,14 @@ mod tests {
 
     #[test]
     fn stat_with_odd_comm() {
-        let s = parse_stat("42 (my (odd) proc) S 7 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 12345 1000 10").unwrap();
-        assert_eq!((s.comm.as_str(), s.ppid, s.start_ticks), ("my (odd) proc", 7, 12345));
+        let s = parse_stat(
+            "42 (my (odd) proc) S 7 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 12345 1000 10",
+        )
+        .unwrap();
+        assert_eq!(
+            (s.comm.as_str(), s.ppid, s.start_ticks),
+            ("my (odd) proc", 7, 12345)
+        );
         assert!(parse_stat("garbage").is_none());
     }
 
@@ -312,7 +328,9 @@ mod tests {
         assert_eq!(socket_inode(b"socket:[123]"), Some(123));
         assert_eq!(socket_inode(b"pipe:[123]"), None);
         assert_eq!(socket_inode(b"socket:[x]"), None);
-        let p = parse_passwd("root:x:0:0:root:/root:/bin/bash\nbad\nalice:x:1000:1000::/home/a:/bin/sh\n");
+        let p = parse_passwd(
+            "root:x:0:0:root:/root:/bin/bash\nbad\nalice:x:1000:1000::/home/a:/bin/sh\n",
+        );
         assert_eq!(p.get(&0).map(String::as_str), Some("root"));
         assert_eq!(p.get(&1000).map(String::as_str), Some("alice"));
     }
