@@ -120,8 +120,8 @@ export class DiagramView {
       this.boxes.push({ x: tx, y, w: TW, h: NH, kind: 'target' });
       parts.push(`<g class="dnode target" data-testid="diagram-target" transform="translate(${tx},${y})">
         <rect width="${TW}" height="${NH}" rx="${NH / 2}"></rect>
-        <text x="16" y="18" class="t1">${esc(trunc(t.label, 26))}</text>
-        <text x="16" y="34" class="t2">${esc(trunc(t.addr, 22))}:${t.port}</text></g>`);
+        <text x="16" y="${t.label !== `${t.addr}:${t.port}` ? 18 : 27}" class="t1">${esc(trunc(t.label, 26))}</text>
+        ${t.label !== `${t.addr}:${t.port}` ? `<text x="16" y="34" class="t2">${esc(trunc(t.addr, 22))}:${t.port}</text>` : ''}</g>`);
     });
     if (!doc.listeners.length) parts.push(`<text x="${X0}" y="${Y0 + 20}" class="t2">No listeners.</text>`);
     this.g.innerHTML = parts.join('');

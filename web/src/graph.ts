@@ -537,6 +537,11 @@ export class GraphView {
     this.requestDraw();
   }
 
+  screenPos(id: string) {
+    const n = this.vnodes.get(id);
+    return n ? { x: n.x * this.cam.k + this.cam.tx, y: n.y * this.cam.k + this.cam.ty } : null;
+  }
+
   focus(id: string) {
     const n = this.vnodes.get(id);
     if (!n) return;

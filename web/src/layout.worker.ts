@@ -40,7 +40,7 @@ async function run(job: Job) {
   const dx = new Float64Array(n), dy = new Float64Array(n), mass = new Float64Array(n);
   for (let i = 0; i < n; i++) mass[i] = 1 + deg[i] * 0.15;
   const K = 40; // ideal edge length
-  const G = 0.01;
+  const G = 1;
   let temp = K * 2;
   const cool = Math.pow(0.02, 1 / Math.max(1, job.iterations));
   let last = performance.now();

@@ -143,6 +143,9 @@ model.onChange(() => { if (graph.selectedId) renderPanel(graph, model, graph.sel
 const hook = {
   nodeIds: () => [...model.nodes.keys()],
   edgeIds: () => [...model.edges.keys()],
+  edges: () => [...model.edges.values()].map((e) => ({ id: e.id, from: e.from, to: e.to, proto: e.proto, serverPort: e.serverPort, count: e.count })),
+  node: (id: string) => { const n = model.nodes.get(id); return n ? JSON.parse(JSON.stringify(n)) : null; },
+  findNodes: (pred: { pid?: number; name?: string }) => [...model.nodes.values()].filter((n) => (pred.pid === undefined || n.pid === pred.pid) && (pred.name === undefined || n.name === pred.name)).map((n) => n.id),
   viewNodeIds: () => [...graph.vnodes.keys()],
   viewEdgeIds: () => [...graph.vedges.keys()],
   get lastSeq() { return model.seq; },
@@ -151,6 +154,7 @@ const hook = {
   get layoutRunning() { return graph.layoutRunning; },
   get grouping() { return graph.grouping; },
   position: (id: string) => { const n = graph.vnodes.get(id); return n ? { x: n.x, y: n.y } : null; },
+  screenPosition: (id: string) => graph.screenPos(id),
   get connections() { return connDoc; },
   perf,
 };
