@@ -1,0 +1,161 @@
+import './style.css';
+import { Model } from './model';
+import { GraphView, type PerfRecord } from './graph';
+import { TableView } from './table';
+import { DiagramView } from './diagram';
+import { renderPanel } from './panel';
+import type { ConnectionsDoc, GraphDiff, GraphDoc, StatusEvent } from './types';
+
+type ViewName = 'graph' | 'table' | 'diagram';
+
+const model = new Model();
+const graph = new GraphView(document.getElementById('view-graph')!, model);
+const table = new TableView(document.getElementById('view-table')!, model);
+const diagram = new DiagramView(document.getElementById('view-diagram')!, model);
+const params = new URLSearchParams(location.search);
+graph.forceFlush = params.has('bench');
+
+let view: ViewName = 'graph';
+let paused = false;
+let connDoc: ConnectionsDoc | null = null;
+let connTimer = 0;
+const liveEl = document.getElementById('live-status')!;
+const perf = { firstFrameMs: -1, firstFrameSinceNavMs: -1, firstDocParseMs: -1, updates: [] as PerfRecord[], resyncs: 0 };
+
+graph.onSelect = (id) => renderPanel(graph, model, id);
+
+// ---------- tabs ----------
+function show(v: ViewName) {
+  view = v;
+  for (const name of ['graph', 'table', 'diagram'] as ViewName[]) {
+    document.getElementById(`view-${name}`)!.hidden = name !== v;
+    document.getElementById(`tab-${name}`)!.setAttribute('aria-selected', String(name === v));
+  }
+  graph.visible = v === 'graph';
+  if (v === 'graph') graph.draw();
+  if (v !== 'graph') refreshConnections();
+  if (location.hash !== '#' + v) history.replaceState(null, '', '#' + v);
+}
+document.querySelectorAll<HTMLButtonElement>('.tabs button').forEach((b) => b.addEventListener('click', () => show(b.dataset.view as ViewName)));
+const initialView = location.hash.slice(1);
+if (initialView === 'table' || initialView === 'diagram') show(initialView);
+
+// ---------- connections (table + diagram) ----------
+async function refreshConnections() {
+  clearTimeout(connTimer);
+  try {
+    const r = await fetch('/api/connections', { credentials: 'same-origin', cache: 'no-store' });
+    if (r.ok) {
+      connDoc = await r.json() as ConnectionsDoc;
+      table.setData(connDoc);
+      diagram.setData(connDoc);
+    }
+  } catch { /* server gone: try again later */ }
+  if (view !== 'graph') connTimer = window.setTimeout(refreshConnections, 2000);
+}
+
+// ---------- live graph ----------
+function setLive(text: string, cls: string) { liveEl.textContent = text; liveEl.className = 'live ' + cls; }
+
+function applyFull(doc: GraphDoc, t0: number, parseMs: number) {
+  const first = model.seq < 0 && model.nodes.size === 0;
+  model.loadDoc(doc);
+  graph.draw();
+  const t1 = performance.now();
+  if (first && perf.firstFrameMs < 0) {
+    perf.firstFrameMs = t1 - t0;
+    perf.firstDocParseMs = parseMs;
+    perf.firstFrameSinceNavMs = t1;
+  } else perf.resyncs++;
+}
+
+let resyncing = false;
+async function resync() {
+  if (resyncing) return;
+  resyncing = true;
+  try {
+    const t0 = performance.now();
+    const r = await fetch('/api/graph', { credentials: 'same-origin', cache: 'no-store' });
+    if (r.ok) {
+      const doc = await r.json() as GraphDoc;
+      if (!paused) applyFull(doc, t0, performance.now() - t0);
+    }
+  } catch { /* next event will tell */ } finally { resyncing = false; }
+}
+
+let es: EventSource | null = null;
+let gotGraph = false;
+function connect() {
+  es = new EventSource('/api/events', { withCredentials: true });
+  es.addEventListener('open', () => setLive(paused ? 'paused' : 'live', paused ? 'paused' : 'ok'));
+  es.addEventListener('error', () => { if (!paused) setLive('reconnecting…', 'bad'); });
+  es.addEventListener('graph', (ev) => {
+    gotGraph = true;
+    if (paused) return;
+    const t0 = performance.now();
+    const doc = JSON.parse((ev as MessageEvent).data) as GraphDoc;
+    applyFull(doc, t0, performance.now() - t0);
+    setLive('live', 'ok');
+  });
+  es.addEventListener('diff', (ev) => {
+    if (paused) return;
+    const t0 = performance.now();
+    const d = JSON.parse((ev as MessageEvent).data) as GraphDiff;
+    const t1 = performance.now();
+    if (!model.applyDiff(d)) { resync(); return; }
+    const t2 = performance.now();
+    graph.draw(); // the one frame that shows this update
+    const t3 = performance.now();
+    const rec: PerfRecord = { seq: d.seq, parseMs: t1 - t0, applyMs: t2 - t1, drawMs: t3 - t2, totalMs: t3 - t0 };
+    perf.updates.push(rec);
+    if (perf.updates.length > 500) perf.updates.shift();
+    requestAnimationFrame(() => { rec.frameMs = performance.now() - t0; });
+  });
+  es.addEventListener('status', (ev) => {
+    const s = JSON.parse((ev as MessageEvent).data) as StatusEvent;
+    const b = document.getElementById('banner')!;
+    b.hidden = !s.rulesError;
+    b.textContent = s.rulesError ? `Rules error: ${s.rulesError}` : '';
+    const w = document.getElementById('warnings')!;
+    w.hidden = !s.warnings?.length;
+    w.innerHTML = '';
+    for (const msg of s.warnings ?? []) { const d = document.createElement('div'); d.textContent = msg; w.appendChild(d); }
+  });
+}
+connect();
+// If the server never sends a graph event (e.g. an older server), fetch the document.
+setTimeout(() => { if (!gotGraph && model.seq < 0) resync(); }, 3000);
+
+// ---------- pause / resume ----------
+const pauseBtn = document.getElementById('pause') as HTMLButtonElement;
+pauseBtn.addEventListener('click', () => {
+  paused = !paused;
+  pauseBtn.textContent = paused ? 'Resume' : 'Pause';
+  pauseBtn.setAttribute('aria-pressed', String(paused));
+  setLive(paused ? 'paused' : 'live', paused ? 'paused' : 'ok');
+  if (!paused) resync(); // catch up in one batch, positions kept
+});
+
+// ---------- keep the side panel fresh ----------
+model.onChange(() => { if (graph.selectedId) renderPanel(graph, model, graph.selectedId); });
+
+// ---------- read-only test hook ----------
+const hook = {
+  nodeIds: () => [...model.nodes.keys()],
+  edgeIds: () => [...model.edges.keys()],
+  edges: () => [...model.edges.values()].map((e) => ({ id: e.id, from: e.from, to: e.to, proto: e.proto, serverPort: e.serverPort, count: e.count })),
+  node: (id: string) => { const n = model.nodes.get(id); return n ? JSON.parse(JSON.stringify(n)) : null; },
+  findNodes: (pred: { pid?: number; name?: string }) => [...model.nodes.values()].filter((n) => (pred.pid === undefined || n.pid === pred.pid) && (pred.name === undefined || n.name === pred.name)).map((n) => n.id),
+  viewNodeIds: () => [...graph.vnodes.keys()],
+  viewEdgeIds: () => [...graph.vedges.keys()],
+  get lastSeq() { return model.seq; },
+  get view() { return view; },
+  get paused() { return paused; },
+  get layoutRunning() { return graph.layoutRunning; },
+  get grouping() { return graph.grouping; },
+  position: (id: string) => { const n = graph.vnodes.get(id); return n ? { x: n.x, y: n.y } : null; },
+  screenPosition: (id: string) => graph.screenPos(id),
+  get connections() { return connDoc; },
+  perf,
+};
+Object.defineProperty(window, '__procnet', { value: Object.freeze(hook), writable: false });

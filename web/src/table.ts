@@ -1,0 +1,104 @@
+// Listeners table (as psys): process + icon, address + description, port, container, cmdline,
+// and "connects to" badges (connections whose fromPid is the listener's pid; 5 max, then "+N").
+import type { Connection, ConnectionsDoc, Listener } from './types';
+import type { Model } from './model';
+import { sprites } from './glyphs';
+import { esc } from './util';
+
+type Key = 'process' | 'address' | 'port' | 'proto' | 'container' | 'cmdline' | 'connects';
+const MAX_BADGES = 5;
+
+export function badgeLabel(c: Connection): string {
+  return c.toLabel || `${c.toAddress}:${c.toPort}`;
+}
+
+export function iconTypeFor(l: Listener, model: Model): string {
+  const n = l.pid ? model.nodes.get(`pid:${l.pid}`) : undefined;
+  if (n) return n.type;
+  if (!l.pid) return 'unknown';
+  return l.processIconType ?? 'app';
+}
+
+export class TableView {
+  private doc: ConnectionsDoc = { listeners: [], connections: [] };
+  private sortKey: Key = 'port';
+  private sortDir = 1;
+  private filter = '';
+  private tbody: HTMLElement;
+  private info: HTMLElement;
+
+  constructor(private root: HTMLElement, private model: Model) {
+    root.innerHTML = `
+      <div class="toolbar">
+        <input type="search" id="table-filter" data-testid="table-filter" placeholder="Filter listeners and targets" autocomplete="off">
+        <span id="table-info" class="muted" data-testid="table-info"></span>
+      </div>
+      <div class="table-wrap"><table class="listeners" data-testid="listener-table">
+        <thead><tr>
+          <th data-key="process">Process</th><th data-key="address">Address</th><th data-key="port">Port</th>
+          <th data-key="proto">Proto</th><th data-key="container">Container</th><th data-key="cmdline">Command line</th>
+          <th data-key="connects">Connects to</th>
+        </tr></thead><tbody></tbody></table></div>`;
+    this.tbody = root.querySelector('tbody')!;
+    this.info = root.querySelector('#table-info')!;
+    root.querySelector('#table-filter')!.addEventListener('input', (e) => { this.filter = (e.target as HTMLInputElement).value.trim().toLowerCase(); this.render(); });
+    root.querySelectorAll<HTMLElement>('th[data-key]').forEach((th) => {
+      th.tabIndex = 0;
+      th.setAttribute('data-testid', `sort-${th.dataset.key}`);
+      const go = () => {
+        const k = th.dataset.key as Key;
+        if (this.sortKey === k) this.sortDir = -this.sortDir; else { this.sortKey = k; this.sortDir = 1; }
+        this.render();
+      };
+      th.addEventListener('click', go);
+      th.addEventListener('keydown', (e) => { if (e.key === 'Enter') go(); });
+    });
+  }
+
+  setData(doc: ConnectionsDoc) { this.doc = doc; this.render(); }
+
+  render() {
+    const byPid = new Map<number, Connection[]>();
+    for (const c of this.doc.connections) {
+      let l = byPid.get(c.fromPid); if (!l) byPid.set(c.fromPid, (l = [])); l.push(c);
+    }
+    const rows = this.doc.listeners.map((l) => ({ l, conns: (l.pid ? byPid.get(l.pid) : undefined) ?? [] }));
+    const f = this.filter;
+    const shown = f ? rows.filter(({ l, conns }) =>
+      [l.processName, l.serviceLabel, l.address, l.addressDescription, String(l.port), String(l.pid), l.containerName, l.cmdline, l.proto]
+        .some((s) => s && s.toLowerCase().includes(f)) || conns.some((c) => badgeLabel(c).toLowerCase().includes(f))) : rows;
+    const val = (r: typeof rows[0]): string | number => {
+      switch (this.sortKey) {
+        case 'process': return (r.l.serviceLabel || r.l.processName).toLowerCase();
+        case 'address': return r.l.address;
+        case 'port': return r.l.port;
+        case 'proto': return r.l.proto;
+        case 'container': return r.l.containerName ?? '';
+        case 'cmdline': return r.l.cmdline ?? '';
+        case 'connects': return r.conns.length;
+      }
+    };
+    shown.sort((a, b) => { const x = val(a), y = val(b); return (x < y ? -1 : x > y ? 1 : a.l.port - b.l.port) * this.sortDir; });
+    this.root.querySelectorAll<HTMLElement>('th[data-key]').forEach((th) => {
+      th.setAttribute('aria-sort', th.dataset.key === this.sortKey ? (this.sortDir > 0 ? 'ascending' : 'descending') : 'none');
+    });
+    this.info.textContent = `${shown.length} of ${rows.length} listeners`;
+    const html: string[] = [];
+    for (const { l, conns } of shown) {
+      const t = iconTypeFor(l, this.model);
+      const badges = conns.slice(0, MAX_BADGES).map((c) =>
+        `<span class="badge" data-testid="badge" title="${esc(`${c.proto.toUpperCase()} ${c.fromAddress}:${c.fromPort} → ${c.toAddress}:${c.toPort} ${c.state}`)}">${esc(badgeLabel(c))}</span>`).join('');
+      const more = conns.length > MAX_BADGES ? `<span class="badge outline" data-testid="badge-more">+${conns.length - MAX_BADGES}</span>` : '';
+      const name = l.serviceLabel && l.serviceLabel !== l.processName ? `${esc(l.serviceLabel)} <span class="muted">${esc(l.processName)}</span>` : esc(l.processName);
+      html.push(`<tr data-testid="listener-row" data-pid="${l.pid}" data-port="${l.port}">
+        <td class="proc"><img src="${sprites.url(t)}" width="18" height="18" alt="${esc(t)}"> <span>${name}</span> <span class="muted">${l.pid ? l.pid : (l.reason ? `(${esc(l.reason)})` : '')}</span></td>
+        <td>${esc(l.address)}<div class="muted small">${esc(l.addressDescription)}</div></td>
+        <td class="num">${l.port}</td>
+        <td><span class="proto-${l.proto}">${l.proto.toUpperCase()}</span></td>
+        <td>${l.containerName ? `<span class="container-tag" data-testid="container">${esc(l.containerName)}</span>` : ''}</td>
+        <td class="cmd" title="${esc(l.cmdline ?? '')}">${esc(l.cmdline ?? '')}</td>
+        <td class="badges" data-testid="connects-to">${badges}${more}</td></tr>`);
+    }
+    this.tbody.innerHTML = html.join('') || `<tr><td colspan="7" class="muted empty">No listeners${f ? ' match the filter' : ''}.</td></tr>`;
+  }
+}

@@ -1,0 +1,93 @@
+// Wire types: exactly what the server sends (serde camelCase). See src/graph/model.rs.
+export type Proto = 'tcp' | 'udp';
+export type NodeKind = 'process' | 'external' | 'unknown';
+
+export interface ListenAddr { proto: Proto; address: string; port: number }
+
+export interface GNode {
+  id: string;
+  kind: NodeKind;
+  pid?: number;
+  name?: string;
+  type: string;
+  label: string;
+  cmdline?: string;
+  startTime?: number;
+  user?: string;
+  uid?: number;
+  ppid?: number;
+  exe?: string;
+  address?: string;
+  reason?: string;
+  container?: string;
+  listeners?: ListenAddr[];
+  rxBytes?: number;
+  txBytes?: number;
+  rxRate?: number;
+  txRate?: number;
+}
+
+export interface EdgeSocket { client: string; server: string; state: string }
+
+export interface GEdge {
+  id: string;
+  from: string;
+  to: string;
+  proto: Proto;
+  serverPort: number;
+  count: number;
+  states?: Record<string, number>;
+  sockets?: EdgeSocket[];
+  txBytes?: number;
+  rxBytes?: number;
+  txRate?: number;
+  rxRate?: number;
+}
+
+export interface GraphDoc { seq: number; timestamp: string; nodes: GNode[]; edges: GEdge[] }
+
+export interface GraphDiff {
+  seq: number;
+  base: number;
+  timestamp: string;
+  addedNodes: GNode[];
+  updatedNodes: GNode[];
+  removedNodes: string[];
+  addedEdges: GEdge[];
+  updatedEdges: GEdge[];
+  removedEdges: string[];
+}
+
+export interface Listener {
+  pid: number;
+  processName: string;
+  serviceLabel?: string;
+  containerName?: string;
+  processIconType?: string;
+  address: string;
+  addressDescription: string;
+  port: number;
+  cmdline?: string;
+  proto: Proto;
+  pids?: number[];
+  reason?: string;
+}
+
+export interface Connection {
+  fromPid: number;
+  fromProcessName: string;
+  fromAddress: string;
+  fromPort: number;
+  toAddress: string;
+  toPort: number;
+  toLabel?: string;
+  proto: Proto;
+  state: string;
+  toPid?: number;
+  txBytes?: number;
+  rxBytes?: number;
+}
+
+export interface ConnectionsDoc { listeners: Listener[]; connections: Connection[] }
+
+export interface StatusEvent { rulesError: string | null; warnings: string[] }

@@ -1,0 +1,115 @@
+// Browser end-to-end checks (node --test, playwright-core + Debian Chromium, no network).
+// PROCNET_URL=http://127.0.0.1:8765 node --test web/test/e2e.mjs   — against a running procnet;
+// without PROCNET_URL a fake server (test/fake-server.mjs + fixtures) is started on loopback.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { launch, openUI, switchView, screenshot, waitForGraph, tableRows } from './helpers.mjs';
+import { startFakeServer } from './fake-server.mjs';
+
+let browser, fake, url;
+const usingFake = !process.env.PROCNET_URL;
+
+before(async () => {
+  if (usingFake) { fake = await startFakeServer({ tick: 700 }); url = fake.url; }
+  else url = process.env.PROCNET_URL.replace(/\/$/, '');
+  browser = await launch();
+});
+after(async () => { await browser?.close(); await fake?.close(); });
+
+test('page loads without console errors and the three views render', { timeout: 60000 }, async () => {
+  const { page, context, errors } = await openUI(browser, url);
+  try {
+    // graph
+    await page.waitForSelector('[data-testid="graph-canvas"]');
+    const n = Number(await page.textContent('[data-testid="node-count"]'));
+    assert.ok(n > 0, 'graph has nodes');
+    await page.waitForTimeout(1500); // let the layout settle for the screenshot
+    await page.click('[data-testid="fit"]');
+    await screenshot(page, 'graph');
+    // table
+    await switchView(page, 'table');
+    await page.waitForSelector('[data-testid="listener-row"]', { timeout: 5000 });
+    await screenshot(page, 'table');
+    // diagram
+    await switchView(page, 'diagram');
+    await page.waitForSelector('[data-testid="diagram-listener"]', { timeout: 5000 });
+    await screenshot(page, 'diagram');
+    assert.deepEqual(errors, []);
+  } finally { await context.close(); }
+});
+
+test('live updates: a short-lived process appears and disappears', { skip: !usingFake, timeout: 30000 }, async () => {
+  const { page, context, errors } = await openUI(browser, url);
+  try {
+    await waitForGraph(page, (p) => p.nodeIds().includes('pid:5000') && p.edges().some((e) => e.from === 'pid:5000' && e.to === 'pid:1200'), 3000);
+    await waitForGraph(page, (p) => !p.nodeIds().includes('pid:5000') && !p.edges().some((e) => e.from === 'pid:5000'), 3000);
+    assert.deepEqual(errors, []);
+  } finally { await context.close(); }
+});
+
+test('table shows badges and +N, sorts and filters', { skip: !usingFake, timeout: 30000 }, async () => {
+  const { page, context } = await openUI(browser, url, { hash: '#table' });
+  try {
+    await page.waitForSelector('[data-testid="listener-row"]');
+    const rows = await tableRows(page);
+    const api = rows.find((r) => r.pid === 2101 && r.port === 3000);
+    assert.ok(api, 'API listener row');
+    assert.equal(api.badges.length, 5);
+    assert.equal(api.more, '+2');
+    assert.ok(api.badges.includes('PostgreSQL') && api.badges.includes('93.184.216.34:443'));
+    await page.fill('[data-testid="table-filter"]', 'redis');
+    const filtered = await tableRows(page);
+    assert.ok(filtered.length >= 1 && filtered.length < rows.length);
+    await page.fill('[data-testid="table-filter"]', '');
+    await page.click('[data-testid="sort-port"]'); // port asc is the default: now descending
+    const ports = (await tableRows(page)).map((r) => r.port);
+    assert.deepEqual(ports, [...ports].sort((a, b) => b - a));
+  } finally { await context.close(); }
+});
+
+test('graph: search, side panel, grouping, pause, rules banner', { skip: !usingFake, timeout: 30000 }, async () => {
+  const { page, context } = await openUI(browser, url);
+  try {
+    await page.fill('[data-testid="search"]', '5432');
+    assert.match(await page.textContent('[data-testid="search-info"]'), /[1-9]\d* match/);
+    await page.fill('[data-testid="search"]', '');
+    // click on postgres: find its screen position through the hook
+    await page.waitForFunction(() => !window.__procnet.layoutRunning, null, { timeout: 10000 });
+    await page.click('[data-testid="fit"]');
+    const pos = await page.evaluate(() => window.__procnet.screenPosition('pid:1500'));
+    const box = await page.locator('[data-testid="graph-canvas"]').boundingBox();
+    await page.mouse.click(box.x + pos.x, box.y + pos.y);
+    await page.waitForSelector('[data-testid="side-panel"]:not([hidden])');
+    assert.match(await page.textContent('[data-testid="side-panel"]'), /postgres -D/);
+    assert.match(await page.textContent('[data-testid="panel-in"]'), /API/);
+    // group by process name: the two `node` API processes collapse into one node
+    await page.selectOption('[data-testid="group-by"]', 'name');
+    const v = await page.evaluate(() => window.__procnet.viewNodeIds());
+    assert.ok(v.includes('group:node'));
+    assert.ok(!v.includes('pid:2101'));
+    await page.selectOption('[data-testid="group-by"]', 'none');
+    // pause stops updates
+    await page.click('[data-testid="pause"]');
+    const seq = await page.evaluate(() => window.__procnet.lastSeq);
+    await page.waitForTimeout(1600);
+    assert.equal(await page.evaluate(() => window.__procnet.lastSeq), seq);
+    await page.click('[data-testid="pause"]');
+    await page.waitForFunction((s) => window.__procnet.lastSeq > s, seq, { timeout: 3000 });
+    // a rules error is a visible banner
+    fake.sendStatus({ rulesError: 'rules.yaml: rule 2: match_name: invalid regex', warnings: [] });
+    await page.waitForSelector('[data-testid="rules-error"]:not([hidden])');
+    fake.sendStatus({ rulesError: null, warnings: [] });
+    await page.waitForSelector('[data-testid="rules-error"]', { state: 'hidden' });
+  } finally { await context.close(); }
+});
+
+test('dark theme renders', { timeout: 30000 }, async () => {
+  const { page, context, errors } = await openUI(browser, url, { colorScheme: 'dark' });
+  try {
+    await page.waitForTimeout(1200);
+    await screenshot(page, 'graph-dark');
+    const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    assert.equal(bg, 'rgb(15, 23, 42)');
+    assert.deepEqual(errors, []);
+  } finally { await context.close(); }
+});
