@@ -394,15 +394,15 @@ fn make_node(r: &NodeRef, processes: &HashMap<u32, &Process>, inputs: &Inputs<'_
             node
         }
         NodeRef::Unknown(reason, uid) => {
-            let why = match reason {
-                UnknownReason::Permission => "no permission",
-                UnknownReason::Exited => "exited",
-                UnknownReason::Netns => "other netns",
-                UnknownReason::Unknown => "owner unknown",
+            let what = match reason {
+                UnknownReason::Permission => "another user's process",
+                UnknownReason::Exited => "closed by its owner",
+                UnknownReason::Netns => "another network namespace",
+                UnknownReason::Unknown => "owner not visible",
             };
             let label = match uid {
-                Some(uid) => format!("? {why} (uid {uid})"),
-                None => format!("? {why}"),
+                Some(uid) => format!("{what} (uid {uid})"),
+                None => what.to_string(),
             };
             let mut node = Node::bare(r.id(), NodeKind::Unknown, "unknown", label);
             node.reason = Some(reason);

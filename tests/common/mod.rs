@@ -121,9 +121,14 @@ pub struct Server {
 
 impl Server {
     pub fn start(args: &[&str]) -> Server {
+        Server::start_with_interval(args, "0.2")
+    }
+
+    /// Starts with a sampling interval in seconds.
+    pub fn start_with_interval(args: &[&str], interval: &str) -> Server {
         let mut child = Command::new(BIN)
             .arg("serve")
-            .args(["--port", "0", "--interval", "0.2"])
+            .args(["--port", "0", "--interval", interval])
             .args(args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())

@@ -79,7 +79,7 @@ export class DiagramView {
     doc.listeners.forEach((l, i) => {
       if (!l.pid) return;
       for (const c of doc.connections) {
-        if (c.fromPid !== l.pid) continue;
+        if (c.fromPid !== l.pid || c.role === 'server') continue;
         const tid = `${c.toAddress}:${c.toPort}`;
         let t = targets.get(tid);
         if (!t) targets.set(tid, (t = { label: badgeLabel(c), addr: c.toAddress, port: c.toPort, ys: [] }));

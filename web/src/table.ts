@@ -1,5 +1,5 @@
 // Listeners table (as psys): process + icon, address + description, port, container, cmdline,
-// and "connects to" badges (connections whose fromPid is the listener's pid; 5 max, then "+N").
+// and "connects to" badges (the outgoing connections of the listener's process; 5 max, then "+N").
 import type { Connection, ConnectionsDoc, Listener } from './types';
 import type { Model } from './model';
 import { sprites } from './glyphs';
@@ -60,6 +60,7 @@ export class TableView {
   render() {
     const byPid = new Map<number, Connection[]>();
     for (const c of this.doc.connections) {
+      if (c.role === 'server') continue; // accepted, not "connects to"
       let l = byPid.get(c.fromPid); if (!l) byPid.set(c.fromPid, (l = [])); l.push(c);
     }
     const rows = this.doc.listeners.map((l) => ({ l, conns: (l.pid ? byPid.get(l.pid) : undefined) ?? [] }));

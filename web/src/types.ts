@@ -83,6 +83,8 @@ export interface Connection {
   toLabel?: string;
   proto: Proto;
   state: string;
+  /** `client`: an outgoing connection; `server`: accepted on one of its listeners. */
+  role?: 'client' | 'server';
   toPid?: number;
   txBytes?: number;
   rxBytes?: number;
