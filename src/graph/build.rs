@@ -258,11 +258,7 @@ pub fn build_graph(inputs: &Inputs<'_>, seq: u64) -> GraphDoc {
         } else {
             (s.bytes_received, s.bytes_sent)
         };
-        let sample = EdgeSocket {
-            client: r.client_addr.to_string(),
-            server: r.server_addr.to_string(),
-            state: s.state.as_str().to_string(),
-        };
+        let state = s.state.as_str();
         for &from in &r.clients {
             for &to in &r.servers {
                 nodes.insert(from);
@@ -271,9 +267,19 @@ pub fn build_graph(inputs: &Inputs<'_>, seq: u64) -> GraphDoc {
                     .entry((from, to, s.proto, r.server_addr.port()))
                     .or_default();
                 acc.count += 1;
-                *acc.states.entry(sample.state.clone()).or_default() += 1;
+                match acc.states.get_mut(state) {
+                    Some(n) => *n += 1,
+                    None => {
+                        acc.states.insert(state.to_string(), 1);
+                    }
+                }
+                // Strings only for the few connections a tooltip shows.
                 if acc.sockets.len() < EDGE_SOCKET_SAMPLE {
-                    acc.sockets.insert(sample.clone());
+                    acc.sockets.insert(EdgeSocket {
+                        client: r.client_addr.to_string(),
+                        server: r.server_addr.to_string(),
+                        state: state.to_string(),
+                    });
                 }
                 add_opt(&mut acc.tx, tx);
                 add_opt(&mut acc.rx, rx);
