@@ -161,6 +161,7 @@ fn run_snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
         rules: &setup.rules,
         options: &setup.options,
         containers: &containers,
+        traffic: None,
     };
     let text = match args.format {
         Format::Graph => serde_json::to_string_pretty(&build_graph(&inputs, 1))?,

@@ -208,13 +208,20 @@ pub struct Socket {
     /// Why `owners` is empty; `None` when it is not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unowned_reason: Option<UnknownReason>,
-    /// Bytes sent, as the kernel counts them (TCP `tcpi_bytes_sent`, or
-    /// `tcpi_bytes_acked` on kernels without it); `None` when unknown.
+    /// Payload bytes sent, as the kernel counts them (TCP `tcpi_bytes_sent`
+    /// less `tcpi_bytes_retrans`, so a retransmission is not counted twice);
+    /// `None` when unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes_sent: Option<u64>,
     /// Bytes received (TCP `tcpi_bytes_received`); `None` when unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes_received: Option<u64>,
+    /// The kernel reported this socket destroyed since the previous sample
+    /// (sock_diag destroy notifications): a connection that ended, perhaps
+    /// one that opened and closed between two samples. Its counters are
+    /// final; it is shown for one interval.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub closed: bool,
 }
 
 /// What a collector could not see in one sample. Counted, not logged per

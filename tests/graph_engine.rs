@@ -21,6 +21,7 @@ fn graph_with(snap: &Snapshot, rules: &RuleSet, options: GraphOptions) -> GraphD
             rules,
             options: &options,
             containers: &containers,
+            traffic: None,
         },
         1,
     )
@@ -189,6 +190,7 @@ fn connections_view_in_psys_shape() {
         rules: &RuleSet::default(),
         options: &GraphOptions::default(),
         containers: &containers,
+        traffic: None,
     });
     let pg = doc.listeners.iter().find(|l| l.port == 5432).unwrap();
     assert_eq!((pg.pid, pg.process_name.as_str()), (100, "postgres"));

@@ -308,6 +308,7 @@ fn decode_socket(info: &SocketFDInfo, pid: u32) -> Option<Socket> {
         unowned_reason: None,
         bytes_sent: None,
         bytes_received: None,
+        closed: false,
     })
 }
 

@@ -11,6 +11,7 @@ use crate::graph::model::{
 use crate::graph::pairing::{is_connection, is_listener, SocketIndex};
 use crate::graph::ports::{service_name, ServicePorts};
 use crate::graph::redact::redact_cmdline;
+use crate::graph::traffic::TrafficSample;
 use crate::rules::{ProcessFacts, RuleSet};
 use crate::snapshot::{canonical_addr, Process, Proto, Snapshot, Socket, UnknownReason};
 use std::borrow::Cow;
@@ -56,6 +57,9 @@ pub struct Inputs<'a> {
     pub rules: &'a RuleSet,
     pub options: &'a GraphOptions,
     pub containers: &'a ContainerLabels,
+    /// Per-socket byte deltas since the previous sample, for rates (the
+    /// live server has them; a one-off snapshot does not).
+    pub traffic: Option<&'a TrafficSample>,
 }
 
 /// A graph node before it has a string id.
@@ -96,6 +100,21 @@ fn owner_refs(s: &Socket) -> Vec<NodeRef> {
     } else {
         s.owners.iter().map(|&p| NodeRef::Pid(p)).collect()
     }
+}
+
+/// The owners of the server end of a connection: a socket without a
+/// visible owner (e.g. one the kernel reported closed) that sits on a
+/// listening address belongs to the listener's owners, who accepted it.
+fn server_refs(index: &SocketIndex<'_>, sockets: &[Socket], i: usize) -> Vec<NodeRef> {
+    let s = &sockets[i];
+    if s.owners.is_empty() {
+        if let Some(l) = index.listener_for(s.proto, s.local) {
+            if !sockets[l].owners.is_empty() {
+                return owner_refs(&sockets[l]);
+            }
+        }
+    }
+    owner_refs(s)
 }
 
 /// Why a connection's local peer could not be found: on loopback the peer
@@ -147,6 +166,7 @@ fn resolve(
     );
     let remote_socket = peer.or(remote_listener);
     let remote_refs = || match remote_socket {
+        Some(j) if dir.server == ServerSide::Remote => server_refs(index, sockets, j),
         Some(j) => owner_refs(&sockets[j]),
         None if remote_is_local => vec![missing_peer(remote.ip())],
         None => vec![NodeRef::External(remote.ip())],
@@ -162,7 +182,7 @@ fn resolve(
         ServerSide::Local if peer.is_some() => None,
         ServerSide::Local => Some(Resolved {
             clients: remote_refs(),
-            servers: owner_refs(s),
+            servers: server_refs(index, sockets, i),
             client_addr: remote,
             server_addr: s.local,
             local_is_client: false,
@@ -181,6 +201,9 @@ struct EdgeAcc {
     sockets: BTreeSet<EdgeSocket>,
     tx: Option<u64>,
     rx: Option<u64>,
+    /// Bytes since the previous sample, client → server and back.
+    tx_delta: Option<u64>,
+    rx_delta: Option<u64>,
 }
 
 fn add_opt(acc: &mut Option<u64>, v: Option<u64>) {
@@ -258,6 +281,16 @@ pub fn build_graph(inputs: &Inputs<'_>, seq: u64) -> GraphDoc {
         } else {
             (s.bytes_received, s.bytes_sent)
         };
+        let delta = inputs
+            .traffic
+            .and_then(|t| t.deltas.get(i).copied().flatten())
+            .map(|(sent, recv)| {
+                if r.local_is_client {
+                    (sent, recv)
+                } else {
+                    (recv, sent)
+                }
+            });
         let state = s.state.as_str();
         for &from in &r.clients {
             for &to in &r.servers {
@@ -283,11 +316,13 @@ pub fn build_graph(inputs: &Inputs<'_>, seq: u64) -> GraphDoc {
                 }
                 add_opt(&mut acc.tx, tx);
                 add_opt(&mut acc.rx, rx);
+                add_opt(&mut acc.tx_delta, delta.map(|d| d.0));
+                add_opt(&mut acc.rx_delta, delta.map(|d| d.1));
             }
         }
     }
 
-    let traffic = process_traffic(snap);
+    let traffic = process_traffic(snap, inputs.traffic);
     let processes: HashMap<u32, &Process> = snap.processes.iter().map(|p| (p.pid, p)).collect();
     let mut node_list: Vec<Node> = nodes
         .iter()
@@ -297,9 +332,12 @@ pub fn build_graph(inputs: &Inputs<'_>, seq: u64) -> GraphDoc {
                 node.listeners = l.into_iter().collect();
             }
             if let NodeRef::Pid(pid) = r {
-                if let Some(&(rx, tx)) = traffic.get(pid) {
-                    node.rx_bytes = rx;
-                    node.tx_bytes = tx;
+                if let Some(t) = traffic.get(pid) {
+                    node.rx_bytes = t.received;
+                    node.tx_bytes = t.sent;
+                    let rate = |d: Option<u64>| d.and_then(|d| inputs.traffic?.rate(d));
+                    node.rx_rate = rate(t.received_delta);
+                    node.tx_rate = rate(t.sent_delta);
                 }
             }
             node
@@ -322,8 +360,8 @@ pub fn build_graph(inputs: &Inputs<'_>, seq: u64) -> GraphDoc {
                 sockets: acc.sockets.into_iter().collect(),
                 tx_bytes: acc.tx,
                 rx_bytes: acc.rx,
-                tx_rate: None,
-                rx_rate: None,
+                tx_rate: acc.tx_delta.and_then(|d| inputs.traffic?.rate(d)),
+                rx_rate: acc.rx_delta.and_then(|d| inputs.traffic?.rate(d)),
             }
         })
         .collect();
@@ -337,18 +375,30 @@ pub fn build_graph(inputs: &Inputs<'_>, seq: u64) -> GraphDoc {
     }
 }
 
-/// Per pid: (received, sent) bytes over all its sockets, `None` when no
-/// socket of it has a known counter.
-fn process_traffic(snap: &Snapshot) -> HashMap<u32, (Option<u64>, Option<u64>)> {
-    let mut out: HashMap<u32, (Option<u64>, Option<u64>)> = HashMap::new();
-    for s in &snap.sockets {
+/// A process's traffic over its open sockets.
+#[derive(Default)]
+struct ProcessBytes {
+    received: Option<u64>,
+    sent: Option<u64>,
+    received_delta: Option<u64>,
+    sent_delta: Option<u64>,
+}
+
+/// Per pid: bytes over all its sockets (`None` when no socket of it has a
+/// known counter) and since the previous sample.
+fn process_traffic(snap: &Snapshot, traffic: Option<&TrafficSample>) -> HashMap<u32, ProcessBytes> {
+    let mut out: HashMap<u32, ProcessBytes> = HashMap::new();
+    for (i, s) in snap.sockets.iter().enumerate() {
         if s.bytes_received.is_none() && s.bytes_sent.is_none() {
             continue;
         }
+        let delta = traffic.and_then(|t| t.deltas.get(i).copied().flatten());
         for &pid in &s.owners {
             let e = out.entry(pid).or_default();
-            add_opt(&mut e.0, s.bytes_received);
-            add_opt(&mut e.1, s.bytes_sent);
+            add_opt(&mut e.received, s.bytes_received);
+            add_opt(&mut e.sent, s.bytes_sent);
+            add_opt(&mut e.received_delta, delta.map(|d| d.1));
+            add_opt(&mut e.sent_delta, delta.map(|d| d.0));
         }
     }
     out

@@ -10,5 +10,6 @@ pub mod model;
 pub mod pairing;
 pub mod ports;
 pub mod redact;
+pub mod traffic;
 
 pub use build::{build_connections, build_graph, ContainerLabels, GraphOptions, Inputs};

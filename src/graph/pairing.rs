@@ -24,17 +24,15 @@ pub fn is_listener(s: &Socket) -> bool {
     }
 }
 
-/// True for a socket that stands for a live connection worth an edge:
-/// connected, and not a leftover (TIME_WAIT, CLOSE) or a half-open request.
+/// True for a socket that stands for a connection worth an edge: connected
+/// and live, or reported closed during the last interval — not a leftover
+/// (TIME_WAIT, CLOSE) or a half-open request.
 pub fn is_connection(s: &Socket) -> bool {
-    s.remote.is_some()
-        && !matches!(
-            s.state,
-            SocketState::Listen
-                | SocketState::TimeWait
-                | SocketState::Close
-                | SocketState::NewSynRecv
-        )
+    let leftover = matches!(
+        s.state,
+        SocketState::Listen | SocketState::TimeWait | SocketState::Close | SocketState::NewSynRecv
+    );
+    s.remote.is_some() && (s.closed || !leftover)
 }
 
 /// 127.0.0.1 ↔ ::1: the same host seen through the other family.

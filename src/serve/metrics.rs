@@ -2,6 +2,7 @@
 //! bounded: per-process series only for the top processes by traffic.
 
 use crate::graph::model::GraphDoc;
+use crate::graph::traffic::TrafficTracker;
 use crate::snapshot::{Proto, Snapshot, SocketState};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -34,16 +35,26 @@ pub struct MetricsData {
     pub nodes: u64,
     pub edges: u64,
     pub top_processes: Vec<ProcessTraffic>,
+    /// Everything not in `top_processes` (including exited processes).
+    pub other: ProcessTraffic,
     pub collect_seconds: f64,
 }
 
 impl MetricsData {
-    /// Summarises a sample.
-    pub fn from_snapshot(snap: &Snapshot, graph: &GraphDoc, took: Duration) -> MetricsData {
+    /// Summarises a sample; traffic counters come from the tracker's
+    /// totals, which only grow.
+    pub fn from_snapshot(
+        snap: &Snapshot,
+        graph: &GraphDoc,
+        traffic: &TrafficTracker,
+        took: Duration,
+    ) -> MetricsData {
         let mut sockets: BTreeMap<(&'static str, &'static str), u64> = BTreeMap::new();
         let mut listeners = 0;
-        let mut traffic: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
         for s in &snap.sockets {
+            if s.closed {
+                continue;
+            }
             let state = match (s.proto, s.state) {
                 (Proto::Udp, SocketState::Close) => "UNCONN",
                 (_, st) => st.as_str(),
@@ -52,23 +63,22 @@ impl MetricsData {
             if s.state == SocketState::Listen || (s.proto == Proto::Udp && s.remote.is_none()) {
                 listeners += 1;
             }
-            for &pid in &s.owners {
-                let t = traffic.entry(pid).or_default();
-                t.0 += s.bytes_sent.unwrap_or(0);
-                t.1 += s.bytes_received.unwrap_or(0);
-            }
         }
-        let mut top: Vec<ProcessTraffic> = traffic
-            .into_iter()
-            .filter(|(_, (s, r))| s + r > 0)
-            .map(|(pid, (sent, received))| ProcessTraffic {
-                pid,
-                name: snap
-                    .process(pid)
-                    .map_or_else(|| "?".into(), |p| p.name.clone()),
-                sent,
-                received,
-            })
+        let mut per_process: BTreeMap<(u32, Option<u64>), ProcessTraffic> = BTreeMap::new();
+        for t in traffic.totals() {
+            let e = per_process
+                .entry((t.pid, t.start_time))
+                .or_insert_with(|| ProcessTraffic {
+                    pid: t.pid,
+                    name: t.name.clone(),
+                    ..ProcessTraffic::default()
+                });
+            e.sent += t.send;
+            e.received += t.recv;
+        }
+        let mut top: Vec<ProcessTraffic> = per_process
+            .into_values()
+            .filter(|p| p.sent + p.received > 0)
             .collect();
         top.sort_by(|a, b| {
             (b.sent + b.received)
@@ -76,6 +86,15 @@ impl MetricsData {
                 .then(a.pid.cmp(&b.pid))
         });
         top.truncate(TOP_PROCESSES);
+        let shown = top
+            .iter()
+            .fold((0, 0), |acc, p| (acc.0 + p.sent, acc.1 + p.received));
+        let other = ProcessTraffic {
+            pid: 0,
+            name: "other".into(),
+            sent: traffic.grand_total.0.saturating_sub(shown.0),
+            received: traffic.grand_total.1.saturating_sub(shown.1),
+        };
         MetricsData {
             sockets,
             listeners,
@@ -83,6 +102,7 @@ impl MetricsData {
             nodes: graph.nodes.len() as u64,
             edges: graph.edges.len() as u64,
             top_processes: top,
+            other,
             collect_seconds: took.as_secs_f64(),
         }
     }
@@ -152,27 +172,17 @@ pub fn render(data: &MetricsData, hist: &DurationHistogram, samples: u64, failed
     );
     let _ = writeln!(o, "# TYPE procnet_graph_edges gauge");
     let _ = writeln!(o, "procnet_graph_edges {}", data.edges);
-    let _ = writeln!(o, "# HELP procnet_process_sent_bytes Bytes sent by the process's open TCP sockets (kernel counters), top {TOP_PROCESSES} processes by traffic.");
-    let _ = writeln!(o, "# TYPE procnet_process_sent_bytes gauge");
-    for p in &data.top_processes {
-        let _ = writeln!(
-            o,
-            "procnet_process_sent_bytes{{pid=\"{}\",process=\"{}\"}} {}",
-            p.pid,
-            escape(&p.name),
-            p.sent
-        );
-    }
-    let _ = writeln!(o, "# HELP procnet_process_received_bytes Bytes received by the process's open TCP sockets (kernel counters), top {TOP_PROCESSES} processes by traffic.");
-    let _ = writeln!(o, "# TYPE procnet_process_received_bytes gauge");
-    for p in &data.top_processes {
-        let _ = writeln!(
-            o,
-            "procnet_process_received_bytes{{pid=\"{}\",process=\"{}\"}} {}",
-            p.pid,
-            escape(&p.name),
-            p.received
-        );
+    for (metric, help, pick) in [
+        ("procnet_process_sent_bytes_total", "Bytes sent over TCP since procnet started, per process (top by traffic; the rest, exited processes included, as process=\"other\").", true),
+        ("procnet_process_received_bytes_total", "Bytes received over TCP since procnet started, per process (top by traffic; the rest as process=\"other\").", false),
+    ] {
+        let _ = writeln!(o, "# HELP {metric} {help}");
+        let _ = writeln!(o, "# TYPE {metric} counter");
+        let value = |p: &ProcessTraffic| if pick { p.sent } else { p.received };
+        for p in &data.top_processes {
+            let _ = writeln!(o, "{metric}{{pid=\"{}\",process=\"{}\"}} {}", p.pid, escape(&p.name), value(p));
+        }
+        let _ = writeln!(o, "{metric}{{pid=\"\",process=\"other\"}} {}", value(&data.other));
     }
     let _ = writeln!(o, "# HELP procnet_samples_total Samples taken.");
     let _ = writeln!(o, "# TYPE procnet_samples_total counter");

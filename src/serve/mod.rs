@@ -13,6 +13,7 @@ pub mod security;
 
 use crate::collect::{CollectError, Collector};
 use crate::graph::model::{ConnectionsDoc, GraphDiff, GraphDoc};
+use crate::graph::traffic::InterfaceTraffic;
 use crate::graph::GraphOptions;
 use crate::rules::RuleSet;
 use crate::snapshot::Diagnostics;
@@ -91,6 +92,7 @@ pub struct Published {
     pub graph: Arc<GraphDoc>,
     pub graph_json: Bytes,
     pub connections_json: Bytes,
+    pub traffic_json: Bytes,
     pub metrics: MetricsData,
     pub histogram: DurationHistogram,
     pub health: Health,
@@ -119,6 +121,7 @@ impl Shared {
                 graph: Arc::new(empty),
                 graph_json,
                 connections_json,
+                traffic_json: Bytes::from_static(b"[]"),
                 metrics: MetricsData::default(),
                 histogram: DurationHistogram::default(),
                 health: Health {
@@ -162,17 +165,19 @@ impl Shared {
         }));
     }
 
-    fn publish(
-        &self,
-        graph: Arc<GraphDoc>,
-        connections: &ConnectionsDoc,
-        diff: Option<GraphDiff>,
-        metrics: MetricsData,
-        diagnostics: &Diagnostics,
-        took: Duration,
-    ) {
+    fn publish(&self, out: SampleOutput<'_>) {
+        let SampleOutput {
+            graph,
+            connections,
+            traffic,
+            diff,
+            metrics,
+            diagnostics,
+            took,
+        } = out;
         let graph_json = Bytes::from(serde_json::to_vec(&*graph).unwrap_or_default());
         let connections_json = Bytes::from(serde_json::to_vec(connections).unwrap_or_default());
+        let traffic_json = Bytes::from(serde_json::to_vec(traffic).unwrap_or_default());
         let message = diff.map(|d| StreamMessage {
             event: "diff",
             seq: d.seq,
@@ -191,6 +196,7 @@ impl Shared {
             p.graph = graph;
             p.graph_json = graph_json;
             p.connections_json = connections_json;
+            p.traffic_json = traffic_json;
             p.histogram.observe(metrics.collect_seconds);
             p.metrics = metrics;
         }
@@ -199,6 +205,19 @@ impl Shared {
             let _ = self.events.send(Arc::new(m));
         }
     }
+}
+
+/// What one sample publishes.
+pub struct SampleOutput<'a> {
+    pub graph: Arc<GraphDoc>,
+    pub connections: &'a ConnectionsDoc,
+    pub traffic: &'a [InterfaceTraffic],
+    /// The change since the last published graph, if any.
+    pub diff: Option<GraphDiff>,
+    pub metrics: MetricsData,
+    pub diagnostics: &'a Diagnostics,
+    /// How long the sample took, collection and building.
+    pub took: Duration,
 }
 
 /// The `status` event's JSON: `{rulesError, warnings}`.

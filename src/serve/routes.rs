@@ -41,6 +41,7 @@ pub fn router(shared: Arc<Shared>, config: &ServeConfig) -> Router {
         .route("/index.html", get(index))
         .route("/api/graph", get(graph))
         .route("/api/connections", get(connections))
+        .route("/api/traffic", get(traffic))
         .route("/api/events", get(events))
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(healthz))
@@ -198,6 +199,13 @@ async fn graph(State(state): State<AppState>) -> Response {
 
 async fn connections(State(state): State<AppState>) -> Response {
     let bytes = state.shared.read().connections_json.clone();
+    json(bytes)
+}
+
+/// `/api/traffic`: per process and interface, bytes received and sent
+/// since procnet started (netprocmon's `{pid, interface, recv, send}`).
+async fn traffic(State(state): State<AppState>) -> Response {
+    let bytes = state.shared.read().traffic_json.clone();
     json(bytes)
 }
 

@@ -7,10 +7,11 @@
 use crate::collect::Collector;
 use crate::graph::diff::diff;
 use crate::graph::model::GraphDoc;
+use crate::graph::traffic::TrafficTracker;
 use crate::graph::{build_connections, build_graph, ContainerLabels, Inputs};
 use crate::rules::RuleSet;
 use crate::serve::metrics::MetricsData;
-use crate::serve::{ServeConfig, Shared};
+use crate::serve::{SampleOutput, ServeConfig, Shared};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -72,6 +73,7 @@ pub fn run(shared: Arc<Shared>, mut collector: Collector, config: &ServeConfig) 
     let containers = ContainerLabels::default();
     let mut last_error: Option<String> = None;
     let mut prev: Option<Arc<GraphDoc>> = None;
+    let mut traffic = TrafficTracker::default();
     let mut seq: u64 = 0;
     let mut next_tick = Instant::now();
     while !shared.stopping.load(Ordering::Relaxed) {
@@ -91,11 +93,14 @@ pub fn run(shared: Arc<Shared>, mut collector: Collector, config: &ServeConfig) 
                     log::info!("sampling works again");
                 }
                 let collect_time = started.elapsed();
+                let sample = traffic.observe(&snapshot);
+                traffic.forget_exited(&snapshot);
                 let inputs = Inputs {
                     snapshot: &snapshot,
                     rules: &watcher.rules,
                     options: &config.options,
                     containers: &containers,
+                    traffic: Some(&sample),
                 };
                 let mut graph = build_graph(&inputs, seq + 1);
                 let connections = build_connections(&inputs);
@@ -106,15 +111,16 @@ pub fn run(shared: Arc<Shared>, mut collector: Collector, config: &ServeConfig) 
                     _ => seq += 1,
                 }
                 let graph = Arc::new(graph);
-                let metrics = MetricsData::from_snapshot(&snapshot, &graph, collect_time);
-                shared.publish(
-                    graph.clone(),
-                    &connections,
-                    graph_diff.filter(|d| !d.is_empty()),
+                let metrics = MetricsData::from_snapshot(&snapshot, &graph, &traffic, collect_time);
+                shared.publish(SampleOutput {
+                    graph: graph.clone(),
+                    connections: &connections,
+                    traffic: &traffic.totals(),
+                    diff: graph_diff.filter(|d| !d.is_empty()),
                     metrics,
-                    &snapshot.diagnostics,
-                    started.elapsed(),
-                );
+                    diagnostics: &snapshot.diagnostics,
+                    took: started.elapsed(),
+                });
                 prev = Some(graph);
             }
         }

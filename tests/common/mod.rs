@@ -165,7 +165,7 @@ impl Server {
     }
 
     fn wait_for_first_sample(&self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             let r = self.get("/healthz");
             if r.status == 200 && r.json()["samples"].as_u64().unwrap_or(0) >= 1 {
@@ -173,7 +173,7 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("no sample within 10 s");
+        panic!("no sample within 30 s");
     }
 
     pub fn get(&self, path: &str) -> Response {

@@ -10,6 +10,7 @@ pub const NLMSG_ERROR: u16 = 2;
 pub const NLMSG_DONE: u16 = 3;
 pub const SOCK_DIAG_BY_FAMILY: u16 = 20;
 pub const INET_DIAG_INFO: u16 = 2;
+pub const INET_DIAG_PROTOCOL: u16 = 10;
 const NLMSG_HDRLEN: usize = 16;
 /// `struct inet_diag_msg`: 4 bytes of header, a 48-byte sockid, 5 u32s.
 const INET_DIAG_MSG_LEN: usize = 72;
@@ -19,6 +20,7 @@ const INET_DIAG_MSG_LEN: usize = 72;
 const TCPI_BYTES_ACKED: usize = 120;
 const TCPI_BYTES_RECEIVED: usize = 128;
 const TCPI_BYTES_SENT: usize = 200;
+const TCPI_BYTES_RETRANS: usize = 208;
 
 /// Why a reply could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -158,8 +160,10 @@ fn parse_msg(body: &[u8], proto: Proto, at: usize) -> Result<Socket, DecodeError
         unowned_reason: None,
         bytes_sent: None,
         bytes_received: None,
+        closed: false,
     };
     // Attributes (rtattr: u16 len, u16 type, payload, 4-aligned).
+    let mut info: Option<&[u8]> = None;
     let mut off = INET_DIAG_MSG_LEN;
     while off + 4 <= body.len() {
         let len = u16_ne(body, off).unwrap_or(0) as usize;
@@ -167,13 +171,44 @@ fn parse_msg(body: &[u8], proto: Proto, at: usize) -> Result<Socket, DecodeError
         if len < 4 || off + len > body.len() {
             break; // a malformed attribute list ends the attributes, not the socket
         }
-        if kind == INET_DIAG_INFO && proto == Proto::Tcp {
-            let info = &body[off + 4..off + len];
-            let acked = u64_ne(info, TCPI_BYTES_ACKED);
-            socket.bytes_received = u64_ne(info, TCPI_BYTES_RECEIVED);
-            socket.bytes_sent = u64_ne(info, TCPI_BYTES_SENT).or(acked);
+        let payload = &body[off + 4..off + len];
+        match kind {
+            INET_DIAG_INFO => info = Some(payload),
+            // Destroy notifications name their protocol.
+            INET_DIAG_PROTOCOL if payload.first() == Some(&(libc::IPPROTO_UDP as u8)) => {
+                socket.proto = Proto::Udp
+            }
+            INET_DIAG_PROTOCOL => socket.proto = Proto::Tcp,
+            _ => {}
         }
         off += align4(len);
+    }
+    if let (Some(info), Proto::Tcp) = (info, socket.proto) {
+        // Payload bytes sent once: `bytes_sent` counts retransmissions too,
+        // so they are taken off; `bytes_acked` (kernels < 4.19) also counts
+        // the SYN and FIN, a byte or two off.
+        socket.bytes_sent = match (
+            u64_ne(info, TCPI_BYTES_SENT),
+            u64_ne(info, TCPI_BYTES_RETRANS),
+        ) {
+            (Some(sent), Some(retrans)) => Some(sent.saturating_sub(retrans)),
+            _ => u64_ne(info, TCPI_BYTES_ACKED),
+        };
+        // `bytes_received` counts the peer's FIN as one byte once it came.
+        let fin_received = matches!(
+            socket.state,
+            SocketState::CloseWait
+                | SocketState::LastAck
+                | SocketState::Closing
+                | SocketState::TimeWait
+        );
+        socket.bytes_received = u64_ne(info, TCPI_BYTES_RECEIVED).map(|b| {
+            if fin_received {
+                b.saturating_sub(1)
+            } else {
+                b
+            }
+        });
     }
     Ok(socket)
 }
@@ -216,6 +251,7 @@ pub fn parse_proc_net(
             unowned_reason: None,
             bytes_sent: None,
             bytes_received: None,
+            closed: false,
         });
     }
     Ok(out)
@@ -294,10 +330,11 @@ mod tests {
     #[test]
     fn decodes_sockets_counters_and_mapped_addresses() {
         let mut info = vec![0u8; 232];
-        info[TCPI_BYTES_ACKED..TCPI_BYTES_ACKED + 8].copy_from_slice(&999u64.to_ne_bytes());
+        info[TCPI_BYTES_ACKED..TCPI_BYTES_ACKED + 8].copy_from_slice(&9_990_000u64.to_ne_bytes());
         info[TCPI_BYTES_RECEIVED..TCPI_BYTES_RECEIVED + 8]
             .copy_from_slice(&3_000_000u64.to_ne_bytes());
-        info[TCPI_BYTES_SENT..TCPI_BYTES_SENT + 8].copy_from_slice(&10_000_000u64.to_ne_bytes());
+        info[TCPI_BYTES_SENT..TCPI_BYTES_SENT + 8].copy_from_slice(&10_010_000u64.to_ne_bytes());
+        info[TCPI_BYTES_RETRANS..TCPI_BYTES_RETRANS + 8].copy_from_slice(&10_000u64.to_ne_bytes());
         let mut buf = msg(
             libc::AF_INET as u8,
             1,
@@ -310,7 +347,7 @@ mod tests {
         mapped[10] = 0xff;
         mapped[11] = 0xff;
         mapped[12..].copy_from_slice(&[127, 0, 0, 1]);
-        // A short (old-kernel) tcp_info: bytes_acked only.
+        // A short (older-kernel) tcp_info: no bytes_sent field, bytes_acked instead.
         buf.extend(msg(
             libc::AF_INET6 as u8,
             10,
@@ -343,7 +380,7 @@ mod tests {
         assert_eq!((l.remote, l.state), (None, SocketState::Listen));
         assert_eq!(
             (l.bytes_sent, l.bytes_received),
-            (Some(999), Some(3_000_000))
+            (Some(9_990_000), Some(3_000_000))
         );
     }
 

@@ -3,6 +3,7 @@
 //! at the same time. Falls back to `/proc/net/{tcp,udp}[6]` only when
 //! sock_diag is unavailable.
 
+mod destroyed;
 pub mod inet_diag;
 mod interfaces;
 pub mod netlink;
@@ -10,6 +11,7 @@ pub mod procfs;
 
 use crate::collect::{now_ms, CollectError};
 use crate::snapshot::{Diagnostics, Proto, Snapshot, Socket, UnknownReason};
+use destroyed::DestroyListener;
 use netlink::DiagSocket;
 use procfs::{FdScan, ProcessCache};
 use std::collections::HashSet;
@@ -17,6 +19,10 @@ use std::collections::HashSet;
 /// Linux implementation behind [`crate::collect::Collector`].
 pub struct PlatformCollector {
     diag: Option<DiagSocket>,
+    /// Socket-destroy notifications; `None` without CAP_NET_ADMIN.
+    destroyed: Option<DestroyListener>,
+    /// Why `destroyed` is `None`.
+    destroyed_off: Option<String>,
     processes: ProcessCache,
     /// Warnings already logged, so each is said once.
     warned: HashSet<String>,
@@ -38,8 +44,20 @@ impl PlatformCollector {
                 None
             }
         };
+        let (destroyed, destroyed_off) = match DestroyListener::start() {
+            Ok(l) => (Some(l), None),
+            Err(e) => {
+                let why = format!(
+                    "connections that open and close between two samples are not seen: subscribing to socket-destroy events needs CAP_NET_ADMIN (run as root) ({e})"
+                );
+                log::warn!("{why}");
+                (None, Some(why))
+            }
+        };
         Ok(PlatformCollector {
             diag,
+            destroyed,
+            destroyed_off,
             processes: ProcessCache::default(),
             warned: HashSet::new(),
         })
@@ -99,6 +117,18 @@ impl PlatformCollector {
     pub fn sample(&mut self) -> Result<Snapshot, CollectError> {
         let taken_at_ms = now_ms();
         let mut warnings = Vec::new();
+        // Sockets destroyed before this dump starts belong to this interval;
+        // later ones to the next.
+        let (closed, lost) = match &self.destroyed {
+            Some(l) => l.drain(),
+            None => (Vec::new(), 0),
+        };
+        if let Some(why) = &self.destroyed_off {
+            warnings.push(why.clone());
+        }
+        if lost > 0 {
+            warnings.push(format!("{lost} socket-destroy notifications were lost (too many short-lived connections at once)"));
+        }
         // The fd scan and the socket dumps are independent: run them at once.
         let (scan, sockets) = std::thread::scope(|s| {
             let scan = s.spawn(procfs::scan_fds);
@@ -187,6 +217,8 @@ impl PlatformCollector {
             }
         }
         self.processes.retain(&owning);
+        diagnostics.unowned_exited += closed.len() as u32;
+        sockets.extend(closed);
         diagnostics.warnings = warnings;
         let interfaces = interfaces::list();
         let local_addresses = interfaces

@@ -1,0 +1,317 @@
+//! Traffic over time: turns the kernel's cumulative per-socket byte counters
+//! of successive snapshots into per-interval deltas (for rates) and into
+//! per-process, per-interface totals that never go backwards.
+//!
+//! Pure: the tracker only sees snapshots. A process is identified by (pid,
+//! start time), so a reused pid starts from zero instead of inheriting (or
+//! subtracting) the old process's bytes. A socket is identified by its
+//! endpoints and inode; a socket reported closed (inode 0, from the
+//! kernel's destroy notifications) is matched to the live one by endpoints
+//! so its last bytes are counted once.
+
+use crate::graph::pairing::SocketIndex;
+use crate::snapshot::{Proto, Snapshot, Socket};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+
+type Endpoints = (Proto, SocketAddr, Option<SocketAddr>);
+type ProcKey = (u32, Option<u64>);
+
+/// Bytes one socket moved since the previous sample: (sent, received).
+pub type Delta = (u64, u64);
+
+/// What one sample added.
+#[derive(Debug, Clone, Default)]
+pub struct TrafficSample {
+    /// Seconds since the previous sample; `None` on the first.
+    pub interval_secs: Option<f64>,
+    /// Per socket (same index as `Snapshot::sockets`): bytes since the
+    /// previous sample, `None` when the socket has no counters or this is
+    /// the first sample.
+    pub deltas: Vec<Option<Delta>>,
+}
+
+impl TrafficSample {
+    /// Bytes per second for a delta, when the interval is known.
+    pub fn rate(&self, bytes: u64) -> Option<f64> {
+        self.interval_secs
+            .filter(|&s| s > 0.0)
+            .map(|s| bytes as f64 / s)
+    }
+}
+
+/// Cumulative traffic of one process on one interface (netprocmon's shape).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InterfaceTraffic {
+    pub pid: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<u64>,
+    pub name: String,
+    pub interface: String,
+    /// Bytes received since procnet started watching.
+    pub recv: u64,
+    /// Bytes sent since procnet started watching.
+    pub send: u64,
+}
+
+/// Keeps the previous sample's counters and the running totals.
+#[derive(Debug, Default)]
+pub struct TrafficTracker {
+    prev_at_ms: Option<u64>,
+    /// Live sockets' counters by endpoints and inode.
+    prev: HashMap<(Endpoints, u64), Delta>,
+    /// The same, by endpoints only (to match a closed socket's last report).
+    prev_by_endpoints: HashMap<Endpoints, Delta>,
+    totals: BTreeMap<(ProcKey, String), (u64, u64, String)>,
+    /// All bytes ever counted (sent, received); only grows.
+    pub grand_total: (u64, u64),
+}
+
+fn counters(s: &Socket) -> Option<Delta> {
+    match (s.bytes_sent, s.bytes_received) {
+        (None, None) => None,
+        (sent, recv) => Some((sent.unwrap_or(0), recv.unwrap_or(0))),
+    }
+}
+
+/// The interface a local address belongs to (`lo` for loopback).
+pub fn interface_of(ip: IpAddr, snap: &Snapshot) -> String {
+    if let Some(i) = snap.interfaces.iter().find(|i| i.addresses.contains(&ip)) {
+        return i.name.clone();
+    }
+    if ip.is_loopback() {
+        "lo".into()
+    } else {
+        "?".into()
+    }
+}
+
+impl TrafficTracker {
+    /// Takes in the next snapshot; returns the per-socket deltas.
+    pub fn observe(&mut self, snap: &Snapshot) -> TrafficSample {
+        let first = self.prev_at_ms.is_none();
+        let interval_secs = self
+            .prev_at_ms
+            .map(|prev| snap.taken_at_ms.saturating_sub(prev) as f64 / 1000.0);
+        let mut next: HashMap<(Endpoints, u64), Delta> = HashMap::new();
+        let mut next_by_endpoints: HashMap<Endpoints, Delta> = HashMap::new();
+        let mut deltas = Vec::with_capacity(snap.sockets.len());
+        let index = SocketIndex::new(snap);
+        let procs: HashMap<u32, (Option<u64>, &str)> = snap
+            .processes
+            .iter()
+            .map(|p| (p.pid, (p.start_time, p.name.as_str())))
+            .collect();
+        for s in &snap.sockets {
+            let Some(now) = counters(s) else {
+                deltas.push(None);
+                continue;
+            };
+            let ends = (s.proto, s.local, s.remote);
+            // Inode 0: closed by its process (an orphan still in FIN_WAIT, or
+            // a destroy report); its previous report is found by endpoints.
+            let before = if s.inode == 0 {
+                self.prev_by_endpoints.get(&ends).copied()
+            } else {
+                self.prev.get(&(ends, s.inode)).copied()
+            };
+            let delta = match before {
+                Some((sent, recv)) if now.0 >= sent && now.1 >= recv => {
+                    (now.0 - sent, now.1 - recv)
+                }
+                // New since the last sample (or a reused tuple): all its
+                // bytes fall in this interval. On the very first sample the
+                // counters are the baseline, not traffic we saw.
+                _ if first => (0, 0),
+                _ => now,
+            };
+            if s.inode != 0 {
+                next.insert((ends, s.inode), now);
+            }
+            if !s.closed {
+                next_by_endpoints.insert(ends, now);
+            }
+            let iface = interface_of(s.local.ip(), snap);
+            // A closed server-side socket counts for the listener's owners.
+            let owners = match index.listener_for(s.proto, s.local) {
+                Some(l) if s.owners.is_empty() => &snap.sockets[l].owners,
+                _ => &s.owners,
+            };
+            for &pid in owners {
+                let (start, name) = procs.get(&pid).copied().unwrap_or((None, "?"));
+                let e = self.totals.entry(((pid, start), iface.clone())).or_insert((
+                    0,
+                    0,
+                    name.to_string(),
+                ));
+                e.0 += delta.0;
+                e.1 += delta.1;
+            }
+            self.grand_total.0 += delta.0;
+            self.grand_total.1 += delta.1;
+            deltas.push((!first).then_some(delta));
+        }
+        self.prev = next;
+        self.prev_by_endpoints = next_by_endpoints;
+        self.prev_at_ms = Some(snap.taken_at_ms);
+        TrafficSample {
+            interval_secs,
+            deltas,
+        }
+    }
+
+    /// Totals per process and interface since the tracker started.
+    pub fn totals(&self) -> Vec<InterfaceTraffic> {
+        self.totals
+            .iter()
+            .map(
+                |(((pid, start), iface), (send, recv, name))| InterfaceTraffic {
+                    pid: *pid,
+                    start_time: *start,
+                    name: name.clone(),
+                    interface: iface.clone(),
+                    recv: *recv,
+                    send: *send,
+                },
+            )
+            .collect()
+    }
+
+    /// Forgets processes that are gone (pid and start time not in `snap`),
+    /// so the totals stay bounded; their bytes stay in `grand_total`.
+    pub fn forget_exited(&mut self, snap: &Snapshot) {
+        let alive: std::collections::HashSet<ProcKey> = snap
+            .processes
+            .iter()
+            .map(|p| (p.pid, p.start_time))
+            .collect();
+        self.totals.retain(|(key, _), _| alive.contains(key));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::{Interface, Process, SocketState};
+
+    fn sock(local: &str, remote: &str, inode: u64, owner: u32, sent: u64, recv: u64) -> Socket {
+        Socket {
+            proto: Proto::Tcp,
+            local: local.parse().unwrap(),
+            remote: Some(remote.parse().unwrap()),
+            state: SocketState::Established,
+            inode,
+            uid: None,
+            owners: if owner == 0 { vec![] } else { vec![owner] },
+            unowned_reason: None,
+            bytes_sent: Some(sent),
+            bytes_received: Some(recv),
+            closed: false,
+        }
+    }
+
+    fn snap(at: u64, start: u64, sockets: Vec<Socket>) -> Snapshot {
+        Snapshot {
+            taken_at_ms: at,
+            interfaces: vec![Interface {
+                name: "lo".into(),
+                addresses: vec!["127.0.0.1".parse().unwrap()],
+            }],
+            processes: vec![Process {
+                pid: 7,
+                start_time: Some(start),
+                name: "app".into(),
+                ..Process::default()
+            }],
+            sockets,
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn deltas_rates_and_totals() {
+        let mut t = TrafficTracker::default();
+        let s1 = t.observe(&snap(
+            1000,
+            50,
+            vec![sock("127.0.0.1:1", "127.0.0.1:2", 9, 7, 100, 10)],
+        ));
+        assert_eq!(
+            (s1.interval_secs, s1.deltas[0]),
+            (None, None),
+            "first sample is the baseline"
+        );
+        let s2 = t.observe(&snap(
+            2000,
+            50,
+            vec![
+                sock("127.0.0.1:1", "127.0.0.1:2", 9, 7, 600, 30),
+                sock("127.0.0.1:3", "127.0.0.1:2", 10, 7, 40, 4),
+            ],
+        ));
+        assert_eq!(s2.deltas, vec![Some((500, 20)), Some((40, 4))]);
+        assert_eq!(s2.rate(500), Some(500.0));
+        // The first socket closes: its destroy report (inode 0) brings its last bytes.
+        let s3 = t.observe(&snap(
+            3000,
+            50,
+            vec![
+                sock("127.0.0.1:1", "127.0.0.1:2", 0, 0, 700, 30),
+                sock("127.0.0.1:3", "127.0.0.1:2", 10, 7, 40, 4),
+            ],
+        ));
+        assert_eq!(s3.deltas, vec![Some((100, 0)), Some((0, 0))]);
+        let totals = t.totals();
+        assert_eq!(totals.len(), 1);
+        assert_eq!(
+            (totals[0].send, totals[0].recv, totals[0].interface.as_str()),
+            (540, 24, "lo")
+        );
+        assert_eq!(t.grand_total, (640, 24));
+    }
+
+    #[test]
+    fn a_reused_pid_starts_afresh() {
+        let mut t = TrafficTracker::default();
+        t.observe(&snap(
+            1000,
+            50,
+            vec![sock("127.0.0.1:1", "127.0.0.1:2", 9, 7, 100, 0)],
+        ));
+        t.observe(&snap(
+            2000,
+            50,
+            vec![sock("127.0.0.1:1", "127.0.0.1:2", 9, 7, 300, 0)],
+        ));
+        // pid 7 again, but a new process (new start time) with a new socket.
+        let s = t.observe(&snap(
+            3000,
+            99,
+            vec![sock("127.0.0.1:5", "127.0.0.1:2", 11, 7, 5, 0)],
+        ));
+        assert_eq!(s.deltas, vec![Some((5, 0))]);
+        let snap_now = snap(3000, 99, vec![]);
+        t.forget_exited(&snap_now);
+        let totals = t.totals();
+        assert_eq!(totals.len(), 1);
+        assert_eq!((totals[0].start_time, totals[0].send), (Some(99), 5));
+    }
+
+    #[test]
+    fn counters_that_go_back_are_a_new_socket_not_negative() {
+        let mut t = TrafficTracker::default();
+        t.observe(&snap(
+            1000,
+            50,
+            vec![sock("127.0.0.1:1", "127.0.0.1:2", 9, 7, 100, 100)],
+        ));
+        let s = t.observe(&snap(
+            2000,
+            50,
+            vec![sock("127.0.0.1:1", "127.0.0.1:2", 9, 7, 10, 10)],
+        ));
+        assert_eq!(s.deltas, vec![Some((10, 10))]);
+    }
+}

@@ -1,0 +1,218 @@
+//! Traffic against a real server: rates and totals from the kernel's
+//! counters, short-lived connections from socket-destroy notifications, and
+//! `/metrics` read back by a Prometheus text-format parser.
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use common::*;
+use std::time::{Duration, Instant};
+
+/// Accepts connections; for each, reads until EOF then closes. With
+/// argv[1] = reply size, it first reads REQ bytes and replies REPLY bytes.
+const SINK: &str = r#"
+import socket, sys, threading
+req, reply = int(sys.argv[1]), int(sys.argv[2])
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0)); s.listen(512)
+print(s.getsockname()[1], flush=True)
+def serve(c):
+    got = 0
+    while got < req:
+        d = c.recv(1 << 20)
+        if not d: break
+        got += len(d)
+    c.sendall(b"r" * reply)
+    c.close()
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"#;
+
+/// Opens N connections, each sends REQ bytes and reads REPLY bytes, closes.
+const BURST: &str = r#"
+import socket, sys, time
+port, n, req, reply = (int(a) for a in sys.argv[1:5])
+t = time.time()
+for _ in range(n):
+    c = socket.create_connection(("127.0.0.1", port))
+    c.sendall(b"q" * req)
+    got = 0
+    while got < reply:
+        d = c.recv(1 << 20)
+        if not d: break
+        got += len(d)
+    c.close()
+print("%.3f" % (time.time() - t), flush=True)
+time.sleep(3600)
+"#;
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+#[test]
+fn short_lived_connections_are_counted_with_their_bytes() {
+    if !is_root() {
+        eprintln!("skipped: socket-destroy notifications need CAP_NET_ADMIN (run as root)");
+        return;
+    }
+    let mut sink = python(SINK, &["5000", "1000"]);
+    let port: u16 = sink.line().parse().unwrap();
+    let server = Server::start_with_interval(&[], "1.0");
+    let mut events = EventStream::open(server.port);
+    assert_eq!(events.next(Duration::from_secs(5)).unwrap().name, "graph");
+    let mut burst = python(BURST, &[&port.to_string(), "200", "5000", "1000"]);
+    let took: f64 = burst.line().parse().unwrap();
+    eprintln!("200 connections opened, used and closed in {took:.3} s");
+    let edge_id = format!("tcp:unknown:exited->pid:{}:{port}", sink.pid());
+    let (mut count, mut tx, mut rx) = (0u64, 0u64, 0u64);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count < 200 && Instant::now() < deadline {
+        let Some(ev) = events.next(Duration::from_secs(3)) else {
+            continue;
+        };
+        if ev.name != "diff" {
+            continue;
+        }
+        for e in ev.data["addedEdges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(ev.data["updatedEdges"].as_array().unwrap())
+        {
+            if e["id"] == edge_id {
+                count += e["count"].as_u64().unwrap();
+                tx += e["txBytes"].as_u64().unwrap_or(0);
+                rx += e["rxBytes"].as_u64().unwrap_or(0);
+            }
+        }
+    }
+    assert_eq!(count, 200, "every short-lived connection is counted once");
+    assert_eq!(tx, 200 * 5000, "client → server bytes");
+    assert_eq!(rx, 200 * 1000, "server → client bytes");
+    // The server's own totals include them.
+    let traffic = server.get("/api/traffic").json();
+    let recv: u64 = traffic
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["pid"] == sink.pid())
+        .map(|t| t["recv"].as_u64().unwrap())
+        .sum();
+    assert!(recv >= 200 * 5000, "server received {recv}");
+}
+
+#[test]
+fn rates_and_totals_for_a_known_transfer() {
+    let mut sink = python(SINK, &["10000000", "3000000"]);
+    let port: u16 = sink.line().parse().unwrap();
+    let server = Server::start_with_interval(&[], "0.5");
+    const HOLD: &str = r#"
+import socket, sys, time
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+c.sendall(b"q" * 10_000_000)
+got = 0
+while got < 3_000_000:
+    got += len(c.recv(1 << 20))
+print("done", flush=True)
+time.sleep(3600)
+"#;
+    // The connection stays open after the transfer (the sink closes its end).
+    let mut client = python(HOLD, &[&port.to_string()]);
+    assert_eq!(client.line(), "done");
+    // A rate shows up for the interval the transfer happened in.
+    let node_id = format!("pid:{}", client.pid());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut totals_ok = false;
+    while Instant::now() < deadline && !totals_ok {
+        let t = server.get("/api/traffic").json();
+        let of = |pid: u32| -> (u64, u64) {
+            t.as_array()
+                .unwrap()
+                .iter()
+                .filter(|x| x["pid"] == pid)
+                .fold((0, 0), |a, x| {
+                    (
+                        a.0 + x["send"].as_u64().unwrap(),
+                        a.1 + x["recv"].as_u64().unwrap(),
+                    )
+                })
+        };
+        let (c_send, c_recv) = of(client.pid());
+        let (s_send, s_recv) = of(sink.pid());
+        let near = |v: u64, want: f64| (v as f64 - want).abs() / want < 0.01;
+        totals_ok =
+            near(c_send, 10e6) && near(c_recv, 3e6) && near(s_recv, 10e6) && near(s_send, 3e6);
+        if totals_ok {
+            assert!(t
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x["pid"] == client.pid() && x["interface"] == "lo"));
+        } else {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    assert!(
+        totals_ok,
+        "per-process totals within 1 %: {}",
+        server.get("/api/traffic").body
+    );
+    let g = server.get("/api/graph").json();
+    let node = g["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == node_id)
+        .unwrap()
+        .clone();
+    assert!((node["txBytes"].as_f64().unwrap() - 10e6).abs() / 10e6 < 0.01);
+    assert!(node["txRate"].is_number(), "nodes carry rates: {node}");
+}
+
+#[test]
+fn metrics_parse_as_prometheus_text() {
+    let (_srv, port) = tcp_server("127.0.0.1");
+    let (_cli, _) = tcp_client("127.0.0.1", port, 2, &[]);
+    let server = Server::start(&[]);
+    std::thread::sleep(Duration::from_millis(500));
+    let body = server.get("/metrics").body;
+    let lines = body.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("valid exposition format");
+    let value = |name: &str, labels: &[(&str, &str)]| {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => f64::NAN,
+            })
+    };
+    assert!(
+        value(
+            "procnet_sockets",
+            &[("proto", "tcp"), ("state", "ESTABLISHED")]
+        )
+        .unwrap()
+            >= 4.0
+    );
+    assert!(value("procnet_listeners", &[]).unwrap() >= 1.0);
+    assert!(value("procnet_samples_total", &[]).unwrap() >= 1.0);
+    assert!(value("procnet_process_sent_bytes_total", &[("process", "other")]).is_some());
+    let hist = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "procnet_collector_duration_seconds")
+        .expect("histogram");
+    match &hist.value {
+        prometheus_parse::Value::Histogram(buckets) => {
+            assert!(buckets.iter().any(|b| b.count >= 1.0))
+        }
+        other => panic!("not a histogram: {other:?}"),
+    }
+}
