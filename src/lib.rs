@@ -6,6 +6,7 @@
 
 pub mod collect;
 pub mod graph;
+pub mod monitor;
 pub mod rules;
 pub mod serve;
 pub mod snapshot;
