@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# CPU and memory of `procnet serve --interval 1` over a steady machine with N
+# loopback connections held open and ongoing traffic on some of them.
+# Reports CPU as % of one core (utime+stime over the window) and peak RSS.
+# Usage: bench/overhead.sh [CONNS...]  (default: 10000 50000 = 20k and 100k sockets)
+# Env: PROCNET (default target/release/procnet), SECONDS_WINDOW (default 30).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PROCNET=${PROCNET:-target/release/procnet}
+WINDOW=${SECONDS_WINDOW:-30}
+[ -x "$PROCNET" ] || cargo build --release --quiet
+ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+TICKS=$(getconf CLK_TCK)
+
+# Ongoing traffic: 4 connections streaming 1 MB/s each for the whole window.
+TRAFFIC=$(cat <<'PY'
+import socket, sys, threading, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+port = s.getsockname()[1]
+def sink(c):
+    while c.recv(1 << 16): pass
+def accept():
+    while True:
+        c, _ = s.accept(); threading.Thread(target=sink, args=(c,), daemon=True).start()
+threading.Thread(target=accept, daemon=True).start()
+conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
+chunk = b"t" * 65536
+end = time.time() + float(sys.argv[1])
+while time.time() < end:
+    for c in conns:
+        for _ in range(16): c.sendall(chunk)
+    time.sleep(1)
+PY
+)
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+printf '| connections | sockets | procnet CPU (%% of one core) | peak RSS | last sample took |\n|---|---|---|---|---|\n'
+for n in "${@:-10000 50000}"; do
+  for conns in $n; do
+    coproc HOLD { exec python3 bench/holdconns.py --conns "$conns" --max-seconds $((WINDOW + 120)); }
+    read -r ready <&"${HOLD[0]}"
+    case "$ready" in READY*) ;; *) echo "holdconns failed: $ready" >&2; exit 1 ;; esac
+    python3 -c "$TRAFFIC" $((WINDOW + 15)) &
+    traffic=$!
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    RUST_LOG=warn "$PROCNET" serve --port "$port" --interval 1 &
+    pid=$!
+    sleep 5   # warm-up: caches filled, first samples taken
+    t0=$(cpu_ticks $pid); sleep "$WINDOW"; t1=$(cpu_ticks $pid)
+    rss=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
+    ms=$(curl -s "http://127.0.0.1:$port/healthz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["lastSampleMs"])')
+    sockets=$(ss -tan | wc -l)
+    kill $pid $traffic 2>/dev/null || true; wait $pid 2>/dev/null || true
+    eval "exec ${HOLD[1]}>&-"; wait "$HOLD_PID" 2>/dev/null || true
+    printf '| %s | %s | %.1f %% | %.1f MiB | %.0f ms |\n' "$conns" "$sockets" \
+      "$(echo "($t1 - $t0) * 100 / $TICKS / $WINDOW" | bc -l)" "$(echo "$rss/1024" | bc -l)" "$ms"
+  done
+done
