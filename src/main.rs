@@ -153,7 +153,12 @@ fn run_snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
                 )
             })?
         }
-        None => Collector::new()?.sample()?,
+        None => {
+            let t = std::time::Instant::now();
+            let snap = Collector::new()?.sample()?;
+            log::debug!("collected in {:?}", t.elapsed());
+            snap
+        }
     };
     let containers = ContainerLabels::default();
     let inputs = Inputs {
@@ -163,6 +168,7 @@ fn run_snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
         containers: &containers,
         traffic: None,
     };
+    let t = std::time::Instant::now();
     let text = match args.format {
         Format::Graph => serde_json::to_string_pretty(&build_graph(&inputs, 1))?,
         Format::Connections => serde_json::to_string_pretty(&build_connections(&inputs))?,
@@ -171,6 +177,7 @@ fn run_snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
             procnet::table::render(&build_graph(&inputs, 1), &build_connections(&inputs))
         }
     };
+    log::debug!("built and serialised in {:?}", t.elapsed());
     let mut out = std::io::stdout().lock();
     // A closed pipe (`| head`) is not an error worth a message.
     match writeln!(out, "{}", text.trim_end()).and_then(|_| out.flush()) {

@@ -14,6 +14,7 @@ use crate::graph::redact::redact_cmdline;
 use crate::graph::traffic::TrafficSample;
 use crate::rules::{ProcessFacts, RuleSet};
 use crate::snapshot::{canonical_addr, Process, Proto, Snapshot, Socket, UnknownReason};
+use rustc_hash::FxHashMap;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -247,7 +248,7 @@ pub fn build_graph(inputs: &Inputs<'_>, seq: u64) -> GraphDoc {
     let snap = &*canonical(inputs.snapshot);
     let opts = inputs.options;
     let index = SocketIndex::new(snap);
-    let mut edges: HashMap<(NodeRef, NodeRef, Proto, u16), EdgeAcc> = HashMap::new();
+    let mut edges: FxHashMap<(NodeRef, NodeRef, Proto, u16), EdgeAcc> = FxHashMap::default();
     let mut listeners: BTreeMap<NodeRef, BTreeSet<ListenAddr>> = BTreeMap::new();
     let mut nodes: BTreeSet<NodeRef> = BTreeSet::new();
 

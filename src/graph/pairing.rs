@@ -3,7 +3,7 @@
 //! lookups are hash-map hits, so pairing stays linear in the socket count.
 
 use crate::snapshot::{canonical_ip, Proto, Snapshot, Socket, SocketState};
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// Lookup tables over one snapshot's sockets.
@@ -46,9 +46,9 @@ pub fn loopback_alternate(ip: IpAddr) -> Option<IpAddr> {
 
 impl<'s> SocketIndex<'s> {
     pub fn new(snap: &'s Snapshot) -> SocketIndex<'s> {
-        let mut listeners: HashMap<(Proto, u16), Vec<usize>> = HashMap::new();
+        let mut listeners: HashMap<(Proto, u16), Vec<usize>> = HashMap::default();
         let mut connected: HashMap<(Proto, SocketAddr, SocketAddr), usize> =
-            HashMap::with_capacity(snap.sockets.len());
+            HashMap::with_capacity_and_hasher(snap.sockets.len(), Default::default());
         for (i, s) in snap.sockets.iter().enumerate() {
             if is_listener(s) {
                 listeners

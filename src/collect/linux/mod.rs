@@ -130,10 +130,20 @@ impl PlatformCollector {
             warnings.push(format!("{lost} socket-destroy notifications were lost (too many short-lived connections at once)"));
         }
         // The fd scan and the socket dumps are independent: run them at once.
+        let started = std::time::Instant::now();
         let (scan, sockets) = std::thread::scope(|s| {
-            let scan = s.spawn(procfs::scan_fds);
+            let scan = s.spawn(|| {
+                let t = std::time::Instant::now();
+                (procfs::scan_fds(), t.elapsed())
+            });
             let sockets = self.sockets(&mut warnings);
-            (scan.join(), sockets)
+            let dumped = started.elapsed();
+            let scan = scan.join();
+            log::debug!(
+                "sample: socket dumps {dumped:?}, fd scan {:?}",
+                scan.as_ref().map(|(_, t)| *t).unwrap_or_default()
+            );
+            (scan.map(|(scan, _)| scan), sockets)
         });
         let (mut sockets, backend) = sockets?;
         let scan: FdScan = match scan {
@@ -220,6 +230,12 @@ impl PlatformCollector {
         diagnostics.unowned_exited += closed.len() as u32;
         sockets.extend(closed);
         diagnostics.warnings = warnings;
+        log::debug!(
+            "sample: {} sockets, {} processes in {:?}",
+            sockets.len(),
+            processes.len(),
+            started.elapsed()
+        );
         let interfaces = interfaces::list();
         let local_addresses = interfaces
             .iter()
