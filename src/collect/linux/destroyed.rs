@@ -4,13 +4,32 @@
 //! its endpoints and final `tcp_info` byte counters. Subscribing needs
 //! CAP_NET_ADMIN; without it procnet says so once and carries on.
 
-use super::inet_diag::parse_batch;
+use super::inet_diag::parse_diag_msg;
 use crate::snapshot::{Proto, Socket, UnknownReason};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+
+/// The payloads of the `SOCK_DIAG_BY_FAMILY` messages in one datagram.
+fn notifications(buf: &[u8]) -> impl Iterator<Item = &[u8]> {
+    const SOCK_DIAG_BY_FAMILY: u16 = 20;
+    let mut off = 0usize;
+    std::iter::from_fn(move || loop {
+        let header = buf.get(off..off + 16)?;
+        let len = u32::from_ne_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        let kind = u16::from_ne_bytes([header[4], header[5]]);
+        let body = buf.get(off + 16..off.checked_add(len)?)?;
+        if len < 16 {
+            return None;
+        }
+        off += (len + 3) & !3;
+        if kind == SOCK_DIAG_BY_FAMILY {
+            return Some(body);
+        }
+    })
+}
 
 /// `SKNLGRP_INET_TCP_DESTROY`, `…_UDP_…`, `SKNLGRP_INET6_TCP_DESTROY`, `…_UDP_…`.
 const GROUPS: u32 = 0b1111;
@@ -139,13 +158,17 @@ fn listen(fd: OwnedFd, pending: &Mutex<Vec<Socket>>, dropped: &AtomicU64, stop: 
             }
             continue; // timeout or interrupted: check `stop` again
         }
-        // The protocol is in each message (INET_DIAG_PROTOCOL); TCP is the default.
-        let Ok(batch) = parse_batch(&buf[..n as usize], Proto::Tcp) else {
-            dropped.fetch_add(1, Ordering::Relaxed);
-            continue;
-        };
         let mut queue = pending.lock().unwrap_or_else(|e| e.into_inner());
-        for mut s in batch.sockets {
+        for msg in notifications(&buf[..n as usize]) {
+            // The protocol is in each message (INET_DIAG_PROTOCOL).
+            let Some(Ok(d)) = msg
+                .first()
+                .map(|&family| parse_diag_msg(msg, Proto::Tcp, family))
+            else {
+                dropped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
+            let mut s = super::to_socket(d);
             if s.remote.is_none() {
                 continue; // a listener or an unconnected socket closed: no connection
             }

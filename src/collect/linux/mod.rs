@@ -1,50 +1,119 @@
-//! Linux collector: sockets from netlink `NETLINK_SOCK_DIAG` (with
-//! `tcp_info` byte counters), owners from a `/proc/<pid>/fd` scan that runs
-//! at the same time. Falls back to `/proc/net/{tcp,udp}[6]` only when
-//! sock_diag is unavailable.
+//! Linux collector: sockets from netlink `NETLINK_SOCK_DIAG` (inet_diag,
+//! with `/proc/net/{tcp,udp}{,6}` as a fallback), owners from a scan of
+//! `/proc/<pid>/fd`, process details from `/proc/<pid>/*` (cached by pid and
+//! start time), addresses from `getifaddrs`.
+//!
+//! One sample: the netlink dump, then the owners of every socket inode: as
+//! root, from a BPF `task_file` iterator (one `read` for all processes);
+//! otherwise from `/proc/<pid>/fd`, scanned by other threads while the dump
+//! runs. Then sockets are matched to owners by inode, and details are read
+//! for the owners that are not cached yet.
 
+pub mod bpf_iter;
+pub mod btf;
 mod destroyed;
+pub mod ifaddrs;
 pub mod inet_diag;
-mod interfaces;
 pub mod netlink;
 pub mod procfs;
+pub mod procnet_fallback;
+pub mod sockstat;
+pub mod users;
 
 use crate::collect::{now_ms, CollectError};
-use crate::snapshot::{Diagnostics, Proto, Snapshot, Socket, UnknownReason};
-use destroyed::DestroyListener;
-use netlink::DiagSocket;
-use procfs::{FdScan, ProcessCache};
-use std::collections::HashSet;
+use crate::snapshot::{Diagnostics, Process, Proto, Snapshot, Socket, SocketState, UnknownReason};
+use inet_diag::DiagSocket;
+use netlink::{DiagSocketConn, NetlinkError};
+use procfs::{Dir, FdScan, StatInfo};
+use std::collections::HashMap;
+
+/// Where socket tables come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SocketSource {
+    /// Netlink sock_diag, falling back to `/proc/net` when unavailable.
+    #[default]
+    Auto,
+    /// Only `/proc/net/{tcp,tcp6,udp,udp6}` (no byte counters).
+    ProcNet,
+}
+
+/// Where socket owners come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OwnerSource {
+    /// The BPF `task_file` iterator when it loads (root, BTF), else
+    /// `/proc/<pid>/fd`.
+    #[default]
+    Auto,
+    /// Only the `/proc/<pid>/fd` scan.
+    ProcFd,
+}
+
+/// Settings of the Linux collector.
+#[derive(Debug, Clone, Default)]
+pub struct LinuxOptions {
+    pub source: SocketSource,
+    pub owners: OwnerSource,
+    /// Threads scanning `/proc/<pid>/fd` (the calling thread included);
+    /// 0 means one per CPU, at most 4.
+    pub scan_threads: usize,
+}
+
+/// Process details kept between samples.
+struct CachedProcess {
+    starttime: u64,
+    process: Process,
+}
 
 /// Linux implementation behind [`crate::collect::Collector`].
 pub struct PlatformCollector {
-    diag: Option<DiagSocket>,
+    options: LinuxOptions,
+    netlink_unsupported: bool,
+    cache: HashMap<u32, CachedProcess>,
+    users: users::UserNames,
+    btime: Option<u64>,
+    clk_tck: u64,
+    /// The BPF owner iterator, once loaded.
+    bpf: Option<bpf_iter::OwnerIter>,
+    /// Loading it failed (not root, no BTF, ...): do not retry.
+    bpf_failed: bool,
+    /// Capacity for the next owner table.
+    pairs_hint: usize,
     /// Socket-destroy notifications; `None` without CAP_NET_ADMIN.
-    destroyed: Option<DestroyListener>,
-    /// Why `destroyed` is `None`.
+    destroyed: Option<destroyed::DestroyListener>,
+    /// Why `destroyed` is `None`, said once in the log and in every sample.
     destroyed_off: Option<String>,
-    processes: ProcessCache,
-    /// Warnings already logged, so each is said once.
-    warned: HashSet<String>,
 }
 
-const TABLES: [(u8, Proto, &str); 4] = [
+const FAMILIES: [(u8, Proto, &str); 4] = [
     (libc::AF_INET as u8, Proto::Tcp, "/proc/net/tcp"),
     (libc::AF_INET6 as u8, Proto::Tcp, "/proc/net/tcp6"),
     (libc::AF_INET as u8, Proto::Udp, "/proc/net/udp"),
     (libc::AF_INET6 as u8, Proto::Udp, "/proc/net/udp6"),
 ];
 
+/// The sockets of one sample, and how they were obtained.
+struct SocketTable {
+    /// Owners not filled in yet.
+    sockets: Vec<Socket>,
+    backend: &'static str,
+    warnings: Vec<String>,
+}
+
 impl PlatformCollector {
+    /// A collector with default options.
     pub fn new() -> Result<PlatformCollector, CollectError> {
-        let diag = match DiagSocket::open() {
-            Ok(d) => Some(d),
-            Err(e) => {
-                log::warn!("netlink sock_diag unavailable ({e}); reading /proc/net instead (no byte counters)");
-                None
-            }
-        };
-        let (destroyed, destroyed_off) = match DestroyListener::start() {
+        PlatformCollector::with_options(LinuxOptions::default())
+    }
+
+    /// A collector with explicit options (tests use this to force the
+    /// `/proc/net` fallback).
+    pub fn with_options(options: LinuxOptions) -> Result<PlatformCollector, CollectError> {
+        let btime = std::fs::read("/proc/stat")
+            .ok()
+            .and_then(|b| procfs::parse_btime(&b));
+        // SAFETY: sysconf has no preconditions.
+        let tck = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        let (destroyed, destroyed_off) = match destroyed::DestroyListener::start() {
             Ok(l) => (Some(l), None),
             Err(e) => {
                 let why = format!(
@@ -55,68 +124,34 @@ impl PlatformCollector {
             }
         };
         Ok(PlatformCollector {
-            diag,
+            options,
+            netlink_unsupported: false,
+            cache: HashMap::new(),
+            users: users::UserNames::default(),
+            btime,
+            clk_tck: if tck > 0 { tck as u64 } else { 100 },
+            bpf: None,
+            bpf_failed: false,
+            pairs_hint: 1024,
             destroyed,
             destroyed_off,
-            processes: ProcessCache::default(),
-            warned: HashSet::new(),
         })
     }
 
-    fn warn_once(&mut self, warnings: &mut Vec<String>, msg: String) {
-        if self.warned.insert(msg.clone()) {
-            log::warn!("{msg}");
+    fn scan_threads(&self) -> usize {
+        match self.options.scan_threads {
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .clamp(1, 4),
+            n => n,
         }
-        warnings.push(msg);
     }
 
-    /// All sockets: sock_diag per table, `/proc/net` for a table whose dump
-    /// fails (e.g. the `udp_diag` module is not loaded).
-    fn sockets(
-        &mut self,
-        warnings: &mut Vec<String>,
-    ) -> Result<(Vec<Socket>, &'static str), CollectError> {
-        let mut out = Vec::new();
-        let mut backend = "netlink";
-        for (family, proto, file) in TABLES {
-            let dumped = match self.diag.as_mut() {
-                Some(d) => d.dump(family, proto, &mut out).map_err(|e| e.to_string()),
-                None => Err("netlink sock_diag unavailable".to_string()),
-            };
-            if let Err(why) = dumped {
-                backend = "netlink+procfs";
-                match std::fs::read_to_string(file) {
-                    Ok(text) => {
-                        let parsed =
-                            inet_diag::parse_proc_net(&text, proto, file).map_err(|e| {
-                                CollectError::Malformed {
-                                    what: "/proc/net table",
-                                    detail: e.to_string(),
-                                }
-                            })?;
-                        out.extend(parsed);
-                        self.warn_once(warnings, format!("{file}: read from /proc because sock_diag failed ({why}); no byte counters"));
-                    }
-                    // IPv6 disabled: no table, no sockets.
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => {
-                        return Err(CollectError::Os {
-                            call: "read /proc/net",
-                            source: e,
-                        })
-                    }
-                }
-            }
-        }
-        if self.diag.is_none() {
-            backend = "procfs";
-        }
-        Ok((out, backend))
-    }
-
+    /// Takes one sample.
     pub fn sample(&mut self) -> Result<Snapshot, CollectError> {
-        let taken_at_ms = now_ms();
-        let mut warnings = Vec::new();
+        let mut diag = Diagnostics::default();
+        let mut warnings: Vec<String> = Vec::new();
         // Sockets destroyed before this dump starts belong to this interval;
         // later ones to the next.
         let (closed, lost) = match &self.destroyed {
@@ -127,127 +162,413 @@ impl PlatformCollector {
             warnings.push(why.clone());
         }
         if lost > 0 {
-            warnings.push(format!("{lost} socket-destroy notifications were lost (too many short-lived connections at once)"));
+            warnings.push(format!(
+                "{lost} socket-destroy notifications were lost (too many short-lived connections at once)"
+            ));
         }
-        // The fd scan and the socket dumps are independent: run them at once.
-        let started = std::time::Instant::now();
-        let (scan, sockets) = std::thread::scope(|s| {
-            let scan = s.spawn(|| {
-                let t = std::time::Instant::now();
-                (procfs::scan_fds(), t.elapsed())
-            });
-            let sockets = self.sockets(&mut warnings);
-            let dumped = started.elapsed();
-            let scan = scan.join();
-            log::debug!(
-                "sample: socket dumps {dumped:?}, fd scan {:?}",
-                scan.as_ref().map(|(_, t)| *t).unwrap_or_default()
-            );
-            (scan.map(|(scan, _)| scan), sockets)
+        if let Some(w) = self.users.refresh() {
+            warnings.push(w);
+        }
+
+        let proc_dir = Dir::open(c"/proc").and_then(|d| {
+            let pids = d.list_pids()?;
+            Ok((d, pids))
         });
-        let (mut sockets, backend) = sockets?;
-        let scan: FdScan = match scan {
-            Ok(Ok(scan)) => scan,
-            Ok(Err(e)) => {
-                return Err(CollectError::Os {
-                    call: "scan /proc",
-                    source: e,
-                })
+        let stat = sockstat::read();
+        let buf =
+            Vec::with_capacity(stat.map_or(1024, |s| s.total() + s.total() / 16 + 64) as usize);
+        let threads = self.scan_threads();
+        let source = self.options.source;
+        let netlink_unsupported = self.netlink_unsupported;
+
+        let want_bpf = !self.bpf_failed
+            && self.options.owners == OwnerSource::Auto
+            && std::env::var_os("PROCNET_NO_BPF").is_none_or(|v| v.is_empty());
+
+        let (scan, table) = match &proc_dir {
+            Ok((dir, pids)) if want_bpf => {
+                // The BPF iterator runs on a second thread while this one
+                // dumps the socket tables.
+                let taken = self.bpf.take();
+                let hint = self.pairs_hint;
+                let (owned, table) = std::thread::scope(|s| {
+                    let worker = s.spawn(move || bpf_owners(taken, hint));
+                    let table = collect_sockets(source, netlink_unsupported, stat, buf);
+                    (worker.join(), table)
+                });
+                match owned {
+                    Ok((Some(it), Ok(pairs))) => {
+                        self.bpf = Some(it);
+                        self.pairs_hint = pairs.len() + pairs.len() / 8;
+                        let scan = FdScan {
+                            pairs,
+                            denied: procfs::denied_pids(dir, pids),
+                            ..FdScan::default()
+                        };
+                        (Some(scan), table)
+                    }
+                    other => {
+                        match other {
+                            // Loading fails without root or BTF: expected,
+                            // the /proc scan does the job.
+                            Ok((None, _)) => {}
+                            Ok((Some(_), Err(e))) => warnings.push(format!(
+                                "BPF owner iterator failed ({e}); scanning /proc instead"
+                            )),
+                            Ok((Some(_), Ok(_))) | Err(_) => warnings
+                                .push("BPF owner iterator failed; scanning /proc instead".into()),
+                        }
+                        self.bpf_failed = true;
+                        let (scan, table) = dir.scan_fds(pids, threads, move || table);
+                        (Some(scan), table)
+                    }
+                }
             }
-            Err(_) => {
-                return Err(CollectError::Malformed {
-                    what: "/proc scan",
-                    detail: "the scanning thread panicked".into(),
-                })
+            Ok((dir, pids)) => {
+                let (scan, table) = dir.scan_fds(pids, threads, || {
+                    collect_sockets(source, netlink_unsupported, stat, buf)
+                });
+                (Some(scan), table)
+            }
+            Err(e) => {
+                warnings.push(format!(
+                    "cannot read /proc ({e}); socket owners are unknown"
+                ));
+                (
+                    None,
+                    collect_sockets(source, netlink_unsupported, stat, buf),
+                )
+            }
+        };
+        let table = table?;
+        if table.backend == "procfs" && source == SocketSource::Auto {
+            self.netlink_unsupported = true;
+        }
+        diag.backend = table.backend.to_string();
+        warnings.extend(table.warnings);
+        let (proc_dir, pids) = match proc_dir {
+            Ok((d, p)) => (Some(d), p),
+            Err(_) => (None, Vec::new()),
+        };
+
+        // Uids of the processes we could not read, for `Permission`.
+        let mut denied_uids: Vec<u32> = Vec::new();
+        let mut any_denied_unknown_uid = false;
+        if let (Some(scan), Some(dir)) = (&scan, &proc_dir) {
+            diag.processes_denied = scan.denied.len() as u32;
+            diag.processes_vanished = scan.vanished;
+            for &pid in &scan.denied {
+                match dir.pid_uid(pid) {
+                    Some(uid) => denied_uids.push(uid),
+                    None => any_denied_unknown_uid = true,
+                }
+            }
+            denied_uids.sort_unstable();
+            denied_uids.dedup();
+            if !scan.denied.is_empty() {
+                // SAFETY: geteuid has no preconditions.
+                let hint = if unsafe { libc::geteuid() } == 0 {
+                    "they are more privileged than this process"
+                } else {
+                    "run as root to see them"
+                };
+                warnings.push(format!(
+                    "{} processes could not be inspected (permission denied); their sockets are reported without owner (reason permission); {hint}",
+                    scan.denied.len()
+                ));
+            }
+            if scan.failed > 0 {
+                let e = std::io::Error::from_raw_os_error(scan.first_failure.unwrap_or(0));
+                warnings.push(format!(
+                    "{} processes' fd tables could not be read ({e})",
+                    scan.failed
+                ));
+            }
+        }
+
+        // Owners: every pid holding an inet socket gets its details.
+        let mut owner_pids: Vec<u32> = Vec::new();
+        if let Some(scan) = &scan {
+            for s in &table.sockets {
+                if s.inode != 0 {
+                    owner_pids.extend(scan.owners_of(s.inode));
+                }
+            }
+        }
+        owner_pids.sort_unstable();
+        owner_pids.dedup();
+
+        let mut processes = Vec::with_capacity(owner_pids.len());
+        let mut gone: Vec<u32> = Vec::new();
+        if let Some(dir) = &proc_dir {
+            let mut fbuf = Vec::with_capacity(4096);
+            for &pid in &owner_pids {
+                match self.process_details(dir, pid, &mut fbuf) {
+                    Some(p) => processes.push(p),
+                    None => gone.push(pid),
+                }
+            }
+        }
+        diag.processes_vanished += gone.len() as u32;
+        if proc_dir.is_some() {
+            self.cache.retain(|pid, _| pids.binary_search(pid).is_ok());
+        }
+
+        let mut sockets = table.sockets;
+        for s in &mut sockets {
+            if let (Some(scan), true) = (&scan, s.inode != 0) {
+                s.owners.extend(
+                    scan.owners_of(s.inode)
+                        .filter(|p| gone.binary_search(p).is_err()),
+                );
+            }
+            s.unowned_reason = if !s.owners.is_empty() {
+                None
+            } else if s.inode == 0 {
+                Some(UnknownReason::Exited)
+            } else if scan.is_none() {
+                Some(UnknownReason::Unknown)
+            } else if s.uid.is_some_and(|u| denied_uids.binary_search(&u).is_ok())
+                || any_denied_unknown_uid
+            {
+                Some(UnknownReason::Permission)
+            } else {
+                // Held by no process we can see: one in another PID
+                // namespace, or one that closed it during the scan.
+                Some(UnknownReason::Unknown)
+            };
+            match s.unowned_reason {
+                Some(UnknownReason::Permission) => diag.unowned_permission += 1,
+                Some(UnknownReason::Exited) => diag.unowned_exited += 1,
+                Some(UnknownReason::Netns) => diag.unowned_netns += 1,
+                Some(UnknownReason::Unknown) => diag.unowned_unknown += 1,
+                None => {}
+            }
+        }
+
+        diag.unowned_exited += closed.len() as u32;
+        sockets.extend(closed);
+
+        let (interfaces, local_addresses) = match ifaddrs::interfaces() {
+            Ok(ifaces) => {
+                let addrs = ifaddrs::local_addresses(&ifaces);
+                (ifaces, addrs)
+            }
+            Err(e) => {
+                warnings.push(format!("getifaddrs failed: {e}; local addresses unknown"));
+                (Vec::new(), Vec::new())
             }
         };
 
-        let mut diagnostics = Diagnostics {
-            backend: backend.to_string(),
-            processes_denied: scan.denied,
-            processes_vanished: scan.vanished,
-            ..Diagnostics::default()
-        };
-        let mut owning: HashSet<u32> = HashSet::new();
-        for s in &mut sockets {
-            if let Some(pids) = (s.inode != 0).then(|| scan.owners.get(&s.inode)).flatten() {
-                let mut pids = pids.clone();
-                pids.sort_unstable();
-                owning.extend(pids.iter().copied());
-                s.owners = pids;
-                continue;
-            }
-            let reason = if s.inode == 0 {
-                UnknownReason::Exited
-            } else if s.uid.is_some_and(|u| scan.denied_uids.contains(&u)) {
-                UnknownReason::Permission
-            } else {
-                // Held by no process we can see: a process in another PID
-                // namespace, or one that closed it during the scan.
-                UnknownReason::Unknown
-            };
-            match reason {
-                UnknownReason::Permission => diagnostics.unowned_permission += 1,
-                UnknownReason::Exited => diagnostics.unowned_exited += 1,
-                UnknownReason::Netns => diagnostics.unowned_netns += 1,
-                UnknownReason::Unknown => diagnostics.unowned_unknown += 1,
-            }
-            s.unowned_reason = Some(reason);
-        }
-        if scan.denied > 0 {
-            self.warn_once(
-                &mut warnings,
-                format!(
-                    "no permission to read the sockets of {} processes (run as root to see every owner); their sockets are shown as unknown:permission",
-                    scan.denied
-                ),
-            );
-        }
-        let mut processes = Vec::with_capacity(owning.len());
-        let mut gone: HashSet<u32> = HashSet::new();
-        let mut pids: Vec<u32> = owning.iter().copied().collect();
-        pids.sort_unstable();
-        for pid in pids {
-            match self.processes.get(pid) {
-                Some(p) => processes.push(p),
-                None => {
-                    gone.insert(pid);
-                }
-            }
-        }
-        if !gone.is_empty() {
-            // Exited between the fd scan and now: its sockets are orphans.
-            diagnostics.processes_vanished += gone.len() as u32;
-            for s in &mut sockets {
-                s.owners.retain(|p| !gone.contains(p));
-                if s.owners.is_empty() && s.unowned_reason.is_none() {
-                    s.unowned_reason = Some(UnknownReason::Exited);
-                    diagnostics.unowned_exited += 1;
-                }
-            }
-        }
-        self.processes.retain(&owning);
-        diagnostics.unowned_exited += closed.len() as u32;
-        sockets.extend(closed);
-        diagnostics.warnings = warnings;
-        log::debug!(
-            "sample: {} sockets, {} processes in {:?}",
-            sockets.len(),
-            processes.len(),
-            started.elapsed()
-        );
-        let interfaces = interfaces::list();
-        let local_addresses = interfaces
-            .iter()
-            .flat_map(|i| i.addresses.iter().copied())
-            .collect();
+        warnings.dedup();
+        diag.warnings = warnings;
         Ok(Snapshot {
-            taken_at_ms,
+            taken_at_ms: now_ms(),
             local_addresses,
             interfaces,
             processes,
             sockets,
-            diagnostics,
+            diagnostics: diag,
         })
+    }
+
+    /// Details of `pid`, from the cache when its start time is unchanged.
+    /// `None` when the process is gone.
+    fn process_details(&mut self, dir: &Dir, pid: u32, buf: &mut Vec<u8>) -> Option<Process> {
+        dir.read_pid_file(pid, b"/stat", buf).ok()?;
+        let stat: StatInfo = procfs::parse_stat(buf).ok()?;
+        if let Some(c) = self.cache.get_mut(&pid) {
+            if c.starttime == stat.starttime {
+                // Reparenting and renames (prctl) are cheap to follow.
+                c.process.ppid = Some(stat.ppid);
+                if c.process.name != stat.comm {
+                    c.process.name = stat.comm;
+                }
+                return Some(c.process.clone());
+            }
+        }
+        let cmdline = match dir.read_pid_file(pid, b"/cmdline", buf) {
+            Ok(()) => procfs::parse_cmdline(buf),
+            Err(_) => Vec::new(),
+        };
+        let uid = match dir.read_pid_file(pid, b"/status", buf) {
+            Ok(()) => procfs::parse_status_uid(buf),
+            Err(_) => None,
+        };
+        let container_id = match dir.read_pid_file(pid, b"/cgroup", buf) {
+            Ok(()) => procfs::parse_container_id(buf),
+            Err(_) => None,
+        };
+        let start_time = self
+            .btime
+            .map(|bt| bt + stat.starttime / self.clk_tck.max(1));
+        let process = Process {
+            pid,
+            start_time,
+            name: stat.comm,
+            cmdline,
+            exe: dir.read_pid_link(pid, b"/exe"),
+            uid,
+            user: uid.and_then(|u| self.users.name(u)).map(str::to_string),
+            ppid: Some(stat.ppid),
+            container_id,
+        };
+        self.cache.insert(
+            pid,
+            CachedProcess {
+                starttime: stat.starttime,
+                process: process.clone(),
+            },
+        );
+        Some(process)
+    }
+}
+
+/// Reads every TCP/UDP socket table: netlink unless told otherwise or
+/// known unsupported; a table netlink cannot give comes from `/proc/net`.
+fn collect_sockets(
+    source: SocketSource,
+    netlink_unsupported: bool,
+    stat: Option<sockstat::SockStat>,
+    mut out: Vec<Socket>,
+) -> Result<SocketTable, CollectError> {
+    let mut warnings = Vec::new();
+    let mut conn = None;
+    if source == SocketSource::Auto && !netlink_unsupported {
+        match DiagSocketConn::open() {
+            Ok(c) => conn = Some(c),
+            Err(e) if e.is_unsupported() => warnings.push(format!(
+                "netlink sock_diag unavailable ({e}); reading /proc/net instead (no byte counters)"
+            )),
+            Err(e) => return Err(netlink_error(e)),
+        }
+    } else if source == SocketSource::Auto {
+        warnings.push(
+            "netlink sock_diag unavailable; reading /proc/net instead (no byte counters)".into(),
+        );
+    }
+    let mut used_netlink = false;
+    let mut used_procfs = false;
+    for (family, proto, path) in FAMILIES {
+        if let Some(c) = conn.as_mut() {
+            if stat.is_some_and(|st| known_empty(&st, family, proto)) {
+                used_netlink = true;
+                continue;
+            }
+            let before = out.len();
+            match c.dump(family, proto, &mut |d| out.push(to_socket(d))) {
+                Ok(()) => {
+                    used_netlink = true;
+                    continue;
+                }
+                Err(e) if e.is_unsupported() => {
+                    out.truncate(before);
+                    warnings.push(format!(
+                        "netlink sock_diag cannot dump {path} sockets ({e}); reading {path}"
+                    ));
+                }
+                Err(e) => return Err(netlink_error(e)),
+            }
+        }
+        used_procfs = true;
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                let text = String::from_utf8_lossy(&bytes);
+                let v6 = family == libc::AF_INET6 as u8;
+                let mut parsed = Vec::new();
+                procnet_fallback::parse_proc_net(&text, proto, v6, &mut parsed).map_err(|e| {
+                    CollectError::Malformed {
+                        what: "/proc/net socket table",
+                        detail: format!("{path}: {e}"),
+                    }
+                })?;
+                out.extend(parsed.into_iter().map(to_socket));
+            }
+            // No IPv6 (or no UDP) in this kernel: nothing to list.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(CollectError::Os {
+                    call: "read /proc/net",
+                    source: e,
+                })
+            }
+        }
+    }
+    let backend = match (used_netlink, used_procfs) {
+        (true, true) => "netlink+procfs",
+        (true, false) => "netlink",
+        _ => "procfs",
+    };
+    Ok(SocketTable {
+        sockets: out,
+        backend,
+        warnings,
+    })
+}
+
+/// The BPF owner table: loads the iterator unless `loaded`, then runs it.
+/// Returns the iterator (for the next sample) when it loaded.
+#[allow(clippy::type_complexity)]
+fn bpf_owners(
+    loaded: Option<bpf_iter::OwnerIter>,
+    hint: usize,
+) -> (
+    Option<bpf_iter::OwnerIter>,
+    Result<Vec<(u64, u32)>, bpf_iter::BpfError>,
+) {
+    let mut it = match loaded {
+        Some(it) => it,
+        None => match bpf_iter::OwnerIter::load() {
+            Ok(it) => it,
+            Err(e) => return (None, Err(e)),
+        },
+    };
+    let mut pairs = Vec::with_capacity(hint);
+    let result = it.read(&mut pairs).map(|()| {
+        pairs.sort_unstable();
+        pairs.dedup();
+        pairs
+    });
+    (Some(it), result)
+}
+
+/// True when `/proc/net/sockstat` says this table has no socket, so its
+/// dump (which walks the whole shared hash table) can be skipped.
+fn known_empty(st: &sockstat::SockStat, family: u8, proto: Proto) -> bool {
+    let v6 = family == libc::AF_INET6 as u8;
+    match (proto, v6) {
+        // TIME_WAIT sockets are counted for both families together.
+        (Proto::Tcp, false) => st.tcp4 == 0 && st.tcp_tw == 0,
+        (Proto::Tcp, true) => st.tcp6 == 0 && st.tcp_tw == 0,
+        (Proto::Udp, false) => st.udp4 == 0,
+        (Proto::Udp, true) => st.udp6 == 0,
+    }
+}
+
+/// A decoded kernel socket as a snapshot socket, owners not yet known.
+fn to_socket(d: DiagSocket) -> Socket {
+    Socket {
+        proto: d.proto,
+        local: d.local,
+        remote: d.remote,
+        state: SocketState::from_linux(d.state),
+        inode: d.inode,
+        // TIME_WAIT and request sockets carry no owner uid (0 here).
+        uid: (d.inode != 0).then_some(d.uid),
+        owners: Vec::new(),
+        unowned_reason: None,
+        bytes_sent: d.bytes_sent,
+        bytes_received: d.bytes_received,
+        closed: false,
+    }
+}
+
+fn netlink_error(e: NetlinkError) -> CollectError {
+    match e {
+        NetlinkError::Os { call, source } => CollectError::Os { call, source },
+        NetlinkError::Diag(d) => CollectError::Malformed {
+            what: "netlink sock_diag reply",
+            detail: d.to_string(),
+        },
     }
 }

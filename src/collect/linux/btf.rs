@@ -1,0 +1,187 @@
+//! Pure reader of the kernel's BTF type information
+//! (`/sys/kernel/btf/vmlinux`): finds a function's type id and struct
+//! member offsets, which the BPF owner iterator needs to be loaded.
+
+/// Why BTF could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BtfError {
+    #[error("not BTF data (bad magic or header)")]
+    BadHeader,
+    #[error("truncated BTF type at offset {0}")]
+    Truncated(usize),
+    #[error("unknown BTF kind {kind} at offset {offset}")]
+    UnknownKind { kind: u32, offset: usize },
+    #[error("BTF has no {0}")]
+    Missing(&'static str),
+}
+
+/// A struct member to locate: `(struct name, member name)`.
+pub type MemberQuery = (&'static str, &'static str);
+
+/// What [`lookup`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BtfLookup {
+    /// Type id of the `FUNC` asked for.
+    pub func_id: u32,
+    /// Byte offset of each queried member, in query order.
+    pub member_offsets: Vec<u32>,
+}
+
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    let s = b.get(at..at.checked_add(4)?)?;
+    Some(u32::from_ne_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+fn name_at(strings: &[u8], off: u32) -> &[u8] {
+    let rest = strings.get(off as usize..).unwrap_or(&[]);
+    let end = rest.iter().position(|&c| c == 0).unwrap_or(rest.len());
+    &rest[..end]
+}
+
+/// Finds the `FUNC` named `func` and the byte offsets of `members`
+/// (first struct of each name that has members). Never panics.
+pub fn lookup(btf: &[u8], func: &str, members: &[MemberQuery]) -> Result<BtfLookup, BtfError> {
+    if btf.len() < 24 || btf[0..2] != 0xEB9F_u16.to_ne_bytes() {
+        return Err(BtfError::BadHeader);
+    }
+    let hdr_len = u32_at(btf, 4).ok_or(BtfError::BadHeader)? as usize;
+    let field = |at| {
+        u32_at(btf, at)
+            .map(|v| v as usize)
+            .ok_or(BtfError::BadHeader)
+    };
+    let (type_off, type_len, str_off, str_len) = (field(8)?, field(12)?, field(16)?, field(20)?);
+    let section = |off: usize, len: usize| {
+        let start = hdr_len.checked_add(off)?;
+        btf.get(start..start.checked_add(len)?)
+    };
+    let types = section(type_off, type_len).ok_or(BtfError::BadHeader)?;
+    let strings = section(str_off, str_len).ok_or(BtfError::BadHeader)?;
+
+    let mut func_id = None;
+    let mut offsets: Vec<Option<u32>> = vec![None; members.len()];
+    let mut off = 0usize;
+    let mut id = 0u32;
+    while off < types.len() {
+        id += 1;
+        let (Some(name_off), Some(info)) = (u32_at(types, off), u32_at(types, off + 4)) else {
+            return Err(BtfError::Truncated(off));
+        };
+        let kind = (info >> 24) & 0x1f;
+        let vlen = (info & 0xffff) as usize;
+        let kind_flag = info >> 31 == 1;
+        let extra = match kind {
+            1 | 14 | 17 => 4,
+            3 => 12,
+            4 | 5 | 15 | 19 => vlen * 12,
+            6 | 13 => vlen * 8,
+            2 | 7..=12 | 16 | 18 => 0,
+            kind => return Err(BtfError::UnknownKind { kind, offset: off }),
+        };
+        let body = off + 12;
+        let next = body + extra;
+        if next > types.len() {
+            return Err(BtfError::Truncated(off));
+        }
+        let name = name_at(strings, name_off);
+        if kind == 12 && func_id.is_none() && name == func.as_bytes() {
+            func_id = Some(id);
+        }
+        if kind == 4 && vlen > 0 {
+            for (qi, (sname, mname)) in members.iter().enumerate() {
+                if offsets[qi].is_some() || name != sname.as_bytes() {
+                    continue;
+                }
+                for m in 0..vlen {
+                    let at = body + m * 12;
+                    let (Some(mn), Some(moff)) = (u32_at(types, at), u32_at(types, at + 8)) else {
+                        return Err(BtfError::Truncated(at));
+                    };
+                    if name_at(strings, mn) == mname.as_bytes() {
+                        let bits = if kind_flag { moff & 0x00ff_ffff } else { moff };
+                        if bits % 8 == 0 {
+                            offsets[qi] = Some(bits / 8);
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        off = next;
+    }
+    let func_id = func_id.ok_or(BtfError::Missing("iterator function"))?;
+    let member_offsets = offsets
+        .into_iter()
+        .collect::<Option<Vec<u32>>>()
+        .ok_or(BtfError::Missing("struct member"))?;
+    Ok(BtfLookup {
+        func_id,
+        member_offsets,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A tiny BTF blob: int, struct s { int a; int b; }, func f.
+    fn blob() -> Vec<u8> {
+        let strings = b"\0int\0s\0a\0b\0f\0".to_vec();
+        let mut t = Vec::new();
+        let push = |t: &mut Vec<u8>, vals: &[u32]| {
+            for v in vals {
+                t.extend_from_slice(&v.to_ne_bytes());
+            }
+        };
+        push(&mut t, &[1, 1 << 24, 4, 32]); // [1] int
+        push(&mut t, &[5, (4 << 24) | 2, 8, 7, 1, 0, 9, 1, 32]); // [2] struct s
+        push(&mut t, &[11, 12 << 24, 0]); // [3] func f
+        let mut b = Vec::new();
+        b.extend_from_slice(&0xEB9F_u16.to_ne_bytes());
+        b.extend_from_slice(&[1, 0]);
+        for v in [
+            24u32,
+            0,
+            t.len() as u32,
+            t.len() as u32,
+            strings.len() as u32,
+        ] {
+            b.extend_from_slice(&v.to_ne_bytes());
+        }
+        b.extend(t);
+        b.extend(strings);
+        b
+    }
+
+    #[test]
+    fn finds_func_and_members() {
+        let l = lookup(&blob(), "f", &[("s", "b"), ("s", "a")]).unwrap();
+        assert_eq!(l.func_id, 3);
+        assert_eq!(l.member_offsets, [4, 0]);
+        assert_eq!(
+            lookup(&blob(), "g", &[]),
+            Err(BtfError::Missing("iterator function"))
+        );
+        assert_eq!(
+            lookup(&blob(), "f", &[("s", "c")]),
+            Err(BtfError::Missing("struct member"))
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_and_mutated_bytes_never_panic(
+            bytes in proptest::collection::vec(any::<u8>(), 0..512),
+            edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8),
+        ) {
+            let _ = lookup(&bytes, "f", &[("s", "a")]);
+            let mut b = blob();
+            for (at, v) in edits {
+                let i = at % b.len();
+                b[i] = v;
+            }
+            let _ = lookup(&b, "f", &[("s", "a")]);
+        }
+    }
+}

@@ -1,0 +1,615 @@
+//! The Linux collector against real processes: every test spawns separate
+//! `python3` processes that hold loopback sockets on ephemeral ports, takes a
+//! sample and checks the exact sockets, states and owners found.
+#![cfg(target_os = "linux")]
+
+use procnet::collect::linux::{LinuxOptions, OwnerSource, PlatformCollector, SocketSource};
+use procnet::collect::Collector;
+use procnet::snapshot::{Proto, Snapshot, Socket, SocketState, UnknownReason};
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::OnceLock;
+
+/// The real interpreter (not a pyenv shim script), so the pid we spawn is
+/// the pid that holds the sockets.
+fn python() -> &'static str {
+    static PY: OnceLock<String> = OnceLock::new();
+    PY.get_or_init(|| {
+        let out = Command::new("python3")
+            .args(["-c", "import sys; print(sys.executable)"])
+            .output()
+            .expect("python3 must be installed to run these tests");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    })
+}
+
+/// A helper process; killed (and its stdin closed, which ends any forked
+/// children that wait on it) when dropped.
+struct Helper {
+    child: Child,
+    out: BufReader<ChildStdout>,
+}
+
+const PRELUDE: &str = r#"
+import os, socket, sys
+def hold():
+    sys.stdin.read()
+    os._exit(0)
+"#;
+
+impl Helper {
+    fn spawn(script: &str, args: &[String]) -> Helper {
+        let mut child = Command::new(python())
+            .arg("-c")
+            .arg(format!("{PRELUDE}\n{script}"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn python3");
+        let out = BufReader::new(child.stdout.take().expect("stdout"));
+        Helper { child, out }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The next line the helper prints, split at whitespace.
+    fn line(&mut self) -> Vec<String> {
+        let mut s = String::new();
+        let n = self.out.read_line(&mut s).expect("read helper output");
+        assert!(n > 0, "helper {} exited before printing", self.pid());
+        s.split_whitespace().map(str::to_string).collect()
+    }
+
+    /// Like [`Helper::line`], parsing every field as a number.
+    fn numbers(&mut self) -> Vec<u32> {
+        self.line()
+            .iter()
+            .map(|f| f.parse().expect("helper prints numbers"))
+            .collect()
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sample() -> Snapshot {
+    Collector::new()
+        .expect("collector")
+        .sample()
+        .expect("sample")
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().expect("test address")
+}
+
+/// The single socket with this protocol, local and remote address.
+fn one(snap: &Snapshot, proto: Proto, local: SocketAddr, remote: Option<SocketAddr>) -> &Socket {
+    let found: Vec<&Socket> = snap
+        .sockets
+        .iter()
+        .filter(|s| s.proto == proto && s.local == local && s.remote == remote)
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "expected one {proto:?} socket {local} -> {remote:?}, found {found:#?}"
+    );
+    found[0]
+}
+
+fn assert_owned(sock: &Socket, state: SocketState, owners: &[u32]) {
+    assert_eq!(sock.state, state, "{sock:?}");
+    assert_eq!(sock.owners, owners, "{sock:?}");
+    assert_eq!(sock.unowned_reason, None, "{sock:?}");
+    assert_ne!(sock.inode, 0, "{sock:?}");
+}
+
+fn my_uid() -> u32 {
+    // SAFETY: getuid has no preconditions.
+    unsafe { libc::getuid() }
+}
+
+const LISTENERS: &str = r#"
+socks = []
+def listen(fam, host, v6only=None):
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    if v6only is not None:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, v6only)
+    s.bind((host, 0))
+    s.listen(16)
+    socks.append(s)
+    return s.getsockname()[1]
+print(listen(socket.AF_INET, "127.0.0.1"), listen(socket.AF_INET6, "::1"),
+      listen(socket.AF_INET, "0.0.0.0"), listen(socket.AF_INET6, "::", 0), flush=True)
+hold()
+"#;
+
+#[test]
+fn listeners_on_every_address_kind_with_owner_details() {
+    let mut h = Helper::spawn(LISTENERS, &[]);
+    let ports = h.numbers();
+    let snap = sample();
+    let pid = h.pid();
+    let expect = [
+        format!("127.0.0.1:{}", ports[0]),
+        format!("[::1]:{}", ports[1]),
+        format!("0.0.0.0:{}", ports[2]),
+        format!("[::]:{}", ports[3]),
+    ];
+    for local in &expect {
+        let s = one(&snap, Proto::Tcp, addr(local), None);
+        assert_owned(s, SocketState::Listen, &[pid]);
+        assert_eq!(s.uid, Some(my_uid()));
+    }
+
+    let p = snap.process(pid).expect("owner is in processes");
+    assert!(p.name.starts_with("python"), "{p:?}");
+    assert_eq!(p.cmdline.first().map(String::as_str), Some(python()));
+    assert_eq!(p.cmdline.get(1).map(String::as_str), Some("-c"));
+    assert_eq!(p.ppid, Some(std::process::id()));
+    assert_eq!(p.uid, Some(my_uid()));
+    if my_uid() == 0 {
+        assert_eq!(p.user.as_deref(), Some("root"));
+    }
+    assert!(
+        p.exe.as_deref().is_some_and(|e| e.contains("python")),
+        "{p:?}"
+    );
+    let now = procnet::collect::now_ms() / 1000;
+    let started = p.start_time.expect("start time");
+    // Started by this test: not in the future, not before this test ran.
+    assert!(
+        started <= now + 1 && started + 3600 > now,
+        "{started} vs {now}"
+    );
+
+    // Every owner pid is described, and only owners are.
+    for s in &snap.sockets {
+        for o in &s.owners {
+            assert!(snap.process(*o).is_some(), "owner {o} missing");
+        }
+    }
+    for p in &snap.processes {
+        assert!(snap.sockets.iter().any(|s| s.owners.contains(&p.pid)));
+    }
+    assert_eq!(snap.diagnostics.backend, "netlink");
+    assert!(snap.taken_at_ms > 0);
+}
+
+const SERVER_V4_V6: &str = r#"
+l4 = socket.socket(socket.AF_INET); l4.bind(("127.0.0.1", 0)); l4.listen(4)
+l6 = socket.socket(socket.AF_INET6); l6.bind(("::1", 0)); l6.listen(4)
+print(l4.getsockname()[1], l6.getsockname()[1], flush=True)
+c4, _ = l4.accept(); c6, _ = l6.accept()
+print("accepted", flush=True)
+hold()
+"#;
+
+const CLIENT_V4_V6: &str = r#"
+c4 = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+c6 = socket.create_connection(("::1", int(sys.argv[2])))
+print(c4.getsockname()[1], c6.getsockname()[1], flush=True)
+hold()
+"#;
+
+#[test]
+fn tcp_connections_between_processes_v4_and_v6() {
+    let mut server = Helper::spawn(SERVER_V4_V6, &[]);
+    let sp = server.numbers();
+    let mut client = Helper::spawn(CLIENT_V4_V6, &[sp[0].to_string(), sp[1].to_string()]);
+    let cp = client.numbers();
+    assert_eq!(server.line(), ["accepted"]);
+    let snap = sample();
+    let (spid, cpid) = (server.pid(), client.pid());
+
+    let l4 = addr(&format!("127.0.0.1:{}", sp[0]));
+    let c4 = addr(&format!("127.0.0.1:{}", cp[0]));
+    let l6 = addr(&format!("[::1]:{}", sp[1]));
+    let c6 = addr(&format!("[::1]:{}", cp[1]));
+
+    assert_owned(
+        one(&snap, Proto::Tcp, l4, None),
+        SocketState::Listen,
+        &[spid],
+    );
+    assert_owned(
+        one(&snap, Proto::Tcp, l6, None),
+        SocketState::Listen,
+        &[spid],
+    );
+    assert_owned(
+        one(&snap, Proto::Tcp, l4, Some(c4)),
+        SocketState::Established,
+        &[spid],
+    );
+    assert_owned(
+        one(&snap, Proto::Tcp, c4, Some(l4)),
+        SocketState::Established,
+        &[cpid],
+    );
+    assert_owned(
+        one(&snap, Proto::Tcp, l6, Some(c6)),
+        SocketState::Established,
+        &[spid],
+    );
+    assert_owned(
+        one(&snap, Proto::Tcp, c6, Some(l6)),
+        SocketState::Established,
+        &[cpid],
+    );
+    assert!(snap.process(spid).is_some() && snap.process(cpid).is_some());
+}
+
+const DUAL_STACK_SERVER: &str = r#"
+l = socket.socket(socket.AF_INET6)
+l.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+l.bind(("::", 0)); l.listen(4)
+print(l.getsockname()[1], flush=True)
+c, _ = l.accept()
+print("accepted", flush=True)
+hold()
+"#;
+
+const CLIENT_V4: &str = r#"
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+print(c.getsockname()[1], flush=True)
+hold()
+"#;
+
+#[test]
+fn dual_stack_listener_reports_v4_peers_as_plain_ipv4() {
+    let mut server = Helper::spawn(DUAL_STACK_SERVER, &[]);
+    let port = server.numbers()[0];
+    let mut client = Helper::spawn(CLIENT_V4, &[port.to_string()]);
+    let cport = client.numbers()[0];
+    assert_eq!(server.line(), ["accepted"]);
+    let snap = sample();
+
+    let srv = addr(&format!("127.0.0.1:{port}"));
+    let cli = addr(&format!("127.0.0.1:{cport}"));
+    assert_owned(
+        one(&snap, Proto::Tcp, addr(&format!("[::]:{port}")), None),
+        SocketState::Listen,
+        &[server.pid()],
+    );
+    // The accepted socket is AF_INET6 in the kernel (::ffff:127.0.0.1).
+    let accepted = one(&snap, Proto::Tcp, srv, Some(cli));
+    assert!(accepted.local.is_ipv4() && accepted.remote.is_some_and(|r| r.is_ipv4()));
+    assert_owned(accepted, SocketState::Established, &[server.pid()]);
+    assert_owned(
+        one(&snap, Proto::Tcp, cli, Some(srv)),
+        SocketState::Established,
+        &[client.pid()],
+    );
+}
+
+const UDP_SERVER: &str = r#"
+s4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s4.bind(("127.0.0.1", 0))
+s6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s6.bind(("::1", 0))
+print(s4.getsockname()[1], s6.getsockname()[1], flush=True)
+s4.recvfrom(100); s6.recvfrom(100)
+print("received", flush=True)
+hold()
+"#;
+
+const UDP_CLIENT: &str = r#"
+c4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c4.connect(("127.0.0.1", int(sys.argv[1])))
+c6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); c6.connect(("::1", int(sys.argv[2])))
+c4.send(b"hi"); c6.send(b"hi")
+print(c4.getsockname()[1], c6.getsockname()[1], flush=True)
+hold()
+"#;
+
+#[test]
+fn udp_bound_server_and_connected_client() {
+    let mut server = Helper::spawn(UDP_SERVER, &[]);
+    let sp = server.numbers();
+    let mut client = Helper::spawn(UDP_CLIENT, &[sp[0].to_string(), sp[1].to_string()]);
+    let cp = client.numbers();
+    assert_eq!(server.line(), ["received"]);
+    let snap = sample();
+
+    for (srv, cli) in [
+        (
+            format!("127.0.0.1:{}", sp[0]),
+            format!("127.0.0.1:{}", cp[0]),
+        ),
+        (format!("[::1]:{}", sp[1]), format!("[::1]:{}", cp[1])),
+    ] {
+        let (srv, cli) = (addr(&srv), addr(&cli));
+        let s = one(&snap, Proto::Udp, srv, None);
+        assert_owned(s, SocketState::Close, &[server.pid()]);
+        assert_eq!(s.bytes_sent, None);
+        let c = one(&snap, Proto::Udp, cli, Some(srv));
+        assert_owned(c, SocketState::Established, &[client.pid()]);
+    }
+}
+
+const FORKED_LISTENER: &str = r#"
+l = socket.socket(socket.AF_INET); l.bind(("127.0.0.1", 0)); l.listen(4)
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.close(r); os.write(w, b"x"); os.close(w)
+    hold()
+os.close(w); os.read(r, 1)
+print(l.getsockname()[1], pid, flush=True)
+hold()
+"#;
+
+#[test]
+fn socket_shared_after_fork_has_every_holder_as_owner() {
+    let mut h = Helper::spawn(FORKED_LISTENER, &[]);
+    let v = h.numbers();
+    let (port, child) = (v[0], v[1]);
+    let parent = h.pid();
+    let snap = sample();
+    let mut both = vec![parent, child];
+    both.sort_unstable();
+    let s = one(&snap, Proto::Tcp, addr(&format!("127.0.0.1:{port}")), None);
+    assert_owned(s, SocketState::Listen, &both);
+    let c = snap.process(child).expect("forked child is listed");
+    assert_eq!(c.ppid, Some(parent));
+    assert!(snap.process(parent).is_some());
+}
+
+#[test]
+fn bpf_and_proc_fd_owner_sources_agree() {
+    let mut h = Helper::spawn(FORKED_LISTENER, &[]);
+    let v = h.numbers();
+    let local = addr(&format!("127.0.0.1:{}", v[0]));
+    let mut expect = vec![h.pid(), v[1]];
+    expect.sort_unstable();
+    for owners in [OwnerSource::Auto, OwnerSource::ProcFd] {
+        let mut c = PlatformCollector::with_options(LinuxOptions {
+            owners,
+            ..LinuxOptions::default()
+        })
+        .expect("collector");
+        let snap = c.sample().expect("sample");
+        assert_owned(
+            one(&snap, Proto::Tcp, local, None),
+            SocketState::Listen,
+            &expect,
+        );
+    }
+}
+
+const BULK_SERVER: &str = r#"
+l = socket.socket(socket.AF_INET); l.bind(("127.0.0.1", 0)); l.listen(4)
+print(l.getsockname()[1], flush=True)
+c, _ = l.accept()
+n = 0
+while n < int(sys.argv[1]):
+    b = c.recv(65536)
+    if not b: break
+    n += len(b)
+print(n, flush=True)
+hold()
+"#;
+
+const BULK_CLIENT: &str = r#"
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+c.sendall(b"x" * int(sys.argv[2]))
+print(c.getsockname()[1], flush=True)
+hold()
+"#;
+
+#[test]
+fn tcp_byte_counters_match_the_bytes_moved() {
+    const BYTES: u32 = 1_000_000;
+    let mut server = Helper::spawn(BULK_SERVER, &[BYTES.to_string()]);
+    let port = server.numbers()[0];
+    let mut client = Helper::spawn(BULK_CLIENT, &[port.to_string(), BYTES.to_string()]);
+    let cport = client.numbers()[0];
+    assert_eq!(server.numbers(), [BYTES]);
+    let srv = addr(&format!("127.0.0.1:{port}"));
+    let cli = addr(&format!("127.0.0.1:{cport}"));
+
+    let within = |v: Option<u64>| {
+        v.is_some_and(|v| (v as f64 - f64::from(BYTES)).abs() <= 0.01 * f64::from(BYTES))
+    };
+    // Everything was received; the sender's counters follow with the ACKs,
+    // so look a few times (a bound on attempts, not on time).
+    let mut last = None;
+    for _ in 0..50 {
+        let snap = sample();
+        let sender = one(&snap, Proto::Tcp, cli, Some(srv)).clone();
+        let receiver = one(&snap, Proto::Tcp, srv, Some(cli)).clone();
+        if within(sender.bytes_sent) && within(receiver.bytes_received) {
+            assert!(
+                sender.bytes_received.is_some_and(|b| b < 1000),
+                "{sender:?}"
+            );
+            assert!(
+                receiver.bytes_sent.is_some_and(|b| b < 1000),
+                "{receiver:?}"
+            );
+            return;
+        }
+        last = Some((sender, receiver));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("byte counters never matched {BYTES}: {last:#?}");
+}
+
+const TIME_WAIT: &str = r#"
+l = socket.socket(socket.AF_INET); l.bind(("127.0.0.1", 0)); l.listen(4)
+c = socket.create_connection(("127.0.0.1", l.getsockname()[1]))
+a, _ = l.accept()
+cport = c.getsockname()[1]
+c.close(); a.recv(10); a.close()
+print(l.getsockname()[1], cport, flush=True)
+hold()
+"#;
+
+#[test]
+fn time_wait_socket_is_unowned_because_exited() {
+    let mut h = Helper::spawn(TIME_WAIT, &[]);
+    let v = h.numbers();
+    let snap = sample();
+    let s = one(
+        &snap,
+        Proto::Tcp,
+        addr(&format!("127.0.0.1:{}", v[1])),
+        Some(addr(&format!("127.0.0.1:{}", v[0]))),
+    );
+    assert_eq!(s.state, SocketState::TimeWait);
+    assert_eq!(s.inode, 0);
+    assert!(s.owners.is_empty());
+    assert_eq!(s.unowned_reason, Some(UnknownReason::Exited));
+    assert!(snap.diagnostics.unowned_exited >= 1);
+}
+
+#[test]
+fn procfs_fallback_finds_the_same_sockets() {
+    let mut server = Helper::spawn(DUAL_STACK_SERVER, &[]);
+    let port = server.numbers()[0];
+    let mut client = Helper::spawn(CLIENT_V4, &[port.to_string()]);
+    let cport = client.numbers()[0];
+    assert_eq!(server.line(), ["accepted"]);
+    let mut c = PlatformCollector::with_options(LinuxOptions {
+        source: SocketSource::ProcNet,
+        owners: OwnerSource::ProcFd,
+        scan_threads: 1,
+    })
+    .expect("collector");
+    let snap = c.sample().expect("sample");
+    assert_eq!(snap.diagnostics.backend, "procfs");
+    let srv = addr(&format!("127.0.0.1:{port}"));
+    let cli = addr(&format!("127.0.0.1:{cport}"));
+    assert_owned(
+        one(&snap, Proto::Tcp, addr(&format!("[::]:{port}")), None),
+        SocketState::Listen,
+        &[server.pid()],
+    );
+    let accepted = one(&snap, Proto::Tcp, srv, Some(cli));
+    assert_owned(accepted, SocketState::Established, &[server.pid()]);
+    assert_eq!(accepted.bytes_sent, None);
+    assert_owned(
+        one(&snap, Proto::Tcp, cli, Some(srv)),
+        SocketState::Established,
+        &[client.pid()],
+    );
+}
+
+#[test]
+fn local_addresses_include_loopback() {
+    let snap = sample();
+    assert!(snap.local_addresses.contains(&"127.0.0.1".parse().unwrap()));
+    let lo = snap
+        .interfaces
+        .iter()
+        .find(|i| i.name == "lo")
+        .expect("lo interface");
+    assert!(lo.addresses.contains(&"127.0.0.1".parse().unwrap()));
+    if std::path::Path::new("/proc/net/if_inet6").exists()
+        && std::fs::read_to_string("/proc/net/if_inet6").is_ok_and(|s| s.contains(" lo"))
+    {
+        assert!(snap.local_addresses.contains(&"::1".parse().unwrap()));
+    }
+}
+
+const CHURN: &str = r#"
+import time
+print("go", flush=True)
+while True:
+    pid = os.fork()
+    if pid == 0:
+        s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+        os._exit(0)
+    os.waitpid(pid, 0)
+"#;
+
+#[test]
+fn samples_succeed_while_processes_come_and_go() {
+    let mut h = Helper::spawn(CHURN, &[]);
+    assert_eq!(h.line(), ["go"]);
+    let mut c = Collector::new().expect("collector");
+    for _ in 0..30 {
+        let snap = c.sample().expect("a churning machine never fails a sample");
+        for s in &snap.sockets {
+            assert_eq!(s.owners.is_empty(), s.unowned_reason.is_some(), "{s:?}");
+        }
+    }
+}
+
+/// Runs as user `nobody` when the permission test re-invokes this binary;
+/// does nothing in a normal run.
+#[test]
+#[ignore = "helper for unowned_permission_when_run_as_nobody"]
+fn permission_probe() {
+    let Ok(port) = std::env::var("PROCNET_PROBE_PORT") else {
+        return;
+    };
+    let snap = sample();
+    let local = addr(&format!("127.0.0.1:{port}"));
+    let s = one(&snap, Proto::Tcp, local, None);
+    println!(
+        "PROBE uid={} reason={} owners={} denied={}",
+        my_uid(),
+        s.unowned_reason.map(|r| r.as_str()).unwrap_or("none"),
+        s.owners.len(),
+        snap.diagnostics.processes_denied
+    );
+}
+
+#[test]
+fn unowned_permission_when_run_as_nobody() {
+    if my_uid() != 0 || !std::path::Path::new("/usr/bin/setpriv").exists() {
+        eprintln!("skipped: needs root and setpriv");
+        return;
+    }
+    let mut h = Helper::spawn(LISTENERS, &[]);
+    let port = h.numbers()[0];
+
+    // A copy of this test binary that `nobody` may execute.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exe = dir.path().join("probe");
+    std::fs::copy(std::env::current_exe().expect("current exe"), &exe).expect("copy");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+
+    let out = Command::new("/usr/bin/setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&exe)
+        .args([
+            "--exact",
+            "permission_probe",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("PROCNET_PROBE_PORT", port.to_string())
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run probe as nobody");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "probe failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find_map(|l| l.find("PROBE ").map(|at| &l[at..]))
+        .unwrap_or_else(|| panic!("no PROBE line in {stdout}"));
+    assert!(line.contains("uid=65534"), "{line}");
+    assert!(line.contains("reason=permission"), "{line}");
+    assert!(line.contains("owners=0"), "{line}");
+    assert!(!line.contains("denied=0"), "{line}");
+    let _ = std::io::stdout().flush();
+}
