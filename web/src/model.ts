@@ -24,11 +24,12 @@ export class Model {
   onChange(fn: (c: Change) => void) { this.listeners.push(fn); }
 
   private link(e: GEdge) {
-    for (const n of [e.from, e.to]) {
-      let s = this.adj.get(n);
-      if (!s) this.adj.set(n, (s = new Set()));
-      s.add(e.id);
-    }
+    let s = this.adj.get(e.from);
+    if (!s) this.adj.set(e.from, (s = new Set()));
+    s.add(e.id);
+    let t = this.adj.get(e.to);
+    if (!t) this.adj.set(e.to, (t = new Set()));
+    t.add(e.id);
   }
   private unlink(e: GEdge) {
     this.adj.get(e.from)?.delete(e.id);
@@ -44,6 +45,10 @@ export class Model {
 
   /** Replace the whole graph, expressed as a diff against what we have so positions survive. */
   loadDoc(doc: GraphDoc) {
+    if (this.nodes.size === 0 && this.edges.size === 0) {
+      this.commit({ seq: doc.seq, base: this.seq, timestamp: doc.timestamp, addedNodes: doc.nodes, updatedNodes: [], removedNodes: [], addedEdges: doc.edges, updatedEdges: [], removedEdges: [] }, true);
+      return;
+    }
     const d: GraphDiff = {
       seq: doc.seq, base: this.seq, timestamp: doc.timestamp,
       addedNodes: [], updatedNodes: [], removedNodes: [],
@@ -94,7 +99,7 @@ export class Model {
       if (this.nodes.has(n.id)) c.updatedNodes.push(n); else c.addedNodes.push(n);
       this.nodes.set(n.id, n);
     }
-    for (const e of [...d.addedEdges, ...d.updatedEdges]) {
+    for (const list of [d.addedEdges, d.updatedEdges]) for (const e of list) {
       if (!this.nodes.has(e.from) || !this.nodes.has(e.to)) continue; // never draw a dangling edge
       const old = this.edges.get(e.id);
       if (old) { this.unlink(old); c.updatedEdges.push(e); } else c.addedEdges.push(e);
