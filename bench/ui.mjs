@@ -77,7 +77,9 @@ async function measure(label, dist, query, browser) {
         await page.waitForTimeout(300);
         for (const d of diffs) {
           srv.sendDiff(d);
-          await page.waitForFunction((s) => window.__procnet.lastSeq === s, d.seq, { timeout: 10000, polling: 5 });
+          await page.waitForFunction((s) => window.__procnet.lastSeq === s || window.__procnet.perf.error, d.seq, { timeout: 10000, polling: 5 });
+          const err = await page.evaluate(() => window.__procnet.perf.error);
+          if (err) throw new Error(`${label}: ${err}`);
           await page.waitForTimeout(120);
         }
         const p = await page.evaluate(() => window.__procnet.perf.updates);
@@ -99,6 +101,10 @@ async function measure(label, dist, query, browser) {
   return res;
 }
 
+// The machine is shared (2 cores): wait (bounded) for a quiet moment and record the load.
+const os = await import('node:os');
+for (let i = 0; i < 24 && os.loadavg()[0] > 1.2; i++) await new Promise((r) => setTimeout(r, 5000));
+const loadBefore = os.loadavg()[0];
 const extra = withSigma ? ['--enable-unsafe-swiftshader'] : [];
 const browser = await launch(extra);
 const version = browser.version();
@@ -106,8 +112,8 @@ const results = [];
 try {
   results.push(await measure('procnet canvas renderer', join(web, 'dist'), '?bench=1', browser));
   if (withSigma) {
-    const sv = JSON.parse(readFileSync(require.resolve('sigma/package.json'), 'utf8')).version;
-    const gv = JSON.parse(readFileSync(require.resolve('graphology/package.json'), 'utf8')).version;
+    const ver = (name) => JSON.parse(readFileSync(join(web, 'node_modules', name, 'package.json'), 'utf8')).version;
+    const sv = ver('sigma'), gv = ver('graphology');
     results.push(await measure(`sigma ${sv} + graphology ${gv} (FA2 worker)`, sigmaDist, '', browser));
   }
 } finally { await browser.close(); }
@@ -117,7 +123,7 @@ const lines = [
   '## UI', '',
   `Measured by \`node bench/ui.mjs\` (after \`cd web && npm ci && npm run build\`) on ${new Date().toISOString().slice(0, 10)}: headless Debian Chromium ${version}, ` +
   `\`--headless --no-sandbox --disable-gpu\` (software raster${withSigma ? '; `--enable-unsafe-swiftshader` so sigma gets software WebGL' : ''}), 1280×720, ` +
-  `machine: 2 cores. Graph: ${initial.nodes.length} nodes / ${initial.edges.length} edges (${(initialJson.length / 1e6).toFixed(1)} MB JSON), ` +
+  `machine: 2 cores, shared (1-min load average ${loadBefore.toFixed(2)} at start, ${os.loadavg()[0].toFixed(2)} at end). Graph: ${initial.nodes.length} nodes / ${initial.edges.length} edges (${(initialJson.length / 1e6).toFixed(1)} MB JSON), ` +
   `${UPDATES} updates of 5 % churn (≈${d0.addedNodes.length} nodes removed + ${d0.addedNodes.length} added, ≈${d0.addedEdges.length} edges removed + added, ≈${d0.updatedEdges.length} edges updated), fed as SSE \`graph\` + \`diff\` events from a loopback Node server.`,
   '',
   '- *first frame*: from the `graph` event arriving (before `JSON.parse`) to the first frame drawn with a layout, pixels forced out with a 1-pixel read-back; median of the runs.',

@@ -13,9 +13,12 @@ const COLORS = { tcp: '#2563eb', udp: '#f59e0b' };
 let graph, renderer, fa2;
 
 function flush() {
-  const c = renderer.getStageCanvas?.() ?? container.querySelector('canvas');
-  const gl = c && (c.getContext('webgl2') || c.getContext('webgl'));
-  if (gl) { const px = new Uint8Array(4); gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, px); }
+  // force the GL work (edges, nodes) and the 2D label layer out, like the 1-pixel read-back in ours
+  for (const c of Object.values(renderer.getCanvases())) {
+    const gl = c.getContext('webgl2') || c.getContext('webgl');
+    if (gl) { const px = new Uint8Array(4); gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, px); }
+    else c.getContext('2d')?.getImageData(0, 0, 1, 1);
+  }
 }
 function nodeAttrs(n, x, y) { return { x, y, size: 3, label: n.label, color: n.kind === 'external' ? '#64748b' : n.kind === 'unknown' ? '#9ca3af' : '#6366f1' }; }
 
@@ -38,7 +41,7 @@ es.addEventListener('graph', (ev) => {
     lastSeq = doc.seq;
     fa2 = new FA2Layout(graph, { settings: forceAtlas2.inferSettings(graph) });
     fa2.start(); layoutRunning = true;
-    setTimeout(() => { fa2.stop(); layoutRunning = false; }, 3000);
+    setTimeout(() => { fa2.kill(); layoutRunning = false; }, 3000);
   } catch (e) { perf.error = String(e && e.stack || e); }
 });
 es.addEventListener('diff', (ev) => {
@@ -47,6 +50,9 @@ es.addEventListener('diff', (ev) => {
     const d = JSON.parse(ev.data);
     const t1 = performance.now();
     if (d.base !== lastSeq) return;
+    // One batch: edit a detached copy (no renderer listeners fire per edit), then swap it in.
+    // Editing the live graph one item at a time is far slower with sigma (each edit is an event).
+    graph = graph.copy();
     for (const id of d.removedEdges) if (graph.hasEdge(id)) graph.dropEdge(id);
     for (const id of d.removedNodes) if (graph.hasNode(id)) graph.dropNode(id);
     // place new nodes near a neighbour, as our renderer does
@@ -60,6 +66,7 @@ es.addEventListener('diff', (ev) => {
     graph.import({ nodes, edges: d.addedEdges.map((e) => ({ key: e.id, source: e.from, target: e.to, attributes: { size: 1, color: COLORS[e.proto] } })) }, true);
     for (const e of d.updatedEdges) if (graph.hasEdge(e.id)) graph.mergeEdgeAttributes(e.id, { size: 1 + Math.min(3, Math.log10(1 + (e.txRate ?? 0) + (e.rxRate ?? 0)) / 2) });
     const t2 = performance.now();
+    renderer.setGraph(graph);
     renderer.refresh();
     flush();
     const t3 = performance.now();

@@ -218,7 +218,7 @@ export class GraphView {
   }
 
   private onModelChange(c: Change) {
-    if (this.grouping !== 'none') { this.rebuildGrouped(); return; }
+    if (this.grouping !== 'none') { this.rebuildGrouped(false); return; }
     for (const e of c.removedEdges) this.removeEdge(e.id);
     for (const n of c.removedNodes) this.removeNode(n.id);
     for (const n of c.addedNodes) this.addNode(n.id, n);
@@ -316,7 +316,11 @@ export class GraphView {
     if (this.selected) this.onSelect(this.selected);
   }
 
+  private shownCounts = '';
   private updateCounts() {
+    const key = `${this.vnodes.size}/${this.vedges.size}`;
+    if (key === this.shownCounts) return; // avoid a DOM write (and style work) per update
+    this.shownCounts = key;
     document.getElementById('node-count')!.textContent = String(this.vnodes.size);
     document.getElementById('edge-count')!.textContent = String(this.vedges.size);
   }
@@ -393,7 +397,10 @@ export class GraphView {
     es.forEach((e, i) => { src[i] = e.s.ix; dst[i] = e.t.ix; });
     this.jobNodes = nodes;
     const id = ++this.jobId;
-    this.worker.postMessage({ type: 'run', job: { x, y, src, dst, fixed: new Uint8Array(nodes.length), iterations, id } }, [x.buffer, y.buffer, src.buffer, dst.buffer]);
+    let rs = 0;
+    for (const n of nodes) rs += n.r;
+    const K = Math.max(40, 4 * (rs / nodes.length)); // bigger nodes (groups) need longer edges
+    this.worker.postMessage({ type: 'run', job: { x, y, src, dst, fixed: new Uint8Array(nodes.length), iterations, id, K } }, [x.buffer, y.buffer, src.buffer, dst.buffer]);
   }
 
   stopLayout() {
@@ -441,7 +448,7 @@ export class GraphView {
   }
 
   /** Recompute the aggregated view from the model and sync it into the renderer, keeping positions. */
-  private rebuildGrouped() {
+  private rebuildGrouped(relayout = true) {
     const rep = new Map<string, string>();
     const groups = new Map<string, GroupData>();
     for (const n of this.model.nodes.values()) {
@@ -498,6 +505,11 @@ export class GraphView {
     }
     for (const [id, w] of wantE) if (!this.vedges.has(id)) this.addEdge(id, w.from, w.to, w.proto, w.edges);
     this.afterChange(added);
+    // a new set of groups: lay the (now much smaller) view out again; it is a user action
+    if (relayout && added && this.vnodes.size <= 3000 && this.grouping !== 'none') {
+      this.autoFit = true;
+      this.startLayout([...this.vnodes.values()], 200);
+    }
     if (this.autoFit) this.fit();
   }
 
