@@ -186,8 +186,10 @@ export class GraphView {
       cache: 'cache', load_balancer: 'load balancer (lb)', external: 'external endpoint', qt_desktop: 'Qt desktop', unknown: 'unknown owner', group: 'collapsed group' };
     L.innerHTML = `<div class="legend-title">Legend</div>` + GLYPH_TYPES.map((t) =>
       `<div class="legend-row"><img alt="" src="${sprites.url(t)}" width="14" height="14"> ${names[t]}</div>`).join('') +
-      `<div class="legend-row"><span class="swatch" style="background:${COLORS.tcp}"></span> TCP</div>` +
-      `<div class="legend-row"><span class="swatch" style="background:${COLORS.udp}"></span> UDP</div>` +
+      `<div class="legend-row"><span class="swatch tcp"></span> TCP</div>` +
+      `<div class="legend-row"><span class="swatch udp"></span> UDP</div>` +
+      `<div class="legend-row"><span class="swatch unk"></span> dashed ring: owner not visible</div>` +
+      `<div class="legend-row muted">thicker line: more traffic</div>` +
       `<div class="legend-row muted">arrow: client → server</div>`;
   }
 
