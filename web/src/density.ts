@@ -26,7 +26,7 @@ export class DensityLayer {
 
   constructor(canvas: HTMLCanvasElement) {
     this.canvas = canvas;
-    this.ctx = canvas.getContext('2d', { alpha: false })!;
+    this.ctx = canvas.getContext('2d', { alpha: false, willReadFrequently: true })!; // CPU bitmap: putImageData is a memcpy
   }
 
   /** Set geometry/theme; returns true when everything must be rasterised again. */
@@ -155,13 +155,18 @@ export class DensityLayer {
   warmUp(W: number, H: number) {
     this.configure(W, H, [0, 0, 0], [[0, 0, 0], [0, 0, 0]], 0.3, 'warm');
     const e: RasterEdge = { rz: null, rw: 0, rp: 0 };
+    for (let pass = 0; pass < 2; pass++) {
+    this.clearAll();
     for (let i = 0; i < 3000; i++) {
       const a = i * 2.399, r = (i % 200) + 10;
       this.add(e, W / 2, H / 2, i % 7 ? NaN : W / 2 + 30, H / 2 + 30, W / 2 + Math.cos(a) * r, H / 2 + Math.sin(a) * r, 1, i & 1);
       this.remove(e);
     }
+    this.add(e, 0, 0, NaN, 0, W - 1, H - 1, 1, 0); // leave something to paint
     this.flush();
     this.readback();
+    this.remove(e);
+    }
     this.clearAll();
     this.key = '';
   }

@@ -124,7 +124,7 @@ export class GraphView {
     new ResizeObserver(() => this.resize()).observe(this.canvas.parentElement!);
     this.resize();
     this.density.warmUp(Math.round(this.w * this.dpr), Math.round(this.h * this.dpr));
-    this.ctx.getImageData(0, 0, 1, 1);
+    this.warmUp();
     this.bindInput();
     model.onChange((c) => this.onModelChange(c));
   }
@@ -197,6 +197,8 @@ export class GraphView {
     const p = this.canvas.parentElement!;
     const w = p.clientWidth, h = p.clientHeight;
     if (!w || !h) return;
+    // setting canvas.width discards the bitmap: only when the size really changed
+    if (w === this.w && h === this.h && this.dpr === (window.devicePixelRatio || 1)) return;
     this.dpr = window.devicePixelRatio || 1;
     this.w = w; this.h = h;
     this.canvas.width = Math.round(w * this.dpr);
@@ -207,6 +209,31 @@ export class GraphView {
     this.density.canvas.style.height = h + 'px';
     if (this.autoFit) this.fit();
     this.draw();
+  }
+
+  /** Exercise the 2D paths the first frame uses (rects, lines, arcs, sprites, text) and read a
+   *  pixel back, so the first real frame does not pay for cold code and buffer setup. */
+  private warmUp() {
+    const ctx = this.ctx;
+    const cols = Object.values(TYPE_COLORS);
+    for (let pass = 0; pass < 2; pass++) {
+      ctx.clearRect(0, 0, this.w, this.h);
+      for (let c = 0; c < cols.length; c++) {
+        ctx.fillStyle = cols[c];
+        ctx.beginPath();
+        for (let i = 0; i < 200; i++) ctx.rect((i * 37 + c * 11) % this.w, (i * 53 + c * 7) % this.h, 3, 3);
+        ctx.fill();
+      }
+      ctx.strokeStyle = cols[0]; ctx.lineWidth = 1;
+      ctx.beginPath();
+      for (let i = 0; i < 300; i++) { ctx.moveTo(i * 3, 0); ctx.lineTo(this.w - i * 3, this.h); }
+      ctx.stroke();
+      ctx.beginPath(); ctx.arc(50, 50, 10, 0, 6.28); ctx.stroke();
+      ctx.drawImage(sprites.get('app'), 10, 10, 20, 20);
+      ctx.font = '11px system-ui, sans-serif'; ctx.fillText('warm', 40, 40);
+      ctx.getImageData(0, 0, 1, 1);
+    }
+    ctx.clearRect(0, 0, this.w, this.h);
   }
 
   // ---------- model -> view ----------
@@ -369,7 +396,7 @@ export class GraphView {
     }
   }
 
-  timings = { seedMs: 0, rasterMs: 0, flushMs: 0, readbackMs: 0 };
+  timings = { seedMs: 0, rasterMs: 0, flushMs: 0, readbackMs: 0, readbackMainMs: 0 };
 
   initialLayout() {
     const ts = performance.now();
@@ -835,7 +862,7 @@ export class GraphView {
       }
     }
     const tr = performance.now();
-    if (this.forceFlush) { ctx.getImageData(0, 0, 1, 1); if (dense) this.density.readback(); }
+    if (this.forceFlush) { ctx.getImageData(0, 0, 1, 1); this.timings.readbackMainMs = performance.now() - tr; if (dense) this.density.readback(); }
     this.timings.readbackMs = performance.now() - tr;
   }
 
@@ -941,4 +968,4 @@ function edgeTooltip(e: REdge, model: Model): string {
   return rows.join('<br>');
 }
 
-void el; void TYPE_COLORS;
+void el;

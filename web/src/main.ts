@@ -71,6 +71,7 @@ function applyFull(doc: GraphDoc, t0: number, parseMs: number) {
     perf.firstFrameMs = t1 - t0;
     perf.firstDocParseMs = parseMs;
     perf.firstFrameSinceNavMs = t1;
+    setTimeout(() => void model.adj, 30); // build the adjacency index after the first frame
   } else perf.resyncs++;
 }
 

@@ -15,8 +15,15 @@ export interface Change {
 export class Model {
   nodes = new Map<string, GNode>();
   edges = new Map<string, GEdge>();
-  /** node id -> ids of edges touching it */
-  adj = new Map<string, Set<string>>();
+  /** node id -> ids of edges touching it (built lazily: not needed for the first frame) */
+  private adjMap: Map<string, Set<string>> | null = null;
+  get adj(): Map<string, Set<string>> {
+    if (!this.adjMap) {
+      this.adjMap = new Map();
+      for (const e of this.edges.values()) this.link(e);
+    }
+    return this.adjMap;
+  }
   seq = -1;
   timestamp = '';
   private listeners: ((c: Change) => void)[] = [];
@@ -24,16 +31,20 @@ export class Model {
   onChange(fn: (c: Change) => void) { this.listeners.push(fn); }
 
   private link(e: GEdge) {
-    let s = this.adj.get(e.from);
-    if (!s) this.adj.set(e.from, (s = new Set()));
+    const adj = this.adjMap;
+    if (!adj) return;
+    let s = adj.get(e.from);
+    if (!s) adj.set(e.from, (s = new Set()));
     s.add(e.id);
-    let t = this.adj.get(e.to);
-    if (!t) this.adj.set(e.to, (t = new Set()));
+    let t = adj.get(e.to);
+    if (!t) adj.set(e.to, (t = new Set()));
     t.add(e.id);
   }
   private unlink(e: GEdge) {
-    this.adj.get(e.from)?.delete(e.id);
-    this.adj.get(e.to)?.delete(e.id);
+    const adj = this.adjMap;
+    if (!adj) return;
+    adj.get(e.from)?.delete(e.id);
+    adj.get(e.to)?.delete(e.id);
   }
 
   /** Apply a server diff. Returns false when it does not apply (base mismatch). */
@@ -85,7 +96,7 @@ export class Model {
       this.nodes.delete(id); c.removedNodes.push(n);
       // Edges left dangling by a removed node go too.
       const s = this.adj.get(id);
-      if (s) for (const eid of s) {
+      if (s) for (const eid of [...s]) {
         const e = this.edges.get(eid);
         if (e) { this.edges.delete(eid); this.unlink(e); c.removedEdges.push(e); }
       }
