@@ -129,8 +129,13 @@ function connect() {
   });
 }
 connect();
-// If the server never sends a graph event (e.g. an older server), fetch the document.
-setTimeout(() => { if (!gotGraph && model.seq < 0) resync(); }, 3000);
+// If the server never sends a graph event (no SSE, or a proxy that buffers it), fall back to
+// polling the document; stops as soon as the event stream delivers.
+setTimeout(() => {
+  if (gotGraph) return;
+  resync();
+  const poll = window.setInterval(() => { if (gotGraph) clearInterval(poll); else if (!paused) resync(); }, 2000);
+}, 3000);
 
 // ---------- pause / resume ----------
 const pauseBtn = document.getElementById('pause') as HTMLButtonElement;
