@@ -699,11 +699,15 @@ export class GraphView {
     const searching = !!this.query;
     const sel = this.selected, hov = this.hoverNode;
     const busy = searching || sel !== null || hov !== null || this.hoverEdge !== null;
-    const dense = !busy && this.vedges.size > 2000 && k < 0.5;
+    // big graph at overview zoom: all edges in the density layer; highlighted ones (search match,
+    // selection, hover) are drawn on top as hairlines, the rest dimmed by a veil — same look
+    // whether or not something is highlighted, so hovering does not restyle the whole drawing
+    const dense = !(searching && this.filterOnly) && this.vedges.size > 2000 && k < 0.5;
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     if (dense) {
       ctx.clearRect(0, 0, this.w, this.h);
       this.drawDensity();
+      if (searching || sel !== null) { ctx.fillStyle = dark ? 'rgba(15,23,42,0.75)' : 'rgba(248,250,252,0.75)'; ctx.fillRect(0, 0, this.w, this.h); }
     } else {
       if (this.density.active) { this.density.active = false; this.density.canvas.style.visibility = 'hidden'; }
       ctx.fillStyle = dark ? '#0f172a' : '#f8fafc';
@@ -720,14 +724,16 @@ export class GraphView {
     const arrowsOn = k > 0.35;
     const minArrowLen = 28 / k;
     const maxRate = this.maxRate;
-    if (!dense) for (const e of this.vedges.values()) {
+    for (const e of this.vedges.values()) {
       if (e.hidden) continue;
       const s = e.s, t = e.t;
       if (e.curv === 0 && ((s.x < vx0 && t.x < vx0) || (s.x > vx1 && t.x > vx1) || (s.y < vy0 && t.y < vy0) || (s.y > vy1 && t.y > vy1))) continue;
-      const emph = (searching && e.match) || (sel !== null && (s.id === sel || t.id === sel)) || (hov !== null && (s === hov || t === hov)) || e === this.hoverEdge;
+      const emph = (searching && (e.match || s.match || t.match)) || (sel !== null && (s.id === sel || t.id === sel)) || (hov !== null && (s === hov || t === hov)) || e === this.hoverEdge;
+      if (dense && !emph) continue;
       const dim = (searching && !e.match && !(s.match && t.match)) && !emph;
       const p = e.proto === 'udp' ? 1 : 0;
-      const extra = dim ? 0 : Math.min(3, (e.rate > 0 && maxRate > 0 ? Math.floor((3 * e.rate) / maxRate) : 0) + (emph ? 1 : 0));
+      const focus = (sel !== null && (s.id === sel || t.id === sel)) || (hov !== null && (s === hov || t === hov)) || e === this.hoverEdge;
+      const extra = dim ? 0 : Math.min(3, (e.rate > 0 && maxRate > 0 ? Math.floor((3 * e.rate) / maxRate) : 0) + (focus ? 1 : 0));
       B[(p * 4 + extra) * 2 + (dim ? 1 : 0)].push(e);
       if (arrowsOn && !dim) {
         const dx = t.x - s.x, dy = t.y - s.y;
@@ -805,10 +811,17 @@ export class GraphView {
       const m = 1.5 / k;
       for (const [c, l] of byColor) {
         ctx.fillStyle = c;
-        ctx.beginPath();
-        for (const n of l) { const r = Math.max(n.r, m); ctx.rect(n.x - r, n.y - r, 2 * r, 2 * r); }
-        ctx.fill();
+        for (const pass of searching ? [false, true] : [true]) {
+          ctx.globalAlpha = searching && !pass ? 0.25 : 1;
+          ctx.beginPath();
+          for (const n of l) {
+            if (searching && n.match !== pass) continue;
+            const r = Math.max(n.r, m); ctx.rect(n.x - r, n.y - r, 2 * r, 2 * r);
+          }
+          ctx.fill();
+        }
       }
+      ctx.globalAlpha = 1;
     } else {
       for (const n of this.vnodes.values()) {
         if (n.hidden || n.x < vx0 - n.r || n.x > vx1 + n.r || n.y < vy0 - n.r || n.y > vy1 + n.r) continue;
