@@ -5,6 +5,7 @@ import type { GEdge, GNode } from './types';
 import { sprites, typeColor, glyphType, GLYPH_TYPES, TYPE_COLORS } from './glyphs';
 import { seedLayout, SPACING } from './layout';
 import { esc, fmtBytes, fmtRate, el } from './util';
+import { DensityLayer } from './density';
 
 export type GroupMode = 'none' | 'name' | 'type' | 'container';
 
@@ -35,16 +36,11 @@ export interface REdge {
   curv: number;
   hidden: boolean;
   match: boolean;
+  rz: Float64Array | null; // density layer raster record
+  rw: number; rp: number;
 }
 
 const COLORS = { tcp: '#2563eb', udp: '#f59e0b', tcpDark: '#60a5fa', udpDark: '#fbbf24' };
-const WIDTHS = [1, 1.8, 2.8, 4, 5.5];
-
-function widthIdx(rate: number): number {
-  if (rate <= 0) return 0;
-  const l = Math.log10(rate + 1); // 1 B/s .. 100 MB/s
-  return Math.max(0, Math.min(4, Math.floor(l / 1.7)));
-}
 
 function nodeRadius(n: RNode): number {
   if (n.group) return 12 + Math.min(14, Math.sqrt(n.group.members.length) * 2);
@@ -78,11 +74,13 @@ export class GraphView {
   grouping: GroupMode = 'none';
   private collapsed = new Set<string>(); // group keys
   private worker: Worker | null = null;
+  private density: DensityLayer;
+  private posEpoch = 0;
   private jobId = 0;
   private jobNodes: RNode[] = [];
   private dark = false;
-  private hasRates = false;
   visible = true;
+  noLayout = false;
   forceFlush = false; // bench: read back a pixel so raster cost is included in timings
   onSelect: (id: string | null) => void = () => {};
 
@@ -106,13 +104,15 @@ export class GraphView {
         <button id="fit" data-testid="fit" title="Fit the graph">Fit</button>
       </div>
       <div class="graph-wrap">
+        <canvas id="graph-density" aria-hidden="true"></canvas>
         <canvas id="graph-canvas" data-testid="graph-canvas"></canvas>
         <div class="tooltip" id="tooltip" data-testid="tooltip" hidden></div>
         <div class="legend" id="legend" data-testid="legend"></div>
         <aside class="panel" id="side-panel" data-testid="side-panel" hidden></aside>
       </div>`;
-    this.canvas = root.querySelector('canvas')!;
-    this.ctx = this.canvas.getContext('2d', { alpha: false })!;
+    this.canvas = root.querySelector('#graph-canvas')!;
+    this.ctx = this.canvas.getContext('2d')!;
+    this.density = new DensityLayer(root.querySelector('#graph-density')!);
     this.tooltip = root.querySelector('#tooltip')!;
     this.panel = root.querySelector('#side-panel')!;
     this.searchInfo = root.querySelector('#search-info')!;
@@ -123,6 +123,8 @@ export class GraphView {
     mq.addEventListener('change', () => { this.dark = mq.matches; this.requestDraw(); });
     new ResizeObserver(() => this.resize()).observe(this.canvas.parentElement!);
     this.resize();
+    this.density.warmUp(Math.round(this.w * this.dpr), Math.round(this.h * this.dpr));
+    this.warmUp();
     this.bindInput();
     model.onChange((c) => this.onModelChange(c));
   }
@@ -157,7 +159,7 @@ export class GraphView {
         if (!drag.moved) return;
         this.autoFit = false;
         if (drag.mode === 'pan') { this.cam.tx += dx; this.cam.ty += dy; }
-        else if (drag.node) { drag.node.x += dx / this.cam.k; drag.node.y += dy / this.cam.k; this.stopLayout(); }
+        else if (drag.node) { drag.node.x += dx / this.cam.k; drag.node.y += dy / this.cam.k; this.stopLayout(); this.posEpoch++; }
         drag.x = e.offsetX; drag.y = e.offsetY;
         this.requestDraw();
         return;
@@ -184,8 +186,10 @@ export class GraphView {
       cache: 'cache', load_balancer: 'load balancer (lb)', external: 'external endpoint', qt_desktop: 'Qt desktop', unknown: 'unknown owner', group: 'collapsed group' };
     L.innerHTML = `<div class="legend-title">Legend</div>` + GLYPH_TYPES.map((t) =>
       `<div class="legend-row"><img alt="" src="${sprites.url(t)}" width="14" height="14"> ${names[t]}</div>`).join('') +
-      `<div class="legend-row"><span class="swatch" style="background:${COLORS.tcp}"></span> TCP</div>` +
-      `<div class="legend-row"><span class="swatch" style="background:${COLORS.udp}"></span> UDP</div>` +
+      `<div class="legend-row"><span class="swatch tcp"></span> TCP</div>` +
+      `<div class="legend-row"><span class="swatch udp"></span> UDP</div>` +
+      `<div class="legend-row"><span class="swatch unk"></span> dashed ring: owner not visible</div>` +
+      `<div class="legend-row muted">thicker line: more traffic</div>` +
       `<div class="legend-row muted">arrow: client → server</div>`;
   }
 
@@ -193,14 +197,43 @@ export class GraphView {
     const p = this.canvas.parentElement!;
     const w = p.clientWidth, h = p.clientHeight;
     if (!w || !h) return;
+    // setting canvas.width discards the bitmap: only when the size really changed
+    if (w === this.w && h === this.h && this.dpr === (window.devicePixelRatio || 1)) return;
     this.dpr = window.devicePixelRatio || 1;
     this.w = w; this.h = h;
     this.canvas.width = Math.round(w * this.dpr);
     this.canvas.height = Math.round(h * this.dpr);
     this.canvas.style.width = w + 'px';
     this.canvas.style.height = h + 'px';
+    this.density.canvas.style.width = w + 'px';
+    this.density.canvas.style.height = h + 'px';
     if (this.autoFit) this.fit();
     this.draw();
+  }
+
+  /** Exercise the 2D paths the first frame uses (rects, lines, arcs, sprites, text) and read a
+   *  pixel back, so the first real frame does not pay for cold code and buffer setup. */
+  private warmUp() {
+    const ctx = this.ctx;
+    const cols = Object.values(TYPE_COLORS);
+    for (let pass = 0; pass < 2; pass++) {
+      ctx.clearRect(0, 0, this.w, this.h);
+      for (let c = 0; c < cols.length; c++) {
+        ctx.fillStyle = cols[c];
+        ctx.beginPath();
+        for (let i = 0; i < 200; i++) ctx.rect((i * 37 + c * 11) % this.w, (i * 53 + c * 7) % this.h, 3, 3);
+        ctx.fill();
+      }
+      ctx.strokeStyle = cols[0]; ctx.lineWidth = 1;
+      ctx.beginPath();
+      for (let i = 0; i < 300; i++) { ctx.moveTo(i * 3, 0); ctx.lineTo(this.w - i * 3, this.h); }
+      ctx.stroke();
+      ctx.beginPath(); ctx.arc(50, 50, 10, 0, 6.28); ctx.stroke();
+      ctx.drawImage(sprites.get('app'), 10, 10, 20, 20);
+      ctx.font = '11px system-ui, sans-serif'; ctx.fillText('warm', 40, 40);
+      ctx.getImageData(0, 0, 1, 1);
+    }
+    ctx.clearRect(0, 0, this.w, this.h);
   }
 
   // ---------- model -> view ----------
@@ -214,7 +247,7 @@ export class GraphView {
   }
 
   private onModelChange(c: Change) {
-    if (this.grouping !== 'none') { this.rebuildGrouped(); return; }
+    if (this.grouping !== 'none') { this.rebuildGrouped(false); return; }
     for (const e of c.removedEdges) this.removeEdge(e.id);
     for (const n of c.removedNodes) this.removeNode(n.id);
     for (const n of c.addedNodes) this.addNode(n.id, n);
@@ -226,7 +259,11 @@ export class GraphView {
     for (const e of c.addedEdges) this.addEdge(e.id, e.from, e.to, e.proto, [e]);
     for (const e of c.updatedEdges) {
       const v = this.vedges.get(e.id);
-      if (v && v.s.id === e.from && v.t.id === e.to) { v.edges = [e]; v.count = e.count; v.rate = edgeRate(e); v.proto = e.proto; }
+      if (v && v.s.id === e.from && v.t.id === e.to) {
+        v.edges = [e]; v.count = e.count; v.rate = edgeRate(e);
+        if (v.rz && (densityWeight(v.rate) !== v.rw || e.proto !== v.proto)) this.density.remove(v);
+        v.proto = e.proto;
+      }
       else { this.removeEdge(e.id); this.addEdge(e.id, e.from, e.to, e.proto, [e]); }
     }
     this.afterChange(c.full || c.addedNodes.length > 0);
@@ -258,7 +295,7 @@ export class GraphView {
     let count = 0, rate = -1;
     for (const e of edges) { count += e.count; const r = edgeRate(e); if (r >= 0) rate = Math.max(0, rate) + r; }
     const pairKey = from < to ? from + '\u0000' + to : to + '\u0000' + from;
-    const v: REdge = { id, s, t, proto, count, rate, edges, pairKey, curv: 0, hidden: false, match: false };
+    const v: REdge = { id, s, t, proto, count, rate, edges, pairKey, curv: 0, hidden: false, match: false, rz: null, rw: 0, rp: 0 };
     this.vedges.set(id, v);
     s.deg++; t.deg++;
     let p = this.pairs.get(pairKey);
@@ -271,6 +308,7 @@ export class GraphView {
     const v = this.vedges.get(id);
     if (!v) return;
     this.vedges.delete(id);
+    if (v.rz) this.density.remove(v);
     v.s.deg--; v.t.deg--;
     const p = this.pairs.get(v.pairKey);
     if (p) {
@@ -288,6 +326,7 @@ export class GraphView {
       const p = this.pairs.get(k);
       if (!p) continue;
       const n = p.length;
+      if (n === 1) { p[0].curv = 0; continue; }
       p.sort((a, b) => (a.id < b.id ? -1 : 1));
       for (let i = 0; i < n; i++) {
         const e = p[i];
@@ -296,7 +335,9 @@ export class GraphView {
       }
     }
     this.touchedPairs.clear();
-    this.hasRates = false;
+    let maxRate = 0;
+    for (const e of this.vedges.values()) if (e.rate > maxRate) maxRate = e.rate;
+    this.maxRate = maxRate;
     for (const n of this.vnodes.values()) n.r = nodeRadius(n);
     if (newNodes) this.placeNew();
     if (this.query) this.applySearch();
@@ -304,7 +345,11 @@ export class GraphView {
     if (this.selected) this.onSelect(this.selected);
   }
 
+  private shownCounts = '';
   private updateCounts() {
+    const key = `${this.vnodes.size}/${this.vedges.size}`;
+    if (key === this.shownCounts) return; // avoid a DOM write (and style work) per update
+    this.shownCounts = key;
     document.getElementById('node-count')!.textContent = String(this.vnodes.size);
     document.getElementById('edge-count')!.textContent = String(this.vedges.size);
   }
@@ -351,7 +396,10 @@ export class GraphView {
     }
   }
 
+  timings = { seedMs: 0, rasterMs: 0, flushMs: 0, readbackMs: 0, readbackMainMs: 0 };
+
   initialLayout() {
+    const ts = performance.now();
     const nodes = [...this.vnodes.values()];
     nodes.forEach((n, i) => (n.ix = i));
     const nbrs: number[][] = nodes.map(() => []);
@@ -359,8 +407,9 @@ export class GraphView {
     const xs = new Float64Array(nodes.length), ys = new Float64Array(nodes.length);
     seedLayout(nodes.length, nbrs, xs, ys);
     nodes.forEach((n, i) => { n.x = xs[i]; n.y = ys[i]; n.placed = true; });
+    this.timings.seedMs = performance.now() - ts;
     if (this.autoFit) this.fit();
-    this.startLayout(nodes, 300);
+    if (!this.noLayout) setTimeout(() => this.startLayout(nodes.filter((n) => this.vnodes.get(n.id) === n), 300), 0);
   }
 
   private startLayout(nodes: RNode[], iterations: number) {
@@ -377,7 +426,10 @@ export class GraphView {
     es.forEach((e, i) => { src[i] = e.s.ix; dst[i] = e.t.ix; });
     this.jobNodes = nodes;
     const id = ++this.jobId;
-    this.worker.postMessage({ type: 'run', job: { x, y, src, dst, fixed: new Uint8Array(nodes.length), iterations, id } }, [x.buffer, y.buffer, src.buffer, dst.buffer]);
+    let rs = 0;
+    for (const n of nodes) rs += n.r;
+    const K = Math.max(40, 4 * (rs / nodes.length)); // bigger nodes (groups) need longer edges
+    this.worker.postMessage({ type: 'run', job: { x, y, src, dst, fixed: new Uint8Array(nodes.length), iterations, id, K } }, [x.buffer, y.buffer, src.buffer, dst.buffer]);
   }
 
   stopLayout() {
@@ -390,6 +442,7 @@ export class GraphView {
     if (m.id !== this.jobId) return;
     const nodes = this.jobNodes;
     for (let i = 0; i < nodes.length; i++) { nodes[i].x = m.x[i]; nodes[i].y = m.y[i]; }
+    this.posEpoch++;
     if (m.done) this.jobNodes = [];
     if (this.autoFit) this.fit();
     this.requestDraw();
@@ -424,7 +477,7 @@ export class GraphView {
   }
 
   /** Recompute the aggregated view from the model and sync it into the renderer, keeping positions. */
-  private rebuildGrouped() {
+  private rebuildGrouped(relayout = true) {
     const rep = new Map<string, string>();
     const groups = new Map<string, GroupData>();
     for (const n of this.model.nodes.values()) {
@@ -477,9 +530,15 @@ export class GraphView {
       const w = wantE.get(id)!;
       v.edges = w.edges; v.count = 0; v.rate = -1;
       for (const e of w.edges) { v.count += e.count; const r = edgeRate(e); if (r >= 0) v.rate = Math.max(0, v.rate) + r; }
+      if (v.rz && densityWeight(v.rate) !== v.rw) this.density.remove(v);
     }
     for (const [id, w] of wantE) if (!this.vedges.has(id)) this.addEdge(id, w.from, w.to, w.proto, w.edges);
     this.afterChange(added);
+    // a new set of groups: lay the (now much smaller) view out again; it is a user action
+    if (relayout && added && this.vnodes.size <= 3000 && this.grouping !== 'none') {
+      this.autoFit = true;
+      this.startLayout([...this.vnodes.values()], 200);
+    }
     if (this.autoFit) this.fit();
   }
 
@@ -536,6 +595,8 @@ export class GraphView {
     this.cam.tx = sx - wx * k; this.cam.ty = sy - wy * k;
     this.requestDraw();
   }
+
+  get zoom() { return this.cam.k; }
 
   screenPos(id: string) {
     const n = this.vnodes.get(id);
@@ -625,7 +686,8 @@ export class GraphView {
     this.raf = requestAnimationFrame(() => { this.raf = 0; if (this.dirty) this.draw(); });
   }
 
-  private edgeBuckets: REdge[][] = Array.from({ length: 2 * 5 * 2 }, () => []);
+  private edgeBuckets: REdge[][] = Array.from({ length: 2 * 4 * 2 }, () => []);
+  private maxRate = 0;
   private arrowBuckets: REdge[][] = Array.from({ length: 2 * 2 }, () => []);
 
   draw() {
@@ -634,52 +696,80 @@ export class GraphView {
     if (!this.visible || !this.w) return;
     const ctx = this.ctx, { k, tx, ty } = this.cam, dpr = this.dpr;
     const dark = this.dark;
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.fillStyle = dark ? '#0f172a' : '#f8fafc';
-    ctx.fillRect(0, 0, this.w, this.h);
-    ctx.setTransform(dpr * k, 0, 0, dpr * k, dpr * tx, dpr * ty);
-    const vx0 = -tx / k, vy0 = -ty / k, vx1 = (this.w - tx) / k, vy1 = (this.h - ty) / k;
     const searching = !!this.query;
     const sel = this.selected, hov = this.hoverNode;
+    const busy = searching || sel !== null || hov !== null || this.hoverEdge !== null;
+    // big graph at overview zoom: all edges in the density layer; highlighted ones (search match,
+    // selection, hover) are drawn on top as hairlines, the rest dimmed by a veil — same look
+    // whether or not something is highlighted, so hovering does not restyle the whole drawing
+    const dense = !(searching && this.filterOnly) && this.vedges.size > 2000 && k < 0.5;
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    if (dense) {
+      ctx.clearRect(0, 0, this.w, this.h);
+      this.drawDensity();
+      if (searching || sel !== null) { ctx.fillStyle = dark ? 'rgba(15,23,42,0.75)' : 'rgba(248,250,252,0.75)'; ctx.fillRect(0, 0, this.w, this.h); }
+    } else {
+      if (this.density.active) { this.density.active = false; this.density.canvas.style.visibility = 'hidden'; }
+      ctx.fillStyle = dark ? '#0f172a' : '#f8fafc';
+      ctx.fillRect(0, 0, this.w, this.h);
+    }
+    ctx.setTransform(dpr * k, 0, 0, dpr * k, dpr * tx, dpr * ty);
+    const vx0 = -tx / k, vy0 = -ty / k, vx1 = (this.w - tx) / k, vy1 = (this.h - ty) / k;
 
-    // edges, batched by (proto, width, emphasis)
+    // Edges: hairlines only (device width 1 px is Skia's fast path; a 2 px stroke costs ~10x in
+    // software raster). Traffic width = extra parallel hairlines. Batched by colour in chunks.
     const B = this.edgeBuckets, A = this.arrowBuckets;
     for (const b of B) b.length = 0;
     for (const b of A) b.length = 0;
     const arrowsOn = k > 0.35;
     const minArrowLen = 28 / k;
+    const maxRate = this.maxRate;
     for (const e of this.vedges.values()) {
       if (e.hidden) continue;
       const s = e.s, t = e.t;
-      if ((s.x < vx0 && t.x < vx0) || (s.x > vx1 && t.x > vx1) || (s.y < vy0 && t.y < vy0) || (s.y > vy1 && t.y > vy1)) {
-        if (e.curv === 0) continue;
-      }
-      const emph = (searching && e.match) || (sel !== null && (s.id === sel || t.id === sel)) || (hov !== null && (s === hov || t === hov)) || e === this.hoverEdge;
+      if (e.curv === 0 && ((s.x < vx0 && t.x < vx0) || (s.x > vx1 && t.x > vx1) || (s.y < vy0 && t.y < vy0) || (s.y > vy1 && t.y > vy1))) continue;
+      const emph = (searching && (e.match || s.match || t.match)) || (sel !== null && (s.id === sel || t.id === sel)) || (hov !== null && (s === hov || t === hov)) || e === this.hoverEdge;
+      if (dense && !emph) continue;
       const dim = (searching && !e.match && !(s.match && t.match)) && !emph;
       const p = e.proto === 'udp' ? 1 : 0;
-      const wi = emph ? Math.min(4, widthIdx(e.rate) + 1) : widthIdx(e.rate);
-      B[(p * 5 + wi) * 2 + (dim ? 1 : 0)].push(e);
+      const focus = (sel !== null && (s.id === sel || t.id === sel)) || (hov !== null && (s === hov || t === hov)) || e === this.hoverEdge;
+      const extra = dim ? 0 : Math.min(3, (e.rate > 0 && maxRate > 0 ? Math.floor((3 * e.rate) / maxRate) : 0) + (focus ? 1 : 0));
+      B[(p * 4 + extra) * 2 + (dim ? 1 : 0)].push(e);
       if (arrowsOn && !dim) {
         const dx = t.x - s.x, dy = t.y - s.y;
         if (dx * dx + dy * dy > minArrowLen * minArrowLen) A[p * 2 + (emph ? 1 : 0)].push(e);
       }
     }
-    ctx.lineCap = 'round';
+    const px = 1 / (k * dpr); // one device pixel in world units
+    ctx.lineWidth = px;
+    ctx.lineCap = 'butt';
+    const baseAlpha = this.vedges.size > 3000 ? 0.35 : this.vedges.size > 500 ? 0.5 : 0.7;
     for (let bi = 0; bi < B.length; bi++) {
       const list = B[bi];
       if (!list.length) continue;
-      const dim = bi & 1, wi = (bi >> 1) % 5, p = Math.floor((bi >> 1) / 5);
-      const col = p ? (dark ? COLORS.udpDark : COLORS.udp) : (dark ? COLORS.tcpDark : COLORS.tcp);
-      ctx.strokeStyle = col;
-      ctx.globalAlpha = dim ? 0.08 : (searching || sel || hov ? 0.85 : 0.55);
-      ctx.lineWidth = WIDTHS[wi] / k;
-      ctx.beginPath();
-      for (const e of list) {
-        ctx.moveTo(e.s.x, e.s.y);
-        if (e.curv === 0) ctx.lineTo(e.t.x, e.t.y);
-        else { const [cx, cy] = ctrl(e); ctx.quadraticCurveTo(cx, cy, e.t.x, e.t.y); }
+      const dim = bi & 1, extra = (bi >> 1) % 4, p = Math.floor((bi >> 1) / 4);
+      ctx.strokeStyle = p ? (dark ? COLORS.udpDark : COLORS.udp) : (dark ? COLORS.tcpDark : COLORS.tcp);
+      ctx.globalAlpha = dim ? 0.07 : busy ? 0.9 : (extra ? Math.min(1, baseAlpha + 0.3) : baseAlpha);
+      for (let line = 0; line <= extra; line++) {
+        // offsets 0, +1, -1, +2 device px along the edge normal
+        const off = (line === 0 ? 0 : line % 2 ? (line + 1) / 2 : -line / 2) * px;
+        for (let c0 = 0; c0 < list.length; c0 += 200) {
+          ctx.beginPath();
+          const c1 = Math.min(list.length, c0 + 200);
+          for (let i = c0; i < c1; i++) {
+            const e = list[i];
+            let ox = 0, oy = 0;
+            if (off) {
+              const dx = e.t.x - e.s.x, dy = e.t.y - e.s.y, l = Math.sqrt(dx * dx + dy * dy) || 1;
+              ox = (-dy / l) * off; oy = (dx / l) * off;
+            }
+            ctx.moveTo(e.s.x + ox, e.s.y + oy);
+            if (e.curv === 0) ctx.lineTo(e.t.x + ox, e.t.y + oy);
+            else { const [cx, cy] = ctrl(e); ctx.quadraticCurveTo(cx + ox, cy + oy, e.t.x + ox, e.t.y + oy); }
+          }
+          ctx.stroke();
+        }
       }
-      ctx.stroke();
     }
     ctx.globalAlpha = 1;
     for (let ai = 0; ai < A.length; ai++) {
@@ -687,7 +777,7 @@ export class GraphView {
       if (!list.length) continue;
       const p = ai >> 1, emph = ai & 1;
       ctx.fillStyle = p ? (dark ? COLORS.udpDark : COLORS.udp) : (dark ? COLORS.tcpDark : COLORS.tcp);
-      ctx.globalAlpha = emph ? 1 : 0.75;
+      ctx.globalAlpha = emph ? 1 : 0.8;
       const al = (emph ? 9 : 7) / k, aw = (emph ? 4.5 : 3.5) / k;
       ctx.beginPath();
       for (const e of list) {
@@ -716,15 +806,22 @@ export class GraphView {
         if (n.hidden || n.x < vx0 - n.r || n.x > vx1 + n.r || n.y < vy0 - n.r || n.y > vy1 + n.r) continue;
         const c = typeColor(n.type === 'group' ? 'group' : n.kind === 'unknown' ? 'unknown' : n.kind === 'external' ? 'external' : n.type);
         let l = byColor.get(c); if (!l) byColor.set(c, (l = [])); l.push(n);
-        if (n.match || n.id === sel || n.kind === 'unknown') ring.push(n);
+        if (n.match || n.id === sel) ring.push(n);
       }
       const m = 1.5 / k;
       for (const [c, l] of byColor) {
         ctx.fillStyle = c;
-        ctx.beginPath();
-        for (const n of l) { const r = Math.max(n.r, m); ctx.rect(n.x - r, n.y - r, 2 * r, 2 * r); }
-        ctx.fill();
+        for (const pass of searching ? [false, true] : [true]) {
+          ctx.globalAlpha = searching && !pass ? 0.25 : 1;
+          ctx.beginPath();
+          for (const n of l) {
+            if (searching && n.match !== pass) continue;
+            const r = Math.max(n.r, m); ctx.rect(n.x - r, n.y - r, 2 * r, 2 * r);
+          }
+          ctx.fill();
+        }
       }
+      ctx.globalAlpha = 1;
     } else {
       for (const n of this.vnodes.values()) {
         if (n.hidden || n.x < vx0 - n.r || n.x > vx1 + n.r || n.y < vy0 - n.r || n.y > vy1 + n.r) continue;
@@ -749,28 +846,62 @@ export class GraphView {
     }
     ctx.setLineDash([]);
 
-    // labels in screen space, only when nodes are big enough to read
+    // labels in screen space, only when nodes are big enough to read; in crowded views only the
+    // biggest nodes (hubs) get one, and the halo is dropped (strokeText is costly in software)
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     if (k * 10 >= 6 || this.vnodes.size <= 60) {
+      const cand: RNode[] = [];
+      for (const n of this.vnodes.values()) {
+        if (n.hidden || (searching && !n.match)) continue;
+        const sx = n.x * k + tx, sy = n.y * k + ty;
+        if (sx < -80 || sx > this.w + 80 || sy < -20 || sy > this.h + 20) continue;
+        cand.push(n);
+      }
+      const crowded = cand.length > 250;
+      if (crowded) cand.sort((a, b) => b.r - a.r || b.deg - a.deg);
+      const budget = crowded ? 120 : cand.length;
       ctx.font = '11px system-ui, sans-serif';
       ctx.textAlign = 'center';
       ctx.textBaseline = 'top';
       ctx.lineWidth = 3;
       ctx.strokeStyle = dark ? '#0f172a' : '#f8fafc';
       ctx.fillStyle = dark ? '#e2e8f0' : '#1e293b';
-      let budget = 700;
-      for (const n of this.vnodes.values()) {
-        if (n.hidden) continue;
+      for (let i = 0; i < budget && i < cand.length; i++) {
+        const n = cand[i];
         const sx = n.x * k + tx, sy = (n.y + n.r) * k + ty + 2;
-        if (sx < -80 || sx > this.w + 80 || sy < -20 || sy > this.h + 20) continue;
-        if (searching && !n.match) continue;
-        if (--budget < 0) break;
         const text = n.label.length > 28 ? n.label.slice(0, 27) + '…' : n.label;
-        ctx.strokeText(text, sx, sy);
+        if (!crowded) ctx.strokeText(text, sx, sy);
         ctx.fillText(text, sx, sy);
       }
     }
-    if (this.forceFlush) ctx.getImageData(0, 0, 1, 1);
+    const tr = performance.now();
+    if (this.forceFlush) { ctx.getImageData(0, 0, 1, 1); this.timings.readbackMainMs = performance.now() - tr; if (dense) this.density.readback(); }
+    this.timings.readbackMs = performance.now() - tr;
+  }
+
+  /** Large graph at overview zoom: incremental JS-rasterised density layer (see density.ts). */
+  private drawDensity() {
+    const d = this.density, dpr = this.dpr, { k, tx, ty } = this.cam;
+    const W = Math.round(this.w * dpr), H = Math.round(this.h * dpr);
+    const dark = this.dark;
+    const bg: [number, number, number] = dark ? [15, 23, 42] : [248, 250, 252];
+    const cols: [number, number, number][] = dark ? [[96, 165, 250], [251, 191, 36]] : [[37, 99, 235], [245, 158, 11]];
+    const full = d.configure(W, H, bg, cols, 0.3, `${k},${tx},${ty},${this.posEpoch}`) || !d.active;
+    if (!d.active) { d.active = true; d.canvas.style.visibility = 'visible'; }
+    const sx = k * dpr, ox = tx * dpr, oy = ty * dpr;
+    const t0 = performance.now();
+    if (full) d.clearAll();
+    for (const e of this.vedges.values()) {
+      if (e.rz && !full) continue;
+      const s = e.s, t = e.t;
+      let cx = NaN, cy = NaN;
+      if (e.curv !== 0) { const c = ctrl(e); cx = c[0] * sx + ox; cy = c[1] * sx + oy; }
+      d.add(e, s.x * sx + ox, s.y * sx + oy, cx, cy, t.x * sx + ox, t.y * sx + oy, densityWeight(e.rate), e.proto === 'udp' ? 1 : 0);
+    }
+    const t1 = performance.now();
+    d.flush();
+    const t2 = performance.now();
+    this.timings.rasterMs = t1 - t0; this.timings.flushMs = t2 - t1;
   }
 }
 
@@ -794,6 +925,10 @@ function nodeMatches(n: RNode, q: string, num: number): boolean {
   }
   if (n.group && n.group.key.toLowerCase().includes(q)) return true;
   return false;
+}
+
+function densityWeight(rate: number): number {
+  return rate > 1048576 ? 3 : rate > 65536 ? 2 : 1;
 }
 
 function edgeRate(e: GEdge): number {
@@ -846,4 +981,4 @@ function edgeTooltip(e: REdge, model: Model): string {
   return rows.join('<br>');
 }
 
-void el; void TYPE_COLORS;
+void el;

@@ -38,8 +38,8 @@ async function run(job: Job) {
   const deg = new Float64Array(n);
   for (let e = 0; e < m; e++) { deg[src[e]]++; deg[dst[e]]++; }
   const dx = new Float64Array(n), dy = new Float64Array(n), mass = new Float64Array(n);
-  for (let i = 0; i < n; i++) mass[i] = 1 + deg[i] * 0.15;
-  const K = 40; // ideal edge length
+  for (let i = 0; i < n; i++) mass[i] = 1 + Math.sqrt(deg[i]) * 0.5;
+  const K = (job as any).K ?? 40; // ideal edge length
   const G = 1;
   let temp = K * 2;
   const cool = Math.pow(0.02, 1 / Math.max(1, job.iterations));

@@ -14,13 +14,15 @@ const table = new TableView(document.getElementById('view-table')!, model);
 const diagram = new DiagramView(document.getElementById('view-diagram')!, model);
 const params = new URLSearchParams(location.search);
 graph.forceFlush = params.has('bench');
+graph.noLayout = params.has('nolayout');
+if (params.has('bench')) (window as any).__procnetDebug = { graph, model };
 
 let view: ViewName = 'graph';
 let paused = false;
 let connDoc: ConnectionsDoc | null = null;
 let connTimer = 0;
 const liveEl = document.getElementById('live-status')!;
-const perf = { firstFrameMs: -1, firstFrameSinceNavMs: -1, firstDocParseMs: -1, updates: [] as PerfRecord[], resyncs: 0 };
+const perf = { firstBreakdown: {} as Record<string, number>, firstFrameMs: -1, firstFrameSinceNavMs: -1, firstDocParseMs: -1, updates: [] as PerfRecord[], resyncs: 0 };
 
 graph.onSelect = (id) => renderPanel(graph, model, id);
 
@@ -59,13 +61,17 @@ function setLive(text: string, cls: string) { liveEl.textContent = text; liveEl.
 
 function applyFull(doc: GraphDoc, t0: number, parseMs: number) {
   const first = model.seq < 0 && model.nodes.size === 0;
+  const tm = performance.now();
   model.loadDoc(doc);
+  const tl = performance.now();
   graph.draw();
   const t1 = performance.now();
   if (first && perf.firstFrameMs < 0) {
+    perf.firstBreakdown = { parseMs: parseMs, modelAndViewMs: tl - tm - graph.timings.seedMs, seedLayoutMs: graph.timings.seedMs, drawMs: t1 - tl, zoom: graph.zoom, ...graph.timings };
     perf.firstFrameMs = t1 - t0;
     perf.firstDocParseMs = parseMs;
     perf.firstFrameSinceNavMs = t1;
+    setTimeout(() => void model.adj, 30); // build the adjacency index after the first frame
   } else perf.resyncs++;
 }
 
@@ -123,8 +129,13 @@ function connect() {
   });
 }
 connect();
-// If the server never sends a graph event (e.g. an older server), fetch the document.
-setTimeout(() => { if (!gotGraph && model.seq < 0) resync(); }, 3000);
+// If the server never sends a graph event (no SSE, or a proxy that buffers it), fall back to
+// polling the document; stops as soon as the event stream delivers.
+setTimeout(() => {
+  if (gotGraph) return;
+  resync();
+  const poll = window.setInterval(() => { if (gotGraph) clearInterval(poll); else if (!paused) resync(); }, 2000);
+}, 3000);
 
 // ---------- pause / resume ----------
 const pauseBtn = document.getElementById('pause') as HTMLButtonElement;

@@ -15,8 +15,15 @@ export interface Change {
 export class Model {
   nodes = new Map<string, GNode>();
   edges = new Map<string, GEdge>();
-  /** node id -> ids of edges touching it */
-  adj = new Map<string, Set<string>>();
+  /** node id -> ids of edges touching it (built lazily: not needed for the first frame) */
+  private adjMap: Map<string, Set<string>> | null = null;
+  get adj(): Map<string, Set<string>> {
+    if (!this.adjMap) {
+      this.adjMap = new Map();
+      for (const e of this.edges.values()) this.link(e);
+    }
+    return this.adjMap;
+  }
   seq = -1;
   timestamp = '';
   private listeners: ((c: Change) => void)[] = [];
@@ -24,15 +31,20 @@ export class Model {
   onChange(fn: (c: Change) => void) { this.listeners.push(fn); }
 
   private link(e: GEdge) {
-    for (const n of [e.from, e.to]) {
-      let s = this.adj.get(n);
-      if (!s) this.adj.set(n, (s = new Set()));
-      s.add(e.id);
-    }
+    const adj = this.adjMap;
+    if (!adj) return;
+    let s = adj.get(e.from);
+    if (!s) adj.set(e.from, (s = new Set()));
+    s.add(e.id);
+    let t = adj.get(e.to);
+    if (!t) adj.set(e.to, (t = new Set()));
+    t.add(e.id);
   }
   private unlink(e: GEdge) {
-    this.adj.get(e.from)?.delete(e.id);
-    this.adj.get(e.to)?.delete(e.id);
+    const adj = this.adjMap;
+    if (!adj) return;
+    adj.get(e.from)?.delete(e.id);
+    adj.get(e.to)?.delete(e.id);
   }
 
   /** Apply a server diff. Returns false when it does not apply (base mismatch). */
@@ -44,6 +56,10 @@ export class Model {
 
   /** Replace the whole graph, expressed as a diff against what we have so positions survive. */
   loadDoc(doc: GraphDoc) {
+    if (this.nodes.size === 0 && this.edges.size === 0) {
+      this.commit({ seq: doc.seq, base: this.seq, timestamp: doc.timestamp, addedNodes: doc.nodes, updatedNodes: [], removedNodes: [], addedEdges: doc.edges, updatedEdges: [], removedEdges: [] }, true);
+      return;
+    }
     const d: GraphDiff = {
       seq: doc.seq, base: this.seq, timestamp: doc.timestamp,
       addedNodes: [], updatedNodes: [], removedNodes: [],
@@ -80,7 +96,7 @@ export class Model {
       this.nodes.delete(id); c.removedNodes.push(n);
       // Edges left dangling by a removed node go too.
       const s = this.adj.get(id);
-      if (s) for (const eid of s) {
+      if (s) for (const eid of [...s]) {
         const e = this.edges.get(eid);
         if (e) { this.edges.delete(eid); this.unlink(e); c.removedEdges.push(e); }
       }
@@ -94,7 +110,7 @@ export class Model {
       if (this.nodes.has(n.id)) c.updatedNodes.push(n); else c.addedNodes.push(n);
       this.nodes.set(n.id, n);
     }
-    for (const e of [...d.addedEdges, ...d.updatedEdges]) {
+    for (const list of [d.addedEdges, d.updatedEdges]) for (const e of list) {
       if (!this.nodes.has(e.from) || !this.nodes.has(e.to)) continue; // never draw a dangling edge
       const old = this.edges.get(e.id);
       if (old) { this.unlink(old); c.updatedEdges.push(e); } else c.addedEdges.push(e);

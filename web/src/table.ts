@@ -55,7 +55,13 @@ export class TableView {
     });
   }
 
-  setData(doc: ConnectionsDoc) { this.doc = doc; this.render(); }
+  private lastJson = '';
+  setData(doc: ConnectionsDoc) {
+    const j = JSON.stringify(doc);
+    if (j === this.lastJson) return; // unchanged: keep the DOM (hover, text selection) as it is
+    this.lastJson = j;
+    this.doc = doc; this.render();
+  }
 
   render() {
     const byPid = new Map<number, Connection[]>();

@@ -3,14 +3,21 @@
 // without PROCNET_URL a fake server (test/fake-server.mjs + fixtures) is started on loopback.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, openUI, switchView, screenshot, waitForGraph, tableRows } from './helpers.mjs';
+import { launch, openUI, switchView, screenshot, waitForGraph, tableRows, solidPng } from './helpers.mjs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startFakeServer } from './fake-server.mjs';
 
 let browser, fake, url;
 const usingFake = !process.env.PROCNET_URL;
 
 before(async () => {
-  if (usingFake) { fake = await startFakeServer({ tick: 700 }); url = fake.url; }
+  if (usingFake) {
+    const iconsDir = mkdtempSync(join(tmpdir(), 'procnet-icons-'));
+    writeFileSync(join(iconsDir, 'database.png'), await solidPng(32, 32, [200, 30, 160]));
+    fake = await startFakeServer({ tick: 700, iconsDir }); url = fake.url;
+  }
   else url = process.env.PROCNET_URL.replace(/\/$/, '');
   browser = await launch();
 });
@@ -82,6 +89,8 @@ test('graph: search, side panel, grouping, pause, rules banner', { skip: !usingF
     await page.waitForSelector('[data-testid="side-panel"]:not([hidden])');
     assert.match(await page.textContent('[data-testid="side-panel"]'), /postgres -D/);
     assert.match(await page.textContent('[data-testid="panel-in"]'), /API/);
+    await page.mouse.move(box.x + 5, box.y + 5);
+    await screenshot(page, 'graph-panel');
     // group by process name: the two `node` API processes collapse into one node
     await page.selectOption('[data-testid="group-by"]', 'name');
     const v = await page.evaluate(() => window.__procnet.viewNodeIds());
@@ -100,6 +109,14 @@ test('graph: search, side panel, grouping, pause, rules banner', { skip: !usingF
     await page.waitForSelector('[data-testid="rules-error"]:not([hidden])');
     fake.sendStatus({ rulesError: null, warnings: [] });
     await page.waitForSelector('[data-testid="rules-error"]', { state: 'hidden' });
+  } finally { await context.close(); }
+});
+
+test('a PNG from /icons/<type>.png overrides the built-in glyph', { skip: !usingFake, timeout: 30000 }, async () => {
+  const { page, context, errors } = await openUI(browser, url);
+  try {
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="legend"] img')].some((i) => i.getAttribute('src') === '/icons/database.png'), null, { timeout: 5000 });
+    assert.deepEqual(errors, []);
   } finally { await context.close(); }
 });
 

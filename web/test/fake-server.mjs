@@ -82,7 +82,7 @@ export async function startFakeServer(opts = {}) {
   };
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1] && !process.env.NODE_TEST_CONTEXT) {
   const args = process.argv.slice(2);
   const arg = (k) => { const i = args.indexOf(k); return i >= 0 ? args[i + 1] : undefined; };
   const opts = { port: Number(arg('--port') ?? 8765), tick: Number(arg('--tick') ?? 1000) };

@@ -1,0 +1,173 @@
+// Density edge layer for large graphs at overview zoom: every edge is a 1-device-pixel line
+// rasterised in JS into per-protocol per-pixel counters; colour = 1-(1-a)^n over the background,
+// i.e. what alpha-blended hairlines look like. Because counters add and subtract exactly, an update
+// only rasterises the edges it adds or removes (±1) and repaints the dirty rectangle — the cost is
+// proportional to the churn, not to the graph.
+
+export interface RasterEdge {
+  rz: Float64Array | null; // device coords used when rasterised: x0,y0,cx,cy,x1,y1 (cx=NaN: straight)
+  rw: number;              // weight (1 + traffic emphasis)
+  rp: number;              // 0 tcp, 1 udp
+}
+
+const CAP = 31;
+
+export class DensityLayer {
+  readonly canvas: HTMLCanvasElement;
+  private ctx: CanvasRenderingContext2D;
+  private W = 0; private H = 0;
+  private cnt: Uint16Array[] = [new Uint16Array(0), new Uint16Array(0)];
+  private img: ImageData | null = null;
+  private out = new Uint32Array(0);
+  private lut = new Uint32Array((CAP + 1) * (CAP + 1));
+  private dx0 = 0; private dy0 = 0; private dx1 = -1; private dy1 = -1;
+  private key = '';
+  active = false;
+
+  constructor(canvas: HTMLCanvasElement) {
+    this.canvas = canvas;
+    this.ctx = canvas.getContext('2d', { alpha: false, willReadFrequently: true })!; // CPU bitmap: putImageData is a memcpy
+  }
+
+  /** Set geometry/theme; returns true when everything must be rasterised again. */
+  configure(W: number, H: number, bg: [number, number, number], cols: [number, number, number][], alpha: number, camKey: string): boolean {
+    const key = `${W}x${H}|${bg}|${cols}|${alpha}|${camKey}`;
+    if (key === this.key) return false;
+    this.bgFill = `rgb(${bg[0]},${bg[1]},${bg[2]})`;
+    const resized = W !== this.W || H !== this.H;
+    this.key = key;
+    if (resized) {
+      this.W = W; this.H = H;
+      this.canvas.width = W; this.canvas.height = H;
+      this.cnt = [new Uint16Array(W * H), new Uint16Array(W * H)];
+      this.lastRect = null;
+      this.img = this.ctx.createImageData(W, H);
+      this.out = new Uint32Array(this.img.data.buffer);
+    }
+    // LUT: composite tcp then udp over the background
+    for (let a = 0; a <= CAP; a++) for (let b = 0; b <= CAP; b++) {
+      const A = 1 - Math.pow(1 - alpha, a), Bq = 1 - Math.pow(1 - alpha, b);
+      const c = [0, 1, 2].map((i) => { const t = bg[i] * (1 - A) + cols[0][i] * A; return Math.round(t * (1 - Bq) + cols[1][i] * Bq); });
+      this.lut[a * (CAP + 1) + b] = (255 << 24) | (c[2] << 16) | (c[1] << 8) | c[0];
+    }
+    return true;
+  }
+
+  private bgFill = '';
+  private needBg = false;
+  private lastRect: [number, number, number, number] | null = null;
+
+  clearAll() {
+    // only the rectangle that had lines needs zeroing; the rest is painted with a native fill
+    const r = this.lastRect;
+    if (r) for (let y = r[1]; y <= r[3]; y++) { this.cnt[0].fill(0, y * this.W + r[0], y * this.W + r[2] + 1); this.cnt[1].fill(0, y * this.W + r[0], y * this.W + r[2] + 1); }
+    this.lastRect = null;
+    this.needBg = true;
+    this.dx0 = this.W; this.dy0 = this.H; this.dx1 = -1; this.dy1 = -1;
+  }
+
+  add(e: RasterEdge, x0: number, y0: number, cx: number, cy: number, x1: number, y1: number, w: number, p: number) {
+    const z = e.rz ?? (e.rz = new Float64Array(6));
+    z[0] = Math.round(x0); z[1] = Math.round(y0); z[2] = Number.isNaN(cx) ? NaN : Math.round(cx); z[3] = Math.round(cy); z[4] = Math.round(x1); z[5] = Math.round(y1);
+    e.rw = w; e.rp = p;
+    this.raster(z, w, p);
+  }
+
+  remove(e: RasterEdge) {
+    if (!e.rz) return;
+    this.raster(e.rz, -e.rw, e.rp);
+    e.rz = null;
+  }
+
+  private raster(z: Float64Array, w: number, p: number) {
+    const c = this.cnt[p];
+    if (Number.isNaN(z[2])) { this.line(c, z[0], z[1], z[4], z[5], w); return; }
+    // quadratic curve as a 6-segment polyline (integer vertices: exact on removal)
+    let px = z[0], py = z[1];
+    for (let i = 1; i <= 6; i++) {
+      const u = i / 6, a = (1 - u) * (1 - u), b = 2 * u * (1 - u), d = u * u;
+      const qx = Math.round(a * z[0] + b * z[2] + d * z[4]), qy = Math.round(a * z[1] + b * z[3] + d * z[5]);
+      this.line(c, px, py, qx, qy, w);
+      px = qx; py = qy;
+    }
+  }
+
+  /** Bresenham with Liang–Barsky clipping to the buffer. */
+  private line(c: Uint16Array, x0: number, y0: number, x1: number, y1: number, w: number) {
+    const W = this.W, H = this.H;
+    let t0 = 0, t1 = 1;
+    const dx = x1 - x0, dy = y1 - y0;
+    const clip = (p: number, q: number) => {
+      if (p === 0) return q >= 0;
+      const r = q / p;
+      if (p < 0) { if (r > t1) return false; if (r > t0) t0 = r; }
+      else { if (r < t0) return false; if (r < t1) t1 = r; }
+      return true;
+    };
+    if (!clip(-dx, x0) || !clip(dx, W - 1 - x0) || !clip(-dy, y0) || !clip(dy, H - 1 - y0)) return;
+    let ax = Math.round(x0 + t0 * dx), ay = Math.round(y0 + t0 * dy);
+    const bx = Math.round(x0 + t1 * dx), by = Math.round(y0 + t1 * dy);
+    if (ax < this.dx0) this.dx0 = ax; if (bx < this.dx0) this.dx0 = bx;
+    if (ax > this.dx1) this.dx1 = ax; if (bx > this.dx1) this.dx1 = bx;
+    if (ay < this.dy0) this.dy0 = ay; if (by < this.dy0) this.dy0 = by;
+    if (ay > this.dy1) this.dy1 = ay; if (by > this.dy1) this.dy1 = by;
+    // fixed-point DDA along the major axis (integer maths: removal hits the same pixels)
+    const ddx = bx - ax, ddy = by - ay;
+    const n = Math.max(Math.abs(ddx), Math.abs(ddy));
+    if (n === 0) { c[ay * W + ax] += w; return; }
+    if (Math.abs(ddx) >= Math.abs(ddy)) {
+      const sx = ddx > 0 ? 1 : -1;
+      const slope = Math.trunc((ddy * 65536) / n);
+      let yf = ay * 65536 + 32768, x = ax;
+      for (let k = 0; k <= n; k++) { c[(yf >> 16) * W + x] += w; x += sx; yf += slope; }
+    } else {
+      const sy = ddy > 0 ? W : -W;
+      const slope = Math.trunc((ddx * 65536) / n);
+      let xf = ax * 65536 + 32768, row = ay * W;
+      for (let k = 0; k <= n; k++) { c[row + (xf >> 16)] += w; row += sy; xf += slope; }
+    }
+  }
+
+  /** Colour the dirty rectangle and put it on the canvas. */
+  flush() {
+    if (this.needBg) { this.ctx.fillStyle = this.bgFill; this.ctx.fillRect(0, 0, this.W, this.H); this.needBg = false; }
+    if (this.dx1 < this.dx0 || !this.img) return;
+    const W = this.W, x0 = Math.max(0, this.dx0), x1 = Math.min(W - 1, this.dx1), y0 = Math.max(0, this.dy0), y1 = Math.min(this.H - 1, this.dy1);
+    const r = this.lastRect;
+    this.lastRect = r ? [Math.min(r[0], x0), Math.min(r[1], y0), Math.max(r[2], x1), Math.max(r[3], y1)] : [x0, y0, x1, y1];
+    const a = this.cnt[0], b = this.cnt[1], out = this.out, lut = this.lut;
+    for (let y = y0; y <= y1; y++) {
+      let i = y * W + x0;
+      const e = y * W + x1;
+      for (; i <= e; i++) {
+        let p = a[i], q = b[i];
+        if (p > CAP) p = CAP; if (q > CAP) q = CAP;
+        out[i] = lut[(p << 5) | q];
+      }
+    }
+    this.ctx.putImageData(this.img, 0, 0, x0, y0, x1 - x0 + 1, y1 - y0 + 1);
+    this.dx0 = W; this.dy0 = this.H; this.dx1 = -1; this.dy1 = -1;
+  }
+
+  readback() { this.ctx.getImageData(0, 0, 1, 1); }
+
+  /** Allocate buffers and get the rasteriser compiled before the first graph arrives. */
+  warmUp(W: number, H: number) {
+    this.configure(W, H, [0, 0, 0], [[0, 0, 0], [0, 0, 0]], 0.3, 'warm');
+    const e: RasterEdge = { rz: null, rw: 0, rp: 0 };
+    for (let pass = 0; pass < 2; pass++) {
+    this.clearAll();
+    for (let i = 0; i < 3000; i++) {
+      const a = i * 2.399, r = (i % 200) + 10;
+      this.add(e, W / 2, H / 2, i % 7 ? NaN : W / 2 + 30, H / 2 + 30, W / 2 + Math.cos(a) * r, H / 2 + Math.sin(a) * r, 1, i & 1);
+      this.remove(e);
+    }
+    this.add(e, 0, 0, NaN, 0, W - 1, H - 1, 1, 0); // leave something to paint
+    this.flush();
+    this.readback();
+    this.remove(e);
+    }
+    this.clearAll();
+    this.key = '';
+  }
+}
