@@ -264,7 +264,19 @@ async fn icon(State(state): State<AppState>, UrlPath(file): UrlPath<String>) -> 
     if !valid {
         return plain(StatusCode::NOT_FOUND, "not a type name\n");
     }
-    for candidate in [format!("{kind}.png"), "service.png".to_string()] {
+    // The original tool's icon files for these two types were `mq.png`
+    // and `lb.png`; accept both spellings.
+    let alias = match kind {
+        "message_broker" => Some("mq.png"),
+        "load_balancer" => Some("lb.png"),
+        "mq" => Some("message_broker.png"),
+        "lb" => Some("load_balancer.png"),
+        _ => None,
+    };
+    let candidates = std::iter::once(format!("{kind}.png"))
+        .chain(alias.map(String::from))
+        .chain(std::iter::once("service.png".to_string()));
+    for candidate in candidates {
         if let Ok(bytes) = tokio::fs::read(dir.join(&candidate)).await {
             return (
                 [

@@ -3,9 +3,9 @@
 import type { Connection, ConnectionsDoc, Listener } from './types';
 import type { Model } from './model';
 import { sprites } from './glyphs';
-import { esc } from './util';
+import { esc, fmtBytes, fmtRate } from './util';
 
-type Key = 'process' | 'address' | 'port' | 'proto' | 'container' | 'cmdline' | 'connects';
+type Key = 'process' | 'address' | 'port' | 'proto' | 'container' | 'cmdline' | 'traffic' | 'connects';
 const MAX_BADGES = 5;
 
 export function badgeLabel(c: Connection): string {
@@ -37,6 +37,7 @@ export class TableView {
         <thead><tr>
           <th data-key="process">Process</th><th data-key="address">Address</th><th data-key="port">Port</th>
           <th data-key="proto">Proto</th><th data-key="container">Container</th><th data-key="cmdline">Command line</th>
+          <th data-key="traffic" title="The process's TCP traffic: rate over the last interval (total so far)">Traffic</th>
           <th data-key="connects">Connects to</th>
         </tr></thead><tbody></tbody></table></div>`;
     this.tbody = root.querySelector('tbody')!;
@@ -63,6 +64,20 @@ export class TableView {
     this.doc = doc; this.render();
   }
 
+  /** The listener's process traffic, from its graph node (TCP; UDP is not counted by the kernel). */
+  private traffic(l: Listener): { rate: number; known: boolean; rx?: number; tx?: number; rxRate?: number; txRate?: number } {
+    const n = l.pid ? this.model.nodes.get(`pid:${l.pid}`) : undefined;
+    if (!n || (n.rxBytes === undefined && n.txBytes === undefined)) return { rate: -1, known: false };
+    return { rate: (n.rxRate ?? 0) + (n.txRate ?? 0), known: true, rx: n.rxBytes, tx: n.txBytes, rxRate: n.rxRate, txRate: n.txRate };
+  }
+
+  private trafficCell(l: Listener): string {
+    const t = this.traffic(l);
+    if (!t.known) return '<span class="muted" title="unknown: no counters (UDP, or not visible)">–</span>';
+    const rate = t.rxRate !== undefined || t.txRate !== undefined ? `↓${fmtRate(t.rxRate)} ↑${fmtRate(t.txRate)}` : '';
+    return `${rate}<div class="muted small">${fmtBytes(t.rx)} / ${fmtBytes(t.tx)}</div>`;
+  }
+
   render() {
     const byPid = new Map<number, Connection[]>();
     for (const c of this.doc.connections) {
@@ -83,6 +98,7 @@ export class TableView {
         case 'container': return r.l.containerName ?? '';
         case 'cmdline': return r.l.cmdline ?? '';
         case 'connects': return r.conns.length;
+        case 'traffic': return this.traffic(r.l).rate;
       }
     };
     shown.sort((a, b) => { const x = val(a), y = val(b); return (x < y ? -1 : x > y ? 1 : a.l.port - b.l.port) * this.sortDir; });
@@ -104,8 +120,9 @@ export class TableView {
         <td><span class="proto-${l.proto}">${l.proto.toUpperCase()}</span></td>
         <td>${l.containerName ? `<span class="container-tag" data-testid="container">${esc(l.containerName)}</span>` : ''}</td>
         <td class="cmd" title="${esc(l.cmdline ?? '')}">${esc(l.cmdline ?? '')}</td>
+        <td class="num traffic" data-testid="traffic">${this.trafficCell(l)}</td>
         <td class="badges" data-testid="connects-to">${badges}${more}</td></tr>`);
     }
-    this.tbody.innerHTML = html.join('') || `<tr><td colspan="7" class="muted empty">No listeners${f ? ' match the filter' : ''}.</td></tr>`;
+    this.tbody.innerHTML = html.join('') || `<tr><td colspan="8" class="muted empty">No listeners${f ? ' match the filter' : ''}.</td></tr>`;
   }
 }

@@ -51,6 +51,12 @@ test('the table shows "connects to" badges and +N; the diagram renders', { skip:
     }
     assert.ok(row, 'the hub listener row with 5 badges');
     assert.equal(row.more, '+2');
+    // The traffic column is there and sortable.
+    const before = (await tableRows(page)).length;
+    await page.click('[data-testid="sort-traffic"]');
+    await page.waitForFunction(() => document.querySelector('[data-testid="sort-traffic"]').getAttribute('aria-sort') !== 'none');
+    assert.equal((await tableRows(page)).length, before);
+    assert.ok(await page.locator('[data-testid="traffic"]').count() >= before);
     await screenshot(page, 'table');
     await switchView(page, 'diagram');
     await page.waitForSelector('[data-testid="diagram-listener"]', { timeout: 5000 });
