@@ -272,9 +272,11 @@ impl PlatformCollector {
                 } else {
                     "run as root to see them"
                 };
+                let n = scan.denied.len();
                 warnings.push(format!(
-                    "{} processes could not be inspected (permission denied); their sockets are reported without owner (reason permission); {hint}",
-                    scan.denied.len()
+                    "{n} {} could not be inspected (permission denied); {} sockets are reported without owner (reason permission); {hint}",
+                    if n == 1 { "process" } else { "processes" },
+                    if n == 1 { "its" } else { "their" },
                 ));
             }
             if scan.failed > 0 {
