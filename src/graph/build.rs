@@ -2,7 +2,7 @@
 //! the same snapshot, rules and options always give the same documents,
 //! with nodes and edges sorted by id.
 
-use crate::graph::direction::{decide, ServerSide};
+use crate::graph::direction::{decide, Direction, ServerSide};
 use crate::graph::labels::{address_description, icon_type_for_name, rfc3339, truncate_chars};
 use crate::graph::model::{
     Connection, ConnectionsDoc, Edge, EdgeSocket, GraphDoc, ListenAddr, Listener, Node, NodeKind,
@@ -140,6 +140,49 @@ struct Resolved {
     local_is_client: bool,
 }
 
+/// Where a connected socket's other end is, and which end serves.
+struct Located {
+    remote: SocketAddr,
+    /// The socket at the other end, when it is on this host.
+    peer: Option<usize>,
+    remote_is_local: bool,
+    /// The peer, else the listener the remote address reaches.
+    remote_socket: Option<usize>,
+    dir: Direction,
+}
+
+/// Finds the other end of connected socket `i` and decides the direction
+/// (the one place both views take it from).
+fn locate(
+    index: &SocketIndex<'_>,
+    sockets: &[Socket],
+    i: usize,
+    ports: &ServicePorts,
+) -> Option<Located> {
+    let s = &sockets[i];
+    let remote = s.remote?;
+    let peer = index.peer(i);
+    let remote_is_local = peer.is_some() || index.is_local_ip(remote.ip());
+    let local_listens = index.listener_for(s.proto, s.local).is_some();
+    let remote_listener = remote_is_local
+        .then(|| index.listener_for(s.proto, remote))
+        .flatten();
+    let dir = decide(
+        s.local,
+        remote,
+        local_listens,
+        remote_listener.is_some(),
+        ports,
+    );
+    Some(Located {
+        remote,
+        peer,
+        remote_is_local,
+        remote_socket: peer.or(remote_listener),
+        dir,
+    })
+}
+
 /// Resolves socket `i`. Returns `None` when the socket is the server end
 /// of a local pair (its peer, the client end, stands for the connection).
 fn resolve(
@@ -149,23 +192,13 @@ fn resolve(
     ports: &ServicePorts,
 ) -> Option<Resolved> {
     let s = &sockets[i];
-    let remote = s.remote?;
-    let peer = index.peer(i);
-    let remote_is_local = peer.is_some() || index.is_local_ip(remote.ip());
-    let local_listens = index.listener_for(s.proto, s.local).is_some();
-    let remote_listener = if remote_is_local {
-        index.listener_for(s.proto, remote)
-    } else {
-        None
-    };
-    let dir = decide(
-        s.local,
+    let Located {
         remote,
-        local_listens,
-        remote_listener.is_some(),
-        ports,
-    );
-    let remote_socket = peer.or(remote_listener);
+        peer,
+        remote_is_local,
+        remote_socket,
+        dir,
+    } = locate(index, sockets, i, ports)?;
     let remote_refs = || match remote_socket {
         Some(j) if dir.server == ServerSide::Remote => server_refs(index, sockets, j),
         Some(j) => owner_refs(&sockets[j]),
@@ -501,32 +534,24 @@ pub fn build_connections(inputs: &Inputs<'_>) -> ConnectionsDoc {
         if !is_connection(s) {
             continue;
         }
-        let Some(remote) = s.remote else { continue };
-        let peer = index.peer(i);
-        let remote_is_local = peer.is_some() || index.is_local_ip(remote.ip());
+        let Some(Located {
+            remote,
+            remote_is_local,
+            remote_socket,
+            dir,
+            ..
+        }) = locate(&index, &snap.sockets, i, &opts.service_ports)
+        else {
+            continue;
+        };
         if opts.p2p_only && !remote_is_local {
             continue;
         }
-        let local_listens = index.listener_for(s.proto, s.local).is_some();
-        let remote_listener = if remote_is_local {
-            index.listener_for(s.proto, remote)
-        } else {
-            None
-        };
-        let dir = decide(
-            s.local,
-            remote,
-            local_listens,
-            remote_listener.is_some(),
-            &opts.service_ports,
-        );
         let role = match dir.server {
             ServerSide::Local => Role::Server,
             ServerSide::Remote => Role::Client,
         };
-        let remote_owner = peer
-            .or(remote_listener)
-            .and_then(|j| primary_owner(&snap.sockets[j], &processes));
+        let remote_owner = remote_socket.and_then(|j| primary_owner(&snap.sockets[j], &processes));
         let to_label = to_label(s.proto, remote, remote_is_local, remote_owner, inputs);
         let owners: Vec<(u32, &str)> = if s.owners.is_empty() {
             vec![(0, "?")]
