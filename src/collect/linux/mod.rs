@@ -3,6 +3,7 @@
 //! at the same time. Falls back to `/proc/net/{tcp,udp}[6]` only when
 //! sock_diag is unavailable.
 
+pub mod capture;
 mod destroyed;
 pub mod inet_diag;
 mod interfaces;
