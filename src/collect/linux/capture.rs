@@ -12,10 +12,14 @@
 //! What it needs: CAP_NET_RAW (root); without it [`PacketCounter::start`]
 //! fails with `EPERM` and procnet runs without it.
 //!
-//! What it costs: the kernel queues a clone of every packet on the socket
-//! and copies the first [`SNAPLEN`] bytes (headers only) to user space; one
-//! background thread decodes them in batches of [`BATCH`] (`recvmmsg`), with
-//! no allocation per packet. Cost grows with packets, not bytes.
+//! What it costs: the kernel queues a clone of every IP packet on the
+//! socket (a socket filter drops other frames and loopback's duplicate
+//! copy in the kernel) and copies the first [`SNAPLEN`] bytes (headers
+//! only) to user space; one background thread decodes them in batches of
+//! [`BATCH`] (`recvmmsg`), with no allocation per packet. Cost grows with
+//! packets, not bytes: measured about 1 µs of CPU per frame reaching user
+//! space (~90 ms per 100 000 loopback datagrams, ~5 ms per 100 MB of bulk
+//! loopback TCP in 64 KB GSO segments, ~0.2 ms/s idle).
 //!
 //! Loopback: the kernel shows every packet on `lo` twice, once as
 //! `PACKET_OUTGOING` and once as incoming. Only the outgoing copy is counted,
@@ -57,6 +61,8 @@ const ETH_P_ALL: u16 = 0x0003;
 const PACKET_STATISTICS: libc::c_int = 6;
 /// The kernel gives `lo` this index in every network namespace.
 const LOOPBACK_IFINDEX: u32 = 1;
+/// Pause after a batch less than half full, so the next one fills more.
+const COALESCE: Duration = Duration::from_millis(1);
 /// Kernel receive buffer asked for the capture socket.
 const RCVBUF: libc::c_int = 16 * 1024 * 1024;
 
@@ -234,7 +240,47 @@ fn open() -> io::Result<OwnedFd> {
     if set_opt(&fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &RCVBUF).is_err() {
         let _ = set_opt(&fd, libc::SOL_SOCKET, libc::SO_RCVBUF, &RCVBUF);
     }
+    // Best effort: without the filter the same frames are skipped in user
+    // space, at a higher cost.
+    if let Err(e) = attach_filter(&fd) {
+        log::debug!("capture: kernel filter not attached ({e}); filtering in user space");
+    }
     Ok(fd)
+}
+
+/// `SO_ATTACH_FILTER` (26 on every architecture but parisc).
+const SO_ATTACH_FILTER: libc::c_int = 26;
+
+/// Classic BPF run by the kernel on each frame before it is queued: keeps
+/// IPv4 and IPv6, and on loopback only the outgoing copy (the incoming copy
+/// of the same packet would be skipped anyway). Halves the loopback frames
+/// reaching user space and drops ARP and the like early.
+fn attach_filter(fd: &OwnedFd) -> io::Result<()> {
+    const LD_W_ABS: u16 = 0x20;
+    const JEQ_K: u16 = 0x15;
+    const RET_K: u16 = 0x06;
+    let ad = |field: libc::c_int| (libc::SKF_AD_OFF + field) as u32;
+    let op = |code: u16, jt: u8, jf: u8, k: u32| libc::sock_filter { code, jt, jf, k };
+    let mut prog = [
+        /* 0 */ op(LD_W_ABS, 0, 0, ad(libc::SKF_AD_IFINDEX)),
+        /* 1 */ op(JEQ_K, 0, 2, LOOPBACK_IFINDEX),
+        /* 2 */ op(LD_W_ABS, 0, 0, ad(libc::SKF_AD_PKTTYPE)),
+        /* 3 */ op(JEQ_K, 0, 3, u32::from(packet::PACKET_OUTGOING)),
+        /* 4 */ op(LD_W_ABS, 0, 0, ad(libc::SKF_AD_PROTOCOL)),
+        /* 5 */ op(JEQ_K, 2, 0, u32::from(packet::ETH_P_IP)),
+        /* 6 */ op(JEQ_K, 1, 0, u32::from(packet::ETH_P_IPV6)),
+        /* 7 */ op(RET_K, 0, 0, 0),
+        // Keep the whole length so MSG_TRUNC still reports it; only SNAPLEN
+        // bytes are copied out.
+        /* 8 */
+        op(RET_K, 0, 0, u32::MAX),
+    ];
+    let fprog = libc::sock_fprog {
+        len: prog.len() as libc::c_ushort,
+        filter: prog.as_mut_ptr(),
+    };
+    // The kernel copies the program during the call; prog outlives it.
+    set_opt(fd, libc::SOL_SOCKET, SO_ATTACH_FILTER, &fprog)
 }
 
 impl PacketCounter {
@@ -444,8 +490,18 @@ fn capture(fd: &OwnedFd, tally: &Mutex<Tally>, skipped: &AtomicU64, stop: &Atomi
     while !stop.load(Ordering::Relaxed) {
         let n = match batch.recv(fd) {
             Ok(n) => n,
-            // Timeout or interrupted: check `stop` again.
-            Err(_) => continue,
+            Err(e) => {
+                if !matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) {
+                    // Not a timeout: never spin on a failing socket.
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                continue; // check `stop` again
+            }
         };
         let mut skips = 0;
         for (i, slot) in decoded.iter_mut().enumerate().take(n) {
@@ -454,9 +510,16 @@ fn capture(fd: &OwnedFd, tally: &Mutex<Tally>, skipped: &AtomicU64, stop: &Atomi
             skips += u64::from(slot.is_none());
         }
         skipped.fetch_add(skips, Ordering::Relaxed);
-        let mut t = tally.lock().unwrap_or_else(|e| e.into_inner());
-        for f in decoded[..n].iter().flatten() {
-            t.add(f);
+        {
+            let mut t = tally.lock().unwrap_or_else(|e| e.into_inner());
+            for f in decoded[..n].iter().flatten() {
+                t.add(f);
+            }
+        }
+        if n < BATCH / 2 {
+            // Light traffic: let frames gather in the socket buffer rather
+            // than waking up for each one (most of the cost is wakeups).
+            std::thread::sleep(COALESCE);
         }
     }
 }
