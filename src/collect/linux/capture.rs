@@ -1,7 +1,7 @@
 //! Optional packet-capture byte counter (`--capture`): payload bytes and
 //! packets per TCP/UDP flow and interface, from a copy of every packet's
 //! headers. It fills what the kernel's per-socket counters lack (UDP has
-//! none; TCP's exclude nothing per interface) and gives exact
+//! none; TCP's are per socket, not per interface) and gives exact
 //! per-interface counts.
 //!
 //! What it sees: every IPv4/IPv6 TCP and UDP packet sent or received on
