@@ -75,6 +75,10 @@ struct ServeArgs {
     /// File whose first line is the token.
     #[arg(long, value_name = "PATH")]
     token_file: Option<PathBuf>,
+    /// Count bytes per flow from packets too (Linux, root or CAP_NET_RAW):
+    /// UDP traffic, which the kernel does not count per socket.
+    #[arg(long)]
+    capture: bool,
     #[command(flatten)]
     graph: GraphArgs,
 }
@@ -219,6 +223,7 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         rules_path: setup.rules_path,
         icons_dir: args.icons_dir,
         token,
+        capture: args.capture,
     };
     procnet::serve::run(config)?;
     Ok(())

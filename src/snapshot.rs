@@ -31,6 +31,26 @@ pub struct Snapshot {
     /// What the collector could not see, so nothing is hidden silently.
     #[serde(default)]
     pub diagnostics: Diagnostics,
+    /// Payload bytes per flow seen by packet capture since the previous
+    /// sample (`--capture`); empty without it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub captured: Vec<CapturedFlow>,
+}
+
+/// Bytes one flow moved since the previous sample, counted from packets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CapturedFlow {
+    pub proto: Proto,
+    /// This host's end.
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    /// Interface the packets crossed.
+    pub interface: String,
+    /// Payload bytes from `local` to `remote`.
+    pub sent: u64,
+    /// Payload bytes from `remote` to `local`.
+    pub received: u64,
 }
 
 /// A network interface of this host.

@@ -483,6 +483,7 @@ fn procfs_fallback_finds_the_same_sockets() {
         source: SocketSource::ProcNet,
         owners: OwnerSource::ProcFd,
         scan_threads: 1,
+        ..LinuxOptions::default()
     })
     .expect("collector");
     let snap = c.sample().expect("sample");

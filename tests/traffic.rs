@@ -216,3 +216,74 @@ fn metrics_parse_as_prometheus_text() {
         other => panic!("not a histogram: {other:?}"),
     }
 }
+
+/// A UDP server that answers each datagram with argv[1] bytes.
+const UDP_ECHO: &str = r#"
+import socket, sys
+reply = int(sys.argv[1])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1], flush=True)
+n = 0
+while True:
+    d, a = s.recvfrom(65536)
+    n += 1
+    if n % 2 == 0:
+        s.sendto(b"a" * reply, a)
+"#;
+
+/// A connected UDP client: after a delay (so the server has a baseline), sends
+/// 100 datagrams of 1000 bytes, reads the 50 answers, then holds the socket.
+const UDP_SENDER: &str = r#"
+import socket, sys, time
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c.connect(("127.0.0.1", int(sys.argv[1])))
+time.sleep(float(sys.argv[2]))
+for _ in range(100):
+    c.send(b"u" * 1000)
+    time.sleep(0.001)
+for _ in range(50):
+    c.recv(65536)
+print("done", flush=True)
+time.sleep(3600)
+"#;
+
+#[test]
+fn udp_bytes_come_from_packet_capture() {
+    if !is_root() {
+        eprintln!("skipped: packet capture needs CAP_NET_RAW (run as root)");
+        return;
+    }
+    let mut echo = python(UDP_ECHO, &["200"]);
+    let port: u16 = echo.line().parse().unwrap();
+    let server = Server::start_with_interval(&["--capture", "--udp"], "0.5");
+    let mut client = python(UDP_SENDER, &[&port.to_string(), "1.0"]);
+    assert_eq!(client.line(), "done");
+    let totals = |pid: u32| -> (u64, u64) {
+        server
+            .get("/api/traffic")
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["pid"] == pid)
+            .fold((0, 0), |a, t| {
+                (
+                    a.0 + t["send"].as_u64().unwrap(),
+                    a.1 + t["recv"].as_u64().unwrap(),
+                )
+            })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while totals(client.pid()) != (100_000, 10_000) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        totals(client.pid()),
+        (100_000, 10_000),
+        "client: sent, received"
+    );
+    assert_eq!(
+        totals(echo.pid()),
+        (10_000, 100_000),
+        "server: sent, received"
+    );
+}

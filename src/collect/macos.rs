@@ -158,6 +158,7 @@ impl PlatformCollector {
             processes,
             sockets,
             diagnostics: diag,
+            captured: Vec::new(),
         })
     }
 

@@ -43,6 +43,14 @@ pub enum CollectError {
     Unsupported,
 }
 
+/// What a collector should do besides reading the socket tables.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CollectOptions {
+    /// Count bytes per flow from packets (AF_PACKET; Linux, root /
+    /// CAP_NET_RAW): UDP bytes, which the kernel does not count per socket.
+    pub capture: bool,
+}
+
 /// Takes samples of the machine. Keeps caches between samples (process
 /// details keyed by pid and start time) so a steady machine is not re-read
 /// in full every interval.
@@ -54,8 +62,26 @@ pub struct Collector {
 impl Collector {
     /// Creates a collector for this OS.
     pub fn new() -> Result<Collector, CollectError> {
-        #[cfg(any(target_os = "linux", target_os = "windows", target_os = "macos"))]
+        Collector::with_options(CollectOptions::default())
+    }
+
+    /// Creates a collector with options. An option this OS cannot honour
+    /// is reported in every sample's warnings, not refused.
+    pub fn with_options(options: CollectOptions) -> Result<Collector, CollectError> {
+        #[cfg(target_os = "linux")]
         {
+            Ok(Collector {
+                inner: PlatformCollector::with_options(linux::LinuxOptions {
+                    capture: options.capture,
+                    ..linux::LinuxOptions::default()
+                })?,
+            })
+        }
+        #[cfg(any(target_os = "windows", target_os = "macos"))]
+        {
+            if options.capture {
+                log::warn!("--capture is only available on Linux; continuing without it");
+            }
             Ok(Collector {
                 inner: PlatformCollector::new()?,
             })

@@ -238,6 +238,7 @@ impl PlatformCollector {
             processes,
             sockets,
             diagnostics: diag,
+            captured: Vec::new(),
         })
     }
 

@@ -86,6 +86,11 @@ impl<'s> SocketIndex<'s> {
         }
     }
 
+    /// The connected socket with exactly these endpoints.
+    pub fn connected(&self, proto: Proto, local: SocketAddr, remote: SocketAddr) -> Option<usize> {
+        self.connected.get(&(proto, local, remote)).copied()
+    }
+
     /// The socket at the other end of socket `i`, if it is on this host.
     pub fn peer(&self, i: usize) -> Option<usize> {
         let s = &self.sockets[i];

@@ -153,12 +153,48 @@ impl TrafficTracker {
             self.grand_total.1 += delta.1;
             deltas.push((!first).then_some(delta));
         }
+        self.add_captured(snap, &index, &procs, first, &mut deltas);
         self.prev = next;
         self.prev_by_endpoints = next_by_endpoints;
         self.prev_at_ms = Some(snap.taken_at_ms);
         TrafficSample {
             interval_secs,
             deltas,
+        }
+    }
+
+    /// Adds the UDP bytes packet capture saw (the kernel keeps no UDP byte
+    /// counters): to the owners' totals, and as the delta of the connected
+    /// socket they belong to. TCP keeps the kernel's own counters.
+    fn add_captured(
+        &mut self,
+        snap: &Snapshot,
+        index: &SocketIndex<'_>,
+        procs: &HashMap<u32, (Option<u64>, &str)>,
+        first: bool,
+        deltas: &mut [Option<Delta>],
+    ) {
+        for f in snap.captured.iter().filter(|f| f.proto == Proto::Udp) {
+            let socket = index
+                .connected(f.proto, f.local, f.remote)
+                .or_else(|| index.listener_for(f.proto, f.local));
+            let Some(i) = socket else { continue };
+            if !first && snap.sockets[i].remote.is_some() {
+                let d = deltas[i].get_or_insert((0, 0));
+                d.0 += f.sent;
+                d.1 += f.received;
+            }
+            for &pid in &snap.sockets[i].owners {
+                let (start, name) = procs.get(&pid).copied().unwrap_or((None, "?"));
+                let e = self
+                    .totals
+                    .entry(((pid, start), f.interface.clone()))
+                    .or_insert((0, 0, name.to_string()));
+                e.0 += f.sent;
+                e.1 += f.received;
+            }
+            self.grand_total.0 += f.sent;
+            self.grand_total.1 += f.received;
         }
     }
 

@@ -11,7 +11,7 @@ pub mod routes;
 pub mod sampler;
 pub mod security;
 
-use crate::collect::{CollectError, Collector};
+use crate::collect::{CollectError, CollectOptions, Collector};
 use crate::graph::model::{ConnectionsDoc, GraphDiff, GraphDoc};
 use crate::graph::traffic::InterfaceTraffic;
 use crate::graph::GraphOptions;
@@ -38,6 +38,8 @@ pub struct ServeConfig {
     pub rules_path: Option<PathBuf>,
     pub icons_dir: Option<PathBuf>,
     pub token: Option<String>,
+    /// Count UDP bytes from packets (`--capture`).
+    pub capture: bool,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -244,7 +246,9 @@ pub fn run(config: ServeConfig) -> Result<(), ServeError> {
     })?;
     listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;
-    let collector = Collector::new()?;
+    let collector = Collector::with_options(CollectOptions {
+        capture: config.capture,
+    })?;
     let shared = Arc::new(Shared::new());
 
     let sampler = {

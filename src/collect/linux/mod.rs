@@ -11,6 +11,7 @@
 
 pub mod bpf_iter;
 pub mod btf;
+pub mod capture;
 mod destroyed;
 pub mod ifaddrs;
 pub mod inet_diag;
@@ -21,7 +22,9 @@ pub mod sockstat;
 pub mod users;
 
 use crate::collect::{now_ms, CollectError};
-use crate::snapshot::{Diagnostics, Process, Proto, Snapshot, Socket, SocketState, UnknownReason};
+use crate::snapshot::{
+    CapturedFlow, Diagnostics, Process, Proto, Snapshot, Socket, SocketState, UnknownReason,
+};
 use inet_diag::DiagSocket;
 use netlink::{DiagSocketConn, NetlinkError};
 use procfs::{Dir, FdScan, StatInfo};
@@ -56,6 +59,8 @@ pub struct LinuxOptions {
     /// Threads scanning `/proc/<pid>/fd` (the calling thread included);
     /// 0 means one per CPU, at most 4.
     pub scan_threads: usize,
+    /// Count bytes per flow from packets (`--capture`).
+    pub capture: bool,
 }
 
 /// Process details kept between samples.
@@ -82,6 +87,10 @@ pub struct PlatformCollector {
     destroyed: Option<destroyed::DestroyListener>,
     /// Why `destroyed` is `None`, said once in the log and in every sample.
     destroyed_off: Option<String>,
+    /// Packet capture (`--capture`), when asked for and permitted.
+    capture: Option<capture::PacketCounter>,
+    /// Why capture was asked for but is off.
+    capture_off: Option<String>,
 }
 
 const FAMILIES: [(u8, Proto, &str); 4] = [
@@ -123,7 +132,23 @@ impl PlatformCollector {
                 (None, Some(why))
             }
         };
+        let (capture, capture_off) = if options.capture {
+            match capture::PacketCounter::start() {
+                Ok(c) => (Some(c), None),
+                Err(e) => {
+                    let why = format!(
+                        "--capture is off: packet capture needs root or CAP_NET_RAW ({e}); UDP bytes stay unknown"
+                    );
+                    log::warn!("{why}");
+                    (None, Some(why))
+                }
+            }
+        } else {
+            (None, None)
+        };
         Ok(PlatformCollector {
+            capture,
+            capture_off,
             options,
             netlink_unsupported: false,
             cache: HashMap::new(),
@@ -161,6 +186,31 @@ impl PlatformCollector {
         if let Some(why) = &self.destroyed_off {
             warnings.push(why.clone());
         }
+        if let Some(why) = &self.capture_off {
+            warnings.push(why.clone());
+        }
+        let captured = match &self.capture {
+            Some(c) => {
+                let (flows, lost) = c.drain();
+                if lost > 0 {
+                    warnings.push(format!(
+                        "packet capture lost {lost} packets (counts are low)"
+                    ));
+                }
+                flows
+                    .into_iter()
+                    .map(|f| CapturedFlow {
+                        proto: f.proto,
+                        local: f.local,
+                        remote: f.remote,
+                        interface: f.interface.unwrap_or_else(|| format!("if{}", f.ifindex)),
+                        sent: f.sent,
+                        received: f.received,
+                    })
+                    .collect()
+            }
+            None => Vec::new(),
+        };
         if lost > 0 {
             warnings.push(format!(
                 "{lost} socket-destroy notifications were lost (too many short-lived connections at once)"
@@ -371,6 +421,7 @@ impl PlatformCollector {
             processes,
             sockets,
             diagnostics: diag,
+            captured,
         })
     }
 
