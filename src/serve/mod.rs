@@ -12,11 +12,11 @@ pub mod sampler;
 pub mod security;
 
 use crate::collect::{CollectError, CollectOptions, Collector};
-use crate::graph::model::{ConnectionsDoc, GraphDiff, GraphDoc};
+use crate::graph::model::{GraphDiff, GraphDoc};
 use crate::graph::traffic::InterfaceTraffic;
-use crate::graph::GraphOptions;
+use crate::graph::{build_connections, ContainerLabels, GraphOptions, Inputs};
 use crate::rules::RuleSet;
-use crate::snapshot::Diagnostics;
+use crate::snapshot::{Diagnostics, Snapshot};
 use axum::body::Bytes;
 use metrics::{DurationHistogram, MetricsData};
 use serde::Serialize;
@@ -93,7 +93,10 @@ pub struct Health {
 pub struct Published {
     pub graph: Arc<GraphDoc>,
     pub graph_json: Bytes,
-    pub connections_json: Bytes,
+    /// What the last sample saw, for views built on request.
+    pub latest: Option<Arc<LatestSample>>,
+    /// `/api/connections` built from `latest`, keyed by its sample number.
+    pub connections_cache: Option<(u64, Bytes)>,
     pub traffic_json: Bytes,
     pub metrics: MetricsData,
     pub histogram: DurationHistogram,
@@ -116,13 +119,12 @@ impl Shared {
     fn new() -> Shared {
         let empty = GraphDoc::default();
         let graph_json = Bytes::from(serde_json::to_vec(&empty).unwrap_or_default());
-        let connections_json =
-            Bytes::from(serde_json::to_vec(&ConnectionsDoc::default()).unwrap_or_default());
         Shared {
             published: RwLock::new(Published {
                 graph: Arc::new(empty),
                 graph_json,
-                connections_json,
+                latest: None,
+                connections_cache: None,
                 traffic_json: Bytes::from_static(b"[]"),
                 metrics: MetricsData::default(),
                 histogram: DurationHistogram::default(),
@@ -137,7 +139,8 @@ impl Shared {
         }
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Published> {
+    /// Write access that survives a poisoned lock.
+    pub fn write(&self) -> std::sync::RwLockWriteGuard<'_, Published> {
         // A panic elsewhere must not take the server down with a poisoned lock.
         self.published.write().unwrap_or_else(|e| e.into_inner())
     }
@@ -170,7 +173,7 @@ impl Shared {
     fn publish(&self, out: SampleOutput<'_>) {
         let SampleOutput {
             graph,
-            connections,
+            latest,
             traffic,
             diff,
             metrics,
@@ -178,7 +181,6 @@ impl Shared {
             took,
         } = out;
         let graph_json = Bytes::from(serde_json::to_vec(&*graph).unwrap_or_default());
-        let connections_json = Bytes::from(serde_json::to_vec(connections).unwrap_or_default());
         let traffic_json = Bytes::from(serde_json::to_vec(traffic).unwrap_or_default());
         let message = diff.map(|d| StreamMessage {
             event: "diff",
@@ -197,7 +199,7 @@ impl Shared {
             p.health.sse_clients = self.events.receiver_count();
             p.graph = graph;
             p.graph_json = graph_json;
-            p.connections_json = connections_json;
+            p.latest = Some(latest);
             p.traffic_json = traffic_json;
             p.histogram.observe(metrics.collect_seconds);
             p.metrics = metrics;
@@ -209,10 +211,37 @@ impl Shared {
     }
 }
 
+/// The last sample and what its views are built with. `/api/connections`
+/// lists every connection (tens of MB at 100k sockets), so it is built
+/// when someone asks, not every interval.
+pub struct LatestSample {
+    /// Counts samples; keys the cached views.
+    pub number: u64,
+    pub snapshot: Snapshot,
+    pub rules: RuleSet,
+    pub options: GraphOptions,
+    pub containers: ContainerLabels,
+}
+
+impl LatestSample {
+    /// The `/api/connections` document as JSON.
+    pub fn connections_json(&self) -> Bytes {
+        let doc = build_connections(&Inputs {
+            snapshot: &self.snapshot,
+            rules: &self.rules,
+            options: &self.options,
+            containers: &self.containers,
+            traffic: None,
+        });
+        Bytes::from(serde_json::to_vec(&doc).unwrap_or_default())
+    }
+}
+
 /// What one sample publishes.
 pub struct SampleOutput<'a> {
     pub graph: Arc<GraphDoc>,
-    pub connections: &'a ConnectionsDoc,
+    /// The sample itself: `/api/connections` is built from it on request.
+    pub latest: Arc<LatestSample>,
     pub traffic: &'a [InterfaceTraffic],
     /// The change since the last published graph, if any.
     pub diff: Option<GraphDiff>,

@@ -197,8 +197,39 @@ async fn graph(State(state): State<AppState>) -> Response {
     json(bytes)
 }
 
+/// Built from the last sample on the first request after it (off the async
+/// workers), then served from the cache until the next sample.
 async fn connections(State(state): State<AppState>) -> Response {
-    let bytes = state.shared.read().connections_json.clone();
+    let (latest, cached) = {
+        let p = state.shared.read();
+        (p.latest.clone(), p.connections_cache.clone())
+    };
+    let Some(latest) = latest else {
+        return json(axum::body::Bytes::from_static(
+            b"{\"listeners\":[],\"connections\":[]}",
+        ));
+    };
+    if let Some((number, bytes)) = cached {
+        if number == latest.number {
+            return json(bytes);
+        }
+    }
+    let number = latest.number;
+    let bytes = match tokio::task::spawn_blocking(move || latest.connections_json()).await {
+        Ok(b) => b,
+        Err(_) => {
+            return plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "could not build the connections view\n",
+            )
+        }
+    };
+    {
+        let mut p = state.shared.write();
+        if p.latest.as_ref().is_some_and(|l| l.number == number) {
+            p.connections_cache = Some((number, bytes.clone()));
+        }
+    }
     json(bytes)
 }
 

@@ -8,10 +8,10 @@ use crate::collect::Collector;
 use crate::graph::diff::diff;
 use crate::graph::model::GraphDoc;
 use crate::graph::traffic::TrafficTracker;
-use crate::graph::{build_connections, build_graph, ContainerLabels, Inputs};
+use crate::graph::{build_graph, ContainerLabels, Inputs};
 use crate::rules::RuleSet;
 use crate::serve::metrics::MetricsData;
-use crate::serve::{SampleOutput, ServeConfig, Shared};
+use crate::serve::{LatestSample, SampleOutput, ServeConfig, Shared};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -74,6 +74,7 @@ pub fn run(shared: Arc<Shared>, mut collector: Collector, config: &ServeConfig) 
     let mut last_error: Option<String> = None;
     let mut prev: Option<Arc<GraphDoc>> = None;
     let mut traffic = TrafficTracker::default();
+    let mut samples: u64 = 0;
     let mut seq: u64 = 0;
     let mut next_tick = Instant::now();
     while !shared.stopping.load(Ordering::Relaxed) {
@@ -103,7 +104,6 @@ pub fn run(shared: Arc<Shared>, mut collector: Collector, config: &ServeConfig) 
                     traffic: Some(&sample),
                 };
                 let mut graph = build_graph(&inputs, seq + 1);
-                let connections = build_connections(&inputs);
                 let graph_diff = prev.as_deref().map(|p| diff(p, &graph));
                 match &graph_diff {
                     // Nothing changed: keep the seq so clients stay in step.
@@ -112,13 +112,21 @@ pub fn run(shared: Arc<Shared>, mut collector: Collector, config: &ServeConfig) 
                 }
                 let graph = Arc::new(graph);
                 let metrics = MetricsData::from_snapshot(&snapshot, &graph, &traffic, collect_time);
+                let diagnostics = snapshot.diagnostics.clone();
+                samples += 1;
                 shared.publish(SampleOutput {
                     graph: graph.clone(),
-                    connections: &connections,
+                    latest: Arc::new(LatestSample {
+                        number: samples,
+                        snapshot,
+                        rules: watcher.rules.clone(),
+                        options: config.options.clone(),
+                        containers: containers.clone(),
+                    }),
                     traffic: &traffic.totals(),
                     diff: graph_diff.filter(|d| !d.is_empty()),
                     metrics,
-                    diagnostics: &snapshot.diagnostics,
+                    diagnostics: &diagnostics,
                     took: started.elapsed(),
                 });
                 prev = Some(graph);
