@@ -11,6 +11,7 @@
 
 use crate::graph::pairing::SocketIndex;
 use crate::snapshot::{Proto, Snapshot, Socket};
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -61,9 +62,9 @@ pub struct InterfaceTraffic {
 pub struct TrafficTracker {
     prev_at_ms: Option<u64>,
     /// Live sockets' counters by endpoints and inode.
-    prev: HashMap<(Endpoints, u64), Delta>,
+    prev: FxHashMap<(Endpoints, u64), Delta>,
     /// The same, by endpoints only (to match a closed socket's last report).
-    prev_by_endpoints: HashMap<Endpoints, Delta>,
+    prev_by_endpoints: FxHashMap<Endpoints, Delta>,
     totals: BTreeMap<(ProcKey, String), (u64, u64, String)>,
     /// All bytes ever counted (sent, received); only grows.
     pub grand_total: (u64, u64),
@@ -95,10 +96,14 @@ impl TrafficTracker {
         let interval_secs = self
             .prev_at_ms
             .map(|prev| snap.taken_at_ms.saturating_sub(prev) as f64 / 1000.0);
-        let mut next: HashMap<(Endpoints, u64), Delta> = HashMap::new();
-        let mut next_by_endpoints: HashMap<Endpoints, Delta> = HashMap::new();
+        let mut next: FxHashMap<(Endpoints, u64), Delta> =
+            FxHashMap::with_capacity_and_hasher(snap.sockets.len(), Default::default());
+        let mut next_by_endpoints: FxHashMap<Endpoints, Delta> =
+            FxHashMap::with_capacity_and_hasher(snap.sockets.len(), Default::default());
         let mut deltas = Vec::with_capacity(snap.sockets.len());
-        let index = SocketIndex::new(snap);
+        // Built only when a socket needs its listener (rare): most samples
+        // of a steady machine never pay for it.
+        let mut index: Option<SocketIndex<'_>> = None;
         let procs: HashMap<u32, (Option<u64>, &str)> = snap
             .processes
             .iter()
@@ -133,27 +138,27 @@ impl TrafficTracker {
             if !s.closed {
                 next_by_endpoints.insert(ends, now);
             }
-            let iface = interface_of(s.local.ip(), snap);
-            // A closed server-side socket counts for the listener's owners.
-            let owners = match index.listener_for(s.proto, s.local) {
-                Some(l) if s.owners.is_empty() => &snap.sockets[l].owners,
-                _ => &s.owners,
-            };
-            for &pid in owners {
-                let (start, name) = procs.get(&pid).copied().unwrap_or((None, "?"));
-                let e = self.totals.entry(((pid, start), iface.clone())).or_insert((
-                    0,
-                    0,
-                    name.to_string(),
-                ));
-                e.0 += delta.0;
-                e.1 += delta.1;
-            }
-            self.grand_total.0 += delta.0;
-            self.grand_total.1 += delta.1;
             deltas.push((!first).then_some(delta));
+            if delta == (0, 0) {
+                continue; // idle: nothing to add (the usual case)
+            }
+            // A closed server-side socket counts for the listener's owners.
+            let owners = if s.owners.is_empty() {
+                let index = index.get_or_insert_with(|| SocketIndex::new(snap));
+                match index.listener_for(s.proto, s.local) {
+                    Some(l) => &snap.sockets[l].owners,
+                    None => &s.owners,
+                }
+            } else {
+                &s.owners
+            };
+            let iface = interface_of(s.local.ip(), snap);
+            self.credit(owners, &procs, &iface, delta);
         }
-        self.add_captured(snap, &index, &procs, first, &mut deltas);
+        if !snap.captured.is_empty() {
+            let index = index.get_or_insert_with(|| SocketIndex::new(snap));
+            self.add_captured(snap, index, &procs, first, &mut deltas);
+        }
         self.prev = next;
         self.prev_by_endpoints = next_by_endpoints;
         self.prev_at_ms = Some(snap.taken_at_ms);
@@ -184,18 +189,34 @@ impl TrafficTracker {
                 d.0 += f.sent;
                 d.1 += f.received;
             }
-            for &pid in &snap.sockets[i].owners {
-                let (start, name) = procs.get(&pid).copied().unwrap_or((None, "?"));
-                let e = self
-                    .totals
-                    .entry(((pid, start), f.interface.clone()))
-                    .or_insert((0, 0, name.to_string()));
-                e.0 += f.sent;
-                e.1 += f.received;
-            }
-            self.grand_total.0 += f.sent;
-            self.grand_total.1 += f.received;
+            self.credit(
+                &snap.sockets[i].owners,
+                procs,
+                &f.interface,
+                (f.sent, f.received),
+            );
         }
+    }
+
+    /// Adds `delta` (sent, received) to each owner's total on `iface`.
+    fn credit(
+        &mut self,
+        owners: &[u32],
+        procs: &HashMap<u32, (Option<u64>, &str)>,
+        iface: &str,
+        delta: Delta,
+    ) {
+        for &pid in owners {
+            let (start, name) = procs.get(&pid).copied().unwrap_or((None, "?"));
+            let e = self
+                .totals
+                .entry(((pid, start), iface.to_string()))
+                .or_insert((0, 0, name.to_string()));
+            e.0 += delta.0;
+            e.1 += delta.1;
+        }
+        self.grand_total.0 += delta.0;
+        self.grand_total.1 += delta.1;
     }
 
     /// Totals per process and interface since the tracker started.
