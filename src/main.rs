@@ -3,7 +3,9 @@
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use procnet::collect::containers::{query_once, SNAPSHOT_TIMEOUT};
 use procnet::collect::Collector;
+use procnet::graph::containers::container_labels;
 use procnet::graph::ports::{parse_port_list, ServicePorts};
 use procnet::graph::{build_connections, build_graph, ContainerLabels, GraphOptions, Inputs};
 use procnet::rules::{resolve_rules_path, RuleSet};
@@ -53,6 +55,9 @@ struct GraphArgs {
     /// Show command lines as they are (secrets are redacted by default).
     #[arg(long)]
     show_secrets: bool,
+    /// Do not label containers (no container engine questions, no cgroup reads).
+    #[arg(long)]
+    no_containers: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -118,6 +123,7 @@ struct GraphSetup {
     options: GraphOptions,
     rules: RuleSet,
     rules_path: Option<PathBuf>,
+    containers: bool,
 }
 
 fn graph_setup(args: &GraphArgs) -> anyhow::Result<GraphSetup> {
@@ -137,6 +143,7 @@ fn graph_setup(args: &GraphArgs) -> anyhow::Result<GraphSetup> {
         },
         rules,
         rules_path,
+        containers: !args.no_containers,
     })
 }
 
@@ -153,9 +160,22 @@ fn run_snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
                 )
             })?
         }
-        None => Collector::new()?.sample()?,
+        None => {
+            let mut collector = Collector::new()?;
+            collector.set_containers(setup.containers);
+            collector.sample()?
+        }
     };
-    let containers = ContainerLabels::default();
+    let containers = if !setup.containers {
+        ContainerLabels::default()
+    } else if args.from.is_some() {
+        // A recorded snapshot: the live engine knows nothing of it; only
+        // its own forwarding processes (docker-proxy, conmon) name containers.
+        container_labels(&[], &snapshot)
+    } else {
+        let engine = query_once(SNAPSHOT_TIMEOUT);
+        container_labels(&engine.containers, &snapshot)
+    };
     let inputs = Inputs {
         snapshot: &snapshot,
         rules: &setup.rules,
@@ -211,6 +231,7 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         rules_path: setup.rules_path,
         icons_dir: args.icons_dir,
         token,
+        containers: setup.containers,
     };
     procnet::serve::run(config)?;
     Ok(())

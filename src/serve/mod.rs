@@ -11,6 +11,7 @@ pub mod routes;
 pub mod sampler;
 pub mod security;
 
+use crate::collect::containers::{ContainerWatcher, EngineStatus, ENGINE_TIMEOUT, REFRESH};
 use crate::collect::{CollectError, Collector};
 use crate::graph::model::{ConnectionsDoc, GraphDiff, GraphDoc};
 use crate::graph::GraphOptions;
@@ -37,6 +38,8 @@ pub struct ServeConfig {
     pub rules_path: Option<PathBuf>,
     pub icons_dir: Option<PathBuf>,
     pub token: Option<String>,
+    /// Label containers (off with `--no-containers`).
+    pub containers: bool,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -84,6 +87,8 @@ pub struct Health {
     pub rules_error: Option<String>,
     pub collector: Diagnostics,
     pub sse_clients: usize,
+    /// The container engine: reachable or not, and why.
+    pub containers: EngineStatus,
 }
 
 /// The latest published views.
@@ -147,6 +152,13 @@ impl Shared {
         p.health.failed_samples += 1;
         p.health.last_error = Some(error);
         p.health.status = "degraded";
+    }
+
+    fn set_engine_status(&self, status: &EngineStatus) {
+        let mut p = self.write();
+        if p.health.containers != *status {
+            p.health.containers = status.clone();
+        }
     }
 
     fn set_rules_error(&self, error: Option<String>) {
@@ -225,15 +237,22 @@ pub fn run(config: ServeConfig) -> Result<(), ServeError> {
     })?;
     listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;
-    let collector = Collector::new()?;
+    let mut collector = Collector::new()?;
+    collector.set_containers(config.containers);
     let shared = Arc::new(Shared::new());
+    let watcher = if config.containers {
+        Some(ContainerWatcher::spawn(REFRESH, ENGINE_TIMEOUT)?)
+    } else {
+        None
+    };
 
     let sampler = {
         let shared = shared.clone();
         let config = config.clone();
+        let engine = watcher.as_ref().map(ContainerWatcher::view);
         std::thread::Builder::new()
             .name("procnet-sampler".into())
-            .spawn(move || sampler::run(shared, collector, &config))?
+            .spawn(move || sampler::run(shared, collector, &config, engine))?
     };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -259,6 +278,7 @@ pub fn run(config: ServeConfig) -> Result<(), ServeError> {
         .stopping
         .store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = sampler.join();
+    drop(watcher);
     runtime.shutdown_timeout(Duration::from_secs(2));
     result.map_err(ServeError::Io)
 }

@@ -45,6 +45,11 @@ impl PlatformCollector {
         })
     }
 
+    /// See [`crate::collect::Collector::set_containers`].
+    pub fn set_containers(&mut self, on: bool) {
+        self.processes.set_containers(on);
+    }
+
     fn warn_once(&mut self, warnings: &mut Vec<String>, msg: String) {
         if self.warned.insert(msg.clone()) {
             log::warn!("{msg}");

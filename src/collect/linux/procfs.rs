@@ -218,6 +218,8 @@ pub struct ProcessCache {
     users: Option<HashMap<u32, String>>,
     boot_time: Option<u64>,
     ticks_per_sec: u64,
+    /// `--no-containers`: do not read `/proc/<pid>/cgroup`.
+    skip_containers: bool,
 }
 
 fn read_small(path: &str) -> Option<String> {
@@ -228,6 +230,11 @@ fn boot_time() -> Option<u64> {
     read_small("/proc/stat")?
         .lines()
         .find_map(|l| l.strip_prefix("btime ")?.trim().parse().ok())
+}
+
+/// The container `pid` runs in, from `/proc/<pid>/cgroup`.
+fn container_id(pid: u32) -> Option<String> {
+    crate::graph::containers::container_id_from_cgroup(&read_small(&format!("/proc/{pid}/cgroup"))?)
 }
 
 /// `/etc/passwd` → uid → name.
@@ -243,6 +250,14 @@ pub fn parse_passwd(text: &str) -> HashMap<u32, String> {
 }
 
 impl ProcessCache {
+    /// Whether new entries get their container id (see [`container_id`]).
+    pub fn set_containers(&mut self, on: bool) {
+        if self.skip_containers == on {
+            self.skip_containers = !on;
+            self.entries.clear();
+        }
+    }
+
     /// Details of `pid`, from the cache when its start time is unchanged.
     /// `None` when the process is gone.
     pub fn get(&mut self, pid: u32) -> Option<Process> {
@@ -293,7 +308,11 @@ impl ProcessCache {
             uid,
             user: uid.and_then(|u| users.get(&u).cloned()),
             ppid: Some(stat.ppid),
-            container_id: None,
+            container_id: if self.skip_containers {
+                None
+            } else {
+                container_id(pid)
+            },
         };
         self.entries
             .insert(pid, (stat.start_ticks, process.clone()));
