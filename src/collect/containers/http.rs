@@ -5,8 +5,6 @@
 //! [`parse_response`] is pure and never panics on any input; only [`get`]
 //! does I/O.
 
-use std::time::Duration;
-
 /// Most bytes of status line and headers accepted.
 pub const MAX_HEAD: usize = 64 * 1024;
 /// Most body bytes accepted (a `/containers/json` for thousands of
@@ -251,7 +249,11 @@ pub enum GetError {
 
 /// `GET path` over the unix socket at `socket`, all within `timeout`.
 #[cfg(unix)]
-pub fn get(socket: &std::path::Path, path: &str, timeout: Duration) -> Result<Response, GetError> {
+pub fn get(
+    socket: &std::path::Path,
+    path: &str,
+    timeout: std::time::Duration,
+) -> Result<Response, GetError> {
     use std::io::{ErrorKind, Read, Write};
     use std::os::unix::net::UnixStream;
     use std::time::Instant;
