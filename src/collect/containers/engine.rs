@@ -2,7 +2,7 @@
 //! socket: where the socket is, and `GET /containers/json` → the running
 //! containers' names, ids, published ports and network addresses.
 
-use super::http::{self, GetError};
+use super::http::GetError;
 use crate::graph::containers::{ContainerInfo, PublishedPort};
 use crate::snapshot::Proto;
 use serde::Deserialize;
@@ -96,11 +96,12 @@ pub fn list_containers(
     timeout: Duration,
 ) -> Result<Vec<ContainerInfo>, EngineError> {
     let path = socket.display().to_string();
-    let response =
-        http::get(socket, "/containers/json", timeout).map_err(|source| EngineError::Get {
+    let response = super::http::get(socket, "/containers/json", timeout).map_err(|source| {
+        EngineError::Get {
             path: path.clone(),
             source,
-        })?;
+        }
+    })?;
     if response.status != 200 {
         return Err(EngineError::Status {
             path,
@@ -123,6 +124,7 @@ pub fn list_containers(
 }
 
 /// The engine's `{"message": "…"}` error body, else the body's start.
+#[cfg_attr(not(unix), allow(dead_code))]
 fn error_message(body: &[u8]) -> String {
     #[derive(Deserialize)]
     struct ApiError {
