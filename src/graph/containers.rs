@@ -273,6 +273,11 @@ mod tests {
         );
         let hybrid = "9:name=systemd:/libpod_parent/libpod-<ID>\n4:memory:/libpod_parent/libpod-<ID>\n0::/libpod_parent/libpod-<ID>\n";
         assert_eq!(cg(hybrid).as_deref(), Some(ID));
+        // A container in a pod.
+        assert_eq!(
+            cg("0::/machine.slice/machine-libpod_pod_0d8e2c0e1f8a4b8f9d2b7e8c6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b.slice/libpod-<ID>.scope\n").as_deref(),
+            Some(ID)
+        );
         // A container running systemd nests its own scopes under the container's.
         assert_eq!(
             cg("0::/machine.slice/libpod-<ID>.scope/init.scope\n").as_deref(),
@@ -461,6 +466,15 @@ mod tests {
         assert_eq!(
             labels.published[&(Proto::Tcp, 9001)],
             "container 172.17.0.9:443"
+        );
+        // The engine's list is stale (8080 was `web`'s, a new container
+        // took it): the live proxy wins.
+        let mut snap2 = snap.clone();
+        snap2.processes.push(process(12, "docker-proxy -proto tcp -host-ip 0.0.0.0 -host-port 8080 -container-ip 172.17.0.7 -container-port 80"));
+        let labels = container_labels(&[web()], &snap2);
+        assert_eq!(
+            labels.published[&(Proto::Tcp, 8080)],
+            "container 172.17.0.7:80"
         );
         // No engine at all.
         let labels = container_labels(&[], &snap);
