@@ -3,7 +3,9 @@
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use procnet::collect::containers::{query_once, SNAPSHOT_TIMEOUT};
 use procnet::collect::Collector;
+use procnet::graph::containers::container_labels;
 use procnet::graph::ports::{parse_port_list, ServicePorts};
 use procnet::graph::{build_connections, build_graph, ContainerLabels, GraphOptions, Inputs};
 use procnet::rules::{resolve_rules_path, RuleSet};
@@ -53,6 +55,9 @@ struct GraphArgs {
     /// Show command lines as they are (secrets are redacted by default).
     #[arg(long)]
     show_secrets: bool,
+    /// Do not label containers (no container engine questions, no cgroup reads).
+    #[arg(long)]
+    no_containers: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -122,6 +127,7 @@ struct GraphSetup {
     options: GraphOptions,
     rules: RuleSet,
     rules_path: Option<PathBuf>,
+    containers: bool,
 }
 
 fn graph_setup(args: &GraphArgs) -> anyhow::Result<GraphSetup> {
@@ -141,6 +147,7 @@ fn graph_setup(args: &GraphArgs) -> anyhow::Result<GraphSetup> {
         },
         rules,
         rules_path,
+        containers: !args.no_containers,
     })
 }
 
@@ -159,12 +166,23 @@ fn run_snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
         }
         None => {
             let t = std::time::Instant::now();
-            let snap = Collector::new()?.sample()?;
+            let mut collector = Collector::new()?;
+            collector.set_containers(setup.containers);
+            let snap = collector.sample()?;
             log::debug!("collected in {:?}", t.elapsed());
             snap
         }
     };
-    let containers = ContainerLabels::default();
+    let containers = if !setup.containers {
+        ContainerLabels::default()
+    } else if args.from.is_some() {
+        // A recorded snapshot: the live engine knows nothing of it; only
+        // its own forwarding processes (docker-proxy, conmon) name containers.
+        container_labels(&[], &snapshot)
+    } else {
+        let engine = query_once(SNAPSHOT_TIMEOUT);
+        container_labels(&engine.containers, &snapshot)
+    };
     let inputs = Inputs {
         snapshot: &snapshot,
         rules: &setup.rules,
@@ -224,6 +242,7 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         icons_dir: args.icons_dir,
         token,
         capture: args.capture,
+        containers: setup.containers,
     };
     procnet::serve::run(config)?;
     Ok(())

@@ -27,10 +27,16 @@ fn cut(s: &str, width: usize) -> String {
 
 fn node_name(node: Option<&Node>, id: &str) -> String {
     match node {
-        Some(n) => match n.pid {
-            Some(pid) => format!("{} ({pid})", n.label),
-            None => n.label.clone(),
-        },
+        Some(n) => {
+            let mut name = match n.pid {
+                Some(pid) => format!("{} ({pid})", n.label),
+                None => n.label.clone(),
+            };
+            if let Some(c) = &n.container {
+                let _ = write!(name, " [{c}]");
+            }
+            name
+        }
         None => id.to_string(),
     }
 }
@@ -54,6 +60,10 @@ pub fn render(graph: &GraphDoc, conns: &ConnectionsDoc) -> String {
             (Some(label), 0) => label.clone(),
             _ => l.process_name.clone(),
         };
+        let place = match &l.container_name {
+            Some(c) => format!("[{c}] {}", l.address_description),
+            None => l.address_description.clone(),
+        };
         let _ = writeln!(
             out,
             "{:<5} {:<24} {:>5}  {:>7}  {:<16} {}",
@@ -62,7 +72,7 @@ pub fn render(graph: &GraphDoc, conns: &ConnectionsDoc) -> String {
             l.port,
             pid,
             cut(&name, 16),
-            cut(&l.address_description, 36)
+            cut(&place, 36)
         );
     }
     let nodes: HashMap<&str, &Node> = graph.nodes.iter().map(|n| (n.id.as_str(), n)).collect();

@@ -9,6 +9,8 @@
 
 use crate::snapshot::Snapshot;
 
+pub mod containers;
+
 #[cfg(target_os = "linux")]
 pub mod linux;
 #[cfg(target_os = "linux")]
@@ -90,6 +92,15 @@ impl Collector {
         {
             Err(CollectError::Unsupported)
         }
+    }
+
+    /// Whether to find each process's container (from its cgroup on
+    /// Linux); on by default, off with `--no-containers`.
+    pub fn set_containers(&mut self, on: bool) {
+        #[cfg(target_os = "linux")]
+        self.inner.set_containers(on);
+        #[cfg(not(target_os = "linux"))]
+        let _ = on;
     }
 
     /// Takes one sample.

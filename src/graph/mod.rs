@@ -1,8 +1,10 @@
 //! Pure functions from a [`Snapshot`](crate::snapshot::Snapshot) to the
 //! published views: pairing of local connections, client→server direction,
-//! typing rules, friendly labels and diffs between samples. No I/O here.
+//! typing rules, friendly labels, container labels and diffs between samples.
+//! No I/O here.
 
 pub mod build;
+pub mod containers;
 pub mod diff;
 pub mod direction;
 pub mod labels;

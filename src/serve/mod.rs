@@ -11,6 +11,7 @@ pub mod routes;
 pub mod sampler;
 pub mod security;
 
+use crate::collect::containers::{ContainerWatcher, EngineStatus, ENGINE_TIMEOUT, REFRESH};
 use crate::collect::{CollectError, CollectOptions, Collector};
 use crate::graph::model::{GraphDiff, GraphDoc};
 use crate::graph::traffic::InterfaceTraffic;
@@ -40,6 +41,8 @@ pub struct ServeConfig {
     pub token: Option<String>,
     /// Count UDP bytes from packets (`--capture`).
     pub capture: bool,
+    /// Label containers (off with `--no-containers`).
+    pub containers: bool,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -87,6 +90,8 @@ pub struct Health {
     pub rules_error: Option<String>,
     pub collector: Diagnostics,
     pub sse_clients: usize,
+    /// The container engine: reachable or not, and why.
+    pub containers: EngineStatus,
 }
 
 /// The latest published views.
@@ -155,6 +160,13 @@ impl Shared {
         p.health.failed_samples += 1;
         p.health.last_error = Some(error);
         p.health.status = "degraded";
+    }
+
+    fn set_engine_status(&self, status: &EngineStatus) {
+        let mut p = self.write();
+        if p.health.containers != *status {
+            p.health.containers = status.clone();
+        }
     }
 
     fn set_rules_error(&self, error: Option<String>) {
@@ -275,17 +287,24 @@ pub fn run(config: ServeConfig) -> Result<(), ServeError> {
     })?;
     listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;
-    let collector = Collector::with_options(CollectOptions {
+    let mut collector = Collector::with_options(CollectOptions {
         capture: config.capture,
     })?;
+    collector.set_containers(config.containers);
     let shared = Arc::new(Shared::new());
+    let watcher = if config.containers {
+        Some(ContainerWatcher::spawn(REFRESH, ENGINE_TIMEOUT)?)
+    } else {
+        None
+    };
 
     let sampler = {
         let shared = shared.clone();
         let config = config.clone();
+        let engine = watcher.as_ref().map(ContainerWatcher::view);
         std::thread::Builder::new()
             .name("procnet-sampler".into())
-            .spawn(move || sampler::run(shared, collector, &config))?
+            .spawn(move || sampler::run(shared, collector, &config, engine))?
     };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -311,6 +330,7 @@ pub fn run(config: ServeConfig) -> Result<(), ServeError> {
         .stopping
         .store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = sampler.join();
+    drop(watcher);
     runtime.shutdown_timeout(Duration::from_secs(2));
     result.map_err(ServeError::Io)
 }

@@ -4,7 +4,9 @@
 //! stay served. The rules file is re-read when it changes on disk; a broken
 //! edit keeps the last good rules and is reported to the log and the UI.
 
+use crate::collect::containers::{latest, EngineView};
 use crate::collect::Collector;
+use crate::graph::containers::container_labels;
 use crate::graph::diff::diff;
 use crate::graph::model::GraphDoc;
 use crate::graph::traffic::TrafficTracker;
@@ -14,7 +16,7 @@ use crate::serve::metrics::MetricsData;
 use crate::serve::{LatestSample, SampleOutput, ServeConfig, Shared};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 /// Watches the rules file and keeps the last rules that parsed.
@@ -67,10 +69,16 @@ impl RulesWatcher {
     }
 }
 
-/// Runs until `shared.stopping` is set.
-pub fn run(shared: Arc<Shared>, mut collector: Collector, config: &ServeConfig) {
+/// Runs until `shared.stopping` is set. `engine` is the container
+/// watcher's latest view (`None` with `--no-containers`): only read here,
+/// never waited for.
+pub fn run(
+    shared: Arc<Shared>,
+    mut collector: Collector,
+    config: &ServeConfig,
+    engine: Option<Arc<RwLock<EngineView>>>,
+) {
     let mut watcher = RulesWatcher::new(config.rules_path.clone(), config.rules.clone());
-    let containers = ContainerLabels::default();
     let mut last_error: Option<String> = None;
     let mut prev: Option<Arc<GraphDoc>> = None;
     let mut traffic = TrafficTracker::default();
@@ -94,6 +102,14 @@ pub fn run(shared: Arc<Shared>, mut collector: Collector, config: &ServeConfig) 
                     log::info!("sampling works again");
                 }
                 let collect_time = started.elapsed();
+                let containers = match &engine {
+                    Some(view) => {
+                        let view = latest(view);
+                        shared.set_engine_status(&view.status);
+                        container_labels(&view.containers, &snapshot)
+                    }
+                    None => ContainerLabels::default(),
+                };
                 let sample = traffic.observe(&snapshot);
                 traffic.forget_exited(&snapshot);
                 let inputs = Inputs {

@@ -87,6 +87,9 @@ pub struct PlatformCollector {
     destroyed: Option<destroyed::DestroyListener>,
     /// Why `destroyed` is `None`, said once in the log and in every sample.
     destroyed_off: Option<String>,
+    /// Read each process's container id from its cgroup (off with
+    /// `--no-containers`).
+    containers: bool,
     /// Packet capture (`--capture`), when asked for and permitted.
     capture: Option<capture::PacketCounter>,
     /// Why capture was asked for but is off.
@@ -147,6 +150,7 @@ impl PlatformCollector {
             (None, None)
         };
         Ok(PlatformCollector {
+            containers: true,
             capture,
             capture_off,
             options,
@@ -161,6 +165,14 @@ impl PlatformCollector {
             destroyed,
             destroyed_off,
         })
+    }
+
+    /// See [`crate::collect::Collector::set_containers`].
+    pub fn set_containers(&mut self, on: bool) {
+        if self.containers != on {
+            self.containers = on;
+            self.cache.clear(); // cached details carry the old choice
+        }
     }
 
     fn scan_threads(&self) -> usize {
@@ -448,9 +460,12 @@ impl PlatformCollector {
             Ok(()) => procfs::parse_status_uid(buf),
             Err(_) => None,
         };
-        let container_id = match dir.read_pid_file(pid, b"/cgroup", buf) {
-            Ok(()) => procfs::parse_container_id(buf),
-            Err(_) => None,
+        let container_id = match self.containers && dir.read_pid_file(pid, b"/cgroup", buf).is_ok()
+        {
+            true => {
+                crate::graph::containers::container_id_from_cgroup(&String::from_utf8_lossy(buf))
+            }
+            false => None,
         };
         let start_time = self
             .btime

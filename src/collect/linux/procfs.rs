@@ -572,19 +572,6 @@ pub fn parse_cmdline(buf: &[u8]) -> Vec<String> {
         .collect()
 }
 
-/// A container id (64 hex digits, as docker, containerd, podman and
-/// kubernetes name their cgroups) in `/proc/<pid>/cgroup`, if any.
-pub fn parse_container_id(cgroup: &[u8]) -> Option<String> {
-    for line in cgroup.split(|&b| b == b'\n') {
-        for part in line.split(|&b| matches!(b, b'/' | b'-' | b'.' | b':' | b'_')) {
-            if part.len() == 64 && part.iter().all(u8::is_ascii_hexdigit) {
-                return Some(String::from_utf8_lossy(part).into_owned());
-            }
-        }
-    }
-    None
-}
-
 /// Boot time (`btime` in `/proc/stat`), seconds since the Unix epoch.
 pub fn parse_btime(proc_stat: &[u8]) -> Option<u64> {
     let line = proc_stat
@@ -626,10 +613,6 @@ mod tests {
             parse_btime(b"cpu 1 2\nbtime 1700000000\n"),
             Some(1_700_000_000)
         );
-        let id = "a".repeat(64);
-        let cg = format!("0::/system.slice/docker-{id}.scope\n");
-        assert_eq!(parse_container_id(cg.as_bytes()), Some(id));
-        assert_eq!(parse_container_id(b"0::/user.slice\n"), None);
         assert_eq!(PathBuf64::pid_path(907, b"/fd").buf[..7], *b"907/fd\0");
         assert_eq!(PathBuf64::pid_path(0, b"").buf[..2], *b"0\0");
         let mut d = [0u8; 10];
@@ -660,7 +643,6 @@ mod tests {
             let _ = parse_stat(&b);
             let _ = parse_status_uid(&b);
             let _ = parse_cmdline(&b);
-            let _ = parse_container_id(&b);
             let _ = parse_btime(&b);
             let _ = socket_inode(&b);
             for_each_dirent(&b, |_| {});
