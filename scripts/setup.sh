@@ -24,6 +24,13 @@ if [ "$build_only" -eq 0 ]; then
   [ -x /usr/bin/time ] || need_apt+=(time)
   have x86_64-w64-mingw32-gcc || need_apt+=(gcc-mingw-w64-x86-64)
   have wine64 || have wine || need_apt+=(wine wine64)
+  # The container end-to-end test: Podman with runc (crun cannot run on
+  # hosts with a hybrid cgroup setup) and a static busybox as the image.
+  have podman || need_apt+=(podman)
+  have runc || need_apt+=(runc)
+  dpkg -s busybox-static >/dev/null 2>&1 || need_apt+=(busybox-static)
+  have curl || need_apt+=(curl)
+  have bc || need_apt+=(bc)
 fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "setup: apt-get install ${need_apt[*]}"
