@@ -63,6 +63,19 @@ pub struct LinuxOptions {
     pub capture: bool,
 }
 
+/// How long owners from one full scan may be reused on a steady machine.
+/// A socket inherited by a new child after the scan shows the child after
+/// at most this long.
+const FULL_OWNER_SCAN_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The owners found by the last full scan, and every socket inode that
+/// sample saw (owned or not).
+struct LastScan {
+    at: std::time::Instant,
+    scan: FdScan,
+    inodes: std::collections::HashSet<u64>,
+}
+
 /// Process details kept between samples.
 struct CachedProcess {
     starttime: u64,
@@ -87,6 +100,8 @@ pub struct PlatformCollector {
     destroyed: Option<destroyed::DestroyListener>,
     /// Why `destroyed` is `None`, said once in the log and in every sample.
     destroyed_off: Option<String>,
+    /// The last full owner scan, reused while no new socket appears.
+    last_scan: Option<LastScan>,
     /// Read each process's container id from its cgroup (off with
     /// `--no-containers`).
     containers: bool,
@@ -150,6 +165,7 @@ impl PlatformCollector {
             (None, None)
         };
         Ok(PlatformCollector {
+            last_scan: None,
             containers: true,
             capture,
             capture_off,
@@ -173,6 +189,37 @@ impl PlatformCollector {
             self.containers = on;
             self.cache.clear(); // cached details carry the old choice
         }
+    }
+
+    /// Owners only (the socket tables are already dumped): the BPF
+    /// iterator when it works, else the `/proc` fd scan.
+    fn owner_scan(
+        &mut self,
+        dir: &Dir,
+        pids: &[u32],
+        threads: usize,
+        want_bpf: bool,
+        warnings: &mut Vec<String>,
+    ) -> FdScan {
+        if want_bpf {
+            match bpf_owners(self.bpf.take(), self.pairs_hint) {
+                (Some(it), Ok(pairs)) => {
+                    self.bpf = Some(it);
+                    self.pairs_hint = pairs.len() + pairs.len() / 8;
+                    return FdScan {
+                        pairs,
+                        denied: procfs::denied_pids(dir, pids),
+                        ..FdScan::default()
+                    };
+                }
+                (None, _) => {}
+                (Some(_), Err(e)) => warnings.push(format!(
+                    "BPF owner iterator failed ({e}); scanning /proc instead"
+                )),
+            }
+            self.bpf_failed = true;
+        }
+        dir.scan_fds(pids, threads, || ()).0
     }
 
     fn scan_threads(&self) -> usize {
@@ -247,8 +294,35 @@ impl PlatformCollector {
             && self.options.owners == OwnerSource::Auto
             && std::env::var_os("PROCNET_NO_BPF").is_none_or(|v| v.is_empty());
 
-        let (scan, table) = match &proc_dir {
-            Ok((dir, pids)) if want_bpf => {
+        // A steady machine: while every socket inode was already there at
+        // the last full owner scan, its owners are reused (no BPF read, no
+        // /proc walk); a new inode, or every few seconds, scans again.
+        let fresh = self.last_scan.take().filter(|l| {
+            l.at.elapsed() < FULL_OWNER_SCAN_EVERY && self.options.owners == OwnerSource::Auto
+        });
+        let (scan, table) = match (&proc_dir, fresh) {
+            (Ok((dir, pids)), Some(last)) => {
+                let table = collect_sockets(source, netlink_unsupported, stat, buf);
+                let known = table.as_ref().is_ok_and(|t| {
+                    t.sockets
+                        .iter()
+                        .all(|s| s.inode == 0 || last.inodes.contains(&s.inode))
+                });
+                if known {
+                    self.last_scan = Some(LastScan {
+                        at: last.at,
+                        scan: last.scan.clone(),
+                        inodes: last.inodes,
+                    });
+                    (Some(last.scan), table)
+                } else {
+                    (
+                        Some(self.owner_scan(dir, pids, threads, want_bpf, &mut warnings)),
+                        table,
+                    )
+                }
+            }
+            (Ok((dir, pids)), None) if want_bpf => {
                 // The BPF iterator runs on a second thread while this one
                 // dumps the socket tables.
                 let taken = self.bpf.take();
@@ -286,13 +360,13 @@ impl PlatformCollector {
                     }
                 }
             }
-            Ok((dir, pids)) => {
+            (Ok((dir, pids)), None) => {
                 let (scan, table) = dir.scan_fds(pids, threads, || {
                     collect_sockets(source, netlink_unsupported, stat, buf)
                 });
                 (Some(scan), table)
             }
-            Err(e) => {
+            (Err(e), _) => {
                 warnings.push(format!(
                     "cannot read /proc ({e}); socket owners are unknown"
                 ));
@@ -303,6 +377,20 @@ impl PlatformCollector {
             }
         };
         let table = table?;
+        if let Some(scan) = &scan {
+            if self.last_scan.is_none() {
+                self.last_scan = Some(LastScan {
+                    at: std::time::Instant::now(),
+                    scan: scan.clone(),
+                    inodes: table
+                        .sockets
+                        .iter()
+                        .map(|s| s.inode)
+                        .filter(|&i| i != 0)
+                        .collect(),
+                });
+            }
+        }
         if table.backend == "procfs" && source == SocketSource::Auto {
             self.netlink_unsupported = true;
         }

@@ -28,7 +28,7 @@ enum FdOutcome {
 }
 
 /// The merged result of the fd scan.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct FdScan {
     /// `(socket inode, pid)` pairs, sorted and deduplicated.
     pub pairs: Vec<(u64, u32)>,
