@@ -33,14 +33,21 @@ if [ "$build_only" -eq 0 ]; then
   have bc || need_apt+=(bc)
 fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
-  echo "setup: apt-get install ${need_apt[*]}"
+  echo "setup: apt-get install ${need_apt[*]}" >&2
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
+if ! have cargo && [ -x "$HOME/.cargo/bin/cargo" ]; then
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
 if ! have cargo; then
-  echo "setup: Rust is missing: install it with your package manager (apt-get install cargo) or rustup, then rerun" >&2
-  exit 1
+  # Debian's own cargo is older than procnet needs (1.85); rustup installs a current one.
+  echo "setup: installing Rust with rustup (https://rustup.rs)" >&2
+  have curl || { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq curl ca-certificates >/dev/null; }
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+  export PATH="$HOME/.cargo/bin:$PATH"
+  echo "setup: Rust installed; in a new shell run: . \"\$HOME/.cargo/env\"" >&2
 fi
 if have rustup; then
   rustup component add rustfmt clippy >/dev/null 2>&1 || true
@@ -51,6 +58,6 @@ fi
 
 # The web UI's dependencies come from the npm registry, pinned by package-lock.json.
 if [ -f web/package-lock.json ] && [ ! -d web/node_modules ]; then
-  (cd web && npm ci --no-audit --no-fund)
+  (cd web && npm ci --no-audit --no-fund) >&2
 fi
-echo "setup: ok"
+echo "setup: ok" >&2

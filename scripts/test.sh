@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
+export PATH="$HOME/.cargo/bin:$PATH"
 
 echo "== format and lint"
 cargo fmt --all -- --check
