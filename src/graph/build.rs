@@ -485,7 +485,7 @@ fn make_node(r: &NodeRef, processes: &HashMap<u32, &Process>, inputs: &Inputs<'_
         }
         NodeRef::Unknown(reason, uid) => {
             let what = match reason {
-                UnknownReason::Permission => "another user's process",
+                UnknownReason::Permission => "owner not readable",
                 UnknownReason::Exited => "closed by its owner",
                 UnknownReason::Netns => "another network namespace",
                 UnknownReason::Unknown => "owner not visible",
