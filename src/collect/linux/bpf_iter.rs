@@ -29,6 +29,13 @@ pub enum BpfError {
     BtfRead(io::Error),
     #[error(transparent)]
     Btf(#[from] btf::BtfError),
+    #[error("{call}: {source} (verifier: {log})")]
+    Verifier {
+        call: &'static str,
+        #[source]
+        source: io::Error,
+        log: String,
+    },
     #[error("{call}: {source}")]
     Os {
         call: &'static str,
@@ -43,7 +50,7 @@ pub struct OwnerIter {
     buf: Vec<u8>,
 }
 
-fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> [u8; 8] {
+pub(super) fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> [u8; 8] {
     let mut i = [0u8; 8];
     i[0] = code;
     i[1] = (dst & 0xf) | (src << 4);
@@ -94,7 +101,7 @@ fn program(f_inode: i16, i_mode: i16, i_ino: i16, tgid: i16) -> Vec<u8> {
     p.concat()
 }
 
-fn bpf(
+pub(super) fn bpf(
     cmd: libc::c_long,
     attr: &mut [u8; ATTR_LEN],
     call: &'static str,
@@ -112,27 +119,22 @@ fn bpf(
     Ok(unsafe { OwnedFd::from_raw_fd(r as i32) })
 }
 
-fn put_u32(a: &mut [u8], at: usize, v: u32) {
+pub(super) fn put_u32(a: &mut [u8], at: usize, v: u32) {
     a[at..at + 4].copy_from_slice(&v.to_ne_bytes());
 }
 
-fn put_u64(a: &mut [u8], at: usize, v: u64) {
+pub(super) fn put_u64(a: &mut [u8], at: usize, v: u64) {
     a[at..at + 8].copy_from_slice(&v.to_ne_bytes());
 }
 
-fn offset(v: u32) -> Result<i16, BpfError> {
+pub(super) fn offset(v: u32) -> Result<i16, BpfError> {
     i16::try_from(v).map_err(|_| BpfError::Btf(btf::BtfError::Missing("small member offset")))
 }
 
 impl OwnerIter {
     /// Loads and attaches the iterator program.
     pub fn load() -> Result<OwnerIter, BpfError> {
-        if std::fs::read_link("/proc/self/ns/pid")
-            .map(|l| l.as_os_str() != INIT_PID_NS)
-            .unwrap_or(true)
-        {
-            return Err(BpfError::PidNamespace);
-        }
+        check_pid_namespace()?;
         let vmlinux = std::fs::read("/sys/kernel/btf/vmlinux").map_err(BpfError::BtfRead)?;
         let found = btf::lookup(
             &vmlinux,
@@ -147,22 +149,7 @@ impl OwnerIter {
         drop(vmlinux);
         let o = &found.member_offsets;
         let prog = program(offset(o[0])?, offset(o[1])?, offset(o[2])?, offset(o[3])?);
-        let license = b"GPL\0";
-
-        let mut attr = [0u8; ATTR_LEN];
-        put_u32(&mut attr, 0, BPF_PROG_TYPE_TRACING);
-        put_u32(&mut attr, 4, (prog.len() / 8) as u32);
-        put_u64(&mut attr, 8, prog.as_ptr() as u64);
-        put_u64(&mut attr, 16, license.as_ptr() as u64);
-        attr[48..56].copy_from_slice(b"procnet\0");
-        put_u32(&mut attr, 68, BPF_TRACE_ITER);
-        put_u32(&mut attr, 108, found.func_id);
-        let prog_fd = bpf(BPF_PROG_LOAD, &mut attr, "bpf(BPF_PROG_LOAD)")?;
-
-        let mut attr = [0u8; ATTR_LEN];
-        put_u32(&mut attr, 0, prog_fd.as_raw_fd() as u32);
-        put_u32(&mut attr, 8, BPF_TRACE_ITER);
-        let link = bpf(BPF_LINK_CREATE, &mut attr, "bpf(BPF_LINK_CREATE)")?;
+        let link = attach(&prog, found.func_id)?;
         Ok(OwnerIter {
             link,
             buf: vec![0u8; 1 << 20],
@@ -171,38 +158,99 @@ impl OwnerIter {
 
     /// Runs the iterator once, appending `(socket inode, pid)` pairs.
     pub fn read(&mut self, out: &mut Vec<(u64, u32)>) -> Result<(), BpfError> {
-        let mut attr = [0u8; ATTR_LEN];
-        put_u32(&mut attr, 0, self.link.as_raw_fd() as u32);
-        let iter = bpf(BPF_ITER_CREATE, &mut attr, "bpf(BPF_ITER_CREATE)")?;
-        let mut carry = 0usize;
-        loop {
-            // SAFETY: reading into the tail of buf after `carry` bytes.
-            let n = unsafe {
-                libc::read(
-                    iter.as_raw_fd(),
-                    self.buf.as_mut_ptr().add(carry).cast(),
-                    self.buf.len() - carry,
-                )
-            };
-            if n < 0 {
-                let err = io::Error::last_os_error();
-                if err.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(BpfError::Os {
-                    call: "read(bpf iterator)",
-                    source: err,
-                });
-            }
-            if n == 0 {
-                return Ok(());
-            }
-            let have = carry + (n as usize).min(self.buf.len() - carry);
-            let whole = have - have % 16;
-            decode_records(&self.buf[..whole], out);
-            self.buf.copy_within(whole..have, 0);
-            carry = have - whole;
+        read_records(&self.link, &mut self.buf, 16, |recs| decode_records(recs, out))
+    }
+}
+
+/// Checks that this process can see every socket and process a BPF
+/// iterator walks (iterators report the initial namespaces' view).
+pub(super) fn check_pid_namespace() -> Result<(), BpfError> {
+    if std::fs::read_link("/proc/self/ns/pid")
+        .map(|l| l.as_os_str() != INIT_PID_NS)
+        .unwrap_or(true)
+    {
+        return Err(BpfError::PidNamespace);
+    }
+    Ok(())
+}
+
+/// Loads `prog` as a `BPF_TRACE_ITER` program for the iterator whose BTF
+/// function id is `func_id`, and attaches it; returns the link. When the
+/// verifier refuses the program, the error carries the end of its log.
+pub(super) fn attach(prog: &[u8], func_id: u32) -> Result<OwnedFd, BpfError> {
+    let license = b"GPL\0";
+    let mut log = vec![0u8; 64 * 1024];
+    let mut attr = [0u8; ATTR_LEN];
+    put_u32(&mut attr, 0, BPF_PROG_TYPE_TRACING);
+    put_u32(&mut attr, 4, (prog.len() / 8) as u32);
+    put_u64(&mut attr, 8, prog.as_ptr() as u64);
+    put_u64(&mut attr, 16, license.as_ptr() as u64);
+    put_u32(&mut attr, 24, 1); // log_level: the verifier says why it refuses
+    put_u32(&mut attr, 28, log.len() as u32);
+    put_u64(&mut attr, 32, log.as_mut_ptr() as u64);
+    attr[48..56].copy_from_slice(b"procnet\0");
+    put_u32(&mut attr, 68, BPF_TRACE_ITER);
+    put_u32(&mut attr, 108, func_id);
+    let prog_fd = bpf(BPF_PROG_LOAD, &mut attr, "bpf(BPF_PROG_LOAD)").map_err(|e| {
+        let end = log.iter().position(|&c| c == 0).unwrap_or(log.len());
+        let text = String::from_utf8_lossy(&log[..end]);
+        let tail: Vec<&str> = text.lines().rev().take(3).collect();
+        match (e, tail.is_empty()) {
+            (BpfError::Os { call, source }, false) => BpfError::Verifier {
+                call,
+                source,
+                log: tail.into_iter().rev().collect::<Vec<_>>().join(" | "),
+            },
+            (e, _) => e,
         }
+    })?;
+
+    let mut attr = [0u8; ATTR_LEN];
+    put_u32(&mut attr, 0, prog_fd.as_raw_fd() as u32);
+    put_u32(&mut attr, 8, BPF_TRACE_ITER);
+    bpf(BPF_LINK_CREATE, &mut attr, "bpf(BPF_LINK_CREATE)")
+}
+
+/// Runs the iterator behind `link` once and hands every whole run of
+/// `rec_len`-byte records to `each` (a record split across two reads is
+/// carried over). `buf` is reused between runs.
+pub(super) fn read_records(
+    link: &OwnedFd,
+    buf: &mut [u8],
+    rec_len: usize,
+    mut each: impl FnMut(&[u8]),
+) -> Result<(), BpfError> {
+    let mut attr = [0u8; ATTR_LEN];
+    put_u32(&mut attr, 0, link.as_raw_fd() as u32);
+    let iter = bpf(BPF_ITER_CREATE, &mut attr, "bpf(BPF_ITER_CREATE)")?;
+    let mut carry = 0usize;
+    loop {
+        // SAFETY: reading into the tail of buf after `carry` bytes.
+        let n = unsafe {
+            libc::read(
+                iter.as_raw_fd(),
+                buf.as_mut_ptr().add(carry).cast(),
+                buf.len() - carry,
+            )
+        };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(BpfError::Os {
+                call: "read(bpf iterator)",
+                source: err,
+            });
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        let have = carry + (n as usize).min(buf.len() - carry);
+        let whole = have - have % rec_len;
+        each(&buf[..whole]);
+        buf.copy_within(whole..have, 0);
+        carry = have - whole;
     }
 }
 

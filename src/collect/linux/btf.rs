@@ -38,8 +38,27 @@ fn name_at(strings: &[u8], off: u32) -> &[u8] {
     &rest[..end]
 }
 
+/// One parsed BTF type record: where its body starts and what it is.
+#[derive(Clone, Copy)]
+struct TypeRec {
+    kind: u32,
+    name_off: u32,
+    vlen: usize,
+    kind_flag: bool,
+    /// Offset of the record's variable part (members, params...) in the
+    /// type section.
+    body: usize,
+}
+
+/// `BTF_KIND_STRUCT` and `BTF_KIND_UNION`.
+const KIND_STRUCT: u32 = 4;
+const KIND_UNION: u32 = 5;
+const KIND_FUNC: u32 = 12;
+
 /// Finds the `FUNC` named `func` and the byte offsets of `members`
-/// (first struct of each name that has members). Never panics.
+/// (first struct of each name that has members). A member inside an
+/// anonymous struct or union (`sock_common.skc_daddr`, say) is found too,
+/// at its offset from the start of the named struct. Never panics.
 pub fn lookup(btf: &[u8], func: &str, members: &[MemberQuery]) -> Result<BtfLookup, BtfError> {
     if btf.len() < 24 || btf[0..2] != 0xEB9F_u16.to_ne_bytes() {
         return Err(BtfError::BadHeader);
@@ -58,18 +77,21 @@ pub fn lookup(btf: &[u8], func: &str, members: &[MemberQuery]) -> Result<BtfLook
     let types = section(type_off, type_len).ok_or(BtfError::BadHeader)?;
     let strings = section(str_off, str_len).ok_or(BtfError::BadHeader)?;
 
-    let mut func_id = None;
-    let mut offsets: Vec<Option<u32>> = vec![None; members.len()];
+    // Type ids start at 1; index 0 stands for `void`.
+    let mut recs: Vec<TypeRec> = vec![TypeRec {
+        kind: 0,
+        name_off: 0,
+        vlen: 0,
+        kind_flag: false,
+        body: 0,
+    }];
     let mut off = 0usize;
-    let mut id = 0u32;
     while off < types.len() {
-        id += 1;
         let (Some(name_off), Some(info)) = (u32_at(types, off), u32_at(types, off + 4)) else {
             return Err(BtfError::Truncated(off));
         };
         let kind = (info >> 24) & 0x1f;
         let vlen = (info & 0xffff) as usize;
-        let kind_flag = info >> 31 == 1;
         let extra = match kind {
             1 | 14 | 17 => 4,
             3 => 12,
@@ -83,40 +105,71 @@ pub fn lookup(btf: &[u8], func: &str, members: &[MemberQuery]) -> Result<BtfLook
         if next > types.len() {
             return Err(BtfError::Truncated(off));
         }
-        let name = name_at(strings, name_off);
-        if kind == 12 && func_id.is_none() && name == func.as_bytes() {
-            func_id = Some(id);
-        }
-        if kind == 4 && vlen > 0 {
-            for (qi, (sname, mname)) in members.iter().enumerate() {
-                if offsets[qi].is_some() || name != sname.as_bytes() {
-                    continue;
-                }
-                for m in 0..vlen {
-                    let at = body + m * 12;
-                    let (Some(mn), Some(moff)) = (u32_at(types, at), u32_at(types, at + 8)) else {
-                        return Err(BtfError::Truncated(at));
-                    };
-                    if name_at(strings, mn) == mname.as_bytes() {
-                        let bits = if kind_flag { moff & 0x00ff_ffff } else { moff };
-                        if bits % 8 == 0 {
-                            offsets[qi] = Some(bits / 8);
-                        }
-                        break;
-                    }
-                }
-            }
-        }
+        recs.push(TypeRec {
+            kind,
+            name_off,
+            vlen,
+            kind_flag: info >> 31 == 1,
+            body,
+        });
         off = next;
     }
-    let func_id = func_id.ok_or(BtfError::Missing("iterator function"))?;
-    let member_offsets = offsets
-        .into_iter()
-        .collect::<Option<Vec<u32>>>()
-        .ok_or(BtfError::Missing("struct member"))?;
+
+    let name = |r: &TypeRec| name_at(strings, r.name_off);
+    let func_id = recs
+        .iter()
+        .position(|r| r.kind == KIND_FUNC && name(r) == func.as_bytes())
+        .ok_or(BtfError::Missing("iterator function"))? as u32;
+    let mut member_offsets = Vec::with_capacity(members.len());
+    for (sname, mname) in members {
+        let found = recs
+            .iter()
+            .find(|r| r.kind == KIND_STRUCT && r.vlen > 0 && name(r) == sname.as_bytes())
+            .and_then(|r| member_offset(types, strings, &recs, r, mname.as_bytes(), 0));
+        member_offsets.push(found.ok_or(BtfError::Missing("struct member"))?);
+    }
     Ok(BtfLookup {
         func_id,
         member_offsets,
+    })
+}
+
+/// Byte offset of member `want` in the struct or union `rec`, looking
+/// into anonymous struct/union members (at most a few levels deep).
+fn member_offset(
+    types: &[u8],
+    strings: &[u8],
+    recs: &[TypeRec],
+    rec: &TypeRec,
+    want: &[u8],
+    depth: u32,
+) -> Option<u32> {
+    let mut anonymous = Vec::new();
+    for m in 0..rec.vlen {
+        let at = rec.body + m * 12;
+        let (mn, mtype, moff) = (
+            u32_at(types, at)?,
+            u32_at(types, at + 4)?,
+            u32_at(types, at + 8)?,
+        );
+        let bits = if rec.kind_flag { moff & 0x00ff_ffff } else { moff };
+        let mname = name_at(strings, mn);
+        if mname == want {
+            return (bits % 8 == 0).then_some(bits / 8);
+        }
+        if mname.is_empty() && bits % 8 == 0 {
+            anonymous.push((mtype, bits / 8));
+        }
+    }
+    if depth >= 4 {
+        return None;
+    }
+    anonymous.into_iter().find_map(|(id, base)| {
+        let inner = recs.get(id as usize)?;
+        if inner.kind != KIND_STRUCT && inner.kind != KIND_UNION {
+            return None;
+        }
+        member_offset(types, strings, recs, inner, want, depth + 1)?.checked_add(base)
     })
 }
 
@@ -167,6 +220,32 @@ mod tests {
             lookup(&blob(), "f", &[("s", "c")]),
             Err(BtfError::Missing("struct member"))
         );
+    }
+
+    #[test]
+    fn finds_members_inside_anonymous_unions() {
+        // int; union { int y; int z; }; struct t { int x; union; }; func f
+        let strings = b"\0int\0t\0x\0y\0z\0f\0".to_vec();
+        let mut t = Vec::new();
+        for v in [
+            1u32, 1 << 24, 4, 32, // [1] int
+            0, (5 << 24) | 2, 4, 9, 1, 0, 11, 1, 0, // [2] anonymous union
+            5, (4 << 24) | 2, 8, 7, 1, 0, 0, 2, 32, // [3] struct t
+            13, 12 << 24, 0, // [4] func f
+        ] {
+            t.extend_from_slice(&v.to_ne_bytes());
+        }
+        let mut b = Vec::new();
+        b.extend_from_slice(&0xEB9F_u16.to_ne_bytes());
+        b.extend_from_slice(&[1, 0]);
+        for v in [24u32, 0, t.len() as u32, t.len() as u32, strings.len() as u32] {
+            b.extend_from_slice(&v.to_ne_bytes());
+        }
+        b.extend(t);
+        b.extend(strings);
+        let l = lookup(&b, "f", &[("t", "z"), ("t", "x"), ("t", "y")]).unwrap();
+        assert_eq!(l.func_id, 4);
+        assert_eq!(l.member_offsets, [4, 0, 4]);
     }
 
     proptest! {

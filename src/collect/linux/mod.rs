@@ -3,6 +3,10 @@
 //! `/proc/<pid>/fd`, process details from `/proc/<pid>/*` (cached by pid and
 //! start time), addresses from `getifaddrs`.
 //!
+//! As root with kernel BTF, TCP sockets and their byte counters come from
+//! a BPF `tcp` iterator instead of netlink: the same data for a fraction of
+//! the kernel's time (see [`tcp_iter`]).
+//!
 //! One sample: the netlink dump, then the owners of every socket inode: as
 //! root, from a BPF `task_file` iterator (one `read` for all processes);
 //! otherwise from `/proc/<pid>/fd`, scanned by other threads while the dump
@@ -19,6 +23,7 @@ pub mod netlink;
 pub mod procfs;
 pub mod procnet_fallback;
 pub mod sockstat;
+pub mod tcp_iter;
 pub mod users;
 
 use crate::collect::{now_ms, CollectError};
@@ -33,9 +38,13 @@ use std::collections::HashMap;
 /// Where socket tables come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SocketSource {
-    /// Netlink sock_diag, falling back to `/proc/net` when unavailable.
+    /// TCP from the BPF `tcp` iterator when it loads (root, BTF), else
+    /// netlink sock_diag; UDP from netlink; `/proc/net` when netlink is
+    /// unavailable.
     #[default]
     Auto,
+    /// Netlink sock_diag only (falling back to `/proc/net`), never BPF.
+    Netlink,
     /// Only `/proc/net/{tcp,tcp6,udp,udp6}` (no byte counters).
     ProcNet,
 }
@@ -94,6 +103,10 @@ pub struct PlatformCollector {
     bpf: Option<bpf_iter::OwnerIter>,
     /// Loading it failed (not root, no BTF, ...): do not retry.
     bpf_failed: bool,
+    /// The BPF TCP socket iterator, once loaded.
+    tcp_iter: Option<tcp_iter::TcpIter>,
+    /// Loading or reading it failed: netlink from now on.
+    tcp_iter_failed: bool,
     /// Capacity for the next owner table.
     pairs_hint: usize,
     /// Socket-destroy notifications; `None` without CAP_NET_ADMIN.
@@ -124,6 +137,8 @@ struct SocketTable {
     sockets: Vec<Socket>,
     backend: &'static str,
     warnings: Vec<String>,
+    /// The BPF TCP iterator failed while reading (netlink was used).
+    tcp_iter_failed: bool,
 }
 
 impl PlatformCollector {
@@ -177,6 +192,8 @@ impl PlatformCollector {
             clk_tck: if tck > 0 { tck as u64 } else { 100 },
             bpf: None,
             bpf_failed: false,
+            tcp_iter: None,
+            tcp_iter_failed: false,
             pairs_hint: 1024,
             destroyed,
             destroyed_off,
@@ -290,9 +307,14 @@ impl PlatformCollector {
         let source = self.options.source;
         let netlink_unsupported = self.netlink_unsupported;
 
-        let want_bpf = !self.bpf_failed
-            && self.options.owners == OwnerSource::Auto
-            && std::env::var_os("PROCNET_NO_BPF").is_none_or(|v| v.is_empty());
+        let bpf_allowed = std::env::var_os("PROCNET_NO_BPF").is_none_or(|v| v.is_empty());
+        let want_bpf =
+            !self.bpf_failed && self.options.owners == OwnerSource::Auto && bpf_allowed;
+        let mut tcp = match source {
+            SocketSource::Auto if bpf_allowed => self.take_tcp_iter(),
+            _ => None,
+        };
+        let tcp_ref = tcp.as_mut();
 
         // A steady machine: while every socket inode was already there at
         // the last full owner scan, its owners are reused (no BPF read, no
@@ -302,7 +324,7 @@ impl PlatformCollector {
         });
         let (scan, table) = match (&proc_dir, fresh) {
             (Ok((dir, pids)), Some(last)) => {
-                let table = collect_sockets(source, netlink_unsupported, stat, buf);
+                let table = collect_sockets(source, netlink_unsupported, stat, buf, tcp_ref);
                 let known = table.as_ref().is_ok_and(|t| {
                     t.sockets
                         .iter()
@@ -329,7 +351,7 @@ impl PlatformCollector {
                 let hint = self.pairs_hint;
                 let (owned, table) = std::thread::scope(|s| {
                     let worker = s.spawn(move || bpf_owners(taken, hint));
-                    let table = collect_sockets(source, netlink_unsupported, stat, buf);
+                    let table = collect_sockets(source, netlink_unsupported, stat, buf, tcp_ref);
                     (worker.join(), table)
                 });
                 match owned {
@@ -362,7 +384,7 @@ impl PlatformCollector {
             }
             (Ok((dir, pids)), None) => {
                 let (scan, table) = dir.scan_fds(pids, threads, || {
-                    collect_sockets(source, netlink_unsupported, stat, buf)
+                    collect_sockets(source, netlink_unsupported, stat, buf, tcp_ref)
                 });
                 (Some(scan), table)
             }
@@ -372,11 +394,16 @@ impl PlatformCollector {
                 ));
                 (
                     None,
-                    collect_sockets(source, netlink_unsupported, stat, buf),
+                    collect_sockets(source, netlink_unsupported, stat, buf, tcp_ref),
                 )
             }
         };
         let table = table?;
+        if table.tcp_iter_failed {
+            self.tcp_iter_failed = true;
+        } else {
+            self.tcp_iter = tcp;
+        }
         if let Some(scan) = &scan {
             if self.last_scan.is_none() {
                 self.last_scan = Some(LastScan {
@@ -391,7 +418,7 @@ impl PlatformCollector {
                 });
             }
         }
-        if table.backend == "procfs" && source == SocketSource::Auto {
+        if table.backend == "procfs" && source != SocketSource::ProcNet {
             self.netlink_unsupported = true;
         }
         diag.backend = table.backend.to_string();
@@ -525,6 +552,34 @@ impl PlatformCollector {
         })
     }
 
+    /// The BPF TCP iterator, loaded on first use. A kernel or user that
+    /// cannot run it (not root, no BTF) is the common case and silent; a
+    /// refusal by the verifier is logged once. Either way netlink does the
+    /// job from then on.
+    fn take_tcp_iter(&mut self) -> Option<tcp_iter::TcpIter> {
+        if self.tcp_iter_failed {
+            return None;
+        }
+        if let Some(it) = self.tcp_iter.take() {
+            return Some(it);
+        }
+        match tcp_iter::TcpIter::load() {
+            Ok(it) => Some(it),
+            Err(e) => {
+                self.tcp_iter_failed = true;
+                let quiet = matches!(&e, bpf_iter::BpfError::Os { source, .. }
+                    if matches!(source.raw_os_error(), Some(libc::EPERM | libc::EACCES | libc::ENOSYS)))
+                    || matches!(e, bpf_iter::BpfError::BtfRead(_));
+                if quiet {
+                    log::debug!("BPF TCP iterator unavailable ({e}); using netlink");
+                } else {
+                    log::warn!("BPF TCP iterator failed to load ({e}); using netlink sock_diag");
+                }
+                None
+            }
+        }
+    }
+
     /// Details of `pid`, from the cache when its start time is unchanged.
     /// `None` when the process is gone.
     fn process_details(&mut self, dir: &Dir, pid: u32, buf: &mut Vec<u8>) -> Option<Process> {
@@ -587,10 +642,25 @@ fn collect_sockets(
     netlink_unsupported: bool,
     stat: Option<sockstat::SockStat>,
     mut out: Vec<Socket>,
+    tcp: Option<&mut tcp_iter::TcpIter>,
 ) -> Result<SocketTable, CollectError> {
     let mut warnings = Vec::new();
+    let mut tcp_iter_failed = false;
+    let mut tcp_done = false;
+    if let Some(it) = tcp {
+        match it.read(&mut |d| out.push(to_socket(d))) {
+            Ok(()) => tcp_done = true,
+            Err(e) => {
+                out.clear();
+                tcp_iter_failed = true;
+                warnings.push(format!(
+                    "BPF TCP iterator failed ({e}); using netlink sock_diag"
+                ));
+            }
+        }
+    }
     let mut conn = None;
-    if source == SocketSource::Auto && !netlink_unsupported {
+    if source != SocketSource::ProcNet && !netlink_unsupported {
         match DiagSocketConn::open() {
             Ok(c) => conn = Some(c),
             Err(e) if e.is_unsupported() => warnings.push(format!(
@@ -598,7 +668,7 @@ fn collect_sockets(
             )),
             Err(e) => return Err(netlink_error(e)),
         }
-    } else if source == SocketSource::Auto {
+    } else if source != SocketSource::ProcNet {
         warnings.push(
             "netlink sock_diag unavailable; reading /proc/net instead (no byte counters)".into(),
         );
@@ -606,6 +676,9 @@ fn collect_sockets(
     let mut used_netlink = false;
     let mut used_procfs = false;
     for (family, proto, path) in FAMILIES {
+        if tcp_done && proto == Proto::Tcp {
+            continue;
+        }
         if let Some(c) = conn.as_mut() {
             if stat.is_some_and(|st| known_empty(&st, family, proto)) {
                 used_netlink = true;
@@ -650,15 +723,18 @@ fn collect_sockets(
             }
         }
     }
-    let backend = match (used_netlink, used_procfs) {
-        (true, true) => "netlink+procfs",
-        (true, false) => "netlink",
+    let backend = match (tcp_done, used_netlink, used_procfs) {
+        (true, _, false) => "bpf+netlink",
+        (true, _, true) => "bpf+procfs",
+        (false, true, true) => "netlink+procfs",
+        (false, true, false) => "netlink",
         _ => "procfs",
     };
     Ok(SocketTable {
         sockets: out,
         backend,
         warnings,
+        tcp_iter_failed,
     })
 }
 
