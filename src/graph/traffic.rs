@@ -57,14 +57,26 @@ pub struct InterfaceTraffic {
     pub send: u64,
 }
 
+/// One socket's counters as the previous sample saw them.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    ends: Endpoints,
+    counters: Delta,
+    /// Reported closed (a destroy notification): never matched again.
+    closed: bool,
+}
+
 /// Keeps the previous sample's counters and the running totals.
 #[derive(Debug, Default)]
 pub struct TrafficTracker {
     prev_at_ms: Option<u64>,
-    /// Live sockets' counters by endpoints and inode.
-    prev: FxHashMap<(Endpoints, u64), Delta>,
-    /// The same, by endpoints only (to match a closed socket's last report).
-    prev_by_endpoints: FxHashMap<Endpoints, Delta>,
+    /// Previous counters of sockets with an inode, by inode (endpoints
+    /// compared on lookup, so a reused inode number is a new socket). An
+    /// integer key keeps this cheap at tens of thousands of sockets.
+    prev: FxHashMap<u64, Seen>,
+    /// Previous counters of live sockets without an inode (orphans still
+    /// closing).
+    prev_orphans: Vec<Seen>,
     totals: BTreeMap<(ProcKey, String), (u64, u64, String)>,
     /// All bytes ever counted (sent, received); only grows.
     pub grand_total: (u64, u64),
@@ -96,10 +108,12 @@ impl TrafficTracker {
         let interval_secs = self
             .prev_at_ms
             .map(|prev| snap.taken_at_ms.saturating_sub(prev) as f64 / 1000.0);
-        let mut next: FxHashMap<(Endpoints, u64), Delta> =
+        let mut next: FxHashMap<u64, Seen> =
             FxHashMap::with_capacity_and_hasher(snap.sockets.len(), Default::default());
-        let mut next_by_endpoints: FxHashMap<Endpoints, Delta> =
-            FxHashMap::with_capacity_and_hasher(snap.sockets.len(), Default::default());
+        let mut next_orphans: Vec<Seen> = Vec::new();
+        // Previous counters by endpoints, for sockets reported without an
+        // inode; built only in samples that have such a socket.
+        let mut by_endpoints: Option<FxHashMap<Endpoints, Delta>> = None;
         let mut deltas = Vec::with_capacity(snap.sockets.len());
         // Built only when a socket needs its listener (rare): most samples
         // of a steady machine never pay for it.
@@ -118,9 +132,15 @@ impl TrafficTracker {
             // Inode 0: closed by its process (an orphan still in FIN_WAIT, or
             // a destroy report); its previous report is found by endpoints.
             let before = if s.inode == 0 {
-                self.prev_by_endpoints.get(&ends).copied()
+                by_endpoints
+                    .get_or_insert_with(|| self.endpoints_index())
+                    .get(&ends)
+                    .copied()
             } else {
-                self.prev.get(&(ends, s.inode)).copied()
+                self.prev
+                    .get(&s.inode)
+                    .filter(|p| p.ends == ends)
+                    .map(|p| p.counters)
             };
             let delta = match before {
                 Some((sent, recv)) if now.0 >= sent && now.1 >= recv => {
@@ -132,11 +152,15 @@ impl TrafficTracker {
                 _ if first => (0, 0),
                 _ => now,
             };
+            let seen = Seen {
+                ends,
+                counters: now,
+                closed: s.closed,
+            };
             if s.inode != 0 {
-                next.insert((ends, s.inode), now);
-            }
-            if !s.closed {
-                next_by_endpoints.insert(ends, now);
+                next.insert(s.inode, seen);
+            } else if !s.closed {
+                next_orphans.push(seen);
             }
             deltas.push((!first).then_some(delta));
             if delta == (0, 0) {
@@ -160,12 +184,22 @@ impl TrafficTracker {
             self.add_captured(snap, index, &procs, first, &mut deltas);
         }
         self.prev = next;
-        self.prev_by_endpoints = next_by_endpoints;
+        self.prev_orphans = next_orphans;
         self.prev_at_ms = Some(snap.taken_at_ms);
         TrafficSample {
             interval_secs,
             deltas,
         }
+    }
+
+    /// The previous sample's live sockets by endpoints.
+    fn endpoints_index(&self) -> FxHashMap<Endpoints, Delta> {
+        self.prev
+            .values()
+            .chain(&self.prev_orphans)
+            .filter(|p| !p.closed)
+            .map(|p| (p.ends, p.counters))
+            .collect()
     }
 
     /// Adds the UDP bytes packet capture saw (the kernel keeps no UDP byte

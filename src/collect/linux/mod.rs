@@ -81,8 +81,8 @@ const FULL_OWNER_SCAN_EVERY: std::time::Duration = std::time::Duration::from_sec
 /// sample saw (owned or not).
 struct LastScan {
     at: std::time::Instant,
-    scan: FdScan,
-    inodes: std::collections::HashSet<u64>,
+    scan: std::sync::Arc<FdScan>,
+    inodes: rustc_hash::FxHashSet<u64>,
 }
 
 /// Process details kept between samples.
@@ -331,17 +331,12 @@ impl PlatformCollector {
                         .all(|s| s.inode == 0 || last.inodes.contains(&s.inode))
                 });
                 if known {
-                    self.last_scan = Some(LastScan {
-                        at: last.at,
-                        scan: last.scan.clone(),
-                        inodes: last.inodes,
-                    });
-                    (Some(last.scan), table)
+                    let scan = std::sync::Arc::clone(&last.scan);
+                    self.last_scan = Some(last);
+                    (Some(scan), table)
                 } else {
-                    (
-                        Some(self.owner_scan(dir, pids, threads, want_bpf, &mut warnings)),
-                        table,
-                    )
+                    let scan = self.owner_scan(dir, pids, threads, want_bpf, &mut warnings);
+                    (Some(std::sync::Arc::new(scan)), table)
                 }
             }
             (Ok((dir, pids)), None) if want_bpf => {
@@ -363,7 +358,7 @@ impl PlatformCollector {
                             denied: procfs::denied_pids(dir, pids),
                             ..FdScan::default()
                         };
-                        (Some(scan), table)
+                        (Some(std::sync::Arc::new(scan)), table)
                     }
                     other => {
                         match other {
@@ -378,7 +373,7 @@ impl PlatformCollector {
                         }
                         self.bpf_failed = true;
                         let (scan, table) = dir.scan_fds(pids, threads, move || table);
-                        (Some(scan), table)
+                        (Some(std::sync::Arc::new(scan)), table)
                     }
                 }
             }
@@ -386,7 +381,7 @@ impl PlatformCollector {
                 let (scan, table) = dir.scan_fds(pids, threads, || {
                     collect_sockets(source, netlink_unsupported, stat, buf, tcp_ref)
                 });
-                (Some(scan), table)
+                (Some(std::sync::Arc::new(scan)), table)
             }
             (Err(e), _) => {
                 warnings.push(format!(
@@ -408,7 +403,7 @@ impl PlatformCollector {
             if self.last_scan.is_none() {
                 self.last_scan = Some(LastScan {
                     at: std::time::Instant::now(),
-                    scan: scan.clone(),
+                    scan: std::sync::Arc::clone(scan),
                     inodes: table
                         .sockets
                         .iter()

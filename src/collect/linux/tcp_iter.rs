@@ -46,8 +46,9 @@ const F_ACKED: i16 = 88; // u64 tcp_sock.bytes_acked
 const REC: i16 = -(REC_LEN as i16);
 const SCRATCH: i16 = REC - 8;
 
-/// Kernel struct members the program reads, in this order.
-const MEMBERS: [btf::MemberQuery; 17] = [
+/// Kernel struct members the program reads, in this order; the inode
+/// comes from [`INODE_DIRECT`] or else [`INODE_CHAIN`].
+const MEMBERS: [btf::MemberQuery; 13] = [
     ("sock_common", "skc_family"),
     ("sock_common", "skc_state"),
     ("sock_common", "skc_dport"),
@@ -61,11 +62,27 @@ const MEMBERS: [btf::MemberQuery; 17] = [
     ("tcp_sock", "bytes_sent"),
     ("tcp_sock", "bytes_retrans"),
     ("tcp_sock", "bytes_acked"),
+];
+
+/// Linux 6.18+ keeps the socket's inode number in `struct sock` itself.
+const INODE_DIRECT: [btf::MemberQuery; 1] = [("sock", "sk_ino")];
+/// Before that: `sk->sk_socket->file->f_inode->i_ino`, three more cache
+/// misses per socket.
+const INODE_CHAIN: [btf::MemberQuery; 4] = [
     ("sock", "sk_socket"),
     ("socket", "file"),
     ("file", "f_inode"),
     ("inode", "i_ino"),
 ];
+
+/// Where the program finds a socket's inode number.
+#[derive(Debug, Clone, Copy)]
+enum InodeAt {
+    /// `sock.sk_ino`.
+    Direct(i16),
+    /// Offsets of `sk_socket`, `file`, `f_inode`, `i_ino`.
+    Chain([i16; 4]),
+}
 
 /// Kernel TCP state numbers the program and decoder look at.
 const TCP_TIME_WAIT: u8 = 6;
@@ -148,9 +165,9 @@ impl Asm {
 /// fault-safe), which costs a few nanoseconds where a
 /// `bpf_probe_read_kernel` call costs ~50. Only a TIME_WAIT socket's
 /// substate, which lies beyond `sock_common`, is read with the helper.
-fn program(o: &[i32; 17]) -> Vec<u8> {
-    let [family, state, dport, num, daddr, saddr, daddr6, saddr6, tw_substate, received, sent, retrans, acked, sk_socket, file, f_inode, i_ino] =
-        o.map(|v| v as i16);
+fn program(o: &[i16; 13], inode: InodeAt) -> Vec<u8> {
+    let [family, state, dport, num, daddr, saddr, daddr6, saddr6, tw_substate, received, sent, retrans, acked] =
+        *o;
     let mut a = Asm::new();
     let out = a.label();
     let full = a.label();
@@ -182,7 +199,7 @@ fn program(o: &[i32; 17]) -> Vec<u8> {
     a.op(LDX_B, 1, 7, state, 0);
     a.jump(JNE_K, 1, i32::from(TCP_TIME_WAIT), full);
     // A TIME_WAIT socket: what netlink reports is its substate.
-    a.probe(REC + F_STATE, 1, 7, i32::from(tw_substate));
+    a.probe(REC + F_STATE, 1, 7, tw_substate.into());
     a.jump(JA, 0, 0, write);
     a.bind(full);
     a.op(MOV_X, 1, 7, 0, 0);
@@ -194,16 +211,20 @@ fn program(o: &[i32; 17]) -> Vec<u8> {
     copy(&mut a, LDX_DW, STX_DW, F_SENT, 8, sent);
     copy(&mut a, LDX_DW, STX_DW, F_RETRANS, 8, retrans);
     copy(&mut a, LDX_DW, STX_DW, F_ACKED, 8, acked);
-    // inode = sk->sk_socket->file->f_inode->i_ino (a kernel socket has
-    // no file: inode 0, as netlink says).
-    a.op(LDX_DW, 3, 8, sk_socket, 0);
-    a.jump(JEQ_K, 3, 0, write);
-    a.op(LDX_DW, 3, 3, file, 0);
-    a.jump(JEQ_K, 3, 0, write);
-    a.op(LDX_DW, 3, 3, f_inode, 0);
-    a.jump(JEQ_K, 3, 0, write);
-    a.op(LDX_DW, 3, 3, i_ino, 0);
-    a.op(STX_DW, FP, 3, REC + F_INODE, 0);
+    match inode {
+        InodeAt::Direct(sk_ino) => copy(&mut a, LDX_DW, STX_DW, F_INODE, 8, sk_ino),
+        InodeAt::Chain([sk_socket, file, f_inode, i_ino]) => {
+            // A kernel socket has no file: inode 0, as netlink says.
+            a.op(LDX_DW, 3, 8, sk_socket, 0);
+            a.jump(JEQ_K, 3, 0, write);
+            a.op(LDX_DW, 3, 3, file, 0);
+            a.jump(JEQ_K, 3, 0, write);
+            a.op(LDX_DW, 3, 3, f_inode, 0);
+            a.jump(JEQ_K, 3, 0, write);
+            a.op(LDX_DW, 3, 3, i_ino, 0);
+            a.op(STX_DW, FP, 3, REC + F_INODE, 0);
+        }
+    }
     a.bind(write);
     a.op(LDX_DW, 1, 6, 0, 0); // r1 = ctx->meta
     a.op(LDX_DW, 1, 1, 0, 0); // r1 = meta->seq
@@ -228,12 +249,19 @@ impl TcpIter {
     pub fn load() -> Result<TcpIter, BpfError> {
         let vmlinux = std::fs::read("/sys/kernel/btf/vmlinux").map_err(BpfError::BtfRead)?;
         let found = btf::lookup(&vmlinux, "bpf_iter_tcp", &MEMBERS)?;
+        let inode = match btf::lookup(&vmlinux, "bpf_iter_tcp", &INODE_DIRECT) {
+            Ok(d) => InodeAt::Direct(offset(d.member_offsets[0])?),
+            Err(_) => {
+                let c = btf::lookup(&vmlinux, "bpf_iter_tcp", &INODE_CHAIN)?.member_offsets;
+                InodeAt::Chain([offset(c[0])?, offset(c[1])?, offset(c[2])?, offset(c[3])?])
+            }
+        };
         drop(vmlinux);
-        let mut o = [0i32; 17];
+        let mut o = [0i16; 13];
         for (slot, &v) in o.iter_mut().zip(&found.member_offsets) {
-            *slot = i32::from(offset(v)?);
+            *slot = offset(v)?;
         }
-        let link = attach(&program(&o), found.func_id)?;
+        let link = attach(&program(&o, inode), found.func_id)?;
         Ok(TcpIter {
             link,
             buf: vec![0u8; 1 << 20],
@@ -412,7 +440,13 @@ mod tests {
 
     #[test]
     fn program_jumps_stay_inside() {
-        let p = program(&[16, 18, 12, 14, 0, 4, 56, 72, 80, 1, 2, 3, 4, 5, 6, 7, 8]);
+        let o = [16, 18, 12, 14, 0, 4, 56, 72, 80, 1, 2, 3, 4];
+        for inode in [InodeAt::Direct(5), InodeAt::Chain([5, 6, 7, 8])] {
+            jumps_stay_inside(&program(&o, inode));
+        }
+    }
+
+    fn jumps_stay_inside(p: &[u8]) {
         assert_eq!(p.len() % 8, 0);
         let n = p.len() / 8;
         assert_eq!(p[(n - 1) * 8], EXIT);
