@@ -158,7 +158,9 @@ impl OwnerIter {
 
     /// Runs the iterator once, appending `(socket inode, pid)` pairs.
     pub fn read(&mut self, out: &mut Vec<(u64, u32)>) -> Result<(), BpfError> {
-        read_records(&self.link, &mut self.buf, 16, |recs| decode_records(recs, out))
+        read_records(&self.link, &mut self.buf, 16, |recs| {
+            decode_records(recs, out)
+        })
     }
 }
 

@@ -152,7 +152,11 @@ fn member_offset(
             u32_at(types, at + 4)?,
             u32_at(types, at + 8)?,
         );
-        let bits = if rec.kind_flag { moff & 0x00ff_ffff } else { moff };
+        let bits = if rec.kind_flag {
+            moff & 0x00ff_ffff
+        } else {
+            moff
+        };
         let mname = name_at(strings, mn);
         if mname == want {
             return (bits % 8 == 0).then_some(bits / 8);
@@ -228,17 +232,44 @@ mod tests {
         let strings = b"\0int\0t\0x\0y\0z\0f\0".to_vec();
         let mut t = Vec::new();
         for v in [
-            1u32, 1 << 24, 4, 32, // [1] int
-            0, (5 << 24) | 2, 4, 9, 1, 0, 11, 1, 0, // [2] anonymous union
-            5, (4 << 24) | 2, 8, 7, 1, 0, 0, 2, 32, // [3] struct t
-            13, 12 << 24, 0, // [4] func f
+            1u32,
+            1 << 24,
+            4,
+            32, // [1] int
+            0,
+            (5 << 24) | 2,
+            4,
+            9,
+            1,
+            0,
+            11,
+            1,
+            0, // [2] anonymous union
+            5,
+            (4 << 24) | 2,
+            8,
+            7,
+            1,
+            0,
+            0,
+            2,
+            32, // [3] struct t
+            13,
+            12 << 24,
+            0, // [4] func f
         ] {
             t.extend_from_slice(&v.to_ne_bytes());
         }
         let mut b = Vec::new();
         b.extend_from_slice(&0xEB9F_u16.to_ne_bytes());
         b.extend_from_slice(&[1, 0]);
-        for v in [24u32, 0, t.len() as u32, t.len() as u32, strings.len() as u32] {
+        for v in [
+            24u32,
+            0,
+            t.len() as u32,
+            t.len() as u32,
+            strings.len() as u32,
+        ] {
             b.extend_from_slice(&v.to_ne_bytes());
         }
         b.extend(t);

@@ -123,7 +123,7 @@ pub fn build_request(family: u8, proto: Proto, seq: u32) -> [u8; NLMSG_HDRLEN + 
     // every bound socket a second time, ~20 % of the dump, for sockets
     // that talk to no one (`/proc/net/tcp` and `ss` leave them out too).
     let states = match proto {
-        Proto::Tcp => u32::MAX & !(1 << TCP_BOUND_INACTIVE),
+        Proto::Tcp => !(1u32 << TCP_BOUND_INACTIVE),
         Proto::Udp => u32::MAX,
     };
     req[4..8].copy_from_slice(&states.to_ne_bytes());
@@ -574,7 +574,7 @@ mod tests {
         assert_eq!(r[16], AF_INET6);
         assert_eq!(r[17], libc::IPPROTO_TCP as u8);
         assert_eq!(r[18], 2);
-        assert_eq!(read_u32(&r, 20), Some(u32::MAX & !(1 << 13)));
+        assert_eq!(read_u32(&r, 20), Some(!(1u32 << 13)));
         let u = build_request(AF_INET, Proto::Udp, 8);
         assert_eq!(read_u32(&u, 20), Some(u32::MAX));
     }

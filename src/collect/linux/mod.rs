@@ -308,8 +308,7 @@ impl PlatformCollector {
         let netlink_unsupported = self.netlink_unsupported;
 
         let bpf_allowed = std::env::var_os("PROCNET_NO_BPF").is_none_or(|v| v.is_empty());
-        let want_bpf =
-            !self.bpf_failed && self.options.owners == OwnerSource::Auto && bpf_allowed;
+        let want_bpf = !self.bpf_failed && self.options.owners == OwnerSource::Auto && bpf_allowed;
         let mut tcp = match source {
             SocketSource::Auto if bpf_allowed => self.take_tcp_iter(),
             _ => None,

@@ -408,7 +408,15 @@ mod tests {
         mapped[10] = 0xff;
         mapped[11] = 0xff;
         mapped[12..].copy_from_slice(&[10, 0, 0, 1]);
-        buf.extend(record(10, 10, (&mapped, 22), (&[0; 16], 0), 0, 7, Some([0; 4])));
+        buf.extend(record(
+            10,
+            10,
+            (&mapped, 22),
+            (&[0; 16], 0),
+            0,
+            7,
+            Some([0; 4]),
+        ));
         // CLOSE_WAIT: the peer's FIN is not a payload byte.
         buf.extend(record(
             10,
@@ -419,8 +427,24 @@ mod tests {
             8,
             Some([11, 5, 0, 5]),
         ));
-        buf.extend(record(2, 6, (&[127, 0, 0, 1], 1), (&[127, 0, 0, 1], 2), 0, 0, None));
-        buf.extend(record(2, 12, (&[127, 0, 0, 1], 3), (&[127, 0, 0, 1], 4), 0, 0, None));
+        buf.extend(record(
+            2,
+            6,
+            (&[127, 0, 0, 1], 1),
+            (&[127, 0, 0, 1], 2),
+            0,
+            0,
+            None,
+        ));
+        buf.extend(record(
+            2,
+            12,
+            (&[127, 0, 0, 1], 3),
+            (&[127, 0, 0, 1], 4),
+            0,
+            0,
+            None,
+        ));
         buf.extend(record(1, 1, (&[0; 4], 0), (&[0; 4], 0), 0, 0, None)); // AF_UNIX: skipped
         buf.extend([0u8; 40]); // partial tail: ignored
         let got = decode(&buf);
