@@ -183,7 +183,12 @@ fn listeners_on_every_address_kind_with_owner_details() {
     for p in &snap.processes {
         assert!(snap.sockets.iter().any(|s| s.owners.contains(&p.pid)));
     }
-    assert_eq!(snap.diagnostics.backend, "netlink");
+    let backend = if can_load_bpf() && std::env::var_os("PROCNET_NO_BPF").is_none() {
+        "bpf+netlink"
+    } else {
+        "netlink"
+    };
+    assert_eq!(snap.diagnostics.backend, backend);
     assert!(snap.taken_at_ms > 0);
 }
 
@@ -384,6 +389,153 @@ fn bpf_and_proc_fd_owner_sources_agree() {
             &expect,
         );
     }
+}
+
+/// Sockets in many states, made by `nobody` when run as root (so uids are
+/// checked too): v4 and v6 listeners, an established pair of each family
+/// with bytes both ways, a CLOSE_WAIT socket (peer's FIN counted out), and
+/// a TIME_WAIT one.
+const MANY_STATES: &str = r#"
+import time, encodings.idna  # imported before dropping to nobody
+if os.getuid() == 0:
+    os.setgid(65534); os.setuid(65534)
+l4 = socket.socket(); l4.bind(("127.0.0.1", 0)); l4.listen(8)
+l6 = socket.socket(socket.AF_INET6); l6.bind(("::1", 0)); l6.listen(8)
+keep = []
+for l, host in ((l4, "127.0.0.1"), (l6, "::1")):
+    c = socket.create_connection((host, l.getsockname()[1])); s, _ = l.accept()
+    c.sendall(b"x" * 5000); n = 0
+    while n < 5000: n += len(s.recv(65536))
+    s.sendall(b"y" * 700); n = 0
+    while n < 700: n += len(c.recv(65536))
+    keep += [c, s]
+c = socket.create_connection(("127.0.0.1", l4.getsockname()[1])); s, _ = l4.accept()
+s.sendall(b"z" * 10); s.close(); keep.append(c)
+c = socket.create_connection(("127.0.0.1", l4.getsockname()[1])); s, _ = l4.accept()
+c.close(); s.recv(1); s.close()
+time.sleep(0.2)
+print(l4.getsockname()[1], l6.getsockname()[1], flush=True)
+hold()
+"#;
+
+/// Every TCP socket that has `ports` at either end, as comparable rows.
+fn rows_with_ports(snap: &Snapshot, ports: &[u16]) -> Vec<String> {
+    let mut rows: Vec<String> = snap
+        .sockets
+        .iter()
+        .filter(|s| s.proto == Proto::Tcp)
+        .filter(|s| {
+            ports.contains(&s.local.port()) || s.remote.is_some_and(|r| ports.contains(&r.port()))
+        })
+        .map(|s| {
+            format!(
+                "{} {:?} {:?} inode={} uid={:?} sent={:?} recv={:?} owners={:?}",
+                s.local,
+                s.remote,
+                s.state,
+                s.inode,
+                s.uid,
+                s.bytes_sent,
+                s.bytes_received,
+                s.owners
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+fn can_load_bpf() -> bool {
+    my_uid() == 0 && std::path::Path::new("/sys/kernel/btf/vmlinux").exists()
+}
+
+#[test]
+fn bpf_tcp_iterator_and_netlink_agree() {
+    let mut h = Helper::spawn(MANY_STATES, &[]);
+    let v = h.numbers();
+    let ports = [v[0] as u16, v[1] as u16];
+    let mut snaps = Vec::new();
+    for source in [SocketSource::Netlink, SocketSource::Auto] {
+        let mut c = PlatformCollector::with_options(LinuxOptions {
+            source,
+            ..LinuxOptions::default()
+        })
+        .expect("collector");
+        snaps.push(c.sample().expect("sample"));
+    }
+    assert_eq!(snaps[0].diagnostics.backend, "netlink");
+    if can_load_bpf() && std::env::var_os("PROCNET_NO_BPF").is_none() {
+        assert_eq!(snaps[1].diagnostics.backend, "bpf+netlink");
+    } else {
+        eprintln!("not root or no BTF: both samples come from netlink");
+    }
+    let (netlink, auto) = (
+        rows_with_ports(&snaps[0], &ports),
+        rows_with_ports(&snaps[1], &ports),
+    );
+    // 2 listeners, 2 pairs, CLOSE_WAIT + its orphaned peer, TIME_WAIT.
+    assert_eq!(netlink.len(), 9, "{netlink:#?}");
+    assert_eq!(auto, netlink);
+    let joined = netlink.join("\n");
+    for want in [
+        "sent=Some(5000) recv=Some(700)",
+        "sent=Some(700) recv=Some(5000)",
+        "CloseWait",
+        "TimeWait",
+        "Listen",
+    ] {
+        assert!(joined.contains(want), "{want} missing in {joined}");
+    }
+    // The CLOSE_WAIT socket got 10 bytes and a FIN: 10 payload bytes.
+    assert!(joined.contains("CloseWait inode="), "{joined}");
+    assert!(
+        netlink
+            .iter()
+            .any(|r| r.contains("CloseWait") && r.contains("recv=Some(10)")),
+        "{joined}"
+    );
+    if my_uid() == 0 {
+        let owned: Vec<&String> = netlink.iter().filter(|r| !r.contains("inode=0")).collect();
+        assert_eq!(owned.len(), 7, "{joined}");
+        assert!(
+            owned.iter().all(|r| r.contains("uid=Some(65534)")),
+            "{joined}"
+        );
+    }
+}
+
+#[test]
+fn tcp_iterator_inode_paths_agree() {
+    use procnet::collect::linux::tcp_iter::TcpIter;
+    if !can_load_bpf() {
+        eprintln!("skipped: needs root and kernel BTF");
+        return;
+    }
+    let mut h = Helper::spawn(MANY_STATES, &[]);
+    let v = h.numbers();
+    let ports = [v[0] as u16, v[1] as u16];
+    let mut read = |mut it: TcpIter| {
+        let mut rows = Vec::new();
+        it.read(&mut |d| {
+            if ports.contains(&d.local.port())
+                || d.remote.is_some_and(|r| ports.contains(&r.port()))
+            {
+                rows.push(format!("{d:?}"));
+            }
+        })
+        .expect("read iterator");
+        rows.sort();
+        rows
+    };
+    let direct = read(TcpIter::load().expect("load"));
+    let chain = read(TcpIter::load_with_inode_chain().expect("load (inode chain)"));
+    assert_eq!(direct.len(), 9, "{direct:#?}");
+    assert_eq!(direct, chain);
+    assert_eq!(
+        direct.iter().filter(|r| r.contains("inode: 0,")).count(),
+        2,
+        "{direct:#?}"
+    );
 }
 
 const BULK_SERVER: &str = r#"

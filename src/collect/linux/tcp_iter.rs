@@ -247,9 +247,24 @@ pub struct TcpIter {
 impl TcpIter {
     /// Loads and attaches the program (root and kernel BTF needed).
     pub fn load() -> Result<TcpIter, BpfError> {
+        TcpIter::load_with(false)
+    }
+
+    /// Like [`TcpIter::load`], but finds inodes the way kernels before
+    /// 6.18 need, whatever this kernel has (so tests cover both paths).
+    #[doc(hidden)]
+    pub fn load_with_inode_chain() -> Result<TcpIter, BpfError> {
+        TcpIter::load_with(true)
+    }
+
+    fn load_with(force_chain: bool) -> Result<TcpIter, BpfError> {
         let vmlinux = std::fs::read("/sys/kernel/btf/vmlinux").map_err(BpfError::BtfRead)?;
         let found = btf::lookup(&vmlinux, "bpf_iter_tcp", &MEMBERS)?;
-        let inode = match btf::lookup(&vmlinux, "bpf_iter_tcp", &INODE_DIRECT) {
+        let direct = match force_chain {
+            true => Err(btf::BtfError::Missing("forced")),
+            false => btf::lookup(&vmlinux, "bpf_iter_tcp", &INODE_DIRECT),
+        };
+        let inode = match direct {
             Ok(d) => InodeAt::Direct(offset(d.member_offsets[0])?),
             Err(_) => {
                 let c = btf::lookup(&vmlinux, "bpf_iter_tcp", &INODE_CHAIN)?.member_offsets;
