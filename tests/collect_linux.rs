@@ -514,7 +514,7 @@ fn tcp_iterator_inode_paths_agree() {
     let mut h = Helper::spawn(MANY_STATES, &[]);
     let v = h.numbers();
     let ports = [v[0] as u16, v[1] as u16];
-    let mut read = |mut it: TcpIter| {
+    let read = |mut it: TcpIter| {
         let mut rows = Vec::new();
         it.read(&mut |d| {
             if ports.contains(&d.local.port())
