@@ -19,10 +19,14 @@ import resource
 import selectors
 import signal
 import socket
+import struct
 import sys
 import time
 
 PR_SET_PDEATHSIG = 1
+# SO_LINGER on with timeout 0: closing (or being killed) resets the
+# connection, so a run leaves no TIME_WAIT sockets to skew the next one.
+NO_TIME_WAIT = struct.pack("ii", 1, 0)
 
 
 def die_with_parent():
@@ -60,6 +64,7 @@ def server(listeners, count, done_w):
                     conn, _ = key.fileobj.accept()
                 except BlockingIOError:
                     break
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, NO_TIME_WAIT)
                 held.append(conn)
         if os.getppid() == 1:
             os._exit(0)
@@ -72,6 +77,7 @@ def client(ports, count, src_base, n_src, done_w):
     for i in range(count):
         src = "127.0.%d.%d" % (src_base, 2 + (i % n_src))
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, NO_TIME_WAIT)
         s.bind((src, 0))
         s.connect(("127.0.0.1", ports[i % len(ports)]))
         held.append(s)

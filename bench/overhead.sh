@@ -2,8 +2,11 @@
 # CPU and memory of `procnet serve --interval 1` over a steady machine with N
 # loopback connections held open and ongoing traffic on some of them.
 # Reports CPU as % of one core (utime+stime over the window) and peak RSS.
+# In the same run, the CPU time of one `ss -tanpi` at the same socket count
+# gives what polling with ss once a second would cost (the ratio column).
 # Usage: bench/overhead.sh [CONNS...]  (default: 10000 50000 = 20k and 100k sockets)
-# Env: PROCNET (default target/release/procnet), SECONDS_WINDOW (default 30).
+# Env: PROCNET (default target/release/procnet), SECONDS_WINDOW (default 30);
+#      PROCNET_NO_BPF=1 measures the netlink + /proc path (what non-root gets).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PROCNET=${PROCNET:-target/release/procnet}
@@ -35,7 +38,7 @@ PY
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-printf '| connections | sockets | procnet CPU (%% of one core) | peak RSS | last sample took |\n|---|---|---|---|---|\n'
+printf '| connections | sockets | backend | procnet CPU (%% of one core) | peak RSS | last sample took | ss -tanpi at 1 Hz | ss / procnet |\n|---|---|---|---|---|---|---|---|\n'
 for n in "${@:-10000 50000}"; do
   for conns in $n; do
     coproc HOLD { exec python3 bench/holdconns.py --conns "$conns" --max-seconds $((WINDOW + 120)); }
@@ -49,11 +52,17 @@ for n in "${@:-10000 50000}"; do
     sleep 5   # warm-up: caches filled, first samples taken
     t0=$(cpu_ticks $pid); sleep "$WINDOW"; t1=$(cpu_ticks $pid)
     rss=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
-    ms=$(curl -s "http://127.0.0.1:$port/healthz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["lastSampleMs"])')
+    health=$(curl -s "http://127.0.0.1:$port/healthz")
+    ms=$(echo "$health" | python3 -c 'import json,sys; print(json.load(sys.stdin)["lastSampleMs"])')
+    backend=$(echo "$health" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("collector",{}).get("backend","?"))')
     sockets=$(ss -tan | wc -l)
+    # CPU seconds of one ss -tanpi (median of 3) = share of a core at 1 Hz.
+    ss_cpu=$(for _ in 1 2 3; do /usr/bin/time -f '%U %S' ss -tanpi 2>&1 >/dev/null | tail -1; done |
+      awk '{print $1 + $2}' | sort -n | sed -n 2p)
     kill $pid $traffic 2>/dev/null || true; wait $pid 2>/dev/null || true
     eval "exec ${HOLD[1]}>&-"; wait "$HOLD_PID" 2>/dev/null || true
-    printf '| %s | %s | %.1f %% | %.1f MiB | %.0f ms |\n' "$conns" "$sockets" \
-      "$(echo "($t1 - $t0) * 100 / $TICKS / $WINDOW" | bc -l)" "$(echo "$rss/1024" | bc -l)" "$ms"
+    cpu=$(echo "($t1 - $t0) * 100 / $TICKS / $WINDOW" | bc -l)
+    printf '| %s | %s | %s | %.1f %% | %.1f MiB | %.0f ms | %.0f %% | %.0fx |\n' "$conns" "$sockets" "$backend" \
+      "$cpu" "$(echo "$rss/1024" | bc -l)" "$ms" "$(echo "$ss_cpu * 100" | bc -l)" "$(echo "$ss_cpu * 100 / $cpu" | bc -l)"
   done
 done

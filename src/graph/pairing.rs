@@ -4,6 +4,7 @@
 
 use crate::snapshot::{canonical_ip, Proto, Snapshot, Socket, SocketState};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::collections::hash_map::Entry;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// Lookup tables over one snapshot's sockets.
@@ -58,11 +59,14 @@ impl<'s> SocketIndex<'s> {
             } else if let Some(remote) = s.remote {
                 // A TIME_WAIT leftover must not shadow a live socket with
                 // the same endpoints.
-                let key = (s.proto, s.local, remote);
-                match connected.get(&key) {
-                    Some(&j) if snap.sockets[j].state != SocketState::TimeWait => {}
-                    _ => {
-                        connected.insert(key, i);
+                match connected.entry((s.proto, s.local, remote)) {
+                    Entry::Occupied(mut e) => {
+                        if snap.sockets[*e.get()].state == SocketState::TimeWait {
+                            e.insert(i);
+                        }
+                    }
+                    Entry::Vacant(e) => {
+                        e.insert(i);
                     }
                 }
             }

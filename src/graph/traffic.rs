@@ -60,6 +60,8 @@ pub struct InterfaceTraffic {
 /// One socket's counters as the previous sample saw them.
 #[derive(Debug, Clone, Copy)]
 struct Seen {
+    /// 0 for a socket no process holds any more.
+    inode: u64,
     ends: Endpoints,
     counters: Delta,
     /// Reported closed (a destroy notification): never matched again.
@@ -70,13 +72,13 @@ struct Seen {
 #[derive(Debug, Default)]
 pub struct TrafficTracker {
     prev_at_ms: Option<u64>,
-    /// Previous counters of sockets with an inode, by inode (endpoints
-    /// compared on lookup, so a reused inode number is a new socket). An
-    /// integer key keeps this cheap at tens of thousands of sockets.
-    prev: FxHashMap<u64, Seen>,
-    /// Previous counters of live sockets without an inode (orphans still
-    /// closing).
-    prev_orphans: Vec<Seen>,
+    /// The previous sample's sockets that had counters, in its order. The
+    /// kernel lists sockets in hash-table order, which stays put from one
+    /// sample to the next, so socket `i` is usually found at the cursor
+    /// without hashing; a socket found elsewhere (the table changed) is
+    /// looked up by inode. Endpoints are compared too, so a reused inode
+    /// number is a new socket.
+    prev: Vec<Seen>,
     totals: BTreeMap<(ProcKey, String), (u64, u64, String)>,
     /// All bytes ever counted (sent, received); only grows.
     pub grand_total: (u64, u64),
@@ -108,11 +110,11 @@ impl TrafficTracker {
         let interval_secs = self
             .prev_at_ms
             .map(|prev| snap.taken_at_ms.saturating_sub(prev) as f64 / 1000.0);
-        let mut next: FxHashMap<u64, Seen> =
-            FxHashMap::with_capacity_and_hasher(snap.sockets.len(), Default::default());
-        let mut next_orphans: Vec<Seen> = Vec::new();
-        // Previous counters by endpoints, for sockets reported without an
-        // inode; built only in samples that have such a socket.
+        let mut next: Vec<Seen> = Vec::with_capacity(self.prev.len() + 64);
+        let mut cursor = 0usize;
+        // Built on the first miss: previous position by inode, and previous
+        // counters by endpoints (for sockets reported without an inode).
+        let mut by_inode: Option<FxHashMap<u64, usize>> = None;
         let mut by_endpoints: Option<FxHashMap<Endpoints, Delta>> = None;
         let mut deltas = Vec::with_capacity(snap.sockets.len());
         // Built only when a socket needs its listener (rare): most samples
@@ -137,10 +139,24 @@ impl TrafficTracker {
                     .get(&ends)
                     .copied()
             } else {
-                self.prev
-                    .get(&s.inode)
-                    .filter(|p| p.ends == ends)
-                    .map(|p| p.counters)
+                let same = |k: usize| {
+                    self.prev
+                        .get(k)
+                        .filter(|p| p.inode == s.inode && p.ends == ends)
+                };
+                let at = if same(cursor).is_some() {
+                    Some(cursor)
+                } else {
+                    by_inode
+                        .get_or_insert_with(|| self.inode_index())
+                        .get(&s.inode)
+                        .copied()
+                        .filter(|&k| same(k).is_some())
+                };
+                at.map(|k| {
+                    cursor = k + 1;
+                    self.prev[k].counters
+                })
             };
             let delta = match before {
                 Some((sent, recv)) if now.0 >= sent && now.1 >= recv => {
@@ -152,16 +168,12 @@ impl TrafficTracker {
                 _ if first => (0, 0),
                 _ => now,
             };
-            let seen = Seen {
+            next.push(Seen {
+                inode: s.inode,
                 ends,
                 counters: now,
                 closed: s.closed,
-            };
-            if s.inode != 0 {
-                next.insert(s.inode, seen);
-            } else if !s.closed {
-                next_orphans.push(seen);
-            }
+            });
             deltas.push((!first).then_some(delta));
             if delta == (0, 0) {
                 continue; // idle: nothing to add (the usual case)
@@ -184,7 +196,6 @@ impl TrafficTracker {
             self.add_captured(snap, index, &procs, first, &mut deltas);
         }
         self.prev = next;
-        self.prev_orphans = next_orphans;
         self.prev_at_ms = Some(snap.taken_at_ms);
         TrafficSample {
             interval_secs,
@@ -192,11 +203,20 @@ impl TrafficTracker {
         }
     }
 
+    /// The previous sample's positions by inode.
+    fn inode_index(&self) -> FxHashMap<u64, usize> {
+        self.prev
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.inode != 0)
+            .map(|(k, p)| (p.inode, k))
+            .collect()
+    }
+
     /// The previous sample's live sockets by endpoints.
     fn endpoints_index(&self) -> FxHashMap<Endpoints, Delta> {
         self.prev
-            .values()
-            .chain(&self.prev_orphans)
+            .iter()
             .filter(|p| !p.closed)
             .map(|p| (p.ends, p.counters))
             .collect()
@@ -319,6 +339,27 @@ mod tests {
             sockets,
             ..Snapshot::default()
         }
+    }
+
+    #[test]
+    fn sockets_found_after_reordering_insertions_and_inode_reuse() {
+        let mut t = TrafficTracker::default();
+        let a = |sent| sock("127.0.0.1:1", "127.0.0.1:2", 11, 7, sent, 0);
+        let b = |sent| sock("127.0.0.1:3", "127.0.0.1:2", 12, 7, sent, 0);
+        let c = |sent| sock("127.0.0.1:5", "127.0.0.1:2", 13, 7, sent, 0);
+        t.observe(&snap(1000, 50, vec![a(100), b(200), c(300)]));
+        // A new socket first, the rest in another order.
+        let new = sock("127.0.0.1:7", "127.0.0.1:2", 14, 7, 5, 0);
+        let s = t.observe(&snap(2000, 50, vec![new, c(310), a(101), b(220)]));
+        assert_eq!(
+            s.deltas,
+            vec![Some((5, 0)), Some((10, 0)), Some((1, 0)), Some((20, 0))]
+        );
+        // Inode 12 reused by a socket with other endpoints: a new socket,
+        // all its bytes are new.
+        let reused = sock("127.0.0.1:9", "127.0.0.1:2", 12, 7, 30, 0);
+        let s = t.observe(&snap(3000, 50, vec![a(101), reused]));
+        assert_eq!(s.deltas, vec![Some((0, 0)), Some((30, 0))]);
     }
 
     #[test]

@@ -240,11 +240,15 @@ impl PlatformCollector {
     }
 
     fn scan_threads(&self) -> usize {
+        // available_parallelism reads cgroup files: once per process.
+        static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
         match self.options.scan_threads {
-            0 => std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-                .clamp(1, 4),
+            0 => *CPUS.get_or_init(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+                    .clamp(1, 4)
+            }),
             n => n,
         }
     }
@@ -335,7 +339,7 @@ impl PlatformCollector {
                     (Some(scan), table)
                 } else {
                     let scan = self.owner_scan(dir, pids, threads, want_bpf, &mut warnings);
-                    (Some(std::sync::Arc::new(scan)), table)
+                    (Some(std::sync::Arc::new(scan.index())), table)
                 }
             }
             (Ok((dir, pids)), None) if want_bpf => {
@@ -357,7 +361,7 @@ impl PlatformCollector {
                             denied: procfs::denied_pids(dir, pids),
                             ..FdScan::default()
                         };
-                        (Some(std::sync::Arc::new(scan)), table)
+                        (Some(std::sync::Arc::new(scan.index())), table)
                     }
                     other => {
                         match other {
@@ -372,7 +376,7 @@ impl PlatformCollector {
                         }
                         self.bpf_failed = true;
                         let (scan, table) = dir.scan_fds(pids, threads, move || table);
-                        (Some(std::sync::Arc::new(scan)), table)
+                        (Some(std::sync::Arc::new(scan.index())), table)
                     }
                 }
             }
@@ -380,7 +384,7 @@ impl PlatformCollector {
                 let (scan, table) = dir.scan_fds(pids, threads, || {
                     collect_sockets(source, netlink_unsupported, stat, buf, tcp_ref)
                 });
-                (Some(std::sync::Arc::new(scan)), table)
+                (Some(std::sync::Arc::new(scan.index())), table)
             }
             (Err(e), _) => {
                 warnings.push(format!(
@@ -460,11 +464,13 @@ impl PlatformCollector {
         }
 
         // Owners: every pid holding an inet socket gets its details.
+        let mut sockets = table.sockets;
         let mut owner_pids: Vec<u32> = Vec::new();
         if let Some(scan) = &scan {
-            for s in &table.sockets {
+            for s in &mut sockets {
                 if s.inode != 0 {
-                    owner_pids.extend(scan.owners_of(s.inode));
+                    s.owners.extend(scan.owners_of(s.inode));
+                    owner_pids.extend_from_slice(&s.owners);
                 }
             }
         }
@@ -487,13 +493,9 @@ impl PlatformCollector {
             self.cache.retain(|pid, _| pids.binary_search(pid).is_ok());
         }
 
-        let mut sockets = table.sockets;
         for s in &mut sockets {
-            if let (Some(scan), true) = (&scan, s.inode != 0) {
-                s.owners.extend(
-                    scan.owners_of(s.inode)
-                        .filter(|p| gone.binary_search(p).is_err()),
-                );
+            if !gone.is_empty() {
+                s.owners.retain(|p| gone.binary_search(p).is_err());
             }
             s.unowned_reason = if !s.owners.is_empty() {
                 None

@@ -39,12 +39,35 @@ pub struct FdScan {
     /// Other failures: how many, and the first errno.
     pub failed: u32,
     pub first_failure: Option<i32>,
+    /// Where each inode's run of `pairs` starts, once [`FdScan::index`]
+    /// ran: one hash probe per lookup instead of a binary search whose
+    /// last steps all miss the cache (it showed as the collector's biggest
+    /// user-space cost at 20k sockets).
+    pub by_inode: rustc_hash::FxHashMap<u64, u32>,
 }
 
 impl FdScan {
+    /// Builds [`FdScan::by_inode`]; worth it when the scan is looked up
+    /// for many samples.
+    pub fn index(mut self) -> FdScan {
+        let mut by_inode =
+            rustc_hash::FxHashMap::with_capacity_and_hasher(self.pairs.len(), Default::default());
+        for (k, &(inode, _)) in self.pairs.iter().enumerate() {
+            by_inode.entry(inode).or_insert(k as u32);
+        }
+        self.by_inode = by_inode;
+        self
+    }
+
     /// Pids that hold `inode`, ascending.
     pub fn owners_of(&self, inode: u64) -> impl Iterator<Item = u32> + '_ {
-        let start = self.pairs.partition_point(|&(i, _)| i < inode);
+        let start = if self.by_inode.is_empty() {
+            self.pairs.partition_point(|&(i, _)| i < inode)
+        } else {
+            self.by_inode
+                .get(&inode)
+                .map_or(self.pairs.len(), |&k| k as usize)
+        };
         self.pairs[start..]
             .iter()
             .take_while(move |&&(i, _)| i == inode)
@@ -584,6 +607,23 @@ pub fn parse_btime(proc_stat: &[u8]) -> Option<u64> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn owners_with_and_without_index() {
+        let scan = FdScan {
+            pairs: vec![(5, 1), (7, 2), (7, 3), (9, 4)],
+            ..FdScan::default()
+        };
+        let plain: Vec<Vec<u32>> = [4, 5, 7, 9, 10]
+            .map(|i| scan.owners_of(i).collect())
+            .to_vec();
+        let scan = scan.index();
+        let indexed: Vec<Vec<u32>> = [4, 5, 7, 9, 10]
+            .map(|i| scan.owners_of(i).collect())
+            .to_vec();
+        assert_eq!(plain, indexed);
+        assert_eq!(indexed, [vec![], vec![1], vec![2, 3], vec![4], vec![]]);
+    }
 
     #[test]
     fn stat_with_odd_name() {
