@@ -182,33 +182,36 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// A tiny BTF blob: int, struct s { int a; int b; }, func f.
-    fn blob() -> Vec<u8> {
-        let strings = b"\0int\0s\0a\0b\0f\0".to_vec();
-        let mut t = Vec::new();
-        let push = |t: &mut Vec<u8>, vals: &[u32]| {
-            for v in vals {
-                t.extend_from_slice(&v.to_ne_bytes());
-            }
-        };
-        push(&mut t, &[1, 1 << 24, 4, 32]); // [1] int
-        push(&mut t, &[5, (4 << 24) | 2, 8, 7, 1, 0, 9, 1, 32]); // [2] struct s
-        push(&mut t, &[11, 12 << 24, 0]); // [3] func f
-        let mut b = Vec::new();
-        b.extend_from_slice(&0xEB9F_u16.to_ne_bytes());
-        b.extend_from_slice(&[1, 0]);
-        for v in [
+    /// A BTF blob of these type records (u32 words) and strings.
+    fn btf(types: &[u32], strings: &[u8]) -> Vec<u8> {
+        let t: Vec<u8> = types.iter().flat_map(|v| v.to_ne_bytes()).collect();
+        let lens = [
             24u32,
             0,
             t.len() as u32,
             t.len() as u32,
             strings.len() as u32,
-        ] {
-            b.extend_from_slice(&v.to_ne_bytes());
-        }
+        ];
+        let mut b = Vec::new();
+        b.extend_from_slice(&0xEB9F_u16.to_ne_bytes());
+        b.extend_from_slice(&[1, 0]);
+        b.extend(lens.iter().flat_map(|v| v.to_ne_bytes()));
         b.extend(t);
-        b.extend(strings);
+        b.extend_from_slice(strings);
         b
+    }
+
+    /// A tiny BTF blob: int, struct s { int a; int b; }, func f.
+    #[rustfmt::skip]
+    fn blob() -> Vec<u8> {
+        btf(
+            &[
+                1, 1 << 24, 4, 32, // [1] int
+                5, (4 << 24) | 2, 8, 7, 1, 0, 9, 1, 32, // [2] struct s
+                11, 12 << 24, 0, // [3] func f
+            ],
+            b"\0int\0s\0a\0b\0f\0",
+        )
     }
 
     #[test]
@@ -229,51 +232,16 @@ mod tests {
     #[test]
     fn finds_members_inside_anonymous_unions() {
         // int; union { int y; int z; }; struct t { int x; union; }; func f
-        let strings = b"\0int\0t\0x\0y\0z\0f\0".to_vec();
-        let mut t = Vec::new();
-        for v in [
-            1u32,
-            1 << 24,
-            4,
-            32, // [1] int
-            0,
-            (5 << 24) | 2,
-            4,
-            9,
-            1,
-            0,
-            11,
-            1,
-            0, // [2] anonymous union
-            5,
-            (4 << 24) | 2,
-            8,
-            7,
-            1,
-            0,
-            0,
-            2,
-            32, // [3] struct t
-            13,
-            12 << 24,
-            0, // [4] func f
-        ] {
-            t.extend_from_slice(&v.to_ne_bytes());
-        }
-        let mut b = Vec::new();
-        b.extend_from_slice(&0xEB9F_u16.to_ne_bytes());
-        b.extend_from_slice(&[1, 0]);
-        for v in [
-            24u32,
-            0,
-            t.len() as u32,
-            t.len() as u32,
-            strings.len() as u32,
-        ] {
-            b.extend_from_slice(&v.to_ne_bytes());
-        }
-        b.extend(t);
-        b.extend(strings);
+        #[rustfmt::skip]
+        let b = btf(
+            &[
+                1, 1 << 24, 4, 32, // [1] int
+                0, (5 << 24) | 2, 4, 9, 1, 0, 11, 1, 0, // [2] anonymous union
+                5, (4 << 24) | 2, 8, 7, 1, 0, 0, 2, 32, // [3] struct t
+                13, 12 << 24, 0, // [4] func f
+            ],
+            b"\0int\0t\0x\0y\0z\0f\0",
+        );
         let l = lookup(&b, "f", &[("t", "z"), ("t", "x"), ("t", "y")]).unwrap();
         assert_eq!(l.func_id, 4);
         assert_eq!(l.member_offsets, [4, 0, 4]);

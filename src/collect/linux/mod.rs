@@ -563,9 +563,14 @@ impl PlatformCollector {
             Ok(it) => Some(it),
             Err(e) => {
                 self.tcp_iter_failed = true;
+                // Not root, no BTF, or a kernel older than the iterator
+                // (5.9): expected. A refusal by the verifier is not.
                 let quiet = matches!(&e, bpf_iter::BpfError::Os { source, .. }
                     if matches!(source.raw_os_error(), Some(libc::EPERM | libc::EACCES | libc::ENOSYS)))
-                    || matches!(e, bpf_iter::BpfError::BtfRead(_));
+                    || matches!(
+                        e,
+                        bpf_iter::BpfError::BtfRead(_) | bpf_iter::BpfError::Btf(_)
+                    );
                 if quiet {
                     log::debug!("BPF TCP iterator unavailable ({e}); using netlink");
                 } else {
