@@ -131,25 +131,86 @@ pub(super) fn offset(v: u32) -> Result<i16, BpfError> {
     i16::try_from(v).map_err(|_| BpfError::Btf(btf::BtfError::Missing("small member offset")))
 }
 
+const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
+
+/// The kernel's BTF, which both iterator programs need to find struct
+/// member offsets: mapped read-only where the kernel allows it (Linux
+/// 6.16+; no copy of its ~5 MB), else read into memory.
+pub enum VmlinuxBtf {
+    Mapped { ptr: *const u8, len: usize },
+    Read(Vec<u8>),
+}
+
+impl std::ops::Deref for VmlinuxBtf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            // SAFETY: a private read-only mapping of `len` bytes that lives
+            // as long as self; the kernel never changes its BTF.
+            VmlinuxBtf::Mapped { ptr, len } => unsafe { std::slice::from_raw_parts(*ptr, *len) },
+            VmlinuxBtf::Read(v) => v,
+        }
+    }
+}
+
+impl Drop for VmlinuxBtf {
+    fn drop(&mut self) {
+        if let VmlinuxBtf::Mapped { ptr, len } = *self {
+            // SAFETY: unmapping the mapping made in read_vmlinux_btf.
+            unsafe { libc::munmap(ptr as *mut libc::c_void, len) };
+        }
+    }
+}
+
+/// Maps or reads `/sys/kernel/btf/vmlinux`.
+pub fn read_vmlinux_btf() -> Result<VmlinuxBtf, BpfError> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open(VMLINUX_BTF).map_err(BpfError::BtfRead)?;
+    let len = file.metadata().map_err(BpfError::BtfRead)?.len() as usize;
+    if len > 0 {
+        // SAFETY: a new private read-only mapping of an open file; the
+        // result is checked before use.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr != libc::MAP_FAILED {
+            return Ok(VmlinuxBtf::Mapped {
+                ptr: ptr as *const u8,
+                len,
+            });
+        }
+    }
+    std::fs::read(VMLINUX_BTF)
+        .map(VmlinuxBtf::Read)
+        .map_err(BpfError::BtfRead)
+}
+
 impl OwnerIter {
     /// Loads and attaches the iterator program.
     pub fn load() -> Result<OwnerIter, BpfError> {
+        let vmlinux = read_vmlinux_btf()?;
+        OwnerIter::load_from(&btf::Btf::parse(&vmlinux)?)
+    }
+
+    /// Like [`OwnerIter::load`], with kernel BTF already parsed.
+    pub fn load_from(btf: &btf::Btf<'_>) -> Result<OwnerIter, BpfError> {
         check_pid_namespace()?;
-        let vmlinux = std::fs::read("/sys/kernel/btf/vmlinux").map_err(BpfError::BtfRead)?;
-        let found = btf::lookup(
-            &vmlinux,
-            "bpf_iter_task_file",
-            &[
-                ("file", "f_inode"),
-                ("inode", "i_mode"),
-                ("inode", "i_ino"),
-                ("task_struct", "tgid"),
-            ],
-        )?;
-        drop(vmlinux);
-        let o = &found.member_offsets;
+        let func_id = btf.func_id("bpf_iter_task_file")?;
+        let o = btf.member_offsets(&[
+            ("file", "f_inode"),
+            ("inode", "i_mode"),
+            ("inode", "i_ino"),
+            ("task_struct", "tgid"),
+        ])?;
         let prog = program(offset(o[0])?, offset(o[1])?, offset(o[2])?, offset(o[3])?);
-        let link = attach(&prog, found.func_id)?;
+        let link = attach(&prog, func_id)?;
         Ok(OwnerIter {
             link,
             buf: vec![0u8; 1 << 20],

@@ -38,7 +38,7 @@ fn name_at(strings: &[u8], off: u32) -> &[u8] {
     &rest[..end]
 }
 
-/// One parsed BTF type record: where its body starts and what it is.
+/// One BTF type record, decoded from its 12-byte header on demand.
 #[derive(Clone, Copy)]
 struct TypeRec {
     kind: u32,
@@ -55,125 +55,171 @@ const KIND_STRUCT: u32 = 4;
 const KIND_UNION: u32 = 5;
 const KIND_FUNC: u32 = 12;
 
-/// Finds the `FUNC` named `func` and the byte offsets of `members`
-/// (first struct of each name that has members). A member inside an
-/// anonymous struct or union (`sock_common.skc_daddr`, say) is found too,
-/// at its offset from the start of the named struct. Never panics.
-pub fn lookup(btf: &[u8], func: &str, members: &[MemberQuery]) -> Result<BtfLookup, BtfError> {
-    if btf.len() < 24 || btf[0..2] != 0xEB9F_u16.to_ne_bytes() {
-        return Err(BtfError::BadHeader);
-    }
-    let hdr_len = u32_at(btf, 4).ok_or(BtfError::BadHeader)? as usize;
-    let field = |at| {
-        u32_at(btf, at)
-            .map(|v| v as usize)
-            .ok_or(BtfError::BadHeader)
-    };
-    let (type_off, type_len, str_off, str_len) = (field(8)?, field(12)?, field(16)?, field(20)?);
-    let section = |off: usize, len: usize| {
-        let start = hdr_len.checked_add(off)?;
-        btf.get(start..start.checked_add(len)?)
-    };
-    let types = section(type_off, type_len).ok_or(BtfError::BadHeader)?;
-    let strings = section(str_off, str_len).ok_or(BtfError::BadHeader)?;
-
-    // Type ids start at 1; index 0 stands for `void`.
-    let mut recs: Vec<TypeRec> = vec![TypeRec {
-        kind: 0,
-        name_off: 0,
-        vlen: 0,
-        kind_flag: false,
-        body: 0,
-    }];
-    let mut off = 0usize;
-    while off < types.len() {
-        let (Some(name_off), Some(info)) = (u32_at(types, off), u32_at(types, off + 4)) else {
-            return Err(BtfError::Truncated(off));
-        };
-        let kind = (info >> 24) & 0x1f;
-        let vlen = (info & 0xffff) as usize;
-        let extra = match kind {
-            1 | 14 | 17 => 4,
-            3 => 12,
-            4 | 5 | 15 | 19 => vlen * 12,
-            6 | 13 => vlen * 8,
-            2 | 7..=12 | 16 | 18 => 0,
-            kind => return Err(BtfError::UnknownKind { kind, offset: off }),
-        };
-        let body = off + 12;
-        let next = body + extra;
-        if next > types.len() {
-            return Err(BtfError::Truncated(off));
-        }
-        recs.push(TypeRec {
-            kind,
-            name_off,
-            vlen,
-            kind_flag: info >> 31 == 1,
-            body,
-        });
-        off = next;
-    }
-
-    let name = |r: &TypeRec| name_at(strings, r.name_off);
-    let func_id = recs
-        .iter()
-        .position(|r| r.kind == KIND_FUNC && name(r) == func.as_bytes())
-        .ok_or(BtfError::Missing("iterator function"))? as u32;
-    let mut member_offsets = Vec::with_capacity(members.len());
-    for (sname, mname) in members {
-        let found = recs
-            .iter()
-            .find(|r| r.kind == KIND_STRUCT && r.vlen > 0 && name(r) == sname.as_bytes())
-            .and_then(|r| member_offset(types, strings, &recs, r, mname.as_bytes(), 0));
-        member_offsets.push(found.ok_or(BtfError::Missing("struct member"))?);
-    }
-    Ok(BtfLookup {
-        func_id,
-        member_offsets,
-    })
+/// Kernel BTF, parsed once (the vmlinux blob is ~5 MB: both BPF programs
+/// are set up from one parse).
+pub struct Btf<'a> {
+    types: &'a [u8],
+    strings: &'a [u8],
+    /// Where each type's header starts in `types`, indexed by type id - 1
+    /// (4 bytes per type: the kernel has ~150k, and decoding them all up
+    /// front cost a one-shot snapshot several ms of page faults).
+    starts: Vec<u32>,
 }
 
-/// Byte offset of member `want` in the struct or union `rec`, looking
-/// into anonymous struct/union members (at most a few levels deep).
-fn member_offset(
-    types: &[u8],
-    strings: &[u8],
-    recs: &[TypeRec],
-    rec: &TypeRec,
-    want: &[u8],
-    depth: u32,
-) -> Option<u32> {
-    let mut anonymous = Vec::new();
-    for m in 0..rec.vlen {
-        let at = rec.body + m * 12;
-        let (mn, mtype, moff) = (
-            u32_at(types, at)?,
-            u32_at(types, at + 4)?,
-            u32_at(types, at + 8)?,
-        );
-        let bits = if rec.kind_flag {
-            moff & 0x00ff_ffff
-        } else {
-            moff
+impl<'a> Btf<'a> {
+    /// Parses the type section's record headers. Never panics.
+    pub fn parse(btf: &'a [u8]) -> Result<Btf<'a>, BtfError> {
+        if btf.len() < 24 || btf[0..2] != 0xEB9F_u16.to_ne_bytes() {
+            return Err(BtfError::BadHeader);
+        }
+        let hdr_len = u32_at(btf, 4).ok_or(BtfError::BadHeader)? as usize;
+        let field = |at| {
+            u32_at(btf, at)
+                .map(|v| v as usize)
+                .ok_or(BtfError::BadHeader)
         };
-        let mname = name_at(strings, mn);
-        if mname == want {
-            return (bits % 8 == 0).then_some(bits / 8);
+        let (type_off, type_len, str_off, str_len) =
+            (field(8)?, field(12)?, field(16)?, field(20)?);
+        let section = |off: usize, len: usize| {
+            let start = hdr_len.checked_add(off)?;
+            btf.get(start..start.checked_add(len)?)
+        };
+        let types = section(type_off, type_len).ok_or(BtfError::BadHeader)?;
+        let strings = section(str_off, str_len).ok_or(BtfError::BadHeader)?;
+
+        let mut starts: Vec<u32> = Vec::with_capacity(types.len() / 24);
+        let mut off = 0usize;
+        while off < types.len() {
+            let Some(info) = u32_at(types, off + 4) else {
+                return Err(BtfError::Truncated(off));
+            };
+            let kind = (info >> 24) & 0x1f;
+            let vlen = (info & 0xffff) as usize;
+            let extra = match kind {
+                1 | 14 | 17 => 4,
+                3 => 12,
+                4 | 5 | 15 | 19 => vlen * 12,
+                6 | 13 => vlen * 8,
+                2 | 7..=12 | 16 | 18 => 0,
+                kind => return Err(BtfError::UnknownKind { kind, offset: off }),
+            };
+            let next = off + 12 + extra;
+            if next > types.len() || u32::try_from(off).is_err() {
+                return Err(BtfError::Truncated(off));
+            }
+            starts.push(off as u32);
+            off = next;
         }
-        if mname.is_empty() && bits % 8 == 0 {
-            anonymous.push((mtype, bits / 8));
+        Ok(Btf {
+            types,
+            strings,
+            starts,
+        })
+    }
+
+    /// Type `id`'s record (`None` for `void` or an unknown id).
+    fn rec(&self, id: u32) -> Option<TypeRec> {
+        let off = *self.starts.get((id as usize).checked_sub(1)?)? as usize;
+        let info = u32_at(self.types, off + 4)?;
+        Some(TypeRec {
+            kind: (info >> 24) & 0x1f,
+            name_off: u32_at(self.types, off)?,
+            vlen: (info & 0xffff) as usize,
+            kind_flag: info >> 31 == 1,
+            body: off + 12,
+        })
+    }
+
+    /// Every type record with its id.
+    fn recs(&self) -> impl Iterator<Item = (u32, TypeRec)> + '_ {
+        (1..=self.starts.len() as u32).filter_map(|id| self.rec(id).map(|r| (id, r)))
+    }
+
+    fn name(&self, r: &TypeRec) -> &'a [u8] {
+        name_at(self.strings, r.name_off)
+    }
+
+    /// Type id of the `FUNC` named `func`.
+    pub fn func_id(&self, func: &str) -> Result<u32, BtfError> {
+        self.recs()
+            .find(|(_, r)| r.kind == KIND_FUNC && self.name(r) == func.as_bytes())
+            .map(|(id, _)| id)
+            .ok_or(BtfError::Missing("iterator function"))
+    }
+
+    /// Byte offsets of `members` (first struct of each name that has
+    /// members). A member inside an anonymous struct or union
+    /// (`sock_common.skc_daddr`, say) is found too, at its offset from the
+    /// start of the named struct.
+    pub fn member_offsets(&self, members: &[MemberQuery]) -> Result<Vec<u32>, BtfError> {
+        // One pass over the types finds every struct asked for.
+        let mut structs: Vec<Option<TypeRec>> = vec![None; members.len()];
+        for (_, r) in self.recs() {
+            if r.kind != KIND_STRUCT || r.vlen == 0 {
+                continue;
+            }
+            let name = self.name(&r);
+            for (slot, (sname, _)) in structs.iter_mut().zip(members) {
+                if slot.is_none() && name == sname.as_bytes() {
+                    *slot = Some(r);
+                }
+            }
         }
+        structs
+            .iter()
+            .zip(members)
+            .map(|(r, (_, mname))| {
+                r.and_then(|r| self.member_offset(&r, mname.as_bytes(), 0))
+                    .ok_or(BtfError::Missing("struct member"))
+            })
+            .collect()
     }
-    if depth >= 4 {
-        return None;
-    }
-    anonymous.into_iter().find_map(|(id, base)| {
-        let inner = recs.get(id as usize)?;
-        if inner.kind != KIND_STRUCT && inner.kind != KIND_UNION {
+
+    /// Byte offset of member `want` in the struct or union `rec`, looking
+    /// into anonymous struct/union members (at most a few levels deep).
+    fn member_offset(&self, rec: &TypeRec, want: &[u8], depth: u32) -> Option<u32> {
+        let mut anonymous = Vec::new();
+        for m in 0..rec.vlen {
+            let at = rec.body + m * 12;
+            let (mn, mtype, moff) = (
+                u32_at(self.types, at)?,
+                u32_at(self.types, at + 4)?,
+                u32_at(self.types, at + 8)?,
+            );
+            let bits = if rec.kind_flag {
+                moff & 0x00ff_ffff
+            } else {
+                moff
+            };
+            let mname = name_at(self.strings, mn);
+            if mname == want {
+                return (bits % 8 == 0).then_some(bits / 8);
+            }
+            if mname.is_empty() && bits % 8 == 0 {
+                anonymous.push((mtype, bits / 8));
+            }
+        }
+        if depth >= 4 {
             return None;
         }
-        member_offset(types, strings, recs, inner, want, depth + 1)?.checked_add(base)
+        anonymous.into_iter().find_map(|(id, base)| {
+            let inner = self.rec(id)?;
+            if inner.kind != KIND_STRUCT && inner.kind != KIND_UNION {
+                return None;
+            }
+            self.member_offset(&inner, want, depth + 1)?
+                .checked_add(base)
+        })
+    }
+}
+
+/// Finds the `FUNC` named `func` and the byte offsets of `members` in one
+/// call (see [`Btf`]). Never panics.
+pub fn lookup(btf: &[u8], func: &str, members: &[MemberQuery]) -> Result<BtfLookup, BtfError> {
+    let btf = Btf::parse(btf)?;
+    Ok(BtfLookup {
+        func_id: btf.func_id(func)?,
+        member_offsets: btf.member_offsets(members)?,
     })
 }
 

@@ -312,9 +312,13 @@ impl PlatformCollector {
         let netlink_unsupported = self.netlink_unsupported;
 
         let bpf_allowed = std::env::var_os("PROCNET_NO_BPF").is_none_or(|v| v.is_empty());
+        self.load_bpf(
+            bpf_allowed && self.options.owners == OwnerSource::Auto,
+            bpf_allowed && source == SocketSource::Auto,
+        );
         let want_bpf = !self.bpf_failed && self.options.owners == OwnerSource::Auto && bpf_allowed;
         let mut tcp = match source {
-            SocketSource::Auto if bpf_allowed => self.take_tcp_iter(),
+            SocketSource::Auto if bpf_allowed => self.tcp_iter.take(),
             _ => None,
         };
         let tcp_ref = tcp.as_mut();
@@ -548,35 +552,59 @@ impl PlatformCollector {
         })
     }
 
-    /// The BPF TCP iterator, loaded on first use. A kernel or user that
-    /// cannot run it (not root, no BTF) is the common case and silent; a
-    /// refusal by the verifier is logged once. Either way netlink does the
-    /// job from then on.
-    fn take_tcp_iter(&mut self) -> Option<tcp_iter::TcpIter> {
-        if self.tcp_iter_failed {
-            return None;
+    /// Loads the BPF programs wanted and not loaded yet, from one read and
+    /// parse of the kernel's BTF (~5 MB: a third of a one-shot snapshot's
+    /// time when each program read it). A kernel or user that cannot run
+    /// them (not root, no BTF, a kernel before 5.9) is the common case and
+    /// silent; a refusal of the TCP program by the verifier is logged once.
+    /// Either way netlink and `/proc` do the job from then on.
+    fn load_bpf(&mut self, owners: bool, tcp: bool) {
+        let owners = owners && self.bpf.is_none() && !self.bpf_failed;
+        let tcp = tcp && self.tcp_iter.is_none() && !self.tcp_iter_failed;
+        if !owners && !tcp {
+            return;
         }
-        if let Some(it) = self.tcp_iter.take() {
-            return Some(it);
-        }
-        match tcp_iter::TcpIter::load() {
-            Ok(it) => Some(it),
-            Err(e) => {
-                self.tcp_iter_failed = true;
-                // Not root, no BTF, or a kernel older than the iterator
-                // (5.9): expected. A refusal by the verifier is not.
-                let quiet = matches!(&e, bpf_iter::BpfError::Os { source, .. }
-                    if matches!(source.raw_os_error(), Some(libc::EPERM | libc::EACCES | libc::ENOSYS)))
-                    || matches!(
-                        e,
-                        bpf_iter::BpfError::BtfRead(_) | bpf_iter::BpfError::Btf(_)
-                    );
-                if quiet {
-                    log::debug!("BPF TCP iterator unavailable ({e}); using netlink");
-                } else {
-                    log::warn!("BPF TCP iterator failed to load ({e}); using netlink sock_diag");
+        let off = |me: &mut Self, why: &dyn std::fmt::Display| {
+            log::debug!("no usable kernel BTF ({why}): BPF iterators off");
+            me.bpf_failed |= owners;
+            me.tcp_iter_failed |= tcp;
+        };
+        let vmlinux = match bpf_iter::read_vmlinux_btf() {
+            Ok(v) => v,
+            Err(e) => return off(self, &e),
+        };
+        let btf = match btf::Btf::parse(&vmlinux) {
+            Ok(b) => b,
+            Err(e) => return off(self, &e),
+        };
+        if owners {
+            match bpf_iter::OwnerIter::load_from(&btf) {
+                Ok(it) => self.bpf = Some(it),
+                Err(e) => {
+                    log::debug!("BPF owner iterator unavailable ({e}); scanning /proc");
+                    self.bpf_failed = true;
                 }
-                None
+            }
+        }
+        if tcp {
+            match tcp_iter::TcpIter::load_from(&btf) {
+                Ok(it) => self.tcp_iter = Some(it),
+                Err(e) => {
+                    self.tcp_iter_failed = true;
+                    let quiet = matches!(&e, bpf_iter::BpfError::Os { source, .. }
+                        if matches!(source.raw_os_error(), Some(libc::EPERM | libc::EACCES | libc::ENOSYS)))
+                        || matches!(
+                            e,
+                            bpf_iter::BpfError::Btf(_) | bpf_iter::BpfError::PidNamespace
+                        );
+                    if quiet {
+                        log::debug!("BPF TCP iterator unavailable ({e}); using netlink");
+                    } else {
+                        log::warn!(
+                            "BPF TCP iterator failed to load ({e}); using netlink sock_diag"
+                        );
+                    }
+                }
             }
         }
     }

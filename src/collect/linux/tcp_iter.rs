@@ -13,7 +13,7 @@
 //! The record layout below is this program's own; nothing outside this
 //! file depends on it.
 
-use super::bpf_iter::{attach, insn, offset, read_records, BpfError};
+use super::bpf_iter::{attach, insn, offset, read_records, read_vmlinux_btf, BpfError};
 use super::btf;
 use super::inet_diag::{tcp_byte_counters, DiagSocket};
 use crate::snapshot::{canonical_ip, Proto};
@@ -247,36 +247,42 @@ pub struct TcpIter {
 impl TcpIter {
     /// Loads and attaches the program (root and kernel BTF needed).
     pub fn load() -> Result<TcpIter, BpfError> {
-        TcpIter::load_with(false)
+        let vmlinux = read_vmlinux_btf()?;
+        TcpIter::load_from(&btf::Btf::parse(&vmlinux)?)
+    }
+
+    /// Like [`TcpIter::load`], with kernel BTF already parsed.
+    pub fn load_from(btf: &btf::Btf<'_>) -> Result<TcpIter, BpfError> {
+        TcpIter::load_with(btf, false)
     }
 
     /// Like [`TcpIter::load`], but finds inodes the way kernels before
     /// 6.18 need, whatever this kernel has (so tests cover both paths).
     #[doc(hidden)]
     pub fn load_with_inode_chain() -> Result<TcpIter, BpfError> {
-        TcpIter::load_with(true)
+        let vmlinux = read_vmlinux_btf()?;
+        TcpIter::load_with(&btf::Btf::parse(&vmlinux)?, true)
     }
 
-    fn load_with(force_chain: bool) -> Result<TcpIter, BpfError> {
-        let vmlinux = std::fs::read("/sys/kernel/btf/vmlinux").map_err(BpfError::BtfRead)?;
-        let found = btf::lookup(&vmlinux, "bpf_iter_tcp", &MEMBERS)?;
+    fn load_with(btf: &btf::Btf<'_>, force_chain: bool) -> Result<TcpIter, BpfError> {
+        let func_id = btf.func_id("bpf_iter_tcp")?;
+        let found = btf.member_offsets(&MEMBERS)?;
         let direct = match force_chain {
             true => Err(btf::BtfError::Missing("forced")),
-            false => btf::lookup(&vmlinux, "bpf_iter_tcp", &INODE_DIRECT),
+            false => btf.member_offsets(&INODE_DIRECT),
         };
         let inode = match direct {
-            Ok(d) => InodeAt::Direct(offset(d.member_offsets[0])?),
+            Ok(d) => InodeAt::Direct(offset(d[0])?),
             Err(_) => {
-                let c = btf::lookup(&vmlinux, "bpf_iter_tcp", &INODE_CHAIN)?.member_offsets;
+                let c = btf.member_offsets(&INODE_CHAIN)?;
                 InodeAt::Chain([offset(c[0])?, offset(c[1])?, offset(c[2])?, offset(c[3])?])
             }
         };
-        drop(vmlinux);
         let mut o = [0i16; 13];
-        for (slot, &v) in o.iter_mut().zip(&found.member_offsets) {
+        for (slot, &v) in o.iter_mut().zip(&found) {
             *slot = offset(v)?;
         }
-        let link = attach(&program(&o, inode), found.func_id)?;
+        let link = attach(&program(&o, inode), func_id)?;
         Ok(TcpIter {
             link,
             buf: vec![0u8; 1 << 20],
