@@ -709,12 +709,21 @@ fn permission_probe() {
     let snap = sample();
     let local = addr(&format!("127.0.0.1:{port}"));
     let s = one(&snap, Proto::Tcp, local, None);
+    // The cheap check used beside the BPF owner scan: the root helper is
+    // hidden from us, our own process is not.
+    let helper: u32 = std::env::var("PROCNET_PROBE_HELPER")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    let dir = procnet::collect::linux::procfs::Dir::open(c"/proc").expect("open /proc");
+    let denied = procnet::collect::linux::procfs::denied_pids(&dir, &[helper, std::process::id()]);
     println!(
-        "PROBE uid={} reason={} owners={} denied={}",
+        "PROBE uid={} reason={} owners={} denied={} cheap_denied={:?}",
         my_uid(),
         s.unowned_reason.map(|r| r.as_str()).unwrap_or("none"),
         s.owners.len(),
-        snap.diagnostics.processes_denied
+        snap.diagnostics.processes_denied,
+        denied == [helper]
     );
 }
 
@@ -746,6 +755,7 @@ fn unowned_permission_when_run_as_nobody() {
             "--test-threads=1",
         ])
         .env("PROCNET_PROBE_PORT", port.to_string())
+        .env("PROCNET_PROBE_HELPER", h.pid().to_string())
         .current_dir(dir.path())
         .stdin(Stdio::null())
         .output()
@@ -764,5 +774,6 @@ fn unowned_permission_when_run_as_nobody() {
     assert!(line.contains("reason=permission"), "{line}");
     assert!(line.contains("owners=0"), "{line}");
     assert!(!line.contains("denied=0"), "{line}");
+    assert!(line.contains("cheap_denied=true"), "{line}");
     let _ = std::io::stdout().flush();
 }
