@@ -288,28 +288,19 @@ pub(super) fn read_records(
     let iter = bpf(BPF_ITER_CREATE, &mut attr, "bpf(BPF_ITER_CREATE)")?;
     let mut carry = 0usize;
     loop {
-        // SAFETY: reading into the tail of buf after `carry` bytes.
-        let n = unsafe {
-            libc::read(
-                iter.as_raw_fd(),
-                buf.as_mut_ptr().add(carry).cast(),
-                buf.len() - carry,
-            )
-        };
-        if n < 0 {
-            let err = io::Error::last_os_error();
-            if err.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(BpfError::Os {
-                call: "read(bpf iterator)",
-                source: err,
-            });
-        }
+        let tail = &mut buf[carry..];
+        // SAFETY: reading into `tail`, valid for tail.len() writable bytes.
+        let n = super::retry_eintr(|| unsafe {
+            libc::read(iter.as_raw_fd(), tail.as_mut_ptr().cast(), tail.len())
+        })
+        .map_err(|source| BpfError::Os {
+            call: "read(bpf iterator)",
+            source,
+        })?;
         if n == 0 {
             return Ok(());
         }
-        let have = carry + (n as usize).min(buf.len() - carry);
+        let have = carry + n.min(buf.len() - carry);
         let whole = have - have % rec_len;
         each(&buf[..whole]);
         buf.copy_within(whole..have, 0);

@@ -219,20 +219,21 @@ impl PlatformCollector {
         warnings: &mut Vec<String>,
     ) -> FdScan {
         if want_bpf {
-            match bpf_owners(self.bpf.take(), self.pairs_hint) {
-                (Some(it), Ok(pairs)) => {
-                    self.bpf = Some(it);
-                    self.pairs_hint = pairs.len() + pairs.len() / 8;
-                    return FdScan {
-                        pairs,
-                        denied: procfs::denied_pids(dir, pids),
-                        ..FdScan::default()
-                    };
+            if let Some(it) = self.bpf.take() {
+                match bpf_owners(it, self.pairs_hint) {
+                    (it, Ok(pairs)) => {
+                        self.bpf = Some(it);
+                        self.pairs_hint = pairs.len() + pairs.len() / 8;
+                        return FdScan {
+                            pairs,
+                            denied: procfs::denied_pids(dir, pids),
+                            ..FdScan::default()
+                        };
+                    }
+                    (_, Err(e)) => warnings.push(format!(
+                        "BPF owner iterator failed ({e}); scanning /proc instead"
+                    )),
                 }
-                (None, _) => {}
-                (Some(_), Err(e)) => warnings.push(format!(
-                    "BPF owner iterator failed ({e}); scanning /proc instead"
-                )),
             }
             self.bpf_failed = true;
         }
@@ -316,7 +317,8 @@ impl PlatformCollector {
             bpf_allowed && self.options.owners == OwnerSource::Auto,
             bpf_allowed && source == SocketSource::Auto,
         );
-        let want_bpf = !self.bpf_failed && self.options.owners == OwnerSource::Auto && bpf_allowed;
+        let want_bpf =
+            self.bpf.is_some() && self.options.owners == OwnerSource::Auto && bpf_allowed;
         let mut tcp = match source {
             SocketSource::Auto if bpf_allowed => self.tcp_iter.take(),
             _ => None,
@@ -352,12 +354,12 @@ impl PlatformCollector {
                 let taken = self.bpf.take();
                 let hint = self.pairs_hint;
                 let (owned, table) = std::thread::scope(|s| {
-                    let worker = s.spawn(move || bpf_owners(taken, hint));
+                    let worker = s.spawn(move || taken.map(|it| bpf_owners(it, hint)));
                     let table = collect_sockets(source, netlink_unsupported, stat, buf, tcp_ref);
                     (worker.join(), table)
                 });
                 match owned {
-                    Ok((Some(it), Ok(pairs))) => {
+                    Ok(Some((it, Ok(pairs)))) => {
                         self.bpf = Some(it);
                         self.pairs_hint = pairs.len() + pairs.len() / 8;
                         let scan = FdScan {
@@ -368,16 +370,12 @@ impl PlatformCollector {
                         (Some(std::sync::Arc::new(scan.index())), table)
                     }
                     other => {
-                        match other {
-                            // Loading fails without root or BTF: expected,
-                            // the /proc scan does the job.
-                            Ok((None, _)) => {}
-                            Ok((Some(_), Err(e))) => warnings.push(format!(
-                                "BPF owner iterator failed ({e}); scanning /proc instead"
-                            )),
-                            Ok((Some(_), Ok(_))) | Err(_) => warnings
-                                .push("BPF owner iterator failed; scanning /proc instead".into()),
-                        }
+                        warnings.push(match other {
+                            Ok(Some((_, Err(e)))) => {
+                                format!("BPF owner iterator failed ({e}); scanning /proc instead")
+                            }
+                            _ => "BPF owner iterator failed; scanning /proc instead".into(),
+                        });
                         self.bpf_failed = true;
                         let (scan, table) = dir.scan_fds(pids, threads, move || table);
                         (Some(std::sync::Arc::new(scan.index())), table)
@@ -767,30 +765,37 @@ fn collect_sockets(
     })
 }
 
-/// The BPF owner table: loads the iterator unless `loaded`, then runs it.
-/// Returns the iterator (for the next sample) when it loaded.
-#[allow(clippy::type_complexity)]
+/// The BPF owner table from one run of the (loaded) iterator, sorted;
+/// the iterator is handed back for the next sample.
 fn bpf_owners(
-    loaded: Option<bpf_iter::OwnerIter>,
+    mut it: bpf_iter::OwnerIter,
     hint: usize,
 ) -> (
-    Option<bpf_iter::OwnerIter>,
+    bpf_iter::OwnerIter,
     Result<Vec<(u64, u32)>, bpf_iter::BpfError>,
 ) {
-    let mut it = match loaded {
-        Some(it) => it,
-        None => match bpf_iter::OwnerIter::load() {
-            Ok(it) => it,
-            Err(e) => return (None, Err(e)),
-        },
-    };
     let mut pairs = Vec::with_capacity(hint);
     let result = it.read(&mut pairs).map(|()| {
         pairs.sort_unstable();
         pairs.dedup();
         pairs
     });
-    (Some(it), result)
+    (it, result)
+}
+
+/// Runs a `read`-like system call until a signal does not interrupt it;
+/// its byte count, or the error.
+pub(crate) fn retry_eintr(mut call: impl FnMut() -> isize) -> std::io::Result<usize> {
+    loop {
+        let n = call();
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
 }
 
 /// True when `/proc/net/sockstat` says this table has no socket, so its

@@ -121,26 +121,16 @@ impl DiagSocketConn {
             }
         }
         loop {
+            let (fd, buf) = (self.fd.as_raw_fd(), &mut self.buf);
             // SAFETY: buf is valid for buf.len() writable bytes.
-            let n = unsafe {
-                libc::recv(
-                    self.fd.as_raw_fd(),
-                    self.buf.as_mut_ptr().cast(),
-                    self.buf.len(),
-                    0,
-                )
-            };
-            if n < 0 {
-                let err = io::Error::last_os_error();
-                if err.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(NetlinkError::Os {
-                    call: "recv(NETLINK_SOCK_DIAG)",
-                    source: err,
-                });
-            }
-            let n = (n as usize).min(self.buf.len());
+            let n = super::retry_eintr(|| unsafe {
+                libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0)
+            })
+            .map_err(|source| NetlinkError::Os {
+                call: "recv(NETLINK_SOCK_DIAG)",
+                source,
+            })?;
+            let n = n.min(self.buf.len());
             if n == 0 {
                 return Err(DiagError::Truncated {
                     what: "netlink datagram",

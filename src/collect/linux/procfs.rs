@@ -340,13 +340,23 @@ pub fn denied_pids(dir: &Dir, pids: &[u32]) -> Vec<u32> {
     denied
 }
 
+/// How many fds the process whose `/proc/<pid>/fd` is open at `dfd` has
+/// open: the directory's size on Linux 6.2+, 0 when unknown.
+fn open_fd_count(dfd: RawFd) -> u64 {
+    // SAFETY: zeroed stat is valid; dfd is open.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(dfd, &mut st) } == 0 {
+        u64::try_from(st.st_size).unwrap_or(0)
+    } else {
+        0
+    }
+}
+
 /// True unless the fd directory `dfd` is known to be empty: its size
 /// (Linux 6.2+ reports the number of open fds) or, when that says 0, its
 /// first entries.
 fn has_open_fd(dfd: RawFd, dents: &mut [u8]) -> bool {
-    // SAFETY: zeroed stat is valid; dfd is open.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstat(dfd, &mut st) } == 0 && st.st_size > 0 {
+    if open_fd_count(dfd) > 0 {
         return true;
     }
     match getdents(dfd, dents) {
@@ -496,13 +506,7 @@ fn scan_pid(proc_fd: RawFd, pid: u32, dents: &mut [u8], out: &mut Vec<(u64, u32)
     let mut link = [0u8; 64];
     let mut digits = [0u8; 10];
 
-    // SAFETY: zeroed stat is valid; dfd is open.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    let open_fds = if unsafe { libc::fstat(dfd, &mut st) } == 0 {
-        u64::try_from(st.st_size).unwrap_or(0)
-    } else {
-        0
-    };
+    let open_fds = open_fd_count(dfd);
     if open_fds > 0 {
         let mut found = 0u64;
         let mut gap = 0u32;
