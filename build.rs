@@ -23,7 +23,6 @@ fn main() {
         "package-lock.json",
         "vite.config.ts",
         "tsconfig.json",
-        "public",
     ] {
         println!("cargo:rerun-if-changed=web/{p}");
     }
