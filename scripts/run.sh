@@ -7,4 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --build-only
 export PATH="$HOME/.cargo/bin:$PATH"
-exec cargo run --release --quiet -- "$@"
+# cargo's own progress shows while a first build runs (a few minutes on
+# two cores); later runs start at once, since nothing needs rebuilding.
+exec cargo run --release -- "$@"

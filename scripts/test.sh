@@ -29,4 +29,6 @@ if [ -f ci/macos-check.sh ]; then
   echo "== macOS type-check"
   bash ci/macos-check.sh
 fi
+echo "== build checks (no-op rebuild, cargo install, packaged crate)"
+bash ci/build-checks.sh
 echo "all tests passed"
