@@ -6,6 +6,7 @@
 //! sample.
 
 pub mod assets;
+pub mod icons;
 pub mod metrics;
 pub mod routes;
 pub mod sampler;

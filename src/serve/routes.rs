@@ -1,6 +1,7 @@
 //! HTTP routes. Handlers only read what the sampler published.
 
 use crate::serve::assets::{self, NO_STORE};
+use crate::serve::icons;
 use crate::serve::security::{token_cookie, Guard, RequestFacts, Verdict};
 use crate::serve::{metrics, status_json, ServeConfig, Shared};
 use axum::body::Body;
@@ -46,6 +47,7 @@ pub fn router(shared: Arc<Shared>, config: &ServeConfig) -> Router {
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(healthz))
         .route("/icons/{file}", get(icon))
+        .route("/api/icons", get(icon_index))
         .route("/assets/{*path}", get(asset))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), guard))
@@ -277,9 +279,10 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// `/icons/<type>.png`: `<type>.png`, else `service.png`, from `--icons-dir`;
-/// 404 otherwise (the UI then draws its built-in glyph). The type is
-/// checked so a request can never name a file outside the directory.
+/// `/icons/<type>.png`: `<type>.png`, else its alias, else `service.png`,
+/// from `--icons-dir`; 404 otherwise (the UI then draws its built-in glyph).
+/// The type is checked so a request can never name a file outside the
+/// directory.
 async fn icon(State(state): State<AppState>, UrlPath(file): UrlPath<String>) -> Response {
     let Some(dir) = &state.icons_dir else {
         return plain(StatusCode::NOT_FOUND, "no --icons-dir\n");
@@ -287,27 +290,10 @@ async fn icon(State(state): State<AppState>, UrlPath(file): UrlPath<String>) -> 
     let Some(kind) = file.strip_suffix(".png") else {
         return plain(StatusCode::NOT_FOUND, "icons are <type>.png\n");
     };
-    let valid = !kind.is_empty()
-        && kind.len() <= 64
-        && kind
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if !valid {
+    if !icons::valid_type(kind) {
         return plain(StatusCode::NOT_FOUND, "not a type name\n");
     }
-    // The original tool's icon files for these two types were `mq.png`
-    // and `lb.png`; accept both spellings.
-    let alias = match kind {
-        "message_broker" => Some("mq.png"),
-        "load_balancer" => Some("lb.png"),
-        "mq" => Some("message_broker.png"),
-        "lb" => Some("load_balancer.png"),
-        _ => None,
-    };
-    let candidates = std::iter::once(format!("{kind}.png"))
-        .chain(alias.map(String::from))
-        .chain(std::iter::once("service.png".to_string()));
-    for candidate in candidates {
+    for candidate in icons::candidates(kind) {
         if let Ok(bytes) = tokio::fs::read(dir.join(&candidate)).await {
             return (
                 [
@@ -320,6 +306,18 @@ async fn icon(State(state): State<AppState>, UrlPath(file): UrlPath<String>) -> 
         }
     }
     plain(StatusCode::NOT_FOUND, "no icon for this type\n")
+}
+
+/// `/api/icons`: the types `--icons-dir` has PNGs for, read on each request
+/// (the directory may change while procnet runs).
+async fn icon_index(State(state): State<AppState>) -> Response {
+    let index = match state.icons_dir.clone() {
+        Some(dir) => tokio::task::spawn_blocking(move || icons::index(&dir))
+            .await
+            .unwrap_or_default(),
+        None => icons::IconIndex::default(),
+    };
+    json(serde_json::to_vec(&index).unwrap_or_default().into())
 }
 
 /// `/api/events`: the whole graph on connect, then one diff per sample

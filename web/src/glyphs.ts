@@ -164,10 +164,27 @@ export class Sprites {
     return url;
   }
 
+  /** Which PNGs the server has (`/api/icons`), asked once: only those are requested. */
+  private index: Promise<IconIndex> | null = null;
+
+  private iconIndex(): Promise<IconIndex> {
+    this.index ??= fetch('/api/icons', { credentials: 'same-origin' })
+      .then((r) => (r.ok ? r.json() : { types: [], fallback: false }))
+      .then((j: IconIndex) => ({ types: j.types ?? [], fallback: !!j.fallback }))
+      .catch(() => ({ types: [], fallback: false }));
+    return this.index;
+  }
+
   private tryPng(type: string) {
     if (this.tried.has(type) || type === 'group' || !/^[A-Za-z0-9_.-]+$/.test(type)) return;
     this.tried.add(type);
     if ((globalThis as any).__procnetNoIcons) return;
+    void this.iconIndex().then((index) => {
+      if (index.fallback || index.types.includes(type)) this.loadPng(type);
+    });
+  }
+
+  private loadPng(type: string) {
     const img = new Image();
     img.onload = () => {
       if (!img.naturalWidth) return;
@@ -181,9 +198,15 @@ export class Sprites {
       this.urls.set(type, `/icons/${type}.png`);
       this.onUpdate();
     };
-    img.onerror = () => {}; // 404: keep the built-in glyph
+    img.onerror = () => {}; // removed since the index was read: keep the built-in glyph
     img.src = `/icons/${encodeURIComponent(type)}.png`;
   }
+}
+
+/** `GET /api/icons`: the types with their own PNG, and whether `service.png` stands in for the rest. */
+interface IconIndex {
+  types: string[];
+  fallback: boolean;
 }
 
 export const sprites = new Sprites();
