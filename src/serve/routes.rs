@@ -2,7 +2,7 @@
 
 use crate::serve::assets::{self, NO_STORE};
 use crate::serve::icons;
-use crate::serve::security::{token_cookie, Guard, RequestFacts, Verdict};
+use crate::serve::security::{login_redirect, token_cookie, Guard, RequestFacts, Verdict};
 use crate::serve::{metrics, status_json, ServeConfig, Shared};
 use axum::body::Body;
 use axum::extract::{Path as UrlPath, Request, State};
@@ -54,79 +54,35 @@ pub fn router(shared: Arc<Shared>, config: &ServeConfig) -> Router {
         .with_state(state)
 }
 
-fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
-    query.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=')?;
-        (k == name).then_some(v)
-    })
-}
-
-/// Minimal percent-decoding for the `?token=` value.
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => match u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                Ok(b) => {
-                    out.push(b);
-                    i += 3;
-                }
-                Err(_) => {
-                    out.push(b'%');
-                    i += 1;
-                }
-            },
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
+/// The request guard: [`RequestFacts`] and [`Guard::check`] decide (pure,
+/// in `security.rs`); this only turns the verdict into a response.
 async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let headers = request.headers();
-    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
-    let path = request.uri().path().to_string();
-    let query = request.uri().query().unwrap_or("").to_string();
-    let query_token = query_param(&query, "token").map(percent_decode);
-    let verdict = state.guard.check(&RequestFacts {
-        path: &path,
-        host: text(header::HOST),
-        origin: text(header::ORIGIN),
-        authorization: text(header::AUTHORIZATION),
-        cookie: text(header::COOKIE),
-        query_token: query_token.as_deref(),
-    });
+    let (verdict, redirect) = {
+        let facts = RequestFacts::new(request.uri(), request.headers());
+        let verdict = state.guard.check(&facts);
+        // Drop the token from the address bar (and from history).
+        let redirect = (verdict == Verdict::AllowAndSetCookie && facts.is_page())
+            .then(|| login_redirect(facts.path, facts.query));
+        (verdict, redirect)
+    };
     match verdict {
         Verdict::Allow => next.run(request).await,
         Verdict::AllowAndSetCookie => {
-            let token = query_token.unwrap_or_default();
-            let cookie = HeaderValue::from_str(&token_cookie(&token)).ok();
-            let mut response = if path == "/" || path == "/index.html" {
-                // Drop the token from the address bar (and from history).
-                let rest: Vec<&str> = query.split('&').filter(|kv| !kv.starts_with("token=")).collect();
-                let target = if rest.is_empty() {
-                    path.clone()
-                } else {
-                    format!("{path}?{}", rest.join("&"))
-                };
-                (StatusCode::SEE_OTHER, [(header::LOCATION, target)]).into_response()
-            } else {
-                next.run(request).await
+            let cookie = state
+                .guard
+                .token
+                .as_deref()
+                .and_then(|t| HeaderValue::from_str(&token_cookie(t)).ok());
+            let mut response = match redirect {
+                Some(target) => (StatusCode::SEE_OTHER, [(header::LOCATION, target)]).into_response(),
+                None => next.run(request).await,
             };
             if let Some(c) = cookie {
                 response.headers_mut().append(header::SET_COOKIE, c);
             }
             response
         }
+        Verdict::BadRequest(why) => plain(StatusCode::BAD_REQUEST, why),
         Verdict::BadHost => plain(
             StatusCode::MISDIRECTED_REQUEST,
             "procnet: this Host is not served here (DNS-rebinding protection); open the page through localhost or 127.0.0.1\n",
@@ -355,17 +311,4 @@ async fn events(
     };
     let stream = initial.chain(live).take_until(stop).map(Ok);
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn decoding() {
-        assert_eq!(percent_decode("a%20b+c"), "a b c");
-        assert_eq!(percent_decode("%zz%"), "%zz%");
-        assert_eq!(percent_decode("abc%4"), "abc%4");
-        assert_eq!(query_param("a=1&token=x&b=2", "token"), Some("x"));
-    }
 }
