@@ -82,3 +82,129 @@ fn ui_checks_against_canned_data() {
     assert!(out.status.success(), "UI checks failed:\n{report}");
     assert!(report.contains("fail 0"), "{report}");
 }
+
+/// Runs a python3 script under another process name (`comm`), through a
+/// symlink called `name` to the interpreter itself.
+fn named_python(name: &str, script: &str, args: &[&str]) -> (Proc, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join(name);
+    let python = Command::new("python3")
+        .args([
+            "-c",
+            "import os, sys; print(os.path.realpath(sys.executable))",
+        ])
+        .output()
+        .unwrap();
+    let python = String::from_utf8(python.stdout).unwrap();
+    std::os::unix::fs::symlink(python.trim(), &exe).unwrap();
+    let mut child = Command::new(&exe)
+        .arg("-u")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs under another name");
+    let out = std::io::BufReader::new(child.stdout.take().unwrap());
+    (Proc { child, out }, dir)
+}
+
+/// Closes its connection at once: its socket lingers in FIN_WAIT2 with no
+/// owning process, an edge to an unknown owner.
+const CLOSER: &str = r#"
+import socket, sys
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+c.close()
+print("closed", flush=True)
+import time; time.sleep(3600)
+"#;
+
+/// Issue 15 (psys and Procnet Live parity) in the browser: the table's
+/// Clients and Connects-to columns, one label per process in the diagram,
+/// containers drawn as icons, and the `--p2p-only` status line.
+#[test]
+fn ui_parity_with_psys_and_procnet_live() {
+    // The database, labelled by a rule, and a container's published port
+    // (a docker-proxy command line names the container).
+    let (mut db, _d1) = named_python("dbproxy", TCP_SERVER, &["127.0.0.1"]);
+    let db_port: u16 = db.line().parse().unwrap();
+    let docker_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dp = docker_port.to_string();
+    let (mut docker, _d2) = named_python(
+        "docker-proxy",
+        TCP_SERVER,
+        &[
+            "127.0.0.1",
+            &dp,
+            "-proto",
+            "tcp",
+            "-host-ip",
+            "127.0.0.1",
+            "-host-port",
+            &dp,
+            "-container-ip",
+            "172.17.0.2",
+            "-container-port",
+            "80",
+        ],
+    );
+    assert_eq!(docker.line(), dp);
+    // webapp listens, holds 7 connections to the database and 1 to the container.
+    let dbp = db_port.to_string();
+    let mut targets = vec![dbp.as_str(); 7];
+    targets.push(&dp);
+    let (mut web, _d3) = named_python("webapp", HUB, &targets);
+    let web_port: u16 = web.line().parse().unwrap();
+    let rules = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        rules.path(),
+        "- {match_name: dbproxy, type: database, label: DB (Public)}\n",
+    )
+    .unwrap();
+    let server = Server::start_with_interval(&["--rules", rules.path().to_str().unwrap()], "0.5");
+
+    // --p2p-only: a pid↔pid edge, and one to an unknown owner.
+    let (p2p_target, p2p_port) = tcp_server("127.0.0.1");
+    let (_p2p_client, _) = tcp_client("127.0.0.1", p2p_port, 1, &[]);
+    let mut closer = python(CLOSER, &[&p2p_port.to_string()]);
+    assert_eq!(closer.line(), "closed");
+    let p2p = Server::start_with_interval(&["--p2p-only"], "0.5");
+    let _ = p2p_target;
+
+    let out = Command::new("node")
+        .args(["--test", "--test-reporter=spec", "test/parity.mjs"])
+        .current_dir(web_dir())
+        .env("PROCNET_URL", format!("http://127.0.0.1:{}", server.port))
+        .env("PROCNET_P2P_URL", format!("http://127.0.0.1:{}", p2p.port))
+        .env("PARITY_DB_PID", db.pid().to_string())
+        .env("PARITY_DB_PORT", db_port.to_string())
+        .env("PARITY_WEB_PID", web.pid().to_string())
+        .env("PARITY_WEB_PORT", web_port.to_string())
+        .env("PARITY_DOCKER_PORT", &dp)
+        .output()
+        .expect("node runs");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{report}");
+    assert!(out.status.success(), "browser checks failed:\n{report}");
+    assert!(
+        report.contains("pass 3"),
+        "all three checks ran (none skipped):\n{report}"
+    );
+    for shot in ["parity-table", "parity-diagram", "parity-p2p"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("target/ui-screenshots")
+            .join(format!("{shot}.png"));
+        assert!(
+            path.metadata().map(|m| m.len() > 10_000).unwrap_or(false),
+            "{shot} screenshot"
+        );
+    }
+}

@@ -260,3 +260,86 @@ fn diff_applies_to_the_next_graph() {
     assert_eq!(applied, after);
     assert!(diff(&after, &after).is_empty());
 }
+
+#[test]
+fn p2p_only_drops_edges_to_unknown_owners_and_counts_them() {
+    let snap = fixture("directions.json");
+    let all = graph_with(&snap, &RuleSet::default(), GraphOptions::default());
+    assert!(edges(&all).contains(&e("unknown:permission:uid0", "pid:100", "tcp", 5432, 1)));
+    assert_eq!(all.p2p_hidden_edges, None);
+    let options = GraphOptions {
+        p2p_only: true,
+        ..GraphOptions::default()
+    };
+    let g = graph_with(&snap, &RuleSet::default(), options.clone());
+    assert!(
+        g.edges
+            .iter()
+            .all(|e| e.from.starts_with("pid:") && e.to.starts_with("pid:")),
+        "{:?}",
+        edges(&g)
+    );
+    assert!(edges(&g).contains(&e("pid:200", "pid:100", "tcp", 5432, 2)));
+    assert_eq!(g.p2p_hidden_edges, Some(1));
+    // The count travels in diffs when it changes, and only then.
+    let mut fewer = snap.clone();
+    // Both ends of the connection from the unreadable owner go.
+    fewer
+        .sockets
+        .retain(|s| s.local.port() != 50400 && s.remote.map(|r| r.port()) != Some(50400));
+    let mut after = graph_with(&fewer, &RuleSet::default(), options);
+    after.seq = 2;
+    assert_eq!(after.p2p_hidden_edges, Some(0));
+    let d = diff(&g, &after);
+    assert_eq!(d.p2p_hidden_edges, Some(0));
+    assert!(!d.is_empty());
+    let mut applied = g.clone();
+    apply(&mut applied, &d);
+    assert_eq!(applied, after);
+    assert_eq!(diff(&after, &after).p2p_hidden_edges, None);
+}
+
+#[test]
+fn one_label_per_process_in_both_views() {
+    let snap = fixture("directions.json");
+    let rules = RuleSet::parse(
+        "- {match_name: postgres, type: database, label: DB (Public)}\n",
+        "inline",
+    )
+    .unwrap();
+    let containers = ContainerLabels::default();
+    let doc = build_connections(&Inputs {
+        snapshot: &snap,
+        rules: &rules,
+        options: &GraphOptions::default(),
+        containers: &containers,
+        traffic: None,
+    });
+    let g = graph_with(&snap, &rules, GraphOptions::default());
+    let node = g.nodes.iter().find(|n| n.id == "pid:100").unwrap();
+    let pg = doc.listeners.iter().find(|l| l.port == 5432).unwrap();
+    assert_eq!(
+        (pg.label.as_str(), node.label.as_str()),
+        ("DB (Public)", "DB (Public)")
+    );
+    let c = doc
+        .connections
+        .iter()
+        .find(|c| c.from_pid == 200 && c.from_port == 50122)
+        .unwrap();
+    assert_eq!(c.to_process_label.as_deref(), Some("DB (Public)"));
+    assert_eq!(
+        c.to_label.as_deref(),
+        Some("PostgreSQL"),
+        "psys's toLabel kept"
+    );
+    // The server's end names its client by the client's label.
+    let s = doc
+        .connections
+        .iter()
+        .find(|c| c.from_pid == 100 && c.to_port == 50122)
+        .unwrap();
+    assert_eq!(s.to_process_label.as_deref(), Some("psql"));
+    let hidden = doc.listeners.iter().find(|l| l.port == 9999).unwrap();
+    assert_eq!(hidden.label, "9999 (unknown)");
+}

@@ -271,3 +271,194 @@ fn table_is_readable_on_100_columns() {
         assert!(line.chars().count() <= 100, "too wide: {line}");
     }
 }
+
+/// Runs a python3 script under another process name (`comm`), through a
+/// symlink called `name`, as a real `postgres` or `node` would appear.
+fn named_python(name: &str, script: &str, args: &[&str]) -> (Proc, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join(name);
+    // The interpreter itself (python3 may be a wrapper script, e.g. pyenv's).
+    let python = Command::new("python3")
+        .args([
+            "-c",
+            "import os, sys; print(os.path.realpath(sys.executable))",
+        ])
+        .output()
+        .unwrap();
+    let python = String::from_utf8(python.stdout).unwrap();
+    std::os::unix::fs::symlink(python.trim(), &exe).unwrap();
+    let mut child = Command::new(&exe)
+        .arg("-u")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs under another name");
+    let out = std::io::BufReader::new(child.stdout.take().unwrap());
+    (Proc { child, out }, dir)
+}
+
+fn listener_at(c: &serde_json::Value, port: u16) -> serde_json::Value {
+    c["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["port"] == port)
+        .unwrap_or_else(|| panic!("listener {port} in {c}"))
+        .clone()
+}
+
+#[test]
+fn p2p_only_drops_edges_to_unknown_owners_and_counts_them() {
+    // The client closes first: its socket lingers in FIN_WAIT2 with no
+    // owning process, so the server's connection is to an unknown owner.
+    const CLOSER: &str = r#"
+import socket, sys
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+c.close()
+print("closed", flush=True)
+import time; time.sleep(3600)
+"#;
+    let (server, port) = tcp_server("127.0.0.1");
+    let mut closer = python(CLOSER, &[&port.to_string()]);
+    assert_eq!(closer.line(), "closed");
+    // A pid↔pid edge that --p2p-only keeps.
+    let (client, _) = tcp_client("127.0.0.1", port, 1, &[]);
+    let to_server = |g: &serde_json::Value| -> Vec<String> {
+        g["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["to"] == format!("pid:{}", server.pid()))
+            .map(|e| e["from"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let all = snapshot(&[]);
+    let froms = to_server(&all);
+    assert!(
+        froms.iter().any(|f| f.starts_with("unknown:")),
+        "setup: an edge from an unknown owner exists without the flag: {froms:?}"
+    );
+    assert!(
+        all.get("p2pHiddenEdges").is_none(),
+        "absent without the flag"
+    );
+
+    let p2p = snapshot(&["--p2p-only"]);
+    assert_eq!(to_server(&p2p), vec![format!("pid:{}", client.pid())]);
+    let edges = p2p["edges"].as_array().unwrap();
+    assert!(
+        edges
+            .iter()
+            .all(|e| e["from"].as_str().unwrap().starts_with("pid:")
+                && e["to"].as_str().unwrap().starts_with("pid:")),
+        "only pid↔pid edges: {edges:?}"
+    );
+    assert!(
+        p2p["p2pHiddenEdges"].as_u64().unwrap_or(0) >= 1,
+        "the hidden edges are counted: {}",
+        p2p["p2pHiddenEdges"]
+    );
+}
+
+#[test]
+fn listener_descriptions_icons_and_labels_as_psys() {
+    let (_s53, p53) = tcp_server("127.0.0.53");
+    let (_s2, p2) = tcp_server("127.0.0.2");
+    let (_s1, p1) = tcp_server("127.0.0.1");
+    let (_s6, p6) = tcp_server("::1");
+    let (_sany, pany) = tcp_server("0.0.0.0");
+    let script = TCP_SERVER.to_string();
+    // Next.js as it runs: `node …/node_modules/.bin/next dev`.
+    let (mut next, _d1) = named_python(
+        "node",
+        &script,
+        &["127.0.0.1", "0", "/app/node_modules/.bin/next", "dev"],
+    );
+    let next_port: u16 = next.line().parse().unwrap();
+    let (mut plain, _d2) = named_python("node", &script, &["127.0.0.1", "0", "server.js"]);
+    let plain_port: u16 = plain.line().parse().unwrap();
+    let procnet = Server::start(&[]);
+
+    let c = snapshot(&["--format", "connections"]);
+    let desc = |port| listener_at(&c, port)["addressDescription"].clone();
+    assert_eq!(desc(p53), "systemd-resolved (local DNS)");
+    assert_eq!(desc(p2), "Localhost only (IPv4)");
+    assert_eq!(desc(p1), "Localhost only (IPv4)");
+    assert_eq!(desc(p6), "Localhost only (IPv6)");
+    assert_eq!(desc(pany), "Listening on all IPv4 interfaces");
+    assert_eq!(listener_at(&c, next_port)["processIconType"], "next");
+    assert_eq!(listener_at(&c, plain_port)["processIconType"], "node");
+    // procnet labels itself, as psys does ("psys").
+    let me = listener_at(&c, procnet.port);
+    assert_eq!(me["pid"], procnet.child.id());
+    assert_eq!(me["serviceLabel"], "procnet");
+    assert_eq!(me["processIconType"], "procnet");
+    assert_eq!(me["label"], "procnet");
+}
+
+#[test]
+fn one_label_per_process_in_listeners_and_connections() {
+    // A client bound to a well-known port number (as an ephemeral port
+    // may happen to be): the server's view of it must not be named after
+    // that service.
+    const CLIENT_ON_SERVICE_PORT: &str = r#"
+import socket, sys, time
+for p in (9200, 11211, 27017, 5672, 15672, 9300):
+    c = socket.socket()
+    try:
+        c.bind(("127.0.0.1", p))
+        break
+    except OSError:
+        c.close()
+c.connect(("127.0.0.1", int(sys.argv[1])))
+print(c.getsockname()[1], flush=True)
+time.sleep(3600)
+"#;
+    let (mut db, _d) = named_python("dbproxy", TCP_SERVER, &["127.0.0.1"]);
+    let db_port: u16 = db.line().parse().unwrap();
+    let (mut webapp, _w) = named_python("webapp", CLIENT_ON_SERVICE_PORT, &[&db_port.to_string()]);
+    let client_port: u16 = webapp.line().parse().unwrap();
+    let rules = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        rules.path(),
+        "- {match_name: dbproxy, type: database, label: DB (Public)}\n",
+    )
+    .unwrap();
+    let rules_path = rules.path().to_str().unwrap();
+    let c = snapshot(&["--format", "connections", "--rules", rules_path]);
+    let l = listener_at(&c, db_port);
+    assert_eq!(l["label"], "DB (Public)");
+    let conns = c["connections"].as_array().unwrap();
+    let out = conns
+        .iter()
+        .find(|x| x["fromPid"] == webapp.pid() && x["toPort"] == db_port)
+        .expect("the client's connection");
+    assert_eq!(out["toProcessLabel"], "DB (Public)", "the listener's label");
+    assert_eq!(
+        out["toLabel"], "dbproxy",
+        "psys's toLabel: the process name"
+    );
+    let inbound = conns
+        .iter()
+        .find(|x| x["fromPid"] == db.pid() && x["toPort"] == client_port)
+        .expect("the server's accepted connection");
+    assert_eq!(inbound["role"], "server");
+    assert_eq!(inbound["toProcessLabel"], "webapp");
+    assert_eq!(
+        inbound["toLabel"], "webapp",
+        "a client's port {client_port} names no service"
+    );
+    // The graph node carries the same label.
+    let g = snapshot(&["--rules", rules_path]);
+    let node = g["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["pid"] == db.pid())
+        .unwrap()
+        .clone();
+    assert_eq!(node["label"], "DB (Public)");
+}

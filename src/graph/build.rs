@@ -3,7 +3,7 @@
 //! with nodes and edges sorted by id.
 
 use crate::graph::direction::{decide, Direction, ServerSide};
-use crate::graph::labels::{address_description, icon_type_for_name, rfc3339, truncate_chars};
+use crate::graph::labels::{address_description, icon_type, rfc3339, self_label, truncate_chars};
 use crate::graph::model::{
     Connection, ConnectionsDoc, Edge, EdgeSocket, GraphDoc, ListenAddr, Listener, Node, NodeKind,
     Role, EDGE_SOCKET_SAMPLE,
@@ -14,7 +14,7 @@ use crate::graph::redact::redact_cmdline;
 use crate::graph::traffic::TrafficSample;
 use crate::rules::{ProcessFacts, RuleSet};
 use crate::snapshot::{canonical_addr, Process, Proto, Snapshot, Socket, UnknownReason};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -84,6 +84,10 @@ impl NodeRef {
 
     fn is_external(&self) -> bool {
         matches!(self, NodeRef::External(_))
+    }
+
+    fn is_unknown(&self) -> bool {
+        matches!(self, NodeRef::Unknown(..))
     }
 }
 
@@ -284,6 +288,8 @@ pub fn build_graph(inputs: &Inputs<'_>, seq: u64) -> GraphDoc {
     let mut edges: FxHashMap<(NodeRef, NodeRef, Proto, u16), EdgeAcc> = FxHashMap::default();
     let mut listeners: BTreeMap<NodeRef, BTreeSet<ListenAddr>> = BTreeMap::new();
     let mut nodes: BTreeSet<NodeRef> = BTreeSet::new();
+    // --p2p-only: the edges to unknown owners left out, counted once each.
+    let mut p2p_hidden: FxHashSet<(NodeRef, NodeRef, Proto, u16)> = FxHashSet::default();
 
     for (i, s) in snap.sockets.iter().enumerate() {
         if !wanted(s, opts) {
@@ -306,8 +312,21 @@ pub fn build_graph(inputs: &Inputs<'_>, seq: u64) -> GraphDoc {
         let Some(r) = resolve(&index, &snap.sockets, i, &opts.service_ports) else {
             continue;
         };
-        if opts.p2p_only && (r.clients.iter().chain(&r.servers).any(NodeRef::is_external)) {
-            continue;
+        // --p2p-only, as Procnet Live: pid↔pid edges only. External ends
+        // are left out; unknown owners too, but counted (`p2pHiddenEdges`).
+        if opts.p2p_only {
+            let mut ends = r.clients.iter().chain(&r.servers);
+            if ends.clone().any(NodeRef::is_external) {
+                continue;
+            }
+            if ends.any(NodeRef::is_unknown) {
+                for &from in &r.clients {
+                    for &to in &r.servers {
+                        p2p_hidden.insert((from, to, s.proto, r.server_addr.port()));
+                    }
+                }
+                continue;
+            }
         }
         // Traffic seen from the client: what it sent is tx.
         let (tx, rx) = if r.local_is_client {
@@ -406,6 +425,9 @@ pub fn build_graph(inputs: &Inputs<'_>, seq: u64) -> GraphDoc {
         timestamp: rfc3339(snap.taken_at_ms),
         nodes: node_list,
         edges: edge_list,
+        p2p_hidden_edges: opts
+            .p2p_only
+            .then(|| u32::try_from(p2p_hidden.len()).unwrap_or(u32::MAX)),
     }
 }
 
@@ -456,14 +478,8 @@ fn make_node(r: &NodeRef, processes: &HashMap<u32, &Process>, inputs: &Inputs<'_
                 node.name = Some("?".into());
                 return node;
             };
-            // Rules match the real command line; only the output is redacted.
-            let raw = p.cmdline.join(" ");
-            let class = inputs.rules.classify(facts(p, &raw));
-            let label = class
-                .label
-                .map(str::to_string)
-                .unwrap_or_else(|| p.name.clone());
-            let mut node = Node::bare(r.id(), NodeKind::Process, class.node_type, label);
+            let (node_type, label) = classify(p, inputs.rules);
+            let mut node = Node::bare(r.id(), NodeKind::Process, &node_type, label);
             node.pid = Some(pid);
             node.name = Some(p.name.clone());
             node.cmdline = Some(shown_cmdline(p, inputs.options));
@@ -502,6 +518,19 @@ fn make_node(r: &NodeRef, processes: &HashMap<u32, &Process>, inputs: &Inputs<'_
     }
 }
 
+/// A process's type and its one label (the rule's, else its name): the
+/// graph node, its listeners and every connection to it use this label.
+/// Rules match the real command line; only the output is redacted.
+fn classify(p: &Process, rules: &RuleSet) -> (String, String) {
+    let raw = p.cmdline.join(" ");
+    let class = rules.classify(facts(p, &raw));
+    let label = class
+        .label
+        .map(str::to_string)
+        .unwrap_or_else(|| p.name.clone());
+    (class.node_type.to_string(), label)
+}
+
 /// The owner shown when a socket has several: the oldest process (the
 /// parent that shared it), ties broken by the lower pid.
 fn primary_owner<'p>(
@@ -522,13 +551,21 @@ pub fn build_connections(inputs: &Inputs<'_>) -> ConnectionsDoc {
     let processes: HashMap<u32, &Process> = snap.processes.iter().map(|p| (p.pid, p)).collect();
     let mut listeners = Vec::new();
     let mut connections = Vec::new();
+    // Labels by pid: the rules run once per process, not per connection.
+    let mut labels: HashMap<u32, String> = HashMap::new();
+    let mut label_of = |p: &Process| {
+        labels
+            .entry(p.pid)
+            .or_insert_with(|| classify(p, inputs.rules).1)
+            .clone()
+    };
 
     for (i, s) in snap.sockets.iter().enumerate() {
         if !wanted(s, opts) {
             continue;
         }
         if is_listener(s) {
-            listeners.push(make_listener(s, &processes, inputs));
+            listeners.push(make_listener(s, &processes, inputs, &mut label_of));
             continue;
         }
         if !is_connection(s) {
@@ -552,7 +589,13 @@ pub fn build_connections(inputs: &Inputs<'_>) -> ConnectionsDoc {
             ServerSide::Remote => Role::Client,
         };
         let remote_owner = remote_socket.and_then(|j| primary_owner(&snap.sockets[j], &processes));
-        let to_label = to_label(s.proto, remote, remote_is_local, remote_owner, inputs);
+        let to_label = match role {
+            Role::Client => to_label(s.proto, remote, remote_is_local, remote_owner, inputs),
+            // The remote end is a client on an ephemeral port: naming the
+            // service that usually uses that port number would be wrong.
+            Role::Server => remote_owner.and_then(|(_, p)| p).map(|p| p.name.clone()),
+        };
+        let to_process_label = remote_owner.and_then(|(_, p)| p).map(&mut label_of);
         let owners: Vec<(u32, &str)> = if s.owners.is_empty() {
             vec![(0, "?")]
         } else {
@@ -574,6 +617,7 @@ pub fn build_connections(inputs: &Inputs<'_>) -> ConnectionsDoc {
                 state: s.state.as_str().to_string(),
                 role,
                 to_pid: remote_owner.map(|(pid, _)| pid),
+                to_process_label: to_process_label.clone(),
                 tx_bytes: s.bytes_sent,
                 rx_bytes: s.bytes_received,
             });
@@ -624,7 +668,12 @@ fn to_label(
     remote_owner.and_then(|(_, p)| p).map(|p| p.name.clone())
 }
 
-fn make_listener(s: &Socket, processes: &HashMap<u32, &Process>, inputs: &Inputs<'_>) -> Listener {
+fn make_listener(
+    s: &Socket,
+    processes: &HashMap<u32, &Process>,
+    inputs: &Inputs<'_>,
+    label_of: &mut impl FnMut(&Process) -> String,
+) -> Listener {
     let port = s.local.port();
     let owner = primary_owner(s, processes);
     let process = owner.and_then(|(_, p)| p);
@@ -644,13 +693,14 @@ fn make_listener(s: &Socket, processes: &HashMap<u32, &Process>, inputs: &Inputs
             let class = inputs.rules.classify(facts(p, &raw));
             let icon = match class.rule_index {
                 Some(_) => class.node_type.to_string(),
-                None => icon_type_for_name(&p.name).to_string(),
+                None => icon_type(&p.name, &p.cmdline).to_string(),
             };
             let cmd = truncate_chars(&shown_cmdline(p, inputs.options), 80);
             (
                 container
                     .clone()
-                    .or_else(|| class.label.map(str::to_string)),
+                    .or_else(|| class.label.map(str::to_string))
+                    .or_else(|| self_label(&p.name).map(str::to_string)),
                 icon,
                 (!cmd.is_empty()).then_some(cmd),
             )
@@ -667,14 +717,19 @@ fn make_listener(s: &Socket, processes: &HashMap<u32, &Process>, inputs: &Inputs
             )
         }
     };
+    let label = match process {
+        Some(p) => label_of(p),
+        None => service_label.clone().unwrap_or_else(|| "?".to_string()),
+    };
     Listener {
         pid: owner.map_or(0, |(pid, _)| pid),
         process_name: process.map_or_else(|| "?".to_string(), |p| p.name.clone()),
+        label,
         service_label,
         container_name: container,
         process_icon_type: Some(icon_type),
         address: s.local.ip().to_string(),
-        address_description: address_description(s.local.ip(), &inputs.snapshot.interfaces),
+        address_description: address_description(s.local.ip()).to_string(),
         port,
         cmdline,
         proto: s.proto,

@@ -10,6 +10,9 @@ pub fn diff(prev: &GraphDoc, next: &GraphDoc) -> GraphDiff {
         seq: next.seq,
         base: prev.seq,
         timestamp: next.timestamp.clone(),
+        p2p_hidden_edges: (next.p2p_hidden_edges != prev.p2p_hidden_edges)
+            .then_some(next.p2p_hidden_edges)
+            .flatten(),
         ..GraphDiff::default()
     };
     let old_nodes: HashMap<&str, _> = prev.nodes.iter().map(|n| (n.id.as_str(), n)).collect();
@@ -68,6 +71,9 @@ pub fn apply(doc: &mut GraphDoc, d: &GraphDiff) {
     }
     doc.nodes.sort_by(|a, b| a.id.cmp(&b.id));
     doc.edges.sort_by(|a, b| a.id.cmp(&b.id));
+    if d.p2p_hidden_edges.is_some() {
+        doc.p2p_hidden_edges = d.p2p_hidden_edges;
+    }
     doc.seq = d.seq;
     doc.timestamp = d.timestamp.clone();
 }

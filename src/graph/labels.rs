@@ -1,49 +1,51 @@
 //! Friendly text for people: what a listening address means, which icon a
-//! process gets, and timestamps.
+//! process gets, how procnet names itself, and timestamps.
 
-use crate::snapshot::Interface;
 use std::net::IpAddr;
 
-/// What it means to listen on `ip`. Unlike psys, `::` is described as what
-/// it is on Linux by default: every interface, IPv6 and (dual-stack) IPv4.
-pub fn address_description(ip: IpAddr, interfaces: &[Interface]) -> String {
-    let on_interface = || {
-        interfaces
-            .iter()
-            .find(|i| i.addresses.contains(&ip))
-            .map(|i| i.name.as_str())
-    };
+/// What it means to listen on `ip`, in psys's words wherever psys is
+/// right. Two deliberate differences (README, "Differences from the
+/// originals"): psys says "Localhost or all IPv6" for both `::` and `::1`,
+/// which are opposites; procnet tells them apart.
+pub fn address_description(ip: IpAddr) -> &'static str {
     match ip {
-        IpAddr::V4(v4) if v4.is_unspecified() => "Listening on all IPv4 interfaces".into(),
+        IpAddr::V4(v4) if v4.is_unspecified() => "Listening on all IPv4 interfaces",
+        // On Linux a `::` socket takes IPv4 too unless it is IPV6_V6ONLY,
+        // which the socket tables do not report.
         IpAddr::V6(v6) if v6.is_unspecified() => {
-            "Listening on all interfaces, IPv6 and IPv4 (unless the socket is IPv6-only)".into()
+            "Listening on all interfaces, IPv6 and IPv4 (unless the socket is IPv6-only)"
         }
-        IpAddr::V4(v4) if v4.is_loopback() => {
-            if v4.octets() == [127, 0, 0, 1] {
-                "Localhost only (IPv4)".into()
-            } else if v4.octets() == [127, 0, 0, 53] {
-                "Localhost only (IPv4; systemd-resolved's DNS stub)".into()
-            } else {
-                format!("Localhost only (IPv4, loopback alias {v4})")
-            }
-        }
-        IpAddr::V6(v6) if v6.is_loopback() => "Localhost only (IPv6)".into(),
-        IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80 => match on_interface() {
-            Some(name) => format!("IPv6 link-local address of {name}"),
-            None => "IPv6 link-local address".into(),
-        },
-        IpAddr::V4(v4) if v4.is_private() || v4.is_link_local() => match on_interface() {
-            Some(name) => format!("Local network address of {name} (IPv4)"),
-            None => "Local network address (IPv4)".into(),
-        },
-        _ => match on_interface() {
-            Some(name) => format!("Only on interface {name}"),
-            None => "A specific address (not bound to a known interface)".into(),
-        },
+        IpAddr::V4(v4) if v4.octets() == [127, 0, 0, 53] => "systemd-resolved (local DNS)",
+        // All of 127.0.0.0/8 is loopback, not only 127.0.0.1.
+        IpAddr::V4(v4) if v4.is_loopback() => "Localhost only (IPv4)",
+        IpAddr::V6(v6) if v6.is_loopback() => "Localhost only (IPv6)",
+        IpAddr::V4(v4) if v4.is_private() || v4.is_link_local() => "Local network (IPv4)",
+        IpAddr::V6(_) => "IPv6 address",
+        IpAddr::V4(_) => "Other interface",
     }
 }
 
-/// psys's icon key for a process name (`node`, `postgres`, … or `generic`).
+/// psys's icon key for a process (`node`, `next`, `postgres`, … or
+/// `generic`), from its name and, for Node.js, its arguments: Next.js
+/// runs as `node …/next dev`, so the name alone says only `node`.
+/// Values beyond psys's list: `procnet` (procnet itself, where psys says
+/// `psys`), `nginx`, `python`, `java`, `docker`.
+pub fn icon_type(name: &str, args: &[String]) -> &'static str {
+    let icon = icon_type_for_name(name);
+    if icon == "node" && args.iter().skip(1).any(|a| is_next_cli(a)) {
+        return "next";
+    }
+    icon
+}
+
+/// True for an argument that names the Next.js command line tool:
+/// `next`, `…/.bin/next`, `…/next/dist/bin/next`.
+fn is_next_cli(arg: &str) -> bool {
+    let base = arg.rsplit(['/', '\\']).next().unwrap_or(arg);
+    base == "next" || base == "next.js" || base == "next-server"
+}
+
+/// psys's icon key for a process name alone.
 pub fn icon_type_for_name(name: &str) -> &'static str {
     let n = name.to_ascii_lowercase();
     let n = n.strip_suffix(".exe").unwrap_or(&n);
@@ -72,6 +74,14 @@ pub fn icon_type_for_name(name: &str) -> &'static str {
         .find(|(prefix, _)| n.starts_with(prefix))
         .map(|&(_, icon)| icon)
         .unwrap_or("generic")
+}
+
+/// The `serviceLabel` of procnet's own listeners, as psys labels its own
+/// ("psys"): a process named `procnet` is this tool (the snapshot does not
+/// say which pid collected it, and a recorded one may come from another).
+pub fn self_label(name: &str) -> Option<&'static str> {
+    let n = name.strip_suffix(".exe").unwrap_or(name);
+    (n == "procnet").then_some("procnet")
 }
 
 /// `ms` since the Unix epoch as RFC 3339 UTC with seconds, e.g.
@@ -113,19 +123,48 @@ mod tests {
     use super::*;
 
     #[test]
-    fn descriptions() {
-        let ifs = vec![Interface {
-            name: "eth0".into(),
-            addresses: vec!["192.168.1.5".parse().unwrap()],
-        }];
-        let d = |s: &str| address_description(s.parse().unwrap(), &ifs);
+    fn descriptions_use_psys_strings_where_psys_is_right() {
+        let d = |s: &str| address_description(s.parse().unwrap());
         assert_eq!(d("0.0.0.0"), "Listening on all IPv4 interfaces");
-        assert!(d("::").contains("IPv6 and IPv4"));
         assert_eq!(d("127.0.0.1"), "Localhost only (IPv4)");
+        assert_eq!(d("127.0.0.2"), "Localhost only (IPv4)");
+        assert_eq!(d("127.0.0.53"), "systemd-resolved (local DNS)");
+        for lan in ["192.168.1.5", "10.1.2.3", "172.20.0.1", "169.254.3.4"] {
+            assert_eq!(d(lan), "Local network (IPv4)", "{lan}");
+        }
+        for v6 in ["fe80::1", "2001:db8::5", "fd00::1"] {
+            assert_eq!(d(v6), "IPv6 address", "{v6}");
+        }
+        assert_eq!(d("8.8.8.8"), "Other interface");
+        assert_eq!(d("172.32.0.1"), "Other interface");
+        // The deliberate differences.
         assert_eq!(d("::1"), "Localhost only (IPv6)");
-        assert!(d("127.0.0.53").contains("systemd-resolved"));
-        assert!(d("192.168.1.5").contains("eth0"));
-        assert!(d("fe80::1").contains("link-local"));
+        assert!(d("::").contains("IPv6 and IPv4"));
+    }
+
+    #[test]
+    fn next_js_run_by_node_is_next() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            icon_type(
+                "node",
+                &args(&["node", "/app/node_modules/.bin/next", "dev"])
+            ),
+            "next"
+        );
+        assert_eq!(
+            icon_type(
+                "node",
+                &args(&["node", "node_modules/next/dist/bin/next", "start"])
+            ),
+            "next"
+        );
+        assert_eq!(icon_type("next-server", &args(&["next-server"])), "next");
+        assert_eq!(icon_type("node", &args(&["node", "server.js"])), "node");
+        // `next` as the argument of something else is not Next.js.
+        assert_eq!(icon_type("python3", &args(&["python3", "next"])), "python");
+        assert_eq!(self_label("procnet"), Some("procnet"));
+        assert_eq!(self_label("procnet-x"), None);
     }
 
     #[test]

@@ -15,6 +15,16 @@ pub struct GraphDoc {
     pub timestamp: String,
     pub nodes: Vec<Node>,
     pub edges: Vec<Edge>,
+    /// With `--p2p-only`: how many edges to `unknown:*` nodes (sockets
+    /// whose owner cannot be seen) were left out, so the UI can say that
+    /// something is hidden rather than show a quieter machine. Absent
+    /// without the flag.
+    #[serde(
+        rename = "p2pHiddenEdges",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub p2p_hidden_edges: Option<u32>,
 }
 
 /// What a node stands for.
@@ -185,6 +195,14 @@ pub struct GraphDiff {
     pub added_edges: Vec<Edge>,
     pub updated_edges: Vec<Edge>,
     pub removed_edges: Vec<String>,
+    /// [`GraphDoc::p2p_hidden_edges`] at `seq`, present only when it
+    /// changed since `base`.
+    #[serde(
+        rename = "p2pHiddenEdges",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub p2p_hidden_edges: Option<u32>,
 }
 
 impl GraphDiff {
@@ -196,6 +214,7 @@ impl GraphDiff {
             && self.added_edges.is_empty()
             && self.updated_edges.is_empty()
             && self.removed_edges.is_empty()
+            && self.p2p_hidden_edges.is_none()
     }
 }
 
@@ -214,6 +233,11 @@ pub struct Listener {
     pub pid: u32,
     /// Owner name; `?` when the owner cannot be seen.
     pub process_name: String,
+    /// What procnet calls this listener everywhere (table, diagram, and
+    /// the graph node's `label`): the rule label, else the process name;
+    /// for an unseen owner the `serviceLabel`. One name per process, so a
+    /// listener and the targets that reach it can be matched by eye.
+    pub label: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_label: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -262,6 +286,11 @@ pub struct Connection {
     /// The local process at the remote end, when it is on this host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to_pid: Option<u32>,
+    /// That process's label, the same as its graph node's and its
+    /// listeners' `label` (`toLabel` keeps psys's meaning: container, else
+    /// well-known service, else process name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_process_label: Option<String>,
     /// Traffic of this connection as seen by the client, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tx_bytes: Option<u64>,

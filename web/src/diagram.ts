@@ -1,9 +1,11 @@
 // Diagram view (as psys): listeners on the left, their targets on the right, one edge per
-// listener–target pair; zoom (wheel/buttons), pan (drag), and a minimap.
+// listener–target pair; zoom (wheel/buttons), pan (drag), and a minimap. A process has one label on
+// both sides (a target that is a local process is called what its listener is called), and a
+// container is an icon.
 import type { ConnectionsDoc } from './types';
 import type { Model } from './model';
 import { sprites } from './glyphs';
-import { badgeLabel, iconTypeFor } from './table';
+import { badgeLabel, containerIcon, iconTypeFor, listenerLabel } from './table';
 import { esc } from './util';
 
 const LW = 230, TW = 230, NH = 44, GAP = 14, COLGAP = 220, X0 = 40, Y0 = 40;
@@ -70,10 +72,14 @@ export class DiagramView {
   }
 
   setData(doc: ConnectionsDoc) {
-    const key = JSON.stringify([doc.listeners.map((l) => [l.pid, l.port, l.address, l.proto]), doc.connections.map((c) => [c.fromPid, c.toAddress, c.toPort, c.toLabel])]);
+    const key = JSON.stringify([doc.listeners.map((l) => [l.pid, l.port, l.address, l.proto, listenerLabel(l), l.containerName]),
+      doc.connections.map((c) => [c.fromPid, c.toAddress, c.toPort, c.toLabel, c.toProcessLabel, c.role])]);
     if (key === this.lastKey) return; // nothing visible changed: keep the DOM (and the user's view)
     this.lastKey = key;
-    const targets = new Map<string, { label: string; addr: string; port: number; ys: number[] }>();
+    const targets = new Map<string, { label: string; service?: string; container?: string; addr: string; port: number; ys: number[] }>();
+    // Ports a container publishes here, for the icon on a target that reaches one.
+    const published = new Map<string, string>();
+    for (const l of doc.listeners) if (l.containerName) published.set(`${l.proto}:${l.port}`, l.containerName);
     const pairs = new Set<string>();
     const edges: [number, string][] = [];
     doc.listeners.forEach((l, i) => {
@@ -82,7 +88,13 @@ export class DiagramView {
         if (c.fromPid !== l.pid || c.role === 'server') continue;
         const tid = `${c.toAddress}:${c.toPort}`;
         let t = targets.get(tid);
-        if (!t) targets.set(tid, (t = { label: badgeLabel(c), addr: c.toAddress, port: c.toPort, ys: [] }));
+        if (!t) {
+          const label = badgeLabel(c);
+          const container = c.toPid !== undefined ? published.get(`${c.proto}:${c.toPort}`) : undefined;
+          // psys's own name for the target (service, container), when it is not the label itself
+          const service = c.toLabel && c.toLabel !== label ? c.toLabel : undefined;
+          targets.set(tid, (t = { label, service, container, addr: c.toAddress, port: c.toPort, ys: [] }));
+        }
         const pk = i + '|' + tid;
         if (pairs.has(pk)) continue; // one edge per listener–target pair
         pairs.add(pk); t.ys.push(i); edges.push([i, tid]);
@@ -106,22 +118,28 @@ export class DiagramView {
     doc.listeners.forEach((l, i) => {
       const y = yOf(i);
       this.boxes.push({ x: X0, y, w: LW, h: NH, kind: 'listener' });
-      const label = l.serviceLabel || l.processName || `:${l.port}`;
+      const label = listenerLabel(l);
       const t = iconTypeFor(l, this.model);
+      const tw = l.containerName ? 20 : 24;
       parts.push(`<g class="dnode listener" data-testid="diagram-listener" transform="translate(${X0},${y})">
         <rect width="${LW}" height="${NH}" rx="4"></rect>
         <image href="${sprites.url(t)}" x="8" y="${NH / 2 - 11}" width="22" height="22"></image>
-        <text x="38" y="18" class="t1">${esc(trunc(label, 24))}${l.containerName ? ' <tspan class="docker">[container]</tspan>' : ''}</text>
+        <text x="38" y="18" class="t1" data-testid="diagram-label">${esc(trunc(label, tw))}</text>
+        ${l.containerName ? containerIcon(`container: ${l.containerName}`, 18, `x="${LW - 26}" y="4"`) : ''}
         <text x="38" y="34" class="t2">${l.proto.toUpperCase()} ${esc(trunc(l.address, 18))}:${l.port}${l.pid ? ' · pid ' + l.pid : ''}</text>
-        <title>${esc(`${label} (pid ${l.pid}) ${l.address}:${l.port} ${l.addressDescription}${l.cmdline ? '\n' + l.cmdline : ''}`)}</title></g>`);
+        <title>${esc(`${label} (pid ${l.pid}) ${l.address}:${l.port} ${l.addressDescription}${l.containerName ? '\ncontainer: ' + l.containerName : ''}${l.cmdline ? '\n' + l.cmdline : ''}`)}</title></g>`);
     });
     tl.forEach(([, t], i) => {
       const y = yOf(i);
       this.boxes.push({ x: tx, y, w: TW, h: NH, kind: 'target' });
+      const where = `${t.addr}:${t.port}`;
+      const sub = [t.service, t.label !== where ? where : ''].filter(Boolean).join(' · ');
       parts.push(`<g class="dnode target" data-testid="diagram-target" transform="translate(${tx},${y})">
         <rect width="${TW}" height="${NH}" rx="${NH / 2}"></rect>
-        <text x="16" y="${t.label !== `${t.addr}:${t.port}` ? 18 : 27}" class="t1">${esc(trunc(t.label, 26))}</text>
-        ${t.label !== `${t.addr}:${t.port}` ? `<text x="16" y="34" class="t2">${esc(trunc(t.addr, 22))}:${t.port}</text>` : ''}</g>`);
+        <text x="16" y="${sub ? 18 : 27}" class="t1" data-testid="diagram-label">${esc(trunc(t.label, t.container ? 22 : 26))}</text>
+        ${sub ? `<text x="16" y="34" class="t2">${esc(trunc(sub, 32))}</text>` : ''}
+        ${t.container ? containerIcon(`container: ${t.container}`, 18, `x="${TW - 34}" y="${NH / 2 - 9}"`) : ''}
+        <title>${esc(`${t.label}${t.service ? ` (${t.service})` : ''} ${where}${t.container ? '\ncontainer: ' + t.container : ''}`)}</title></g>`);
     });
     if (!doc.listeners.length) parts.push(`<text x="${X0}" y="${Y0 + 20}" class="t2">No listeners.</text>`);
     this.g.innerHTML = parts.join('');

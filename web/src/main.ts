@@ -22,6 +22,17 @@ let paused = false;
 let connDoc: ConnectionsDoc | null = null;
 let connTimer = 0;
 const liveEl = document.getElementById('live-status')!;
+// Status line: with --p2p-only, how many edges to unknown owners are left out (not silence).
+const hiddenEl = document.createElement('span');
+hiddenEl.className = 'p2p-hidden';
+hiddenEl.dataset.testid = 'p2p-hidden';
+hiddenEl.hidden = true;
+liveEl.before(hiddenEl);
+function setHidden(n: number | undefined) {
+  hiddenEl.hidden = !n;
+  hiddenEl.textContent = n ? `${n} ${n === 1 ? 'edge' : 'edges'} to unknown owners hidden (--p2p-only)` : '';
+  hiddenEl.title = n ? 'Sockets whose owner cannot be seen (another user, closed, another namespace); run without --p2p-only to see them' : '';
+}
 const perf = { firstBreakdown: {} as Record<string, number>, firstFrameMs: -1, firstFrameSinceNavMs: -1, firstDocParseMs: -1, updates: [] as PerfRecord[], resyncs: 0 };
 
 graph.onSelect = (id) => renderPanel(graph, model, id);
@@ -63,6 +74,7 @@ function applyFull(doc: GraphDoc, t0: number, parseMs: number) {
   const first = model.seq < 0 && model.nodes.size === 0;
   const tm = performance.now();
   model.loadDoc(doc);
+  setHidden(doc.p2pHiddenEdges);
   const tl = performance.now();
   graph.draw();
   const t1 = performance.now();
@@ -109,6 +121,7 @@ function connect() {
     const d = JSON.parse((ev as MessageEvent).data) as GraphDiff;
     const t1 = performance.now();
     if (!model.applyDiff(d)) { resync(); return; }
+    if (d.p2pHiddenEdges !== undefined) setHidden(d.p2pHiddenEdges);
     const t2 = performance.now();
     graph.draw(); // the one frame that shows this update
     const t3 = performance.now();

@@ -1,15 +1,45 @@
 // Listeners table (as psys): process + icon, address + description, port, container, cmdline,
-// and "connects to" badges (the outgoing connections of the listener's process; 5 max, then "+N").
+// and two badge columns, 5 badges each, then "+N": "Clients" (who connects to this listener:
+// psys's rule, the connections on the listener's pid and port) and "Connects to" (where this
+// process connects to). Every process is called by one label, the same as in the graph and diagram.
 import type { Connection, ConnectionsDoc, Listener } from './types';
 import type { Model } from './model';
 import { sprites } from './glyphs';
 import { esc, fmtBytes, fmtRate } from './util';
 
-type Key = 'process' | 'address' | 'port' | 'proto' | 'container' | 'cmdline' | 'traffic' | 'connects';
+type Key = 'process' | 'address' | 'port' | 'proto' | 'container' | 'cmdline' | 'traffic' | 'clients' | 'connects';
 const MAX_BADGES = 5;
 
+/** A listener's process by its one label (the graph node's label; psys's label for an unseen owner). */
+export function listenerLabel(l: Listener): string {
+  return l.label || l.serviceLabel || l.processName || `:${l.port}`;
+}
+
+/** Where a connection goes: the local process there by its one label, else psys's toLabel
+ *  (container, well-known service), else the address. */
 export function badgeLabel(c: Connection): string {
-  return c.toLabel || `${c.toAddress}:${c.toPort}`;
+  return c.toProcessLabel || c.toLabel || `${c.toAddress}:${c.toPort}`;
+}
+
+/** Who an accepted connection comes from (its port is ephemeral, so the address alone). */
+export function clientLabel(c: Connection): string {
+  return c.toProcessLabel || c.toLabel || c.toAddress;
+}
+
+const WILDCARD = new Set(['0.0.0.0', '::']);
+
+/** The connections accepted on listener `l` (psys: same pid and port; procnet also checks the
+ *  protocol, and the address unless the listener takes every address). */
+export function clientsOf(l: Listener, conns: Connection[]): Connection[] {
+  return conns.filter((c) => c.role === 'server' && c.fromPid === l.pid && c.fromPort === l.port && c.proto === l.proto
+    && (WILDCARD.has(l.address) || c.fromAddress === l.address));
+}
+
+/** A container, drawn (not a text tag): a shipping container, our own art. `title` says which. */
+export function containerIcon(title: string, size = 16, xy = ''): string {
+  return `<svg class="container-icon" data-testid="container-icon" ${xy} width="${size}" height="${size}" viewBox="0 0 16 16" role="img" aria-label="${esc(title)}">`
+    + `<title>${esc(title)}</title><rect x="0.5" y="3" width="15" height="10" rx="1.5" class="ci-box"></rect>`
+    + '<path d="M3.5 5v6M6.5 5v6M9.5 5v6M12.5 5v6" class="ci-rib"></path></svg>';
 }
 
 export function iconTypeFor(l: Listener, model: Model): string {
@@ -38,7 +68,8 @@ export class TableView {
           <th data-key="process">Process</th><th data-key="address">Address</th><th data-key="port">Port</th>
           <th data-key="proto">Proto</th><th data-key="container">Container</th><th data-key="cmdline">Command line</th>
           <th data-key="traffic" title="The process's TCP traffic: rate over the last interval (total so far)">Traffic</th>
-          <th data-key="connects">Connects to</th>
+          <th data-key="clients" title="Who connects to this listener">Clients</th>
+          <th data-key="connects" title="Where this process connects to">Connects to</th>
         </tr></thead><tbody></tbody></table></div>`;
     this.tbody = root.querySelector('tbody')!;
     this.info = root.querySelector('#table-info')!;
@@ -84,19 +115,22 @@ export class TableView {
       if (c.role === 'server') continue; // accepted, not "connects to"
       let l = byPid.get(c.fromPid); if (!l) byPid.set(c.fromPid, (l = [])); l.push(c);
     }
-    const rows = this.doc.listeners.map((l) => ({ l, conns: (l.pid ? byPid.get(l.pid) : undefined) ?? [] }));
+    const accepted = this.doc.connections.filter((c) => c.role === 'server');
+    const rows = this.doc.listeners.map((l) => ({ l, conns: (l.pid ? byPid.get(l.pid) : undefined) ?? [], clients: clientsOf(l, accepted) }));
     const f = this.filter;
-    const shown = f ? rows.filter(({ l, conns }) =>
-      [l.processName, l.serviceLabel, l.address, l.addressDescription, String(l.port), String(l.pid), l.containerName, l.cmdline, l.proto]
-        .some((s) => s && s.toLowerCase().includes(f)) || conns.some((c) => badgeLabel(c).toLowerCase().includes(f))) : rows;
+    const shown = f ? rows.filter(({ l, conns, clients }) =>
+      [listenerLabel(l), l.processName, l.serviceLabel, l.address, l.addressDescription, String(l.port), String(l.pid), l.containerName, l.cmdline, l.proto]
+        .some((s) => s && s.toLowerCase().includes(f)) || conns.some((c) => badgeLabel(c).toLowerCase().includes(f))
+        || clients.some((c) => clientLabel(c).toLowerCase().includes(f))) : rows;
     const val = (r: typeof rows[0]): string | number => {
       switch (this.sortKey) {
-        case 'process': return (r.l.serviceLabel || r.l.processName).toLowerCase();
+        case 'process': return listenerLabel(r.l).toLowerCase();
         case 'address': return r.l.address;
         case 'port': return r.l.port;
         case 'proto': return r.l.proto;
         case 'container': return r.l.containerName ?? '';
         case 'cmdline': return r.l.cmdline ?? '';
+        case 'clients': return r.clients.length;
         case 'connects': return r.conns.length;
         case 'traffic': return this.traffic(r.l).rate;
       }
@@ -107,22 +141,31 @@ export class TableView {
     });
     this.info.textContent = `${shown.length} of ${rows.length} listeners`;
     const html: string[] = [];
-    for (const { l, conns } of shown) {
+    for (const { l, conns, clients } of shown) {
       const t = iconTypeFor(l, this.model);
-      const badges = conns.slice(0, MAX_BADGES).map((c) =>
-        `<span class="badge" data-testid="badge" title="${esc(`${c.proto.toUpperCase()} ${c.fromAddress}:${c.fromPort} → ${c.toAddress}:${c.toPort} ${c.state}`)}">${esc(badgeLabel(c))}</span>`).join('');
-      const more = conns.length > MAX_BADGES ? `<span class="badge outline" data-testid="badge-more">+${conns.length - MAX_BADGES}</span>` : '';
-      const name = l.serviceLabel && l.serviceLabel !== l.processName ? `${esc(l.serviceLabel)} <span class="muted">${esc(l.processName)}</span>` : esc(l.processName);
+      const badges = badgeList(conns, badgeLabel, (c) => `${c.fromAddress}:${c.fromPort} → ${c.toAddress}:${c.toPort}`, '');
+      const clientBadges = badgeList(clients, clientLabel, (c) => `${c.toAddress}:${c.toPort} → ${c.fromAddress}:${c.fromPort}`, 'client-');
+      const label = listenerLabel(l);
+      const name = label !== l.processName ? `${esc(label)} <span class="muted">${esc(l.processName)}</span>` : esc(label);
       html.push(`<tr data-testid="listener-row" data-pid="${l.pid}" data-port="${l.port}">
         <td class="proc"><img src="${sprites.url(t)}" width="18" height="18" alt="${esc(t)}"> <span>${name}</span> <span class="muted">${l.pid ? l.pid : (l.reason ? `(${esc(l.reason)})` : '')}</span></td>
         <td>${esc(l.address)}<div class="muted small">${esc(l.addressDescription)}</div></td>
         <td class="num">${l.port}</td>
         <td><span class="proto-${l.proto}">${l.proto.toUpperCase()}</span></td>
-        <td>${l.containerName ? `<span class="container-tag" data-testid="container">${esc(l.containerName)}</span>` : ''}</td>
+        <td>${l.containerName ? `<span class="container" data-testid="container">${containerIcon(`container: ${l.containerName}`)} <span data-testid="container-name">${esc(l.containerName)}</span></span>` : ''}</td>
         <td class="cmd" title="${esc(l.cmdline ?? '')}">${esc(l.cmdline ?? '')}</td>
         <td class="num traffic" data-testid="traffic">${this.trafficCell(l)}</td>
-        <td class="badges" data-testid="connects-to">${badges}${more}</td></tr>`);
+        <td class="badges" data-testid="clients">${clientBadges}</td>
+        <td class="badges" data-testid="connects-to">${badges}</td></tr>`);
     }
-    this.tbody.innerHTML = html.join('') || `<tr><td colspan="8" class="muted empty">No listeners${f ? ' match the filter' : ''}.</td></tr>`;
+    this.tbody.innerHTML = html.join('') || `<tr><td colspan="9" class="muted empty">No listeners${f ? ' match the filter' : ''}.</td></tr>`;
   }
+}
+
+/** Up to MAX_BADGES badges, then an outline "+N" (psys's secondary and outline variants). */
+function badgeList(conns: Connection[], label: (c: Connection) => string, route: (c: Connection) => string, prefix: string): string {
+  const shown = conns.slice(0, MAX_BADGES).map((c) =>
+    `<span class="badge" data-testid="${prefix}badge" title="${esc(`${c.proto.toUpperCase()} ${route(c)} ${c.state}`)}">${esc(label(c))}</span>`).join('');
+  const more = conns.length > MAX_BADGES ? `<span class="badge outline" data-testid="${prefix}badge-more">+${conns.length - MAX_BADGES}</span>` : '';
+  return shown + more;
 }

@@ -44,7 +44,11 @@ export interface GEdge {
   rxRate?: number;
 }
 
-export interface GraphDoc { seq: number; timestamp: string; nodes: GNode[]; edges: GEdge[] }
+export interface GraphDoc {
+  seq: number; timestamp: string; nodes: GNode[]; edges: GEdge[];
+  /** With --p2p-only: edges to unknown owners that were left out. */
+  p2pHiddenEdges?: number;
+}
 
 export interface GraphDiff {
   seq: number;
@@ -56,11 +60,15 @@ export interface GraphDiff {
   addedEdges: GEdge[];
   updatedEdges: GEdge[];
   removedEdges: string[];
+  /** Present when the --p2p-only hidden-edge count changed. */
+  p2pHiddenEdges?: number;
 }
 
 export interface Listener {
   pid: number;
   processName: string;
+  /** The process's one label (the graph node's): rule label, else name; serviceLabel when unseen. */
+  label?: string;
   serviceLabel?: string;
   containerName?: string;
   processIconType?: string;
@@ -86,6 +94,8 @@ export interface Connection {
   /** `client`: an outgoing connection; `server`: accepted on one of its listeners. */
   role?: 'client' | 'server';
   toPid?: number;
+  /** The label of the local process at the other end (the same as its listeners' and node's). */
+  toProcessLabel?: string;
   txBytes?: number;
   rxBytes?: number;
 }
