@@ -8,6 +8,7 @@
 pub mod assets;
 pub mod metrics;
 pub mod routes;
+pub mod rules_watch;
 pub mod sampler;
 pub mod security;
 
