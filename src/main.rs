@@ -102,7 +102,13 @@ struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1")]
     bind: String,
     /// Sampling interval in seconds, 0.05 to 3600.
-    #[arg(long, default_value_t = 1.0, value_parser = parse_interval)]
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 1.0,
+        value_parser = parse_interval,
+        allow_negative_numbers = true
+    )]
     interval: f64,
     /// Directory of `<type>.png` icons (must exist).
     #[arg(long, value_name = "PATH")]
