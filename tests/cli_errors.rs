@@ -453,13 +453,15 @@ fn alias_bomb_is_refused_quickly() {
     eprintln!("alias bomb refused in {:?}", started.elapsed());
 }
 
-/// Item 16: YAML errors still carry line and column.
+/// Item 16: YAML errors still carry line and column, the file's own
+/// (leading blank lines were once trimmed off before parsing, which
+/// shifted every line number).
 #[test]
 fn yaml_errors_name_line_and_column() {
     assert_refused(
         "bad.yaml",
-        "# typing rules\n\n- match_name: [unclosed\n  type: x\n",
-        &["not valid YAML", "at line 4, column 7"],
+        "\n\n# typing rules\n- match_name: [unclosed\n  type: x\n",
+        &["not valid YAML", "at line 5, column 7"],
     );
 }
 
