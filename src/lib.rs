@@ -11,3 +11,4 @@ pub mod rules;
 pub mod serve;
 pub mod snapshot;
 pub mod table;
+pub mod user_file;

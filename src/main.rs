@@ -1,25 +1,56 @@
 //! `procnet` command line: parses flags, calls the library, maps errors to
-//! exit codes (2 for anything the user can fix, with one clear message).
+//! exit codes: 2 for anything the user can fix (a flag, a file, a port in
+//! use), 1 for run-time failures they cannot (a kernel interface missing,
+//! the OS refusing a socket, an I/O error), each with one clear message.
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use procnet::collect::containers::{query_once, SNAPSHOT_TIMEOUT};
+use procnet::collect::CollectError;
 use procnet::collect::Collector;
 use procnet::graph::containers::container_labels;
 use procnet::graph::ports::{parse_port_list, ServicePorts};
 use procnet::graph::{build_connections, build_graph, ContainerLabels, GraphOptions, Inputs};
 use procnet::rules::{resolve_rules_path, RuleSet};
+use procnet::serve::ServeError;
 use procnet::snapshot::Snapshot;
+use procnet::user_file::read_text;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+/// The exit statuses, shown at the end of `--help`.
+const EXIT_CODES: &str = "\
+Exit status:
+  0  success
+  1  a run-time failure that no flag can fix: the collector cannot start
+     (a kernel interface is missing), the OS refuses the listening socket
+     for a reason other than the port being in use, a server or output
+     I/O error
+  2  a usage or input error: a bad flag or value, an unreadable, oversized
+     or invalid --rules, --token-file or --from file, an invalid regex,
+     --icons-dir not a directory, a port in use, an address not on this
+     machine, --bind off loopback without a token";
+
+/// Smallest and largest `--interval`: below 50 ms sampling costs most of a
+/// core; above an hour the view is not live any more (and an interval has
+/// to fit a `Duration`).
+const INTERVAL_RANGE: (f64, f64) = (0.05, 3600.0);
+
+/// Largest `--token-file`: a token is one line.
+const MAX_TOKEN_FILE_BYTES: u64 = 64 << 10;
+
+/// Largest `snapshot --from` file: a recording of 100,000 sockets is about
+/// 60 MB of JSON.
+const MAX_SNAPSHOT_FILE_BYTES: u64 = 256 << 20;
 
 #[derive(Parser, Debug)]
 #[command(
     name = "procnet",
     version,
     about = "Which processes on this machine talk to which, over TCP and UDP — live in the browser.",
-    args_conflicts_with_subcommands = true
+    args_conflicts_with_subcommands = true,
+    after_help = EXIT_CODES
 )]
 struct Cli {
     #[command(subcommand)]
@@ -32,8 +63,10 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the live server (the default).
+    #[command(after_help = EXIT_CODES)]
     Serve(ServeArgs),
     /// Collect once and print to stdout (no server, no network).
+    #[command(after_help = EXIT_CODES)]
     Snapshot(SnapshotArgs),
 }
 
@@ -68,16 +101,22 @@ struct ServeArgs {
     /// Listen address; anything not loopback needs --token or --token-file.
     #[arg(long, default_value = "127.0.0.1")]
     bind: String,
-    /// Sampling interval in seconds.
-    #[arg(long, default_value_t = 1.0, value_parser = parse_interval)]
+    /// Sampling interval in seconds, 0.05 to 3600.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 1.0,
+        value_parser = parse_interval,
+        allow_negative_numbers = true
+    )]
     interval: f64,
-    /// Directory of `<type>.png` icons.
+    /// Directory of `<type>.png` icons (must exist).
     #[arg(long, value_name = "PATH")]
     icons_dir: Option<PathBuf>,
     /// Bearer token required by the API and page.
     #[arg(long, conflicts_with = "token_file")]
     token: Option<String>,
-    /// File whose first line is the token.
+    /// File whose first line is the token (a regular file, at most 64 KiB).
     #[arg(long, value_name = "PATH")]
     token_file: Option<PathBuf>,
     /// Count bytes per flow from packets too (Linux, root or CAP_NET_RAW):
@@ -107,19 +146,96 @@ struct SnapshotArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Graph)]
     format: Format,
-    /// Read a recorded snapshot (JSON from `--format snapshot`) instead of
-    /// collecting.
+    /// Read a recorded snapshot (JSON from `--format snapshot`, a regular
+    /// file of at most 256 MiB) instead of collecting.
     #[arg(long, value_name = "PATH")]
     from: Option<PathBuf>,
 }
 
+/// `--interval`: a number of seconds within [`INTERVAL_RANGE`]. NaN,
+/// infinities and values beyond the range are refused here, so the
+/// `Duration` made from it can neither panic nor stall the sampler.
 fn parse_interval(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+    let (min, max) = INTERVAL_RANGE;
+    match s.trim().parse::<f64>() {
+        Ok(v) if (min..=max).contains(&v) => Ok(v),
+        Ok(v) if v.is_finite() => Err(format!(
+            "{s} seconds is out of range; the interval must be from {min} to {max} seconds (e.g. 1 or 0.5)"
+        )),
         _ => Err(format!(
-            "`{s}` is not a positive number of seconds (e.g. 1 or 0.5)"
+            "`{s}` is not a number of seconds; the interval must be from {min} to {max} seconds (e.g. 1 or 0.5)"
         )),
     }
+}
+
+/// `--icons-dir` must name a directory: a typo would otherwise only show
+/// as every icon missing.
+fn check_icons_dir(dir: &Path) -> anyhow::Result<()> {
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => anyhow::bail!(
+            "--icons-dir {}: not a directory; give the directory that holds the <type>.png files",
+            dir.display()
+        ),
+        Err(e) => anyhow::bail!(
+            "--icons-dir {}: cannot use it: {e}; give an existing directory of <type>.png files",
+            dir.display()
+        ),
+    }
+}
+
+/// The token: the first line of `--token-file`, trimmed.
+fn read_token_file(path: &Path) -> anyhow::Result<String> {
+    let text = read_text(path, MAX_TOKEN_FILE_BYTES, "a token file")
+        .with_context(|| format!("--token-file {}: cannot read it", path.display()))?;
+    Ok(text.lines().next().unwrap_or("").trim().to_string())
+}
+
+/// A recorded snapshot (`snapshot --from`).
+fn read_snapshot_file(path: &Path) -> anyhow::Result<Snapshot> {
+    let text = read_text(path, MAX_SNAPSHOT_FILE_BYTES, "a snapshot file")
+        .with_context(|| format!("snapshot file {}: cannot read it", path.display()))?;
+    serde_json::from_str(&text).with_context(|| {
+        format!(
+            "snapshot file {}: not a procnet snapshot (record one with `procnet snapshot --format snapshot`)",
+            path.display()
+        )
+    })
+}
+
+/// A failure of procnet's own doing or the machine's, not the input's
+/// (writing the output failed): exit status 1.
+#[derive(Debug)]
+struct RunTimeFailure(String);
+
+impl std::fmt::Display for RunTimeFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RunTimeFailure {}
+
+/// 2 for what the user can fix, 1 for run-time failures (see [`EXIT_CODES`]).
+fn exit_code(e: &anyhow::Error) -> u8 {
+    for cause in e.chain() {
+        if let Some(serve) = cause.downcast_ref::<ServeError>() {
+            return match serve {
+                ServeError::NeedsToken(_) | ServeError::PortInUse { .. } => 2,
+                // An address that is not this machine's is a typo in --bind.
+                ServeError::Listen { source, .. }
+                    if source.kind() == std::io::ErrorKind::AddrNotAvailable =>
+                {
+                    2
+                }
+                _ => 1,
+            };
+        }
+        if cause.is::<CollectError>() || cause.is::<RunTimeFailure>() {
+            return 1;
+        }
+    }
+    2
 }
 
 /// The parts of the graph flags that need checking (rules file, ports).
@@ -154,16 +270,7 @@ fn graph_setup(args: &GraphArgs) -> anyhow::Result<GraphSetup> {
 fn run_snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
     let setup = graph_setup(&args.graph)?;
     let snapshot: Snapshot = match &args.from {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read snapshot file {}", path.display()))?;
-            serde_json::from_str(&text).with_context(|| {
-                format!(
-                    "snapshot file {}: not a procnet snapshot (record one with `procnet snapshot --format snapshot`)",
-                    path.display()
-                )
-            })?
-        }
+        Some(path) => read_snapshot_file(path)?,
         None => {
             let t = std::time::Instant::now();
             let mut collector = Collector::new()?;
@@ -191,10 +298,13 @@ fn run_snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
         traffic: None,
     };
     let t = std::time::Instant::now();
+    let json = |r: serde_json::Result<String>| {
+        r.map_err(|e| RunTimeFailure(format!("cannot serialise the output: {e}")))
+    };
     let text = match args.format {
-        Format::Graph => serde_json::to_string_pretty(&build_graph(&inputs, 1))?,
-        Format::Connections => serde_json::to_string_pretty(&build_connections(&inputs))?,
-        Format::Snapshot => serde_json::to_string_pretty(&snapshot)?,
+        Format::Graph => json(serde_json::to_string_pretty(&build_graph(&inputs, 1)))?,
+        Format::Connections => json(serde_json::to_string_pretty(&build_connections(&inputs)))?,
+        Format::Snapshot => json(serde_json::to_string_pretty(&snapshot))?,
         Format::Table => {
             procnet::table::render(&build_graph(&inputs, 1), &build_connections(&inputs))
         }
@@ -204,7 +314,8 @@ fn run_snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
     // A closed pipe (`| head`) is not an error worth a message.
     match writeln!(out, "{}", text.trim_end()).and_then(|_| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => Ok(other?),
+        Err(e) => Err(RunTimeFailure(format!("cannot write to stdout: {e}")).into()),
+        Ok(()) => Ok(()),
     }
 }
 
@@ -212,15 +323,7 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let setup = graph_setup(&args.graph)?;
     let token = match (&args.token, &args.token_file) {
         (Some(t), _) => Some(t.trim().to_string()),
-        (None, Some(path)) => Some(
-            std::fs::read_to_string(path)
-                .with_context(|| format!("--token-file {}: cannot read it", path.display()))?
-                .lines()
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_string(),
-        ),
+        (None, Some(path)) => Some(read_token_file(path)?),
         (None, None) => None,
     };
     if token.as_deref() == Some("") {
@@ -232,6 +335,9 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
             args.bind
         )
     })?;
+    if let Some(dir) = &args.icons_dir {
+        check_icons_dir(dir)?;
+    }
     let config = procnet::serve::ServeConfig {
         bind,
         port: args.port,
@@ -268,7 +374,7 @@ fn main() -> ExitCode {
                 }
             }
             eprintln!("procnet: {msg}");
-            ExitCode::from(2)
+            ExitCode::from(exit_code(&e))
         }
     }
 }

@@ -12,6 +12,7 @@
 //!   label: Local Postgres        # optional
 //! ```
 
+use crate::user_file::{read_text, UserFileError};
 use regex::{Regex, RegexBuilder};
 use serde_json::Value;
 use std::fmt;
@@ -19,6 +20,14 @@ use std::path::{Path, PathBuf};
 
 /// The keys a rule may have.
 const RULE_KEYS: &[&str] = &["match_pid", "match_name", "match_cmd", "type", "label"];
+
+/// The largest rules file read: typing rules are a few kilobytes, and a
+/// cap keeps a mistaken path (a log file, a disk image) from being parsed.
+pub const MAX_RULES_BYTES: u64 = 1 << 20;
+
+/// The most rules a file may hold: each process is matched against every
+/// rule each sample, so a huge list would cost every sample.
+pub const MAX_RULES: usize = 10_000;
 
 /// Default type when no rule matches.
 pub const DEFAULT_TYPE: &str = "app";
@@ -33,6 +42,18 @@ pub enum RulesError {
         #[source]
         source: std::io::Error,
     },
+    /// The path is not a plain file of a sensible size, or not text.
+    #[error(
+        "rules file {path}: {reason}; give --rules a plain YAML or JSON file of at most 1 MiB"
+    )]
+    Refused {
+        path: String,
+        #[source]
+        reason: UserFileError,
+    },
+    /// More rules than [`MAX_RULES`].
+    #[error("rules file {path}: {count} rules, more than the limit of {MAX_RULES}; merge rules with regexes such as '/^(nginx|haproxy)$/'")]
+    TooManyRules { path: String, count: usize },
     /// The file is not valid YAML / JSON.
     #[error("rules file {path}: not valid {format}: {message}")]
     Syntax {
@@ -135,20 +156,28 @@ impl RuleSet {
     /// Reads and parses a rules file.
     pub fn load(path: &Path) -> Result<RuleSet, RulesError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| RulesError::Read {
-            path: shown.clone(),
-            source,
+        let text = read_text(path, MAX_RULES_BYTES, "a rules file").map_err(|e| match e {
+            UserFileError::Io(source) => RulesError::Read {
+                path: shown.clone(),
+                source,
+            },
+            reason => RulesError::Refused {
+                path: shown.clone(),
+                reason,
+            },
         })?;
         RuleSet::parse(&text, &shown)
     }
 
     /// Parses rules from text. The format is decided by content: a document
     /// that starts with `[` or `{` is JSON, anything else YAML. `origin`
-    /// names the source in errors.
+    /// names the source in errors. Leading blank lines are kept for the
+    /// parsers so that the lines and columns in their errors are the file's.
     pub fn parse(text: &str, origin: &str) -> Result<RuleSet, RulesError> {
-        let trimmed = text.trim_start_matches('\u{feff}').trim_start();
+        let body = text.trim_start_matches('\u{feff}');
+        let trimmed = body.trim_start();
         let doc: Value = if trimmed.starts_with('[') || trimmed.starts_with('{') {
-            serde_json::from_str(trimmed).map_err(|e| RulesError::Syntax {
+            serde_json::from_str(body).map_err(|e| RulesError::Syntax {
                 path: origin.to_string(),
                 format: "JSON",
                 message: e.to_string(),
@@ -156,10 +185,12 @@ impl RuleSet {
         } else if trimmed.is_empty() {
             Value::Array(Vec::new())
         } else {
-            serde_yaml::from_str(trimmed).map_err(|e| RulesError::Syntax {
-                path: origin.to_string(),
-                format: "YAML",
-                message: e.to_string(),
+            serde_saphyr::from_str_with_options(body, yaml_options()).map_err(|e| {
+                RulesError::Syntax {
+                    path: origin.to_string(),
+                    format: "YAML",
+                    message: yaml_message(&e.to_string()),
+                }
             })?
         };
         let list = match doc {
@@ -182,6 +213,12 @@ impl RuleSet {
                 })
             }
         };
+        if list.len() > MAX_RULES {
+            return Err(RulesError::TooManyRules {
+                path: origin.to_string(),
+                count: list.len(),
+            });
+        }
         let rules = list
             .iter()
             .enumerate()
@@ -203,6 +240,57 @@ impl Rule {
                 .as_ref()
                 .is_none_or(|m| m.is_match(facts.cmdline))
     }
+}
+
+/// The YAML parser's limits. A document holds at most [`MAX_YAML_VALUES`]
+/// values ([`MAX_RULES`] rules of five keys each are 11 values a rule);
+/// rules files need aliases only to share a rule or two, so what aliases
+/// replay is held to [`MAX_ALIAS_VALUES`]: an alias bomb ("billion laughs",
+/// or one big anchor used many times) is refused after that many values
+/// instead of expanding into gigabytes. Errors come as one line ("... at
+/// line L, column C"), without a source snippet.
+fn yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_nodes: MAX_YAML_VALUES,
+            max_events: 4 * MAX_YAML_VALUES,
+            max_recorded_anchor_events: MAX_ALIAS_VALUES,
+            max_aliases: MAX_ALIAS_VALUES,
+            max_depth: 64,
+            max_documents: 1,
+        },
+        alias_limits: serde_saphyr::alias_limits! {
+            max_total_replayed_events: MAX_ALIAS_VALUES,
+        },
+        with_snippet: false,
+    }
+}
+
+/// The most values (mappings, lists, scalars, aliases replayed included)
+/// a YAML rules document may hold.
+const MAX_YAML_VALUES: usize = 150_000;
+
+/// The most values that anchors may record and aliases replay.
+const MAX_ALIAS_VALUES: usize = 20_000;
+
+/// The parser's message, with what to do where it speaks to programmers.
+fn yaml_message(raw: &str) -> String {
+    let mut message = one_line(raw)
+        .replace(", set DuplicateKeyPolicy in Options if acceptable", "")
+        .replace(
+            "; use from_str_multiple or from_str_multiple_with_options",
+            "; a rules file is one document (remove the `---` separator)",
+        );
+    if message.contains("unknown escape character") {
+        // The original tool's docs write regexes in double quotes, where
+        // YAML reads `\s` as an escape.
+        message.push_str(
+            r#"; in a double-quoted YAML string a backslash starts an escape: write the regex in single quotes ('/--port\s+(3000|5173)/i') or double the backslash ("/--port\\s+(3000|5173)/i")"#,
+        );
+    } else if message.contains("budget breached") {
+        message.push_str("; the document is too large or its aliases expand too far (at most 150000 values, 20000 of them from aliases, and 64 levels)");
+    }
+    message
 }
 
 fn kind_of(value: &Value) -> &'static str {
@@ -419,5 +507,91 @@ mod tests {
         let rules = RuleSet::parse("- {match_name: node, type: service}", "r").unwrap();
         assert_eq!(rules.classify(facts(1, "nodejs", "")).node_type, "app");
         assert_eq!(rules.classify(facts(1, "node", "")).node_type, "service");
+    }
+
+    /// "Billion laughs": nine levels of nine aliases would expand to 387
+    /// million values. Refused by the node budget, in well under a second.
+    #[test]
+    fn alias_bomb_is_refused() {
+        let mut doc = String::from("a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
+        for w in names.windows(2) {
+            let p = w[0];
+            doc.push_str(&format!(
+                "{}: &{} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n",
+                w[1], w[1]
+            ));
+        }
+        let e = RuleSet::parse(&doc, "bomb.yaml").unwrap_err().to_string();
+        assert!(
+            e.starts_with("rules file bomb.yaml: not valid YAML: "),
+            "{e}"
+        );
+        assert!(e.contains("aliases expand too far"), "{e}");
+    }
+
+    /// One anchor of 20,000 values used 20,000 times: 400 million values
+    /// from 140 KB, which a parser that only counts alias jumps (the old
+    /// serde_yaml) expands until memory runs out.
+    #[test]
+    fn wide_alias_bomb_is_refused() {
+        let n = 20_000;
+        let doc = format!("a: &a [{}x]\nb: [{}*a]\n", "x,".repeat(n), "*a,".repeat(n));
+        let e = RuleSet::parse(&doc, "wide.yaml").unwrap_err().to_string();
+        assert!(e.contains("not valid YAML") && e.contains("expand"), "{e}");
+    }
+
+    #[test]
+    fn double_quoted_regex_error_says_how_to_fix_it() {
+        let doc = "- match_cmd: \"/--port\\s+(3000|5173)/i\"\n  type: service\n";
+        let e = RuleSet::parse(doc, "r.yaml").unwrap_err().to_string();
+        assert!(
+            e.starts_with("rules file r.yaml: not valid YAML: ")
+                && e.contains("unknown escape character at line 1, column 14"),
+            "{e}"
+        );
+        assert!(
+            e.contains("single quotes ('/--port\\s+(3000|5173)/i')"),
+            "{e}"
+        );
+        assert!(e.contains(r#"("/--port\\s+(3000|5173)/i")"#), "{e}");
+        // Both fixes the message offers parse to the same working rule.
+        for fixed in [
+            "- match_cmd: '/--port\\s+(3000|5173)/i'\n  type: service\n",
+            "- match_cmd: \"/--port\\\\s+(3000|5173)/i\"\n  type: service\n",
+        ] {
+            let rules = RuleSet::parse(fixed, "r.yaml").unwrap();
+            let c = rules.classify(facts(1, "node", "vite --port 5173"));
+            assert_eq!(c.node_type, "service", "{fixed}");
+        }
+    }
+
+    #[test]
+    fn error_positions_count_leading_blank_lines() {
+        let e = RuleSet::parse("\n\n- match_name: [x\n  type: y\n", "r.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("at line 4, column 7"), "{e}");
+        let e = RuleSet::parse("\n[{\"type\": 1,}]", "r.json")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn rule_count_is_capped() {
+        let one = r#"{"match_pid": 1, "type": "app"}"#;
+        let doc = |n: usize| format!("[{}]", vec![one; n].join(","));
+        assert_eq!(
+            RuleSet::parse(&doc(MAX_RULES), "r").unwrap().rules.len(),
+            MAX_RULES
+        );
+        let e = RuleSet::parse(&doc(MAX_RULES + 1), "r")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("10001 rules, more than the limit of 10000"),
+            "{e}"
+        );
     }
 }

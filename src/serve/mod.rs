@@ -9,6 +9,7 @@ pub mod assets;
 pub mod icons;
 pub mod metrics;
 pub mod routes;
+pub mod rules_watch;
 pub mod sampler;
 pub mod security;
 

@@ -1,8 +1,9 @@
 //! The sampling loop: every interval, off the request path, take a sample,
 //! build the views, diff against the last graph and publish. A failed
 //! sample is logged once (per distinct message) and the last good views
-//! stay served. The rules file is re-read when it changes on disk; a broken
-//! edit keeps the last good rules and is reported to the log and the UI.
+//! stay served. The rules come from a [`RulesWatcher`], which re-reads the
+//! rules file on its own thread when it changes: a sample never waits for a
+//! load, and a broken edit keeps the last good rules.
 
 use crate::collect::containers::{latest, EngineView};
 use crate::collect::Collector;
@@ -13,61 +14,11 @@ use crate::graph::traffic::TrafficTracker;
 use crate::graph::{build_graph, ContainerLabels, Inputs};
 use crate::rules::RuleSet;
 use crate::serve::metrics::MetricsData;
+use crate::serve::rules_watch::RulesWatcher;
 use crate::serve::{LatestSample, SampleOutput, ServeConfig, Shared};
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant, SystemTime};
-
-/// Watches the rules file and keeps the last rules that parsed.
-pub struct RulesWatcher {
-    path: Option<PathBuf>,
-    modified: Option<SystemTime>,
-    pub rules: RuleSet,
-    /// The last load error, cleared by a good load.
-    pub error: Option<String>,
-}
-
-impl RulesWatcher {
-    pub fn new(path: Option<PathBuf>, rules: RuleSet) -> RulesWatcher {
-        let modified = path
-            .as_ref()
-            .and_then(|p| std::fs::metadata(p).ok()?.modified().ok());
-        RulesWatcher {
-            path,
-            modified,
-            rules,
-            error: None,
-        }
-    }
-
-    /// Reloads the rules if the file changed. Returns true when the rules or
-    /// the error changed.
-    pub fn refresh(&mut self) -> bool {
-        let Some(path) = &self.path else { return false };
-        let modified = std::fs::metadata(path).ok().and_then(|m| m.modified().ok());
-        if modified == self.modified {
-            return false;
-        }
-        self.modified = modified;
-        match RuleSet::load(path) {
-            Ok(rules) => {
-                log::info!(
-                    "rules reloaded from {} ({} rules)",
-                    path.display(),
-                    rules.rules.len()
-                );
-                self.rules = rules;
-                self.error = None;
-            }
-            Err(e) => {
-                log::error!("{e}; keeping the last good rules");
-                self.error = Some(e.to_string());
-            }
-        }
-        true
-    }
-}
+use std::time::{Duration, Instant};
 
 /// Runs until `shared.stopping` is set. `engine` is the container
 /// watcher's latest view (`None` with `--no-containers`): only read here,
@@ -78,7 +29,11 @@ pub fn run(
     config: &ServeConfig,
     engine: Option<Arc<RwLock<EngineView>>>,
 ) {
-    let mut watcher = RulesWatcher::new(config.rules_path.clone(), config.rules.clone());
+    let rules_watch = RulesWatcher::spawn(
+        shared.clone(),
+        config.rules_path.clone(),
+        config.rules.clone(),
+    );
     let mut last_error: Option<String> = None;
     let mut prev: Option<Arc<GraphDoc>> = None;
     let mut traffic = TrafficTracker::default();
@@ -86,7 +41,7 @@ pub fn run(
     let mut seq: u64 = 0;
     let mut next_tick = Instant::now();
     while !shared.stopping.load(Ordering::Relaxed) {
-        let rules_changed = watcher.refresh();
+        let rules = rules_watch.rules();
         let started = Instant::now();
         match collector.sample() {
             Err(e) => {
@@ -114,7 +69,7 @@ pub fn run(
                 traffic.forget_exited(&snapshot);
                 let inputs = Inputs {
                     snapshot: &snapshot,
-                    rules: &watcher.rules,
+                    rules: &rules,
                     options: &config.options,
                     containers: &containers,
                     traffic: Some(&sample),
@@ -135,7 +90,7 @@ pub fn run(
                     latest: Arc::new(LatestSample {
                         number: samples,
                         snapshot,
-                        rules: watcher.rules.clone(),
+                        rules: RuleSet::clone(&rules),
                         options: config.options.clone(),
                         containers: containers.clone(),
                     }),
@@ -147,9 +102,6 @@ pub fn run(
                 });
                 prev = Some(graph);
             }
-        }
-        if rules_changed {
-            shared.set_rules_error(watcher.error.clone());
         }
         next_tick += config.interval;
         let now = Instant::now();
