@@ -650,14 +650,21 @@ impl PlatformCollector {
         now: std::time::Instant,
     ) -> Option<String> {
         let mut why: Vec<String> = Vec::new();
-        if tier != Tier::T1 || self.tier_note.as_deref().is_some_and(|n| n.contains("T0")) {
-            why.extend(self.tier_note.clone());
-        }
-        if !tcp_from_bpf {
-            why.extend(self.tcp_health.reason(now));
-        }
-        if !owners_from_bpf {
-            why.extend(self.owner_health.reason(now));
+        // A cap below T1, or PROCNET_TIER=T0 (not built), is always said.
+        why.extend(self.tier_note.clone());
+        match (self.tcp_health.failed_for_good(), self.owner_health.failed_for_good()) {
+            // The usual case without root or BTF: one cause, said once.
+            (Some(a), Some(b)) if a == b && !tcp_from_bpf && !owners_from_bpf => why.push(format!(
+                "BPF iterators unavailable: {a}; netlink sock_diag and the /proc fd scan (not retried)"
+            )),
+            _ => {
+                if !tcp_from_bpf {
+                    why.extend(self.tcp_health.reason(now));
+                }
+                if !owners_from_bpf {
+                    why.extend(self.owner_health.reason(now));
+                }
+            }
         }
         if tier == Tier::T3 && self.options.source != SocketSource::ProcNet {
             why.push("netlink sock_diag is unavailable: /proc/net only, no byte counters".into());

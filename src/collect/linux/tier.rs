@@ -81,7 +81,12 @@ impl IterHealth {
     /// The iterator failed at `now`. `quiet`: a permanent failure that is
     /// the common case (not root, no BTF) and only worth a debug line.
     pub fn failed(&mut self, now: Instant, err: &BpfError, quiet: bool) {
-        let why = err.to_string();
+        let mut why = err.to_string();
+        if let BpfError::Os { source, .. } = err {
+            if matches!(source.raw_os_error(), Some(libc::EPERM | libc::EACCES)) {
+                why.push_str(" (BPF iterators need root: CAP_BPF and CAP_PERFMON)");
+            }
+        }
         if !err.is_transient() {
             if quiet {
                 log::debug!("{} unavailable ({why}); using {}", self.what, self.instead);
@@ -118,6 +123,14 @@ impl IterHealth {
             delay,
             why,
         };
+    }
+
+    /// The failure that turned it off for good, if one did.
+    pub fn failed_for_good(&self) -> Option<&str> {
+        match &self.state {
+            State::Off { why } => Some(why),
+            _ => None,
+        }
     }
 
     /// Why the iterator is not in use at `now`, for `tierReason`; `None`
