@@ -186,6 +186,14 @@ pub enum UnknownReason {
     Exited,
     /// The owner lives in another network namespace.
     Netns,
+    /// No process holds the socket, and the collector saw every process's
+    /// fds (root): e.g. one only referenced by an fd in flight in a unix
+    /// socket's queue. Not a permission problem.
+    Orphan,
+    /// A TCP connection in a listener's accept queue, not accepted yet: no
+    /// process holds it, but it is the listener's (the graph gives it the
+    /// listener's owners).
+    Pending,
     /// None of the above could be established.
     Unknown,
 }
@@ -197,6 +205,8 @@ impl UnknownReason {
             UnknownReason::Permission => "permission",
             UnknownReason::Exited => "exited",
             UnknownReason::Netns => "netns",
+            UnknownReason::Orphan => "orphan",
+            UnknownReason::Pending => "pending",
             UnknownReason::Unknown => "unknown",
         }
     }
@@ -244,6 +254,42 @@ pub struct Socket {
     pub closed: bool,
 }
 
+/// How a collector reads the machine, cheapest first (`/healthz`
+/// `collector.tier`). Linux: `T1` reads sockets and owners with BPF
+/// iterators (root, kernel BTF), `T2` with netlink sock_diag and the
+/// `/proc/<pid>/fd` scan, `T3` from `/proc/net` alone (no byte counters).
+/// `T0` (kernel events instead of walks) is named but not built yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Tier {
+    T0,
+    T1,
+    T2,
+    T3,
+}
+
+impl Tier {
+    /// The name used in JSON and `PROCNET_TIER`, e.g. `T1`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::T0 => "T0",
+            Tier::T1 => "T1",
+            Tier::T2 => "T2",
+            Tier::T3 => "T3",
+        }
+    }
+
+    /// Parses `T0`..`T3` (any case, surrounding blanks ignored).
+    pub fn parse(s: &str) -> Option<Tier> {
+        match s.trim().to_ascii_uppercase().as_str() {
+            "T0" => Some(Tier::T0),
+            "T1" => Some(Tier::T1),
+            "T2" => Some(Tier::T2),
+            "T3" => Some(Tier::T3),
+            _ => None,
+        }
+    }
+}
+
 /// What a collector could not see in one sample. Counted, not logged per
 /// item, so a busy machine does not flood the log.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -253,6 +299,14 @@ pub struct Diagnostics {
     /// `iphlpapi`, `libproc`.
     #[serde(default)]
     pub backend: String,
+    /// The tier this sample came from (see [`Tier`]); `None` where an OS's
+    /// collector does not name one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<Tier>,
+    /// Why `tier` is not the best one (forced, not root, a BPF iterator
+    /// that failed and when it is retried); `None` when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier_reason: Option<String>,
     /// Processes whose sockets could not be read for lack of permission.
     #[serde(default)]
     pub processes_denied: u32,
@@ -267,10 +321,29 @@ pub struct Diagnostics {
     #[serde(default)]
     pub unowned_netns: u32,
     #[serde(default)]
+    pub unowned_orphan: u32,
+    #[serde(default)]
+    pub unowned_pending: u32,
+    #[serde(default)]
     pub unowned_unknown: u32,
     /// Human-readable warnings (one per distinct problem, not per item).
     #[serde(default)]
     pub warnings: Vec<String>,
+}
+
+impl Diagnostics {
+    /// Counts one socket left without an owner for `reason`.
+    pub fn count_unowned(&mut self, reason: UnknownReason) {
+        let n = match reason {
+            UnknownReason::Permission => &mut self.unowned_permission,
+            UnknownReason::Exited => &mut self.unowned_exited,
+            UnknownReason::Netns => &mut self.unowned_netns,
+            UnknownReason::Orphan => &mut self.unowned_orphan,
+            UnknownReason::Pending => &mut self.unowned_pending,
+            UnknownReason::Unknown => &mut self.unowned_unknown,
+        };
+        *n += 1;
+    }
 }
 
 impl Snapshot {

@@ -3,6 +3,8 @@
 //! sample and checks the exact sockets, states and owners found.
 #![cfg(target_os = "linux")]
 
+mod common;
+
 use procnet::collect::linux::{LinuxOptions, OwnerSource, PlatformCollector, SocketSource};
 use procnet::collect::Collector;
 use procnet::snapshot::{Proto, Snapshot, Socket, SocketState, UnknownReason};
@@ -732,10 +734,11 @@ fn permission_probe() {
 
 #[test]
 fn unowned_permission_when_run_as_nobody() {
-    if my_uid() != 0 || !std::path::Path::new("/usr/bin/setpriv").exists() {
-        eprintln!("skipped: needs root and setpriv");
-        return;
-    }
+    require_root("reading sockets as another user");
+    assert!(
+        std::path::Path::new("/usr/bin/setpriv").exists(),
+        "this test runs a probe as nobody with /usr/bin/setpriv (util-linux): install it"
+    );
     let mut h = Helper::spawn(LISTENERS, &[]);
     let port = h.numbers()[0];
 
@@ -779,4 +782,319 @@ fn unowned_permission_when_run_as_nobody() {
     assert!(!line.contains("denied=0"), "{line}");
     assert!(line.contains("cheap_denied=true"), "{line}");
     let _ = std::io::stdout().flush();
+}
+
+/// Tests that prove what only root can see fail (never pass silently)
+/// without it; CI runs them as root.
+fn require_root(what: &str) {
+    assert_eq!(
+        my_uid(),
+        0,
+        "{what} needs root: run this test as root (CI does)"
+    );
+}
+
+/// Reason names as strings, so these tests read the same JSON the API gives.
+fn reason(s: &Socket) -> Option<&'static str> {
+    s.unowned_reason.map(|r| r.as_str())
+}
+
+fn diag_count(snap: &Snapshot, field: &str) -> u64 {
+    serde_json::to_value(&snap.diagnostics).expect("diagnostics serialise")[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("diagnostics have no {field}: {:?}", snap.diagnostics))
+}
+
+const NEVER_ACCEPTS: &str = r#"
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(8)
+print(l.getsockname()[1], flush=True)
+hold()
+"#;
+
+const CONNECTS: &str = r#"
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+print(c.getsockname()[1], flush=True)
+hold()
+"#;
+
+/// A connection the listener has not accepted yet sits in its accept
+/// queue: no process holds it, but it is the listener's, not a leftover.
+#[test]
+fn unaccepted_connection_is_pending_and_belongs_to_the_listener() {
+    require_root("telling pending from orphaned sockets");
+    let mut server = Helper::spawn(NEVER_ACCEPTS, &[]);
+    let port = server.numbers()[0];
+    let mut client = Helper::spawn(CONNECTS, &[port.to_string()]);
+    let cport = client.numbers()[0];
+    let srv = addr(&format!("127.0.0.1:{port}"));
+    let cli = addr(&format!("127.0.0.1:{cport}"));
+    for owners in [OwnerSource::Auto, OwnerSource::ProcFd] {
+        let mut c = PlatformCollector::with_options(LinuxOptions {
+            owners,
+            ..LinuxOptions::default()
+        })
+        .expect("collector");
+        let snap = c.sample().expect("sample");
+        let queued = one(&snap, Proto::Tcp, srv, Some(cli));
+        assert_eq!(queued.state, SocketState::Established, "{queued:?}");
+        assert!(queued.owners.is_empty(), "{queued:?}");
+        assert_eq!(reason(queued), Some("pending"), "{owners:?}: {queued:?}");
+        assert!(diag_count(&snap, "unownedPending") >= 1);
+        assert_owned(
+            one(&snap, Proto::Tcp, cli, Some(srv)),
+            SocketState::Established,
+            &[client.pid()],
+        );
+        assert_owned(
+            one(&snap, Proto::Tcp, srv, None),
+            SocketState::Listen,
+            &[server.pid()],
+        );
+
+        // In the graph the connection goes client → listener's process.
+        let rules = procnet::rules::RuleSet::default();
+        let options = procnet::graph::GraphOptions::default();
+        let containers = procnet::graph::ContainerLabels::default();
+        let g = procnet::graph::build_graph(
+            &procnet::graph::Inputs {
+                snapshot: &snap,
+                rules: &rules,
+                options: &options,
+                containers: &containers,
+                traffic: None,
+            },
+            1,
+        );
+        let to_port: Vec<(&str, &str)> = g
+            .edges
+            .iter()
+            .filter(|e| e.server_port == port as u16)
+            .map(|e| (e.from.as_str(), e.to.as_str()))
+            .collect();
+        let (from, to) = (
+            format!("pid:{}", client.pid()),
+            format!("pid:{}", server.pid()),
+        );
+        assert_eq!(to_port, [(from.as_str(), to.as_str())], "{owners:?}");
+    }
+}
+
+/// A listening socket whose only reference is an fd in flight in a unix
+/// socket's queue (sent with SCM_RIGHTS, closed by the sender, never
+/// received): no process holds it.
+const IN_FLIGHT_ONLY: &str = r#"
+a, b = socket.socketpair()
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)
+port = l.getsockname()[1]
+socket.send_fds(a, [b"x"], [l.fileno()])
+l.close()
+print(port, flush=True)
+hold()
+"#;
+
+#[test]
+fn socket_no_process_holds_is_orphan_as_root() {
+    require_root("telling orphaned sockets from unreadable ones");
+    let mut h = Helper::spawn(IN_FLIGHT_ONLY, &[]);
+    let port = h.numbers()[0];
+    let local = addr(&format!("127.0.0.1:{port}"));
+    for owners in [OwnerSource::Auto, OwnerSource::ProcFd] {
+        let mut c = PlatformCollector::with_options(LinuxOptions {
+            owners,
+            ..LinuxOptions::default()
+        })
+        .expect("collector");
+        let snap = c.sample().expect("sample");
+        let s = one(&snap, Proto::Tcp, local, None);
+        assert_eq!(s.state, SocketState::Listen, "{s:?}");
+        assert_ne!(s.inode, 0, "{s:?}");
+        assert!(s.owners.is_empty(), "{s:?}");
+        // The BPF owner iterator sees every process's fds; the /proc scan
+        // does too unless some process's fd table is denied even to root
+        // (then a root-owned socket may be that process's).
+        let saw_everything = snap.diagnostics.tier == Some(procnet::snapshot::Tier::T1)
+            || snap.diagnostics.processes_denied == 0;
+        if saw_everything {
+            assert_eq!(reason(s), Some("orphan"), "{owners:?}: {s:?}");
+            assert!(diag_count(&snap, "unownedOrphan") >= 1);
+        } else {
+            assert_eq!(reason(s), Some("permission"), "{owners:?}: {s:?}");
+        }
+    }
+    assert!(
+        can_load_bpf(),
+        "the orphan case with BPF owners needs kernel BTF"
+    );
+}
+
+/// `RLIMIT_NOFILE` of another process, `(soft, hard)`.
+fn nofile(pid: u32) -> (u64, u64) {
+    let mut old = libc::rlimit64 {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: reads the limit into `old`; no new limit is passed.
+    let rc = unsafe {
+        libc::prlimit64(
+            pid as libc::pid_t,
+            libc::RLIMIT_NOFILE,
+            std::ptr::null(),
+            &mut old,
+        )
+    };
+    assert_eq!(rc, 0, "prlimit({pid}): {}", std::io::Error::last_os_error());
+    (old.rlim_cur, old.rlim_max)
+}
+
+/// Sets another process's `RLIMIT_NOFILE` (as `prlimit --pid --nofile`).
+fn set_nofile(pid: u32, soft: u64, hard: u64) {
+    let new = libc::rlimit64 {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: `new` is a valid rlimit; the old one is not asked for.
+    let rc = unsafe {
+        libc::prlimit64(
+            pid as libc::pid_t,
+            libc::RLIMIT_NOFILE,
+            &new,
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(rc, 0, "prlimit({pid}): {}", std::io::Error::last_os_error());
+}
+
+/// The lowest fd number `pid` does not use: with the soft limit there,
+/// its next `open`, `socket` or `bpf(BPF_ITER_CREATE)` fails with EMFILE.
+fn lowest_free_fd(pid: u32) -> u64 {
+    let used: std::collections::HashSet<u64> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("read the server's fd table")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    (0..).find(|n| !used.contains(n)).expect("a free fd")
+}
+
+fn collector_health(server: &common::Server) -> serde_json::Value {
+    server.get("/healthz").json()["collector"].clone()
+}
+
+/// Polls `/healthz` until `pred` holds for `collector`; its last value.
+fn wait_collector(
+    server: &common::Server,
+    within: std::time::Duration,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> (bool, serde_json::Value) {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let c = collector_health(server);
+        if pred(&c) {
+            return (true, c);
+        }
+        if std::time::Instant::now() > deadline {
+            return (false, c);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// One moment without free fds makes the BPF iterators fail (EMFILE):
+/// the server falls back to netlink + /proc (T2), says why in `/healthz`,
+/// and goes back to the iterators (T1) once fds are free again, instead
+/// of staying on the slower path for the rest of its life.
+#[test]
+fn fd_exhaustion_falls_back_to_t2_for_a_while_then_t1_again() {
+    require_root("the BPF iterator tier");
+    assert!(
+        can_load_bpf(),
+        "this machine cannot load BPF iterators (kernel BTF, 5.9+): T1 cannot be tested"
+    );
+    let server = common::Server::start(&[]);
+    let pid = server.child.id();
+    let secs = std::time::Duration::from_secs;
+    let (ok, c) = wait_collector(&server, secs(30), |c| c["tier"] == "T1");
+    assert!(ok, "never T1 as root: {c}");
+    assert!(c.get("tierReason").is_none(), "{c}");
+
+    let (soft, hard) = nofile(pid);
+    let mut fell_back = None;
+    for _attempt in 0..5 {
+        // Let the last request's connection close, then leave no fd free
+        // for a few samples (0.2 s apart).
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        set_nofile(pid, lowest_free_fd(pid), hard);
+        std::thread::sleep(secs(2));
+        set_nofile(pid, soft, hard);
+        let (ok, c) = wait_collector(&server, secs(3), |c| c["tier"] == "T2");
+        if ok {
+            fell_back = Some(c);
+            break;
+        }
+    }
+    let c = fell_back.expect("the server never fell back to T2 while it had no free fd");
+    let why = c["tierReason"].as_str().unwrap_or_default();
+    eprintln!("fell back: {c}");
+    assert!(why.contains("Too many open files"), "{c}");
+    assert!(why.contains("retrying in"), "{c}");
+    assert_eq!(c["backend"], "netlink", "{c}");
+
+    let (ok, c) = wait_collector(&server, secs(120), |c| c["tier"] == "T1");
+    assert!(ok, "the BPF iterators were never tried again: {c}");
+    assert!(c.get("tierReason").is_none(), "{c}");
+    assert_eq!(c["backend"], "bpf+netlink", "{c}");
+}
+
+/// `procnet snapshot --format snapshot` with `env`; its diagnostics.
+fn snapshot_diagnostics(env: &[(&str, &str)]) -> serde_json::Value {
+    let out = Command::new(common::BIN)
+        .args(["snapshot", "--format", "snapshot", "--no-containers"])
+        .env_remove("PROCNET_NO_BPF")
+        .env_remove("PROCNET_TIER")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run procnet snapshot");
+    assert!(
+        out.status.success(),
+        "procnet snapshot failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let snap: serde_json::Value = serde_json::from_slice(&out.stdout).expect("snapshot JSON");
+    snap["diagnostics"].clone()
+}
+
+#[test]
+fn procnet_tier_forces_a_tier_and_no_bpf_is_t2() {
+    let t3 = snapshot_diagnostics(&[("PROCNET_TIER", "T3")]);
+    assert_eq!(t3["tier"], "T3", "{t3}");
+    assert_eq!(t3["backend"], "procfs", "{t3}");
+    assert!(
+        t3["tierReason"]
+            .as_str()
+            .is_some_and(|r| r.contains("PROCNET_TIER=T3")),
+        "{t3}"
+    );
+    for env in [("PROCNET_TIER", "t2"), ("PROCNET_NO_BPF", "1")] {
+        let t2 = snapshot_diagnostics(&[env]);
+        assert_eq!(t2["tier"], "T2", "{env:?}: {t2}");
+        assert_eq!(t2["backend"], "netlink", "{env:?}: {t2}");
+        assert!(
+            t2["tierReason"].as_str().is_some_and(|r| r.contains(env.0)),
+            "{env:?}: {t2}"
+        );
+    }
+    let bad = snapshot_diagnostics(&[("PROCNET_TIER", "T9")]);
+    let warnings = bad["warnings"].to_string();
+    assert!(
+        warnings.contains("PROCNET_TIER=T9") && warnings.contains("T0, T1, T2, T3"),
+        "{bad}"
+    );
+}
+
+#[test]
+fn root_gets_tier_t1() {
+    require_root("the BPF iterator tier");
+    assert!(can_load_bpf(), "this machine cannot load BPF iterators");
+    let d = snapshot_diagnostics(&[]);
+    assert_eq!(d["tier"], "T1", "{d}");
+    assert!(d.get("tierReason").is_none(), "{d}");
 }

@@ -204,12 +204,8 @@ impl PlatformCollector {
                     s.bytes_received = Some(inb);
                 }
             }
-            match s.unowned_reason {
-                Some(UnknownReason::Permission) => diag.unowned_permission += 1,
-                Some(UnknownReason::Exited) => diag.unowned_exited += 1,
-                Some(UnknownReason::Netns) => diag.unowned_netns += 1,
-                Some(UnknownReason::Unknown) => diag.unowned_unknown += 1,
-                None => {}
+            if let Some(reason) = s.unowned_reason {
+                diag.count_unowned(reason);
             }
             sockets.push(s);
         }

@@ -110,11 +110,13 @@ fn owner_refs(s: &Socket) -> Vec<NodeRef> {
 /// The owners of the server end of a connection: a socket without a
 /// visible owner (e.g. one the kernel reported closed) that sits on a
 /// listening address belongs to the listener's owners, who accepted it.
+/// One still in the accept queue (`pending`) is the listener's whoever
+/// that is, so it joins the listener's node even when that is unknown.
 fn server_refs(index: &SocketIndex<'_>, sockets: &[Socket], i: usize) -> Vec<NodeRef> {
     let s = &sockets[i];
     if s.owners.is_empty() {
         if let Some(l) = index.listener_for(s.proto, s.local) {
-            if !sockets[l].owners.is_empty() {
+            if !sockets[l].owners.is_empty() || s.unowned_reason == Some(UnknownReason::Pending) {
                 return owner_refs(&sockets[l]);
             }
         }
@@ -504,6 +506,8 @@ fn make_node(r: &NodeRef, processes: &HashMap<u32, &Process>, inputs: &Inputs<'_
                 UnknownReason::Permission => "owner not readable",
                 UnknownReason::Exited => "closed by its owner",
                 UnknownReason::Netns => "another network namespace",
+                UnknownReason::Orphan => "held by no process",
+                UnknownReason::Pending => "waiting to be accepted",
                 UnknownReason::Unknown => "owner not visible",
             };
             let label = match uid {

@@ -44,6 +44,31 @@ pub enum BpfError {
     },
 }
 
+impl BpfError {
+    /// True for a failure that can pass: the fd table or the kernel's
+    /// memory full for a moment (EMFILE, ENFILE, ENOMEM, ...), where the
+    /// iterator is worth trying again later. A verifier refusal, missing
+    /// BTF, no permission or another pid namespace stay as they are.
+    pub fn is_transient(&self) -> bool {
+        let errno = match self {
+            BpfError::Os { source, .. } | BpfError::BtfRead(source) => source.raw_os_error(),
+            BpfError::Verifier { .. } | BpfError::Btf(_) | BpfError::PidNamespace => None,
+        };
+        matches!(
+            errno,
+            Some(
+                libc::EMFILE
+                    | libc::ENFILE
+                    | libc::ENOMEM
+                    | libc::ENOBUFS
+                    | libc::EAGAIN
+                    | libc::EINTR
+                    | libc::EBUSY
+            )
+        )
+    }
+}
+
 /// A loaded and attached `task_file` iterator program.
 pub struct OwnerIter {
     link: OwnedFd,
@@ -227,7 +252,7 @@ impl OwnerIter {
 
 /// Checks that this process can see every socket and process a BPF
 /// iterator walks (iterators report the initial namespaces' view).
-pub(super) fn check_pid_namespace() -> Result<(), BpfError> {
+pub fn check_pid_namespace() -> Result<(), BpfError> {
     if std::fs::read_link("/proc/self/ns/pid")
         .map(|l| l.as_os_str() != INIT_PID_NS)
         .unwrap_or(true)

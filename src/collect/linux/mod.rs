@@ -12,6 +12,11 @@
 //! otherwise from `/proc/<pid>/fd`, scanned by other threads while the dump
 //! runs. Then sockets are matched to owners by inode, and details are read
 //! for the owners that are not cached yet.
+//!
+//! Tiers (`/healthz` `collector.tier`, see [`tier`]): T1 is both BPF
+//! iterators, T2 netlink and the `/proc` scan, T3 `/proc/net` alone. A
+//! BPF iterator that fails for a reason that can pass (EMFILE) is tried
+//! again later; `PROCNET_TIER` (or `PROCNET_NO_BPF`) caps the tier.
 
 pub mod bpf_iter;
 pub mod btf;
@@ -24,11 +29,13 @@ pub mod procfs;
 pub mod procnet_fallback;
 pub mod sockstat;
 pub mod tcp_iter;
+pub mod tier;
+pub mod unowned;
 pub mod users;
 
 use crate::collect::{now_ms, CollectError};
 use crate::snapshot::{
-    CapturedFlow, Diagnostics, Process, Proto, Snapshot, Socket, SocketState, UnknownReason,
+    CapturedFlow, Diagnostics, Process, Proto, Snapshot, Socket, SocketState, Tier,
 };
 use inet_diag::DiagSocket;
 use netlink::{DiagSocketConn, NetlinkError};
@@ -83,6 +90,8 @@ struct LastScan {
     at: std::time::Instant,
     scan: std::sync::Arc<FdScan>,
     inodes: rustc_hash::FxHashSet<u64>,
+    /// The scan came from the BPF owner iterator (every process's fds).
+    from_bpf: bool,
 }
 
 /// Process details kept between samples.
@@ -101,12 +110,19 @@ pub struct PlatformCollector {
     clk_tck: u64,
     /// The BPF owner iterator, once loaded.
     bpf: Option<bpf_iter::OwnerIter>,
-    /// Loading it failed (not root, no BTF, ...): do not retry.
-    bpf_failed: bool,
+    /// Whether to load or use it now, and why not.
+    owner_health: tier::IterHealth,
     /// The BPF TCP socket iterator, once loaded.
     tcp_iter: Option<tcp_iter::TcpIter>,
-    /// Loading or reading it failed: netlink from now on.
-    tcp_iter_failed: bool,
+    /// Whether to load or use it now, and why not.
+    tcp_health: tier::IterHealth,
+    /// Why the tier is capped below T1 by choice (`PROCNET_TIER`, options).
+    tier_note: Option<String>,
+    /// An environment setting that could not be understood.
+    tier_warning: Option<String>,
+    /// This process is in the initial pid namespace, so `/proc` lists
+    /// every process: a socket none of them holds is an orphan.
+    sees_every_pid: bool,
     /// Capacity for the next owner table.
     pairs_hint: usize,
     /// Socket-destroy notifications; `None` without CAP_NET_ADMIN.
@@ -137,8 +153,8 @@ struct SocketTable {
     sockets: Vec<Socket>,
     backend: &'static str,
     warnings: Vec<String>,
-    /// The BPF TCP iterator failed while reading (netlink was used).
-    tcp_iter_failed: bool,
+    /// TCP sockets came from the BPF iterator.
+    tcp_from_bpf: bool,
 }
 
 impl PlatformCollector {
@@ -149,7 +165,38 @@ impl PlatformCollector {
 
     /// A collector with explicit options (tests use this to force the
     /// `/proc/net` fallback).
-    pub fn with_options(options: LinuxOptions) -> Result<PlatformCollector, CollectError> {
+    pub fn with_options(mut options: LinuxOptions) -> Result<PlatformCollector, CollectError> {
+        let asked = tier::requested(
+            std::env::var_os("PROCNET_TIER").as_deref(),
+            std::env::var_os("PROCNET_NO_BPF").as_deref(),
+        );
+        if let Some(w) = &asked.warning {
+            log::warn!("{w}");
+        }
+        match asked.cap {
+            Some(Tier::T3) => {
+                options.source = SocketSource::ProcNet;
+                options.owners = OwnerSource::ProcFd;
+            }
+            Some(Tier::T2) => {
+                if options.source == SocketSource::Auto {
+                    options.source = SocketSource::Netlink;
+                }
+                options.owners = OwnerSource::ProcFd;
+            }
+            Some(Tier::T0 | Tier::T1) | None => {}
+        }
+        let mut owner_health = tier::IterHealth::new("BPF owner iterator", "the /proc fd scan");
+        let mut tcp_health = tier::IterHealth::new("BPF TCP iterator", "netlink sock_diag");
+        if options.owners != OwnerSource::Auto {
+            owner_health.disable();
+        }
+        if options.source != SocketSource::Auto {
+            tcp_health.disable();
+        }
+        let by_options = (options.owners != OwnerSource::Auto
+            || options.source != SocketSource::Auto)
+            .then(|| "BPF iterators not asked for (collector options)".to_string());
         let btime = std::fs::read("/proc/stat")
             .ok()
             .and_then(|b| procfs::parse_btime(&b));
@@ -191,9 +238,12 @@ impl PlatformCollector {
             btime,
             clk_tck: if tck > 0 { tck as u64 } else { 100 },
             bpf: None,
-            bpf_failed: false,
+            owner_health,
             tcp_iter: None,
-            tcp_iter_failed: false,
+            tcp_health,
+            tier_note: asked.note.or(by_options),
+            tier_warning: asked.warning,
+            sees_every_pid: bpf_iter::check_pid_namespace().is_ok(),
             pairs_hint: 1024,
             destroyed,
             destroyed_off,
@@ -209,35 +259,59 @@ impl PlatformCollector {
     }
 
     /// Owners only (the socket tables are already dumped): the BPF
-    /// iterator when it works, else the `/proc` fd scan.
+    /// iterator when it may be used and works, else the `/proc` fd scan;
+    /// and whether they came from BPF.
     fn owner_scan(
         &mut self,
         dir: &Dir,
         pids: &[u32],
         threads: usize,
         want_bpf: bool,
+        now: std::time::Instant,
         warnings: &mut Vec<String>,
-    ) -> FdScan {
+    ) -> (FdScan, bool) {
         if want_bpf {
             if let Some(it) = self.bpf.take() {
-                match bpf_owners(it, self.pairs_hint) {
-                    (it, Ok(pairs)) => {
-                        self.bpf = Some(it);
-                        self.pairs_hint = pairs.len() + pairs.len() / 8;
-                        return FdScan {
-                            pairs,
-                            denied: procfs::denied_pids(dir, pids),
-                            ..FdScan::default()
-                        };
-                    }
-                    (_, Err(e)) => warnings.push(format!(
-                        "BPF owner iterator failed ({e}); scanning /proc instead"
-                    )),
+                let (it, result) = bpf_owners(it, self.pairs_hint);
+                if let Some(pairs) = self.owners_read(it, result, now, warnings) {
+                    let scan = FdScan {
+                        pairs,
+                        ..FdScan::default()
+                    };
+                    return (scan, true);
                 }
             }
-            self.bpf_failed = true;
         }
-        dir.scan_fds(pids, threads, || ()).0
+        (dir.scan_fds(pids, threads, || ()).0, false)
+    }
+
+    /// Takes the owner iterator back (unless it failed for good) and
+    /// records how its read went; the owner pairs when it worked.
+    fn owners_read(
+        &mut self,
+        it: bpf_iter::OwnerIter,
+        result: Result<Vec<(u64, u32)>, bpf_iter::BpfError>,
+        now: std::time::Instant,
+        warnings: &mut Vec<String>,
+    ) -> Option<Vec<(u64, u32)>> {
+        match result {
+            Ok(pairs) => {
+                self.bpf = Some(it);
+                self.owner_health.worked();
+                self.pairs_hint = pairs.len() + pairs.len() / 8;
+                Some(pairs)
+            }
+            Err(e) => {
+                warnings.push(format!(
+                    "BPF owner iterator failed ({e}); scanning /proc instead"
+                ));
+                self.owner_health.failed(now, &e, false);
+                if e.is_transient() {
+                    self.bpf = Some(it);
+                }
+                None
+            }
+        }
     }
 
     fn scan_threads(&self) -> usize {
@@ -312,18 +386,16 @@ impl PlatformCollector {
         let source = self.options.source;
         let netlink_unsupported = self.netlink_unsupported;
 
-        let bpf_allowed = std::env::var_os("PROCNET_NO_BPF").is_none_or(|v| v.is_empty());
-        self.load_bpf(
-            bpf_allowed && self.options.owners == OwnerSource::Auto,
-            bpf_allowed && source == SocketSource::Auto,
-        );
-        let want_bpf =
-            self.bpf.is_some() && self.options.owners == OwnerSource::Auto && bpf_allowed;
-        let mut tcp = match source {
-            SocketSource::Auto if bpf_allowed => self.tcp_iter.take(),
-            _ => None,
+        let now = std::time::Instant::now();
+        self.load_bpf(now);
+        let want_bpf = self.bpf.is_some() && self.owner_health.due(now);
+        let mut tcp = match self.tcp_health.due(now) {
+            true => self.tcp_iter.take(),
+            false => None,
         };
         let tcp_ref = tcp.as_mut();
+        let mut tcp_error: Option<bpf_iter::BpfError> = None;
+        let tcp_err = &mut tcp_error;
 
         // A steady machine: while every socket inode was already there at
         // the last full owner scan, its owners are reused (no BPF read, no
@@ -331,9 +403,10 @@ impl PlatformCollector {
         let fresh = self.last_scan.take().filter(|l| {
             l.at.elapsed() < FULL_OWNER_SCAN_EVERY && self.options.owners == OwnerSource::Auto
         });
-        let (scan, table) = match (&proc_dir, fresh) {
+        let (scan, table, owners_from_bpf) = match (&proc_dir, fresh) {
             (Ok((dir, pids)), Some(last)) => {
-                let table = collect_sockets(source, netlink_unsupported, stat, buf, tcp_ref);
+                let table =
+                    collect_sockets(source, netlink_unsupported, stat, buf, tcp_ref, tcp_err);
                 let known = table.as_ref().is_ok_and(|t| {
                     t.sockets
                         .iter()
@@ -341,11 +414,13 @@ impl PlatformCollector {
                 });
                 if known {
                     let scan = std::sync::Arc::clone(&last.scan);
+                    let from_bpf = last.from_bpf;
                     self.last_scan = Some(last);
-                    (Some(scan), table)
+                    (Some(scan), table, from_bpf)
                 } else {
-                    let scan = self.owner_scan(dir, pids, threads, want_bpf, &mut warnings);
-                    (Some(std::sync::Arc::new(scan.index())), table)
+                    let (scan, from_bpf) =
+                        self.owner_scan(dir, pids, threads, want_bpf, now, &mut warnings);
+                    (Some(std::sync::Arc::new(scan.index())), table, from_bpf)
                 }
             }
             (Ok((dir, pids)), None) if want_bpf => {
@@ -355,38 +430,38 @@ impl PlatformCollector {
                 let hint = self.pairs_hint;
                 let (owned, table) = std::thread::scope(|s| {
                     let worker = s.spawn(move || taken.map(|it| bpf_owners(it, hint)));
-                    let table = collect_sockets(source, netlink_unsupported, stat, buf, tcp_ref);
+                    let table =
+                        collect_sockets(source, netlink_unsupported, stat, buf, tcp_ref, tcp_err);
                     (worker.join(), table)
                 });
-                match owned {
-                    Ok(Some((it, Ok(pairs)))) => {
-                        self.bpf = Some(it);
-                        self.pairs_hint = pairs.len() + pairs.len() / 8;
+                let pairs = match owned {
+                    Ok(Some((it, result))) => self.owners_read(it, result, now, &mut warnings),
+                    _ => {
+                        warnings.push("BPF owner iterator failed; scanning /proc instead".into());
+                        None
+                    }
+                };
+                match pairs {
+                    // The iterator sees every process's fds: nothing is
+                    // hidden, so no process counts as denied.
+                    Some(pairs) => {
                         let scan = FdScan {
                             pairs,
-                            denied: procfs::denied_pids(dir, pids),
                             ..FdScan::default()
                         };
-                        (Some(std::sync::Arc::new(scan.index())), table)
+                        (Some(std::sync::Arc::new(scan.index())), table, true)
                     }
-                    other => {
-                        warnings.push(match other {
-                            Ok(Some((_, Err(e)))) => {
-                                format!("BPF owner iterator failed ({e}); scanning /proc instead")
-                            }
-                            _ => "BPF owner iterator failed; scanning /proc instead".into(),
-                        });
-                        self.bpf_failed = true;
+                    None => {
                         let (scan, table) = dir.scan_fds(pids, threads, move || table);
-                        (Some(std::sync::Arc::new(scan.index())), table)
+                        (Some(std::sync::Arc::new(scan.index())), table, false)
                     }
                 }
             }
             (Ok((dir, pids)), None) => {
                 let (scan, table) = dir.scan_fds(pids, threads, || {
-                    collect_sockets(source, netlink_unsupported, stat, buf, tcp_ref)
+                    collect_sockets(source, netlink_unsupported, stat, buf, tcp_ref, tcp_err)
                 });
-                (Some(std::sync::Arc::new(scan.index())), table)
+                (Some(std::sync::Arc::new(scan.index())), table, false)
             }
             (Err(e), _) => {
                 warnings.push(format!(
@@ -394,16 +469,28 @@ impl PlatformCollector {
                 ));
                 (
                     None,
-                    collect_sockets(source, netlink_unsupported, stat, buf, tcp_ref),
+                    collect_sockets(source, netlink_unsupported, stat, buf, tcp_ref, tcp_err),
+                    false,
                 )
             }
         };
-        let table = table?;
-        if table.tcp_iter_failed {
-            self.tcp_iter_failed = true;
-        } else {
-            self.tcp_iter = tcp;
+        // The TCP iterator is kept (even when this sample fails) unless it
+        // failed for good; how it went decides when it is used next.
+        match &tcp_error {
+            Some(e) => {
+                self.tcp_health.failed(now, e, false);
+                if e.is_transient() {
+                    self.tcp_iter = tcp;
+                }
+            }
+            None => {
+                if tcp.is_some() {
+                    self.tcp_health.worked();
+                }
+                self.tcp_iter = tcp.or(self.tcp_iter.take());
+            }
         }
+        let table = table?;
         if let Some(scan) = &scan {
             if self.last_scan.is_none() {
                 self.last_scan = Some(LastScan {
@@ -415,6 +502,7 @@ impl PlatformCollector {
                         .map(|s| s.inode)
                         .filter(|&i| i != 0)
                         .collect(),
+                    from_bpf: owners_from_bpf,
                 });
             }
         }
@@ -422,6 +510,16 @@ impl PlatformCollector {
             self.netlink_unsupported = true;
         }
         diag.backend = table.backend.to_string();
+        let tier = match (table.tcp_from_bpf && owners_from_bpf, table.backend) {
+            (true, _) => Tier::T1,
+            (false, "procfs") => Tier::T3,
+            (false, _) => Tier::T2,
+        };
+        diag.tier = Some(tier);
+        diag.tier_reason = self.tier_reason(tier, table.tcp_from_bpf, owners_from_bpf, now);
+        if let Some(w) = &self.tier_warning {
+            warnings.push(w.clone());
+        }
         warnings.extend(table.warnings);
         let (proc_dir, pids) = match proc_dir {
             Ok((d, p)) => (Some(d), p),
@@ -495,31 +593,23 @@ impl PlatformCollector {
             self.cache.retain(|pid, _| pids.binary_search(pid).is_ok());
         }
 
+        let view = unowned::OwnerView {
+            scanned: scan.is_some(),
+            complete: scan.as_ref().is_some_and(|scan| {
+                owners_from_bpf
+                    || (self.sees_every_pid && scan.denied.is_empty() && scan.failed == 0)
+            }),
+            denied_uids,
+            denied_unknown_uid: any_denied_unknown_uid,
+        };
+        let listeners = unowned::Listeners::of(&sockets);
         for s in &mut sockets {
             if !gone.is_empty() {
                 s.owners.retain(|p| gone.binary_search(p).is_err());
             }
-            s.unowned_reason = if !s.owners.is_empty() {
-                None
-            } else if s.inode == 0 {
-                Some(UnknownReason::Exited)
-            } else if scan.is_none() {
-                Some(UnknownReason::Unknown)
-            } else if s.uid.is_some_and(|u| denied_uids.binary_search(&u).is_ok())
-                || any_denied_unknown_uid
-            {
-                Some(UnknownReason::Permission)
-            } else {
-                // Held by no process we can see: one in another PID
-                // namespace, or one that closed it during the scan.
-                Some(UnknownReason::Unknown)
-            };
-            match s.unowned_reason {
-                Some(UnknownReason::Permission) => diag.unowned_permission += 1,
-                Some(UnknownReason::Exited) => diag.unowned_exited += 1,
-                Some(UnknownReason::Netns) => diag.unowned_netns += 1,
-                Some(UnknownReason::Unknown) => diag.unowned_unknown += 1,
-                None => {}
+            s.unowned_reason = unowned::reason(s, &view, &listeners);
+            if let Some(reason) = s.unowned_reason {
+                diag.count_unowned(reason);
             }
         }
 
@@ -550,59 +640,93 @@ impl PlatformCollector {
         })
     }
 
-    /// Loads the BPF programs wanted and not loaded yet, from one read and
-    /// parse of the kernel's BTF (~5 MB: a third of a one-shot snapshot's
-    /// time when each program read it). A kernel or user that cannot run
-    /// them (not root, no BTF, a kernel before 5.9) is the common case and
-    /// silent; a refusal of the TCP program by the verifier is logged once.
-    /// Either way netlink and `/proc` do the job from then on.
-    fn load_bpf(&mut self, owners: bool, tcp: bool) {
-        let owners = owners && self.bpf.is_none() && !self.bpf_failed;
-        let tcp = tcp && self.tcp_iter.is_none() && !self.tcp_iter_failed;
+    /// Why this sample's tier is below T1 (or what was asked for and not
+    /// built); `None` at T1 as asked.
+    fn tier_reason(
+        &self,
+        tier: Tier,
+        tcp_from_bpf: bool,
+        owners_from_bpf: bool,
+        now: std::time::Instant,
+    ) -> Option<String> {
+        let mut why: Vec<String> = Vec::new();
+        // A cap below T1, or PROCNET_TIER=T0 (not built), is always said.
+        why.extend(self.tier_note.clone());
+        match (self.tcp_health.failed_for_good(), self.owner_health.failed_for_good()) {
+            // The usual case without root or BTF: one cause, said once.
+            (Some(a), Some(b)) if a == b && !tcp_from_bpf && !owners_from_bpf => why.push(format!(
+                "BPF iterators unavailable: {a}; netlink sock_diag and the /proc fd scan (not retried)"
+            )),
+            _ => {
+                if !tcp_from_bpf {
+                    why.extend(self.tcp_health.reason(now));
+                }
+                if !owners_from_bpf {
+                    why.extend(self.owner_health.reason(now));
+                }
+            }
+        }
+        if tier == Tier::T3 && self.options.source != SocketSource::ProcNet {
+            why.push("netlink sock_diag is unavailable: /proc/net only, no byte counters".into());
+        }
+        if tier != Tier::T1 && why.is_empty() {
+            // E.g. owners reused from a /proc scan taken before the
+            // iterator came back: the next full scan uses it.
+            why.push("waiting for the next full owner scan to use the BPF iterators".into());
+        }
+        (!why.is_empty()).then(|| why.join("; "))
+    }
+
+    /// Loads the BPF programs wanted, not loaded yet and due (see
+    /// [`tier::IterHealth`]), from one read and parse of the kernel's BTF
+    /// (~5 MB: a third of a one-shot snapshot's time when each program
+    /// read it). A kernel or user that cannot run them (not root, no BTF, a
+    /// kernel before 5.9) is the common case and only logged at debug
+    /// level; a verifier refusal is logged once; a failure that can pass
+    /// (EMFILE) is tried again later. Meanwhile netlink and `/proc` do the
+    /// job.
+    fn load_bpf(&mut self, now: std::time::Instant) {
+        let owners = self.bpf.is_none() && self.owner_health.due(now);
+        let tcp = self.tcp_iter.is_none() && self.tcp_health.due(now);
         if !owners && !tcp {
             return;
         }
-        let off = |me: &mut Self, why: &dyn std::fmt::Display| {
-            log::debug!("no usable kernel BTF ({why}): BPF iterators off");
-            me.bpf_failed |= owners;
-            me.tcp_iter_failed |= tcp;
+        let quiet = |e: &bpf_iter::BpfError| {
+            matches!(e, bpf_iter::BpfError::Os { source, .. }
+                if matches!(source.raw_os_error(), Some(libc::EPERM | libc::EACCES | libc::ENOSYS)))
+                || matches!(
+                    e,
+                    bpf_iter::BpfError::Btf(_)
+                        | bpf_iter::BpfError::BtfRead(_)
+                        | bpf_iter::BpfError::PidNamespace
+                )
+        };
+        let off = |me: &mut Self, e: bpf_iter::BpfError| {
+            if owners {
+                me.owner_health.failed(now, &e, quiet(&e));
+            }
+            if tcp {
+                me.tcp_health.failed(now, &e, quiet(&e));
+            }
         };
         let vmlinux = match bpf_iter::read_vmlinux_btf() {
             Ok(v) => v,
-            Err(e) => return off(self, &e),
+            Err(e) => return off(self, e),
         };
         let btf = match btf::Btf::parse(&vmlinux) {
             Ok(b) => b,
-            Err(e) => return off(self, &e),
+            Err(e) => return off(self, e.into()),
         };
         if owners {
             match bpf_iter::OwnerIter::load_from(&btf) {
                 Ok(it) => self.bpf = Some(it),
-                Err(e) => {
-                    log::debug!("BPF owner iterator unavailable ({e}); scanning /proc");
-                    self.bpf_failed = true;
-                }
+                Err(e) => self.owner_health.failed(now, &e, quiet(&e)),
             }
         }
         if tcp {
             match tcp_iter::TcpIter::load_from(&btf) {
                 Ok(it) => self.tcp_iter = Some(it),
-                Err(e) => {
-                    self.tcp_iter_failed = true;
-                    let quiet = matches!(&e, bpf_iter::BpfError::Os { source, .. }
-                        if matches!(source.raw_os_error(), Some(libc::EPERM | libc::EACCES | libc::ENOSYS)))
-                        || matches!(
-                            e,
-                            bpf_iter::BpfError::Btf(_) | bpf_iter::BpfError::PidNamespace
-                        );
-                    if quiet {
-                        log::debug!("BPF TCP iterator unavailable ({e}); using netlink");
-                    } else {
-                        log::warn!(
-                            "BPF TCP iterator failed to load ({e}); using netlink sock_diag"
-                        );
-                    }
-                }
+                Err(e) => self.tcp_health.failed(now, &e, quiet(&e)),
             }
         }
     }
@@ -662,27 +786,29 @@ impl PlatformCollector {
     }
 }
 
-/// Reads every TCP/UDP socket table: netlink unless told otherwise or
-/// known unsupported; a table netlink cannot give comes from `/proc/net`.
+/// Reads every TCP/UDP socket table: TCP from the BPF iterator when given
+/// one (its failure is put in `tcp_error`, even when the sample then fails,
+/// and netlink is used), else netlink unless told otherwise or known
+/// unsupported; a table netlink cannot give comes from `/proc/net`.
 fn collect_sockets(
     source: SocketSource,
     netlink_unsupported: bool,
     stat: Option<sockstat::SockStat>,
     mut out: Vec<Socket>,
     tcp: Option<&mut tcp_iter::TcpIter>,
+    tcp_error: &mut Option<bpf_iter::BpfError>,
 ) -> Result<SocketTable, CollectError> {
     let mut warnings = Vec::new();
-    let mut tcp_iter_failed = false;
     let mut tcp_done = false;
     if let Some(it) = tcp {
         match it.read(&mut |d| out.push(to_socket(d))) {
             Ok(()) => tcp_done = true,
             Err(e) => {
                 out.clear();
-                tcp_iter_failed = true;
                 warnings.push(format!(
                     "BPF TCP iterator failed ({e}); using netlink sock_diag"
                 ));
+                *tcp_error = Some(e);
             }
         }
     }
@@ -761,7 +887,7 @@ fn collect_sockets(
         sockets: out,
         backend,
         warnings,
-        tcp_iter_failed,
+        tcp_from_bpf: tcp_done,
     })
 }
 
