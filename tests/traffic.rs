@@ -101,7 +101,16 @@ fn short_lived_connections_are_counted_with_their_bytes() {
         .filter(|t| t["pid"] == sink.pid())
         .map(|t| t["recv"].as_u64().unwrap())
         .sum();
-    assert!(recv >= 200 * 5000, "server received {recv}");
+    // The kernel's `bytes_received` counts the peer's FIN as one byte, and a
+    // destroy notification cannot say whether it had come: a server that
+    // closes first becomes a FIN_WAIT2 mini-socket (and its full socket is
+    // destroyed) before the client's FIN. So a closed connection may be one
+    // byte short in the per-process total, never more.
+    assert!(
+        recv + 200 >= 200 * 5000,
+        "server received {recv}, expected at least {} less one byte per connection",
+        200 * 5000
+    );
 }
 
 #[test]
