@@ -14,7 +14,7 @@ c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 sys.stdin = open("/dev/null")
 print(c.getsockname()[1], flush=True)
 time.sleep(float(sys.argv[2]))
-c.sendall(b"z" * 1_000_000)
+c.sendall(b"z" * (int(sys.argv[3]) if len(sys.argv) > 3 else 1_000_000))
 print("sent", flush=True)
 time.sleep(3600)
 "#;
@@ -378,7 +378,7 @@ fn a_reused_watched_pid_is_not_counted() {
     for _ in 0..50 {
         std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string())
             .expect("forcing pid reuse needs root (/proc/sys/kernel/ns_last_pid)");
-        let p = python(SENDER, &[&port.to_string(), "0"]);
+        let p = python(SENDER, &[&port.to_string(), "0", "2000000"]);
         if p.pid() == pid {
             reuser = Some(p);
             break;
@@ -390,8 +390,8 @@ fn a_reused_watched_pid_is_not_counted() {
     witness.add_pid(pid);
     reuser.line();
     assert_eq!(reuser.line(), "sent");
-    let seen = refresh_until(&mut witness, pid, |c| within_1pct(sent(c), 1_000_000));
-    assert!(within_1pct(sent(&seen), 1_000_000), "{seen:?}");
+    let seen = refresh_until(&mut witness, pid, |c| within_1pct(sent(c), 2_000_000));
+    assert!(within_1pct(sent(&seen), 2_000_000), "{seen:?}");
     monitor.refresh().unwrap();
     // ... but they are not the watched process's.
     assert_eq!(monitor.count_by_pid(pid), counts);
