@@ -1,37 +1,113 @@
-//! Prints a process's traffic per interface every second, netprocmon style.
-//! Usage: cargo run --example monitor -- <pid> [seconds]
+//! Prints a process's traffic per interface every interval, netprocmon
+//! style, its children's included, refreshed on a background thread.
+//!
+//! Usage: cargo run --example monitor -- [<pid>] [seconds] [--interval SECS] [--no-descendants]
+//!
+//! Without a pid it watches itself. Run as root to count UDP (packet
+//! capture); otherwise the output says UDP is not counted, and why.
 
-use procnet::monitor::Monitor;
+use procnet::monitor::{Monitor, MonitorOptions};
 use procnet::snapshot::Proto;
 use std::time::Duration;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let pid: u32 = match args.next() {
-        Some(p) => p.parse().map_err(|_| format!("`{p}` is not a pid"))?,
-        None => std::process::id(),
+struct Args {
+    pid: u32,
+    seconds: u64,
+    interval: Duration,
+    descendants: bool,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut args = Args {
+        pid: std::process::id(),
+        seconds: 5,
+        interval: Duration::from_secs(1),
+        descendants: true,
     };
-    let seconds: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(5);
-    let mut monitor = Monitor::new()?;
+    let mut positional = 0;
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--no-descendants" => args.descendants = false,
+            "--interval" => {
+                let v = it.next().ok_or("--interval needs a value in seconds")?;
+                let secs: f64 = v
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && *s > 0.0)
+                    .ok_or(format!("--interval `{v}`: want seconds > 0, e.g. 0.5"))?;
+                args.interval = Duration::from_secs_f64(secs);
+            }
+            _ if positional == 0 => {
+                args.pid = a.parse().map_err(|_| format!("`{a}` is not a pid"))?;
+                positional += 1;
+            }
+            _ if positional == 1 => {
+                args.seconds = a
+                    .parse()
+                    .map_err(|_| format!("`{a}` is not a number of seconds"))?;
+                positional += 1;
+            }
+            _ => return Err(format!("unexpected argument `{a}`")),
+        }
+    }
+    Ok(args)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = parse()?;
+    let pid = args.pid;
+    let mut monitor = Monitor::with_options(MonitorOptions {
+        descendants: args.descendants,
+        ..MonitorOptions::default()
+    })?;
     monitor.add_pid(pid);
     println!(
-        "watching pid {pid} on {:?}",
+        "watching pid {pid} ({}) on {:?}; UDP: {}",
+        if args.descendants {
+            "with its descendants"
+        } else {
+            "alone"
+        },
         monitor
             .listen_interfaces()
             .iter()
             .map(|i| &i.name)
-            .collect::<Vec<_>>()
+            .collect::<Vec<_>>(),
+        monitor.udp_source()
     );
-    println!("its TCP ports: {:?}", monitor.ports_by_proto(Proto::Tcp));
-    for _ in 0..seconds {
-        std::thread::sleep(Duration::from_secs(1));
-        monitor.refresh()?;
-        for t in monitor.count_by_pid(pid) {
+    let background = monitor.start(args.interval)?;
+    let ticks = (args.seconds as f64 / args.interval.as_secs_f64()).ceil() as u64;
+    for _ in 0..ticks {
+        std::thread::sleep(args.interval);
+        let state = background.lock();
+        if let Some(e) = state.last_error() {
+            eprintln!("refresh failed: {e}");
+        }
+        for t in state.count_by_pid(pid) {
             println!(
                 "NetworkTraffic(interface={}, recv={}, pid={}, send={})",
                 t.interface, t.recv, t.pid, t.send
             );
         }
     }
+    let state = background.lock();
+    let ports: Vec<String> = state
+        .ports_by_pid(pid)
+        .iter()
+        .map(|(proto, port)| format!("{}/{port}", proto.as_str()))
+        .collect();
+    println!("ports: {}", ports.join(" "));
+    println!(
+        "TCP ports of the watched: {:?}",
+        state.ports_by_proto(Proto::Tcp)
+    );
+    let counts = state.count_by_pid(pid);
+    println!(
+        "total: recv={} send={} (TCP: kernel counters; UDP: {})",
+        counts.iter().map(|t| t.recv).sum::<u64>(),
+        counts.iter().map(|t| t.send).sum::<u64>(),
+        state.udp_source()
+    );
     Ok(())
 }

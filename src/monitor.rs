@@ -1,33 +1,63 @@
 //! [`Monitor`]: netprocmon's abilities as a Rust API — bytes received and
-//! sent per process and per interface, and which process owns which port —
-//! from the kernel's own per-socket counters (no packet capture).
+//! sent per process and per interface, its children's included, and which
+//! watched process owns which port — refreshed by hand or on a background
+//! thread.
 //!
 //! ```no_run
 //! use procnet::monitor::Monitor;
+//! use std::time::Duration;
 //! let mut monitor = Monitor::new()?;
 //! monitor.add_pid(std::process::id());
+//! // Manual: call refresh() when you want fresh numbers ...
+//! monitor.refresh()?;
+//! // ... or let a thread do it; it stops when `background` is dropped.
+//! let background = monitor.start(Duration::from_secs(1))?;
 //! loop {
-//!     monitor.refresh()?;
-//!     for t in monitor.count_by_pid(std::process::id()) {
-//!         println!("{}: received {} B, sent {} B", t.interface, t.recv, t.send);
+//!     std::thread::sleep(Duration::from_secs(5));
+//!     for t in background.count_by_pid(std::process::id()) {
+//!         println!("{}: received {} B, sent {} B (UDP: {})", t.interface, t.recv, t.send, t.udp);
 //!     }
-//!     std::thread::sleep(std::time::Duration::from_secs(5));
 //! }
 //! # Ok::<(), procnet::monitor::MonitorError>(())
 //! ```
 //!
-//! Counts start at the first [`Monitor::refresh`]: bytes a socket moved
-//! before that are not counted, bytes of sockets opened later are, in full.
-//! TCP only: the kernel keeps no per-socket byte counters for UDP.
+//! What is counted:
+//! - **TCP** from the kernel's own per-socket counters (no capture needed).
+//! - **UDP** from packet capture when this process may capture (root or
+//!   CAP_NET_RAW on Linux); otherwise UDP is not counted, and every result
+//!   says so ([`UdpSource`]). The kernel keeps no per-socket UDP counters.
+//! - **Children**: a watched process's count includes every descendant
+//!   (children, grandchildren, ... through parents that hold no socket)
+//!   by default, as netprocmon does; [`MonitorOptions::descendants`] or
+//!   [`MonitorState::set_descendants`] turns it off. Processes are (pid,
+//!   start time): a pid reused by an unrelated process is not counted. A
+//!   socket held by several processes of one family (inherited across
+//!   `fork`) counts once for it.
+//!
+//! Counts start at the first sample ([`Monitor::new`]): bytes a socket
+//! moved before that are not counted, bytes of sockets opened later are, in
+//! full. A child that opens, uses and closes its sockets and exits between
+//! two samples is not seen (its closed sockets' last bytes go to the
+//! listener's owner when it is local); sample often enough for your
+//! processes.
 
-use crate::collect::{CollectError, Collector};
-use crate::graph::pairing::is_listener;
-use crate::graph::traffic::TrafficTracker;
-use crate::snapshot::{Interface, Proto, Snapshot};
-use std::collections::BTreeSet;
+mod background;
+mod lineage;
+mod proc_info;
+
+pub use background::{BackgroundMonitor, BACKGROUND_THREAD_NAME};
+
+use crate::collect::{CollectError, CollectOptions, Collector};
+use crate::graph::pairing::{is_listener, SocketIndex};
+use crate::graph::traffic::{interface_of, Delta, TrafficTracker};
+use crate::snapshot::{Interface, Proto, Snapshot, Socket};
+use lineage::{is_root, Lineage, ProcInfo, ProcKey};
+use proc_info::ProcReader;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
-/// Traffic of one process on one interface since monitoring started.
+/// Traffic of one watched process (with its descendants, unless turned
+/// off) on one interface since monitoring started.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkTraffic {
     pub interface: String,
@@ -36,6 +66,46 @@ pub struct NetworkTraffic {
     pub recv: u64,
     /// Bytes sent.
     pub send: u64,
+    /// Where the UDP part of these numbers comes from (TCP always comes
+    /// from the kernel's per-socket counters).
+    pub udp: UdpSource,
+}
+
+/// Which source counted UDP bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UdpSource {
+    /// Packet capture (AF_PACKET): UDP payload bytes are included.
+    Capture,
+    /// UDP bytes are not included, and why (e.g. not root).
+    Unavailable { why: String },
+}
+
+impl std::fmt::Display for UdpSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UdpSource::Capture => f.write_str("packet capture"),
+            UdpSource::Unavailable { why } => write!(f, "not counted: {why}"),
+        }
+    }
+}
+
+/// How a [`Monitor`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MonitorOptions {
+    /// Count a watched process's descendants under it (default: on).
+    pub descendants: bool,
+    /// Count UDP from packet capture when permitted (default: on). Capture
+    /// costs about 1 µs of CPU per packet on the whole machine.
+    pub capture: bool,
+}
+
+impl Default for MonitorOptions {
+    fn default() -> Self {
+        MonitorOptions {
+            descendants: true,
+            capture: true,
+        }
+    }
 }
 
 /// Why a monitor call failed.
@@ -45,56 +115,324 @@ pub enum MonitorError {
     Collect(#[from] CollectError),
     #[error("{0} is not an address of any interface of this host")]
     NotAnInterfaceAddress(IpAddr),
+    #[error("could not start the monitor's background thread: {0}")]
+    Thread(#[source] std::io::Error),
+    #[error("the monitor's background thread panicked; its counts are lost")]
+    ThreadPanicked,
 }
 
-/// Watches processes' traffic. Call [`Monitor::refresh`] periodically.
+/// The start of the collector's warning when `--capture` could not start.
+/// Matched so the monitor can say why UDP is not counted.
+const CAPTURE_OFF: &str = "--capture is off";
+
+/// Watches processes' traffic. Call [`Monitor::refresh`] periodically, or
+/// [`Monitor::start`] a background thread that does. Every query and watch
+/// list change is on [`MonitorState`], which a `Monitor` derefs to.
 pub struct Monitor {
     collector: Collector,
-    tracker: TrafficTracker,
-    pids: BTreeSet<u32>,
-    addresses: BTreeSet<IpAddr>,
-    last: Snapshot,
+    state: MonitorState,
+}
+
+impl std::ops::Deref for Monitor {
+    type Target = MonitorState;
+    fn deref(&self) -> &MonitorState {
+        &self.state
+    }
+}
+
+impl std::ops::DerefMut for Monitor {
+    fn deref_mut(&mut self) -> &mut MonitorState {
+        &mut self.state
+    }
 }
 
 impl Monitor {
-    /// Creates a monitor and takes its first sample (the baseline).
+    /// Creates a monitor with the default options and takes its first
+    /// sample (the baseline).
     pub fn new() -> Result<Monitor, MonitorError> {
-        let mut collector = Collector::new()?;
-        let last = collector.sample()?;
-        let mut tracker = TrafficTracker::default();
-        tracker.observe(&last);
-        Ok(Monitor {
-            collector,
-            tracker,
-            pids: BTreeSet::new(),
+        Monitor::with_options(MonitorOptions::default())
+    }
+
+    /// Creates a monitor and takes its first sample (the baseline).
+    pub fn with_options(options: MonitorOptions) -> Result<Monitor, MonitorError> {
+        let mut collector = Collector::with_options(CollectOptions {
+            capture: options.capture,
+        })?;
+        // Container names are not part of a traffic count.
+        collector.set_containers(false);
+        let first = collector.sample()?;
+        let mut state = MonitorState {
+            tracker: TrafficTracker::default(),
+            lineage: Lineage::default(),
+            procs: ProcReader::new(),
+            watched: Vec::new(),
+            membership: HashMap::new(),
+            descendants: options.descendants,
+            capture: options.capture,
             addresses: BTreeSet::new(),
-            last,
-        })
+            last: Snapshot::default(),
+            udp: UdpSource::Capture,
+            samples: 0,
+            last_error: None,
+        };
+        state.absorb(first);
+        Ok(Monitor { collector, state })
     }
 
     /// Takes a sample and adds what moved since the previous one.
     pub fn refresh(&mut self) -> Result<(), MonitorError> {
         let snap = self.collector.sample()?;
-        self.tracker.observe(&snap);
-        self.last = snap;
+        self.state.absorb(snap);
         Ok(())
     }
 
-    /// Watches `pid` (it is then part of [`Monitor::counts`] and the port lists).
-    pub fn add_pid(&mut self, pid: u32) {
-        self.pids.insert(pid);
+    /// Refreshes every `interval` on a background thread until the
+    /// returned handle is dropped (or [`BackgroundMonitor::stop`]ped).
+    /// Intervals under 1 ms are taken as 1 ms.
+    pub fn start(self, interval: std::time::Duration) -> Result<BackgroundMonitor, MonitorError> {
+        BackgroundMonitor::spawn(self.collector, self.state, interval)
     }
-    /// Stops watching `pid`.
+}
+
+/// Per watched process: bytes per interface, (sent, received).
+#[derive(Debug, Clone)]
+struct Watched {
+    key: ProcKey,
+    /// Its own sockets only.
+    own: BTreeMap<String, Delta>,
+    /// Its sockets and its descendants', each socket once.
+    family: BTreeMap<String, Delta>,
+}
+
+/// Which watched processes a process of the last sample counts for.
+#[derive(Debug, Clone, Default)]
+struct Membership {
+    /// The watched process it is.
+    own: Option<usize>,
+    /// The watched processes it is or descends from.
+    family: Vec<usize>,
+}
+
+/// What a monitor knows: the watch lists, the counts and the last sample.
+/// Reached through [`Monitor`] (deref) or [`BackgroundMonitor::lock`].
+pub struct MonitorState {
+    tracker: TrafficTracker,
+    lineage: Lineage,
+    procs: ProcReader,
+    /// Sorted by pid; an index into it is a root index for `lineage`.
+    watched: Vec<Watched>,
+    /// Pid → what it counts for, for the processes of `last`.
+    membership: HashMap<u32, Membership>,
+    descendants: bool,
+    capture: bool,
+    addresses: BTreeSet<IpAddr>,
+    last: Snapshot,
+    udp: UdpSource,
+    samples: u64,
+    last_error: Option<String>,
+}
+
+impl MonitorState {
+    /// Adds one sample: counts, memberships, the UDP source.
+    fn absorb(&mut self, snap: Snapshot) {
+        self.procs.calibrate(&snap);
+        let sample = self.tracker.observe(&snap);
+        self.tracker.forget_exited(&snap);
+        self.udp = udp_source(self.capture, &snap);
+        self.classify(&snap);
+        if sample.interval_secs.is_some() {
+            self.credit(&snap, &sample.deltas);
+        }
+        let alive: std::collections::HashSet<ProcKey> = snap
+            .processes
+            .iter()
+            .map(|p| (p.pid, p.start_time))
+            .collect();
+        self.lineage.retain(|k| alive.contains(k));
+        self.last = snap;
+        self.samples += 1;
+        self.last_error = None;
+    }
+
+    /// Binds watched processes whose start time was unknown, then works
+    /// out what every process of `snap` counts for.
+    fn classify(&mut self, snap: &Snapshot) {
+        let mut rebound = false;
+        for w in self.watched.iter_mut().filter(|w| w.key.1.is_none()) {
+            if let Some(p) = snap.process(w.key.0).filter(|p| p.start_time.is_some()) {
+                w.key.1 = p.start_time;
+                rebound = true;
+            }
+        }
+        if rebound {
+            self.lineage.clear();
+        }
+        self.membership.clear();
+        if self.watched.is_empty() {
+            return;
+        }
+        let roots: Vec<ProcKey> = self.watched.iter().map(|w| w.key).collect();
+        let in_snap: HashMap<u32, ProcInfo> = snap
+            .processes
+            .iter()
+            .map(|p| {
+                let info = ProcInfo {
+                    start_time: p.start_time,
+                    ppid: p.ppid,
+                };
+                (p.pid, info)
+            })
+            .collect();
+        let procs = &mut self.procs;
+        let mut parent = |pid: u32| in_snap.get(&pid).copied().or_else(|| procs.read(pid));
+        for p in &snap.processes {
+            let key = (p.pid, p.start_time);
+            let own = roots.iter().position(|r| is_root(r, &key));
+            let family = self
+                .lineage
+                .roots_of(key, p.ppid, &roots, &mut parent)
+                .to_vec();
+            if own.is_some() || !family.is_empty() {
+                self.membership.insert(p.pid, Membership { own, family });
+            }
+        }
+    }
+
+    /// Adds the sample's per-socket deltas, and the captured UDP bytes of
+    /// sockets that carry no delta, to the watched processes they belong
+    /// to. Mirrors what [`TrafficTracker`] credits per process, but once
+    /// per family instead of once per holder.
+    fn credit(&mut self, snap: &Snapshot, deltas: &[Option<Delta>]) {
+        if self.membership.is_empty() {
+            return;
+        }
+        let mut index: Option<SocketIndex<'_>> = None;
+        for (s, d) in snap.sockets.iter().zip(deltas) {
+            let Some(d) = d.filter(|d| *d != (0, 0)) else {
+                continue;
+            };
+            // A closed server-side socket counts for the listener's owners.
+            let owners = if s.owners.is_empty() {
+                let index = index.get_or_insert_with(|| SocketIndex::new(snap));
+                match index.listener_for(s.proto, s.local) {
+                    Some(l) => &snap.sockets[l].owners,
+                    None => continue,
+                }
+            } else {
+                &s.owners
+            };
+            let iface = interface_of(s.local.ip(), snap);
+            self.add(owners, &iface, d);
+        }
+        for f in snap.captured.iter().filter(|f| f.proto == Proto::Udp) {
+            let index = index.get_or_insert_with(|| SocketIndex::new(snap));
+            let socket = index
+                .connected(f.proto, f.local, f.remote)
+                .or_else(|| index.listener_for(f.proto, f.local));
+            let Some(i) = socket else { continue };
+            let s = &snap.sockets[i];
+            // A connected socket's captured bytes are already its delta.
+            if s.remote.is_none() {
+                self.add(&s.owners, &f.interface, (f.sent, f.received));
+            }
+        }
+    }
+
+    /// Adds `delta` once to each watched process (and family) `owners`
+    /// count for.
+    fn add(&mut self, owners: &[u32], iface: &str, delta: Delta) {
+        let mut own: Vec<usize> = Vec::new();
+        let mut family: Vec<usize> = Vec::new();
+        for pid in owners {
+            if let Some(m) = self.membership.get(pid) {
+                own.extend(m.own);
+                family.extend_from_slice(&m.family);
+            }
+        }
+        for (list, pick) in [(own, false), (family, true)] {
+            let mut list = list;
+            list.sort_unstable();
+            list.dedup();
+            for i in list {
+                let w = &mut self.watched[i];
+                let map = if pick { &mut w.family } else { &mut w.own };
+                let e = map.entry(iface.to_string()).or_insert((0, 0));
+                e.0 += delta.0;
+                e.1 += delta.1;
+            }
+        }
+    }
+
+    /// Recomputes memberships after the watch list changed.
+    fn rewatch(&mut self) {
+        self.lineage.clear();
+        let last = std::mem::take(&mut self.last);
+        self.classify(&last);
+        self.last = last;
+    }
+
+    fn watched_index(&self, pid: u32) -> Option<usize> {
+        self.watched.binary_search_by_key(&pid, |w| w.key.0).ok()
+    }
+
+    /// Watches `pid` (it is then part of [`MonitorState::counts`] and the
+    /// port lists), as the process that has this pid now.
+    pub fn add_pid(&mut self, pid: u32) {
+        let Err(at) = self.watched.binary_search_by_key(&pid, |w| w.key.0) else {
+            return;
+        };
+        let start = match self.last.process(pid) {
+            Some(p) => p.start_time,
+            None => self.procs.read(pid).and_then(|p| p.start_time),
+        };
+        self.watched.insert(
+            at,
+            Watched {
+                key: (pid, start),
+                own: BTreeMap::new(),
+                family: BTreeMap::new(),
+            },
+        );
+        self.rewatch();
+    }
+    /// Stops watching `pid` and drops its count.
     pub fn remove_pid(&mut self, pid: u32) {
-        self.pids.remove(&pid);
+        if let Some(i) = self.watched_index(pid) {
+            self.watched.remove(i);
+            self.rewatch();
+        }
     }
     /// The watched pids.
     pub fn pids(&self) -> Vec<u32> {
-        self.pids.iter().copied().collect()
+        self.watched.iter().map(|w| w.key.0).collect()
     }
     /// Stops watching every pid.
     pub fn clear_pids(&mut self) {
-        self.pids.clear();
+        self.watched.clear();
+        self.rewatch();
+    }
+
+    /// Whether a watched process's count includes its descendants. Both
+    /// are counted all along, so switching shows the other count at once.
+    pub fn set_descendants(&mut self, on: bool) {
+        self.descendants = on;
+    }
+    /// See [`MonitorState::set_descendants`].
+    pub fn descendants(&self) -> bool {
+        self.descendants
+    }
+
+    /// Where UDP bytes come from (as of the last sample).
+    pub fn udp_source(&self) -> &UdpSource {
+        &self.udp
+    }
+    /// Samples taken so far (the baseline included).
+    pub fn samples(&self) -> u64 {
+        self.samples
+    }
+    /// Why the last background refresh failed, until one succeeds.
+    pub fn last_error(&self) -> Option<&str> {
+        self.last_error.as_deref()
     }
 
     /// Counts only traffic on the interface that has `addr`.
@@ -149,72 +487,163 @@ impl Monitor {
     }
 
     /// Traffic of `pid` per counted interface since the monitor started.
+    /// A watched pid's count includes its descendants (unless turned off)
+    /// and lasts after its sockets close; any other pid gives its own
+    /// sockets' traffic while it holds sockets.
     pub fn count_by_pid(&self, pid: u32) -> Vec<NetworkTraffic> {
         let interfaces: BTreeSet<String> = self
             .listen_interfaces()
             .into_iter()
             .map(|i| i.name)
             .collect();
+        let counted = |iface: &str| interfaces.is_empty() || interfaces.contains(iface);
+        let entry = |interface: String, (send, recv): Delta| NetworkTraffic {
+            interface,
+            pid,
+            recv,
+            send,
+            udp: self.udp.clone(),
+        };
+        if let Some(i) = self.watched_index(pid) {
+            let w = &self.watched[i];
+            let map = if self.descendants { &w.family } else { &w.own };
+            return map
+                .iter()
+                .filter(|(iface, _)| counted(iface))
+                .map(|(iface, d)| entry(iface.clone(), *d))
+                .collect();
+        }
         let start = self.last.process(pid).and_then(|p| p.start_time);
         self.tracker
             .totals()
             .into_iter()
             .filter(|t| t.pid == pid && (start.is_none() || t.start_time == start))
-            .filter(|t| interfaces.is_empty() || interfaces.contains(&t.interface))
-            .map(|t| NetworkTraffic {
-                interface: t.interface,
-                pid,
-                recv: t.recv,
-                send: t.send,
-            })
+            .filter(|t| counted(&t.interface))
+            .map(|t| entry(t.interface, (t.send, t.recv)))
             .collect()
     }
 
-    /// [`Monitor::count_by_pid`] for every watched pid.
+    /// [`MonitorState::count_by_pid`] for every watched pid.
     pub fn counts(&self) -> Vec<NetworkTraffic> {
-        self.pids
+        self.watched
             .iter()
-            .flat_map(|&p| self.count_by_pid(p))
+            .flat_map(|w| self.count_by_pid(w.key.0))
             .collect()
     }
 
-    /// The process that owns local `port` (a listener first), in the last sample.
+    /// Whether `pid` (of the last sample) counts for watched process `i`.
+    fn counts_for(&self, pid: u32, i: usize) -> bool {
+        self.membership
+            .get(&pid)
+            .is_some_and(|m| match self.descendants {
+                true => m.family.contains(&i),
+                false => m.own == Some(i),
+            })
+    }
+
+    /// The watched pid whose process (or descendant, unless turned off)
+    /// has local `port` open (a listener first), in the last sample — as
+    /// netprocmon's `get_pid_by_port`. [`MonitorState::owner_of_port`]
+    /// looks at every process.
     pub fn pid_by_port(&self, proto: Proto, port: u16) -> Option<u32> {
-        let on_port = |s: &&crate::snapshot::Socket| {
-            s.proto == proto && s.local.port() == port && !s.owners.is_empty()
+        let watched_owner = |s: &Socket| {
+            s.owners.iter().find_map(|&p| {
+                (0..self.watched.len())
+                    .find(|&i| self.counts_for(p, i))
+                    .map(|i| self.watched[i].key.0)
+            })
         };
+        self.on_port(proto, port, watched_owner)
+    }
+
+    /// The process that owns local `port` (a listener first), in the last
+    /// sample, watched or not.
+    pub fn owner_of_port(&self, proto: Proto, port: u16) -> Option<u32> {
+        self.on_port(proto, port, |s| s.owners.first().copied())
+    }
+
+    fn on_port(
+        &self,
+        proto: Proto,
+        port: u16,
+        pick: impl Fn(&Socket) -> Option<u32>,
+    ) -> Option<u32> {
+        let on_port = |s: &&Socket| s.proto == proto && s.local.port() == port;
         let sockets = &self.last.sockets;
         sockets
             .iter()
             .filter(on_port)
-            .find(|s| is_listener(s))
-            .or_else(|| sockets.iter().find(on_port))
-            .and_then(|s| s.owners.first().copied())
+            .filter(|s| is_listener(s))
+            .find_map(&pick)
+            .or_else(|| sockets.iter().filter(on_port).find_map(&pick))
     }
 
-    /// Local ports of `pid`'s sockets.
-    pub fn ports_by_pid(&self, pid: u32) -> Vec<u16> {
-        self.ports_where(|s| s.owners.contains(&pid))
+    /// Local (protocol, port) pairs of `pid`'s sockets; a watched pid's
+    /// include its descendants' (unless turned off).
+    pub fn ports_by_pid(&self, pid: u32) -> Vec<(Proto, u16)> {
+        match self.watched_index(pid) {
+            Some(i) => self.ports_where(|s| s.owners.iter().any(|&p| self.counts_for(p, i))),
+            None => self.ports_where(|s| s.owners.contains(&pid)),
+        }
     }
 
     /// Local ports of the watched processes' sockets of `proto`.
     pub fn ports_by_proto(&self, proto: Proto) -> Vec<u16> {
-        self.ports_where(|s| s.proto == proto && s.owners.iter().any(|p| self.pids.contains(p)))
+        self.ports_where(|s| s.proto == proto && self.is_watched_socket(s))
+            .into_iter()
+            .map(|(_, port)| port)
+            .collect()
     }
 
-    /// Local ports of the watched processes' sockets.
-    pub fn ports(&self) -> Vec<u16> {
-        self.ports_where(|s| s.owners.iter().any(|p| self.pids.contains(p)))
+    /// Local (protocol, port) pairs of the watched processes' sockets.
+    pub fn ports(&self) -> Vec<(Proto, u16)> {
+        self.ports_where(|s| self.is_watched_socket(s))
     }
 
-    fn ports_where(&self, pred: impl Fn(&crate::snapshot::Socket) -> bool) -> Vec<u16> {
-        let ports: BTreeSet<u16> = self
+    fn is_watched_socket(&self, s: &Socket) -> bool {
+        s.owners
+            .iter()
+            .any(|&p| (0..self.watched.len()).any(|i| self.counts_for(p, i)))
+    }
+
+    fn ports_where(&self, pred: impl Fn(&Socket) -> bool) -> Vec<(Proto, u16)> {
+        let ports: BTreeSet<(Proto, u16)> = self
             .last
             .sockets
             .iter()
             .filter(|s| pred(s))
-            .map(|s| s.local.port())
+            .map(|s| (s.proto, s.local.port()))
             .collect();
         ports.into_iter().collect()
+    }
+}
+
+/// Where UDP bytes come from, given what was asked and what the collector
+/// reported.
+fn udp_source(capture: bool, snap: &Snapshot) -> UdpSource {
+    if !capture {
+        return UdpSource::Unavailable {
+            why: "packet capture is turned off (MonitorOptions::capture)".into(),
+        };
+    }
+    if !cfg!(target_os = "linux") {
+        return UdpSource::Unavailable {
+            why: "packet capture is only available on Linux".into(),
+        };
+    }
+    match snap
+        .diagnostics
+        .warnings
+        .iter()
+        .find(|w| w.starts_with(CAPTURE_OFF))
+    {
+        Some(w) => UdpSource::Unavailable {
+            why: w
+                .strip_prefix(CAPTURE_OFF)
+                .map(|r| r.trim_start_matches([':', ' ']))
+                .unwrap_or(w)
+                .to_string(),
+        },
+        None => UdpSource::Capture,
     }
 }
