@@ -43,7 +43,6 @@
 
 mod background;
 mod lineage;
-mod proc_info;
 
 pub use background::{BackgroundMonitor, BACKGROUND_THREAD_NAME};
 
@@ -52,7 +51,7 @@ use crate::graph::pairing::{is_listener, SocketIndex};
 use crate::graph::traffic::{interface_of, Delta, TrafficTracker};
 use crate::snapshot::{Interface, Proto, Snapshot, Socket};
 use lineage::{is_root, Lineage, ProcInfo, ProcKey};
-use proc_info::ProcReader;
+use crate::collect::proc_info::ProcReader;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 

@@ -14,12 +14,8 @@ use std::collections::HashMap;
 /// `None` when the OS did not say).
 pub type ProcKey = (u32, Option<u64>);
 
-/// What the tree needs to know about one process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProcInfo {
-    pub start_time: Option<u64>,
-    pub ppid: Option<u32>,
-}
+/// What the tree needs to know about one process (read by the collector).
+pub use crate::collect::proc_info::ProcInfo;
 
 /// Walks give up past this depth (a cycle would be a kernel bug, but a
 /// bad lookup must not hang the monitor).

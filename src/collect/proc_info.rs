@@ -11,14 +11,20 @@
 //! derived from the clock), and one second off would make every process
 //! read here a stranger to the same process in the snapshot.
 //! Other systems answer `None`: their trees come from the snapshot alone.
-//! This belongs in `collect/` (the collector is being reworked by someone
-//! else meanwhile); it is kept to this one small reader so it can move.
+//! It is OS access, so it lives in `collect/`; the monitor's pure lineage
+//! tracking only sees [`ProcInfo`].
 
-use super::lineage::ProcInfo;
+/// A process's start time and parent, as far as they could be read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProcInfo {
+    /// Seconds since the Unix epoch, as in [`crate::snapshot::Process`].
+    pub start_time: Option<u64>,
+    pub ppid: Option<u32>,
+}
 
 #[cfg(target_os = "linux")]
 pub struct ProcReader {
-    dir: Option<crate::collect::linux::procfs::Dir>,
+    dir: Option<super::linux::procfs::Dir>,
     btime: Option<u64>,
     /// `btime` is the collector's (see [`ProcReader::calibrate`]).
     calibrated: bool,
@@ -29,7 +35,7 @@ pub struct ProcReader {
 #[cfg(target_os = "linux")]
 impl ProcReader {
     pub fn new() -> ProcReader {
-        use crate::collect::linux::procfs;
+        use super::linux::procfs;
         let btime = std::fs::read("/proc/stat")
             .ok()
             .and_then(|b| procfs::parse_btime(&b));
@@ -63,10 +69,10 @@ impl ProcReader {
         }
     }
 
-    fn stat(&mut self, pid: u32) -> Option<crate::collect::linux::procfs::StatInfo> {
+    fn stat(&mut self, pid: u32) -> Option<super::linux::procfs::StatInfo> {
         let dir = self.dir.as_ref()?;
         dir.read_pid_file(pid, b"/stat", &mut self.buf).ok()?;
-        crate::collect::linux::procfs::parse_stat(&self.buf).ok()
+        super::linux::procfs::parse_stat(&self.buf).ok()
     }
 
     /// `None` when `pid` is gone (or `/proc` cannot be read).
