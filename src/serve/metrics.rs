@@ -214,3 +214,85 @@ pub fn render(data: &MetricsData, hist: &DurationHistogram, samples: u64, failed
     let _ = writeln!(o, "procnet_collector_duration_seconds_count {}", hist.count);
     o
 }
+
+/// What the server itself adds to `/metrics`: view builds (one per sample
+/// however many clients ask), connections, sampler restarts and the age of
+/// the last sample.
+pub struct ServerStats<'a> {
+    pub views: &'a crate::serve::views::ViewCounters,
+    pub http: &'a crate::serve::listen::HttpStats,
+    pub sampler_restarts: u64,
+    /// Seconds since the last good sample (`None` before the first).
+    pub last_sample_age: Option<f64>,
+}
+
+/// Appends the server's own series to `o`.
+pub fn render_server(o: &mut String, s: &ServerStats<'_>) {
+    use crate::serve::views::View;
+    let _ = writeln!(
+        o,
+        "# HELP procnet_view_builds_total API views built (JSON encoded), at most one per view and sample whatever the number of clients."
+    );
+    let _ = writeln!(o, "# TYPE procnet_view_builds_total counter");
+    for v in View::ALL {
+        let _ = writeln!(
+            o,
+            "procnet_view_builds_total{{view=\"{}\"}} {}",
+            v.name(),
+            s.views.builds(v)
+        );
+    }
+    let _ = writeln!(
+        o,
+        "# HELP procnet_view_compressions_total API views gzip-compressed, at most one per view and sample."
+    );
+    let _ = writeln!(o, "# TYPE procnet_view_compressions_total counter");
+    for v in View::ALL {
+        let _ = writeln!(
+            o,
+            "procnet_view_compressions_total{{view=\"{}\"}} {}",
+            v.name(),
+            s.views.compressions(v)
+        );
+    }
+    let _ = writeln!(
+        o,
+        "# HELP procnet_http_connections HTTP connections open now."
+    );
+    let _ = writeln!(o, "# TYPE procnet_http_connections gauge");
+    let _ = writeln!(o, "procnet_http_connections {}", s.http.open());
+    let _ = writeln!(
+        o,
+        "# HELP procnet_http_connections_accepted_total HTTP connections accepted."
+    );
+    let _ = writeln!(o, "# TYPE procnet_http_connections_accepted_total counter");
+    let _ = writeln!(
+        o,
+        "procnet_http_connections_accepted_total {}",
+        s.http.accepted()
+    );
+    let _ = writeln!(
+        o,
+        "# HELP procnet_http_connections_refused_total HTTP connections refused at the connection limit."
+    );
+    let _ = writeln!(o, "# TYPE procnet_http_connections_refused_total counter");
+    let _ = writeln!(
+        o,
+        "procnet_http_connections_refused_total {}",
+        s.http.refused()
+    );
+    let _ = writeln!(
+        o,
+        "# HELP procnet_sampler_restarts_total Times the sampler panicked and was restarted."
+    );
+    let _ = writeln!(o, "# TYPE procnet_sampler_restarts_total counter");
+    let _ = writeln!(o, "procnet_sampler_restarts_total {}", s.sampler_restarts);
+    if let Some(age) = s.last_sample_age {
+        let _ = writeln!(
+            o,
+            "# HELP procnet_last_sample_age_seconds Seconds since the last good sample."
+        );
+        let _ = writeln!(o, "# TYPE procnet_last_sample_age_seconds gauge");
+        let _ = writeln!(o, "procnet_last_sample_age_seconds {age}");
+    }
+}

@@ -1,17 +1,31 @@
 //! The live server: HTTP routes, the Server-Sent Events stream, Prometheus
 //! metrics, the embedded UI and the request guards.
 //!
-//! Sampling runs on its own thread ([`sampler`]) and publishes ready-made
-//! JSON into [`Shared`]; a request only clones bytes, it never waits for a
-//! sample.
+//! Sampling runs on its own thread ([`sampler`], kept alive by
+//! [`supervisor`]) and publishes ready-made JSON into [`Shared`]; a request
+//! only clones bytes, it never waits for a sample. Views built on request
+//! are built once per sample for all clients ([`views`]); connections are
+//! bounded in number and time ([`listen`]).
+//!
+//! `/healthz` needs no token, even with `--token`: it is for liveness
+//! probes that hold no secret. It reveals only the sampler's state (status,
+//! sample counts, the age and duration of the last sample, restarts and the
+//! last panic message), the collector's diagnostics (which backend, how
+//! many sockets or processes could not be read and why), the last sample
+//! or rules-file error (which can name the rules file's path) and the
+//! container engine's reachability — never a process, address or
+//! connection.
 
 pub mod assets;
 pub mod icons;
+pub mod listen;
 pub mod metrics;
 pub mod routes;
 pub mod rules_watch;
 pub mod sampler;
 pub mod security;
+pub mod supervisor;
+pub mod views;
 
 use crate::collect::containers::{ContainerWatcher, EngineStatus, ENGINE_TIMEOUT, REFRESH};
 use crate::collect::{CollectError, CollectOptions, Collector};
@@ -21,14 +35,17 @@ use crate::graph::{build_connections, ContainerLabels, GraphOptions, Inputs};
 use crate::rules::RuleSet;
 use crate::snapshot::{Diagnostics, Snapshot};
 use axum::body::Bytes;
+use listen::{ConnLimits, HttpStats, LimitsError};
 use metrics::{DurationHistogram, MetricsData};
 use serde::Serialize;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use supervisor::Fault;
 use tokio::sync::{broadcast, watch};
+use views::{SampleViews, ViewCounters};
 
 /// Everything `procnet serve` is started with.
 #[derive(Debug, Clone)]
@@ -62,6 +79,8 @@ pub enum ServeError {
     },
     #[error("cannot start the collector: {0}")]
     Collector(#[from] CollectError),
+    #[error("{0}")]
+    Limits(#[from] LimitsError),
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -79,6 +98,10 @@ pub struct StreamMessage {
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Health {
+    /// `ok`, `starting` (no sample yet, within the stall bound),
+    /// `degraded` (the last sample failed, or the sampler just panicked)
+    /// or `stalled` (no sample finished within the stall bound: the
+    /// sampler is stuck). All but `ok` and `starting` answer 503.
     pub status: &'static str,
     pub seq: u64,
     pub samples: u64,
@@ -86,6 +109,18 @@ pub struct Health {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_sample_at: Option<String>,
     pub last_sample_ms: f64,
+    /// Milliseconds since the last good sample was published, computed
+    /// when `/healthz` is asked (absent before the first sample).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_sample_age_ms: Option<u64>,
+    /// The sampler is `stalled` when no sample, good or failed, finished
+    /// for this long: 3 intervals, at least [`MIN_STALL`].
+    pub stalled_after_ms: u64,
+    /// Times the sampler panicked and was restarted.
+    pub sampler_restarts: u64,
+    /// The last panic's message and place.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_panic: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -102,9 +137,15 @@ pub struct Published {
     pub graph_json: Bytes,
     /// What the last sample saw, for views built on request.
     pub latest: Option<Arc<LatestSample>>,
-    /// `/api/connections` built from `latest`, keyed by its sample number.
-    pub connections_cache: Option<(u64, Bytes)>,
+    /// Every view of the last sample, each built and compressed at most
+    /// once whatever the number of clients.
+    pub views: Arc<SampleViews>,
     pub traffic_json: Bytes,
+    /// When the last good sample was published.
+    pub last_sample: Option<Instant>,
+    /// When the sampler last finished a sample, good or failed: what
+    /// `stalled` is measured from.
+    pub last_beat: Option<Instant>,
     pub metrics: MetricsData,
     pub histogram: DurationHistogram,
     pub health: Health,
@@ -116,23 +157,46 @@ pub struct Shared {
     pub events: broadcast::Sender<Arc<StreamMessage>>,
     pub stopping: AtomicBool,
     pub shutdown: watch::Sender<bool>,
+    /// Bumped when the sampler restarts: its seq starts again from 1, so
+    /// event streams end and their clients re-sync from a full graph.
+    pub sampler_epoch: watch::Sender<u64>,
+    pub view_counters: ViewCounters,
+    pub http: Arc<HttpStats>,
+    /// The sampling interval, for the stall bound.
+    pub interval: Duration,
+    /// When the server started: before the first sample, `starting` turns
+    /// into `stalled` when this is too long ago.
+    pub started: Instant,
+    /// A fault to inject (`PROCNET_FAULT`, a test hook).
+    pub fault: Fault,
 }
+
+/// The shortest stall bound: at a short `--interval`, one slow sample on a
+/// busy machine is not a stuck sampler.
+pub const MIN_STALL: Duration = Duration::from_secs(2);
 
 /// How many messages a slow event-stream client may fall behind before it
 /// is dropped (it reconnects and re-syncs from a full graph).
 const EVENT_BACKLOG: usize = 32;
 
 impl Shared {
-    fn new() -> Shared {
+    fn new(interval: Duration, fault: Fault) -> Shared {
         let empty = GraphDoc::default();
         let graph_json = Bytes::from(serde_json::to_vec(&empty).unwrap_or_default());
+        let traffic_json = Bytes::from_static(b"[]");
         Shared {
             published: RwLock::new(Published {
                 graph: Arc::new(empty),
+                views: Arc::new(SampleViews::new(
+                    None,
+                    graph_json.clone(),
+                    traffic_json.clone(),
+                )),
                 graph_json,
                 latest: None,
-                connections_cache: None,
-                traffic_json: Bytes::from_static(b"[]"),
+                traffic_json,
+                last_sample: None,
+                last_beat: None,
                 metrics: MetricsData::default(),
                 histogram: DurationHistogram::default(),
                 health: Health {
@@ -143,6 +207,85 @@ impl Shared {
             events: broadcast::channel(EVENT_BACKLOG).0,
             stopping: AtomicBool::new(false),
             shutdown: watch::channel(false).0,
+            sampler_epoch: watch::channel(0).0,
+            view_counters: ViewCounters::default(),
+            http: Arc::new(HttpStats::default()),
+            interval,
+            started: Instant::now(),
+            fault,
+        }
+    }
+
+    /// How long without a finished sample means the sampler is stuck.
+    pub fn stall_bound(&self) -> Duration {
+        self.interval.saturating_mul(3).max(MIN_STALL)
+    }
+
+    /// `/healthz` as of `now`: the stored health with the age of the last
+    /// sample and a status that says `stalled` when the sampler has not
+    /// finished a sample within [`Shared::stall_bound`] — measured here,
+    /// at request time, so a sampler that hangs or is gone cannot leave a
+    /// stale `ok` behind.
+    pub fn health_at(&self, now: Instant) -> Health {
+        let p = self.read();
+        let mut health = p.health.clone();
+        let bound = self.stall_bound();
+        health.stalled_after_ms = bound.as_millis() as u64;
+        health.last_sample_age_ms = p
+            .last_sample
+            .map(|t| now.saturating_duration_since(t).as_millis() as u64);
+        let since_beat = now.saturating_duration_since(p.last_beat.unwrap_or(self.started));
+        if since_beat > bound {
+            health.status = "stalled";
+        }
+        health.sse_clients = self.events.receiver_count();
+        health
+    }
+
+    /// Records a sampler panic; returns the number of restarts so far.
+    fn record_panic(&self, text: &str) -> u64 {
+        let restarts = {
+            let mut p = self.write();
+            p.health.sampler_restarts += 1;
+            p.health.last_panic = Some(text.to_string());
+            p.health.last_error = Some(format!("the sampler panicked: {text}"));
+            p.health.status = "degraded";
+            p.health.sampler_restarts
+        };
+        self.sampler_epoch.send_modify(|e| *e += 1);
+        restarts
+    }
+
+    /// Sleeps up to `d`, waking early when the server stops.
+    fn sleep(&self, d: Duration) {
+        let deadline = Instant::now() + d;
+        while !self.stopping.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            std::thread::sleep((deadline - now).min(Duration::from_millis(100)));
+        }
+    }
+
+    /// The `PROCNET_FAULT` test hook, on the publish path of the third
+    /// sample: panic once, or hang until shutdown.
+    fn inject_fault(&self) {
+        if self.fault == Fault::None || self.read().health.samples != 2 {
+            return;
+        }
+        static FIRED: AtomicBool = AtomicBool::new(false);
+        match self.fault {
+            Fault::SamplerPanic if !FIRED.swap(true, Ordering::Relaxed) => {
+                panic!("injected fault (PROCNET_FAULT=sampler-panic)")
+            }
+            Fault::SamplerHang => {
+                log::warn!("PROCNET_FAULT=sampler-hang: the sampler now hangs until shutdown");
+                while !self.stopping.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+            _ => {}
         }
     }
 
@@ -159,6 +302,7 @@ impl Shared {
 
     fn record_failure(&self, error: String) {
         let mut p = self.write();
+        p.last_beat = Some(Instant::now());
         p.health.failed_samples += 1;
         p.health.last_error = Some(error);
         p.health.status = "degraded";
@@ -194,6 +338,7 @@ impl Shared {
             diagnostics,
             took,
         } = out;
+        self.inject_fault();
         let graph_json = Bytes::from(serde_json::to_vec(&*graph).unwrap_or_default());
         let traffic_json = Bytes::from(serde_json::to_vec(traffic).unwrap_or_default());
         let message = diff.map(|d| StreamMessage {
@@ -201,8 +346,19 @@ impl Shared {
             seq: d.seq,
             data: serde_json::to_string(&d).unwrap_or_default(),
         });
+        self.view_counters.count_build(views::View::Graph);
+        self.view_counters.count_build(views::View::Traffic);
+        let views = Arc::new(SampleViews::new(
+            Some(latest.clone()),
+            graph_json.clone(),
+            traffic_json.clone(),
+        ));
         {
             let mut p = self.write();
+            let now = Instant::now();
+            p.last_sample = Some(now);
+            p.last_beat = Some(now);
+            p.views = views;
             p.health.seq = graph.seq;
             p.health.samples += 1;
             p.health.last_sample_at = Some(graph.timestamp.clone());
@@ -289,11 +445,12 @@ pub fn run(config: ServeConfig) -> Result<(), ServeError> {
     })?;
     listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;
+    let limits = ConnLimits::from_env()?;
     let mut collector = Collector::with_options(CollectOptions {
         capture: config.capture,
     })?;
     collector.set_containers(config.containers);
-    let shared = Arc::new(Shared::new());
+    let shared = Arc::new(Shared::new(config.interval, Fault::from_env()));
     let watcher = if config.containers {
         Some(ContainerWatcher::spawn(REFRESH, ENGINE_TIMEOUT)?)
     } else {
@@ -305,8 +462,8 @@ pub fn run(config: ServeConfig) -> Result<(), ServeError> {
         let config = config.clone();
         let engine = watcher.as_ref().map(ContainerWatcher::view);
         std::thread::Builder::new()
-            .name("procnet-sampler".into())
-            .spawn(move || sampler::run(shared, collector, &config, engine))?
+            .name(supervisor::SAMPLER_THREAD.into())
+            .spawn(move || supervisor::run(shared, collector, &config, engine))?
     };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -318,19 +475,16 @@ pub fn run(config: ServeConfig) -> Result<(), ServeError> {
         log::info!("procnet serving on http://{local}/");
         let app = routes::router(shared.clone(), &config);
         let stop = shared.clone();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                shutdown_signal().await;
-                log::info!("shutting down");
-                stop.stopping
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
-                let _ = stop.shutdown.send(true);
-            })
-            .await
+        listen::serve(listener, app, limits, shared.http.clone(), async move {
+            shutdown_signal().await;
+            log::info!("shutting down");
+            stop.stopping.store(true, Ordering::Relaxed);
+            let _ = stop.shutdown.send(true);
+        })
+        .await;
+        Ok::<(), std::io::Error>(())
     });
-    shared
-        .stopping
-        .store(true, std::sync::atomic::Ordering::Relaxed);
+    shared.stopping.store(true, Ordering::Relaxed);
     let _ = sampler.join();
     drop(watcher);
     runtime.shutdown_timeout(Duration::from_secs(2));

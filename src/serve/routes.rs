@@ -3,6 +3,7 @@
 use crate::serve::assets::{self, NO_STORE};
 use crate::serve::icons;
 use crate::serve::security::{login_redirect, token_cookie, Guard, RequestFacts, Verdict};
+use crate::serve::views::{accepts_gzip, Encoding, View};
 use crate::serve::{metrics, status_json, ServeConfig, Shared};
 use axum::body::Body;
 use axum::extract::{Path as UrlPath, Request, State};
@@ -150,57 +151,67 @@ async fn not_found() -> Response {
     plain(StatusCode::NOT_FOUND, "not found\n")
 }
 
-async fn graph(State(state): State<AppState>) -> Response {
-    let bytes = state.shared.read().graph_json.clone();
-    json(bytes)
+/// `/api/graph`: made by the sampler; gzip made once per sample for all
+/// clients that accept it.
+async fn graph(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    view(&state, View::Graph, &headers).await
 }
 
-/// Built from the last sample on the first request after it (off the async
-/// workers), then served from the cache until the next sample.
-async fn connections(State(state): State<AppState>) -> Response {
-    let (latest, cached) = {
-        let p = state.shared.read();
-        (p.latest.clone(), p.connections_cache.clone())
-    };
-    let Some(latest) = latest else {
-        return json(axum::body::Bytes::from_static(
-            b"{\"listeners\":[],\"connections\":[]}",
-        ));
-    };
-    if let Some((number, bytes)) = cached {
-        if number == latest.number {
-            return json(bytes);
-        }
-    }
-    let number = latest.number;
-    let bytes = match tokio::task::spawn_blocking(move || latest.connections_json()).await {
-        Ok(b) => b,
-        Err(_) => {
-            return plain(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "could not build the connections view\n",
-            )
-        }
-    };
-    {
-        let mut p = state.shared.write();
-        if p.latest.as_ref().is_some_and(|l| l.number == number) {
-            p.connections_cache = Some((number, bytes.clone()));
-        }
-    }
-    json(bytes)
+/// `/api/connections`: built from the last sample on the first request
+/// after it (off the async workers), once for all concurrent requests, then
+/// served from the sample's cache until the next sample.
+async fn connections(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    view(&state, View::Connections, &headers).await
 }
 
 /// `/api/traffic`: per process and interface, bytes received and sent
 /// since procnet started (netprocmon's `{pid, interface, recv, send}`).
-async fn traffic(State(state): State<AppState>) -> Response {
-    let bytes = state.shared.read().traffic_json.clone();
-    json(bytes)
+async fn traffic(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    view(&state, View::Traffic, &headers).await
 }
 
+/// One view of the last sample, in the encoding the client accepts. The
+/// bytes are shared by every response of this sample, never copied.
+async fn view(state: &AppState, which: View, headers: &HeaderMap) -> Response {
+    let encoding = if accepts_gzip(headers) {
+        Encoding::Gzip
+    } else {
+        Encoding::Identity
+    };
+    let views = state.shared.read().views.clone();
+    let ready = views.ready(which, encoding);
+    let (bytes, encoding) = match ready {
+        Some(r) => r,
+        None => {
+            let shared = state.shared.clone();
+            let build = tokio::task::spawn_blocking(move || {
+                views.get(which, encoding, &shared.view_counters)
+            });
+            match build.await {
+                Ok(r) => r,
+                Err(_) => {
+                    return plain(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "procnet: could not build this view (see the server log)\n",
+                    )
+                }
+            }
+        }
+    };
+    let mut r = json(bytes);
+    let h = r.headers_mut();
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    if encoding == Encoding::Gzip {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    r
+}
+
+/// `/healthz`: 200 while sampling works (or is starting), 503 when the
+/// last sample failed, the sampler just panicked, or no sample finished
+/// within 3 intervals. Needs no token (see the module docs of `serve`).
 async fn healthz(State(state): State<AppState>) -> Response {
-    let mut health = state.shared.read().health.clone();
-    health.sse_clients = state.shared.events.receiver_count();
+    let health = state.shared.health_at(std::time::Instant::now());
     let status = if health.status == "ok" || health.status == "starting" {
         StatusCode::OK
     } else {
@@ -213,8 +224,9 @@ async fn healthz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics_text(State(state): State<AppState>) -> Response {
-    let text = {
-        let p = state.shared.read();
+    let shared = &state.shared;
+    let mut text = {
+        let p = shared.read();
         metrics::render(
             &p.metrics,
             &p.histogram,
@@ -222,6 +234,16 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
             p.health.failed_samples,
         )
     };
+    let health = shared.health_at(std::time::Instant::now());
+    metrics::render_server(
+        &mut text,
+        &metrics::ServerStats {
+            views: &shared.view_counters,
+            http: &shared.http,
+            sampler_restarts: health.sampler_restarts,
+            last_sample_age: health.last_sample_age_ms.map(|ms| ms as f64 / 1000.0),
+        },
+    );
     (
         [
             (
@@ -306,8 +328,15 @@ async fn events(
             })
         });
     let mut shutdown = shared.shutdown.subscribe();
+    // A restarted sampler counts seq from 1 again: end the stream so the
+    // client re-syncs from a full graph rather than miss every diff.
+    let mut epoch = shared.sampler_epoch.subscribe();
+    epoch.mark_unchanged();
     let stop = async move {
-        let _ = shutdown.wait_for(|s| *s).await;
+        tokio::select! {
+            _ = shutdown.wait_for(|s| *s) => {}
+            _ = epoch.changed() => {}
+        }
     };
     let stream = initial.chain(live).take_until(stop).map(Ok);
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
