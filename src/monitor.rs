@@ -46,12 +46,12 @@ mod lineage;
 
 pub use background::{BackgroundMonitor, BACKGROUND_THREAD_NAME};
 
+use crate::collect::proc_info::ProcReader;
 use crate::collect::{CollectError, CollectOptions, Collector};
 use crate::graph::pairing::{is_listener, SocketIndex};
 use crate::graph::traffic::{interface_of, Delta, TrafficTracker};
 use crate::snapshot::{Interface, Proto, Snapshot, Socket};
 use lineage::{is_root, Lineage, ProcInfo, ProcKey};
-use crate::collect::proc_info::ProcReader;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 

@@ -73,5 +73,8 @@ fn the_contract_is_in_the_repository() {
         assert!(contract.contains(name), "docs/contract.md documents {name}");
     }
     let (_, readme) = docs().into_iter().next().unwrap();
-    assert!(readme.contains("docs/contract.md"), "README links the contract");
+    assert!(
+        readme.contains("docs/contract.md"),
+        "README links the contract"
+    );
 }

@@ -20,20 +20,17 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-/// Runs until `shared.stopping` is set. `engine` is the container
-/// watcher's latest view (`None` with `--no-containers`): only read here,
-/// never waited for.
+/// Runs until `shared.stopping` is set. `rules_watch` gives the current
+/// rules (it outlives a restarted sampler, so a reload is never undone);
+/// `engine` is the container watcher's latest view (`None` with
+/// `--no-containers`). Both are only read here, never waited for.
 pub fn run(
     shared: Arc<Shared>,
     mut collector: Collector,
     config: &ServeConfig,
+    rules_watch: &RulesWatcher,
     engine: Option<Arc<RwLock<EngineView>>>,
 ) {
-    let rules_watch = RulesWatcher::spawn(
-        shared.clone(),
-        config.rules_path.clone(),
-        config.rules.clone(),
-    );
     let mut last_error: Option<String> = None;
     let mut prev: Option<Arc<GraphDoc>> = None;
     let mut traffic = TrafficTracker::default();

@@ -10,6 +10,7 @@
 
 use crate::collect::containers::EngineView;
 use crate::collect::{CollectOptions, Collector};
+use crate::serve::rules_watch::RulesWatcher;
 use crate::serve::{sampler, ServeConfig, Shared};
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
@@ -93,10 +94,14 @@ pub fn run(
     engine: Option<Arc<RwLock<EngineView>>>,
 ) {
     install_panic_hook();
+    let rules_watch = RulesWatcher::spawn(
+        shared.clone(),
+        config.rules_path.clone(),
+        config.rules.clone(),
+    );
     let mut collector = Some(collector);
     let mut consecutive: u32 = 0;
     let mut logged: Vec<String> = Vec::new();
-    let mut restarted = false;
     while !shared.stopping.load(Ordering::Relaxed) {
         let Some(c) = collector.take() else {
             match Collector::with_options(CollectOptions {
@@ -115,14 +120,8 @@ pub fn run(
             continue;
         };
         let started = Instant::now();
-        let config = if restarted {
-            restart_config(config)
-        } else {
-            config.clone()
-        };
-        restarted = true;
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-            sampler::run(shared.clone(), c, &config, engine.clone())
+            sampler::run(shared.clone(), c, config, &rules_watch, engine.clone())
         }));
         let Err(payload) = outcome else {
             return; // stopped normally
@@ -149,21 +148,6 @@ pub fn run(
         }
         shared.sleep(backoff(config.interval, consecutive));
     }
-}
-
-/// The configuration for a restarted sampler: the rules as the file says
-/// now (a reload the old sampler had made must not be undone by the
-/// restart), else the ones the server started with.
-fn restart_config(config: &ServeConfig) -> ServeConfig {
-    let mut config = config.clone();
-    if let Some(path) = &config.rules_path {
-        // Only a regular file: opening a FIFO would block the restart.
-        let regular = std::fs::metadata(path).is_ok_and(|m| m.is_file());
-        if let (true, Ok(rules)) = (regular, crate::rules::RuleSet::load(path)) {
-            config.rules = rules;
-        }
-    }
-    config
 }
 
 /// One interval after the first panic, doubling for each panic in a row,
