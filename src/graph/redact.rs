@@ -322,6 +322,9 @@ impl Tool {
     /// The tool an argument names by its basename, if any.
     fn named_by(token: &str) -> Option<Tool> {
         let base = token.rsplit(['/', '\\']).next().unwrap_or(token);
+        if base.len() > 18 {
+            return None; // longer than any name below (`mariadb-binlog.exe`)
+        }
         let lower = base.to_ascii_lowercase();
         let lower = lower.strip_suffix(".exe").unwrap_or(&lower);
         let tool = match lower {
@@ -471,6 +474,7 @@ fn redact_tokens(tokens: &[&str], nested: bool) -> Vec<String> {
         let token = tokens[i];
         let next = tokens.get(i + 1).copied();
         let next_is_value = next.is_some_and(is_value);
+        let words = may_name_a_secret(token);
 
         if let Some(t) = Tool::named_by(token) {
             tool = Some(t);
@@ -504,7 +508,7 @@ fn redact_tokens(tokens: &[&str], nested: bool) -> Vec<String> {
         }
 
         // Family 1: secret-named options.
-        if let Some((name, joined)) = split_option(token) {
+        if let Some((name, joined)) = split_option(token).filter(|_| words) {
             if is_secret_name(name) && !tool.is_some_and(|t| t.not_secret(name)) {
                 match joined {
                     Some((sep, value)) if !value.is_empty() => {
@@ -535,7 +539,7 @@ fn redact_tokens(tokens: &[&str], nested: bool) -> Vec<String> {
                 && header
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-            if is_name && is_secret_header(header) {
+            if is_name && words && is_secret_header(header) {
                 if let Some(next) = next {
                     out.push(token.to_string());
                     let scheme_then_value = is_auth_scheme(next) && i + 2 < tokens.len();
@@ -645,56 +649,68 @@ fn redact_text_families(arg: &str) -> String {
     let mut s = arg.to_string();
     let has = |s: &str, c: char| s.contains(c);
     if s.contains("://") && has(&s, '@') {
-        s = p
-            .url_userinfo
-            .replace_all(&s, |c: &Captures| {
-                let userinfo = &c[2];
-                match userinfo.split_once(':') {
-                    Some((user, _)) => format!("{}{user}:{MASK}@", &c[1]),
-                    None => format!("{}{MASK}@", &c[1]),
-                }
-            })
-            .into_owned();
+        replace(&mut s, &p.url_userinfo, |c| match c[2].split_once(':') {
+            Some((user, _)) => format!("{}{user}:{MASK}@", &c[1]),
+            None => format!("{}{MASK}@", &c[1]),
+        });
     }
     if has(&s, ':') && has(&s, '@') {
-        s = p
-            .dsn_userinfo
-            .replace_all(&s, |c: &Captures| {
-                if c.get(4).is_some() || &c[3] == MASK {
-                    return c[0].to_string(); // an image digest, or done already
-                }
-                format!("{}{}:{MASK}@", &c[1], &c[2])
-            })
-            .into_owned();
+        replace(&mut s, &p.dsn_userinfo, |c| {
+            if c.get(4).is_some() || &c[3] == MASK {
+                return c[0].to_string(); // an image digest, or done already
+            }
+            format!("{}{}:{MASK}@", &c[1], &c[2])
+        });
     }
-    if has(&s, ':') && (has(&s, '"') || has(&s, '\'')) {
-        s = p
-            .quoted_pair
-            .replace_all(&s, |c: &Captures| {
+    // Families 3 and 5 need a secret-like name, so text without one of
+    // its words (most arguments) skips them.
+    if may_name_a_secret(&s) {
+        if has(&s, ':') && (has(&s, '"') || has(&s, '\'')) {
+            replace(&mut s, &p.quoted_pair, |c| {
                 if is_secret_name(&c[2]) && !c[4].is_empty() {
                     format!("{}{}{}:{}{MASK}{}", &c[1], &c[2], &c[1], &c[3], &c[5])
                 } else {
                     c[0].to_string()
                 }
-            })
-            .into_owned();
-    }
-    if has(&s, '=') {
-        s = p
-            .assignment
-            .replace_all(&s, |c: &Captures| {
+            });
+        }
+        if has(&s, '=') {
+            replace(&mut s, &p.assignment, |c| {
                 if is_secret_name(&c[2]) {
                     format!("{}{}{}{MASK}", &c[1], &c[2], &c[3])
                 } else {
                     c[0].to_string()
                 }
-            })
-            .into_owned();
+            });
+        }
+        if has(&s, ':') {
+            s = redact_headers(&s);
+        }
     }
-    if has(&s, ':') {
-        s = redact_headers(&s);
+    if p.known_token.is_match(&s) {
+        s = p.known_token.replace_all(&s, MASK).into_owned();
     }
-    p.known_token.replace_all(&s, MASK).into_owned()
+    s
+}
+
+/// Replaces every match of `re` in `s` by what `with` makes of it,
+/// copying only when something matched.
+fn replace(s: &mut String, re: &Regex, with: impl FnMut(&Captures) -> String) {
+    if let std::borrow::Cow::Owned(new) = re.replace_all(s, with) {
+        *s = new;
+    }
+}
+
+/// Whether `text` holds any word that [`is_secret_name`] or
+/// [`is_secret_header`] could need (a cheap, exact prefilter: every secret
+/// name contains one of these).
+fn may_name_a_secret(text: &str) -> bool {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(r"(?i)pass|pw|secret|token|auth|key|cred|sig|bearer|cookie")
+            .expect("valid pattern")
+    })
+    .is_match(text)
 }
 
 /// Family 3 inside one argument: `Name: [scheme] value`, repeated over
