@@ -304,7 +304,14 @@ fn run_snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
     let text = match args.format {
         Format::Graph => json(serde_json::to_string_pretty(&build_graph(&inputs, 1)))?,
         Format::Connections => json(serde_json::to_string_pretty(&build_connections(&inputs)))?,
-        Format::Snapshot => json(serde_json::to_string_pretty(&snapshot))?,
+        Format::Snapshot if setup.options.show_secrets => {
+            json(serde_json::to_string_pretty(&snapshot))?
+        }
+        Format::Snapshot => {
+            let mut shown = snapshot.clone();
+            procnet::graph::redact::redact_snapshot(&mut shown);
+            json(serde_json::to_string_pretty(&shown))?
+        }
         Format::Table => {
             procnet::table::render(&build_graph(&inputs, 1), &build_connections(&inputs))
         }
