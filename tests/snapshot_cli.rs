@@ -361,6 +361,19 @@ import time; time.sleep(3600)
         "the hidden edges are counted: {}",
         p2p["p2pHiddenEdges"]
     );
+    // A live server says the same in /healthz (the graph hides them; the
+    // health report keeps the count).
+    let live = Server::start(&["--p2p-only", "--no-containers"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let hidden = loop {
+        let h = live.get("/healthz").json();
+        let n = h["p2pHiddenEdges"].as_u64().unwrap_or(0);
+        if n >= 1 || std::time::Instant::now() > deadline {
+            break n;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert!(hidden >= 1, "/healthz counts the hidden edges");
 }
 
 #[test]

@@ -125,6 +125,10 @@ pub struct Health {
     pub last_error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rules_error: Option<String>,
+    /// Edges to unknown owners that `--p2p-only` leaves out of the graph
+    /// (absent without `--p2p-only`): hidden, not lost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p2p_hidden_edges: Option<u32>,
     pub collector: Diagnostics,
     pub sse_clients: usize,
     /// The container engine: reachable or not, and why.
@@ -360,6 +364,7 @@ impl Shared {
             p.last_beat = Some(now);
             p.views = views;
             p.health.seq = graph.seq;
+            p.health.p2p_hidden_edges = graph.p2p_hidden_edges;
             p.health.samples += 1;
             p.health.last_sample_at = Some(graph.timestamp.clone());
             p.health.last_sample_ms = took.as_secs_f64() * 1000.0;
