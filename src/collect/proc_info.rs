@@ -32,6 +32,12 @@ pub struct ProcReader {
     buf: Vec<u8>,
 }
 
+impl Default for ProcReader {
+    fn default() -> ProcReader {
+        ProcReader::new()
+    }
+}
+
 #[cfg(target_os = "linux")]
 impl ProcReader {
     pub fn new() -> ProcReader {

@@ -399,7 +399,7 @@ mod tests {
             p.extend_from_slice(&rta_len.to_ne_bytes());
             p.extend_from_slice(&INET_DIAG_INFO.to_ne_bytes());
             p.extend_from_slice(info);
-            while p.len() % 4 != 0 {
+            while !p.len().is_multiple_of(4) {
                 p.push(0);
             }
         }
