@@ -3,7 +3,7 @@
 //   node test/fake-server.mjs [--port 8765] [--synthetic 2000,10000] [--tick 1000] [--rules-error MSG]
 // As a module: const s = await startFakeServer({...}); s.url; s.sendDiff(d); await s.close();
 import http from 'node:http';
-import { readFileSync, existsSync, statSync } from 'node:fs';
+import { readFileSync, existsSync, statSync, readdirSync } from 'node:fs';
 import { join, extname, normalize, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -49,6 +49,11 @@ export async function startFakeServer(opts = {}) {
       clients.add(res);
       req.on('close', () => clients.delete(res));
       return;
+    }
+    if (p === '/api/icons') { // as the real server: the PNGs the icons directory has
+      const types = iconsDir ? readdirSync(iconsDir).filter((n) => n.endsWith('.png')).map((n) => n.slice(0, -4)) : [];
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      return res.end(JSON.stringify({ types, fallback: types.includes('service') }));
     }
     if (p.startsWith('/icons/')) {
       const f = iconsDir && join(iconsDir, normalize(p.slice(7)).replace(/^(\.\.[/\\])+/, ''));
