@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { launch, openUI, switchView, solidPng } from './helpers.mjs';
+import { launch, switchView, solidPng } from './helpers.mjs';
 
 const bare = process.env.PROCNET_URL_NO_ICONS?.replace(/\/$/, '');
 const withIcons = process.env.PROCNET_URL_ICONS?.replace(/\/$/, '');
@@ -17,17 +17,20 @@ after(async () => { await browser?.close(); });
 
 /** Opens the UI, visits every view, and returns each /icons/ request with its status. */
 async function iconRequests(url) {
-  const { page, context, errors } = await openUI(browser, url);
+  const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  const page = await context.newPage();
   const seen = [];
+  const errors = [];
   let indexRequests = 0;
+  // Listening before the page loads, so its first requests are seen too.
   page.on('response', (r) => {
     const path = new URL(r.url()).pathname;
     if (path.startsWith('/icons/')) seen.push(`${path} ${r.status()}`);
     if (path === '/api/icons') indexRequests++;
   });
+  page.on('pageerror', (e) => errors.push(String(e)));
   try {
-    // The page may have asked before the listener was attached: reload with it in place.
-    await page.reload({ waitUntil: 'domcontentloaded' });
+    await page.goto(url + '/', { waitUntil: 'domcontentloaded' });
     await page.waitForFunction(() => window.__procnet && window.__procnet.lastSeq >= 0, null, { timeout: 15000 });
     for (const view of ['table', 'diagram', 'graph']) {
       await switchView(page, view);
