@@ -87,6 +87,17 @@ impl LoggedServer {
         self.log.lock().unwrap().clone()
     }
 
+    /// The log once it contains `text` (it is read from the server's
+    /// stderr by another thread, so a line can lag behind the event), or
+    /// as it is after 10 s.
+    fn log_with(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.log().contains(text) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.log()
+    }
+
     /// A metric's value from `/metrics` (0 when absent).
     fn metric(&self, series: &str) -> f64 {
         metric_value(&self.get("/metrics").body, series)
@@ -283,8 +294,8 @@ fn connection_cap_refuses_and_recovers() {
         assert!(reply.starts_with("HTTP/1.1 503"), "over the cap: {reply:?}");
         assert!(reply.contains("too many open connections"), "{reply}");
     }
-    let log = s.log();
     let line = "connection limit 8 reached; refusing new connections until some close";
+    let log = s.log_with(line);
     assert_eq!(
         log.matches(line).count(),
         1,
@@ -318,11 +329,8 @@ fn connection_cap_refuses_and_recovers() {
         metric_value(&graph, "procnet_http_connections_refused_total") >= 5.0,
         "{graph}"
     );
-    assert!(
-        s.log().contains("below the connection limit 8 again"),
-        "{}",
-        s.log()
-    );
+    let log = s.log_with("below the connection limit 8 again");
+    assert!(log.contains("below the connection limit 8 again"), "{log}");
 }
 
 /// Raw GET returning status, headers and the body bytes (gzip-safe).
@@ -526,7 +534,7 @@ fn a_panicking_sampler_is_restarted_and_reported() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let log = s.log();
+    let log = s.log_with("the sampler panicked");
     assert_eq!(log.matches("the sampler panicked").count(), 1, "{log}");
     assert!(!log.contains("thread 'procnet-sampler' panicked"), "{log}");
 }
