@@ -6,7 +6,18 @@ mod common;
 use common::*;
 use procnet::monitor::{Monitor, MonitorError, MonitorOptions, NetworkTraffic, UdpSource};
 use procnet::snapshot::Proto;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// These tests share machine-wide state — the pid counter (one forces pid
+/// reuse through `ns_last_pid`), this process's thread count (checked
+/// after a background monitor stops) and loopback capture — so they run
+/// one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 const SENDER: &str = r#"
 import socket, sys, time
@@ -21,6 +32,7 @@ time.sleep(3600)
 
 #[test]
 fn counts_ports_and_interfaces() {
+    let _serial = serial();
     let (server, port) = tcp_server("127.0.0.1");
     // Connect now, send only after the monitor's baseline.
     let mut client = python(SENDER, &[&port.to_string(), "1.0"]);
@@ -181,6 +193,7 @@ fn family(tcp_n: u64, udp_n: u64) -> (Proc, Proc, Proc, u32, u16, u16) {
 /// holds no socket itself); with descendants off they do not.
 #[test]
 fn a_forked_childs_tcp_counts_for_the_parent() {
+    let _serial = serial();
     let mut monitor = Monitor::new().expect("monitor");
     let (_t, _u, mut parent, child, _, _) = family(TCP_BYTES, 0);
     monitor.add_pid(parent.pid());
@@ -224,6 +237,7 @@ fn a_forked_childs_tcp_counts_for_the_parent() {
 /// this test fails, by design.
 #[test]
 fn udp_and_tcp_of_a_child_count_for_the_parent() {
+    let _serial = serial();
     let mut monitor = Monitor::new().expect("monitor");
     assert_eq!(
         monitor.udp_source(),
@@ -274,6 +288,7 @@ fn udp_and_tcp_of_a_child_count_for_the_parent() {
 /// `pid_by_port` answers with the watched pid, and only for watched ones.
 #[test]
 fn ports_are_pairs_and_pid_by_port_is_limited_to_watched() {
+    let _serial = serial();
     let mut monitor = Monitor::new().expect("monitor");
     let (_t, _u, mut parent, child, tcp_port, udp_port) = family(1000, 0);
     assert_eq!(parent.line(), "sent");
@@ -325,6 +340,7 @@ fn monitor_threads() -> usize {
 /// refresh), and dropping the handle stops the thread.
 #[test]
 fn background_monitor_refreshes_itself_and_stops_on_drop() {
+    let _serial = serial();
     let mut monitor = Monitor::new().expect("monitor");
     let (_t, _u, mut parent, _, _, _) = family(TCP_BYTES, 0);
     monitor.add_pid(parent.pid());
@@ -361,6 +377,7 @@ fn background_monitor_refreshes_itself_and_stops_on_drop() {
 /// reuse through `/proc/sys/kernel/ns_last_pid`, so it needs root.
 #[test]
 fn a_reused_watched_pid_is_not_counted() {
+    let _serial = serial();
     let (_server, port) = tcp_server("127.0.0.1");
     let mut monitor = Monitor::new().expect("monitor");
     let mut first = python(SENDER, &[&port.to_string(), "0"]);
@@ -420,6 +437,7 @@ fn example_binary() -> std::path::PathBuf {
 /// Needs root (UDP via packet capture).
 #[test]
 fn the_example_counts_a_forked_childs_tcp_and_udp() {
+    let _serial = serial();
     let example = example_binary();
     let (_tcp_sink, tcp_port) = tcp_server("127.0.0.1");
     let mut _udp_sink = python(UDP_SINK, &[]);
@@ -476,6 +494,7 @@ fn the_example_counts_a_forked_childs_tcp_and_udp() {
 /// the example as `nobody` (setpriv), so it needs root to drop to it.
 #[test]
 fn without_capture_rights_the_result_says_why() {
+    let _serial = serial();
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
