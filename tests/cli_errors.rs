@@ -234,6 +234,8 @@ fn run_bounded(args: &[&str], stdout: Stdio, nofile: Option<u64>) -> Outcome {
             });
         }
     }
+    #[cfg(not(unix))]
+    let _ = nofile; // no resource limits to set there
     let mut child = cmd.spawn().unwrap();
     let mut err = child.stderr.take().unwrap();
     let reader = std::thread::spawn(move || {

@@ -6,6 +6,7 @@
 //! running `procnet serve`'s `/api/graph`, `/api/connections`, `/api/events`
 //! (first graph and a diff), `/api/traffic`, `/metrics`, `/healthz` and `/`.
 //! With `--show-secrets` the secrets are there, so the search can fail.
+#![cfg(target_os = "linux")]
 
 mod common;
 
