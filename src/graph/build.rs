@@ -144,6 +144,9 @@ struct Resolved {
     server_addr: SocketAddr,
     /// The socket's local end is the client.
     local_is_client: bool,
+    /// The other end's socket, when it is on this host (its own
+    /// retransmissions are the other direction's).
+    peer: Option<usize>,
 }
 
 /// Where a connected socket's other end is, and which end serves.
@@ -218,6 +221,7 @@ fn resolve(
             client_addr: s.local,
             server_addr: remote,
             local_is_client: true,
+            peer,
         }),
         ServerSide::Local if peer.is_some() => None,
         ServerSide::Local => Some(Resolved {
@@ -226,6 +230,7 @@ fn resolve(
             client_addr: remote,
             server_addr: s.local,
             local_is_client: false,
+            peer,
         }),
     }
 }
@@ -244,6 +249,29 @@ struct EdgeAcc {
     /// Bytes since the previous sample, client → server and back.
     tx_delta: Option<u64>,
     rx_delta: Option<u64>,
+    /// Largest smoothed RTT (µs) and summed retransmissions.
+    rtt_us: Option<u32>,
+    retransmits: Option<u64>,
+}
+
+/// One connection's health for its edge: the larger smoothed RTT of its
+/// two ends (both measure the same path) and the retransmissions of both
+/// (each end counts the segments it sent again). A peer on this host
+/// without health (e.g. not read yet) adds nothing.
+fn connection_health(s: &Socket, peer: Option<&Socket>) -> (Option<u32>, Option<u64>) {
+    let ends = [s.tcp_health, peer.and_then(|p| p.tcp_health)];
+    let rtt = ends.iter().flatten().filter_map(|h| h.rtt_us).max();
+    let retransmits = ends
+        .iter()
+        .flatten()
+        .map(|h| u64::from(h.retransmits))
+        .reduce(|a, b| a + b);
+    (rtt, retransmits)
+}
+
+/// Microseconds as milliseconds, to the microsecond.
+fn rtt_ms(us: u32) -> f64 {
+    f64::from(us) / 1000.0
 }
 
 fn add_opt(acc: &mut Option<u64>, v: Option<u64>) {
@@ -347,6 +375,7 @@ pub fn build_graph(inputs: &Inputs<'_>, seq: u64) -> GraphDoc {
                 }
             });
         let state = s.state.as_str();
+        let (rtt_us, retransmits) = connection_health(s, r.peer.map(|j| &snap.sockets[j]));
         for &from in &r.clients {
             for &to in &r.servers {
                 nodes.insert(from);
@@ -373,6 +402,8 @@ pub fn build_graph(inputs: &Inputs<'_>, seq: u64) -> GraphDoc {
                 add_opt(&mut acc.rx, rx);
                 add_opt(&mut acc.tx_delta, delta.map(|d| d.0));
                 add_opt(&mut acc.rx_delta, delta.map(|d| d.1));
+                add_opt(&mut acc.retransmits, retransmits);
+                acc.rtt_us = acc.rtt_us.max(rtt_us);
             }
         }
     }
@@ -417,6 +448,8 @@ pub fn build_graph(inputs: &Inputs<'_>, seq: u64) -> GraphDoc {
                 rx_bytes: acc.rx,
                 tx_rate: acc.tx_delta.and_then(|d| inputs.traffic?.rate(d)),
                 rx_rate: acc.rx_delta.and_then(|d| inputs.traffic?.rate(d)),
+                rtt_ms: acc.rtt_us.map(rtt_ms),
+                retransmits: acc.retransmits,
             }
         })
         .collect();
@@ -624,6 +657,8 @@ pub fn build_connections(inputs: &Inputs<'_>) -> ConnectionsDoc {
                 to_process_label: to_process_label.clone(),
                 tx_bytes: s.bytes_sent,
                 rx_bytes: s.bytes_received,
+                rtt_ms: s.tcp_health.and_then(|h| h.rtt_us).map(rtt_ms),
+                retransmits: s.tcp_health.map(|h| u64::from(h.retransmits)),
             });
         }
     }
