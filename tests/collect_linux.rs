@@ -431,7 +431,7 @@ fn rows_with_ports(snap: &Snapshot, ports: &[u16]) -> Vec<String> {
         })
         .map(|s| {
             format!(
-                "{} {:?} {:?} inode={} uid={:?} sent={:?} recv={:?} owners={:?}",
+                "{} {:?} {:?} inode={} uid={:?} sent={:?} recv={:?} health={:?} owners={:?}",
                 s.local,
                 s.remote,
                 s.state,
@@ -439,6 +439,7 @@ fn rows_with_ports(snap: &Snapshot, ports: &[u16]) -> Vec<String> {
                 s.uid,
                 s.bytes_sent,
                 s.bytes_received,
+                s.tcp_health,
                 s.owners
             )
         })
@@ -490,6 +491,18 @@ fn bpf_tcp_iterator_and_netlink_agree() {
         "Listen",
     ] {
         assert!(joined.contains(want), "{want} missing in {joined}");
+    }
+    // RTT and retransmits, socket by socket the same from both sources
+    // (compared above); connections that moved data have an RTT sample,
+    // every socket with kernel counters but listeners has health;
+    // TIME_WAIT sockets (inode 0, no counters) have none.
+    for r in &netlink {
+        let has_health = r.contains("health=Some(");
+        let connected_with_counters = r.contains("sent=Some(") && !r.contains("Listen");
+        assert_eq!(has_health, connected_with_counters, "{r}");
+        if r.contains("sent=Some(5000)") {
+            assert!(r.contains("rtt_us: Some("), "{r}");
+        }
     }
     // The CLOSE_WAIT socket got 10 bytes and a FIN: 10 payload bytes.
     assert!(joined.contains("CloseWait inode="), "{joined}");
