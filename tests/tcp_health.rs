@@ -230,17 +230,36 @@ print(c.getsockname()[1], flush=True)
 time.sleep(600)
 "#;
 
-/// One transfer over `pair`, then `procnet snapshot` in the client's
-/// namespace (both tiers: the BPF iterator by default as root, netlink
-/// with `PROCNET_TIER=T2`). Returns (tier, edge, connection) per run.
-fn transfer_and_look(pair: &NetPair) -> Vec<(&'static str, Value, Value)> {
+/// A finished transfer whose connection is still open.
+struct Transfer {
+    _server: NsProc,
+    _client: NsProc,
+    port: u64,
+    client_port: u64,
+}
+
+/// Sends [`BYTES`] from a client in `pair`'s client namespace to a server
+/// in the other, and waits until the server has them all.
+fn transfer(pair: &NetPair) -> Transfer {
     let bytes = BYTES.to_string();
     let mut server = NsProc::spawn(&pair.server_ns, SERVER, &[&pair.server_ip, &bytes]);
     let port = server.line();
     let mut client = NsProc::spawn(&pair.client_ns, CLIENT, &[&pair.server_ip, &port, &bytes]);
     let client_port = client.line();
     assert_eq!(server.line(), bytes, "the server got every byte");
-    let port: u64 = port.parse().expect("port");
+    Transfer {
+        _server: server,
+        _client: client,
+        port: port.parse().expect("port"),
+        client_port: client_port.parse().expect("client port"),
+    }
+}
+
+/// `procnet snapshot` in the client's namespace (both tiers: the BPF
+/// iterator by default as root, netlink with `PROCNET_TIER=T2`). Returns
+/// (tier, edge, connection) per run.
+fn look(pair: &NetPair, t: &Transfer) -> Vec<(&'static str, Value, Value)> {
+    let (port, client_port) = (t.port, t.client_port);
     let mut out = Vec::new();
     for tier in ["default", "T2"] {
         let snapshot = |format: &str| -> Value {
@@ -275,10 +294,7 @@ fn transfer_and_look(pair: &NetPair) -> Vec<(&'static str, Value, Value)> {
             .as_array()
             .expect("connections")
             .iter()
-            .find(|c| {
-                c["toAddress"] == pair.server_ip.as_str()
-                    && c["fromPort"].to_string() == client_port
-            })
+            .find(|c| c["toAddress"] == pair.server_ip.as_str() && c["fromPort"] == client_port)
             .unwrap_or_else(|| panic!("no connection to {want_to} in {conns:#}"))
             .clone();
         out.push((tier, edge, conn));
@@ -303,7 +319,8 @@ fn lossy_link_shows_retransmits_on_the_edge_and_a_clean_one_none() {
     require_root();
     let lossy = NetPair::new();
     let how = lossy.induce_loss();
-    for (tier, edge, conn) in transfer_and_look(&lossy) {
+    let t = transfer(&lossy);
+    for (tier, edge, conn) in look(&lossy, &t) {
         eprintln!(
             "{how}, {tier}: edge rttMs={} retransmits={}",
             rtt(&edge),
@@ -315,12 +332,78 @@ fn lossy_link_shows_retransmits_on_the_edge_and_a_clean_one_none() {
         assert_eq!(retransmits(&conn), retransmits(&edge), "{tier}: {conn:#}");
         assert_eq!(rtt(&conn), rtt(&edge), "{tier}: {conn:#}");
     }
+    let served = metrics_in(&lossy.client_ns);
+    assert!(served.retransmits > 0, "{}", served.text);
+    assert!(served.rtt_count >= 1, "{}", served.text);
+    drop(t);
     drop(lossy);
 
     let clean = NetPair::new();
-    for (tier, edge, conn) in transfer_and_look(&clean) {
+    let t = transfer(&clean);
+    for (tier, edge, conn) in look(&clean, &t) {
         assert_eq!(retransmits(&edge), 0, "{tier}: {edge:#}");
         assert_eq!(retransmits(&conn), 0, "{tier}: {conn:#}");
         assert!(rtt(&edge) > 0.0, "{tier}: {edge:#}");
+    }
+}
+
+/// What `/metrics` said about TCP health.
+struct Served {
+    retransmits: u64,
+    rtt_count: u64,
+    text: String,
+}
+
+/// Runs `procnet serve` in namespace `ns` and reads `/metrics` over HTTP
+/// (from a python client in the same namespace: the server's loopback is
+/// that namespace's) until the TCP health series are there.
+fn metrics_in(ns: &str) -> Served {
+    const PORT: &str = "18765";
+    let _server = NsServe::start(ns, PORT);
+    let fetch = format!(
+        "import urllib.request, time\n\
+         for _ in range(100):\n\
+         \x20   try:\n\
+         \x20       t = urllib.request.urlopen('http://127.0.0.1:{PORT}/metrics', timeout=5).read().decode()\n\
+         \x20       if 'procnet_tcp_retransmits_total' in t and 'procnet_tcp_rtt_seconds_count 0' not in t:\n\
+         \x20           print(t); break\n\
+         \x20   except OSError: pass\n\
+         \x20   time.sleep(0.2)\n"
+    );
+    let o = run(&["ip", "netns", "exec", ns, python(), "-c", &fetch]);
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    let value = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in /metrics: {text}"))
+    };
+    Served {
+        retransmits: value("procnet_tcp_retransmits_total "),
+        rtt_count: value("procnet_tcp_rtt_seconds_count "),
+        text,
+    }
+}
+
+/// `procnet serve` in a namespace; killed when dropped.
+struct NsServe(Child);
+
+impl NsServe {
+    fn start(ns: &str, port: &str) -> NsServe {
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns, common::BIN, "serve", "--port", port])
+            .args(["--interval", "0.2", "--no-containers"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("procnet serve");
+        NsServe(child)
+    }
+}
+
+impl Drop for NsServe {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }

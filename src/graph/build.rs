@@ -784,3 +784,158 @@ fn make_listener(
         },
     }
 }
+
+#[cfg(test)]
+mod health_tests {
+    use super::*;
+    use crate::snapshot::{SocketState, TcpHealth};
+
+    fn tcp(
+        local: &str,
+        remote: Option<&str>,
+        state: SocketState,
+        owner: u32,
+        health: Option<(Option<u32>, u32)>,
+    ) -> Socket {
+        Socket {
+            proto: Proto::Tcp,
+            local: local.parse().unwrap(),
+            remote: remote.map(|r| r.parse().unwrap()),
+            state,
+            inode: 1,
+            uid: Some(0),
+            owners: vec![owner],
+            unowned_reason: None,
+            bytes_sent: None,
+            bytes_received: None,
+            tcp_health: health.map(|(rtt_us, retransmits)| TcpHealth {
+                rtt_us,
+                retransmits,
+            }),
+            closed: false,
+        }
+    }
+
+    /// Two connections pid 1 → pid 2 on :5432 (both ends local, each end
+    /// with its own retransmits) and one to an external endpoint.
+    fn snapshot() -> Snapshot {
+        use SocketState::{Established as E, Listen};
+        let proc = |pid, name: &str| Process {
+            pid,
+            name: name.into(),
+            ..Process::default()
+        };
+        Snapshot {
+            local_addresses: vec!["127.0.0.1".parse().unwrap()],
+            processes: vec![proc(1, "client"), proc(2, "server")],
+            sockets: vec![
+                tcp("127.0.0.1:5432", None, Listen, 2, None),
+                tcp(
+                    "127.0.0.1:40000",
+                    Some("127.0.0.1:5432"),
+                    E,
+                    1,
+                    Some((Some(300), 2)),
+                ),
+                tcp(
+                    "127.0.0.1:5432",
+                    Some("127.0.0.1:40000"),
+                    E,
+                    2,
+                    Some((Some(900), 1)),
+                ),
+                tcp(
+                    "127.0.0.1:40001",
+                    Some("127.0.0.1:5432"),
+                    E,
+                    1,
+                    Some((Some(100), 0)),
+                ),
+                tcp(
+                    "127.0.0.1:5432",
+                    Some("127.0.0.1:40001"),
+                    E,
+                    2,
+                    Some((None, 4)),
+                ),
+                tcp("10.0.0.1:40002", Some("203.0.113.5:443"), E, 1, None),
+            ],
+            ..Snapshot::default()
+        }
+    }
+
+    fn inputs<'a>(
+        snap: &'a Snapshot,
+        rules: &'a RuleSet,
+        opts: &'a GraphOptions,
+        c: &'a ContainerLabels,
+    ) -> Inputs<'a> {
+        Inputs {
+            snapshot: snap,
+            rules,
+            options: opts,
+            containers: c,
+            traffic: None,
+        }
+    }
+
+    #[test]
+    fn edge_health_is_max_rtt_and_summed_retransmits_of_both_ends() {
+        let (snap, rules, opts, c) = (
+            snapshot(),
+            RuleSet::default(),
+            GraphOptions::default(),
+            ContainerLabels::default(),
+        );
+        let g = build_graph(&inputs(&snap, &rules, &opts, &c), 1);
+        let local = g
+            .edges
+            .iter()
+            .find(|e| e.to == "pid:2")
+            .expect("local edge");
+        assert_eq!(local.count, 2);
+        assert_eq!(local.rtt_ms, Some(0.9));
+        assert_eq!(local.retransmits, Some(2 + 1 + 4));
+        // No health from the kernel: the fields are left out, not zero.
+        let ext = g
+            .edges
+            .iter()
+            .find(|e| e.to == "ext:203.0.113.5")
+            .expect("external edge");
+        assert_eq!((ext.rtt_ms, ext.retransmits), (None, None));
+        let json = serde_json::to_value(local).unwrap();
+        assert_eq!(json["rttMs"], 0.9);
+        assert_eq!(json["retransmits"], 7);
+        assert!(serde_json::to_value(ext)
+            .unwrap()
+            .get("retransmits")
+            .is_none());
+    }
+
+    #[test]
+    fn connection_health_is_the_socket_own() {
+        let (snap, rules, opts, c) = (
+            snapshot(),
+            RuleSet::default(),
+            GraphOptions::default(),
+            ContainerLabels::default(),
+        );
+        let doc = build_connections(&inputs(&snap, &rules, &opts, &c));
+        let by_port = |port: u16, pid: u32| {
+            doc.connections
+                .iter()
+                .find(|c| c.from_port == port && c.from_pid == pid)
+                .unwrap_or_else(|| panic!("{port}/{pid} in {doc:#?}"))
+        };
+        let client = by_port(40000, 1);
+        assert_eq!((client.rtt_ms, client.retransmits), (Some(0.3), Some(2)));
+        let accepted = doc
+            .connections
+            .iter()
+            .find(|c| c.from_pid == 2 && c.to_port == 40001)
+            .expect("accepted");
+        assert_eq!((accepted.rtt_ms, accepted.retransmits), (None, Some(4)));
+        let ext = by_port(40002, 1);
+        assert_eq!((ext.rtt_ms, ext.retransmits), (None, None));
+    }
+}
