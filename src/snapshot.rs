@@ -246,12 +246,33 @@ pub struct Socket {
     /// Bytes received (TCP `tcpi_bytes_received`); `None` when unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes_received: Option<u64>,
+    /// TCP round-trip time and retransmissions as the kernel keeps them;
+    /// `None` for UDP, TIME_WAIT and request sockets, listeners, and where
+    /// the OS does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_health: Option<TcpHealth>,
     /// The kernel reported this socket destroyed since the previous sample
     /// (sock_diag destroy notifications): a connection that ended, perhaps
     /// one that opened and closed between two samples. Its counters are
     /// final; it is shown for one interval.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub closed: bool,
+}
+
+/// How well one TCP connection is doing, from the kernel's own
+/// bookkeeping (Linux `tcp_info` / `struct tcp_sock`). One value for both
+/// together: a collector either reads the connection's state or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TcpHealth {
+    /// Smoothed round-trip time in microseconds (`tcpi_rtt`, the kernel's
+    /// `srtt_us >> 3`); `None` before the first RTT sample (e.g. a
+    /// connection that has not sent anything acknowledged yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt_us: Option<u32>,
+    /// Segments retransmitted over the connection's life
+    /// (`tcpi_total_retrans`): loss or reordering on the path.
+    pub retransmits: u32,
 }
 
 /// How a collector reads the machine, cheapest first (`/healthz`

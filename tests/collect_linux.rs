@@ -447,6 +447,25 @@ fn rows_with_ports(snap: &Snapshot, ports: &[u16]) -> Vec<String> {
     rows
 }
 
+/// Every TCP socket that has `ports` at either end → (whether it has
+/// byte counters, its RTT and retransmits).
+fn health_with_ports(
+    snap: &Snapshot,
+    ports: &[u16],
+) -> std::collections::BTreeMap<(String, bool), Option<procnet::snapshot::TcpHealth>> {
+    snap.sockets
+        .iter()
+        .filter(|s| s.proto == Proto::Tcp)
+        .filter(|s| {
+            ports.contains(&s.local.port()) || s.remote.is_some_and(|r| ports.contains(&r.port()))
+        })
+        .map(|s| {
+            let key = format!("{} {:?} {:?}", s.local, s.remote, s.state);
+            ((key, s.bytes_sent.is_some()), s.tcp_health)
+        })
+        .collect()
+}
+
 /// True where BPF iterators work at all (root, kernel BTF, no seccomp or
 /// lockdown in the way): the owner iterator, which predates the TCP one,
 /// loads. There the TCP iterator must load too.
@@ -491,6 +510,42 @@ fn bpf_tcp_iterator_and_netlink_agree() {
     ] {
         assert!(joined.contains(want), "{want} missing in {joined}");
     }
+    // RTT and retransmits, socket by socket: the same sockets have them
+    // from both sources (every connected socket with kernel counters;
+    // not listeners, not TIME_WAIT), with the same RTT samples. The BPF
+    // sample is taken second, so a (spurious, tail-loss probe) retransmit
+    // between the two may only add.
+    let (h_netlink, h_auto) = (
+        health_with_ports(&snaps[0], &ports),
+        health_with_ports(&snaps[1], &ports),
+    );
+    assert_eq!(
+        h_netlink.keys().collect::<Vec<_>>(),
+        h_auto.keys().collect::<Vec<_>>()
+    );
+    for (key, n) in &h_netlink {
+        let a = &h_auto[key];
+        let (sock, counters) = (&key.0, key.1);
+        assert_eq!(n.is_some(), counters && !sock.contains("Listen"), "{sock}");
+        assert_eq!(n.is_some(), a.is_some(), "{sock}: {n:?} vs {a:?}");
+        if let (Some(n), Some(a)) = (n, a) {
+            assert_eq!(
+                n.rtt_us.is_some(),
+                a.rtt_us.is_some(),
+                "{sock}: {n:?} vs {a:?}"
+            );
+            assert!(a.retransmits >= n.retransmits, "{sock}: {n:?} vs {a:?}");
+        }
+    }
+    // The pairs that moved data have measured their RTT.
+    assert!(
+        h_netlink
+            .values()
+            .filter(|h| h.is_some_and(|h| h.rtt_us.is_some()))
+            .count()
+            >= 4,
+        "{h_netlink:#?}"
+    );
     // The CLOSE_WAIT socket got 10 bytes and a FIN: 10 payload bytes.
     assert!(joined.contains("CloseWait inode="), "{joined}");
     assert!(
@@ -525,6 +580,12 @@ fn tcp_iterator_inode_paths_agree() {
             if ports.contains(&d.local.port())
                 || d.remote.is_some_and(|r| ports.contains(&r.port()))
             {
+                // RTT and retransmits may move between the two walks (see
+                // bpf_tcp_iterator_and_netlink_agree); inodes may not.
+                let d = procnet::collect::linux::inet_diag::DiagSocket {
+                    tcp_health: None,
+                    ..d
+                };
                 rows.push(format!("{d:?}"));
             }
         })

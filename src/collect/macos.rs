@@ -309,6 +309,7 @@ fn decode_socket(info: &SocketFDInfo, pid: u32) -> Option<Socket> {
         unowned_reason: None,
         bytes_sent: None,
         bytes_received: None,
+        tcp_health: None,
         closed: false,
     })
 }

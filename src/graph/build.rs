@@ -144,6 +144,9 @@ struct Resolved {
     server_addr: SocketAddr,
     /// The socket's local end is the client.
     local_is_client: bool,
+    /// The other end's socket, when it is on this host (its own
+    /// retransmissions are the other direction's).
+    peer: Option<usize>,
 }
 
 /// Where a connected socket's other end is, and which end serves.
@@ -218,6 +221,7 @@ fn resolve(
             client_addr: s.local,
             server_addr: remote,
             local_is_client: true,
+            peer,
         }),
         ServerSide::Local if peer.is_some() => None,
         ServerSide::Local => Some(Resolved {
@@ -226,6 +230,7 @@ fn resolve(
             client_addr: remote,
             server_addr: s.local,
             local_is_client: false,
+            peer,
         }),
     }
 }
@@ -244,6 +249,29 @@ struct EdgeAcc {
     /// Bytes since the previous sample, client → server and back.
     tx_delta: Option<u64>,
     rx_delta: Option<u64>,
+    /// Largest smoothed RTT (µs) and summed retransmissions.
+    rtt_us: Option<u32>,
+    retransmits: Option<u64>,
+}
+
+/// One connection's health for its edge: the larger smoothed RTT of its
+/// two ends (both measure the same path) and the retransmissions of both
+/// (each end counts the segments it sent again). A peer on this host
+/// without health (e.g. not read yet) adds nothing.
+fn connection_health(s: &Socket, peer: Option<&Socket>) -> (Option<u32>, Option<u64>) {
+    let ends = [s.tcp_health, peer.and_then(|p| p.tcp_health)];
+    let rtt = ends.iter().flatten().filter_map(|h| h.rtt_us).max();
+    let retransmits = ends
+        .iter()
+        .flatten()
+        .map(|h| u64::from(h.retransmits))
+        .reduce(|a, b| a + b);
+    (rtt, retransmits)
+}
+
+/// Microseconds as milliseconds, to the microsecond.
+fn rtt_ms(us: u32) -> f64 {
+    f64::from(us) / 1000.0
 }
 
 fn add_opt(acc: &mut Option<u64>, v: Option<u64>) {
@@ -347,6 +375,7 @@ pub fn build_graph(inputs: &Inputs<'_>, seq: u64) -> GraphDoc {
                 }
             });
         let state = s.state.as_str();
+        let (rtt_us, retransmits) = connection_health(s, r.peer.map(|j| &snap.sockets[j]));
         for &from in &r.clients {
             for &to in &r.servers {
                 nodes.insert(from);
@@ -373,6 +402,8 @@ pub fn build_graph(inputs: &Inputs<'_>, seq: u64) -> GraphDoc {
                 add_opt(&mut acc.rx, rx);
                 add_opt(&mut acc.tx_delta, delta.map(|d| d.0));
                 add_opt(&mut acc.rx_delta, delta.map(|d| d.1));
+                add_opt(&mut acc.retransmits, retransmits);
+                acc.rtt_us = acc.rtt_us.max(rtt_us);
             }
         }
     }
@@ -417,6 +448,8 @@ pub fn build_graph(inputs: &Inputs<'_>, seq: u64) -> GraphDoc {
                 rx_bytes: acc.rx,
                 tx_rate: acc.tx_delta.and_then(|d| inputs.traffic?.rate(d)),
                 rx_rate: acc.rx_delta.and_then(|d| inputs.traffic?.rate(d)),
+                rtt_ms: acc.rtt_us.map(rtt_ms),
+                retransmits: acc.retransmits,
             }
         })
         .collect();
@@ -624,6 +657,8 @@ pub fn build_connections(inputs: &Inputs<'_>) -> ConnectionsDoc {
                 to_process_label: to_process_label.clone(),
                 tx_bytes: s.bytes_sent,
                 rx_bytes: s.bytes_received,
+                rtt_ms: s.tcp_health.and_then(|h| h.rtt_us).map(rtt_ms),
+                retransmits: s.tcp_health.map(|h| u64::from(h.retransmits)),
             });
         }
     }
@@ -747,5 +782,160 @@ fn make_listener(
         } else {
             None
         },
+    }
+}
+
+#[cfg(test)]
+mod health_tests {
+    use super::*;
+    use crate::snapshot::{SocketState, TcpHealth};
+
+    fn tcp(
+        local: &str,
+        remote: Option<&str>,
+        state: SocketState,
+        owner: u32,
+        health: Option<(Option<u32>, u32)>,
+    ) -> Socket {
+        Socket {
+            proto: Proto::Tcp,
+            local: local.parse().unwrap(),
+            remote: remote.map(|r| r.parse().unwrap()),
+            state,
+            inode: 1,
+            uid: Some(0),
+            owners: vec![owner],
+            unowned_reason: None,
+            bytes_sent: None,
+            bytes_received: None,
+            tcp_health: health.map(|(rtt_us, retransmits)| TcpHealth {
+                rtt_us,
+                retransmits,
+            }),
+            closed: false,
+        }
+    }
+
+    /// Two connections pid 1 → pid 2 on :5432 (both ends local, each end
+    /// with its own retransmits) and one to an external endpoint.
+    fn snapshot() -> Snapshot {
+        use SocketState::{Established as E, Listen};
+        let proc = |pid, name: &str| Process {
+            pid,
+            name: name.into(),
+            ..Process::default()
+        };
+        Snapshot {
+            local_addresses: vec!["127.0.0.1".parse().unwrap()],
+            processes: vec![proc(1, "client"), proc(2, "server")],
+            sockets: vec![
+                tcp("127.0.0.1:5432", None, Listen, 2, None),
+                tcp(
+                    "127.0.0.1:40000",
+                    Some("127.0.0.1:5432"),
+                    E,
+                    1,
+                    Some((Some(300), 2)),
+                ),
+                tcp(
+                    "127.0.0.1:5432",
+                    Some("127.0.0.1:40000"),
+                    E,
+                    2,
+                    Some((Some(900), 1)),
+                ),
+                tcp(
+                    "127.0.0.1:40001",
+                    Some("127.0.0.1:5432"),
+                    E,
+                    1,
+                    Some((Some(100), 0)),
+                ),
+                tcp(
+                    "127.0.0.1:5432",
+                    Some("127.0.0.1:40001"),
+                    E,
+                    2,
+                    Some((None, 4)),
+                ),
+                tcp("10.0.0.1:40002", Some("203.0.113.5:443"), E, 1, None),
+            ],
+            ..Snapshot::default()
+        }
+    }
+
+    fn inputs<'a>(
+        snap: &'a Snapshot,
+        rules: &'a RuleSet,
+        opts: &'a GraphOptions,
+        c: &'a ContainerLabels,
+    ) -> Inputs<'a> {
+        Inputs {
+            snapshot: snap,
+            rules,
+            options: opts,
+            containers: c,
+            traffic: None,
+        }
+    }
+
+    #[test]
+    fn edge_health_is_max_rtt_and_summed_retransmits_of_both_ends() {
+        let (snap, rules, opts, c) = (
+            snapshot(),
+            RuleSet::default(),
+            GraphOptions::default(),
+            ContainerLabels::default(),
+        );
+        let g = build_graph(&inputs(&snap, &rules, &opts, &c), 1);
+        let local = g
+            .edges
+            .iter()
+            .find(|e| e.to == "pid:2")
+            .expect("local edge");
+        assert_eq!(local.count, 2);
+        assert_eq!(local.rtt_ms, Some(0.9));
+        assert_eq!(local.retransmits, Some(2 + 1 + 4));
+        // No health from the kernel: the fields are left out, not zero.
+        let ext = g
+            .edges
+            .iter()
+            .find(|e| e.to == "ext:203.0.113.5")
+            .expect("external edge");
+        assert_eq!((ext.rtt_ms, ext.retransmits), (None, None));
+        let json = serde_json::to_value(local).unwrap();
+        assert_eq!(json["rttMs"], 0.9);
+        assert_eq!(json["retransmits"], 7);
+        assert!(serde_json::to_value(ext)
+            .unwrap()
+            .get("retransmits")
+            .is_none());
+    }
+
+    #[test]
+    fn connection_health_is_the_socket_own() {
+        let (snap, rules, opts, c) = (
+            snapshot(),
+            RuleSet::default(),
+            GraphOptions::default(),
+            ContainerLabels::default(),
+        );
+        let doc = build_connections(&inputs(&snap, &rules, &opts, &c));
+        let by_port = |port: u16, pid: u32| {
+            doc.connections
+                .iter()
+                .find(|c| c.from_port == port && c.from_pid == pid)
+                .unwrap_or_else(|| panic!("{port}/{pid} in {doc:#?}"))
+        };
+        let client = by_port(40000, 1);
+        assert_eq!((client.rtt_ms, client.retransmits), (Some(0.3), Some(2)));
+        let accepted = doc
+            .connections
+            .iter()
+            .find(|c| c.from_pid == 2 && c.to_port == 40001)
+            .expect("accepted");
+        assert_eq!((accepted.rtt_ms, accepted.retransmits), (None, Some(4)));
+        let ext = by_port(40002, 1);
+        assert_eq!((ext.rtt_ms, ext.retransmits), (None, None));
     }
 }

@@ -175,6 +175,16 @@ pub struct Edge {
     /// Server → client bytes per second over the last interval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rx_rate: Option<f64>,
+    /// The largest smoothed RTT (ms) of the edge's connections, from the
+    /// kernel; the max, not the mean, so one slow path is not averaged
+    /// away. TCP only, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt_ms: Option<f64>,
+    /// Segments retransmitted over the life of the edge's open
+    /// connections, both directions summed (loss on the path). TCP only,
+    /// when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retransmits: Option<u64>,
 }
 
 /// How many connections an edge lists in `sockets`.
@@ -267,7 +277,7 @@ pub enum Role {
 
 /// A connected socket of a local process, seen from that process (psys
 /// `Connection`: `from` is the local end, `to` the remote end).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Connection {
     pub from_pid: u32,
@@ -296,4 +306,10 @@ pub struct Connection {
     pub tx_bytes: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rx_bytes: Option<u64>,
+    /// This socket's smoothed RTT in milliseconds, from the kernel (TCP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt_ms: Option<f64>,
+    /// Segments this socket retransmitted over its life (TCP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retransmits: Option<u64>,
 }

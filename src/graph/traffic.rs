@@ -319,6 +319,7 @@ mod tests {
             unowned_reason: None,
             bytes_sent: Some(sent),
             bytes_received: Some(recv),
+            tcp_health: None,
             closed: false,
         }
     }

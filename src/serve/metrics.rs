@@ -4,8 +4,9 @@
 use crate::graph::model::GraphDoc;
 use crate::graph::traffic::TrafficTracker;
 use crate::snapshot::{Proto, Snapshot, SocketState};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// How many processes get their own traffic series.
@@ -15,6 +16,81 @@ pub const TOP_PROCESSES: usize = 20;
 const DURATION_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
+
+/// Upper bounds (seconds) of the TCP round-trip time histogram: loopback
+/// (tens of µs) to intercontinental and congested paths (seconds).
+const RTT_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+/// Smoothed RTTs of the TCP connections open at one sample, as a
+/// histogram (`procnet_tcp_rtt_seconds`). Recomputed every sample, not
+/// accumulated: it describes the connections there are now, without one
+/// series per connection.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RttHistogram {
+    /// Cumulative count per bucket of [`RTT_BUCKETS`].
+    pub counts: Vec<u64>,
+    pub sum: f64,
+    pub count: u64,
+}
+
+impl RttHistogram {
+    /// Over the open (not closed) sockets of `snap` that have an RTT.
+    pub fn of(snap: &Snapshot) -> RttHistogram {
+        let mut h = RttHistogram {
+            counts: vec![0; RTT_BUCKETS.len()],
+            ..RttHistogram::default()
+        };
+        let rtts = snap
+            .sockets
+            .iter()
+            .filter(|s| !s.closed)
+            .filter_map(|s| s.tcp_health?.rtt_us);
+        for us in rtts {
+            let secs = f64::from(us) / 1e6;
+            for (n, &b) in h.counts.iter_mut().zip(RTT_BUCKETS) {
+                if secs <= b {
+                    *n += 1;
+                }
+            }
+            h.sum += secs;
+            h.count += 1;
+        }
+        h
+    }
+}
+
+/// `procnet_tcp_retransmits_total`: segments retransmitted by this host's
+/// TCP sockets since procnet started watching them. The kernel's count
+/// is per socket and vanishes with it, so a plain sum over open sockets
+/// would fall when a connection closes; this keeps each socket's last
+/// count and adds only what grew, so the total never decreases.
+#[derive(Debug, Default)]
+pub struct RetransmitCounter {
+    last: HashMap<(SocketAddr, Option<SocketAddr>, u64), u32>,
+    total: u64,
+}
+
+impl RetransmitCounter {
+    /// Adds what `snap`'s sockets retransmitted since the previous call
+    /// (all of a socket's count the first time it is seen) and returns
+    /// the total. Sockets gone from `snap` are forgotten.
+    pub fn observe(&mut self, snap: &Snapshot) -> u64 {
+        let mut next = HashMap::with_capacity(self.last.len());
+        for s in &snap.sockets {
+            let Some(h) = s.tcp_health else { continue };
+            let key = (s.local, s.remote, s.inode);
+            let before = self.last.get(&key).copied().unwrap_or(0);
+            self.total = self
+                .total
+                .saturating_add(u64::from(h.retransmits.saturating_sub(before)));
+            next.insert(key, h.retransmits.max(before));
+        }
+        self.last = next;
+        self.total
+    }
+}
 
 /// Per-process traffic, as published.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -38,6 +114,10 @@ pub struct MetricsData {
     /// Everything not in `top_processes` (including exited processes).
     pub other: ProcessTraffic,
     pub collect_seconds: f64,
+    /// Smoothed RTTs of the open TCP connections.
+    pub tcp_rtt: RttHistogram,
+    /// [`RetransmitCounter`]'s total; the sampler fills it in.
+    pub tcp_retransmits_total: u64,
 }
 
 impl MetricsData {
@@ -104,6 +184,8 @@ impl MetricsData {
             top_processes: top,
             other,
             collect_seconds: took.as_secs_f64(),
+            tcp_rtt: RttHistogram::of(snap),
+            tcp_retransmits_total: 0,
         }
     }
 }
@@ -212,7 +294,40 @@ pub fn render(data: &MetricsData, hist: &DurationHistogram, samples: u64, failed
     );
     let _ = writeln!(o, "procnet_collector_duration_seconds_sum {}", hist.sum);
     let _ = writeln!(o, "procnet_collector_duration_seconds_count {}", hist.count);
+    render_tcp_health(&mut o, data);
     o
+}
+
+/// The TCP health series: no per-connection labels, so their number does
+/// not grow with the connections.
+fn render_tcp_health(o: &mut String, data: &MetricsData) {
+    let h = &data.tcp_rtt;
+    let _ = writeln!(
+        o,
+        "# HELP procnet_tcp_rtt_seconds Smoothed round-trip time (kernel srtt) of the TCP connections open at the last sample."
+    );
+    let _ = writeln!(o, "# TYPE procnet_tcp_rtt_seconds histogram");
+    for (i, b) in RTT_BUCKETS.iter().enumerate() {
+        let n = h.counts.get(i).copied().unwrap_or(0);
+        let _ = writeln!(o, "procnet_tcp_rtt_seconds_bucket{{le=\"{b}\"}} {n}");
+    }
+    let _ = writeln!(
+        o,
+        "procnet_tcp_rtt_seconds_bucket{{le=\"+Inf\"}} {}",
+        h.count
+    );
+    let _ = writeln!(o, "procnet_tcp_rtt_seconds_sum {}", h.sum);
+    let _ = writeln!(o, "procnet_tcp_rtt_seconds_count {}", h.count);
+    let _ = writeln!(
+        o,
+        "# HELP procnet_tcp_retransmits_total TCP segments retransmitted by this host's sockets since procnet started (kernel total_retrans)."
+    );
+    let _ = writeln!(o, "# TYPE procnet_tcp_retransmits_total counter");
+    let _ = writeln!(
+        o,
+        "procnet_tcp_retransmits_total {}",
+        data.tcp_retransmits_total
+    );
 }
 
 /// What the server itself adds to `/metrics`: view builds (one per sample
@@ -294,5 +409,87 @@ pub fn render_server(o: &mut String, s: &ServerStats<'_>) {
         );
         let _ = writeln!(o, "# TYPE procnet_last_sample_age_seconds gauge");
         let _ = writeln!(o, "procnet_last_sample_age_seconds {age}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::{Socket, TcpHealth};
+
+    fn sock(port: u16, rtt_us: Option<u32>, retransmits: u32) -> Socket {
+        Socket {
+            proto: Proto::Tcp,
+            local: SocketAddr::from(([127, 0, 0, 1], port)),
+            remote: Some(SocketAddr::from(([127, 0, 0, 1], 80))),
+            state: SocketState::Established,
+            inode: u64::from(port),
+            uid: None,
+            owners: Vec::new(),
+            unowned_reason: None,
+            bytes_sent: None,
+            bytes_received: None,
+            tcp_health: Some(TcpHealth {
+                rtt_us,
+                retransmits,
+            }),
+            closed: false,
+        }
+    }
+
+    fn snap(sockets: Vec<Socket>) -> Snapshot {
+        Snapshot {
+            sockets,
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn retransmit_total_never_falls_when_sockets_close() {
+        let mut c = RetransmitCounter::default();
+        assert_eq!(
+            c.observe(&snap(vec![sock(1, None, 3), sock(2, None, 0)])),
+            3
+        );
+        assert_eq!(
+            c.observe(&snap(vec![sock(1, None, 5), sock(2, None, 1)])),
+            6
+        );
+        // Socket 1 closed: its 5 stay counted; a new socket adds its own.
+        assert_eq!(
+            c.observe(&snap(vec![sock(2, None, 1), sock(3, None, 2)])),
+            8
+        );
+        assert_eq!(c.observe(&snap(vec![])), 8);
+    }
+
+    #[test]
+    fn rtt_histogram_over_open_sockets() {
+        let mut closed = sock(4, Some(900_000), 0);
+        closed.closed = true;
+        let h = RttHistogram::of(&snap(vec![
+            sock(1, Some(50), 0),
+            sock(2, Some(20_000), 0),
+            sock(3, None, 0),
+            closed,
+        ]));
+        assert_eq!(h.count, 2);
+        let le = |b: f64| h.counts[RTT_BUCKETS.iter().position(|&x| x == b).unwrap()];
+        assert_eq!((le(0.0001), le(0.01), le(0.025), le(2.5)), (1, 1, 2, 2));
+        let text = render(
+            &MetricsData {
+                tcp_rtt: h,
+                tcp_retransmits_total: 7,
+                ..MetricsData::default()
+            },
+            &DurationHistogram::default(),
+            0,
+            0,
+        );
+        assert!(
+            text.contains("procnet_tcp_rtt_seconds_bucket{le=\"+Inf\"} 2"),
+            "{text}"
+        );
+        assert!(text.contains("procnet_tcp_retransmits_total 7"), "{text}");
     }
 }

@@ -13,7 +13,7 @@ use crate::graph::model::GraphDoc;
 use crate::graph::traffic::TrafficTracker;
 use crate::graph::{build_graph, ContainerLabels, Inputs};
 use crate::rules::RuleSet;
-use crate::serve::metrics::MetricsData;
+use crate::serve::metrics::{MetricsData, RetransmitCounter};
 use crate::serve::rules_watch::RulesWatcher;
 use crate::serve::{LatestSample, SampleOutput, ServeConfig, Shared};
 use std::sync::atomic::Ordering;
@@ -34,6 +34,7 @@ pub fn run(
     let mut last_error: Option<String> = None;
     let mut prev: Option<Arc<GraphDoc>> = None;
     let mut traffic = TrafficTracker::default();
+    let mut retransmits = RetransmitCounter::default();
     let mut samples: u64 = 0;
     let mut seq: u64 = 0;
     let mut next_tick = Instant::now();
@@ -79,7 +80,9 @@ pub fn run(
                     _ => seq += 1,
                 }
                 let graph = Arc::new(graph);
-                let metrics = MetricsData::from_snapshot(&snapshot, &graph, &traffic, collect_time);
+                let mut metrics =
+                    MetricsData::from_snapshot(&snapshot, &graph, &traffic, collect_time);
+                metrics.tcp_retransmits_total = retransmits.observe(&snapshot);
                 let diagnostics = snapshot.diagnostics.clone();
                 samples += 1;
                 shared.publish(SampleOutput {

@@ -6,6 +6,7 @@ import { sprites, typeColor, glyphType, GLYPH_TYPES, TYPE_COLORS } from './glyph
 import { seedLayout, SPACING } from './layout';
 import { esc, fmtBytes, fmtRate, el } from './util';
 import { DensityLayer } from './density';
+import { drawRetransmitEdges, edgeHealthLine } from './health';
 
 export type GroupMode = 'none' | 'name' | 'type' | 'container';
 
@@ -771,6 +772,12 @@ export class GraphView {
         }
       }
     }
+    // Edges whose connections retransmitted: a dashed red outline on top.
+    drawRetransmitEdges(ctx, this.vedges.values(), k, (e) => {
+      ctx.moveTo(e.s.x, e.s.y);
+      if (e.curv === 0) ctx.lineTo(e.t.x, e.t.y);
+      else { const [cx, cy] = ctrl(e); ctx.quadraticCurveTo(cx, cy, e.t.x, e.t.y); }
+    });
     ctx.globalAlpha = 1;
     for (let ai = 0; ai < A.length; ai++) {
       const list = A[ai];
@@ -976,6 +983,8 @@ function edgeTooltip(e: REdge, model: Model): string {
     if (g.txRate !== undefined || g.rxRate !== undefined || g.txBytes !== undefined) {
       rows.push(`tx ${fmtRate(g.txRate)} (${fmtBytes(g.txBytes)}) · rx ${fmtRate(g.rxRate)} (${fmtBytes(g.rxBytes)})`);
     }
+    const health = edgeHealthLine(g);
+    if (health) rows.push(health);
   }
   if (e.edges.length > shown.length) rows.push(`<span class="muted">… ${e.edges.length - shown.length} more edges (aggregated, ${e.count} sockets)</span>`);
   return rows.join('<br>');

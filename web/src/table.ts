@@ -6,8 +6,9 @@ import type { Connection, ConnectionsDoc, Listener } from './types';
 import type { Model } from './model';
 import { sprites } from './glyphs';
 import { esc, fmtBytes, fmtRate } from './util';
+import { badgeHealth, healthCell, healthOf } from './health';
 
-type Key = 'process' | 'address' | 'port' | 'proto' | 'container' | 'cmdline' | 'traffic' | 'clients' | 'connects';
+type Key = 'process' | 'address' | 'port' | 'proto' | 'container' | 'cmdline' | 'traffic' | 'health' | 'clients' | 'connects';
 const MAX_BADGES = 5;
 
 /** A listener's process by its one label (the graph node's label; psys's label for an unseen owner). */
@@ -68,6 +69,7 @@ export class TableView {
           <th data-key="process">Process</th><th data-key="address">Address</th><th data-key="port">Port</th>
           <th data-key="proto">Proto</th><th data-key="container">Container</th><th data-key="cmdline">Command line</th>
           <th data-key="traffic" title="The process's TCP traffic: rate over the last interval (total so far)">Traffic</th>
+          <th data-key="health" title="TCP health of this row's clients and targets (kernel): the largest smoothed RTT, and the segments retransmitted">RTT / retrans</th>
           <th data-key="clients" title="Who connects to this listener">Clients</th>
           <th data-key="connects" title="Where this process connects to">Connects to</th>
         </tr></thead><tbody></tbody></table></div>`;
@@ -133,6 +135,7 @@ export class TableView {
         case 'clients': return r.clients.length;
         case 'connects': return r.conns.length;
         case 'traffic': return this.traffic(r.l).rate;
+        case 'health': { const h = healthOf([...r.clients, ...r.conns]); return h.known ? h.retransmits * 1e6 + (h.rttMs ?? 0) : -1; }
       }
     };
     shown.sort((a, b) => { const x = val(a), y = val(b); return (x < y ? -1 : x > y ? 1 : a.l.port - b.l.port) * this.sortDir; });
@@ -155,17 +158,20 @@ export class TableView {
         <td>${l.containerName ? `<span class="container" data-testid="container">${containerIcon(`container: ${l.containerName}`)} <span data-testid="container-name">${esc(l.containerName)}</span></span>` : ''}</td>
         <td class="cmd" title="${esc(l.cmdline ?? '')}">${esc(l.cmdline ?? '')}</td>
         <td class="num traffic" data-testid="traffic">${this.trafficCell(l)}</td>
+        <td class="num health" data-testid="health">${healthCell([...clients, ...conns])}</td>
         <td class="badges" data-testid="clients">${clientBadges}</td>
         <td class="badges" data-testid="connects-to">${badges}</td></tr>`);
     }
-    this.tbody.innerHTML = html.join('') || `<tr><td colspan="9" class="muted empty">No listeners${f ? ' match the filter' : ''}.</td></tr>`;
+    this.tbody.innerHTML = html.join('') || `<tr><td colspan="10" class="muted empty">No listeners${f ? ' match the filter' : ''}.</td></tr>`;
   }
 }
 
 /** Up to MAX_BADGES badges, then an outline "+N" (psys's secondary and outline variants). */
 function badgeList(conns: Connection[], label: (c: Connection) => string, route: (c: Connection) => string, prefix: string): string {
-  const shown = conns.slice(0, MAX_BADGES).map((c) =>
-    `<span class="badge" data-testid="${prefix}badge" title="${esc(`${c.proto.toUpperCase()} ${route(c)} ${c.state}`)}">${esc(label(c))}</span>`).join('');
+  const shown = conns.slice(0, MAX_BADGES).map((c) => {
+    const h = badgeHealth(c);
+    return `<span class="badge${h.cls}"${h.style} data-testid="${prefix}badge" title="${esc(`${c.proto.toUpperCase()} ${route(c)} ${c.state}${h.title}`)}">${esc(label(c))}</span>`;
+  }).join('');
   const more = conns.length > MAX_BADGES ? `<span class="badge outline" data-testid="${prefix}badge-more">+${conns.length - MAX_BADGES}</span>` : '';
   return shown + more;
 }

@@ -42,6 +42,10 @@ export interface GEdge {
   rxBytes?: number;
   txRate?: number;
   rxRate?: number;
+  /** Largest smoothed RTT (ms, kernel) of the edge's connections; TCP, when known. */
+  rttMs?: number;
+  /** Segments retransmitted by the edge's open connections, both directions; TCP, when known. */
+  retransmits?: number;
 }
 
 export interface GraphDoc {
@@ -98,6 +102,10 @@ export interface Connection {
   toProcessLabel?: string;
   txBytes?: number;
   rxBytes?: number;
+  /** This socket's smoothed RTT in ms (kernel); TCP, when known. */
+  rttMs?: number;
+  /** Segments this socket retransmitted; TCP, when known. */
+  retransmits?: number;
 }
 
 export interface ConnectionsDoc { listeners: Listener[]; connections: Connection[] }

@@ -6,7 +6,7 @@
 //! `linux/tcp.h`; all multi-byte fields are host-endian except the ports
 //! and addresses in `inet_diag_sockid`, which are network byte order.
 
-use crate::snapshot::{canonical_ip, Proto};
+use crate::snapshot::{canonical_ip, Proto, TcpHealth};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// `struct nlmsghdr` size.
@@ -34,6 +34,8 @@ const INET_DIAG_INFO: u16 = 2;
 /// Offsets inside `struct tcp_info` (`linux/tcp.h`); a field is present
 /// only when the attribute payload reaches its end (older kernels send
 /// shorter structs).
+const TCPI_RTT: usize = 68;
+const TCPI_TOTAL_RETRANS: usize = 100;
 const TCPI_BYTES_ACKED: usize = 120;
 const TCPI_BYTES_RECEIVED: usize = 128;
 const TCPI_BYTES_SENT: usize = 200;
@@ -88,6 +90,8 @@ pub struct DiagSocket {
     pub inode: u64,
     pub bytes_sent: Option<u64>,
     pub bytes_received: Option<u64>,
+    /// Smoothed RTT and retransmissions (TCP connections only).
+    pub tcp_health: Option<TcpHealth>,
 }
 
 /// Whether a dump continues in a further datagram.
@@ -286,6 +290,7 @@ pub fn parse_diag_msg(payload: &[u8], proto: Proto, family: u8) -> Result<DiagSo
         inode,
         bytes_sent: None,
         bytes_received: None,
+        tcp_health: None,
     };
 
     let mut info: Option<&[u8]> = None;
@@ -330,8 +335,28 @@ pub fn parse_diag_msg(payload: &[u8], proto: Proto, family: u8) -> Result<DiagSo
             read_u64(info, TCPI_BYTES_SENT),
             read_u64(info, TCPI_BYTES_RETRANS),
         );
+        sock.tcp_health = tcp_health(
+            state,
+            read_u32(info, TCPI_RTT),
+            read_u32(info, TCPI_TOTAL_RETRANS),
+        );
     }
     Ok(sock)
+}
+
+/// A TCP socket's health from the kernel's smoothed RTT (µs, `tcpi_rtt`)
+/// and lifetime retransmission count; `None` for a listener (it has no
+/// peer to measure) and where the kernel did not give both fields. An RTT
+/// of 0 means no sample yet, not an instant round trip.
+pub fn tcp_health(state: u8, rtt_us: Option<u32>, retransmits: Option<u32>) -> Option<TcpHealth> {
+    if state == TCP_LISTEN {
+        return None;
+    }
+    let (rtt_us, retransmits) = (rtt_us?, retransmits?);
+    Some(TcpHealth {
+        rtt_us: (rtt_us > 0).then_some(rtt_us),
+        retransmits,
+    })
 }
 
 /// Payload bytes `(sent, received)` of a TCP socket in kernel `state`,
@@ -363,6 +388,7 @@ const TCP_CLOSE_WAIT: u8 = 8;
 const TCP_LAST_ACK: u8 = 9;
 const TCP_CLOSING: u8 = 11;
 const TCP_BOUND_INACTIVE: u32 = 13;
+const TCP_LISTEN: u8 = 10;
 /// `INET_DIAG_PROTOCOL`: the socket's IP protocol, in destroy notifications.
 pub const INET_DIAG_PROTOCOL: u16 = 10;
 const IPPROTO_TCP: u8 = 6;
@@ -484,6 +510,69 @@ mod tests {
         assert_eq!(out[1].state, 10);
         assert_eq!(out[1].bytes_sent, Some(5));
         assert_eq!(out[1].bytes_received, Some(6));
+    }
+
+    #[test]
+    fn decodes_rtt_and_retransmits() {
+        let mut info = tcp_info(232, 1, 2, 3);
+        info[TCPI_RTT..TCPI_RTT + 4].copy_from_slice(&12_345u32.to_ne_bytes());
+        info[TCPI_TOTAL_RETRANS..TCPI_TOTAL_RETRANS + 4].copy_from_slice(&7u32.to_ne_bytes());
+        let local = (v4([127, 0, 0, 1]), 1);
+        let remote = (v4([127, 0, 0, 1]), 2);
+        let mut buf = diag_message(1, AF_INET, 1, local, remote, 0, 1, Some(&info));
+        // A listener's tcp_info carries no connection health.
+        buf.extend(diag_message(
+            1,
+            AF_INET,
+            10,
+            local,
+            ([0; 16], 0),
+            0,
+            2,
+            Some(&info),
+        ));
+        // No RTT sample yet (0): unknown RTT, retransmits still known.
+        let mut fresh = tcp_info(232, 0, 0, 0);
+        fresh[TCPI_TOTAL_RETRANS..TCPI_TOTAL_RETRANS + 4].copy_from_slice(&2u32.to_ne_bytes());
+        buf.extend(diag_message(
+            1,
+            AF_INET,
+            2,
+            local,
+            remote,
+            0,
+            3,
+            Some(&fresh),
+        ));
+        // A tcp_info too short to reach tcpi_total_retrans: nothing.
+        buf.extend(diag_message(
+            1,
+            AF_INET,
+            1,
+            local,
+            remote,
+            0,
+            4,
+            Some(&info[..100]),
+        ));
+        let mut out = Vec::new();
+        parse_datagram(&buf, Proto::Tcp, AF_INET, 1, &mut out).unwrap();
+        assert_eq!(
+            out[0].tcp_health,
+            Some(TcpHealth {
+                rtt_us: Some(12_345),
+                retransmits: 7
+            })
+        );
+        assert_eq!(out[1].tcp_health, None);
+        assert_eq!(
+            out[2].tcp_health,
+            Some(TcpHealth {
+                rtt_us: None,
+                retransmits: 2
+            })
+        );
+        assert_eq!(out[3].tcp_health, None);
     }
 
     #[test]

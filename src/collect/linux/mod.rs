@@ -951,6 +951,7 @@ fn to_socket(d: DiagSocket) -> Socket {
         unowned_reason: None,
         bytes_sent: d.bytes_sent,
         bytes_received: d.bytes_received,
+        tcp_health: d.tcp_health,
         closed: false,
     }
 }

@@ -109,6 +109,7 @@ pub fn parse_proc_net(
             inode,
             bytes_sent: None,
             bytes_received: None,
+            tcp_health: None,
         });
     }
     Ok(())

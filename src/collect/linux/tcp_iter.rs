@@ -1,6 +1,7 @@
 //! TCP sockets from a BPF `tcp` iterator: one walk of the kernel's TCP
-//! hash tables for both address families, writing a 96-byte record per
-//! socket (addresses, state, uid, inode and the `tcp_sock` byte counters).
+//! hash tables for both address families, writing a 104-byte record per
+//! socket (addresses, state, uid, inode, the `tcp_sock` byte counters,
+//! smoothed RTT and retransmission count).
 //!
 //! Why: the netlink dump with `INET_DIAG_INFO` fills a whole `struct
 //! tcp_info` (~250 bytes, dozens of computed fields) per socket, walks the
@@ -15,7 +16,7 @@
 
 use super::bpf_iter::{attach, insn, offset, read_records, read_vmlinux_btf, BpfError};
 use super::btf;
-use super::inet_diag::{tcp_byte_counters, DiagSocket};
+use super::inet_diag::{tcp_byte_counters, tcp_health, DiagSocket};
 use crate::snapshot::{canonical_ip, Proto};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::OwnedFd;
@@ -25,7 +26,7 @@ const BPF_FUNC_SEQ_WRITE: i32 = 127;
 const BPF_FUNC_SKC_TO_TCP_SOCK: i32 = 137;
 
 /// One record, as the program writes it (host byte order unless noted).
-pub const REC_LEN: usize = 96;
+pub const REC_LEN: usize = 104;
 const F_FAMILY: i16 = 0; // u16
 const F_STATE: i16 = 2; // u8, TIME_WAIT replaced by its substate
 const F_DPORT: i16 = 4; // u16, network order
@@ -41,14 +42,16 @@ const F_RECEIVED: i16 = 64; // u64 tcp_sock.bytes_received
 const F_SENT: i16 = 72; // u64 tcp_sock.bytes_sent
 const F_RETRANS: i16 = 80; // u64 tcp_sock.bytes_retrans
 const F_ACKED: i16 = 88; // u64 tcp_sock.bytes_acked
+const F_SRTT: i16 = 96; // u32 tcp_sock.srtt_us: 8 × the smoothed RTT in µs
+const F_TOTAL_RETRANS: i16 = 100; // u32 tcp_sock.total_retrans
 
-/// Stack layout: the record at fp-96, an 8-byte scratch slot below it.
+/// Stack layout: the record at fp-104, an 8-byte scratch slot below it.
 const REC: i16 = -(REC_LEN as i16);
 const SCRATCH: i16 = REC - 8;
 
 /// Kernel struct members the program reads, in this order; the inode
 /// comes from [`INODE_DIRECT`] or else [`INODE_CHAIN`].
-const MEMBERS: [btf::MemberQuery; 13] = [
+const MEMBERS: [btf::MemberQuery; 15] = [
     ("sock_common", "skc_family"),
     ("sock_common", "skc_state"),
     ("sock_common", "skc_dport"),
@@ -62,6 +65,8 @@ const MEMBERS: [btf::MemberQuery; 13] = [
     ("tcp_sock", "bytes_sent"),
     ("tcp_sock", "bytes_retrans"),
     ("tcp_sock", "bytes_acked"),
+    ("tcp_sock", "srtt_us"),
+    ("tcp_sock", "total_retrans"),
 ];
 
 /// Linux 6.18+ keeps the socket's inode number in `struct sock` itself.
@@ -165,8 +170,8 @@ impl Asm {
 /// fault-safe), which costs a few nanoseconds where a
 /// `bpf_probe_read_kernel` call costs ~50. Only a TIME_WAIT socket's
 /// substate, which lies beyond `sock_common`, is read with the helper.
-fn program(o: &[i16; 13], inode: InodeAt) -> Vec<u8> {
-    let [family, state, dport, num, daddr, saddr, daddr6, saddr6, tw_substate, received, sent, retrans, acked] =
+fn program(o: &[i16; 15], inode: InodeAt) -> Vec<u8> {
+    let [family, state, dport, num, daddr, saddr, daddr6, saddr6, tw_substate, received, sent, retrans, acked, srtt, total_retrans] =
         *o;
     let mut a = Asm::new();
     let out = a.label();
@@ -211,6 +216,8 @@ fn program(o: &[i16; 13], inode: InodeAt) -> Vec<u8> {
     copy(&mut a, LDX_DW, STX_DW, F_SENT, 8, sent);
     copy(&mut a, LDX_DW, STX_DW, F_RETRANS, 8, retrans);
     copy(&mut a, LDX_DW, STX_DW, F_ACKED, 8, acked);
+    copy(&mut a, LDX_W, STX_W, F_SRTT, 8, srtt);
+    copy(&mut a, LDX_W, STX_W, F_TOTAL_RETRANS, 8, total_retrans);
     match inode {
         InodeAt::Direct(sk_ino) => copy(&mut a, LDX_DW, STX_DW, F_INODE, 8, sk_ino),
         InodeAt::Chain([sk_socket, file, f_inode, i_ino]) => {
@@ -278,7 +285,7 @@ impl TcpIter {
                 InodeAt::Chain([offset(c[0])?, offset(c[1])?, offset(c[2])?, offset(c[3])?])
             }
         };
-        let mut o = [0i16; 13];
+        let mut o = [0i16; 15];
         for (slot, &v) in o.iter_mut().zip(&found) {
             *slot = offset(v)?;
         }
@@ -347,7 +354,8 @@ pub fn decode_records(buf: &[u8], each: &mut impl FnMut(DiagSocket)) {
             u16::from_be(u16_at(r, F_DPORT)),
         );
         let remote = (!(remote.ip().is_unspecified() && remote.port() == 0)).then_some(remote);
-        let (bytes_sent, bytes_received) = if u32_at(r, F_FULL) == 1 {
+        let full = u32_at(r, F_FULL) == 1;
+        let (bytes_sent, bytes_received) = if full {
             tcp_byte_counters(
                 state,
                 Some(u64_at(r, F_ACKED)),
@@ -358,6 +366,17 @@ pub fn decode_records(buf: &[u8], each: &mut impl FnMut(DiagSocket)) {
         } else {
             (None, None)
         };
+        // `tcp_info` reports `srtt_us >> 3`; the same here, so both
+        // sources agree to the microsecond.
+        let health = full
+            .then(|| {
+                tcp_health(
+                    state,
+                    Some(u32_at(r, F_SRTT) >> 3),
+                    Some(u32_at(r, F_TOTAL_RETRANS)),
+                )
+            })
+            .flatten();
         each(DiagSocket {
             proto: Proto::Tcp,
             state,
@@ -367,6 +386,7 @@ pub fn decode_records(buf: &[u8], each: &mut impl FnMut(DiagSocket)) {
             inode: u64_at(r, F_INODE),
             bytes_sent,
             bytes_received,
+            tcp_health: health,
         });
     }
 }
@@ -425,6 +445,10 @@ mod tests {
             4242,
             Some([300, 1100, 100, 1000]),
         );
+        // The kernel keeps 8 × the smoothed RTT: 1.5 ms here.
+        buf[F_SRTT as usize..F_SRTT as usize + 4].copy_from_slice(&(8 * 1500u32).to_ne_bytes());
+        buf[F_TOTAL_RETRANS as usize..F_TOTAL_RETRANS as usize + 4]
+            .copy_from_slice(&3u32.to_ne_bytes());
         let mut mapped = [0u8; 16];
         mapped[10] = 0xff;
         mapped[11] = 0xff;
@@ -481,11 +505,22 @@ mod tests {
         assert_eq!(got[2].remote, Some("[::1]:6000".parse().unwrap()));
         assert_eq!((got[3].state, got[3].bytes_sent), (6, None));
         assert_eq!(got[4].state, TCP_SYN_RECV);
+        use crate::snapshot::TcpHealth;
+        let health = |rtt_us, retransmits| {
+            Some(TcpHealth {
+                rtt_us,
+                retransmits,
+            })
+        };
+        assert_eq!(got[0].tcp_health, health(Some(1500), 3));
+        assert_eq!(got[1].tcp_health, None); // a listener
+        assert_eq!(got[2].tcp_health, health(None, 0)); // no RTT sample
+        assert_eq!((got[3].tcp_health, got[4].tcp_health), (None, None));
     }
 
     #[test]
     fn program_jumps_stay_inside() {
-        let o = [16, 18, 12, 14, 0, 4, 56, 72, 80, 1, 2, 3, 4];
+        let o = [16, 18, 12, 14, 0, 4, 56, 72, 80, 1, 2, 3, 4, 5, 6];
         for inode in [InodeAt::Direct(5), InodeAt::Chain([5, 6, 7, 8])] {
             jumps_stay_inside(&program(&o, inode));
         }

@@ -109,6 +109,7 @@ mod tests {
             unowned_reason: None,
             bytes_sent: None,
             bytes_received: None,
+            tcp_health: None,
             closed: false,
         }
     }

@@ -157,6 +157,7 @@ impl RawRow {
             unowned_reason: reason,
             bytes_sent: None,
             bytes_received: None,
+            tcp_health: None,
             closed: false,
         }
     }
