@@ -21,6 +21,9 @@ if [ "$build_only" -eq 0 ]; then
   have python3 || need_apt+=(python3)
   have chromium || need_apt+=(chromium)
   have ss || need_apt+=(iproute2)
+  # tests/tcp_health.rs drops packets between two test namespaces: tc netem
+  # where the kernel has it, else an iptables `statistic` rule.
+  have iptables || need_apt+=(iptables)
   [ -x /usr/bin/time ] || need_apt+=(time)
   have x86_64-w64-mingw32-gcc || need_apt+=(gcc-mingw-w64-x86-64)
   have wine64 || have wine || need_apt+=(wine wine64)
