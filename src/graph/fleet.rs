@@ -35,6 +35,7 @@ use ipnet::IpNet;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
+use std::sync::Arc;
 
 /// `peer_ip` of a peer outside `--fleet-networks`.
 pub const EXTERNAL: &str = "external";
@@ -194,17 +195,34 @@ pub struct FleetExport {
 
 type Ends = (Proto, SocketAddr, SocketAddr);
 
+/// How long a connection that is no longer reported is remembered (its
+/// label set and last counters). A socket can be missing from one dump and
+/// back in the next, or its destroy report can come a sample after it left
+/// the dump: remembered, its bytes are counted once, not twice, and an
+/// owner-less report still credits the series of the process that had it.
+pub const FORGET_SOCKET_MS: u64 = 5_000;
+
+/// What the aggregator remembers of one connection.
+#[derive(Debug)]
+struct Recent {
+    key: Arc<FlowKey>,
+    /// The kernel's cumulative (sent, received) last seen; `None` for a
+    /// socket without counters (UDP).
+    counters: Option<(u64, u64)>,
+    seen_ms: u64,
+}
+
 /// Keeps the cumulative totals per label set across samples.
 #[derive(Debug)]
 pub struct FleetAggregator {
     settings: FleetSettings,
-    flows: HashMap<FlowKey, FlowTotals>,
-    /// The label set of each open connection of the previous sample, so a
-    /// socket later reported closed without an owner (a destroy report, the
-    /// client end of a finished connection) still credits its own series.
-    prev_keys: HashMap<Ends, FlowKey>,
+    flows: HashMap<Arc<FlowKey>, FlowTotals>,
+    /// Connections seen in the last [`FORGET_SOCKET_MS`], by endpoints.
+    recent: HashMap<Ends, Recent>,
     /// (proto, listen port) with an open server connection last sample.
     served_ports: HashSet<(Proto, u16)>,
+    /// No sample yet: the first one's counters are the baseline.
+    first: bool,
 }
 
 impl FleetAggregator {
@@ -212,8 +230,9 @@ impl FleetAggregator {
         FleetAggregator {
             settings,
             flows: HashMap::new(),
-            prev_keys: HashMap::new(),
+            recent: HashMap::new(),
             served_ports: HashSet::new(),
+            first: true,
         }
     }
 
@@ -229,8 +248,12 @@ impl FleetAggregator {
         !(ip.is_loopback() || ip.is_unspecified()) || self.in_fleet(ip)
     }
 
-    /// Takes in one sample: `traffic` is what the traffic tracker returned
-    /// for this very snapshot (same socket order).
+    /// Takes in one sample. TCP bytes are the growth of the kernel's
+    /// cumulative per-socket counters since this connection was last seen
+    /// (remembered for [`FORGET_SOCKET_MS`], so a late destroy report is
+    /// not counted twice); sockets without counters (UDP) take their bytes
+    /// from `traffic`, what the traffic tracker returned for this very
+    /// snapshot (same socket order: packet capture).
     pub fn observe(
         &mut self,
         snap: &Snapshot,
@@ -238,12 +261,13 @@ impl FleetAggregator {
         containers: &ContainerLabels,
         ports: &ServicePorts,
     ) {
+        let now = snap.taken_at_ms;
+        let first = std::mem::replace(&mut self.first, false);
         let index = SocketIndex::new(snap);
         let procs: HashMap<u32, &Process> = snap.processes.iter().map(|p| (p.pid, p)).collect();
         for t in self.flows.values_mut() {
             t.open = 0;
         }
-        let mut next_keys: HashMap<Ends, FlowKey> = HashMap::with_capacity(self.prev_keys.len());
         let mut served = HashSet::new();
         for (i, s) in snap.sockets.iter().enumerate() {
             if s.proto == Proto::Udp && !self.settings.udp {
@@ -251,44 +275,72 @@ impl FleetAggregator {
             }
             let Some(remote) = s.remote else { continue };
             let open = is_connection(s) && !s.closed;
-            let delta = traffic
-                .deltas
-                .get(i)
-                .copied()
-                .flatten()
-                .filter(|&d| d != (0, 0));
-            if !open && delta.is_none() {
+            let ends = (s.proto, s.local, remote);
+            let counters = match (s.bytes_sent, s.bytes_received) {
+                (None, None) => None,
+                (sent, recv) => Some((sent.unwrap_or(0), recv.unwrap_or(0))),
+            };
+            let known = self.recent.get(&ends).map(|r| (r.key.clone(), r.counters));
+            let delta = match (counters, known.as_ref().and_then(|k| k.1)) {
+                (Some(c), Some(b)) if c.0 >= b.0 && c.1 >= b.1 => (c.0 - b.0, c.1 - b.1),
+                // On the first sample the counters are the baseline, not
+                // traffic procnet saw.
+                (Some(_), _) if first => (0, 0),
+                // New (or a reused tuple whose counters restarted).
+                (Some(c), _) => c,
+                (None, _) => traffic.deltas.get(i).copied().flatten().unwrap_or((0, 0)),
+            };
+            if !open && delta == (0, 0) && counters.is_none() {
                 continue;
             }
-            let ends = (s.proto, s.local, remote);
-            let Some(key) = self.key_for(s, remote, &ends, &index, snap, &procs, containers, ports)
-            else {
-                continue;
+            // An owner-less socket (closed by its process, or a destroy
+            // report) keeps the label set it had.
+            let key = match known {
+                Some((k, _)) if s.owners.is_empty() => k,
+                _ => {
+                    let Some(k) = self.key_for(s, remote, &index, snap, &procs, containers, ports)
+                    else {
+                        continue;
+                    };
+                    self.intern(self.capped(k))
+                }
             };
-            let key = self.capped(key);
-            let now = snap.taken_at_ms;
             let t = self.flows.entry(key.clone()).or_insert(FlowTotals {
                 last_open_ms: now,
                 ..FlowTotals::default()
             });
-            if let Some((sent, received)) = delta {
-                t.sent += sent;
-                t.received += received;
-            }
+            t.sent += delta.0;
+            t.received += delta.1;
             if open {
                 t.open += 1;
                 t.last_open_ms = now;
                 if key.role == Role::Server {
                     served.insert((s.proto, s.local.port()));
                 }
-                next_keys.insert(ends, key);
             }
+            self.recent.insert(
+                ends,
+                Recent {
+                    key,
+                    counters,
+                    seen_ms: now,
+                },
+            );
         }
-        let now = snap.taken_at_ms;
+        self.recent
+            .retain(|_, r| now.saturating_sub(r.seen_ms) <= FORGET_SOCKET_MS);
         self.flows
             .retain(|_, t| t.open > 0 || now.saturating_sub(t.last_open_ms) <= IDLE_RETENTION_MS);
-        self.prev_keys = next_keys;
         self.served_ports = served;
+    }
+
+    /// The shared copy of `key` when the table has it (one allocation per
+    /// label set, not per connection).
+    fn intern(&self, key: FlowKey) -> Arc<FlowKey> {
+        self.flows
+            .get_key_value(&key)
+            .map(|(k, _)| k.clone())
+            .unwrap_or_else(|| Arc::new(key))
     }
 
     /// The label set of socket `s`, or `None` when it is not exported
@@ -298,7 +350,6 @@ impl FleetAggregator {
         &self,
         s: &Socket,
         remote: SocketAddr,
-        ends: &Ends,
         index: &SocketIndex<'_>,
         snap: &Snapshot,
         procs: &HashMap<u32, &Process>,
@@ -323,8 +374,6 @@ impl FleetAggregator {
         };
         let owners: &[u32] = if !s.owners.is_empty() {
             &s.owners
-        } else if let Some(k) = self.prev_keys.get(ends) {
-            return Some(k.clone());
         } else if let (Role::Server, Some(l)) = (role, listener) {
             &snap.sockets[l].owners
         } else {
@@ -428,7 +477,8 @@ impl FleetAggregator {
                 });
             }
         }
-        let flows: BTreeMap<&FlowKey, &FlowTotals> = self.flows.iter().collect();
+        let flows: BTreeMap<&FlowKey, &FlowTotals> =
+            self.flows.iter().map(|(k, v)| (&**k, v)).collect();
         FleetExport {
             host: self.settings.host.clone(),
             flows: flows.into_iter().map(|(k, v)| (k.clone(), *v)).collect(),
@@ -533,19 +583,23 @@ mod tests {
     #[test]
     fn many_client_connections_are_one_series_without_their_ports() {
         let mut agg = FleetAggregator::new(settings("10.0.0.0/8"));
-        let mut sockets = vec![listener("0.0.0.0:5432", SERVER_PID)];
-        let mut d = vec![None];
-        for port in 40000..41000u16 {
-            sockets.push(conn(
-                &format!("10.0.0.5:{port}"),
-                "10.0.0.9:6379",
-                Some(CLIENT_PID),
-                0,
-                0,
-            ));
-            d.push(Some((3, 1)));
-        }
-        let out = run(&mut agg, &snap(1000, sockets), d);
+        let sockets = |sent, recv| {
+            let mut v = vec![listener("0.0.0.0:5432", SERVER_PID)];
+            for port in 40000..41000u16 {
+                v.push(conn(
+                    &format!("10.0.0.5:{port}"),
+                    "10.0.0.9:6379",
+                    Some(CLIENT_PID),
+                    sent,
+                    recv,
+                ));
+            }
+            v
+        };
+        // The first sample is the baseline; the second brings 3 + 1 bytes
+        // per connection.
+        run(&mut agg, &snap(1000, sockets(10, 10)), vec![None; 1001]);
+        let out = run(&mut agg, &snap(2000, sockets(13, 11)), vec![None; 1001]);
         assert_eq!(out.flows.len(), 1, "{:?}", out.flows);
         let (k, t) = &out.flows[0];
         assert_eq!(
@@ -653,6 +707,9 @@ mod tests {
         let mut s = snap(3000, vec![closed]);
         s.processes.retain(|p| p.pid != CLIENT_PID);
         let out = run(&mut agg, &s, vec![Some((50, 0))]);
+        assert_eq!(out.flows.len(), 1);
+        // A late second report of the same connection adds nothing.
+        let out = run(&mut agg, &s, vec![Some((150, 0))]);
         assert_eq!(out.flows.len(), 1);
         assert_eq!(out.flows[0].0.process, "api");
         assert_eq!((out.flows[0].1.sent, out.flows[0].1.open), (150, 0));
