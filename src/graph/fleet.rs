@@ -209,6 +209,8 @@ struct Recent {
     /// The kernel's cumulative (sent, received) last seen; `None` for a
     /// socket without counters (UDP).
     counters: Option<(u64, u64)>,
+    /// The socket's inode when last known (0: none reported).
+    inode: u64,
     seen_ms: u64,
 }
 
@@ -221,6 +223,9 @@ pub struct FleetAggregator {
     recent: HashMap<Ends, Recent>,
     /// (proto, listen port) with an open server connection last sample.
     served_ports: HashSet<(Proto, u16)>,
+    /// (proto, port) of listeners seen in the last [`IDLE_RETENTION_MS`]:
+    /// a connection that outlives its listener is still the server end.
+    listen_ports: HashMap<(Proto, u16), u64>,
     /// No sample yet: the first one's counters are the baseline.
     first: bool,
 }
@@ -232,6 +237,7 @@ impl FleetAggregator {
             flows: HashMap::new(),
             recent: HashMap::new(),
             served_ports: HashSet::new(),
+            listen_ports: HashMap::new(),
             first: true,
         }
     }
@@ -268,6 +274,9 @@ impl FleetAggregator {
         for t in self.flows.values_mut() {
             t.open = 0;
         }
+        for l in snap.sockets.iter().filter(|l| is_listener(l) && !l.closed) {
+            self.listen_ports.insert((l.proto, l.local.port()), now);
+        }
         let mut served = HashSet::new();
         for (i, s) in snap.sockets.iter().enumerate() {
             if s.proto == Proto::Udp && !self.settings.udp {
@@ -280,9 +289,20 @@ impl FleetAggregator {
                 (None, None) => None,
                 (sent, recv) => Some((sent.unwrap_or(0), recv.unwrap_or(0))),
             };
-            let known = self.recent.get(&ends).map(|r| (r.key.clone(), r.counters));
-            let delta = match (counters, known.as_ref().and_then(|k| k.1)) {
-                (Some(c), Some(b)) if c.0 >= b.0 && c.1 >= b.1 => (c.0 - b.0, c.1 - b.1),
+            // A different inode on the same endpoints is a new connection
+            // (a reused tuple), not the one remembered.
+            let known = self
+                .recent
+                .get(&ends)
+                .filter(|r| s.inode == 0 || r.inode == 0 || r.inode == s.inode)
+                .map(|r| (r.key.clone(), r.counters, r.inode));
+            let before = known.as_ref().and_then(|k| k.1);
+            let delta = match (counters, before) {
+                // The same connection: only growth counts. A report can
+                // show a counter a little lower than the last one (a
+                // destroy report leaves the peer's FIN out of the received
+                // bytes): that is not a new connection's bytes.
+                (Some(c), Some(b)) => (c.0.saturating_sub(b.0), c.1.saturating_sub(b.1)),
                 // On the first sample the counters are the baseline, not
                 // traffic procnet saw.
                 (Some(_), _) if first => (0, 0),
@@ -295,10 +315,14 @@ impl FleetAggregator {
             }
             // An owner-less socket (closed by its process, or a destroy
             // report) keeps the label set it had.
-            let key = match known {
-                Some((k, _)) if s.owners.is_empty() => k,
+            let key = match &known {
+                Some((k, _, _)) if s.owners.is_empty() => k.clone(),
                 _ => {
-                    let Some(k) = self.key_for(s, remote, &index, snap, &procs, containers, ports)
+                    // A connection keeps the role it was first given, even
+                    // when its listener closes.
+                    let role = known.as_ref().map(|k| k.0.role);
+                    let Some(k) =
+                        self.key_for(s, remote, role, &index, snap, &procs, containers, ports)
                     else {
                         continue;
                     };
@@ -318,17 +342,30 @@ impl FleetAggregator {
                     served.insert((s.proto, s.local.port()));
                 }
             }
+            // Keep the highest counters seen, so a dip and a recovery are
+            // not counted twice.
+            let counters = match (counters, before) {
+                (Some(c), Some(b)) => Some((c.0.max(b.0), c.1.max(b.1))),
+                (c, b) => c.or(b),
+            };
+            let inode = match (s.inode, &known) {
+                (0, Some((_, _, i))) => *i,
+                (i, _) => i,
+            };
             self.recent.insert(
                 ends,
                 Recent {
                     key,
                     counters,
+                    inode,
                     seen_ms: now,
                 },
             );
         }
         self.recent
             .retain(|_, r| now.saturating_sub(r.seen_ms) <= FORGET_SOCKET_MS);
+        self.listen_ports
+            .retain(|_, &mut seen| now.saturating_sub(seen) <= IDLE_RETENTION_MS);
         self.flows
             .retain(|_, t| t.open > 0 || now.saturating_sub(t.last_open_ms) <= IDLE_RETENTION_MS);
         self.served_ports = served;
@@ -350,6 +387,7 @@ impl FleetAggregator {
         &self,
         s: &Socket,
         remote: SocketAddr,
+        role: Option<Role>,
         index: &SocketIndex<'_>,
         snap: &Snapshot,
         procs: &HashMap<u32, &Process>,
@@ -361,17 +399,8 @@ impl FleetAggregator {
             return None;
         }
         let listener = index.listener_for(s.proto, s.local);
-        // The local end serves when it is a listener's port; without a
-        // listener (it closed, or is elsewhere) only a service port on this
-        // end and not the other says so. Never the lower-port guess: that
-        // could make a client's ephemeral port a `local_port`.
-        let role = if listener.is_some()
-            || (ports.contains(s.local.port()) && !ports.contains(remote.port()))
-        {
-            Role::Server
-        } else {
-            Role::Client
-        };
+        let role =
+            role.unwrap_or_else(|| self.role_of(s, remote, listener.is_some(), index, ports));
         let owners: &[u32] = if !s.owners.is_empty() {
             &s.owners
         } else if let (Role::Server, Some(l)) = (role, listener) {
@@ -405,6 +434,41 @@ impl FleetAggregator {
             peer_ip,
             peer_port,
         })
+    }
+
+    /// Which end this socket is, for a connection not seen before. The
+    /// local end serves when it is (or recently was) a listener's port; the
+    /// remote end when it is a listener on this host. Without listeners: a
+    /// service port on one end only, then an ephemeral port on one end only
+    /// (that end is the client). Never the lower-port guess: it could make
+    /// a client's ephemeral port a label.
+    fn role_of(
+        &self,
+        s: &Socket,
+        remote: SocketAddr,
+        local_listens: bool,
+        index: &SocketIndex<'_>,
+        ports: &ServicePorts,
+    ) -> Role {
+        let (lp, rp) = (s.local.port(), remote.port());
+        if local_listens || self.listen_ports.contains_key(&(s.proto, lp)) {
+            return Role::Server;
+        }
+        if index.is_local_ip(remote.ip()) && index.listener_for(s.proto, remote).is_some() {
+            return Role::Client;
+        }
+        let eph = &self.settings.ephemeral;
+        match (
+            ports.contains(lp),
+            ports.contains(rp),
+            eph.contains(&lp),
+            eph.contains(&rp),
+        ) {
+            (true, false, _, _) => Role::Server,
+            (false, true, _, _) => Role::Client,
+            (_, _, false, true) => Role::Server,
+            _ => Role::Client,
+        }
     }
 
     /// `key`, or its peer-less overflow form when the table is full.
@@ -760,6 +824,72 @@ mod tests {
             .find(|(k, _)| k.peer_ip == OVERFLOW)
             .unwrap();
         assert_eq!(overflow.1.open, 500);
+    }
+
+    #[test]
+    fn a_lower_report_of_the_same_connection_is_not_counted_again() {
+        let mut agg = FleetAggregator::new(settings("10.0.0.0/8"));
+        let c = |sent, recv| {
+            conn(
+                "10.0.0.5:40000",
+                "10.0.0.9:80",
+                Some(CLIENT_PID),
+                sent,
+                recv,
+            )
+        };
+        run(&mut agg, &snap(1000, vec![c(0, 0)]), vec![None]);
+        run(&mut agg, &snap(2000, vec![c(1000, 1001)]), vec![None]);
+        // The destroy report leaves the FIN out of the received bytes.
+        let mut closed = c(1000, 1000);
+        (closed.closed, closed.owners, closed.inode) = (true, vec![], 0);
+        let out = run(&mut agg, &snap(3000, vec![closed]), vec![None]);
+        assert_eq!(
+            (
+                out.flows.len(),
+                out.flows[0].1.sent,
+                out.flows[0].1.received
+            ),
+            (1, 1000, 1001)
+        );
+    }
+
+    #[test]
+    fn connections_that_outlive_their_listener_stay_server_halves() {
+        let mut agg = FleetAggregator::new(settings("10.0.0.0/8"));
+        let served = |owner| conn("10.0.0.5:45000", "10.0.0.7:50000", owner, 0, 0);
+        let with_listener = vec![
+            listener("0.0.0.0:45000", SERVER_PID),
+            served(Some(SERVER_PID)),
+        ];
+        run(&mut agg, &snap(1000, with_listener), vec![None; 2]);
+        // The listener closed; the connection goes on, then a new one the
+        // aggregator never saw arrives owner-less (both ports ephemeral).
+        let other = conn("10.0.0.5:45000", "10.0.0.8:50001", None, 0, 0);
+        let out = run(
+            &mut agg,
+            &snap(2000, vec![served(Some(SERVER_PID)), other]),
+            vec![None; 2],
+        );
+        assert!(
+            out.flows.iter().all(|(k, _)| k.role == Role::Server
+                && k.local_port == Some(45000)
+                && k.peer_port.is_none()),
+            "{:?}",
+            out.flows
+        );
+        // Without any listener ever: the ephemeral end is the client.
+        let mut fresh = FleetAggregator::new(settings("10.0.0.0/8"));
+        let orphan = conn("10.0.0.5:7000", "10.0.0.8:50002", None, 0, 0);
+        let out = run(&mut fresh, &snap(1000, vec![orphan]), vec![None]);
+        assert_eq!(
+            (
+                out.flows[0].0.role,
+                out.flows[0].0.local_port,
+                out.flows[0].0.peer_port
+            ),
+            (Role::Server, Some(7000), None)
+        );
     }
 
     #[test]
