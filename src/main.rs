@@ -123,6 +123,16 @@ struct ServeArgs {
     /// UDP traffic, which the kernel does not count per socket.
     #[arg(long)]
     capture: bool,
+    /// This host's name in the fleet series (the `host` label of
+    /// procnet_flow_*, procnet_listen_info, procnet_host_address_info);
+    /// default: the machine's hostname.
+    #[arg(long, value_name = "NAME")]
+    host_name: Option<String>,
+    /// Networks where fleet peers live, comma-separated CIDRs; a peer
+    /// outside is peer_ip="external", loopback is exported only when
+    /// covered. Default: 10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,198.18.0.0/15,fc00::/7
+    #[arg(long, value_name = "CIDR,…")]
+    fleet_networks: Option<String>,
     #[command(flatten)]
     graph: GraphArgs,
 }
@@ -345,6 +355,21 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(dir) = &args.icons_dir {
         check_icons_dir(dir)?;
     }
+    let host_name = match &args.host_name {
+        Some(name) if name.trim().is_empty() => {
+            anyhow::bail!(
+                "--host-name is empty; give this host's name in the fleet, e.g. --host-name db1"
+            )
+        }
+        Some(name) => name.trim().to_string(),
+        None => procnet::collect::host::hostname().ok_or_else(|| {
+            anyhow::anyhow!("this machine has no hostname; give one with --host-name NAME")
+        })?,
+    };
+    let fleet_networks = match &args.fleet_networks {
+        Some(csv) => procnet::graph::fleet::parse_networks(csv)?,
+        None => procnet::graph::fleet::default_networks(),
+    };
     let config = procnet::serve::ServeConfig {
         bind,
         port: args.port,
@@ -356,6 +381,8 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         token,
         capture: args.capture,
         containers: setup.containers,
+        host_name,
+        fleet_networks,
     };
     procnet::serve::run(config)?;
     Ok(())

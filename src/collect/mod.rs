@@ -10,6 +10,7 @@
 use crate::snapshot::Snapshot;
 
 pub mod containers;
+pub mod host;
 pub mod proc_info;
 
 #[cfg(target_os = "linux")]

@@ -7,6 +7,7 @@ pub mod build;
 pub mod containers;
 pub mod diff;
 pub mod direction;
+pub mod fleet;
 pub mod labels;
 pub mod model;
 pub mod pairing;

@@ -1,6 +1,10 @@
 //! `/metrics` in the Prometheus text exposition format. Label cardinality is
-//! bounded: per-process series only for the top processes by traffic.
+//! bounded: per-process series only for the top processes by traffic; the
+//! fleet series (`procnet_flow_*`, `procnet_listen_info`,
+//! `procnet_host_address_info`) carry no pid and no client port (see
+//! [`crate::graph::fleet`]).
 
+use crate::graph::fleet::{FleetExport, FlowKey};
 use crate::graph::model::GraphDoc;
 use crate::graph::traffic::TrafficTracker;
 use crate::snapshot::{Proto, Snapshot, SocketState};
@@ -118,6 +122,8 @@ pub struct MetricsData {
     pub tcp_rtt: RttHistogram,
     /// [`RetransmitCounter`]'s total; the sampler fills it in.
     pub tcp_retransmits_total: u64,
+    /// The fleet series of this sample.
+    pub fleet: FleetExport,
 }
 
 impl MetricsData {
@@ -186,6 +192,7 @@ impl MetricsData {
             collect_seconds: took.as_secs_f64(),
             tcp_rtt: RttHistogram::of(snap),
             tcp_retransmits_total: 0,
+            fleet: FleetExport::default(),
         }
     }
 }
@@ -213,10 +220,74 @@ impl DurationHistogram {
     }
 }
 
+/// A label value as the text format wants it: backslash, double quote and
+/// line feed escaped (`\\`, `\"`, `\n`); everything else, any UTF-8, as is.
 fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+/// The label set of one flow, `{host=…,…,peer_port=…}`; ports absent for a
+/// role are `""` so every series of a family has the same label names.
+fn flow_labels(host: &str, k: &FlowKey) -> String {
+    let port = |p: Option<u16>| p.map(|p| p.to_string()).unwrap_or_default();
+    format!(
+        "{{host=\"{}\",role=\"{}\",proto=\"{}\",process=\"{}\",container=\"{}\",local_port=\"{}\",peer_ip=\"{}\",peer_port=\"{}\"}}",
+        escape(host),
+        k.role.as_str(),
+        k.proto.as_str(),
+        escape(&k.process),
+        escape(&k.container),
+        port(k.local_port),
+        escape(&k.peer_ip),
+        port(k.peer_port),
+    )
+}
+
+/// Appends the fleet series. Each family's HELP and TYPE are written even
+/// when it has no series, so a scraper always sees the families.
+pub fn render_fleet(o: &mut String, f: &FleetExport) {
+    let labels: Vec<String> = f
+        .flows
+        .iter()
+        .map(|(k, _)| flow_labels(&f.host, k))
+        .collect();
+    type Pick = fn(&crate::graph::fleet::FlowTotals) -> u64;
+    let families: [(&str, &str, &str, Pick); 3] = [
+        ("procnet_flow_sent_bytes_total", "counter", "Bytes this host's end of the flow sent since procnet started (TCP payload; UDP with --capture), per half-edge: role, process, container, the listen port (server) or the peer's address and server port (client). Includes closed connections.", |t| t.sent),
+        ("procnet_flow_received_bytes_total", "counter", "Bytes this host's end of the flow received since procnet started, per half-edge (labels as procnet_flow_sent_bytes_total).", |t| t.received),
+        ("procnet_flow_open_connections", "gauge", "Connections of the half-edge open now.", |t| t.open),
+    ];
+    for (metric, kind, help, pick) in families {
+        let _ = writeln!(o, "# HELP {metric} {help}");
+        let _ = writeln!(o, "# TYPE {metric} {kind}");
+        for ((_, t), l) in f.flows.iter().zip(&labels) {
+            let _ = writeln!(o, "{metric}{l} {}", pick(t));
+        }
+    }
+    let host = escape(&f.host);
+    let _ = writeln!(o, "# HELP procnet_listen_info A listening socket: the address and port clients of other hosts reach (a wildcard bind once per host address), its process and container. Always 1.");
+    let _ = writeln!(o, "# TYPE procnet_listen_info gauge");
+    for l in &f.listeners {
+        let _ = writeln!(
+            o,
+            "procnet_listen_info{{host=\"{host}\",proto=\"{}\",ip=\"{}\",port=\"{}\",process=\"{}\",container=\"{}\"}} 1",
+            l.proto.as_str(),
+            l.ip,
+            l.port,
+            escape(&l.process),
+            escape(&l.container),
+        );
+    }
+    let _ = writeln!(o, "# HELP procnet_host_address_info An address of this host, to map a peer address to the host. Always 1.");
+    let _ = writeln!(o, "# TYPE procnet_host_address_info gauge");
+    for ip in &f.addresses {
+        let _ = writeln!(
+            o,
+            "procnet_host_address_info{{host=\"{host}\",ip=\"{ip}\"}} 1"
+        );
+    }
 }
 
 /// Renders the exposition text.
@@ -295,6 +366,7 @@ pub fn render(data: &MetricsData, hist: &DurationHistogram, samples: u64, failed
     let _ = writeln!(o, "procnet_collector_duration_seconds_sum {}", hist.sum);
     let _ = writeln!(o, "procnet_collector_duration_seconds_count {}", hist.count);
     render_tcp_health(&mut o, data);
+    render_fleet(&mut o, &data.fleet);
     o
 }
 
@@ -491,5 +563,52 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("procnet_tcp_retransmits_total 7"), "{text}");
+    }
+
+    use crate::graph::fleet::{FlowTotals, ListenInfo, Role};
+
+    #[test]
+    fn fleet_label_values_are_escaped_and_parse_back() {
+        let nasty = "we\"ird\\na\nme";
+        let key = FlowKey {
+            role: Role::Client,
+            proto: Proto::Tcp,
+            process: nasty.into(),
+            container: "c\"1".into(),
+            local_port: None,
+            peer_ip: "10.0.0.9".into(),
+            peer_port: Some(5432),
+        };
+        let f = FleetExport {
+            host: "host \"a\"".into(),
+            flows: vec![(key, {
+                let mut t = FlowTotals::default();
+                (t.sent, t.received, t.open) = (7, 9, 2);
+                t
+            })],
+            listeners: vec![ListenInfo {
+                proto: Proto::Tcp,
+                ip: "10.0.0.5".parse().unwrap(),
+                port: 22,
+                process: nasty.into(),
+                container: String::new(),
+            }],
+            addresses: vec!["10.0.0.5".parse().unwrap()],
+        };
+        let mut o = String::new();
+        render_fleet(&mut o, &f);
+        assert_eq!(o.lines().filter(|l| !l.starts_with('#')).count(), 5, "{o}");
+        let scrape = prometheus_parse::Scrape::parse(o.lines().map(|l| Ok(l.to_string()))).unwrap();
+        let sent = scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == "procnet_flow_sent_bytes_total")
+            .unwrap();
+        // The parser does not unescape; the raw text must hold the escapes.
+        assert!(o.contains(r#"process="we\"ird\\na\nme""#), "{o}");
+        assert!(o.contains(r#"host="host \"a\"""#), "{o}");
+        assert_eq!(sent.labels.get("peer_port"), Some("5432"));
+        assert_eq!(sent.labels.get("local_port"), Some(""));
+        assert!(matches!(sent.value, prometheus_parse::Value::Counter(v) if v == 7.0));
     }
 }

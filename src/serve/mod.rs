@@ -62,6 +62,13 @@ pub struct ServeConfig {
     pub capture: bool,
     /// Label containers (off with `--no-containers`).
     pub containers: bool,
+    /// The `host` label of the fleet series (`--host-name`; default: the
+    /// machine's hostname, [`crate::collect::host::hostname`]).
+    pub host_name: String,
+    /// Where fleet peers live (`--fleet-networks`; default:
+    /// [`crate::graph::fleet::default_networks`]): a peer outside is
+    /// `peer_ip="external"`.
+    pub fleet_networks: Vec<ipnet::IpNet>,
 }
 
 /// Why the server could not start or stopped with an error.

@@ -9,6 +9,7 @@ use crate::collect::containers::{latest, EngineView};
 use crate::collect::Collector;
 use crate::graph::containers::container_labels;
 use crate::graph::diff::diff;
+use crate::graph::fleet::{FleetAggregator, FleetSettings};
 use crate::graph::model::GraphDoc;
 use crate::graph::traffic::TrafficTracker;
 use crate::graph::{build_graph, ContainerLabels, Inputs};
@@ -35,6 +36,14 @@ pub fn run(
     let mut prev: Option<Arc<GraphDoc>> = None;
     let mut traffic = TrafficTracker::default();
     let mut retransmits = RetransmitCounter::default();
+    // Fleet totals live as long as this sampler: a restart after a panic
+    // starts them from zero, which Prometheus sees as a counter reset.
+    let mut fleet = FleetAggregator::new(FleetSettings {
+        host: config.host_name.clone(),
+        networks: config.fleet_networks.clone(),
+        ephemeral: crate::collect::host::ephemeral_ports(),
+        udp: config.options.udp,
+    });
     let mut samples: u64 = 0;
     let mut seq: u64 = 0;
     let mut next_tick = Instant::now();
@@ -65,6 +74,12 @@ pub fn run(
                 };
                 let sample = traffic.observe(&snapshot);
                 traffic.forget_exited(&snapshot);
+                fleet.observe(
+                    &snapshot,
+                    &sample,
+                    &containers,
+                    &config.options.service_ports,
+                );
                 let inputs = Inputs {
                     snapshot: &snapshot,
                     rules: &rules,
@@ -83,6 +98,7 @@ pub fn run(
                 let mut metrics =
                     MetricsData::from_snapshot(&snapshot, &graph, &traffic, collect_time);
                 metrics.tcp_retransmits_total = retransmits.observe(&snapshot);
+                metrics.fleet = fleet.export(&snapshot, &containers);
                 let diagnostics = snapshot.diagnostics.clone();
                 samples += 1;
                 shared.publish(SampleOutput {
