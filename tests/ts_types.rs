@@ -66,7 +66,7 @@ fn web_types_are_generated_from_the_rust_wire_types() {
             .lines()
             .zip(want.lines())
             .position(|(a, b)| a != b)
-            .map_or_else(|| have.lines().count().min(want.lines().count()), |i| i);
+            .unwrap_or_else(|| have.lines().count().min(want.lines().count()));
         panic!(
             "{} is not what the Rust wire types generate (first difference at line {}).\n\
              Regenerate it: PROCNET_UPDATE_TS=1 cargo test --test ts_types",
