@@ -1,5 +1,5 @@
-// ESLint for the web UI (flat config): typescript-eslint's recommended rules on src/, the
-// plain JS recommended rules on the node tests and scripts. Run with `npm run lint`.
+// ESLint for the web UI (flat config): typescript-eslint's recommended rules on the TypeScript,
+// the plain JS recommended rules on the node tests and scripts. Run with `npm run lint`.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import globals from 'globals';
@@ -7,7 +7,7 @@ import globals from 'globals';
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**'] },
   {
-    files: ['src/**/*.ts'],
+    files: ['src/**/*.ts', '*.ts'],
     extends: [js.configs.recommended, ...tseslint.configs.recommended],
     languageOptions: { globals: { ...globals.browser, ...globals.worker } },
     rules: {
@@ -16,7 +16,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['test/**/*.mjs', '*.js', '*.ts'],
+    files: ['test/**/*.mjs', '*.js'],
     extends: [js.configs.recommended],
     languageOptions: { globals: { ...globals.node, ...globals.browser } },
   },
