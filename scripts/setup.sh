@@ -59,8 +59,9 @@ if have rustup; then
   fi
 fi
 
-# The web UI's dependencies come from the npm registry, pinned by package-lock.json.
-if [ -f web/package-lock.json ] && [ ! -d web/node_modules ]; then
+# The web UI's dependencies come from the npm registry, pinned by package-lock.json
+# (again when the lock file is newer than the installed tree, e.g. a new devDependency).
+if [ -f web/package-lock.json ] && { [ ! -d web/node_modules ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; }; then
   (cd web && npm ci --no-audit --no-fund) >&2
 fi
 echo "setup: ok" >&2

@@ -13,8 +13,8 @@ echo "== format and lint"
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 
-echo "== web UI: typecheck"
-(cd web && npm run --silent typecheck)
+echo "== web UI: typecheck, lint, unit tests"
+(cd web && npm run --silent typecheck && npm run --silent lint && npm run --silent test:unit)
 
 echo "== Rust tests (unit, integration, HTTP, browser, containers)"
 # As root, setup.sh installed Podman: its end-to-end test must run, not skip.

@@ -7,9 +7,11 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// `GET /api/graph`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(optional_fields)]
 pub struct GraphDoc {
     /// Sample sequence number; diffs name the `seq` they apply to.
+    #[ts(type = "number")]
     pub seq: u64,
     /// When the sample was taken, RFC 3339 UTC.
     pub timestamp: String,
@@ -28,7 +30,7 @@ pub struct GraphDoc {
 }
 
 /// What a node stands for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "lowercase")]
 pub enum NodeKind {
     /// A process on this host (`pid:<pid>`).
@@ -40,7 +42,8 @@ pub enum NodeKind {
 }
 
 /// A listening socket of a process, shown in the node's side panel.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ts_rs::TS)]
+#[ts(optional_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct ListenAddr {
     pub proto: Proto,
@@ -49,7 +52,8 @@ pub struct ListenAddr {
 }
 
 /// A graph node.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(rename = "GNode", optional_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct Node {
     pub id: String,
@@ -69,6 +73,7 @@ pub struct Node {
     pub cmdline: Option<String>,
     /// Process start, seconds since the Unix epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(as = "Option<f64>")]
     pub start_time: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
@@ -89,12 +94,15 @@ pub struct Node {
     pub container: Option<String>,
     /// The process's listening sockets.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[ts(as = "Option<_>")]
     pub listeners: Vec<ListenAddr>,
     /// Cumulative bytes received by the node's sockets, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(as = "Option<f64>")]
     pub rx_bytes: Option<u64>,
     /// Cumulative bytes sent by the node's sockets, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(as = "Option<f64>")]
     pub tx_bytes: Option<u64>,
     /// Bytes per second received over the last interval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -133,7 +141,8 @@ impl Node {
 }
 
 /// One connection behind an edge, for tooltips (a capped sample).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ts_rs::TS)]
+#[ts(optional_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct EdgeSocket {
     /// Client `address:port`.
@@ -145,7 +154,8 @@ pub struct EdgeSocket {
 
 /// A directed edge client → server, aggregated per (client node, server
 /// node, proto, server port).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(rename = "GEdge", optional_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct Edge {
     pub id: String,
@@ -165,9 +175,11 @@ pub struct Edge {
     pub sockets: Vec<EdgeSocket>,
     /// Cumulative bytes the client sent to the server, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(as = "Option<f64>")]
     pub tx_bytes: Option<u64>,
     /// Cumulative bytes the client received from the server, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(as = "Option<f64>")]
     pub rx_bytes: Option<u64>,
     /// Client → server bytes per second over the last interval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -184,6 +196,7 @@ pub struct Edge {
     /// connections, both directions summed (loss on the path). TCP only,
     /// when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(as = "Option<f64>")]
     pub retransmits: Option<u64>,
 }
 
@@ -193,10 +206,13 @@ pub const EDGE_SOCKET_SAMPLE: usize = 16;
 /// One SSE update: what changed between the graph at `base` and at `seq`.
 /// A client whose last applied seq is not `base` must re-sync from
 /// `/api/graph` (or the next full `graph` event).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(optional_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct GraphDiff {
+    #[ts(type = "number")]
     pub seq: u64,
+    #[ts(type = "number")]
     pub base: u64,
     pub timestamp: String,
     pub added_nodes: Vec<Node>,
@@ -229,14 +245,16 @@ impl GraphDiff {
 }
 
 /// `GET /api/connections` (psys's shape).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(optional_fields)]
 pub struct ConnectionsDoc {
     pub listeners: Vec<Listener>,
     pub connections: Vec<Connection>,
 }
 
 /// A listening socket (psys `Listener`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(optional_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct Listener {
     /// Owner pid; 0 when the owner cannot be seen.
@@ -262,13 +280,14 @@ pub struct Listener {
     pub proto: Proto,
     /// Every pid holding the socket (several after `fork`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[ts(as = "Option<_>")]
     pub pids: Vec<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<UnknownReason>,
 }
 
 /// Which end of a connection a socket is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Client,
@@ -277,7 +296,8 @@ pub enum Role {
 
 /// A connected socket of a local process, seen from that process (psys
 /// `Connection`: `from` is the local end, `to` the remote end).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(optional_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct Connection {
     pub from_pid: u32,
@@ -303,13 +323,16 @@ pub struct Connection {
     pub to_process_label: Option<String>,
     /// Traffic of this connection as seen by the client, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(as = "Option<f64>")]
     pub tx_bytes: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(as = "Option<f64>")]
     pub rx_bytes: Option<u64>,
     /// This socket's smoothed RTT in milliseconds, from the kernel (TCP).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rtt_ms: Option<f64>,
     /// Segments this socket retransmitted over its life (TCP).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(as = "Option<f64>")]
     pub retransmits: Option<u64>,
 }

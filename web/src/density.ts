@@ -105,7 +105,7 @@ export class DensityLayer {
       return true;
     };
     if (!clip(-dx, x0) || !clip(dx, W - 1 - x0) || !clip(-dy, y0) || !clip(dy, H - 1 - y0)) return;
-    let ax = Math.round(x0 + t0 * dx), ay = Math.round(y0 + t0 * dy);
+    const ax = Math.round(x0 + t0 * dx), ay = Math.round(y0 + t0 * dy);
     const bx = Math.round(x0 + t1 * dx), by = Math.round(y0 + t1 * dy);
     if (ax < this.dx0) this.dx0 = ax; if (bx < this.dx0) this.dx0 = bx;
     if (ax > this.dx1) this.dx1 = ax; if (bx > this.dx1) this.dx1 = bx;

@@ -9,7 +9,6 @@ import { badgeLabel, containerIcon, iconTypeFor, listenerLabel } from './table';
 import { esc } from './util';
 
 const LW = 230, TW = 230, NH = 44, GAP = 14, COLGAP = 220, X0 = 40, Y0 = 40;
-const SVGNS = 'http://www.w3.org/2000/svg';
 
 interface Box { x: number; y: number; w: number; h: number; kind: 'listener' | 'target' }
 
@@ -149,7 +148,8 @@ export class DiagramView {
   }
 
   private world() {
-    let x0 = 0, y0 = 0, x1 = X0 + LW + COLGAP + TW + X0, y1 = 200;
+    const x0 = 0, y0 = 0;
+    let x1 = X0 + LW + COLGAP + TW + X0, y1 = 200;
     for (const b of this.boxes) { x1 = Math.max(x1, b.x + b.w + X0); y1 = Math.max(y1, b.y + b.h + Y0); }
     return { x0, y0, x1, y1 };
   }

@@ -178,7 +178,7 @@ export class Sprites {
   private tryPng(type: string) {
     if (this.tried.has(type) || type === 'group' || !/^[A-Za-z0-9_.-]+$/.test(type)) return;
     this.tried.add(type);
-    if ((globalThis as any).__procnetNoIcons) return;
+    if ((globalThis as { __procnetNoIcons?: boolean }).__procnetNoIcons) return;
     void this.iconIndex().then((index) => {
       if (index.fallback || index.types.includes(type)) this.loadPng(type);
     });

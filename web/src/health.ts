@@ -1,8 +1,8 @@
 // TCP health in the UI: the kernel's smoothed RTT and retransmission count per edge and
 // connection (`rttMs`, `retransmits`), as text for tooltips and table cells, and the marking
 // of edges whose connections retransmitted (loss on the path), so they stand out in the graph.
-import type { Connection, GEdge } from './types';
-import { esc } from './util';
+import type { Connection, GEdge } from './types.ts';
+import { esc } from './util.ts';
 
 /** Red: the colour the UI uses for trouble. */
 export const RETRANSMIT_COLOR = '#dc2626';

@@ -50,7 +50,7 @@ export function seedLayout(n: number, nbrs: number[][], xs: Float64Array, ys: Fl
   }
   // Pack: big components in the middle, small ones around on a sunflower grid.
   let ring = 0;
-  let maxR = compR.length ? compR[0] : 0;
+  const maxR = compR.length ? compR[0] : 0;
   for (let c = 0; c < comps.length; c++) {
     let cx = 0, cy = 0;
     if (c > 0) {

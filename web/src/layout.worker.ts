@@ -39,7 +39,7 @@ async function run(job: Job) {
   for (let e = 0; e < m; e++) { deg[src[e]]++; deg[dst[e]]++; }
   const dx = new Float64Array(n), dy = new Float64Array(n), mass = new Float64Array(n);
   for (let i = 0; i < n; i++) mass[i] = 1 + Math.sqrt(deg[i]) * 0.5;
-  const K = (job as any).K ?? 40; // ideal edge length
+  const K = (job as { K?: number }).K ?? 40; // ideal edge length
   const G = 1;
   let temp = K * 2;
   const cool = Math.pow(0.02, 1 / Math.max(1, job.iterations));
@@ -110,7 +110,7 @@ async function run(job: Job) {
     const now = performance.now();
     if (now - last > 50 || it === job.iterations - 1) {
       last = now;
-      (self as any).postMessage({ type: 'pos', id, x: x.slice(), y: y.slice(), done: it === job.iterations - 1 });
+      (self as unknown as Worker).postMessage({ type: 'pos', id, x: x.slice(), y: y.slice(), done: it === job.iterations - 1 });
       await new Promise((r) => setTimeout(r, 0)); // let 'stop' messages in
     }
   }

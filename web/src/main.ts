@@ -15,7 +15,7 @@ const diagram = new DiagramView(document.getElementById('view-diagram')!, model)
 const params = new URLSearchParams(location.search);
 graph.forceFlush = params.has('bench');
 graph.noLayout = params.has('nolayout');
-if (params.has('bench')) (window as any).__procnetDebug = { graph, model };
+if (params.has('bench')) (window as unknown as { __procnetDebug: unknown }).__procnetDebug = { graph, model };
 
 let view: ViewName = 'graph';
 let paused = false;

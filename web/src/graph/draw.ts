@@ -1,0 +1,251 @@
+// Pure drawing of one frame onto a Canvas 2D context: background, edges (hairlines batched by
+// colour, or only the highlighted ones over the density layer), arrows, nodes (sprites, or
+// batched squares when tiny), rings and labels. It reads the scene and the camera, and owns no
+// state except reusable bucket arrays.
+import { sprites, typeColor, glyphType } from '../glyphs.ts';
+import type { Camera } from './camera.ts';
+import { ctrl, type RNode, type REdge } from './scene.ts';
+import { drawRetransmitEdges } from '../health.ts';
+
+export const COLORS = { tcp: '#2563eb', udp: '#f59e0b', tcpDark: '#60a5fa', udpDark: '#fbbf24' };
+
+/** Everything one frame depends on. */
+export interface Frame {
+  ctx: CanvasRenderingContext2D;
+  w: number; h: number; dpr: number;
+  cam: Camera;
+  dark: boolean;
+  nodes: Map<string, RNode>;
+  edges: Map<string, REdge>;
+  /** lower-case search query ('' when none) */
+  query: string;
+  filterOnly: boolean;
+  selected: string | null;
+  hoverNode: RNode | null;
+  hoverEdge: REdge | null;
+  /** highest edge rate in the view, for traffic widths */
+  maxRate: number;
+}
+
+/** Reused per frame so drawing allocates nothing per edge. */
+export class Buckets {
+  /** by protocol × extra lines (0–3) × dimmed */
+  edges: REdge[][] = Array.from({ length: 2 * 4 * 2 }, () => []);
+  /** by protocol × emphasised */
+  arrows: REdge[][] = Array.from({ length: 2 * 2 }, () => []);
+}
+
+/** Big graph at overview zoom: all edges go to the density layer; highlighted ones (search match,
+ *  selection, hover) are drawn on top as hairlines, the rest dimmed by a veil — same look
+ *  whether or not something is highlighted, so hovering does not restyle the whole drawing. */
+export function isDense(f: Frame): boolean {
+  return !(!!f.query && f.filterOnly) && f.edges.size > 2000 && f.cam.k < 0.5;
+}
+
+/** Draw the frame; `drawDensity` paints the density layer when the frame is dense. */
+export function drawFrame(f: Frame, b: Buckets, drawDensity: () => void, hideDensity: () => void) {
+  const { ctx, dpr, dark } = f, { k, tx, ty } = f.cam;
+  const searching = !!f.query;
+  const dense = isDense(f);
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  if (dense) {
+    ctx.clearRect(0, 0, f.w, f.h);
+    drawDensity();
+    if (searching || f.selected !== null) { ctx.fillStyle = dark ? 'rgba(15,23,42,0.75)' : 'rgba(248,250,252,0.75)'; ctx.fillRect(0, 0, f.w, f.h); }
+  } else {
+    hideDensity();
+    ctx.fillStyle = dark ? '#0f172a' : '#f8fafc';
+    ctx.fillRect(0, 0, f.w, f.h);
+  }
+  ctx.setTransform(dpr * k, 0, 0, dpr * k, dpr * tx, dpr * ty);
+  drawEdges(f, b, dense);
+  drawNodes(f);
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  drawLabels(f);
+  return dense;
+}
+
+/** Edges: hairlines only (device width 1 px is Skia's fast path; a 2 px stroke costs ~10x in
+ *  software raster). Traffic width = extra parallel hairlines. Batched by colour in chunks. */
+export function drawEdges(f: Frame, b: Buckets, dense: boolean) {
+  const { ctx, dpr, dark } = f, { k, tx, ty } = f.cam;
+  const searching = !!f.query;
+  const sel = f.selected, hov = f.hoverNode, hovE = f.hoverEdge;
+  const busy = searching || sel !== null || hov !== null || hovE !== null;
+  const vx0 = -tx / k, vy0 = -ty / k, vx1 = (f.w - tx) / k, vy1 = (f.h - ty) / k;
+  const B = b.edges, A = b.arrows;
+  for (const l of B) l.length = 0;
+  for (const l of A) l.length = 0;
+  const arrowsOn = k > 0.35;
+  const minArrowLen = 28 / k;
+  const maxRate = f.maxRate;
+  for (const e of f.edges.values()) {
+    if (e.hidden) continue;
+    const s = e.s, t = e.t;
+    if (e.curv === 0 && ((s.x < vx0 && t.x < vx0) || (s.x > vx1 && t.x > vx1) || (s.y < vy0 && t.y < vy0) || (s.y > vy1 && t.y > vy1))) continue;
+    const emph = (searching && (e.match || s.match || t.match)) || (sel !== null && (s.id === sel || t.id === sel)) || (hov !== null && (s === hov || t === hov)) || e === hovE;
+    if (dense && !emph) continue;
+    const dim = (searching && !e.match && !(s.match && t.match)) && !emph;
+    const p = e.proto === 'udp' ? 1 : 0;
+    const focus = (sel !== null && (s.id === sel || t.id === sel)) || (hov !== null && (s === hov || t === hov)) || e === hovE;
+    const extra = dim ? 0 : Math.min(3, (e.rate > 0 && maxRate > 0 ? Math.floor((3 * e.rate) / maxRate) : 0) + (focus ? 1 : 0));
+    B[(p * 4 + extra) * 2 + (dim ? 1 : 0)].push(e);
+    if (arrowsOn && !dim) {
+      const dx = t.x - s.x, dy = t.y - s.y;
+      if (dx * dx + dy * dy > minArrowLen * minArrowLen) A[p * 2 + (emph ? 1 : 0)].push(e);
+    }
+  }
+  const px = 1 / (k * dpr); // one device pixel in world units
+  ctx.lineWidth = px;
+  ctx.lineCap = 'butt';
+  const baseAlpha = f.edges.size > 3000 ? 0.35 : f.edges.size > 500 ? 0.5 : 0.7;
+  for (let bi = 0; bi < B.length; bi++) {
+    const list = B[bi];
+    if (!list.length) continue;
+    const dim = bi & 1, extra = (bi >> 1) % 4, p = Math.floor((bi >> 1) / 4);
+    ctx.strokeStyle = p ? (dark ? COLORS.udpDark : COLORS.udp) : (dark ? COLORS.tcpDark : COLORS.tcp);
+    ctx.globalAlpha = dim ? 0.07 : busy ? 0.9 : (extra ? Math.min(1, baseAlpha + 0.3) : baseAlpha);
+    for (let line = 0; line <= extra; line++) {
+      // offsets 0, +1, -1, +2 device px along the edge normal
+      const off = (line === 0 ? 0 : line % 2 ? (line + 1) / 2 : -line / 2) * px;
+      for (let c0 = 0; c0 < list.length; c0 += 200) {
+        ctx.beginPath();
+        const c1 = Math.min(list.length, c0 + 200);
+        for (let i = c0; i < c1; i++) {
+          const e = list[i];
+          let ox = 0, oy = 0;
+          if (off) {
+            const dx = e.t.x - e.s.x, dy = e.t.y - e.s.y, l = Math.sqrt(dx * dx + dy * dy) || 1;
+            ox = (-dy / l) * off; oy = (dx / l) * off;
+          }
+          ctx.moveTo(e.s.x + ox, e.s.y + oy);
+          if (e.curv === 0) ctx.lineTo(e.t.x + ox, e.t.y + oy);
+          else { const [cx, cy] = ctrl(e); ctx.quadraticCurveTo(cx + ox, cy + oy, e.t.x + ox, e.t.y + oy); }
+        }
+        ctx.stroke();
+      }
+    }
+  }
+  // Edges whose connections retransmitted: a dashed red outline on top.
+  drawRetransmitEdges(ctx, f.edges.values(), k, (e) => {
+    ctx.moveTo(e.s.x, e.s.y);
+    if (e.curv === 0) ctx.lineTo(e.t.x, e.t.y);
+    else { const [cx, cy] = ctrl(e); ctx.quadraticCurveTo(cx, cy, e.t.x, e.t.y); }
+  });
+  ctx.globalAlpha = 1;
+  drawArrows(ctx, A, k, dark);
+}
+
+/** Arrow heads at the server end (client → server), one filled path per colour. */
+function drawArrows(ctx: CanvasRenderingContext2D, A: REdge[][], k: number, dark: boolean) {
+  for (let ai = 0; ai < A.length; ai++) {
+    const list = A[ai];
+    if (!list.length) continue;
+    const p = ai >> 1, emph = ai & 1;
+    ctx.fillStyle = p ? (dark ? COLORS.udpDark : COLORS.udp) : (dark ? COLORS.tcpDark : COLORS.tcp);
+    ctx.globalAlpha = emph ? 1 : 0.8;
+    const al = (emph ? 9 : 7) / k, aw = (emph ? 4.5 : 3.5) / k;
+    ctx.beginPath();
+    for (const e of list) {
+      const t = e.t;
+      let fx = e.s.x, fy = e.s.y;
+      if (e.curv !== 0) [fx, fy] = ctrl(e);
+      let dx = t.x - fx, dy = t.y - fy;
+      const l = Math.sqrt(dx * dx + dy * dy) || 1;
+      dx /= l; dy /= l;
+      const tipx = t.x - dx * (t.r + 1 / k), tipy = t.y - dy * (t.r + 1 / k);
+      ctx.moveTo(tipx, tipy);
+      ctx.lineTo(tipx - dx * al - dy * aw, tipy - dy * al + dx * aw);
+      ctx.lineTo(tipx - dx * al + dy * aw, tipy - dy * al - dx * aw);
+      ctx.closePath();
+    }
+    ctx.fill();
+  }
+  ctx.globalAlpha = 1;
+}
+
+/** Nodes: tiny → batched squares per colour; otherwise sprites. Then the rings. */
+function drawNodes(f: Frame) {
+  const { ctx, dark } = f, { k, tx, ty } = f.cam;
+  const searching = !!f.query;
+  const sel = f.selected, hov = f.hoverNode;
+  const vx0 = -tx / k, vy0 = -ty / k, vx1 = (f.w - tx) / k, vy1 = (f.h - ty) / k;
+  const tiny = k * 10 < 3;
+  const ring: RNode[] = [];
+  if (tiny) {
+    const byColor = new Map<string, RNode[]>();
+    for (const n of f.nodes.values()) {
+      if (n.hidden || n.x < vx0 - n.r || n.x > vx1 + n.r || n.y < vy0 - n.r || n.y > vy1 + n.r) continue;
+      const c = typeColor(n.type === 'group' ? 'group' : n.kind === 'unknown' ? 'unknown' : n.kind === 'external' ? 'external' : n.type);
+      let l = byColor.get(c); if (!l) byColor.set(c, (l = [])); l.push(n);
+      if (n.match || n.id === sel) ring.push(n);
+    }
+    const m = 1.5 / k;
+    for (const [c, l] of byColor) {
+      ctx.fillStyle = c;
+      for (const pass of searching ? [false, true] : [true]) {
+        ctx.globalAlpha = searching && !pass ? 0.25 : 1;
+        ctx.beginPath();
+        for (const n of l) {
+          if (searching && n.match !== pass) continue;
+          const r = Math.max(n.r, m); ctx.rect(n.x - r, n.y - r, 2 * r, 2 * r);
+        }
+        ctx.fill();
+      }
+    }
+    ctx.globalAlpha = 1;
+  } else {
+    for (const n of f.nodes.values()) {
+      if (n.hidden || n.x < vx0 - n.r || n.x > vx1 + n.r || n.y < vy0 - n.r || n.y > vy1 + n.r) continue;
+      const dimmed = searching && !n.match;
+      if (dimmed) ctx.globalAlpha = 0.25;
+      const st = n.group ? 'group' : n.kind === 'unknown' ? 'unknown' : n.kind === 'external' ? (glyphType(n.type) === 'app' ? 'external' : n.type) : n.type;
+      ctx.drawImage(sprites.get(st), n.x - n.r, n.y - n.r, 2 * n.r, 2 * n.r);
+      if (dimmed) ctx.globalAlpha = 1;
+      if (n.match || n.id === sel || n === hov || n.kind === 'unknown') ring.push(n);
+    }
+  }
+  // rings: unknown = dashed red, match = amber, selected = theme
+  for (const n of ring) {
+    ctx.beginPath();
+    ctx.arc(n.x, n.y, n.r + 3 / k, 0, Math.PI * 2);
+    if (n.kind === 'unknown' && !(n.match || n.id === sel || n === hov)) {
+      ctx.setLineDash([3 / k, 2 / k]); ctx.strokeStyle = '#dc2626'; ctx.lineWidth = 1.5 / k;
+    } else {
+      ctx.setLineDash([]); ctx.strokeStyle = n.id === sel ? (dark ? '#f8fafc' : '#0f172a') : '#f59e0b'; ctx.lineWidth = 2.5 / k;
+    }
+    ctx.stroke();
+  }
+  ctx.setLineDash([]);
+}
+
+/** Labels in screen space, only when nodes are big enough to read; in crowded views only the
+ *  biggest nodes (hubs) get one, and the halo is dropped (strokeText is costly in software). */
+function drawLabels(f: Frame) {
+  const { ctx, dark } = f, { k, tx, ty } = f.cam;
+  const searching = !!f.query;
+  if (!(k * 10 >= 6 || f.nodes.size <= 60)) return;
+  const cand: RNode[] = [];
+  for (const n of f.nodes.values()) {
+    if (n.hidden || (searching && !n.match)) continue;
+    const sx = n.x * k + tx, sy = n.y * k + ty;
+    if (sx < -80 || sx > f.w + 80 || sy < -20 || sy > f.h + 20) continue;
+    cand.push(n);
+  }
+  const crowded = cand.length > 250;
+  if (crowded) cand.sort((a, b) => b.r - a.r || b.deg - a.deg);
+  const budget = crowded ? 120 : cand.length;
+  ctx.font = '11px system-ui, sans-serif';
+  ctx.textAlign = 'center';
+  ctx.textBaseline = 'top';
+  ctx.lineWidth = 3;
+  ctx.strokeStyle = dark ? '#0f172a' : '#f8fafc';
+  ctx.fillStyle = dark ? '#e2e8f0' : '#1e293b';
+  for (let i = 0; i < budget && i < cand.length; i++) {
+    const n = cand[i];
+    const sx = n.x * k + tx, sy = (n.y + n.r) * k + ty + 2;
+    const text = n.label.length > 28 ? n.label.slice(0, 27) + '…' : n.label;
+    if (!crowded) ctx.strokeText(text, sx, sy);
+    ctx.fillText(text, sx, sy);
+  }
+}

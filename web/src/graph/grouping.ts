@@ -1,0 +1,64 @@
+// Grouping: which group a raw node belongs to, and the aggregated view (collapsed groups as one
+// node, their edges merged per (from, to, proto)) that the renderer then syncs to. Pure.
+import type { GEdge, GNode } from '../types.ts';
+import type { GroupData, GroupMode } from './scene.ts';
+
+/** The group key of a node under `mode`, or null when not grouping. */
+export function groupKeyOf(n: GNode, mode: GroupMode): string | null {
+  switch (mode) {
+    case 'name': return n.kind === 'process' ? (n.name || n.label) : n.kind === 'external' ? '(external)' : '(unknown)';
+    case 'type': return n.type || 'app';
+    case 'container': return n.container ?? (n.kind === 'process' ? '(host)' : n.kind === 'external' ? '(external)' : '(unknown)');
+    default: return null;
+  }
+}
+
+/** Choosing a grouping collapses every group with more than one member: that is the point at scale. */
+export function defaultCollapsed(nodes: Iterable<GNode>, mode: GroupMode): Set<string> {
+  const out = new Set<string>();
+  if (mode === 'none') return out;
+  const counts = new Map<string, number>();
+  for (const n of nodes) { const k = groupKeyOf(n, mode)!; counts.set(k, (counts.get(k) ?? 0) + 1); }
+  for (const [k, c] of counts) if (c > 1) out.add(k);
+  return out;
+}
+
+export interface WantedEdge { from: string; to: string; proto: string; edges: GEdge[] }
+
+export interface GroupedView {
+  /** raw node id → the id drawn for it (itself, or `group:<key>`) */
+  rep: Map<string, string>;
+  groups: Map<string, GroupData>;
+  /** drawn edges by id: raw ids for untouched edges, `agg:<a>><b>/<proto>` for merged ones */
+  edges: Map<string, WantedEdge>;
+}
+
+/** The view with the groups in `collapsed` folded; edges inside one group disappear. */
+export function groupView(nodes: Iterable<GNode>, edges: Iterable<GEdge>, mode: GroupMode, collapsed: Set<string>): GroupedView {
+  const rep = new Map<string, string>();
+  const groups = new Map<string, GroupData>();
+  for (const n of nodes) {
+    const k = groupKeyOf(n, mode);
+    if (k !== null && collapsed.has(k)) {
+      const gid = 'group:' + k;
+      let g = groups.get(gid);
+      if (!g) groups.set(gid, (g = { key: k, mode, members: [] }));
+      g.members.push(n.id);
+      rep.set(n.id, gid);
+    } else rep.set(n.id, n.id);
+  }
+  const want = new Map<string, WantedEdge>();
+  for (const e of edges) {
+    const a = rep.get(e.from)!, b = rep.get(e.to)!;
+    if (a === e.from && b === e.to) { want.set(e.id, { from: a, to: b, proto: e.proto, edges: [e] }); continue; }
+    if (a === b) continue; // inside one collapsed group
+    const id = `agg:${a}>${b}/${e.proto}`;
+    const w = want.get(id);
+    if (w) w.edges.push(e); else want.set(id, { from: a, to: b, proto: e.proto, edges: [e] });
+  }
+  return { rep, groups, edges: want };
+}
+
+export function groupLabel(g: GroupData): string {
+  return `${g.key} ×${g.members.length}`;
+}

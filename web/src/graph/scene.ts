@@ -1,0 +1,95 @@
+// The renderer's own view of the graph: drawable nodes and edges (one per raw node/edge, or
+// per collapsed group and aggregated edge), and the pure facts derived from them (radius,
+// label, traffic rate, curve control point). No DOM, no canvas: node can import it for tests.
+import type { GEdge, GNode } from '../types.ts';
+
+export type GroupMode = 'none' | 'name' | 'type' | 'container';
+
+export interface GroupData { key: string; mode: GroupMode; members: string[] }
+
+export interface RNode {
+  id: string;
+  x: number; y: number; r: number;
+  placed: boolean;
+  type: string; kind: string;
+  label: string;
+  node?: GNode;          // a raw node
+  group?: GroupData;     // a collapsed group
+  deg: number;
+  match: boolean;
+  hidden: boolean;
+  ix: number;            // scratch index for layout jobs
+}
+
+export interface REdge {
+  id: string;
+  s: RNode; t: RNode;
+  proto: string;
+  count: number;
+  rate: number;          // bytes/s, -1 when unknown
+  edges: GEdge[];        // the raw edges behind it (1, or many when aggregated)
+  pairKey: string;
+  curv: number;
+  hidden: boolean;
+  match: boolean;
+  rz: Float64Array | null; // density layer raster record
+  rw: number; rp: number;
+}
+
+/** Bigger for collapsed groups (by member count) and for hubs (by degree), so both stand out. */
+export function nodeRadius(n: RNode): number {
+  if (n.group) return 12 + Math.min(14, Math.sqrt(n.group.members.length) * 2);
+  if (n.kind === 'external') return 8;
+  return 9 + Math.min(7, Math.sqrt(n.deg) * 1.2);
+}
+
+/** The label drawn under a node and used by search: the pid makes same-named processes distinct. */
+export function nodeLabel(n: GNode): string {
+  if (n.kind === 'unknown') return `? ${n.label || 'unknown'} (${n.reason ?? 'unknown'})`;
+  if (n.kind === 'process' && n.pid !== undefined) return `${n.label} · ${n.pid}`;
+  return n.label;
+}
+
+/** Bytes per second both ways, or -1 when the server knows no traffic for the edge. */
+export function edgeRate(e: GEdge): number {
+  if (e.txRate === undefined && e.rxRate === undefined) return -1;
+  return (e.txRate ?? 0) + (e.rxRate ?? 0);
+}
+
+/** Socket count and summed rate (-1 when none of the edges has a rate) of an aggregated edge. */
+export function sumEdges(edges: GEdge[]): { count: number; rate: number } {
+  let count = 0, rate = -1;
+  for (const e of edges) { count += e.count; const r = edgeRate(e); if (r >= 0) rate = Math.max(0, rate) + r; }
+  return { count, rate };
+}
+
+/** The density layer's three line weights: the raster keeps one counter per weight. */
+export function densityWeight(rate: number): number {
+  return rate > 1048576 ? 3 : rate > 65536 ? 2 : 1;
+}
+
+/** Control point of a curved (multi-)edge's quadratic Bézier. */
+export function ctrl(e: REdge): [number, number] {
+  const s = e.s, t = e.t;
+  const mx = (s.x + t.x) / 2, my = (s.y + t.y) / 2;
+  const dx = t.x - s.x, dy = t.y - s.y;
+  // e.curv already carries the sign that makes opposite-direction edges bend apart
+  return [mx - dy * e.curv, my + dx * e.curv];
+}
+
+/** Key shared by every edge between the same two nodes, whichever their direction. */
+export function pairKeyOf(from: string, to: string): string {
+  return from < to ? from + '\u0000' + to : to + '\u0000' + from;
+}
+
+/** Spread the edges between one pair of nodes into distinct curves (a single edge is straight). */
+export function bendPair(p: REdge[]) {
+  const n = p.length;
+  if (n === 1) { p[0].curv = 0; return; }
+  p.sort((a, b) => (a.id < b.id ? -1 : 1));
+  for (let i = 0; i < n; i++) {
+    const e = p[i];
+    const c = (i - (n - 1) / 2) * 0.35;
+    e.curv = e.s.id < e.t.id ? c : -c; // same bend side regardless of direction
+  }
+}
