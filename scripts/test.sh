@@ -19,6 +19,9 @@ echo "== web UI: typecheck, lint, unit tests"
 echo "== Rust tests (unit, integration, HTTP, browser, containers)"
 # As root, setup.sh installed Podman: its end-to-end test must run, not skip.
 if [ "$(id -u)" -eq 0 ]; then export PROCNET_REQUIRE_PODMAN=1; fi
+# tests/monitor_api.rs runs the example binary itself, which `cargo test`
+# builds only as a test harness.
+cargo build --examples
 cargo test --all-targets
 
 if [ -x ci/wine/test.sh ] || [ -f ci/wine/test.sh ]; then
