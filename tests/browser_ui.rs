@@ -83,33 +83,6 @@ fn ui_checks_against_canned_data() {
     assert!(report.contains("fail 0"), "{report}");
 }
 
-/// Runs a python3 script under another process name (`comm`), through a
-/// symlink called `name` to the interpreter itself.
-fn named_python(name: &str, script: &str, args: &[&str]) -> (Proc, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let exe = dir.path().join(name);
-    let python = Command::new("python3")
-        .args([
-            "-c",
-            "import os, sys; print(os.path.realpath(sys.executable))",
-        ])
-        .output()
-        .unwrap();
-    let python = String::from_utf8(python.stdout).unwrap();
-    std::os::unix::fs::symlink(python.trim(), &exe).unwrap();
-    let mut child = Command::new(&exe)
-        .arg("-u")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 runs under another name");
-    let out = std::io::BufReader::new(child.stdout.take().unwrap());
-    (Proc { child, out }, dir)
-}
-
 /// Closes its connection at once: its socket lingers in FIN_WAIT2 with no
 /// owning process, an edge to an unknown owner.
 const CLOSER: &str = r#"

@@ -12,7 +12,6 @@ mod common;
 
 use common::*;
 use std::io::BufReader;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -104,7 +103,7 @@ impl Tools {
             .tempdir()
             .expect("temp dir");
         std::fs::write(dir.path().join("h.py"), HOLDER).expect("write holder");
-        let python = which_python();
+        let python = python_interpreter();
         let mut names: Vec<&str> = SHAPES.iter().map(|(p, _)| *p).collect();
         names.push(ORDINARY.0);
         names.sort_unstable();
@@ -131,16 +130,6 @@ impl Tools {
         let out = BufReader::new(child.stdout.take().unwrap());
         Proc { child, out }
     }
-}
-
-fn which_python() -> PathBuf {
-    let out = Command::new("python3")
-        .args(["-c", "import sys; print(sys.executable)"])
-        .output()
-        .expect("python3 runs");
-    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    assert!(path.is_absolute(), "python3 path: {path:?}");
-    path
 }
 
 /// Every shape's process plus the ordinary one, all connected.

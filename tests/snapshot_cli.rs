@@ -272,34 +272,6 @@ fn table_is_readable_on_100_columns() {
     }
 }
 
-/// Runs a python3 script under another process name (`comm`), through a
-/// symlink called `name`, as a real `postgres` or `node` would appear.
-fn named_python(name: &str, script: &str, args: &[&str]) -> (Proc, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let exe = dir.path().join(name);
-    // The interpreter itself (python3 may be a wrapper script, e.g. pyenv's).
-    let python = Command::new("python3")
-        .args([
-            "-c",
-            "import os, sys; print(os.path.realpath(sys.executable))",
-        ])
-        .output()
-        .unwrap();
-    let python = String::from_utf8(python.stdout).unwrap();
-    std::os::unix::fs::symlink(python.trim(), &exe).unwrap();
-    let mut child = Command::new(&exe)
-        .arg("-u")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 runs under another name");
-    let out = std::io::BufReader::new(child.stdout.take().unwrap());
-    (Proc { child, out }, dir)
-}
-
 fn listener_at(c: &serde_json::Value, port: u16) -> serde_json::Value {
     c["listeners"]
         .as_array()

@@ -368,3 +368,38 @@ impl EventStream {
         None
     }
 }
+
+/// The python interpreter itself (python3 may be a wrapper script, e.g.
+/// pyenv's), for symlinks that give a test process another name.
+#[cfg(unix)]
+pub fn python_interpreter() -> String {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import os, sys; print(os.path.realpath(sys.executable))",
+        ])
+        .output()
+        .expect("python3 runs");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Runs a python3 script under another process name (`comm`), through a
+/// symlink called `name` to the interpreter, as a real `postgres` or
+/// `node` would appear. Keep the directory alive as long as the process.
+#[cfg(unix)]
+pub fn named_python(name: &str, script: &str, args: &[&str]) -> (Proc, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join(name);
+    std::os::unix::fs::symlink(python_interpreter(), &exe).unwrap();
+    let mut child = Command::new(&exe)
+        .arg("-u")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs under another name");
+    let out = BufReader::new(child.stdout.take().unwrap());
+    (Proc { child, out }, dir)
+}
