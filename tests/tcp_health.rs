@@ -6,6 +6,7 @@
 //! without loss, no retransmits.
 //!
 //! Needs root (namespaces, veth, qdiscs): fails, never skips, without it.
+#![cfg(target_os = "linux")]
 
 mod common;
 
