@@ -316,12 +316,14 @@ fn retransmits(v: &Value) -> u64 {
 }
 
 #[test]
-fn lossy_link_shows_retransmits_on_the_edge_and_a_clean_one_none() {
+fn lossy_link_shows_retransmits_on_the_edge_and_a_clean_one_far_fewer() {
     require_root();
     let lossy = NetPair::new();
     let how = lossy.induce_loss();
     let t = transfer(&lossy);
+    let mut lossy_least = u64::MAX;
     for (tier, edge, conn) in look(&lossy, &t) {
+        lossy_least = lossy_least.min(retransmits(&edge));
         eprintln!(
             "{how}, {tier}: edge rttMs={} retransmits={}",
             rtt(&edge),
@@ -341,9 +343,18 @@ fn lossy_link_shows_retransmits_on_the_edge_and_a_clean_one_none() {
 
     let clean = NetPair::new();
     let t = transfer(&clean);
+    // Without induced loss the kernel may still re-send a little on a busy
+    // machine (tail-loss probes and spurious timeouts count as
+    // retransmissions: 45 were seen on a loaded CI run against 334 with
+    // 10 % loss), so the clean link must show far fewer, not none.
     for (tier, edge, conn) in look(&clean, &t) {
-        assert_eq!(retransmits(&edge), 0, "{tier}: {edge:#}");
-        assert_eq!(retransmits(&conn), 0, "{tier}: {conn:#}");
+        eprintln!("clean, {tier}: edge retransmits={}", retransmits(&edge));
+        assert!(
+            retransmits(&edge) * 3 < lossy_least,
+            "{tier}: {} retransmits on the clean link, {lossy_least} with loss: {edge:#}",
+            retransmits(&edge)
+        );
+        assert_eq!(retransmits(&conn), retransmits(&edge), "{tier}: {conn:#}");
         assert!(rtt(&edge) > 0.0, "{tier}: {edge:#}");
     }
 }
