@@ -7,7 +7,6 @@
 mod common;
 
 use common::*;
-use std::process::Command;
 
 #[test]
 fn page_requests_only_icons_that_exist() {
@@ -15,26 +14,19 @@ fn page_requests_only_icons_that_exist() {
     let dir = tempfile::tempdir().unwrap();
     let dir_arg = dir.path().to_str().unwrap();
     let with_icons = Server::start(&["--no-containers", "--icons-dir", dir_arg]);
-    let out = Command::new("node")
-        .args(["--test", "--test-reporter=spec", "test/icons.mjs"])
-        .current_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web"))
-        .env(
-            "PROCNET_URL_NO_ICONS",
-            format!("http://127.0.0.1:{}", bare.port),
-        )
-        .env(
-            "PROCNET_URL_ICONS",
-            format!("http://127.0.0.1:{}", with_icons.port),
-        )
-        .env("PROCNET_ICONS_DIR", dir_arg)
-        .output()
-        .expect("node runs");
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    run_ui_tests(
+        "icons.mjs",
+        &[
+            (
+                "PROCNET_URL_NO_ICONS",
+                format!("http://127.0.0.1:{}", bare.port),
+            ),
+            (
+                "PROCNET_URL_ICONS",
+                format!("http://127.0.0.1:{}", with_icons.port),
+            ),
+            ("PROCNET_ICONS_DIR", dir_arg.to_string()),
+        ],
+        2,
     );
-    println!("{report}");
-    assert!(out.status.success(), "browser checks failed:\n{report}");
-    assert!(report.contains("pass 2"), "both checks ran:\n{report}");
 }

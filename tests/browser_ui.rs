@@ -7,7 +7,6 @@
 mod common;
 
 use common::*;
-use std::process::Command;
 
 /// Listens, and holds 7 outgoing connections to 7 other listeners: its
 /// table row must show 5 badges and "+2".
@@ -21,10 +20,6 @@ print(s.getsockname()[1], flush=True)
 time.sleep(3600)
 "#;
 
-fn web_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web")
-}
-
 #[test]
 fn ui_in_chromium_against_the_real_server() {
     let (server_proc, server_port) = tcp_server("127.0.0.1");
@@ -34,53 +29,24 @@ fn ui_in_chromium_against_the_real_server() {
     let mut hub = python(HUB, &port_args);
     let hub_port: u16 = hub.line().parse().unwrap();
     let server = Server::start_with_interval(&[], "1.0");
-    let out = Command::new("node")
-        .args(["--test", "--test-reporter=spec", "test/live.mjs"])
-        .current_dir(web_dir())
-        .env("PROCNET_URL", format!("http://127.0.0.1:{}", server.port))
-        .env("PROCNET_SERVER_PID", server_proc.pid().to_string())
-        .env("PROCNET_SERVER_PORT", server_port.to_string())
-        .env("PROCNET_HUB_PID", hub.pid().to_string())
-        .env("PROCNET_HUB_PORT", hub_port.to_string())
-        .output()
-        .expect("node runs");
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    run_ui_tests(
+        "live.mjs",
+        &[
+            ("PROCNET_URL", format!("http://127.0.0.1:{}", server.port)),
+            ("PROCNET_SERVER_PID", server_proc.pid().to_string()),
+            ("PROCNET_SERVER_PORT", server_port.to_string()),
+            ("PROCNET_HUB_PID", hub.pid().to_string()),
+            ("PROCNET_HUB_PORT", hub_port.to_string()),
+        ],
+        2,
     );
-    println!("{report}");
-    assert!(out.status.success(), "browser checks failed:\n{report}");
-    assert!(
-        report.contains("pass 2"),
-        "both checks ran (none skipped):\n{report}"
-    );
-    for view in ["graph", "table", "diagram"] {
-        let shot = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("target/ui-screenshots")
-            .join(format!("{view}.png"));
-        assert!(
-            shot.metadata().map(|m| m.len() > 10_000).unwrap_or(false),
-            "{view} screenshot"
-        );
-    }
+    assert_screenshots(&["graph", "table", "diagram"]);
 }
 
 #[test]
 fn ui_checks_against_canned_data() {
-    let out = Command::new("node")
-        .args(["--test", "--test-reporter=spec", "test/e2e.mjs"])
-        .current_dir(web_dir())
-        .env_remove("PROCNET_URL")
-        .output()
-        .expect("node runs");
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "UI checks failed:\n{report}");
-    assert!(report.contains("fail 0"), "{report}");
+    // Against its own fake server: PROCNET_URL unset (run_ui_tests removes it).
+    run_ui_tests("e2e.mjs", &[], 6);
 }
 
 /// Closes its connection at once: its socket lingers in FIN_WAIT2 with no
@@ -148,36 +114,18 @@ fn ui_parity_with_psys_and_procnet_live() {
     let p2p = Server::start_with_interval(&["--p2p-only"], "0.5");
     let _ = p2p_target;
 
-    let out = Command::new("node")
-        .args(["--test", "--test-reporter=spec", "test/parity.mjs"])
-        .current_dir(web_dir())
-        .env("PROCNET_URL", format!("http://127.0.0.1:{}", server.port))
-        .env("PROCNET_P2P_URL", format!("http://127.0.0.1:{}", p2p.port))
-        .env("PARITY_DB_PID", db.pid().to_string())
-        .env("PARITY_DB_PORT", db_port.to_string())
-        .env("PARITY_WEB_PID", web.pid().to_string())
-        .env("PARITY_WEB_PORT", web_port.to_string())
-        .env("PARITY_DOCKER_PORT", &dp)
-        .output()
-        .expect("node runs");
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    run_ui_tests(
+        "parity.mjs",
+        &[
+            ("PROCNET_URL", format!("http://127.0.0.1:{}", server.port)),
+            ("PROCNET_P2P_URL", format!("http://127.0.0.1:{}", p2p.port)),
+            ("PARITY_DB_PID", db.pid().to_string()),
+            ("PARITY_DB_PORT", db_port.to_string()),
+            ("PARITY_WEB_PID", web.pid().to_string()),
+            ("PARITY_WEB_PORT", web_port.to_string()),
+            ("PARITY_DOCKER_PORT", dp.to_string()),
+        ],
+        3,
     );
-    println!("{report}");
-    assert!(out.status.success(), "browser checks failed:\n{report}");
-    assert!(
-        report.contains("pass 3"),
-        "all three checks ran (none skipped):\n{report}"
-    );
-    for shot in ["parity-table", "parity-diagram", "parity-p2p"] {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("target/ui-screenshots")
-            .join(format!("{shot}.png"));
-        assert!(
-            path.metadata().map(|m| m.len() > 10_000).unwrap_or(false),
-            "{shot} screenshot"
-        );
-    }
+    assert_screenshots(&["parity-table", "parity-diagram", "parity-p2p"]);
 }

@@ -249,7 +249,9 @@ pub fn http(port: u16, path: &str, headers: &[(&str, &str)]) -> Response {
     parse_response(&raw)
 }
 
-fn parse_response(raw: &[u8]) -> Response {
+/// Splits a raw HTTP/1.1 response into its status, headers (names as
+/// sent) and body bytes (as sent: still chunked or compressed).
+pub fn split_response(raw: &[u8]) -> (u16, Vec<(String, String)>, &[u8]) {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -268,7 +270,11 @@ fn parse_response(raw: &[u8]) -> Response {
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .collect();
-    let body = &raw[split + 4..];
+    (status, headers, &raw[split + 4..])
+}
+
+fn parse_response(raw: &[u8]) -> Response {
+    let (status, headers, body) = split_response(raw);
     let chunked = headers
         .iter()
         .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
@@ -402,4 +408,45 @@ pub fn named_python(name: &str, script: &str, args: &[&str]) -> (Proc, tempfile:
         .expect("python3 runs under another name");
     let out = BufReader::new(child.stdout.take().unwrap());
     (Proc { child, out }, dir)
+}
+
+/// Runs one of the UI's browser test files (`web/test/<file>`: node's test
+/// runner driving headless Chromium) with `env`, prints its report and
+/// fails unless it passed with `passes` checks run (none skipped).
+pub fn run_ui_tests(file: &str, env: &[(&str, String)], passes: usize) -> String {
+    let web = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
+    let mut cmd = Command::new("node");
+    cmd.args(["--test", "--test-reporter=spec"])
+        .arg(format!("test/{file}"))
+        .current_dir(web)
+        .env_remove("PROCNET_URL");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("node runs");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{report}");
+    assert!(out.status.success(), "browser checks failed:\n{report}");
+    assert!(
+        report.contains(&format!("pass {passes}")) && report.contains("fail 0"),
+        "all {passes} checks ran (none skipped):\n{report}"
+    );
+    report
+}
+
+/// Fails unless each screenshot (`target/ui-screenshots/<name>.png`) was written.
+pub fn assert_screenshots(names: &[&str]) {
+    for name in names {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("target/ui-screenshots")
+            .join(format!("{name}.png"));
+        assert!(
+            path.metadata().map(|m| m.len() > 10_000).unwrap_or(false),
+            "{name} screenshot"
+        );
+    }
 }
