@@ -34,6 +34,21 @@ if [ "$build_only" -eq 0 ]; then
   dpkg -s busybox-static >/dev/null 2>&1 || need_apt+=(busybox-static)
   have curl || need_apt+=(curl)
   have bc || need_apt+=(bc)
+  # Real services the tests run against: nginx (pre-fork workers, upstream
+  # connections), Prometheus and VictoriaMetrics (fleet mode), dnsmasq (a
+  # reverse-DNS server on loopback).
+  have nginx || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
+  have prometheus || need_apt+=(prometheus)
+  have victoria-metrics || need_apt+=(victoria-metrics)
+  have dnsmasq || [ -x /usr/sbin/dnsmasq ] || need_apt+=(dnsmasq-base)
+fi
+# The BPF event collector (tier T0) is C compiled by clang and loaded by libbpf.
+if [ "$(uname -s)" = "Linux" ]; then
+  have clang || need_apt+=(clang)
+  have llvm-strip || have llvm-strip-14 || need_apt+=(llvm)
+  have pkg-config || need_apt+=(pkg-config)
+  dpkg -s libelf-dev >/dev/null 2>&1 || need_apt+=(libelf-dev)
+  dpkg -s zlib1g-dev >/dev/null 2>&1 || need_apt+=(zlib1g-dev)
 fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "setup: apt-get install ${need_apt[*]}" >&2
