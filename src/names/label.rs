@@ -103,7 +103,7 @@ pub fn name_connections(doc: &mut ConnectionsDoc, names: &HostNameMap) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::model::Node;
+    use crate::graph::model::{Connection, Node, Role};
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
@@ -174,5 +174,62 @@ mod tests {
         assert_eq!(doc.nodes[1].label, "198.18.0.3");
         assert_eq!(doc.nodes[1].host_name, None);
         assert_eq!(doc.nodes[2], process);
+    }
+
+    #[test]
+    fn remote_addresses_of_shown_sockets_once_not_this_hosts_own() {
+        let snapshot: Snapshot = serde_json::from_value(serde_json::json!({
+            "takenAtMs": 0,
+            "localAddresses": ["127.0.0.1", "192.168.1.5"],
+            "sockets": [
+                {"proto": "tcp", "local": "192.168.1.5:40000", "remote": "192.168.1.20:5432", "state": "ESTABLISHED"},
+                {"proto": "tcp", "local": "192.168.1.5:40001", "remote": "192.168.1.20:5432", "state": "ESTABLISHED"},
+                {"proto": "tcp", "local": "192.168.1.5:40002", "remote": "192.168.1.5:22", "state": "ESTABLISHED"},
+                {"proto": "tcp", "local": "127.0.0.1:40003", "remote": "127.0.0.1:8080", "state": "ESTABLISHED"},
+                {"proto": "tcp", "local": "0.0.0.0:22", "state": "LISTEN"},
+                {"proto": "udp", "local": "192.168.1.5:5000", "remote": "93.184.216.34:53", "state": "ESTABLISHED"}
+            ]
+        }))
+        .unwrap();
+        assert_eq!(
+            addresses_to_name(&snapshot, false),
+            vec![ip("192.168.1.20")]
+        );
+        assert_eq!(
+            addresses_to_name(&snapshot, true),
+            vec![ip("192.168.1.20"), ip("93.184.216.34")]
+        );
+    }
+
+    #[test]
+    fn connections_to_a_named_address_carry_to_host_name() {
+        let row = |to: &str| Connection {
+            from_pid: 1,
+            from_process_name: "psql".into(),
+            from_address: "192.168.1.5".into(),
+            from_port: 40000,
+            to_address: to.into(),
+            to_port: 5432,
+            to_label: None,
+            to_host_name: None,
+            proto: Proto::Tcp,
+            state: "ESTABLISHED".into(),
+            role: Role::Client,
+            to_pid: None,
+            to_process_label: None,
+            tx_bytes: None,
+            rx_bytes: None,
+            rtt_ms: None,
+            retransmits: None,
+        };
+        let mut doc = ConnectionsDoc {
+            listeners: vec![],
+            connections: vec![row("192.168.1.20"), row("192.168.1.21")],
+        };
+        let mut names = HostNameMap::default();
+        names.insert(ip("192.168.1.20"), "db.lan".into());
+        name_connections(&mut doc, &names);
+        assert_eq!(doc.connections[0].to_host_name.as_deref(), Some("db.lan"));
+        assert_eq!(doc.connections[1].to_host_name, None);
     }
 }
