@@ -583,3 +583,17 @@ fn a_resolver_that_never_answers_does_not_hold_up_the_graph() {
         ip.as_str()
     );
 }
+
+#[test]
+fn a_bad_dns_server_or_both_dns_flags_is_a_usage_error() {
+    for (args, needle) in [
+        (vec!["serve", "--dns-server", "dns.example"], "127.0.0.1:5353"),
+        (vec!["snapshot", "--dns-server", "127.0.0.1:99999"], "127.0.0.1:5353"),
+        (vec!["serve", "--no-dns", "--dns-server", "127.0.0.1"], "cannot be used with"),
+    ] {
+        let o = Command::new(BIN).args(&args).output().expect("procnet runs");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}
