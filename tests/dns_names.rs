@@ -464,6 +464,25 @@ fn the_systems_resolver_names_the_external_endpoint_in_graph_connections_snapsho
         "{c:#}"
     );
 
+    let table = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &pair.client_ns,
+            BIN,
+            "snapshot",
+            "--no-containers",
+        ])
+        .args(["--format", "table", "--svc-ports", &peers.port.to_string()])
+        .output()
+        .expect("procnet snapshot --format table");
+    let table = String::from_utf8_lossy(&table.stdout);
+    // The name, then the address (cut to the column's width).
+    assert!(
+        table.contains(&format!("{NAME} (198.18.")),
+        "table: {table}"
+    );
+
     // The page: the node's tooltip shows the name and the address.
     let url = format!("http://127.0.0.1:{}", server.port);
     let env = vec![
