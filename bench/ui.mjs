@@ -1,11 +1,15 @@
 #!/usr/bin/env node
-// UI performance bench: 2,000 nodes / 10,000 edges, 5 % churn per update, in headless Debian
-// Chromium (software rendering). Serves the built UI (web/dist) and fake /api/graph + /api/events
-// from a loopback-only Node server, and reports median time to first frame and median time to
-// apply one update including painting it (a 1-pixel read-back forces the raster work into the
-// measurement). Optionally measures sigma.js + graphology (+ ForceAtlas2 worker) the same way.
+// UI performance bench, in headless Debian Chromium (software rendering), at two sizes by default:
+// 2,000 nodes / 10,000 edges (a busy host) and 10,000 nodes / 50,000 edges (a fleet map), 5 % churn
+// per update. Serves the built UI (web/dist) and fake /api/graph + /api/events from a loopback-only
+// Node server, and reports median time to first frame, median time to apply one update including
+// painting it (a 1-pixel read-back forces the raster work into the measurement) and the page's
+// memory after the updates (JS heap, and the proportional set size of the renderer and GPU
+// processes). Measures sigma.js + graphology (+ ForceAtlas2 worker) the same way in the same run.
 //
-//   cd web && npm ci && npm run build && node ../bench/ui.mjs [--runs 5] [--updates 30] [--no-sigma] [--write]
+//   cd web && npm ci && npm run build && node ../bench/ui.mjs [--runs 5] [--updates 30]
+//       [--sizes 2000x10000,10000x50000] [--no-sigma] [--write]
+// --write appends the tables to bench/RESULTS.md under a new heading (--heading TEXT) at its end.
 import { existsSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,24 +25,61 @@ const { launch } = await import(join(web, 'test', 'helpers.mjs'));
 
 const args = process.argv.slice(2);
 const opt = (k, d) => { const i = args.indexOf(k); return i >= 0 ? Number(args[i + 1]) : d; };
-const RUNS = opt('--runs', 5), UPDATES = opt('--updates', 30), NODES = opt('--nodes', 2000), EDGES = opt('--edges', 10000);
+const RUNS = opt('--runs', 5), UPDATES = opt('--updates', 30);
+const sizesArg = (() => { const i = args.indexOf('--sizes'); return i >= 0 ? args[i + 1] : null; })();
+// --nodes/--edges (one size) are still accepted.
+const SIZES = sizesArg ? sizesArg.split(',').map((x) => x.split('x').map(Number))
+  : args.includes('--nodes') || args.includes('--edges') ? [[opt('--nodes', 2000), opt('--edges', 10000)]]
+  : [[2000, 10000], [10000, 50000]];
+const headingArg = (() => { const i = args.indexOf('--heading'); return i >= 0 ? args[i + 1] : null; })();
+/** The targets per size: a busy host (≤ 200 ms / < 16 ms) and a fleet map (≤ 1 s / < 16 ms). */
+const target = (nodes) => (nodes > 5000 ? { first: 1000, update: 16 } : { first: 200, update: 16 });
 const CHURN = 0.05;
+// --dist DIR: measure another build of the UI (e.g. one from an older commit) as "ours".
+const oursDist = (() => { const i = args.indexOf('--dist'); return i >= 0 ? args[i + 1] : join(web, 'dist'); })();
 const withSigma = !args.includes('--no-sigma');
 const median = (a) => { const s = [...a].sort((x, y) => x - y); const m = s.length >> 1; return s.length ? (s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2) : NaN; };
 const pct = (a, p) => { const s = [...a].sort((x, y) => x - y); return s[Math.min(s.length - 1, Math.floor(p * s.length))]; };
 const r1 = (x) => Math.round(x * 10) / 10;
 
-if (!existsSync(join(web, 'dist', 'index.html'))) { console.error('web/dist missing: cd web && npm ci && npm run build'); process.exit(2); }
+if (!existsSync(join(oursDist, 'index.html'))) { console.error('web/dist missing: cd web && npm ci && npm run build'); process.exit(2); }
 
-// ---- data: one initial document and a fixed chain of diffs, shared by every run ----
-const synth = new Synth(NODES, EDGES, 42);
-const initial = synth.doc();
-const initialJson = JSON.stringify(initial);
-const diffs = [];
-for (let i = 0; i < UPDATES; i++) diffs.push(synth.diff(CHURN));
-const d0 = diffs[0];
-console.log(`graph ${initial.nodes.length} nodes / ${initial.edges.length} edges (${(initialJson.length / 1e6).toFixed(1)} MB JSON); ` +
-  `per update ≈ ${d0.addedNodes.length}+${d0.removedNodes.length} nodes, ${d0.addedEdges.length}+${d0.removedEdges.length} edges added+removed, ${d0.updatedEdges.length} edges updated`);
+// ---- data: per size, one initial document and a fixed chain of diffs, shared by every run ----
+function makeData(nodes, edges) {
+  const synth = new Synth(nodes, edges, 42);
+  const initial = synth.doc();
+  const initialJson = JSON.stringify(initial);
+  const diffs = [];
+  for (let i = 0; i < UPDATES; i++) diffs.push(synth.diff(CHURN));
+  const d0 = diffs[0];
+  console.log(`graph ${initial.nodes.length} nodes / ${initial.edges.length} edges (${(initialJson.length / 1e6).toFixed(1)} MB JSON); ` +
+    `per update ≈ ${d0.addedNodes.length}+${d0.removedNodes.length} nodes, ${d0.addedEdges.length}+${d0.removedEdges.length} edges added+removed, ${d0.updatedEdges.length} edges updated`);
+  return { nodes: initial.nodes.length, edges: initial.edges.length, initialJson, diffs, d0 };
+}
+
+/** Proportional set size (kB) of this bench's Chromium renderer and GPU processes: the page's
+ *  memory in the browser (one page is open at a time; the GPU process holds sigma's WebGL). */
+function browserPss() {
+  const { readdirSync, readFileSync: rf } = require('node:fs');
+  const procs = new Map();
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = rf(`/proc/${pid}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      procs.set(Number(pid), { ppid, cmd: rf(`/proc/${pid}/cmdline`, 'utf8') });
+    } catch { /* gone */ }
+  }
+  const mine = (pid) => { for (let p = pid, i = 0; p > 1 && i < 20; i++) { if (p === process.pid) return true; p = procs.get(p)?.ppid ?? 0; } return false; };
+  let renderer = 0, gpu = 0;
+  for (const [pid, p] of procs) {
+    const kind = /--type=renderer/.test(p.cmd) ? 'renderer' : /--type=gpu-process/.test(p.cmd) ? 'gpu' : null;
+    if (!kind || !mine(pid)) continue;
+    let pss = 0;
+    try { pss = Number(/^Pss:\s+(\d+)/m.exec(rf(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0); } catch { /* gone */ }
+    if (kind === 'renderer') renderer = Math.max(renderer, pss); else gpu += pss;
+  }
+  return { renderer, gpu };
+}
 
 // ---- the sigma comparison page, bundled with Vite from bench/ui.sigma-page.js ----
 let sigmaDist = null;
@@ -56,9 +97,10 @@ if (withSigma) {
   sigmaDist = join(sigmaDist, 'dist');
 }
 
-async function measure(label, dist, query, browser) {
+async function measure(label, dist, query, browser, data) {
+  const { initialJson, diffs } = data;
   const srv = await startFakeServer({ dist, graphJson: () => initialJson, connections: { listeners: [], connections: [] } });
-  let p0First = null;
+  let p0First = null, memory = null;
   const first = [], firstNav = [], upd = [], updFrame = [], updApply = [], updDraw = [];
   try {
     for (let run = 0; run < RUNS; run++) {
@@ -77,7 +119,7 @@ async function measure(label, dist, query, browser) {
         await page.waitForTimeout(300);
         for (const d of diffs) {
           srv.sendDiff(d);
-          await page.waitForFunction((s) => window.__procnet.lastSeq === s || window.__procnet.perf.error, d.seq, { timeout: 10000, polling: 5 });
+          await page.waitForFunction((s) => window.__procnet.lastSeq === s || window.__procnet.perf.error, d.seq, { timeout: 120000, polling: 5 });
           const err = await page.evaluate(() => window.__procnet.perf.error);
           if (err) throw new Error(`${label}: ${err}`);
           await page.waitForTimeout(120);
@@ -85,6 +127,13 @@ async function measure(label, dist, query, browser) {
         const p = await page.evaluate(() => window.__procnet.perf.updates);
         if (p.length < diffs.length) throw new Error(`${label}: only ${p.length} updates applied`);
         for (const u of p) { upd.push(u.totalMs); updFrame.push(u.frameMs ?? NaN); updApply.push(u.parseMs + u.applyMs); updDraw.push(u.drawMs); }
+        // The page's memory with the whole graph and the updates applied (after a GC).
+        const cdp = await ctx.newCDPSession(page);
+        await cdp.send('HeapProfiler.collectGarbage');
+        await cdp.send('Performance.enable');
+        const { metrics } = await cdp.send('Performance.getMetrics');
+        const heap = metrics.find((m) => m.name === 'JSHeapUsedSize')?.value ?? NaN;
+        memory = { jsHeapMB: r1(heap / 1048576), ...Object.fromEntries(Object.entries(browserPss()).map(([k, kb]) => [`${k}PssMB`, r1(kb / 1024)])) };
       }
       if (errs.length) throw new Error(`${label}: page errors: ${errs.join('; ')}`);
       await ctx.close();
@@ -96,6 +145,7 @@ async function measure(label, dist, query, browser) {
     firstFrameMs: r1(median(first)), firstFrameAllMs: first.map(r1), firstFrameSinceNavMs: r1(median(firstNav)),
     updateMedianMs: r1(median(upd)), updateP90Ms: r1(pct(upd, 0.9)), updateMaxMs: r1(Math.max(...upd)),
     updateParseApplyMedianMs: r1(median(updApply)), updateDrawMedianMs: r1(median(updDraw)), updateToNextFrameMedianMs: r1(median(updFrame)), firstBreakdown: p0First,
+    memory, nodes: data.nodes, edges: data.edges,
   };
   console.log(JSON.stringify(res));
   return res;
@@ -108,48 +158,54 @@ const loadBefore = os.loadavg()[0];
 const extra = withSigma ? ['--enable-unsafe-swiftshader'] : [];
 const browser = await launch(extra);
 const version = browser.version();
-const results = [];
+const sizes = []; // [{ data, results: [ours, sigma?] }]
+let sigmaLabel = null;
 try {
-  results.push(await measure('procnet canvas renderer', join(web, 'dist'), '?bench=1', browser));
-  if (withSigma) {
-    const ver = (name) => JSON.parse(readFileSync(join(web, 'node_modules', name, 'package.json'), 'utf8')).version;
-    const sv = ver('sigma'), gv = ver('graphology');
-    results.push(await measure(`sigma ${sv} + graphology ${gv} (FA2 worker)`, sigmaDist, '', browser));
+  for (const [n, e] of SIZES) {
+    const data = makeData(n, e);
+    const results = [await measure('procnet canvas renderer', oursDist, '?bench=1', browser, data)];
+    if (withSigma) {
+      const ver = (name) => JSON.parse(readFileSync(join(web, 'node_modules', name, 'package.json'), 'utf8')).version;
+      sigmaLabel = `sigma ${ver('sigma')} + graphology ${ver('graphology')} (FA2 worker)`;
+      results.push(await measure(sigmaLabel, sigmaDist, '', browser, data));
+    }
+    sizes.push({ data, results });
   }
 } finally { await browser.close(); }
 
-const ours = results[0], sig = results[1];
+const fmtN = (x) => x.toLocaleString('en-US');
+const mem = (r) => r.memory ? `${r.memory.jsHeapMB} MB heap, ${r.memory.rendererPssMB} MB renderer + ${r.memory.gpuPssMB} MB GPU (PSS)` : '–';
 const lines = [
-  '## UI', '',
+  headingArg ?? `## UI at ${SIZES.map(([n, e]) => `${fmtN(n)}/${fmtN(e)}`).join(' and ')} nodes/edges, side by side with sigma`, '',
   `Measured by \`node bench/ui.mjs\` (after \`cd web && npm ci && npm run build\`) on ${new Date().toISOString().slice(0, 10)}: headless Debian Chromium ${version}, ` +
   `\`--headless --no-sandbox --disable-gpu\` (software raster${withSigma ? '; `--enable-unsafe-swiftshader` so sigma gets software WebGL' : ''}), 1280×720, ` +
-  `machine: 2 cores, shared (1-min load average ${loadBefore.toFixed(2)} at start, ${os.loadavg()[0].toFixed(2)} at end). Graph: ${initial.nodes.length} nodes / ${initial.edges.length} edges (${(initialJson.length / 1e6).toFixed(1)} MB JSON), ` +
-  `${UPDATES} updates of 5 % churn (≈${d0.addedNodes.length} nodes removed + ${d0.addedNodes.length} added, ≈${d0.addedEdges.length} edges removed + added, ≈${d0.updatedEdges.length} edges updated), fed as SSE \`graph\` + \`diff\` events from a loopback Node server.`,
+  `machine: 2 cores, shared (1-min load average ${loadBefore.toFixed(2)} at start, ${os.loadavg()[0].toFixed(2)} at end). ${RUNS} page load(s) per renderer and size; ` +
+  `${UPDATES} updates of 5 % churn each, fed as SSE \`graph\` + \`diff\` events from a loopback Node server:`,
+  '',
+  ...sizes.map(({ data: { nodes, edges, initialJson, d0 } }) => `- ${fmtN(nodes)} nodes / ${fmtN(edges)} edges (${(initialJson.length / 1e6).toFixed(1)} MB JSON): per update ≈${d0.removedNodes.length} nodes removed + ${d0.addedNodes.length} added, ≈${d0.addedEdges.length} edges removed + added, ≈${d0.updatedEdges.length} edges updated.`),
   '',
   '- *first frame*: from the `graph` event arriving (before `JSON.parse`) to the first frame drawn with a layout, pixels forced out with a 1-pixel read-back; median of the runs.',
   '- *update*: from the `diff` event arriving (before `JSON.parse`) to the diff applied as one batch and the frame that shows it drawn and read back; median over the updates. "next frame" is the same start to the next `requestAnimationFrame` callback (vsync-bound, ~16.7 ms period).',
+  '- *memory*: after the updates and a forced GC: the page\'s used JS heap, and the proportional set size of the renderer process and of the GPU process (where sigma\'s software WebGL lives).',
   '',
-  '| renderer | first frame (median) | nav → first frame | update median | update p90 | update max | parse+apply | draw | → next frame |',
-  '|---|---|---|---|---|---|---|---|---|',
-  ...results.map((r) => `| ${r.label} | **${r.firstFrameMs} ms** (runs: ${r.firstFrameAllMs.join(', ')}) | ${r.firstFrameSinceNavMs} ms | **${r.updateMedianMs} ms** | ${r.updateP90Ms} ms | ${r.updateMaxMs} ms | ${r.updateParseApplyMedianMs} ms | ${r.updateDrawMedianMs} ms | ${r.updateToNextFrameMedianMs} ms |`),
+  '| size | renderer | first frame (median) | nav → first frame | update median | update p90 | parse+apply | draw | → next frame | memory |',
+  '|---|---|---|---|---|---|---|---|---|---|',
+  ...sizes.flatMap(({ data, results }) => results.map((r) => `| ${fmtN(data.nodes)} / ${fmtN(data.edges)} | ${r.label} | **${r.firstFrameMs} ms** (runs: ${r.firstFrameAllMs.join(', ')}) | ${r.firstFrameSinceNavMs} ms | **${r.updateMedianMs} ms** | ${r.updateP90Ms} ms | ${r.updateParseApplyMedianMs} ms | ${r.updateDrawMedianMs} ms | ${r.updateToNextFrameMedianMs} ms | ${mem(r)} |`)),
   '',
-  `Target: first frame ≤ 200 ms, update median < 16 ms → ${ours.firstFrameMs <= 200 ? 'met' : 'NOT met'} / ${ours.updateMedianMs < 16 ? 'met' : 'NOT met'}.` +
-  (sig ? ` Ratio sigma/ours: first frame ${(sig.firstFrameMs / ours.firstFrameMs).toFixed(1)}×, update ${(sig.updateMedianMs / ours.updateMedianMs).toFixed(1)}×.` : ''),
-  '',
-  'Notes:',
-  '- Ours: own Canvas 2D renderer (web/src/graph.ts). First frame = seed layout (O(N+E), hubs first, neighbours around them) + one paint; a Barnes–Hut force pass in a web worker refines it afterwards (not in the number). Canvas buffers and the rasteriser are warmed up while the page waits for data (that cost is in "nav → first frame").',
-  '- At overview zoom a big graph\'s edges go to an incremental density layer (web/src/density.ts): 1-px lines rasterised in JS into per-protocol counters; an update rasterises only the edges it adds/removes (±1) and repaints the dirty rectangle, so its cost follows the churn, not the graph. Zoomed in, or with a search/selection/hover, edges are Canvas 2D hairlines (a 2 px stroke costs ~10× a hairline in software raster).',
-  '- sigma: nodes start at random positions, ForceAtlas2 runs in its worker for 3 s before the updates; each diff is applied to a copy of the graph which is then swapped in with `setGraph` + `refresh()` (editing the live graph item by item was slower still: seconds per update). Its "parse+apply" alone is close to the 34 ms measured earlier; the difference to the earlier 0.4 s / 34 ms is the frame itself, which here is software WebGL (SwiftShader).',
-  '- The machine is shared with other sessions\' builds; numbers move with the load shown above (we saw first-frame medians from ~100 to ~200 ms and update medians from ~9 to ~15 ms across runs).',
+  ...sizes.map(({ data, results: [ours, sig] }) => {
+    const t = target(data.nodes);
+    return `- ${fmtN(data.nodes)} / ${fmtN(data.edges)}: target first frame ≤ ${t.first} ms, update median < ${t.update} ms → ` +
+      `${ours.firstFrameMs <= t.first ? 'met' : `NOT met (${(ours.firstFrameMs / t.first).toFixed(1)}× the target)`} / ` +
+      `${ours.updateMedianMs < t.update ? 'met' : `NOT met (${(ours.updateMedianMs / t.update).toFixed(1)}× the target)`}.` +
+      (sig ? ` Ratio sigma/ours: first frame ${(sig.firstFrameMs / ours.firstFrameMs).toFixed(1)}×, update ${(sig.updateMedianMs / ours.updateMedianMs).toFixed(1)}×.` : '') +
+      ` First-frame breakdown (ours, last run): ${Object.entries(ours.firstBreakdown ?? {}).filter(([k]) => k.endsWith('Ms')).map(([k, v]) => `${k.replace(/Ms$/, '')} ${r1(v)} ms`).join(', ')}.`;
+  }),
   '',
 ];
 console.log('\n' + lines.join('\n'));
 if (args.includes('--write')) {
   const f = join(root, 'bench', 'RESULTS.md');
-  let txt = existsSync(f) ? readFileSync(f, 'utf8') : '# Benchmark results\n\n';
-  const i = txt.indexOf('## UI');
-  if (i >= 0) { const j = txt.indexOf('\n## ', i + 5); txt = txt.slice(0, i) + lines.join('\n') + (j >= 0 ? txt.slice(j + 1) : ''); }
-  else txt = txt.replace(/\s*$/, '\n\n') + lines.join('\n');
-  writeFileSync(f, txt);
+  const txt = existsSync(f) ? readFileSync(f, 'utf8') : '# Benchmark results\n';
+  writeFileSync(f, txt.replace(/\s*$/, '\n\n') + lines.join('\n'));
   console.log(`wrote ${f}`);
 }

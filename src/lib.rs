@@ -7,6 +7,7 @@
 pub mod collect;
 pub mod graph;
 pub mod monitor;
+pub mod names;
 pub mod rules;
 pub mod serve;
 pub mod snapshot;

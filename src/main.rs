@@ -91,6 +91,25 @@ struct GraphArgs {
     /// Do not label containers (no container engine questions, no cgroup reads).
     #[arg(long)]
     no_containers: bool,
+    /// Do not look up names of remote addresses (reverse DNS).
+    #[arg(long, conflicts_with = "dns_server")]
+    no_dns: bool,
+    /// The DNS server for reverse lookups, IP[:PORT] (port 53 by default),
+    /// e.g. 127.0.0.1:5353; default: the system's resolver configuration.
+    #[arg(long, value_name = "IP[:PORT]", value_parser = procnet::names::parse_dns_server)]
+    dns_server: Option<std::net::SocketAddr>,
+}
+
+impl GraphArgs {
+    /// Which resolver names remote addresses.
+    fn dns(&self) -> procnet::names::DnsSetting {
+        use procnet::names::DnsSetting;
+        match (self.no_dns, self.dns_server) {
+            (true, _) => DnsSetting::Off,
+            (false, Some(addr)) => DnsSetting::Server(addr),
+            (false, None) => DnsSetting::System,
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -307,13 +326,31 @@ fn run_snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
         containers: &containers,
         traffic: None,
     };
+    // A recording is replayed as recorded: today's names need not be
+    // those of then, and a replay asks no network.
+    let host_names = if args.from.is_some() {
+        procnet::names::label::HostNameMap::default()
+    } else {
+        let addrs = procnet::names::label::addresses_to_name(&snapshot, setup.options.udp);
+        procnet::names::resolve_once(&args.graph.dns(), &addrs)
+    };
+    let graph = || {
+        let mut g = build_graph(&inputs, 1);
+        procnet::names::label::name_graph(&mut g, &host_names);
+        g
+    };
+    let connections = || {
+        let mut c = build_connections(&inputs);
+        procnet::names::label::name_connections(&mut c, &host_names);
+        c
+    };
     let t = std::time::Instant::now();
     let json = |r: serde_json::Result<String>| {
         r.map_err(|e| RunTimeFailure(format!("cannot serialise the output: {e}")))
     };
     let text = match args.format {
-        Format::Graph => json(serde_json::to_string_pretty(&build_graph(&inputs, 1)))?,
-        Format::Connections => json(serde_json::to_string_pretty(&build_connections(&inputs)))?,
+        Format::Graph => json(serde_json::to_string_pretty(&graph()))?,
+        Format::Connections => json(serde_json::to_string_pretty(&connections()))?,
         Format::Snapshot if setup.options.show_secrets => {
             json(serde_json::to_string_pretty(&snapshot))?
         }
@@ -322,9 +359,7 @@ fn run_snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
             procnet::graph::redact::redact_snapshot(&mut shown);
             json(serde_json::to_string_pretty(&shown))?
         }
-        Format::Table => {
-            procnet::table::render(&build_graph(&inputs, 1), &build_connections(&inputs))
-        }
+        Format::Table => procnet::table::render(&graph(), &connections()),
     };
     log::debug!("built and serialised in {:?}", t.elapsed());
     let mut out = std::io::stdout().lock();
@@ -383,6 +418,7 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         containers: setup.containers,
         host_name,
         fleet_networks,
+        dns: args.graph.dns(),
     };
     procnet::serve::run(config)?;
     Ok(())

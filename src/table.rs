@@ -28,9 +28,11 @@ fn cut(s: &str, width: usize) -> String {
 fn node_name(node: Option<&Node>, id: &str) -> String {
     match node {
         Some(n) => {
-            let mut name = match n.pid {
-                Some(pid) => format!("{} ({pid})", n.label),
-                None => n.label.clone(),
+            let mut name = match (n.pid, &n.host_name, &n.address) {
+                (Some(pid), _, _) => format!("{} ({pid})", n.label),
+                // A named endpoint: the name, and the address people grep for.
+                (None, Some(host), Some(addr)) => format!("{host} ({addr})"),
+                _ => n.label.clone(),
             };
             if let Some(c) = &n.container {
                 let _ = write!(name, " [{c}]");
@@ -119,5 +121,22 @@ mod tests {
         assert_eq!(human_bytes(512), "512 B");
         assert_eq!(human_bytes(1536), "1.5 KiB");
         assert_eq!(human_bytes(10 * 1024 * 1024), "10.0 MiB");
+    }
+
+    #[test]
+    fn a_named_endpoint_shows_its_name_and_address() {
+        use crate::graph::model::NodeKind;
+        let mut n = Node::bare(
+            "ext:198.18.0.2".into(),
+            NodeKind::External,
+            "external",
+            "peer.test".into(),
+        );
+        n.address = Some("198.18.0.2".into());
+        n.host_name = Some("peer.test".into());
+        assert_eq!(node_name(Some(&n), &n.id), "peer.test (198.18.0.2)");
+        n.host_name = None;
+        n.label = "198.18.0.2".into();
+        assert_eq!(node_name(Some(&n), &n.id), "198.18.0.2");
     }
 }

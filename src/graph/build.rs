@@ -650,6 +650,7 @@ pub fn build_connections(inputs: &Inputs<'_>) -> ConnectionsDoc {
                 to_address: remote.ip().to_string(),
                 to_port: remote.port(),
                 to_label: to_label.clone(),
+                to_host_name: None,
                 proto: s.proto,
                 state: s.state.as_str().to_string(),
                 role,

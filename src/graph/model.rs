@@ -86,6 +86,10 @@ pub struct Node {
     /// External endpoint address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
+    /// An external endpoint's name from reverse DNS (its PTR record), when
+    /// one was found; it is then also the `label`. Absent with `--no-dns`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_name: Option<String>,
     /// Why an `unknown` node's owner could not be seen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<UnknownReason>,
@@ -129,6 +133,7 @@ impl Node {
             ppid: None,
             exe: None,
             address: None,
+            host_name: None,
             reason: None,
             container: None,
             listeners: Vec::new(),
@@ -308,6 +313,10 @@ pub struct Connection {
     pub to_port: u16,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to_label: Option<String>,
+    /// The remote address's name from reverse DNS, when one was found
+    /// (absent with `--no-dns`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_host_name: Option<String>,
     pub proto: Proto,
     pub state: String,
     /// Whether the `from` end is the `client` (an outgoing connection) or

@@ -69,6 +69,8 @@ pub struct ServeConfig {
     /// [`crate::graph::fleet::default_networks`]): a peer outside is
     /// `peer_ip="external"`.
     pub fleet_networks: Vec<ipnet::IpNet>,
+    /// Reverse DNS for remote addresses (`--no-dns`, `--dns-server`).
+    pub dns: crate::names::DnsSetting,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -403,18 +405,21 @@ pub struct LatestSample {
     pub rules: RuleSet,
     pub options: GraphOptions,
     pub containers: ContainerLabels,
+    /// Names of the sample's remote addresses known when it was taken.
+    pub host_names: crate::names::label::HostNameMap,
 }
 
 impl LatestSample {
     /// The `/api/connections` document as JSON.
     pub fn connections_json(&self) -> Bytes {
-        let doc = build_connections(&Inputs {
+        let mut doc = build_connections(&Inputs {
             snapshot: &self.snapshot,
             rules: &self.rules,
             options: &self.options,
             containers: &self.containers,
             traffic: None,
         });
+        crate::names::label::name_connections(&mut doc, &self.host_names);
         Bytes::from(serde_json::to_vec(&doc).unwrap_or_default())
     }
 }

@@ -13,6 +13,8 @@ use crate::graph::fleet::{FleetAggregator, FleetSettings};
 use crate::graph::model::GraphDoc;
 use crate::graph::traffic::TrafficTracker;
 use crate::graph::{build_graph, ContainerLabels, Inputs};
+use crate::names::label::{addresses_to_name, name_graph};
+use crate::names::HostNames;
 use crate::rules::RuleSet;
 use crate::serve::metrics::{MetricsData, RetransmitCounter};
 use crate::serve::rules_watch::RulesWatcher;
@@ -24,13 +26,15 @@ use std::time::{Duration, Instant};
 /// Runs until `shared.stopping` is set. `rules_watch` gives the current
 /// rules (it outlives a restarted sampler, so a reload is never undone);
 /// `engine` is the container watcher's latest view (`None` with
-/// `--no-containers`). Both are only read here, never waited for.
+/// `--no-containers`). Both are only read here, never waited for; so is
+/// `names`, the reverse-DNS service (`None` with `--no-dns`).
 pub fn run(
     shared: Arc<Shared>,
     mut collector: Collector,
     config: &ServeConfig,
     rules_watch: &RulesWatcher,
     engine: Option<Arc<RwLock<EngineView>>>,
+    names: Option<&HostNames>,
 ) {
     let mut last_error: Option<String> = None;
     let mut prev: Option<Arc<GraphDoc>> = None;
@@ -88,6 +92,12 @@ pub fn run(
                     traffic: Some(&sample),
                 };
                 let mut graph = build_graph(&inputs, seq + 1);
+                // Names found so far; new ones arrive with a later sample
+                // (and reach clients as an updated node in its diff).
+                let host_names = names
+                    .map(|n| n.observe(&addresses_to_name(&snapshot, config.options.udp)))
+                    .unwrap_or_default();
+                name_graph(&mut graph, &host_names);
                 let graph_diff = prev.as_deref().map(|p| diff(p, &graph));
                 match &graph_diff {
                     // Nothing changed: keep the seq so clients stay in step.
@@ -109,6 +119,7 @@ pub fn run(
                         rules: RuleSet::clone(&rules),
                         options: config.options.clone(),
                         containers: containers.clone(),
+                        host_names,
                     }),
                     traffic: &traffic.totals(),
                     diff: graph_diff.filter(|d| !d.is_empty()),

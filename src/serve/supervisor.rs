@@ -10,6 +10,7 @@
 
 use crate::collect::containers::EngineView;
 use crate::collect::{CollectOptions, Collector};
+use crate::names::HostNames;
 use crate::serve::rules_watch::RulesWatcher;
 use crate::serve::{sampler, ServeConfig, Shared};
 use std::any::Any;
@@ -99,6 +100,15 @@ pub fn run(
         config.rules_path.clone(),
         config.rules.clone(),
     );
+    // One resolver for the server's life: a restarted sampler keeps the
+    // names already found.
+    let names = match HostNames::start(&config.dns) {
+        Ok(names) => names,
+        Err(e) => {
+            log::warn!("{e}; remote addresses are shown without names");
+            None
+        }
+    };
     let mut collector = Some(collector);
     let mut consecutive: u32 = 0;
     let mut logged: Vec<String> = Vec::new();
@@ -121,7 +131,14 @@ pub fn run(
         };
         let started = Instant::now();
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-            sampler::run(shared.clone(), c, config, &rules_watch, engine.clone())
+            sampler::run(
+                shared.clone(),
+                c,
+                config,
+                &rules_watch,
+                engine.clone(),
+                names.as_ref(),
+            )
         }));
         let Err(payload) = outcome else {
             return; // stopped normally

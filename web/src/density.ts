@@ -95,16 +95,19 @@ export class DensityLayer {
   /** Bresenham with Liang–Barsky clipping to the buffer. */
   private line(c: Uint16Array, x0: number, y0: number, x1: number, y1: number, w: number) {
     const W = this.W, H = this.H;
-    let t0 = 0, t1 = 1;
     const dx = x1 - x0, dy = y1 - y0;
-    const clip = (p: number, q: number) => {
-      if (p === 0) return q >= 0;
-      const r = q / p;
-      if (p < 0) { if (r > t1) return false; if (r > t0) t0 = r; }
-      else { if (r < t0) return false; if (r < t1) t1 = r; }
-      return true;
-    };
-    if (!clip(-dx, x0) || !clip(dx, W - 1 - x0) || !clip(-dy, y0) || !clip(dy, H - 1 - y0)) return;
+    let t0 = 0, t1 = 1;
+    if (x0 < 0 || x0 > W - 1 || x1 < 0 || x1 > W - 1 || y0 < 0 || y0 > H - 1 || y1 < 0 || y1 > H - 1) {
+      // Liang–Barsky, unrolled (no closure: this runs for every edge segment of every update)
+      const ps = [-dx, dx, -dy, dy], qs = [x0, W - 1 - x0, y0, H - 1 - y0];
+      for (let i = 0; i < 4; i++) {
+        const p = ps[i], q = qs[i];
+        if (p === 0) { if (q < 0) return; continue; }
+        const r = q / p;
+        if (p < 0) { if (r > t1) return; if (r > t0) t0 = r; }
+        else { if (r < t0) return; if (r < t1) t1 = r; }
+      }
+    }
     const ax = Math.round(x0 + t0 * dx), ay = Math.round(y0 + t0 * dy);
     const bx = Math.round(x0 + t1 * dx), by = Math.round(y0 + t1 * dy);
     if (ax < this.dx0) this.dx0 = ax; if (bx < this.dx0) this.dx0 = bx;

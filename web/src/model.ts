@@ -113,8 +113,11 @@ export class Model {
     for (const list of [d.addedEdges, d.updatedEdges]) for (const e of list) {
       if (!this.nodes.has(e.from) || !this.nodes.has(e.to)) continue; // never draw a dangling edge
       const old = this.edges.get(e.id);
-      if (old) { this.unlink(old); c.updatedEdges.push(e); } else c.addedEdges.push(e);
-      this.edges.set(e.id, e); this.link(e);
+      this.edges.set(e.id, e);
+      if (!old) { c.addedEdges.push(e); this.link(e); continue; }
+      c.updatedEdges.push(e);
+      // Most updates change counters, not ends: the adjacency (keyed by id) is already right.
+      if (old.from !== e.from || old.to !== e.to) { this.unlink(old); this.link(e); }
     }
     this.seq = d.seq;
     this.timestamp = d.timestamp;

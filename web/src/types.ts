@@ -51,6 +51,11 @@ startTime?: number, user?: string, uid?: number, ppid?: number, exe?: string,
  */
 address?: string, 
 /**
+ * An external endpoint's name from reverse DNS (its PTR record), when
+ * one was found; it is then also the `label`. Absent with `--no-dns`.
+ */
+hostName?: string, 
+/**
  * Why an `unknown` node's owner could not be seen.
  */
 reason?: UnknownReason, 
@@ -211,7 +216,12 @@ pids?: Array<number>, reason?: UnknownReason, };
  * A connected socket of a local process, seen from that process (psys
  * `Connection`: `from` is the local end, `to` the remote end).
  */
-export type Connection = { fromPid: number, fromProcessName: string, fromAddress: string, fromPort: number, toAddress: string, toPort: number, toLabel?: string, proto: Proto, state: string, 
+export type Connection = { fromPid: number, fromProcessName: string, fromAddress: string, fromPort: number, toAddress: string, toPort: number, toLabel?: string, 
+/**
+ * The remote address's name from reverse DNS, when one was found
+ * (absent with `--no-dns`).
+ */
+toHostName?: string, proto: Proto, state: string, 
 /**
  * Whether the `from` end is the `client` (an outgoing connection) or
  * the `server` (a connection accepted on one of its listeners).
