@@ -2,6 +2,7 @@
 import type { Model } from './model';
 import type { GraphView } from './graph';
 import { nodeLabel } from './graph';
+import { groupKeyOf } from './graph/grouping';
 import { sprites } from './glyphs';
 import { esc, fmtBytes, fmtRate } from './util';
 
@@ -15,8 +16,8 @@ export function renderPanel(view: GraphView, model: Model, id: string | null) {
   if (v.group) {
     const g = v.group;
     const members = g.members.map((m) => model.nodes.get(m)).filter(Boolean).slice(0, 200);
-    p.innerHTML = `${close}<h3><img src="${sprites.url('group')}" width="18" height="18" alt=""> ${esc(g.key)}</h3>
-      <div class="muted">group by ${esc(g.mode)} · ${g.members.length} members</div>
+    p.innerHTML = `${close}<h3><img src="${sprites.url('group')}" width="18" height="18" alt=""> ${esc(g.title ?? g.key)}</h3>
+      <div class="muted">${g.mode === 'service' ? 'service' : `group by ${esc(g.mode)}`} · ${g.members.length} members</div>
       <button data-testid="expand-group" class="expand">Expand group</button>
       <h4>Members</h4><ul class="plain">${members.map((n) => `<li><a href="#" data-node="${esc(n!.id)}">${esc(nodeLabel(n!))}</a></li>`).join('')}</ul>`;
     p.querySelector('.expand')!.addEventListener('click', () => { view.toggleGroup(g.key, false); view.select(null); });
@@ -46,9 +47,9 @@ export function renderPanel(view: GraphView, model: Model, id: string | null) {
       <h4>Connections in (${ins.length})</h4>
       <ul class="plain" data-testid="panel-in">${ins.slice(0, 100).map((e) => row(e, e.from)).join('') || '<li class="muted">none</li>'}</ul>`;
     p.querySelector('.collapse')?.addEventListener('click', () => {
-      const key = view.grouping === 'name' ? (n.kind === 'process' ? (n.name || n.label) : n.kind === 'external' ? '(external)' : '(unknown)')
-        : view.grouping === 'type' ? n.type : (n.container ?? (n.kind === 'process' ? '(host)' : n.kind === 'external' ? '(external)' : '(unknown)'));
-      view.toggleGroup(key, true); view.select(null);
+      const key = groupKeyOf(n, view.grouping);
+      if (key !== null) view.toggleGroup(key, true);
+      view.select(null);
     });
   }
   p.querySelector('.close')!.addEventListener('click', () => view.select(null));
