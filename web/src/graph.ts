@@ -376,15 +376,16 @@ export class GraphView {
   private rebuildGrouped(relayout = true) {
     const { rep, groups, edges: wantE } = groupView(this.model.nodes.values(), this.model.edges.values(), this.grouping, this.collapsed);
     // where each member of a group that is going away was drawn (around its group)
-    const home = new Map<string, { x: number; y: number; r: number }>();
+    const home = new Map<string, { x: number; y: number; r: number; i: number; n: number }>();
     for (const [id, v] of this.vnodes) {
-      if (v.group && !groups.has(id)) for (const m of v.group.members) home.set(m, { x: v.x, y: v.y, r: v.r });
+      if (v.group && !groups.has(id)) v.group.members.forEach((m, i, all) => home.set(m, { x: v.x, y: v.y, r: v.r, i, n: all.length }));
     }
     // nodes: remove what is gone (their positions are remembered for group centroids)
     for (const [id, v] of this.vnodes) {
       if (v.group ? !groups.has(id) : rep.get(id) !== id) this.removeNode(id);
     }
     for (const [id, v] of this.vedges) if (!wantE.has(id) || !this.vnodes.has(v.s.id) || !this.vnodes.has(v.t.id)) this.removeEdge(id);
+    // what keeps its place in the refinement: what stays, and what comes back to a remembered place
     const kept = new Set(this.vnodes.values());
     let added = false;
     for (const n of this.model.nodes.values()) {
@@ -392,10 +393,13 @@ export class GraphView {
       const v = this.vnodes.get(n.id);
       if (v) { v.node = n; v.type = n.type; v.kind = n.kind; v.label = nodeLabel(n); v.rate = nodeRate(n); continue; }
       const nv = this.addNode(n.id, n);
+      if (nv.placed) kept.add(nv);
       const h = home.get(n.id);
       if (!nv.placed && h) {
-        const a = Math.random() * Math.PI * 2, r = h.r + 30 + Math.random() * 20;
+        // evenly round where the group was, far enough apart not to overlap; they stay there
+        const a = (2 * Math.PI * h.i) / h.n, r = h.r + 20 + 4 * h.n;
         nv.x = h.x + Math.cos(a) * r; nv.y = h.y + Math.sin(a) * r; nv.placed = true;
+        kept.add(nv);
       }
       added = true;
     }
@@ -406,7 +410,8 @@ export class GraphView {
       if (v) { v.group = g; v.label = groupLabel(g); v.rate = rate; continue; }
       const nv = this.addNode(gid, undefined, g);
       nv.rate = rate;
-      if (!nv.placed) {
+      if (nv.placed) kept.add(nv);
+      else {
         let sx = 0, sy = 0, k = 0;
         for (const m of g.members) { const p = this.posMemo.get(m); if (p) { sx += p.x; sy += p.y; k++; } }
         if (k) { nv.x = sx / k; nv.y = sy / k; nv.placed = true; }
@@ -424,7 +429,7 @@ export class GraphView {
     this.rep = groups.size ? rep : null;
     this.afterChange(added);
     // a user action: settle the newcomers around what stays where it is
-    if (relayout && added && kept.size && this.vnodes.size <= 3000) {
+    if (relayout && added && kept.size && kept.size < this.vnodes.size && this.vnodes.size <= 3000) {
       this.startLayout([...this.vnodes.values()], 120, kept);
     }
     if (this.autoFit) this.fit();

@@ -182,6 +182,9 @@ const hook = {
   drawnEdges: () => graph.drawnEdges(),
   get rateLabels() { return graph.rateLabels; },
   get talkers() { return JSON.parse(JSON.stringify(graph.talkers.shown)); },
+  get zoom() { return graph.zoom; },
+  /** moves the camera only: centres a drawn node (clear of the legend and panels) */
+  centre: (id: string) => graph.focus(id),
   viewNode: (id: string) => { const v = graph.vnodes.get(id); return v ? { id: v.id, label: v.label, r: v.r, rate: v.rate ?? -1, members: v.group ? [...v.group.members] : null } : null; },
   position: (id: string) => { const n = graph.vnodes.get(id); return n ? { x: n.x, y: n.y } : null; },
   screenPosition: (id: string) => graph.screenPos(id),

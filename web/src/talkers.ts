@@ -38,8 +38,8 @@ export class TalkersPanel {
   render() {
     this.last = performance.now();
     if (!this.el.open) return;
-    const processes = topProcesses(this.model.nodes.values());
-    const edges = topEdges(this.model.edges.values(), this.model.nodes);
+    const processes = topProcesses(this.model.nodes.values(), 10);
+    const edges = topEdges(this.model.edges.values(), this.model.nodes, 10);
     this.shown = { processes, edges };
     const row = (t: Talker, kind: 'process' | 'edge', reveal: string) => {
       const split = t.tx !== undefined || t.rx !== undefined ? ` title="out ${esc(fmtRate(t.tx))} · in ${esc(fmtRate(t.rx))}"` : '';

@@ -166,11 +166,17 @@ function drawRateLabels(f: Frame, b: Buckets, dense: boolean) {
     const e = cand[i];
     let mx = (e.s.x + e.t.x) / 2, my = (e.s.y + e.t.y) / 2;
     if (e.curv !== 0) { const [cx, cy] = ctrl(e); mx = (mx + cx) / 2; my = (my + cy) / 2; } // Bézier at t = ½
-    const sx = mx * k + tx, sy = my * k + ty;
+    // beside the line (along its normal), clear of the stroke
+    const dx = (e.t.x - e.s.x) * k, dy = (e.t.y - e.s.y) * k, len = Math.hypot(dx, dy) || 1;
+    const focus = e === hovE || (hov !== null && (e.s === hov || e.t === hov)) || (sel !== null && (e.s.id === sel || e.t.id === sel));
+    // an edge shorter on screen than its label (between the two node sprites) only says it in focus
+    if (!focus && len - (e.s.r + e.t.r) * k < 56) continue;
+    const off = 5 + (e.wpx ?? 1) / 2;
+    const sx = mx * k + tx - (dy / len) * off * (dx < 0 ? -1 : 1), sy = my * k + ty + (dx / len) * off * (dx < 0 ? -1 : 1) - 5;
     if (sx < -40 || sx > f.w + 40 || sy < -10 || sy > f.h + 10) continue;
     const text = fmtRate(e.rate);
-    ctx.strokeText(text, sx, sy - 7);
-    ctx.fillText(text, sx, sy - 7);
+    ctx.strokeText(text, sx, sy);
+    ctx.fillText(text, sx, sy);
     b.rateLabels.push({ id: e.id, text });
   }
 }
