@@ -171,8 +171,11 @@ function drawRateLabels(f: Frame, b: Buckets, dense: boolean) {
     const focus = e === hovE || (hov !== null && (e.s === hov || e.t === hov)) || (sel !== null && (e.s.id === sel || e.t.id === sel));
     // an edge shorter on screen than its label (between the two node sprites) only says it in focus
     if (!focus && len - (e.s.r + e.t.r) * k < 56) continue;
-    const off = 5 + (e.wpx ?? 1) / 2;
-    const sx = mx * k + tx - (dy / len) * off * (dx < 0 ? -1 : 1), sy = my * k + ty + (dx / len) * off * (dx < 0 ? -1 : 1) - 5;
+    // the normal that points up the screen; a steep edge's label sits beside it, clear of its width
+    let nx = -dy / len, ny = dx / len;
+    if (ny > 0 || (ny === 0 && nx > 0)) { nx = -nx; ny = -ny; }
+    const off = (e.wpx ?? 1) / 2 + 7 + 22 * Math.abs(nx);
+    const sx = mx * k + tx + nx * off, sy = my * k + ty + ny * off;
     if (sx < -40 || sx > f.w + 40 || sy < -10 || sy > f.h + 10) continue;
     const text = fmtRate(e.rate);
     ctx.strokeText(text, sx, sy);
