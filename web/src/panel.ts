@@ -30,7 +30,10 @@ export function renderPanel(view: GraphView, model: Model, id: string | null) {
     const row = (e: typeof edges[0], other: string) =>
       `<li><span class="proto-${e.proto}">${e.proto.toUpperCase()}</span> <a href="#" data-node="${esc(other)}">${esc(name(other))}</a> :${e.serverPort} <span class="muted">×${e.count}${e.txRate !== undefined ? ' · ' + fmtRate((e.txRate ?? 0) + (e.rxRate ?? 0)) : ''}</span></li>`;
     const started = n.startTime ? new Date(n.startTime * 1000).toLocaleString() : undefined;
-    const groupBtn = view.grouping !== 'none' ? `<button data-testid="collapse-group" class="collapse">Collapse its group</button>` : '';
+    // a service of one process has nothing to fold
+    const key = groupKeyOf(n, view.grouping);
+    const foldable = key !== null && (view.grouping !== 'service' || [...model.nodes.values()].some((m) => m.id !== n.id && groupKeyOf(m, 'service') === key));
+    const groupBtn = foldable ? `<button data-testid="collapse-group" class="collapse">${view.grouping === 'service' ? 'Fold its service' : 'Collapse its group'}</button>` : '';
     p.innerHTML = `${close}<h3><img src="${sprites.url(n.kind === 'unknown' ? 'unknown' : n.kind === 'external' ? 'external' : n.type)}" width="18" height="18" alt=""> ${esc(n.label)}</h3>
       ${n.kind === 'unknown' ? `<div class="warn">Owner not visible: ${esc(n.reason ?? 'unknown')}</div>` : ''}
       <table class="kv" data-testid="panel-details">
@@ -47,7 +50,6 @@ export function renderPanel(view: GraphView, model: Model, id: string | null) {
       <h4>Connections in (${ins.length})</h4>
       <ul class="plain" data-testid="panel-in">${ins.slice(0, 100).map((e) => row(e, e.from)).join('') || '<li class="muted">none</li>'}</ul>`;
     p.querySelector('.collapse')?.addEventListener('click', () => {
-      const key = groupKeyOf(n, view.grouping);
       if (key !== null) view.toggleGroup(key, true);
       view.select(null);
     });

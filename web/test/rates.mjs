@@ -126,6 +126,16 @@ test('nginx with 4 workers is one service node that expands to its master and 4 
     await page.click('[data-testid="fit"]');
     await page.waitForTimeout(300);
     await screenshot(page, 'rates-service-expanded');
+    // a worker's panel folds its service back into one node, where it was
+    await page.evaluate((id) => window.__procnet.centre(id), `pid:${workers[0]}`);
+    const wp = await page.evaluate((id) => window.__procnet.screenPosition(id), `pid:${workers[0]}`);
+    await page.mouse.click(box.x + wp.x, box.y + wp.y);
+    await page.waitForSelector('[data-testid="collapse-group"]');
+    assert.equal((await page.textContent('[data-testid="collapse-group"]')).trim(), 'Fold its service');
+    await page.click('[data-testid="collapse-group"]');
+    await waitForGraph(page, (p, g) => p.viewNodeIds().includes(g), 5000, gid);
+    const back = await page.evaluate((id) => window.__procnet.position(id), gid);
+    assert.ok(Math.hypot(back.x - gpos.x, back.y - gpos.y) < 0.5, 'the folded service is back where it was');
 
     // switching grouping away and back keeps the rest where it is, and folds nginx again
     await page.selectOption('[data-testid="group-by"]', 'none');
