@@ -218,6 +218,42 @@ mod tests {
             .all(|n| n.service.is_none()));
     }
 
+    /// Recorded from gunicorn 23 (`-w 3`, with setproctitle: the master is
+    /// `gunicorn: master [app:app]`, `comm` `gunicorn: maste`; the workers
+    /// `gunicorn: worker [app:app]`, `comm` `gunicorn: worke`), all under
+    /// the python interpreter, and a python client of it.
+    #[test]
+    fn recorded_gunicorn_folds_under_its_master() {
+        let text = include_str!("../../tests/fixtures/services_gunicorn.json");
+        let snap: crate::snapshot::Snapshot = serde_json::from_str(text).expect("fixture parses");
+        let heads = service_heads(&snap.processes);
+        let master = snap
+            .processes
+            .iter()
+            .find(|p| p.cmdline[0].starts_with("gunicorn: master"))
+            .unwrap()
+            .pid;
+        let workers: Vec<u32> = snap
+            .processes
+            .iter()
+            .filter(|p| p.cmdline[0].starts_with("gunicorn: worker"))
+            .map(|p| p.pid)
+            .collect();
+        assert_eq!(workers.len(), 3);
+        for w in &workers {
+            assert_eq!(heads[w], master, "worker {w}");
+        }
+        let client = snap
+            .processes
+            .iter()
+            .find(|p| p.cmdline.iter().any(|a| a.contains("18773")))
+            .unwrap();
+        assert_eq!(
+            heads[&client.pid], client.pid,
+            "a python client is its own service"
+        );
+    }
+
     /// gunicorn retitled by setproctitle (`gunicorn: master [app]`) and as
     /// plain python (`python3 /usr/bin/gunicorn -w 2 app:app`), both
     /// running under the python interpreter.
