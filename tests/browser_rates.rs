@@ -159,3 +159,11 @@ fn rates_you_can_read_and_services_not_pids() {
     );
     assert_screenshots(&["rates", "rates-service", "rates-service-expanded"]);
 }
+
+/// The default grouping at scale: services folded, diffs applied to the
+/// grouped view in place, and the result equal to a fresh build of the
+/// final graph (`web/test/rates-grouped.mjs`, against the UI's fake server).
+#[test]
+fn grouped_view_follows_diffs_in_place() {
+    run_ui_tests("rates-grouped.mjs", &[], 1);
+}

@@ -57,7 +57,11 @@ export class GraphView {
   private expanded = new Set<string>();
   /** raw node id → drawn id, while a grouped view is drawn (null: every node is itself) */
   private rep: Map<string, string> | null = null;
+  /** raw edge id → drawn edge id (itself or `agg:…`), while a grouped view is drawn */
+  private edgeRep = new Map<string, string>();
   readonly talkers: TalkersPanel;
+  /** how model changes reached a grouped view: applied in place, or by a rebuild */
+  readonly groupedUpdates = { inPlace: 0, rebuilt: 0 };
   private worker: Worker | null = null;
   private density: DensityLayer;
   private posEpoch = 0;
@@ -192,9 +196,17 @@ export class GraphView {
 
   // ---------- model -> view ----------
   private onModelChange(c: Change) {
-    if (this.grouping === 'service' && (c.full || c.addedNodes.length > 0)) this.collapsed = this.foldedServices();
-    // a grouped view is rebuilt from the model; with nothing folded the raw nodes are the view
-    if (this.grouping !== 'none' && (this.collapsed.size > 0 || this.rep !== null)) { this.rebuildGrouped(false); return; }
+    let regroup = c.full;
+    if (this.grouping === 'service' && (c.full || c.addedNodes.length > 0)) {
+      const folded = this.foldedServices();
+      if (folded.size !== this.collapsed.size || [...folded].some((k) => !this.collapsed.has(k))) { this.collapsed = folded; regroup = true; }
+    }
+    // a grouped view follows the change in place, or is rebuilt when its groups change; with
+    // nothing folded the raw nodes are the view
+    if (this.grouping !== 'none' && (this.collapsed.size > 0 || this.rep !== null)) {
+      if (regroup || this.rep === null || !this.applyGrouped(c)) { this.rebuildGrouped(false); this.groupedUpdates.rebuilt++; } else this.groupedUpdates.inPlace++;
+      return;
+    }
     for (const e of c.removedEdges) this.removeEdge(e.id);
     for (const n of c.removedNodes) this.removeNode(n.id);
     for (const n of c.addedNodes) this.addNode(n.id, n);
@@ -427,12 +439,97 @@ export class GraphView {
     }
     for (const [id, w] of wantE) if (!this.vedges.has(id)) this.addEdge(id, w.from, w.to, w.proto, w.edges);
     this.rep = groups.size ? rep : null;
+    this.edgeRep.clear();
+    if (this.rep) for (const [id, w] of wantE) for (const e of w.edges) this.edgeRep.set(e.id, id);
     this.afterChange(added);
     // a user action: settle the newcomers around what stays where it is
     if (relayout && added && kept.size && kept.size < this.vnodes.size && this.vnodes.size <= 3000) {
       this.startLayout([...this.vnodes.values()], 120, kept);
     }
     if (this.autoFit) this.fit();
+  }
+
+  /** One model change applied to the grouped view in place: what `rebuildGrouped` would give,
+   *  at a cost that follows the change, not the graph. Returns false, having changed nothing,
+   *  when the change needs a group that is not drawn or moves a node to another group: then the
+   *  caller rebuilds. */
+  private applyGrouped(c: Change): boolean {
+    const rep = this.rep!;
+    const drawnFor = (n: GNode) => { const k = groupKeyOf(n, this.grouping); return k !== null && this.collapsed.has(k) ? 'group:' + k : n.id; };
+    for (const n of c.addedNodes) { const d = drawnFor(n); if (d !== n.id && !this.vnodes.has(d)) return false; }
+    for (const n of c.updatedNodes) if (rep.get(n.id) !== drawnFor(n)) return false;
+    const groupsTouched = new Set<RNode>(), edgesTouched = new Set<REdge>();
+    for (const e of c.removedEdges) {
+      const d = this.edgeRep.get(e.id);
+      if (d === undefined) continue;
+      this.edgeRep.delete(e.id);
+      const v = this.vedges.get(d);
+      if (!v) continue;
+      if (d === e.id) { this.removeEdge(d); continue; }
+      v.edges = v.edges.filter((x) => x.id !== e.id);
+      if (v.edges.length) edgesTouched.add(v); else this.removeEdge(d);
+    }
+    for (const n of c.removedNodes) {
+      const d = rep.get(n.id);
+      rep.delete(n.id);
+      if (d === undefined) continue;
+      if (d === n.id) { this.removeNode(d); continue; }
+      const g = this.vnodes.get(d);
+      if (!g?.group) continue;
+      g.group.members = g.group.members.filter((m) => m !== n.id);
+      if (g.group.members.length) groupsTouched.add(g); else this.removeNode(d);
+    }
+    let added = false;
+    for (const n of c.addedNodes) {
+      const d = drawnFor(n);
+      rep.set(n.id, d);
+      if (d === n.id) { this.addNode(n.id, n); added = true; continue; }
+      const g = this.vnodes.get(d)!;
+      g.group!.members.push(n.id);
+      groupsTouched.add(g);
+    }
+    for (const n of c.updatedNodes) {
+      const d = rep.get(n.id)!;
+      const v = this.vnodes.get(d);
+      if (!v) continue;
+      if (d === n.id) { v.node = n; v.type = n.type; v.kind = n.kind; v.label = nodeLabel(n); v.rate = nodeRate(n); } else groupsTouched.add(v);
+    }
+    for (const g of groupsTouched) {
+      const gd = g.group!;
+      let rate = -1;
+      if (gd.mode === 'service') gd.title = (this.model.nodes.get(gd.key) ?? this.model.nodes.get(gd.members[0]))?.label;
+      for (const m of gd.members) {
+        const n = this.model.nodes.get(m);
+        if (!n) continue;
+        const r = nodeRate(n);
+        if (r >= 0) rate = Math.max(0, rate) + r;
+      }
+      g.rate = rate; g.label = groupLabel(gd);
+    }
+    for (const e of c.addedEdges) {
+      const a = rep.get(e.from), b = rep.get(e.to);
+      if (a === undefined || b === undefined || (a === b && a !== e.from)) continue; // inside one group
+      const d = a === e.from && b === e.to ? e.id : `agg:${a}>${b}/${e.proto}`;
+      this.edgeRep.set(e.id, d);
+      const v = this.vedges.get(d);
+      if (v && d !== e.id) { v.edges.push(e); edgesTouched.add(v); } else if (!v) this.addEdge(d, a, b, e.proto, [e]);
+    }
+    for (const e of c.updatedEdges) {
+      const d = this.edgeRep.get(e.id);
+      const v = d === undefined ? undefined : this.vedges.get(d);
+      if (!v) continue;
+      if (d === e.id) v.edges = [e];
+      else { const i = v.edges.findIndex((x) => x.id === e.id); if (i >= 0) v.edges[i] = e; else v.edges.push(e); }
+      edgesTouched.add(v);
+    }
+    for (const v of edgesTouched) {
+      if (this.vedges.get(v.id) !== v) continue;
+      const { count, rate } = sumEdges(v.edges);
+      v.count = count; v.rate = rate;
+      if (v.rz && densityWeight(v.rate) !== v.rw) this.density.remove(v);
+    }
+    this.afterChange(added);
+    return true;
   }
 
   /** Select and centre a raw node, or the group it is folded into (the top-talkers rows). */

@@ -183,6 +183,7 @@ const hook = {
   get rateLabels() { return graph.rateLabels; },
   get talkers() { return JSON.parse(JSON.stringify(graph.talkers.shown)); },
   get zoom() { return graph.zoom; },
+  get groupedUpdates() { return { ...graph.groupedUpdates }; },
   /** moves the camera only: centres a drawn node (clear of the legend and panels) */
   centre: (id: string) => graph.focus(id),
   viewNode: (id: string) => { const v = graph.vnodes.get(id); return v ? { id: v.id, label: v.label, r: v.r, rate: v.rate ?? -1, members: v.group ? [...v.group.members] : null } : null; },
