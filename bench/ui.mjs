@@ -5,7 +5,7 @@
 // apply one update including painting it (a 1-pixel read-back forces the raster work into the
 // measurement). Optionally measures sigma.js + graphology (+ ForceAtlas2 worker) the same way.
 //
-//   cd web && npm ci && npm run build && node ../bench/ui.mjs [--runs 5] [--updates 30] [--no-sigma] [--write]
+//   cd web && npm ci && npm run build && node ../bench/ui.mjs [--runs 5] [--updates 30] [--no-sigma] [--services N] [--write]
 import { existsSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +33,10 @@ if (!existsSync(join(web, 'dist', 'index.html'))) { console.error('web/dist miss
 // ---- data: one initial document and a fixed chain of diffs, shared by every run ----
 const synth = new Synth(NODES, EDGES, 42);
 const initial = synth.doc();
+// --services N: every N synthetic processes share one `service` (the first of them heads it), so
+// the default grouping folds them (workers under their master, as on a real host)
+const SERVICES = opt('--services', 0);
+if (SERVICES > 1) { const ps = initial.nodes.filter((n) => n.kind === 'process'); ps.forEach((n, i) => { n.service = ps[i - (i % SERVICES)].id; }); }
 const initialJson = JSON.stringify(initial);
 const diffs = [];
 for (let i = 0; i < UPDATES; i++) diffs.push(synth.diff(CHURN));
