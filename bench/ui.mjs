@@ -8,7 +8,9 @@
 // processes). Measures sigma.js + graphology (+ ForceAtlas2 worker) the same way in the same run.
 //
 //   cd web && npm ci && npm run build && node ../bench/ui.mjs [--runs 5] [--updates 30]
-//       [--sizes 2000x10000,10000x50000] [--no-sigma] [--write]
+//       [--sizes 2000x10000,10000x50000] [--no-sigma] [--services N] [--write]
+// --services N: every N synthetic processes share one `service` (the first of them heads it), so
+// the default grouping folds them (workers under their master, as on a real host).
 // --write appends the tables to bench/RESULTS.md under a new heading (--heading TEXT) at its end.
 import { existsSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
@@ -44,10 +46,13 @@ const r1 = (x) => Math.round(x * 10) / 10;
 
 if (!existsSync(join(oursDist, 'index.html'))) { console.error('web/dist missing: cd web && npm ci && npm run build'); process.exit(2); }
 
+const SERVICES = opt('--services', 0);
+
 // ---- data: per size, one initial document and a fixed chain of diffs, shared by every run ----
 function makeData(nodes, edges) {
   const synth = new Synth(nodes, edges, 42);
   const initial = synth.doc();
+  if (SERVICES > 1) { const ps = initial.nodes.filter((n) => n.kind === 'process'); ps.forEach((n, i) => { n.service = ps[i - (i % SERVICES)].id; }); }
   const initialJson = JSON.stringify(initial);
   const diffs = [];
   for (let i = 0; i < UPDATES; i++) diffs.push(synth.diff(CHURN));

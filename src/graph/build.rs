@@ -11,6 +11,7 @@ use crate::graph::model::{
 use crate::graph::pairing::{is_connection, is_listener, SocketIndex};
 use crate::graph::ports::{service_name, ServicePorts};
 use crate::graph::redact::redact_cmdline;
+use crate::graph::services::{service_heads, service_id};
 use crate::graph::traffic::TrafficSample;
 use crate::rules::{ProcessFacts, RuleSet};
 use crate::snapshot::{canonical_addr, Process, Proto, Snapshot, Socket, UnknownReason};
@@ -410,10 +411,14 @@ pub fn build_graph(inputs: &Inputs<'_>, seq: u64) -> GraphDoc {
 
     let traffic = process_traffic(snap, inputs.traffic);
     let processes: HashMap<u32, &Process> = snap.processes.iter().map(|p| (p.pid, p)).collect();
+    let heads = service_heads(&snap.processes);
     let mut node_list: Vec<Node> = nodes
         .iter()
         .map(|r| {
             let mut node = make_node(r, &processes, inputs);
+            if let NodeRef::Pid(pid) = r {
+                node.service = heads.get(pid).map(|&h| service_id(h));
+            }
             if let Some(l) = listeners.remove(r) {
                 node.listeners = l.into_iter().collect();
             }

@@ -1,6 +1,7 @@
 //! Pure functions from a [`Snapshot`](crate::snapshot::Snapshot) to the
 //! published views: pairing of local connections, client→server direction,
-//! typing rules, friendly labels, container labels and diffs between samples.
+//! typing rules, friendly labels, container labels, services (workers under
+//! their master) and diffs between samples.
 //! No I/O here.
 
 pub mod build;
@@ -13,6 +14,7 @@ pub mod model;
 pub mod pairing;
 pub mod ports;
 pub mod redact;
+pub mod services;
 pub mod traffic;
 
 pub use build::{build_connections, build_graph, ContainerLabels, GraphOptions, Inputs};

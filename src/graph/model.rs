@@ -114,6 +114,12 @@ pub struct Node {
     /// Bytes per second sent over the last interval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tx_rate: Option<f64>,
+    /// The service the process belongs to: the node id (`pid:<pid>`) of
+    /// the topmost ancestor running the same program, e.g. the nginx
+    /// master for its workers, the postmaster for its backends; its own id
+    /// when it heads its own. Process nodes only (`graph::services`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
 }
 
 impl Node {
@@ -141,6 +147,7 @@ impl Node {
             tx_bytes: None,
             rx_rate: None,
             tx_rate: None,
+            service: None,
         }
     }
 }

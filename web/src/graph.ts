@@ -16,9 +16,10 @@ import { placeNew, seedAll } from './graph/placement.ts';
 import { nodeTooltip, edgeTooltip } from './graph/tooltip.ts';
 import { Buckets, drawFrame } from './graph/draw.ts';
 import {
-  bendPair, ctrl, densityWeight, edgeRate, nodeLabel, nodeRadius, pairKeyOf, sumEdges,
-  type GroupData, type GroupMode, type RNode, type REdge,
+  bendPair, ctrl, densityWeight, edgeRate, nodeLabel, nodeRadius, nodeRate, pairKeyOf, rateWidth, sumEdges,
+  RATE_LEGEND, type GroupData, type GroupMode, type RNode, type REdge,
 } from './graph/scene.ts';
+import { TalkersPanel } from './talkers.ts';
 
 export { nodeLabel };
 export type { GroupMode, RNode, REdge };
@@ -48,8 +49,19 @@ export class GraphView {
   /** lower-case search query; '' when none */
   query = '';
   filterOnly = false;
-  grouping: GroupMode = 'none';
+  /** the default folds workers and backends under their service (nginx master, postmaster) */
+  grouping: GroupMode = 'service';
   private collapsed = new Set<string>(); // group keys
+  /** services the user expanded: under `service` every other multi-process service is folded,
+   *  also the ones that appear later */
+  private expanded = new Set<string>();
+  /** raw node id → drawn id, while a grouped view is drawn (null: every node is itself) */
+  private rep: Map<string, string> | null = null;
+  /** raw edge id → drawn edge id (itself or `agg:…`), while a grouped view is drawn */
+  private edgeRep = new Map<string, string>();
+  readonly talkers: TalkersPanel;
+  /** how model changes reached a grouped view: applied in place, or by a rebuild */
+  readonly groupedUpdates = { inPlace: 0, rebuilt: 0 };
   private worker: Worker | null = null;
   private density: DensityLayer;
   private posEpoch = 0;
@@ -57,7 +69,6 @@ export class GraphView {
   private jobNodes: RNode[] = [];
   private dark = false;
   private buckets = new Buckets();
-  private maxRate = 0;
   private shownCounts = '';
   visible = true;
   noLayout = false;
@@ -74,7 +85,7 @@ export class GraphView {
         <span id="search-info" data-testid="search-info" class="muted"></span>
         <span class="sep"></span>
         <label>Group <select id="group-by" data-testid="group-by">
-          <option value="none">none</option><option value="name">process name</option>
+          <option value="service" selected>service</option><option value="none">none</option><option value="name">process name</option>
           <option value="type">type</option><option value="container">container</option></select></label>
         <button id="collapse-all" data-testid="collapse-all" title="Collapse every group">Collapse all</button>
         <button id="expand-all" data-testid="expand-all" title="Expand every group">Expand all</button>
@@ -89,6 +100,7 @@ export class GraphView {
         <canvas id="graph-canvas" data-testid="graph-canvas"></canvas>
         <div class="tooltip" id="tooltip" data-testid="tooltip" hidden></div>
         <div class="legend" id="legend" data-testid="legend"></div>
+        <details class="talkers" id="talkers" data-testid="talkers" open></details>
         <aside class="panel" id="side-panel" data-testid="side-panel" hidden></aside>
       </div>`;
     this.canvas = root.querySelector('#graph-canvas')!;
@@ -98,6 +110,7 @@ export class GraphView {
     this.panel = root.querySelector('#side-panel')!;
     this.searchInfo = root.querySelector('#search-info')!;
     this.buildLegend();
+    this.talkers = new TalkersPanel(root.querySelector('#talkers')!, model, this);
     sprites.onUpdate = () => { this.buildLegend(); this.requestDraw(); };
     const mq = matchMedia('(prefers-color-scheme: dark)');
     this.dark = mq.matches;
@@ -124,7 +137,9 @@ export class GraphView {
       `<div class="legend-row"><span class="swatch tcp"></span> TCP</div>` +
       `<div class="legend-row"><span class="swatch udp"></span> UDP</div>` +
       `<div class="legend-row"><span class="swatch unk"></span> dashed ring: owner not visible</div>` +
-      `<div class="legend-row muted">thicker line: more traffic</div>` +
+      `<div class="legend-title legend-sub">Traffic (in + out)</div>` +
+      RATE_LEGEND.map(({ label, rate }) => `<div class="legend-row" data-testid="rate-legend"><span class="rate-line" style="height:${rateWidth(rate)}px"></span> ${label}</div>`).join('') +
+      `<div class="legend-row"><span class="swatch ring"></span> ring: a busy process</div>` +
       `<div class="legend-row muted">arrow: client → server</div>`;
   }
 
@@ -181,13 +196,23 @@ export class GraphView {
 
   // ---------- model -> view ----------
   private onModelChange(c: Change) {
-    if (this.grouping !== 'none') { this.rebuildGrouped(false); return; }
+    let regroup = c.full;
+    if (this.grouping === 'service' && (c.full || c.addedNodes.length > 0)) {
+      const folded = this.foldedServices();
+      if (folded.size !== this.collapsed.size || [...folded].some((k) => !this.collapsed.has(k))) { this.collapsed = folded; regroup = true; }
+    }
+    // a grouped view follows the change in place, or is rebuilt when its groups change; with
+    // nothing folded the raw nodes are the view
+    if (this.grouping !== 'none' && (this.collapsed.size > 0 || this.rep !== null)) {
+      if (regroup || this.rep === null || !this.applyGrouped(c)) { this.rebuildGrouped(false); this.groupedUpdates.rebuilt++; } else this.groupedUpdates.inPlace++;
+      return;
+    }
     for (const e of c.removedEdges) this.removeEdge(e.id);
     for (const n of c.removedNodes) this.removeNode(n.id);
     for (const n of c.addedNodes) this.addNode(n.id, n);
     for (const n of c.updatedNodes) {
       const v = this.vnodes.get(n.id);
-      if (v) { v.node = n; v.type = n.type; v.kind = n.kind; v.label = nodeLabel(n); }
+      if (v) { v.node = n; v.type = n.type; v.kind = n.kind; v.label = nodeLabel(n); v.rate = nodeRate(n); }
       else this.addNode(n.id, n);
     }
     for (const e of c.addedEdges) this.addEdge(e.id, e.from, e.to, e.proto, [e]);
@@ -209,7 +234,7 @@ export class GraphView {
       id, x: memo?.x ?? 0, y: memo?.y ?? 0, r: 10, placed: !!memo,
       type: g ? 'group' : n!.type, kind: g ? 'group' : n!.kind,
       label: g ? groupLabel(g) : nodeLabel(n!),
-      node: n, group: g, deg: 0, match: false, hidden: false, ix: 0,
+      node: n, group: g, deg: 0, match: false, hidden: false, ix: 0, rate: n ? nodeRate(n) : -1,
     };
     this.vnodes.set(id, v);
     return v;
@@ -258,9 +283,6 @@ export class GraphView {
       if (p) bendPair(p);
     }
     this.touchedPairs.clear();
-    let maxRate = 0;
-    for (const e of this.vedges.values()) if (e.rate > maxRate) maxRate = e.rate;
-    this.maxRate = maxRate;
     for (const n of this.vnodes.values()) n.r = nodeRadius(n);
     if (newNodes && !placeNew(this.vnodes, this.vedges)) this.initialLayout();
     if (this.query) this.applySearch();
@@ -278,7 +300,9 @@ export class GraphView {
     if (!this.noLayout) setTimeout(() => this.startLayout(nodes.filter((n) => this.vnodes.get(n.id) === n), 300), 0);
   }
 
-  private startLayout(nodes: RNode[], iterations: number) {
+  /** Refine `nodes` for `iterations` steps; nodes in `fixed` keep their place (the others settle
+   *  around them). */
+  private startLayout(nodes: RNode[], iterations: number, fixed?: Set<RNode>) {
     if (nodes.length < 3) return;
     if (!this.worker) {
       this.worker = new Worker(new URL('./layout.worker.ts', import.meta.url), { type: 'module' });
@@ -295,7 +319,9 @@ export class GraphView {
     let rs = 0;
     for (const n of nodes) rs += n.r;
     const K = Math.max(40, 4 * (rs / nodes.length)); // bigger nodes (groups) need longer edges
-    this.worker.postMessage({ type: 'run', job: { x, y, src, dst, fixed: new Uint8Array(nodes.length), iterations, id, K } }, [x.buffer, y.buffer, src.buffer, dst.buffer]);
+    const pin = new Uint8Array(nodes.length);
+    if (fixed) nodes.forEach((n, i) => { if (fixed.has(n)) pin[i] = 1; });
+    this.worker.postMessage({ type: 'run', job: { x, y, src, dst, fixed: pin, iterations, id, K } }, [x.buffer, y.buffer, src.buffer, dst.buffer]);
   }
 
   stopLayout() {
@@ -317,52 +343,93 @@ export class GraphView {
   // ---------- grouping ----------
   setGrouping(mode: GroupMode) {
     this.grouping = mode;
-    this.collapsed = defaultCollapsed(this.model.nodes.values(), mode);
+    (this.root.querySelector('#group-by') as HTMLSelectElement).value = mode;
+    this.expanded.clear();
+    this.collapsed = mode === 'service' ? this.foldedServices() : defaultCollapsed(this.model.nodes.values(), mode);
     this.rebuildGrouped();
     this.requestDraw();
   }
 
+  /** Under `service`: every service of more than one process, except those the user expanded.
+   *  Only nodes whose service is another node count, so a graph without services (or one where
+   *  every process heads its own) costs one pass and no map. */
+  private foldedServices(): Set<string> {
+    const members = new Map<string, number>();
+    for (const n of this.model.nodes.values()) {
+      if (n.service !== undefined && n.service !== n.id) members.set(n.service, (members.get(n.service) ?? 0) + 1);
+    }
+    const out = new Set<string>();
+    for (const [k, c] of members) if (c + (this.model.nodes.has(k) ? 1 : 0) > 1 && !this.expanded.has(k)) out.add(k);
+    return out;
+  }
+
   collapseAll(collapse: boolean) {
-    if (this.grouping === 'none') { (this.root.querySelector('#group-by') as HTMLSelectElement).value = 'name'; this.grouping = 'name'; }
+    if (this.grouping === 'none') { (this.root.querySelector('#group-by') as HTMLSelectElement).value = 'service'; this.grouping = 'service'; }
     this.collapsed.clear();
-    if (collapse) for (const n of this.model.nodes.values()) this.collapsed.add(groupKeyOf(n, this.grouping)!);
+    this.expanded.clear();
+    if (this.grouping === 'service') {
+      if (!collapse) for (const k of this.foldedServices()) this.expanded.add(k);
+      this.collapsed = this.foldedServices();
+    } else if (collapse) for (const n of this.model.nodes.values()) this.collapsed.add(groupKeyOf(n, this.grouping)!);
     this.rebuildGrouped();
     this.requestDraw();
   }
 
   toggleGroup(key: string, collapse: boolean) {
-    if (collapse) this.collapsed.add(key); else this.collapsed.delete(key);
+    if (collapse) { this.collapsed.add(key); this.expanded.delete(key); } else { this.collapsed.delete(key); this.expanded.add(key); }
     this.rebuildGrouped();
     this.requestDraw();
   }
 
-  /** Recompute the aggregated view from the model and sync it into the renderer, keeping positions. */
+  /** Recompute the aggregated view from the model and sync it into the renderer. The layout stays
+   *  stable: what is drawn before and after keeps its place, a folded group appears at its
+   *  members' centroid, an expanded group's members come back where they were (or around the
+   *  group), and a user action refines only the newcomers. */
   private rebuildGrouped(relayout = true) {
     const { rep, groups, edges: wantE } = groupView(this.model.nodes.values(), this.model.edges.values(), this.grouping, this.collapsed);
-    // nodes: remove what is gone, remember member positions for group centroids
+    // where each member of a group that is going away was drawn (around its group)
+    const home = new Map<string, { x: number; y: number; r: number; i: number; n: number }>();
+    for (const [id, v] of this.vnodes) {
+      if (v.group && !groups.has(id)) v.group.members.forEach((m, i, all) => home.set(m, { x: v.x, y: v.y, r: v.r, i, n: all.length }));
+    }
+    // nodes: remove what is gone (their positions are remembered for group centroids)
     for (const [id, v] of this.vnodes) {
       if (v.group ? !groups.has(id) : rep.get(id) !== id) this.removeNode(id);
     }
     for (const [id, v] of this.vedges) if (!wantE.has(id) || !this.vnodes.has(v.s.id) || !this.vnodes.has(v.t.id)) this.removeEdge(id);
+    // what keeps its place in the refinement: what stays, and what comes back to a remembered place
+    const kept = new Set(this.vnodes.values());
     let added = false;
     for (const n of this.model.nodes.values()) {
       if (rep.get(n.id) !== n.id) continue;
       const v = this.vnodes.get(n.id);
-      if (v) { v.node = n; v.type = n.type; v.kind = n.kind; v.label = nodeLabel(n); }
-      else { this.addNode(n.id, n); added = true; }
+      if (v) { v.node = n; v.type = n.type; v.kind = n.kind; v.label = nodeLabel(n); v.rate = nodeRate(n); continue; }
+      const nv = this.addNode(n.id, n);
+      if (nv.placed) kept.add(nv);
+      const h = home.get(n.id);
+      if (!nv.placed && h) {
+        // evenly round where the group was, far enough apart not to overlap; they stay there
+        const a = (2 * Math.PI * h.i) / h.n, r = h.r + 20 + 4 * h.n;
+        nv.x = h.x + Math.cos(a) * r; nv.y = h.y + Math.sin(a) * r; nv.placed = true;
+        kept.add(nv);
+      }
+      added = true;
     }
     for (const [gid, g] of groups) {
+      let rate = -1;
+      for (const m of g.members) { const r = nodeRate(this.model.nodes.get(m)!); if (r >= 0) rate = Math.max(0, rate) + r; }
       const v = this.vnodes.get(gid);
-      if (v) { v.group = g; v.label = groupLabel(g); continue; }
+      if (v) { v.group = g; v.label = groupLabel(g); v.rate = rate; continue; }
       const nv = this.addNode(gid, undefined, g);
-      if (!nv.placed) {
+      nv.rate = rate;
+      if (nv.placed) kept.add(nv);
+      else {
         let sx = 0, sy = 0, k = 0;
         for (const m of g.members) { const p = this.posMemo.get(m); if (p) { sx += p.x; sy += p.y; k++; } }
         if (k) { nv.x = sx / k; nv.y = sy / k; nv.placed = true; }
       }
       added = true;
     }
-    // expanded members come back around where their group was
     for (const [id, v] of this.vedges) {
       const w = wantE.get(id)!;
       v.edges = w.edges;
@@ -371,14 +438,115 @@ export class GraphView {
       if (v.rz && densityWeight(v.rate) !== v.rw) this.density.remove(v);
     }
     for (const [id, w] of wantE) if (!this.vedges.has(id)) this.addEdge(id, w.from, w.to, w.proto, w.edges);
+    this.rep = groups.size ? rep : null;
+    this.edgeRep.clear();
+    if (this.rep) for (const [id, w] of wantE) for (const e of w.edges) this.edgeRep.set(e.id, id);
     this.afterChange(added);
-    // a new set of groups: lay the (now much smaller) view out again; it is a user action
-    if (relayout && added && this.vnodes.size <= 3000 && this.grouping !== 'none') {
-      this.autoFit = true;
-      this.startLayout([...this.vnodes.values()], 200);
+    // a user action: settle the newcomers around what stays where it is
+    if (relayout && added && kept.size && kept.size < this.vnodes.size && this.vnodes.size <= 3000) {
+      this.startLayout([...this.vnodes.values()], 120, kept);
     }
     if (this.autoFit) this.fit();
   }
+
+  /** One model change applied to the grouped view in place: what `rebuildGrouped` would give,
+   *  at a cost that follows the change, not the graph. Returns false, having changed nothing,
+   *  when the change needs a group that is not drawn or moves a node to another group: then the
+   *  caller rebuilds. */
+  private applyGrouped(c: Change): boolean {
+    const rep = this.rep!;
+    const drawnFor = (n: GNode) => { const k = groupKeyOf(n, this.grouping); return k !== null && this.collapsed.has(k) ? 'group:' + k : n.id; };
+    for (const n of c.addedNodes) { const d = drawnFor(n); if (d !== n.id && !this.vnodes.has(d)) return false; }
+    for (const n of c.updatedNodes) if (rep.get(n.id) !== drawnFor(n)) return false;
+    const groupsTouched = new Set<RNode>(), edgesTouched = new Set<REdge>();
+    for (const e of c.removedEdges) {
+      const d = this.edgeRep.get(e.id);
+      if (d === undefined) continue;
+      this.edgeRep.delete(e.id);
+      const v = this.vedges.get(d);
+      if (!v) continue;
+      if (d === e.id) { this.removeEdge(d); continue; }
+      v.edges = v.edges.filter((x) => x.id !== e.id);
+      if (v.edges.length) edgesTouched.add(v); else this.removeEdge(d);
+    }
+    for (const n of c.removedNodes) {
+      const d = rep.get(n.id);
+      rep.delete(n.id);
+      if (d === undefined) continue;
+      if (d === n.id) { this.removeNode(d); continue; }
+      const g = this.vnodes.get(d);
+      if (!g?.group) continue;
+      g.group.members = g.group.members.filter((m) => m !== n.id);
+      if (g.group.members.length) groupsTouched.add(g); else this.removeNode(d);
+    }
+    let added = false;
+    for (const n of c.addedNodes) {
+      const d = drawnFor(n);
+      rep.set(n.id, d);
+      if (d === n.id) { this.addNode(n.id, n); added = true; continue; }
+      const g = this.vnodes.get(d)!;
+      g.group!.members.push(n.id);
+      groupsTouched.add(g);
+    }
+    for (const n of c.updatedNodes) {
+      const d = rep.get(n.id)!;
+      const v = this.vnodes.get(d);
+      if (!v) continue;
+      if (d === n.id) { v.node = n; v.type = n.type; v.kind = n.kind; v.label = nodeLabel(n); v.rate = nodeRate(n); } else groupsTouched.add(v);
+    }
+    for (const g of groupsTouched) {
+      const gd = g.group!;
+      let rate = -1;
+      if (gd.mode === 'service') gd.title = (this.model.nodes.get(gd.key) ?? this.model.nodes.get(gd.members[0]))?.label;
+      for (const m of gd.members) {
+        const n = this.model.nodes.get(m);
+        if (!n) continue;
+        const r = nodeRate(n);
+        if (r >= 0) rate = Math.max(0, rate) + r;
+      }
+      g.rate = rate; g.label = groupLabel(gd);
+    }
+    for (const e of c.addedEdges) {
+      const a = rep.get(e.from), b = rep.get(e.to);
+      if (a === undefined || b === undefined || (a === b && a !== e.from)) continue; // inside one group
+      const d = a === e.from && b === e.to ? e.id : `agg:${a}>${b}/${e.proto}`;
+      this.edgeRep.set(e.id, d);
+      const v = this.vedges.get(d);
+      if (v && d !== e.id) { v.edges.push(e); edgesTouched.add(v); } else if (!v) this.addEdge(d, a, b, e.proto, [e]);
+    }
+    for (const e of c.updatedEdges) {
+      const d = this.edgeRep.get(e.id);
+      const v = d === undefined ? undefined : this.vedges.get(d);
+      if (!v) continue;
+      if (d === e.id) v.edges = [e];
+      else { const i = v.edges.findIndex((x) => x.id === e.id); if (i >= 0) v.edges[i] = e; else v.edges.push(e); }
+      edgesTouched.add(v);
+    }
+    for (const v of edgesTouched) {
+      if (this.vedges.get(v.id) !== v) continue;
+      const { count, rate } = sumEdges(v.edges);
+      v.count = count; v.rate = rate;
+      if (v.rz && densityWeight(v.rate) !== v.rw) this.density.remove(v);
+    }
+    this.afterChange(added);
+    return true;
+  }
+
+  /** Select and centre a raw node, or the group it is folded into (the top-talkers rows). */
+  reveal(rawId: string) {
+    const id = this.vnodes.has(rawId) ? rawId : this.rep?.get(rawId);
+    if (id === undefined || !this.vnodes.has(id)) return;
+    this.select(id);
+    this.focus(id);
+  }
+
+  /** Every drawn edge with the width the last frame gave it (CSS px; 0 when not drawn). */
+  drawnEdges() {
+    return [...this.vedges.values()].map((e) => ({ id: e.id, from: e.s.id, to: e.t.id, rate: e.rate, widthPx: e.wpx ?? 0 }));
+  }
+
+  /** The rates the last frame wrote on edges. */
+  get rateLabels() { return this.buckets.rateLabels.slice(); }
 
   // ---------- search ----------
   /** A new query (lower-case) or "only matches" setting, from the toolbar. */
@@ -488,7 +656,7 @@ export class GraphView {
     const dense = drawFrame({
       ctx, w: this.w, h: this.h, dpr: this.dpr, cam: this.cam, dark: this.dark,
       nodes: this.vnodes, edges: this.vedges, query: this.query, filterOnly: this.filterOnly,
-      selected: this.selected, hoverNode: this.hoverNode, hoverEdge: this.hoverEdge, maxRate: this.maxRate,
+      selected: this.selected, hoverNode: this.hoverNode, hoverEdge: this.hoverEdge,
     }, this.buckets, () => this.drawDensity(), () => {
       if (this.density.active) { this.density.active = false; this.density.canvas.style.visibility = 'hidden'; }
     });

@@ -177,6 +177,16 @@ const hook = {
   get paused() { return paused; },
   get layoutRunning() { return graph.layoutRunning; },
   get grouping() { return graph.grouping; },
+  /** drawn edges with the width the last frame used (CSS px), the rates written on edges, the
+   *  top-talkers rows, and a drawn node's group (members) and traffic */
+  drawnEdges: () => graph.drawnEdges(),
+  get rateLabels() { return graph.rateLabels; },
+  get talkers() { return JSON.parse(JSON.stringify(graph.talkers.shown)); },
+  get zoom() { return graph.zoom; },
+  get groupedUpdates() { return { ...graph.groupedUpdates }; },
+  /** moves the camera only: centres a drawn node (clear of the legend and panels) */
+  centre: (id: string) => graph.focus(id),
+  viewNode: (id: string) => { const v = graph.vnodes.get(id); return v ? { id: v.id, label: v.label, r: v.r, rate: v.rate ?? -1, members: v.group ? [...v.group.members] : null } : null; },
   position: (id: string) => { const n = graph.vnodes.get(id); return n ? { x: n.x, y: n.y } : null; },
   screenPosition: (id: string) => graph.screenPos(id),
   get connections() { return connDoc; },

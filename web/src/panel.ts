@@ -2,6 +2,7 @@
 import type { Model } from './model';
 import type { GraphView } from './graph';
 import { nodeLabel } from './graph';
+import { groupKeyOf } from './graph/grouping';
 import { sprites } from './glyphs';
 import { esc, fmtBytes, fmtRate } from './util';
 
@@ -15,8 +16,8 @@ export function renderPanel(view: GraphView, model: Model, id: string | null) {
   if (v.group) {
     const g = v.group;
     const members = g.members.map((m) => model.nodes.get(m)).filter(Boolean).slice(0, 200);
-    p.innerHTML = `${close}<h3><img src="${sprites.url('group')}" width="18" height="18" alt=""> ${esc(g.key)}</h3>
-      <div class="muted">group by ${esc(g.mode)} · ${g.members.length} members</div>
+    p.innerHTML = `${close}<h3><img src="${sprites.url('group')}" width="18" height="18" alt=""> ${esc(g.title ?? g.key)}</h3>
+      <div class="muted">${g.mode === 'service' ? 'service' : `group by ${esc(g.mode)}`} · ${g.members.length} members</div>
       <button data-testid="expand-group" class="expand">Expand group</button>
       <h4>Members</h4><ul class="plain">${members.map((n) => `<li><a href="#" data-node="${esc(n!.id)}">${esc(nodeLabel(n!))}</a></li>`).join('')}</ul>`;
     p.querySelector('.expand')!.addEventListener('click', () => { view.toggleGroup(g.key, false); view.select(null); });
@@ -29,7 +30,10 @@ export function renderPanel(view: GraphView, model: Model, id: string | null) {
     const row = (e: typeof edges[0], other: string) =>
       `<li><span class="proto-${e.proto}">${e.proto.toUpperCase()}</span> <a href="#" data-node="${esc(other)}">${esc(name(other))}</a> :${e.serverPort} <span class="muted">×${e.count}${e.txRate !== undefined ? ' · ' + fmtRate((e.txRate ?? 0) + (e.rxRate ?? 0)) : ''}</span></li>`;
     const started = n.startTime ? new Date(n.startTime * 1000).toLocaleString() : undefined;
-    const groupBtn = view.grouping !== 'none' ? `<button data-testid="collapse-group" class="collapse">Collapse its group</button>` : '';
+    // a service of one process has nothing to fold
+    const key = groupKeyOf(n, view.grouping);
+    const foldable = key !== null && (view.grouping !== 'service' || [...model.nodes.values()].some((m) => m.id !== n.id && groupKeyOf(m, 'service') === key));
+    const groupBtn = foldable ? `<button data-testid="collapse-group" class="collapse">${view.grouping === 'service' ? 'Fold its service' : 'Collapse its group'}</button>` : '';
     p.innerHTML = `${close}<h3><img src="${sprites.url(n.kind === 'unknown' ? 'unknown' : n.kind === 'external' ? 'external' : n.type)}" width="18" height="18" alt=""> ${esc(n.label)}</h3>
       ${n.kind === 'unknown' ? `<div class="warn">Owner not visible: ${esc(n.reason ?? 'unknown')}</div>` : ''}
       <table class="kv" data-testid="panel-details">
@@ -46,9 +50,8 @@ export function renderPanel(view: GraphView, model: Model, id: string | null) {
       <h4>Connections in (${ins.length})</h4>
       <ul class="plain" data-testid="panel-in">${ins.slice(0, 100).map((e) => row(e, e.from)).join('') || '<li class="muted">none</li>'}</ul>`;
     p.querySelector('.collapse')?.addEventListener('click', () => {
-      const key = view.grouping === 'name' ? (n.kind === 'process' ? (n.name || n.label) : n.kind === 'external' ? '(external)' : '(unknown)')
-        : view.grouping === 'type' ? n.type : (n.container ?? (n.kind === 'process' ? '(host)' : n.kind === 'external' ? '(external)' : '(unknown)'));
-      view.toggleGroup(key, true); view.select(null);
+      if (key !== null) view.toggleGroup(key, true);
+      view.select(null);
     });
   }
   p.querySelector('.close')!.addEventListener('click', () => view.select(null));

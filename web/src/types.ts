@@ -82,7 +82,14 @@ rxRate?: number,
 /**
  * Bytes per second sent over the last interval.
  */
-txRate?: number, };
+txRate?: number, 
+/**
+ * The service the process belongs to: the node id (`pid:<pid>`) of
+ * the topmost ancestor running the same program, e.g. the nginx
+ * master for its workers, the postmaster for its backends; its own id
+ * when it heads its own. Process nodes only (`graph::services`).
+ */
+service?: string, };
 
 /**
  * One connection behind an edge, for tooltips (a capped sample).

@@ -4,7 +4,8 @@
 // state except reusable bucket arrays.
 import { sprites, typeColor, glyphType } from '../glyphs.ts';
 import type { Camera } from './camera.ts';
-import { ctrl, type RNode, type REdge } from './scene.ts';
+import { ctrl, rateWidth, ringWidth, type RNode, type REdge } from './scene.ts';
+import { fmtRate } from '../util.ts';
 import { drawRetransmitEdges } from '../health.ts';
 
 export const COLORS = { tcp: '#2563eb', udp: '#f59e0b', tcpDark: '#60a5fa', udpDark: '#fbbf24' };
@@ -23,16 +24,19 @@ export interface Frame {
   selected: string | null;
   hoverNode: RNode | null;
   hoverEdge: REdge | null;
-  /** highest edge rate in the view, for traffic widths */
-  maxRate: number;
 }
+
+/** Edge widths are drawn in half-pixel steps from 1 to 9 CSS px (8 plus the focus pixel). */
+const WIDTH_STEPS = 17;
 
 /** Reused per frame so drawing allocates nothing per edge. */
 export class Buckets {
-  /** by protocol × extra lines (0–3) × dimmed */
-  edges: REdge[][] = Array.from({ length: 2 * 4 * 2 }, () => []);
+  /** by protocol × width step × dimmed */
+  edges: REdge[][] = Array.from({ length: 2 * WIDTH_STEPS * 2 }, () => []);
   /** by protocol × emphasised */
   arrows: REdge[][] = Array.from({ length: 2 * 2 }, () => []);
+  /** the rates the last frame wrote on edges (edge id, text), for tests and the hook */
+  rateLabels: { id: string; text: string }[] = [];
 }
 
 /** Big graph at overview zoom: all edges go to the density layer; highlighted ones (search match,
@@ -61,12 +65,14 @@ export function drawFrame(f: Frame, b: Buckets, drawDensity: () => void, hideDen
   drawEdges(f, b, dense);
   drawNodes(f);
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  drawRateLabels(f, b, dense);
   drawLabels(f);
   return dense;
 }
 
-/** Edges: hairlines only (device width 1 px is Skia's fast path; a 2 px stroke costs ~10x in
- *  software raster). Traffic width = extra parallel hairlines. Batched by colour in chunks. */
+/** Edges, their width on a log scale of their rate (`rateWidth`), +1 px when in focus. A 1 px
+ *  edge is a device hairline (Skia's fast path); only edges that carry traffic pay for a wide
+ *  stroke. Batched by colour and width in chunks. */
 export function drawEdges(f: Frame, b: Buckets, dense: boolean) {
   const { ctx, dpr, dark } = f, { k, tx, ty } = f.cam;
   const searching = !!f.query;
@@ -78,8 +84,8 @@ export function drawEdges(f: Frame, b: Buckets, dense: boolean) {
   for (const l of A) l.length = 0;
   const arrowsOn = k > 0.35;
   const minArrowLen = 28 / k;
-  const maxRate = f.maxRate;
   for (const e of f.edges.values()) {
+    e.wpx = 0;
     if (e.hidden) continue;
     const s = e.s, t = e.t;
     if (e.curv === 0 && ((s.x < vx0 && t.x < vx0) || (s.x > vx1 && t.x > vx1) || (s.y < vy0 && t.y < vy0) || (s.y > vy1 && t.y > vy1))) continue;
@@ -88,42 +94,35 @@ export function drawEdges(f: Frame, b: Buckets, dense: boolean) {
     const dim = (searching && !e.match && !(s.match && t.match)) && !emph;
     const p = e.proto === 'udp' ? 1 : 0;
     const focus = (sel !== null && (s.id === sel || t.id === sel)) || (hov !== null && (s === hov || t === hov)) || e === hovE;
-    const extra = dim ? 0 : Math.min(3, (e.rate > 0 && maxRate > 0 ? Math.floor((3 * e.rate) / maxRate) : 0) + (focus ? 1 : 0));
-    B[(p * 4 + extra) * 2 + (dim ? 1 : 0)].push(e);
+    // over the density layer a highlighted edge stays a hairline (the layer shows the weight)
+    const step = dense ? (focus ? 2 : 0) : Math.round((rateWidth(e.rate) - 1) * 2) + (focus && !dim ? 2 : 0);
+    e.wpx = 1 + step / 2;
+    B[(p * WIDTH_STEPS + step) * 2 + (dim ? 1 : 0)].push(e);
     if (arrowsOn && !dim) {
       const dx = t.x - s.x, dy = t.y - s.y;
       if (dx * dx + dy * dy > minArrowLen * minArrowLen) A[p * 2 + (emph ? 1 : 0)].push(e);
     }
   }
   const px = 1 / (k * dpr); // one device pixel in world units
-  ctx.lineWidth = px;
   ctx.lineCap = 'butt';
   const baseAlpha = f.edges.size > 3000 ? 0.35 : f.edges.size > 500 ? 0.5 : 0.7;
   for (let bi = 0; bi < B.length; bi++) {
     const list = B[bi];
     if (!list.length) continue;
-    const dim = bi & 1, extra = (bi >> 1) % 4, p = Math.floor((bi >> 1) / 4);
+    const dim = bi & 1, step = (bi >> 1) % WIDTH_STEPS, p = Math.floor((bi >> 1) / WIDTH_STEPS);
     ctx.strokeStyle = p ? (dark ? COLORS.udpDark : COLORS.udp) : (dark ? COLORS.tcpDark : COLORS.tcp);
-    ctx.globalAlpha = dim ? 0.07 : busy ? 0.9 : (extra ? Math.min(1, baseAlpha + 0.3) : baseAlpha);
-    for (let line = 0; line <= extra; line++) {
-      // offsets 0, +1, -1, +2 device px along the edge normal
-      const off = (line === 0 ? 0 : line % 2 ? (line + 1) / 2 : -line / 2) * px;
-      for (let c0 = 0; c0 < list.length; c0 += 200) {
-        ctx.beginPath();
-        const c1 = Math.min(list.length, c0 + 200);
-        for (let i = c0; i < c1; i++) {
-          const e = list[i];
-          let ox = 0, oy = 0;
-          if (off) {
-            const dx = e.t.x - e.s.x, dy = e.t.y - e.s.y, l = Math.sqrt(dx * dx + dy * dy) || 1;
-            ox = (-dy / l) * off; oy = (dx / l) * off;
-          }
-          ctx.moveTo(e.s.x + ox, e.s.y + oy);
-          if (e.curv === 0) ctx.lineTo(e.t.x + ox, e.t.y + oy);
-          else { const [cx, cy] = ctrl(e); ctx.quadraticCurveTo(cx + ox, cy + oy, e.t.x + ox, e.t.y + oy); }
-        }
-        ctx.stroke();
+    ctx.globalAlpha = dim ? 0.07 : busy ? 0.9 : (step ? Math.min(1, baseAlpha + 0.2) : baseAlpha);
+    ctx.lineWidth = step ? (1 + step / 2) / k : px;
+    for (let c0 = 0; c0 < list.length; c0 += 200) {
+      ctx.beginPath();
+      const c1 = Math.min(list.length, c0 + 200);
+      for (let i = c0; i < c1; i++) {
+        const e = list[i];
+        ctx.moveTo(e.s.x, e.s.y);
+        if (e.curv === 0) ctx.lineTo(e.t.x, e.t.y);
+        else { const [cx, cy] = ctrl(e); ctx.quadraticCurveTo(cx, cy, e.t.x, e.t.y); }
       }
+      ctx.stroke();
     }
   }
   // Edges whose connections retransmitted: a dashed red outline on top.
@@ -136,6 +135,55 @@ export function drawEdges(f: Frame, b: Buckets, dense: boolean) {
   drawArrows(ctx, A, k, dark);
 }
 
+/** Zoomed in this far (a world unit at least a screen pixel), every edge with traffic says its rate. */
+export const RATE_LABEL_ZOOM = 1;
+/** At most this many rate labels a frame (the busiest edges first). */
+const RATE_LABEL_BUDGET = 150;
+
+/** The rate written at the middle of an edge: on the hovered edge and the edges of the hovered or
+ *  selected node always, on every edge with traffic when zoomed in. Not over the density layer. */
+function drawRateLabels(f: Frame, b: Buckets, dense: boolean) {
+  b.rateLabels.length = 0;
+  if (dense) return;
+  const { ctx, dark } = f, { k, tx, ty } = f.cam;
+  const sel = f.selected, hov = f.hoverNode, hovE = f.hoverEdge;
+  const zoomed = k >= RATE_LABEL_ZOOM;
+  if (!zoomed && sel === null && hov === null && hovE === null) return;
+  const cand: REdge[] = [];
+  for (const e of f.edges.values()) {
+    if (!e.wpx || e.rate <= 0) continue;
+    const focus = e === hovE || (hov !== null && (e.s === hov || e.t === hov)) || (sel !== null && (e.s.id === sel || e.t.id === sel));
+    if (zoomed || focus) cand.push(e);
+  }
+  if (cand.length > RATE_LABEL_BUDGET) cand.sort((a, c) => c.rate - a.rate);
+  ctx.font = '10px system-ui, sans-serif';
+  ctx.textAlign = 'center';
+  ctx.textBaseline = 'middle';
+  ctx.lineWidth = 3;
+  ctx.strokeStyle = dark ? '#0f172a' : '#f8fafc';
+  ctx.fillStyle = dark ? '#cbd5e1' : '#334155';
+  for (let i = 0; i < cand.length && i < RATE_LABEL_BUDGET; i++) {
+    const e = cand[i];
+    let mx = (e.s.x + e.t.x) / 2, my = (e.s.y + e.t.y) / 2;
+    if (e.curv !== 0) { const [cx, cy] = ctrl(e); mx = (mx + cx) / 2; my = (my + cy) / 2; } // Bézier at t = ½
+    // beside the line (along its normal), clear of the stroke
+    const dx = (e.t.x - e.s.x) * k, dy = (e.t.y - e.s.y) * k, len = Math.hypot(dx, dy) || 1;
+    const focus = e === hovE || (hov !== null && (e.s === hov || e.t === hov)) || (sel !== null && (e.s.id === sel || e.t.id === sel));
+    // an edge shorter on screen than its label (between the two node sprites) only says it in focus
+    if (!focus && len - (e.s.r + e.t.r) * k < 56) continue;
+    // the normal that points up the screen; a steep edge's label sits beside it, clear of its width
+    let nx = -dy / len, ny = dx / len;
+    if (ny > 0 || (ny === 0 && nx > 0)) { nx = -nx; ny = -ny; }
+    const off = (e.wpx ?? 1) / 2 + 7 + 22 * Math.abs(nx);
+    const sx = mx * k + tx + nx * off, sy = my * k + ty + ny * off;
+    if (sx < -40 || sx > f.w + 40 || sy < -10 || sy > f.h + 10) continue;
+    const text = fmtRate(e.rate);
+    ctx.strokeText(text, sx, sy);
+    ctx.fillText(text, sx, sy);
+    b.rateLabels.push({ id: e.id, text });
+  }
+}
+
 /** Arrow heads at the server end (client → server), one filled path per colour. */
 function drawArrows(ctx: CanvasRenderingContext2D, A: REdge[][], k: number, dark: boolean) {
   for (let ai = 0; ai < A.length; ai++) {
@@ -144,9 +192,10 @@ function drawArrows(ctx: CanvasRenderingContext2D, A: REdge[][], k: number, dark
     const p = ai >> 1, emph = ai & 1;
     ctx.fillStyle = p ? (dark ? COLORS.udpDark : COLORS.udp) : (dark ? COLORS.tcpDark : COLORS.tcp);
     ctx.globalAlpha = emph ? 1 : 0.8;
-    const al = (emph ? 9 : 7) / k, aw = (emph ? 4.5 : 3.5) / k;
     ctx.beginPath();
     for (const e of list) {
+      const wx = (e.wpx ?? 1) - 1; // wider edges get bigger heads
+      const al = ((emph ? 9 : 7) + 1.5 * wx) / k, aw = ((emph ? 4.5 : 3.5) + wx) / k;
       const t = e.t;
       let fx = e.s.x, fy = e.s.y;
       if (e.curv !== 0) [fx, fy] = ctrl(e);
@@ -172,6 +221,7 @@ function drawNodes(f: Frame) {
   const vx0 = -tx / k, vy0 = -ty / k, vx1 = (f.w - tx) / k, vy1 = (f.h - ty) / k;
   const tiny = k * 10 < 3;
   const ring: RNode[] = [];
+  const traffic: RNode[] = [];
   if (tiny) {
     const byColor = new Map<string, RNode[]>();
     for (const n of f.nodes.values()) {
@@ -202,9 +252,21 @@ function drawNodes(f: Frame) {
       const st = n.group ? 'group' : n.kind === 'unknown' ? 'unknown' : n.kind === 'external' ? (glyphType(n.type) === 'app' ? 'external' : n.type) : n.type;
       ctx.drawImage(sprites.get(st), n.x - n.r, n.y - n.r, 2 * n.r, 2 * n.r);
       if (dimmed) ctx.globalAlpha = 1;
+      if (ringWidth(n.rate) > 0) traffic.push(n);
       if (n.match || n.id === sel || n === hov || n.kind === 'unknown') ring.push(n);
     }
   }
+  // traffic rings: width on the edges' log scale, so a busy process reads as busy at a glance
+  ctx.strokeStyle = dark ? '#34d399' : '#059669';
+  ctx.globalAlpha = 0.75;
+  for (const n of traffic) {
+    const w = ringWidth(n.rate);
+    ctx.beginPath();
+    ctx.arc(n.x, n.y, n.r + (1 + w / 2) / k, 0, Math.PI * 2);
+    ctx.lineWidth = w / k;
+    ctx.stroke();
+  }
+  ctx.globalAlpha = 1;
   // rings: unknown = dashed red, match = amber, selected = theme
   for (const n of ring) {
     ctx.beginPath();

@@ -3,9 +3,12 @@
 import type { GEdge, GNode } from '../types.ts';
 import type { GroupData, GroupMode } from './scene.ts';
 
-/** The group key of a node under `mode`, or null when not grouping. */
+/** The group key of a node under `mode`, or null when not grouping. Under `service` a process
+ *  keys by the service the server gave it (its head's node id: workers and backends share their
+ *  master's); everything else, and a process without one, is its own group of one. */
 export function groupKeyOf(n: GNode, mode: GroupMode): string | null {
   switch (mode) {
+    case 'service': return n.kind === 'process' ? (n.service ?? n.id) : n.id;
     case 'name': return n.kind === 'process' ? (n.name || n.label) : n.kind === 'external' ? '(external)' : '(unknown)';
     case 'type': return n.type || 'app';
     case 'container': return n.container ?? (n.kind === 'process' ? '(host)' : n.kind === 'external' ? '(external)' : '(unknown)');
@@ -13,13 +16,14 @@ export function groupKeyOf(n: GNode, mode: GroupMode): string | null {
   }
 }
 
-/** Choosing a grouping collapses every group with more than one member: that is the point at scale. */
-export function defaultCollapsed(nodes: Iterable<GNode>, mode: GroupMode): Set<string> {
+/** Choosing a grouping collapses every group with more than one member: that is the point at
+ *  scale. Keys in `expanded` (groups the user opened) stay open. */
+export function defaultCollapsed(nodes: Iterable<GNode>, mode: GroupMode, expanded: ReadonlySet<string> = new Set()): Set<string> {
   const out = new Set<string>();
   if (mode === 'none') return out;
   const counts = new Map<string, number>();
   for (const n of nodes) { const k = groupKeyOf(n, mode)!; counts.set(k, (counts.get(k) ?? 0) + 1); }
-  for (const [k, c] of counts) if (c > 1) out.add(k);
+  for (const [k, c] of counts) if (c > 1 && !expanded.has(k)) out.add(k);
   return out;
 }
 
@@ -44,6 +48,8 @@ export function groupView(nodes: Iterable<GNode>, edges: Iterable<GEdge>, mode: 
       let g = groups.get(gid);
       if (!g) groups.set(gid, (g = { key: k, mode, members: [] }));
       g.members.push(n.id);
+      // a service is named after its head (the nginx master, the postmaster), else any member
+      if (mode === 'service' && (n.id === k || g.title === undefined)) g.title = n.label;
       rep.set(n.id, gid);
     } else rep.set(n.id, n.id);
   }
@@ -60,5 +66,5 @@ export function groupView(nodes: Iterable<GNode>, edges: Iterable<GEdge>, mode: 
 }
 
 export function groupLabel(g: GroupData): string {
-  return `${g.key} ×${g.members.length}`;
+  return `${g.title ?? g.key} ×${g.members.length}`;
 }

@@ -3,9 +3,11 @@
 // label, traffic rate, curve control point). No DOM, no canvas: node can import it for tests.
 import type { GEdge, GNode } from '../types.ts';
 
-export type GroupMode = 'none' | 'name' | 'type' | 'container';
+export type GroupMode = 'none' | 'service' | 'name' | 'type' | 'container';
 
-export interface GroupData { key: string; mode: GroupMode; members: string[] }
+/** A collapsed group: its key under `mode`, its raw member ids, and the name shown for it
+ *  (for a service, its head's label; otherwise the key). */
+export interface GroupData { key: string; mode: GroupMode; members: string[]; title?: string }
 
 export interface RNode {
   id: string;
@@ -19,6 +21,8 @@ export interface RNode {
   match: boolean;
   hidden: boolean;
   ix: number;            // scratch index for layout jobs
+  /** bytes/s both ways (a group: summed over its members), -1 when unknown */
+  rate?: number;
 }
 
 export interface REdge {
@@ -34,13 +38,49 @@ export interface REdge {
   match: boolean;
   rz: Float64Array | null; // density layer raster record
   rw: number; rp: number;
+  /** width the last frame drew it with, CSS px (0: not drawn); read by tests through the hook */
+  wpx?: number;
 }
 
-/** Bigger for collapsed groups (by member count) and for hubs (by degree), so both stand out. */
+/** Below 1 KB/s an edge is a hairline and a node has no traffic ring. */
+export const RATE_FLOOR = 1000;
+
+/** Decades above 1 KB/s (0 below it, or when the rate is unknown). */
+function decades(rate: number | undefined): number {
+  return rate !== undefined && rate > RATE_FLOOR ? Math.log10(rate / RATE_FLOOR) : 0;
+}
+
+/** Edge width in CSS px on a log scale, so 10 KB/s and 10 MB/s differ at a glance while a
+ *  linear scale would make every edge but the biggest a hairline: 1 px up to 1 KB/s, then
+ *  +1.5 px per decade (100 KB/s → 4 px, 10 MB/s → 7 px), at most 8 px. */
+export function rateWidth(rate: number | undefined): number {
+  return Math.min(8, 1 + 1.5 * decades(rate));
+}
+
+/** The sizes the legend shows, with the width each is drawn with. */
+export const RATE_LEGEND: { label: string; rate: number }[] = [
+  { label: '1 KB/s', rate: 1e3 }, { label: '100 KB/s', rate: 1e5 }, { label: '10 MB/s', rate: 1e7 },
+];
+
+/** Width of a node's traffic ring in CSS px (0: no ring): the same log scale as edges. */
+export function ringWidth(rate: number | undefined): number {
+  const d = decades(rate);
+  return d > 0 ? Math.min(7, 1 + 1.2 * d) : 0;
+}
+
+/** A raw node's traffic, both ways, or -1 when the server knows none. */
+export function nodeRate(n: GNode): number {
+  if (n.txRate === undefined && n.rxRate === undefined) return -1;
+  return (n.txRate ?? 0) + (n.rxRate ?? 0);
+}
+
+/** Bigger for collapsed groups (by member count), for hubs (by degree) and for busy nodes
+ *  (by traffic, log scale: +1 px per decade above 1 KB/s), so all three stand out. */
 export function nodeRadius(n: RNode): number {
-  if (n.group) return 12 + Math.min(14, Math.sqrt(n.group.members.length) * 2);
+  const busy = Math.min(5, decades(n.rate));
+  if (n.group) return 12 + Math.min(14, Math.sqrt(n.group.members.length) * 2) + busy;
   if (n.kind === 'external') return 8;
-  return 9 + Math.min(7, Math.sqrt(n.deg) * 1.2);
+  return 9 + Math.min(7, Math.sqrt(n.deg) * 1.2) + busy;
 }
 
 /** The label drawn under a node and used by search: the pid makes same-named processes distinct. */

@@ -17,7 +17,7 @@ export function nodeMatches(n: RNode, q: string, num: number): boolean {
     }
     if (g.address && g.address.includes(q)) return true;
   }
-  if (n.group && n.group.key.toLowerCase().includes(q)) return true;
+  if (n.group && (n.group.key.toLowerCase().includes(q) || n.group.title?.toLowerCase().includes(q))) return true;
   return false;
 }
 

@@ -5,7 +5,11 @@ import { nodeLabel, type RNode, type REdge } from './scene.ts';
 import { edgeHealthLine } from '../health.ts';
 
 export function nodeTooltip(n: RNode): string {
-  if (n.group) return `<b>${esc(n.group.key)}</b><br>group of ${n.group.members.length} (${esc(n.group.mode)})<br><span class="muted">double-click to expand</span>`;
+  if (n.group) {
+    const rate = n.rate !== undefined && n.rate >= 0 ? `<br>${fmtRate(n.rate)} in + out` : '';
+    const what = n.group.mode === 'service' ? `service of ${n.group.members.length} processes` : `group of ${n.group.members.length} (${esc(n.group.mode)})`;
+    return `<b>${esc(n.group.title ?? n.group.key)}</b><br>${what}${rate}<br><span class="muted">double-click to expand</span>`;
+  }
   const g = n.node!;
   const rows: string[] = [`<b>${esc(g.label)}</b>`];
   if (g.kind === 'process') rows.push(`pid ${g.pid ?? '?'} · ${esc(g.name ?? '')} · ${esc(g.type)}`);
