@@ -22,6 +22,7 @@ pub mod bpf_iter;
 pub mod btf;
 pub mod capture;
 mod destroyed;
+pub mod events;
 pub mod ifaddrs;
 pub mod inet_diag;
 pub mod netlink;
