@@ -283,7 +283,10 @@ pub struct TcpHealth {
 /// `collector.tier`). Linux: `T1` reads sockets and owners with BPF
 /// iterators (root, kernel BTF), `T2` with netlink sock_diag and the
 /// `/proc/<pid>/fd` scan, `T3` from `/proc/net` alone (no byte counters).
-/// `T0` (kernel events instead of walks) is named but not built yet.
+/// `T0` is T1 plus kernel events (tp_btf tracepoints, a ring buffer):
+/// owners taken in process context, so a connection that closes between
+/// two samples still has its process on both ends, and UDP bytes per
+/// socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Tier {
     T0,

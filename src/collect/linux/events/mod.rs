@@ -25,6 +25,8 @@
 
 pub mod record;
 
+use crate::snapshot::{Process, Socket, SocketState, TcpHealth, UnknownReason};
+
 use libbpf_rs::{Link, MapCore, Object, ObjectBuilder, RingBuffer, RingBufferBuilder};
 use record::Closed;
 use std::sync::{Arc, Mutex};
@@ -187,16 +189,82 @@ impl EventCollector {
         (closed, lost)
     }
 
+    /// The UDP sockets that moved bytes (by socket cookie), with their
+    /// endpoints, owner and byte counts so far. Read before a dump: an
+    /// entry whose socket is not in the dump that follows has closed.
+    pub fn udp_table(&self) -> Vec<(u64, Closed)> {
+        let Some(map) = self.object.maps().find(|m| m.name() == "udp_socks") else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for key in map.keys() {
+            let Ok(Some(value)) = map.lookup(&key, libbpf_rs::MapFlags::ANY) else {
+                continue; // evicted or deleted meanwhile
+            };
+            let (Ok(cookie), Ok(c)) = (<[u8; 8]>::try_from(key.as_slice()), record::parse(&value))
+            else {
+                continue;
+            };
+            out.push((u64::from_ne_bytes(cookie), c));
+        }
+        out
+    }
+
+    /// Forgets UDP sockets that closed (reported once).
+    pub fn forget_udp(&self, cookies: &[u64]) {
+        let Some(map) = self.object.maps().find(|m| m.name() == "udp_socks") else {
+            return;
+        };
+        for c in cookies {
+            let _ = map.delete(&c.to_ne_bytes());
+        }
+    }
+
     /// The program's count of records that did not fit in the ring.
     fn kernel_lost(&self) -> u64 {
         let Some(map) = self.object.maps().find(|m| m.name() == "lost") else {
             return 0;
         };
         match map.lookup(&0u32.to_ne_bytes(), libbpf_rs::MapFlags::ANY) {
-            Ok(Some(v)) if v.len() >= 8 => {
-                u64::from_ne_bytes(v[..8].try_into().expect("8 bytes"))
-            }
+            Ok(Some(v)) if v.len() >= 8 => u64::from_ne_bytes(v[..8].try_into().expect("8 bytes")),
             _ => 0,
         }
+    }
+}
+
+/// A closed socket from an event, as a snapshot socket (reported closed,
+/// no inode); its owner's pid in `owners` when the event had one.
+pub fn closed_socket(c: &Closed) -> Socket {
+    Socket {
+        proto: c.proto,
+        local: c.local,
+        remote: c.remote,
+        state: SocketState::Close,
+        inode: 0,
+        uid: None,
+        owners: c.owner.iter().map(|o| o.tgid).collect(),
+        unowned_reason: c.owner.is_none().then_some(UnknownReason::Exited),
+        bytes_sent: Some(c.sent),
+        bytes_received: Some(c.received),
+        tcp_health: match (c.retransmits, c.rtt_us) {
+            (Some(retransmits), rtt) => Some(TcpHealth {
+                rtt_us: rtt.filter(|&r| r > 0),
+                retransmits,
+            }),
+            _ => None,
+        },
+        closed: true,
+    }
+}
+
+/// The process an event named, for when it has exited (or was not seen
+/// by the fd scan): its pid, name and start time, no more. `btime`: the
+/// boot time, seconds since the epoch.
+pub fn exited_process(o: &record::Owner, btime: Option<u64>) -> Process {
+    Process {
+        pid: o.tgid,
+        start_time: btime.map(|bt| bt + o.start_ns / 1_000_000_000),
+        name: o.comm.clone(),
+        ..Process::default()
     }
 }

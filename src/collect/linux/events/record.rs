@@ -195,7 +195,17 @@ pub(crate) mod tests {
         mapped[10] = 0xff;
         mapped[11] = 0xff;
         mapped[12..].copy_from_slice(&[127, 0, 0, 1]);
-        let c = parse(&record(2, 10, None, &mapped, &mapped, (1, 2), (0, 0), false)).unwrap();
+        let c = parse(&record(
+            2,
+            10,
+            None,
+            &mapped,
+            &mapped,
+            (1, 2),
+            (0, 0),
+            false,
+        ))
+        .unwrap();
         assert_eq!(c.local, "127.0.0.1:1".parse().unwrap());
     }
 
