@@ -147,7 +147,14 @@ pub struct PlatformCollector {
     events: Option<events::EventCollector>,
     /// Why it was asked for but is not loaded (`tierReason`).
     events_off: Option<String>,
+    /// Endpoints of the sockets the events reported closed in the last
+    /// sample: a socket's destroy notification can come a sample after
+    /// its close event, and must not report it a second time.
+    events_reported: std::collections::HashSet<(Proto, ClosedEnds)>,
 }
+
+/// A closed socket's endpoints (local, remote).
+type ClosedEnds = (std::net::SocketAddr, Option<std::net::SocketAddr>);
 
 const FAMILIES: [(u8, Proto, &str); 4] = [
     (libc::AF_INET as u8, Proto::Tcp, "/proc/net/tcp"),
@@ -259,6 +266,7 @@ impl PlatformCollector {
             destroyed_off,
             events,
             events_off,
+            events_reported: std::collections::HashSet::new(),
         })
     }
 
@@ -786,7 +794,7 @@ impl PlatformCollector {
         closed: Vec<events::record::Closed>,
         udp_before: Vec<(u64, events::record::Closed)>,
     ) {
-        type Ends = (std::net::SocketAddr, Option<std::net::SocketAddr>);
+        type Ends = ClosedEnds;
         let mut udp: HashMap<Ends, usize> = HashMap::with_capacity(udp_before.len());
         for (k, (_, c)) in udp_before.iter().enumerate() {
             udp.insert((c.local, c.remote), k);
@@ -813,12 +821,17 @@ impl PlatformCollector {
         if let Some(ev) = &self.events {
             ev.forget_udp(&gone);
         }
+        let reported: std::collections::HashSet<(Proto, Ends)> =
+            all.iter().map(|c| (c.proto, (c.local, c.remote))).collect();
+        let before = std::mem::replace(&mut self.events_reported, reported);
+        let reported = &self.events_reported;
+        destroyed.retain(|s| {
+            let key = (s.proto, (s.local, s.remote));
+            !reported.contains(&key) && !before.contains(&key)
+        });
         if all.is_empty() {
             return;
         }
-        let reported: std::collections::HashSet<(Proto, Ends)> =
-            all.iter().map(|c| (c.proto, (c.local, c.remote))).collect();
-        destroyed.retain(|s| !reported.contains(&(s.proto, (s.local, s.remote))));
         let mut known: HashMap<u32, Option<u64>> =
             processes.iter().map(|p| (p.pid, p.start_time)).collect();
         let mut fbuf = Vec::new();
