@@ -306,6 +306,11 @@ impl TrafficTracker {
                 .connected(f.proto, f.local, f.remote)
                 .or_else(|| index.listener_for(f.proto, f.local));
             let Some(i) = socket else { continue };
+            // A socket with its own counters (UDP from kernel events, tier
+            // T0) is already counted from them: capture would count it twice.
+            if counters(&snap.sockets[i]).is_some() {
+                continue;
+            }
             if !first && snap.sockets[i].remote.is_some() {
                 let d = deltas[i].get_or_insert((0, 0));
                 d.0 += f.sent;
