@@ -354,6 +354,14 @@ pub struct Diagnostics {
     pub unowned_pending: u32,
     #[serde(default)]
     pub unowned_unknown: u32,
+    /// Tier T0: kernel CPU time spent in procnet's event programs since
+    /// they were loaded, in ns (the kernel's `run_time_ns`, counted while
+    /// procnet holds BPF run-time stats on), so their cost is visible.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bpf_run_time_ns: Option<u64>,
+    /// Tier T0: how many times those programs ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bpf_run_count: Option<u64>,
     /// Human-readable warnings (one per distinct problem, not per item).
     #[serde(default)]
     pub warnings: Vec<String>,

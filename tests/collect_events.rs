@@ -200,6 +200,15 @@ fn short_lived_connections_keep_both_owners_and_exact_bytes() {
     eprintln!("longest TCP connection: {:.2} ms", longest * 1000.0);
     let snap = collector.sample().expect("sample after");
     assert_eq!(snap.diagnostics.tier, Some(Tier::T0));
+    // The programs' own kernel time is measured (self-metering).
+    let runs = snap.diagnostics.bpf_run_count.unwrap_or(0);
+    let ns = snap.diagnostics.bpf_run_time_ns.unwrap_or(0);
+    assert!(runs >= 4 * N as u64 && ns > 0, "{runs} runs, {ns} ns");
+    eprintln!(
+        "event programs: {runs} runs, {:.1} ms, {:.0} ns per run",
+        ns as f64 / 1e6,
+        ns as f64 / runs as f64
+    );
     let all = by_ends(&snap);
     let pids: HashMap<u32, &str> = snap
         .processes

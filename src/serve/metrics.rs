@@ -126,6 +126,8 @@ pub struct MetricsData {
     pub fleet: FleetExport,
     /// The collector tier this sample came from (`T0`..`T3`).
     pub tier: Option<&'static str>,
+    /// Tier T0: kernel time in the event programs (ns) and their runs.
+    pub bpf_run: Option<(u64, u64)>,
 }
 
 impl MetricsData {
@@ -196,6 +198,10 @@ impl MetricsData {
             tcp_retransmits_total: 0,
             fleet: FleetExport::default(),
             tier: snap.diagnostics.tier.map(|t| t.as_str()),
+            bpf_run: snap
+                .diagnostics
+                .bpf_run_time_ns
+                .zip(snap.diagnostics.bpf_run_count),
         }
     }
 }
@@ -347,6 +353,17 @@ pub fn render(data: &MetricsData, hist: &DurationHistogram, samples: u64, failed
         );
         let _ = writeln!(o, "# TYPE procnet_collector_tier gauge");
         let _ = writeln!(o, "procnet_collector_tier{{tier=\"{tier}\"}} 1");
+    }
+    if let Some((ns, runs)) = data.bpf_run {
+        let _ = writeln!(o, "# HELP procnet_bpf_run_seconds_total Kernel CPU time spent in procnet's event programs (tier T0), from the kernel's BPF run-time statistics.");
+        let _ = writeln!(o, "# TYPE procnet_bpf_run_seconds_total counter");
+        let _ = writeln!(o, "procnet_bpf_run_seconds_total {}", ns as f64 / 1e9);
+        let _ = writeln!(
+            o,
+            "# HELP procnet_bpf_runs_total Runs of procnet's event programs (tier T0)."
+        );
+        let _ = writeln!(o, "# TYPE procnet_bpf_runs_total counter");
+        let _ = writeln!(o, "procnet_bpf_runs_total {runs}");
     }
     let _ = writeln!(o, "# HELP procnet_samples_total Samples taken.");
     let _ = writeln!(o, "# TYPE procnet_samples_total counter");

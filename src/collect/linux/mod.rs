@@ -551,6 +551,10 @@ impl PlatformCollector {
             (false, _) => Tier::T2,
         };
         diag.tier = Some(tier);
+        if let Some((ns, runs)) = self.events.as_ref().and_then(|e| e.run_time()) {
+            diag.bpf_run_time_ns = Some(ns);
+            diag.bpf_run_count = Some(runs);
+        }
         diag.tier_reason = self.tier_reason(tier, table.tcp_from_bpf, owners_from_bpf, now);
         if let Some(w) = &self.tier_warning {
             warnings.push(w.clone());

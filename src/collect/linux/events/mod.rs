@@ -98,6 +98,9 @@ pub struct EventCollector {
     object: Object,
     /// The program's own loss counter as last read.
     lost_seen: u64,
+    /// Keeps the kernel's BPF run-time statistics on while held
+    /// (`BPF_ENABLE_STATS`); `None` when the kernel refused.
+    _stats: Option<std::os::fd::OwnedFd>,
 }
 
 /// libbpf's own messages go to the log, not to stderr.
@@ -164,12 +167,25 @@ impl EventCollector {
                 .build()
                 .map_err(|e| EventsError::libbpf("opening the BPF ring buffer", e))?
         };
+        // SAFETY: a plain syscall wrapper; a non-negative result is a new
+        // descriptor we own.
+        let stats = unsafe { libbpf_sys::bpf_enable_stats(libbpf_sys::BPF_STATS_RUN_TIME) };
+        let stats = (stats >= 0).then(|| {
+            // SAFETY: see above: a fresh descriptor nobody else owns.
+            unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(stats) }
+        });
+        if stats.is_none() {
+            log::debug!(
+                "BPF run-time statistics unavailable; the event programs' cost is not shown"
+            );
+        }
         Ok(EventCollector {
             ring,
             pending,
             _links: links,
             object,
             lost_seen: 0,
+            _stats: stats,
         })
     }
 
@@ -218,6 +234,27 @@ impl EventCollector {
         for c in cookies {
             let _ = map.delete(&c.to_ne_bytes());
         }
+    }
+
+    /// Kernel time spent in the event programs (ns) and how often they
+    /// ran, since loading; `None` without BPF run-time statistics.
+    pub fn run_time(&self) -> Option<(u64, u64)> {
+        self._stats.as_ref()?;
+        let (mut ns, mut runs) = (0u64, 0u64);
+        for prog in self.object.progs() {
+            // SAFETY: a zeroed bpf_prog_info is valid; the kernel fills
+            // at most `len` bytes of it.
+            let mut info: libbpf_sys::bpf_prog_info = unsafe { std::mem::zeroed() };
+            let mut len = std::mem::size_of::<libbpf_sys::bpf_prog_info>() as u32;
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&std::os::fd::AsFd::as_fd(&prog));
+            // SAFETY: info and len outlive the call; fd is the program's.
+            let r = unsafe { libbpf_sys::bpf_prog_get_info_by_fd(fd, &mut info, &mut len) };
+            if r == 0 {
+                ns += info.run_time_ns;
+                runs += info.run_cnt;
+            }
+        }
+        Some((ns, runs))
     }
 
     /// The program's count of records that did not fit in the ring.
