@@ -249,11 +249,23 @@ fn compile_bpf(object: &Path) -> Result<(), String> {
         .arg(BPF_SOURCE)
         .arg("-o")
         .arg(object);
-    run(&mut cmd).map_err(|e| {
-        if e.contains("No such file") || e.contains("not found") {
-            format!("{clang} is not installed (Debian: apt-get install clang): {e}")
-        } else {
-            e
+    let output = match cmd.output() {
+        Ok(o) => o,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!(
+                "{clang} was not found at build time (Debian: apt-get install clang)"
+            ))
         }
-    })
+        Err(e) => return Err(format!("cannot run {clang}: {e}")),
+    };
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let last: Vec<&str> = stderr.lines().rev().take(5).collect();
+    Err(format!(
+        "{clang} could not compile {BPF_SOURCE} ({}): {}",
+        output.status,
+        last.into_iter().rev().collect::<Vec<_>>().join(" | ")
+    ))
 }
