@@ -375,3 +375,52 @@ fn every_tier_reports_the_same_sockets() {
     assert_eq!(t0_rows, rows(&s2));
     let _ = std::io::stdout().flush();
 }
+
+/// Connections inside another network namespace (a container's) are not
+/// in this namespace's walks, so the events do not report them either.
+#[test]
+fn other_network_namespaces_are_not_reported() {
+    require_root("tier T0 and a network namespace");
+    let mut collector = t0_collector();
+    let script = r#"
+import socket, threading
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(64)
+port = s.getsockname()[1]
+def serve():
+    for _ in range(20):
+        c, _ = s.accept(); c.recv(100); c.sendall(b"x" * 50); c.close()
+threading.Thread(target=serve, daemon=True).start()
+used = []
+for _ in range(20):
+    c = socket.create_connection(("127.0.0.1", port)); c.sendall(b"q" * 10)
+    c.recv(100); used.append(c.getsockname()[1]); c.close()
+print(port, " ".join(map(str, used)), flush=True)
+"#;
+    let out = Command::new("unshare")
+        .args([
+            "--net",
+            "sh",
+            "-c",
+            "ip link set lo up && exec python3 -c \"$0\"",
+        ])
+        .arg(script)
+        .output()
+        .expect("unshare (util-linux) and ip (iproute2) run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ports = ports(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(ports.len(), 21);
+    let snap = collector.sample().expect("sample");
+    let leaked: Vec<&Socket> = snap
+        .sockets
+        .iter()
+        .filter(|s| s.closed && s.local.ip().is_loopback())
+        .filter(|s| {
+            ports.contains(&s.local.port()) && s.remote.is_some_and(|r| ports.contains(&r.port()))
+        })
+        .collect();
+    assert!(leaked.is_empty(), "{leaked:#?}");
+}

@@ -49,7 +49,20 @@ struct in6_addr {
 	__u8 u6_addr8[16];
 } __attribute__((preserve_access_index));
 
+struct ns_common {
+	unsigned int inum;
+} __attribute__((preserve_access_index));
+
+struct net {
+	struct ns_common ns;
+} __attribute__((preserve_access_index));
+
+typedef struct {
+	struct net *net;
+} possible_net_t;
+
 struct sock_common {
+	possible_net_t skc_net;
 	__be32 skc_daddr;
 	__be32 skc_rcv_saddr;
 	__be16 skc_dport;
@@ -146,6 +159,16 @@ struct {
 	__type(value, __u64);
 } lost SEC(".maps");
 
+/* The network namespace procnet's walks see (its own), set by user space
+   before loading: sockets of other namespaces (containers) are not in the
+   walks, so they are not reported here either. 0: every namespace. */
+const volatile __u32 target_netns = 0;
+
+static __always_inline int other_netns(struct sock *sk)
+{
+	return target_netns && BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum) != target_netns;
+}
+
 static __always_inline void count_lost(void)
 {
 	__u32 zero = 0;
@@ -198,7 +221,7 @@ static __always_inline void copy_owner(struct record *r, struct owner *o)
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(on_state, struct sock *sk, int oldstate, int newstate)
 {
-	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP || other_netns(sk))
 		return 0;
 	if (newstate == TCP_SYN_SENT) {
 		/* connect(): runs in the connecting task. */
@@ -248,7 +271,7 @@ int BPF_PROG(on_state, struct sock *sk, int oldstate, int newstate)
    call really moved (its return value). */
 static __always_inline void on_io(struct sock *sk, int ret, int flags, int sending)
 {
-	if (!sk)
+	if (!sk || other_netns(sk))
 		return;
 	__u16 proto = BPF_CORE_READ(sk, sk_protocol);
 	if (proto == IPPROTO_TCP) {
