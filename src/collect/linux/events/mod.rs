@@ -134,15 +134,14 @@ impl EventCollector {
         let netns = std::fs::metadata("/proc/self/ns/net")
             .map(|m| std::os::unix::fs::MetadataExt::ino(&m) as u32)
             .unwrap_or(0);
-        let mut rodata = open
+        if let Some(mut rodata) = open
             .maps_mut()
-            .find(|m| m.name().to_string_lossy().ends_with(".rodata"));
-        if let Some(v) = rodata.as_mut().and_then(|m| m.initial_value_mut()) {
-            if v.len() >= 4 {
+            .find(|m| m.name().to_string_lossy().ends_with(".rodata"))
+        {
+            if let Some(v) = rodata.initial_value_mut().filter(|v| v.len() >= 4) {
                 v[..4].copy_from_slice(&netns.to_ne_bytes());
             }
         }
-        drop(rodata);
         let object = open
             .load()
             .map_err(|e| EventsError::libbpf("loading the BPF event program", e))?;
