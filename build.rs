@@ -18,6 +18,12 @@
 //! `web/dist` at all, a page that says how to build the UI is embedded, so
 //! the Rust side still builds (cross-checks for other targets need no
 //! Node.js).
+//!
+//! On Linux it also compiles the tier-T0 BPF program
+//! (`src/collect/linux/events/procnet.bpf.c`) with clang into `OUT_DIR`,
+//! against the BPF headers libbpf-sys ships (`DEP_BPF_INCLUDE`). Without
+//! clang (or when it fails) an empty object and the reason are embedded:
+//! the build succeeds and the binary runs at tier T1/T2 and says why.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -37,6 +43,7 @@ const WEB_INPUTS: &[&str] = &[
 const STAMP: &str = ".procnet-stamp";
 
 fn main() {
+    build_bpf();
     let root =
         PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let web = root.join("web");
@@ -190,4 +197,75 @@ fn collect(base: &Path, dir: &Path, out: &mut Vec<String>) {
             out.push(rel.to_string_lossy().replace('\\', "/"));
         }
     }
+}
+
+/// The tier-T0 BPF program, relative to the crate root.
+const BPF_SOURCE: &str = "src/collect/linux/events/procnet.bpf.c";
+
+/// Compiles [`BPF_SOURCE`] to `OUT_DIR/procnet.bpf.o` for a Linux target.
+/// On failure the object is empty and `PROCNET_BPF_UNAVAILABLE` (read by
+/// the collector with `option_env!`) says why.
+fn build_bpf() {
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("linux") {
+        return;
+    }
+    println!("cargo:rerun-if-changed={BPF_SOURCE}");
+    println!("cargo:rerun-if-env-changed=PROCNET_BPF_CLANG");
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let object = out.join("procnet.bpf.o");
+    match compile_bpf(&object) {
+        Ok(()) => {}
+        Err(why) => {
+            println!("cargo:warning=tier T0 (kernel events) not built: {why}");
+            let _ = std::fs::write(&object, b"");
+            println!("cargo:rustc-env=PROCNET_BPF_UNAVAILABLE={why}");
+        }
+    }
+}
+
+fn compile_bpf(object: &Path) -> Result<(), String> {
+    let clang = std::env::var("PROCNET_BPF_CLANG").unwrap_or_else(|_| "clang".into());
+    let include = std::env::var("DEP_BPF_INCLUDE")
+        .map_err(|_| "libbpf-sys gave no BPF header directory (DEP_BPF_INCLUDE)".to_string())?;
+    let arch = match std::env::var("CARGO_CFG_TARGET_ARCH").as_deref() {
+        Ok("x86_64") => "x86",
+        Ok("aarch64") => "arm64",
+        Ok("riscv64") => "riscv",
+        Ok("powerpc64") => "powerpc",
+        Ok("s390x") => "s390",
+        Ok(other) => return Err(format!("no BPF target arch known for {other}")),
+        Err(_) => return Err("cargo did not say the target arch".into()),
+    };
+    // <linux/types.h> needs <asm/types.h>, which Debian keeps per
+    // architecture (linux-libc-dev).
+    let triple_arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
+    let multiarch = format!("/usr/include/{triple_arch}-linux-gnu");
+    let mut cmd = Command::new(&clang);
+    cmd.args(["-g", "-O2", "-target", "bpf", "-Wall", "-Werror"])
+        .arg(format!("-D__TARGET_ARCH_{arch}"))
+        .arg(format!("-I{include}"))
+        .arg(format!("-I{multiarch}"))
+        .arg("-c")
+        .arg(BPF_SOURCE)
+        .arg("-o")
+        .arg(object);
+    let output = match cmd.output() {
+        Ok(o) => o,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!(
+                "{clang} was not found at build time (Debian: apt-get install clang)"
+            ))
+        }
+        Err(e) => return Err(format!("cannot run {clang}: {e}")),
+    };
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let last: Vec<&str> = stderr.lines().rev().take(5).collect();
+    Err(format!(
+        "{clang} could not compile {BPF_SOURCE} ({}): {}",
+        output.status,
+        last.into_iter().rev().collect::<Vec<_>>().join(" | ")
+    ))
 }

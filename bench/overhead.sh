@@ -6,7 +6,10 @@
 # gives what polling with ss once a second would cost (the ratio column).
 # Usage: bench/overhead.sh [CONNS...]  (default: 10000 50000 = 20k and 100k sockets)
 # Env: PROCNET (default target/release/procnet), SECONDS_WINDOW (default 30);
-#      PROCNET_NO_BPF=1 measures the netlink + /proc path (what non-root gets).
+#      TIERS (default "T0 T1 T2"): each is run in turn with PROCNET_TIER set,
+#      over the same held connections (T0: kernel events, needs root);
+#      ACTIVE (default "0 1000"): besides the 4 streams, this many of the
+#      held-open-style connections each send 100 bytes once a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PROCNET=${PROCNET:-target/release/procnet}
@@ -36,33 +39,68 @@ while time.time() < end:
 PY
 )
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# ACTIVE connections to a sink, each sending 100 bytes once a second.
+CHATTY=$(cat <<'PY'
+import socket, sys, threading, time
+n, seconds = int(sys.argv[1]), float(sys.argv[2])
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1024)
+port = s.getsockname()[1]
+def sink(c):
+    while c.recv(1 << 16): pass
+def accept():
+    while True:
+        c, _ = s.accept(); threading.Thread(target=sink, args=(c,), daemon=True).start()
+threading.Thread(target=accept, daemon=True).start()
+conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(n)]
+end = time.time() + seconds
+while time.time() < end:
+    t = time.time()
+    for c in conns: c.sendall(b"a" * 100)
+    time.sleep(max(0, 1 - (time.time() - t)))
+PY
+)
 
-printf '| connections | sockets | backend | procnet CPU (%% of one core) | peak RSS | last sample took | ss -tanpi at 1 Hz | ss / procnet |\n|---|---|---|---|---|---|---|---|\n'
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TIERS=${TIERS:-T0 T1 T2}
+ACTIVE=${ACTIVE:-0 1000}
+
+printf '| connections | sockets | active conns | tier | backend | procnet CPU (%% of one core) | peak RSS | last sample took | ss -tanpi at 1 Hz | ss / procnet |\n|---|---|---|---|---|---|---|---|---|---|\n'
 for n in "${@:-10000 50000}"; do
   for conns in $n; do
-    coproc HOLD { exec python3 bench/holdconns.py --conns "$conns" --max-seconds $((WINDOW + 120)); }
+    coproc HOLD { exec python3 bench/holdconns.py --conns "$conns" --max-seconds $(( (WINDOW + 40) * 8 + 120 )); }
     read -r ready <&"${HOLD[0]}"
     case "$ready" in READY*) ;; *) echo "holdconns failed: $ready" >&2; exit 1 ;; esac
-    python3 -c "$TRAFFIC" $((WINDOW + 15)) &
-    traffic=$!
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    RUST_LOG=warn "$PROCNET" serve --port "$port" --interval 1 &
-    pid=$!
-    sleep 5   # warm-up: caches filled, first samples taken
-    t0=$(cpu_ticks $pid); sleep "$WINDOW"; t1=$(cpu_ticks $pid)
-    rss=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
-    health=$(curl -s "http://127.0.0.1:$port/healthz")
-    ms=$(echo "$health" | python3 -c 'import json,sys; print(json.load(sys.stdin)["lastSampleMs"])')
-    backend=$(echo "$health" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("collector",{}).get("backend","?"))')
-    sockets=$(ss -tan | wc -l)
     # CPU seconds of one ss -tanpi (median of 3) = share of a core at 1 Hz.
     ss_cpu=$(for _ in 1 2 3; do /usr/bin/time -f '%U %S' ss -tanpi 2>&1 >/dev/null | tail -1; done |
       awk '{print $1 + $2}' | sort -n | sed -n 2p)
-    kill $pid $traffic 2>/dev/null || true; wait $pid 2>/dev/null || true
+    for active in $ACTIVE; do
+      chatty=
+      if [ "$active" -gt 0 ]; then
+        python3 -c "$CHATTY" "$active" $(( (WINDOW + 15) * 3 + 30 )) &
+        chatty=$!
+        sleep 3
+      fi
+      for tier in $TIERS; do
+        python3 -c "$TRAFFIC" $((WINDOW + 15)) &
+        traffic=$!
+        port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+        PROCNET_TIER=$tier RUST_LOG=warn "$PROCNET" serve --port "$port" --interval 1 &
+        pid=$!
+        sleep 5   # warm-up: caches filled, first samples taken
+        t0=$(cpu_ticks $pid); sleep "$WINDOW"; t1=$(cpu_ticks $pid)
+        rss=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
+        health=$(curl -s "http://127.0.0.1:$port/healthz")
+        ms=$(echo "$health" | python3 -c 'import json,sys; print(json.load(sys.stdin)["lastSampleMs"])')
+        backend=$(echo "$health" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("collector",{}).get("backend","?"))')
+        got=$(echo "$health" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("collector",{}).get("tier","?"))')
+        sockets=$(ss -tan | wc -l)
+        kill $pid $traffic 2>/dev/null || true; wait $pid 2>/dev/null || true; wait $traffic 2>/dev/null || true
+        cpu=$(echo "($t1 - $t0) * 100 / $TICKS / $WINDOW" | bc -l)
+        printf '| %s | %s | %s | %s | %s | %.1f %% | %.1f MiB | %.0f ms | %.0f %% | %.0fx |\n' "$conns" "$sockets" "$active" "$got" "$backend" \
+          "$cpu" "$(echo "$rss/1024" | bc -l)" "$ms" "$(echo "$ss_cpu * 100" | bc -l)" "$(echo "$ss_cpu * 100 / ($cpu + 0.01)" | bc -l)"
+      done
+      if [ -n "$chatty" ]; then kill "$chatty" 2>/dev/null || true; wait "$chatty" 2>/dev/null || true; fi
+    done
     eval "exec ${HOLD[1]}>&-"; wait "$HOLD_PID" 2>/dev/null || true
-    cpu=$(echo "($t1 - $t0) * 100 / $TICKS / $WINDOW" | bc -l)
-    printf '| %s | %s | %s | %.1f %% | %.1f MiB | %.0f ms | %.0f %% | %.0fx |\n' "$conns" "$sockets" "$backend" \
-      "$cpu" "$(echo "$rss/1024" | bc -l)" "$ms" "$(echo "$ss_cpu * 100" | bc -l)" "$(echo "$ss_cpu * 100 / $cpu" | bc -l)"
   done
 done

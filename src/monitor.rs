@@ -156,6 +156,7 @@ impl Monitor {
     pub fn with_options(options: MonitorOptions) -> Result<Monitor, MonitorError> {
         let mut collector = Collector::with_options(CollectOptions {
             capture: options.capture,
+            events: false,
         })?;
         // Container names are not part of a traffic count.
         collector.set_containers(false);

@@ -283,7 +283,10 @@ pub struct TcpHealth {
 /// `collector.tier`). Linux: `T1` reads sockets and owners with BPF
 /// iterators (root, kernel BTF), `T2` with netlink sock_diag and the
 /// `/proc/<pid>/fd` scan, `T3` from `/proc/net` alone (no byte counters).
-/// `T0` (kernel events instead of walks) is named but not built yet.
+/// `T0` is T1 plus kernel events (tp_btf tracepoints, a ring buffer):
+/// owners taken in process context, so a connection that closes between
+/// two samples still has its process on both ends, and UDP bytes per
+/// socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Tier {
     T0,
@@ -351,6 +354,14 @@ pub struct Diagnostics {
     pub unowned_pending: u32,
     #[serde(default)]
     pub unowned_unknown: u32,
+    /// Tier T0: kernel CPU time spent in procnet's event programs since
+    /// they were loaded, in ns (the kernel's `run_time_ns`, counted while
+    /// procnet holds BPF run-time stats on), so their cost is visible.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bpf_run_time_ns: Option<u64>,
+    /// Tier T0: how many times those programs ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bpf_run_count: Option<u64>,
     /// Human-readable warnings (one per distinct problem, not per item).
     #[serde(default)]
     pub warnings: Vec<String>,

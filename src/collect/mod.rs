@@ -53,6 +53,10 @@ pub struct CollectOptions {
     /// Count bytes per flow from packets (AF_PACKET; Linux, root /
     /// CAP_NET_RAW): UDP bytes, which the kernel does not count per socket.
     pub capture: bool,
+    /// Follow socket lifecycles with kernel events (Linux tier T0, root):
+    /// for a collector that samples again and again (`serve`), not for a
+    /// one-shot snapshot, which would only pay for loading them.
+    pub events: bool,
 }
 
 /// Takes samples of the machine. Keeps caches between samples (process
@@ -77,6 +81,7 @@ impl Collector {
             Ok(Collector {
                 inner: PlatformCollector::with_options(linux::LinuxOptions {
                     capture: options.capture,
+                    events: options.events,
                     ..linux::LinuxOptions::default()
                 })?,
             })

@@ -7,7 +7,13 @@
 //! subtracting) the old process's bytes. A socket is identified by its
 //! endpoints and inode; a socket reported closed (inode 0, from the
 //! kernel's destroy notifications) is matched to the live one by endpoints
-//! so its last bytes are counted once.
+//! so its last bytes are counted once: also when that report comes a
+//! sample or two after the socket left the dump, because a socket that
+//! vanishes is remembered for [`FORGET_SOCKET_MS`].
+//!
+//! Bytes of a socket several processes hold (inherited across fork, or a
+//! closed connection credited to its listener's holders) go to ONE of them,
+//! so per-process totals add up to per-socket totals (see [`credited_owner`]).
 
 use crate::graph::pairing::SocketIndex;
 use crate::snapshot::{Proto, Snapshot, Socket};
@@ -68,6 +74,20 @@ struct Seen {
     closed: bool,
 }
 
+/// How long a socket that left the dump without a destroy report is
+/// remembered (its endpoints, inode and last counters): its late report
+/// then counts only the bytes after those, not all of them again. Same
+/// span as [`crate::graph::fleet::FORGET_SOCKET_MS`].
+pub const FORGET_SOCKET_MS: u64 = 5_000;
+
+/// A socket missing from the last dump, as it was last seen.
+#[derive(Debug, Clone, Copy)]
+struct Gone {
+    inode: u64,
+    counters: Delta,
+    seen_ms: u64,
+}
+
 /// Keeps the previous sample's counters and the running totals.
 #[derive(Debug, Default)]
 pub struct TrafficTracker {
@@ -80,6 +100,9 @@ pub struct TrafficTracker {
     /// number is a new socket.
     prev: Vec<Seen>,
     totals: BTreeMap<(ProcKey, String), (u64, u64, String)>,
+    /// Sockets of earlier samples that left the dump without being
+    /// reported closed, for [`FORGET_SOCKET_MS`]; usually empty.
+    gone: FxHashMap<Endpoints, Gone>,
     /// All bytes ever counted (sent, received); only grows.
     pub grand_total: (u64, u64),
 }
@@ -115,7 +138,9 @@ impl TrafficTracker {
         // Built on the first miss: previous position by inode, and previous
         // counters by endpoints (for sockets reported without an inode).
         let mut by_inode: Option<FxHashMap<u64, usize>> = None;
-        let mut by_endpoints: Option<FxHashMap<Endpoints, Delta>> = None;
+        let mut by_endpoints: Option<FxHashMap<Endpoints, usize>> = None;
+        // Which previous sockets this sample carried on (the rest vanished).
+        let mut matched = vec![false; self.prev.len()];
         let mut deltas = Vec::with_capacity(snap.sockets.len());
         // Built only when a socket needs its listener (rare): most samples
         // of a steady machine never pay for it.
@@ -134,10 +159,15 @@ impl TrafficTracker {
             // Inode 0: closed by its process (an orphan still in FIN_WAIT, or
             // a destroy report); its previous report is found by endpoints.
             let before = if s.inode == 0 {
-                by_endpoints
+                let at = by_endpoints
                     .get_or_insert_with(|| self.endpoints_index())
                     .get(&ends)
-                    .copied()
+                    .copied();
+                at.map(|k| {
+                    matched[k] = true;
+                    self.prev[k].counters
+                })
+                .or_else(|| self.gone.remove(&ends).map(|g| g.counters))
             } else {
                 let same = |k: usize| {
                     self.prev
@@ -155,7 +185,17 @@ impl TrafficTracker {
                 };
                 at.map(|k| {
                     cursor = k + 1;
+                    matched[k] = true;
                     self.prev[k].counters
+                })
+                .or_else(|| {
+                    // Missing from a dump or two, then back (same inode).
+                    match self.gone.get(&ends) {
+                        Some(g) if g.inode == s.inode => {
+                            self.gone.remove(&ends).map(|g| g.counters)
+                        }
+                        _ => None,
+                    }
                 })
             };
             let delta = match before {
@@ -195,6 +235,7 @@ impl TrafficTracker {
             let index = index.get_or_insert_with(|| SocketIndex::new(snap));
             self.add_captured(snap, index, &procs, first, &mut deltas);
         }
+        self.remember_vanished(&matched, snap.taken_at_ms);
         self.prev = next;
         self.prev_at_ms = Some(snap.taken_at_ms);
         TrafficSample {
@@ -213,13 +254,40 @@ impl TrafficTracker {
             .collect()
     }
 
-    /// The previous sample's live sockets by endpoints.
-    fn endpoints_index(&self) -> FxHashMap<Endpoints, Delta> {
+    /// The previous sample's live sockets by endpoints: their positions.
+    fn endpoints_index(&self) -> FxHashMap<Endpoints, usize> {
         self.prev
             .iter()
-            .filter(|p| !p.closed)
-            .map(|p| (p.ends, p.counters))
+            .enumerate()
+            .filter(|(_, p)| !p.closed)
+            .map(|(k, p)| (p.ends, k))
             .collect()
+    }
+
+    /// Remembers the previous sample's sockets that this one did not carry
+    /// on and that were not reported closed (their destroy report may come
+    /// in a later sample), and forgets those older than
+    /// [`FORGET_SOCKET_MS`].
+    fn remember_vanished(&mut self, matched: &[bool], now_ms: u64) {
+        for (p, _) in self
+            .prev
+            .iter()
+            .zip(matched)
+            .filter(|(p, seen)| !**seen && !p.closed)
+        {
+            self.gone.insert(
+                p.ends,
+                Gone {
+                    inode: p.inode,
+                    counters: p.counters,
+                    seen_ms: now_ms,
+                },
+            );
+        }
+        if !self.gone.is_empty() {
+            self.gone
+                .retain(|_, g| now_ms.saturating_sub(g.seen_ms) < FORGET_SOCKET_MS);
+        }
     }
 
     /// Adds the UDP bytes packet capture saw (the kernel keeps no UDP byte
@@ -238,6 +306,11 @@ impl TrafficTracker {
                 .connected(f.proto, f.local, f.remote)
                 .or_else(|| index.listener_for(f.proto, f.local));
             let Some(i) = socket else { continue };
+            // A socket with its own counters (UDP from kernel events, tier
+            // T0) is already counted from them: capture would count it twice.
+            if counters(&snap.sockets[i]).is_some() {
+                continue;
+            }
             if !first && snap.sockets[i].remote.is_some() {
                 let d = deltas[i].get_or_insert((0, 0));
                 d.0 += f.sent;
@@ -252,7 +325,8 @@ impl TrafficTracker {
         }
     }
 
-    /// Adds `delta` (sent, received) to each owner's total on `iface`.
+    /// Adds `delta` (sent, received) to the total on `iface` of the one
+    /// owner that is credited (see [`credited_owner`]).
     fn credit(
         &mut self,
         owners: &[u32],
@@ -260,7 +334,7 @@ impl TrafficTracker {
         iface: &str,
         delta: Delta,
     ) {
-        for &pid in owners {
+        if let Some(pid) = credited_owner(owners, procs) {
             let (start, name) = procs.get(&pid).copied().unwrap_or((None, "?"));
             let e = self
                 .totals
@@ -299,6 +373,23 @@ impl TrafficTracker {
             .map(|p| (p.pid, p.start_time))
             .collect();
         self.totals.retain(|(key, _), _| alive.contains(key));
+    }
+}
+
+/// The one holder of a socket its bytes are credited to. One process:
+/// that one. Several (a socket inherited across fork, or a closed
+/// connection credited to the holders of its listener): the youngest (the
+/// latest start time, then the highest pid), because in the pre-fork
+/// pattern the parent opens the socket and its children do the I/O.
+/// Crediting every holder would count the same bytes once per holder.
+pub fn credited_owner(owners: &[u32], procs: &HashMap<u32, (Option<u64>, &str)>) -> Option<u32> {
+    match owners {
+        [] => None,
+        [one] => Some(*one),
+        many => many
+            .iter()
+            .copied()
+            .max_by_key(|pid| (procs.get(pid).and_then(|p| p.0), *pid)),
     }
 }
 
@@ -446,5 +537,85 @@ mod tests {
             vec![sock("127.0.0.1:1", "127.0.0.1:2", 9, 7, 10, 10)],
         ));
         assert_eq!(s.deltas, vec![Some((10, 10))]);
+    }
+
+    /// 1,000 connections of 1,000 bytes each, seen live once, then missing
+    /// from the next dump, then reported closed a sample later: each is
+    /// counted once (1,000,000 B), not again when its late report comes.
+    #[test]
+    fn a_late_destroy_report_is_not_counted_twice() {
+        let mut t = TrafficTracker::default();
+        let conn = |k: u64, inode: u64| {
+            let local = format!("127.0.0.1:{}", 10_000 + k);
+            let mut s = sock(&local, "127.0.0.1:80", inode, 7, 1000, 0);
+            if inode == 0 {
+                s.owners.clear();
+                s.closed = true;
+            }
+            s
+        };
+        t.observe(&snap(1000, 50, vec![]));
+        t.observe(&snap(
+            2000,
+            50,
+            (0..1000).map(|k| conn(k, 100 + k)).collect(),
+        ));
+        // Gone from the dump, no report yet.
+        t.observe(&snap(3000, 50, vec![]));
+        // The destroy reports (inode 0, the same final counters).
+        let s = t.observe(&snap(4000, 50, (0..1000).map(|k| conn(k, 0)).collect()));
+        assert!(
+            s.deltas.iter().all(|d| *d == Some((0, 0))),
+            "{:?}",
+            &s.deltas[..3]
+        );
+        assert_eq!(t.grand_total, (1_000_000, 0));
+        assert_eq!(t.totals()[0].send, 1_000_000);
+        // A report later than FORGET_SOCKET_MS is a socket not seen before.
+        t.observe(&snap(4000 + FORGET_SOCKET_MS + 1, 50, vec![]));
+        assert!(t.gone.is_empty());
+    }
+
+    /// A socket missing from one dump and back with the same inode counts
+    /// only its growth.
+    #[test]
+    fn a_socket_missing_from_one_dump_is_not_new() {
+        let mut t = TrafficTracker::default();
+        let a = |sent| sock("127.0.0.1:1", "127.0.0.1:2", 11, 7, sent, 0);
+        t.observe(&snap(1000, 50, vec![a(100)]));
+        t.observe(&snap(2000, 50, vec![]));
+        let s = t.observe(&snap(3000, 50, vec![a(150)]));
+        assert_eq!(s.deltas, vec![Some((50, 0))]);
+    }
+
+    /// Three holders of one socket (a pre-fork server): its bytes are
+    /// credited once, to the youngest holder, so the per-process totals add
+    /// up to the socket's.
+    #[test]
+    fn a_shared_socket_is_credited_once() {
+        let mut t = TrafficTracker::default();
+        let shared = |sent| {
+            let mut s = sock("127.0.0.1:1", "127.0.0.1:2", 11, 7, sent, 0);
+            s.owners = vec![7, 8, 9];
+            s
+        };
+        let with_holders = |at, sockets| {
+            let mut s = snap(at, 50, sockets);
+            for (pid, start) in [(8, 60), (9, 55)] {
+                s.processes.push(Process {
+                    pid,
+                    start_time: Some(start),
+                    name: "worker".into(),
+                    ..Process::default()
+                });
+            }
+            s
+        };
+        t.observe(&with_holders(1000, vec![shared(0)]));
+        t.observe(&with_holders(2000, vec![shared(900)]));
+        let totals = t.totals();
+        assert_eq!(totals.len(), 1, "{totals:?}");
+        assert_eq!((totals[0].pid, totals[0].send), (8, 900));
+        assert_eq!(t.grand_total, (900, 0));
     }
 }

@@ -124,6 +124,10 @@ pub struct MetricsData {
     pub tcp_retransmits_total: u64,
     /// The fleet series of this sample.
     pub fleet: FleetExport,
+    /// The collector tier this sample came from (`T0`..`T3`).
+    pub tier: Option<&'static str>,
+    /// Tier T0: kernel time in the event programs (ns) and their runs.
+    pub bpf_run: Option<(u64, u64)>,
 }
 
 impl MetricsData {
@@ -193,6 +197,11 @@ impl MetricsData {
             tcp_rtt: RttHistogram::of(snap),
             tcp_retransmits_total: 0,
             fleet: FleetExport::default(),
+            tier: snap.diagnostics.tier.map(|t| t.as_str()),
+            bpf_run: snap
+                .diagnostics
+                .bpf_run_time_ns
+                .zip(snap.diagnostics.bpf_run_count),
         }
     }
 }
@@ -336,6 +345,25 @@ pub fn render(data: &MetricsData, hist: &DurationHistogram, samples: u64, failed
             let _ = writeln!(o, "{metric}{{pid=\"{}\",process=\"{}\"}} {}", p.pid, escape(&p.name), value(p));
         }
         let _ = writeln!(o, "{metric}{{pid=\"\",process=\"other\"}} {}", value(&data.other));
+    }
+    if let Some(tier) = data.tier {
+        let _ = writeln!(
+            o,
+            "# HELP procnet_collector_tier The collector tier of the last sample (T0 kernel events, T1 BPF iterators, T2 netlink and /proc, T3 /proc/net); the reason for a lower one is in /healthz collector.tierReason."
+        );
+        let _ = writeln!(o, "# TYPE procnet_collector_tier gauge");
+        let _ = writeln!(o, "procnet_collector_tier{{tier=\"{tier}\"}} 1");
+    }
+    if let Some((ns, runs)) = data.bpf_run {
+        let _ = writeln!(o, "# HELP procnet_bpf_run_seconds_total Kernel CPU time spent in procnet's event programs (tier T0), from the kernel's BPF run-time statistics.");
+        let _ = writeln!(o, "# TYPE procnet_bpf_run_seconds_total counter");
+        let _ = writeln!(o, "procnet_bpf_run_seconds_total {}", ns as f64 / 1e9);
+        let _ = writeln!(
+            o,
+            "# HELP procnet_bpf_runs_total Runs of procnet's event programs (tier T0)."
+        );
+        let _ = writeln!(o, "# TYPE procnet_bpf_runs_total counter");
+        let _ = writeln!(o, "procnet_bpf_runs_total {runs}");
     }
     let _ = writeln!(o, "# HELP procnet_samples_total Samples taken.");
     let _ = writeln!(o, "# TYPE procnet_samples_total counter");

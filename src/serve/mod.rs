@@ -465,6 +465,7 @@ pub fn run(config: ServeConfig) -> Result<(), ServeError> {
     let limits = ConnLimits::from_env()?;
     let mut collector = Collector::with_options(CollectOptions {
         capture: config.capture,
+        events: true,
     })?;
     collector.set_containers(config.containers);
     let shared = Arc::new(Shared::new(config.interval, Fault::from_env()));

@@ -116,6 +116,7 @@ pub fn run(
         let Some(c) = collector.take() else {
             match Collector::with_options(CollectOptions {
                 capture: config.capture,
+                events: true,
             }) {
                 Ok(mut c) => {
                     c.set_containers(config.containers);

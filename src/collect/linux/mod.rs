@@ -13,7 +13,9 @@
 //! runs. Then sockets are matched to owners by inode, and details are read
 //! for the owners that are not cached yet.
 //!
-//! Tiers (`/healthz` `collector.tier`, see [`tier`]): T1 is both BPF
+//! Tiers (`/healthz` `collector.tier`, see [`tier`]): T0 is T1 plus
+//! kernel events ([`events`]: owners of sockets that close between two
+//! samples, UDP bytes per socket; `serve` only), T1 is both BPF
 //! iterators, T2 netlink and the `/proc` scan, T3 `/proc/net` alone. A
 //! BPF iterator that fails for a reason that can pass (EMFILE) is tried
 //! again later; `PROCNET_TIER` (or `PROCNET_NO_BPF`) caps the tier.
@@ -22,6 +24,7 @@ pub mod bpf_iter;
 pub mod btf;
 pub mod capture;
 mod destroyed;
+pub mod events;
 pub mod ifaddrs;
 pub mod inet_diag;
 pub mod netlink;
@@ -77,6 +80,8 @@ pub struct LinuxOptions {
     pub scan_threads: usize,
     /// Count bytes per flow from packets (`--capture`).
     pub capture: bool,
+    /// Load the kernel event program (tier T0) when permitted.
+    pub events: bool,
 }
 
 /// How long owners from one full scan may be reused on a steady machine.
@@ -138,7 +143,18 @@ pub struct PlatformCollector {
     capture: Option<capture::PacketCounter>,
     /// Why capture was asked for but is off.
     capture_off: Option<String>,
+    /// The kernel event program (tier T0), when asked for and loaded.
+    events: Option<events::EventCollector>,
+    /// Why it was asked for but is not loaded (`tierReason`).
+    events_off: Option<String>,
+    /// Endpoints of the sockets the events reported closed in the last
+    /// sample: a socket's destroy notification can come a sample after
+    /// its close event, and must not report it a second time.
+    events_reported: std::collections::HashSet<(Proto, ClosedEnds)>,
 }
+
+/// A closed socket's endpoints (local, remote).
+type ClosedEnds = (std::net::SocketAddr, Option<std::net::SocketAddr>);
 
 const FAMILIES: [(u8, Proto, &str); 4] = [
     (libc::AF_INET as u8, Proto::Tcp, "/proc/net/tcp"),
@@ -194,6 +210,7 @@ impl PlatformCollector {
         if options.source != SocketSource::Auto {
             tcp_health.disable();
         }
+        let (events, events_off) = start_events(&options, asked.cap);
         let by_options = (options.owners != OwnerSource::Auto
             || options.source != SocketSource::Auto)
             .then(|| "BPF iterators not asked for (collector options)".to_string());
@@ -247,6 +264,9 @@ impl PlatformCollector {
             pairs_hint: 1024,
             destroyed,
             destroyed_off,
+            events,
+            events_off,
+            events_reported: std::collections::HashSet::new(),
         })
     }
 
@@ -374,6 +394,20 @@ impl PlatformCollector {
         if let Some(w) = self.users.refresh() {
             warnings.push(w);
         }
+        // Kernel events (T0): sockets closed since the last sample, and the
+        // UDP sockets' byte counts read before the dump (see merge_events).
+        let (events_closed, udp_before) = match self.events.as_mut() {
+            Some(ev) => {
+                let (closed, lost) = ev.drain();
+                if lost > 0 {
+                    warnings.push(format!(
+                        "{lost} kernel socket events were lost (ring buffer full); closed sockets come from the destroy notifications meanwhile"
+                    ));
+                }
+                (closed, ev.udp_table())
+            }
+            None => (Vec::new(), Vec::new()),
+        };
 
         let proc_dir = Dir::open(c"/proc").and_then(|d| {
             let pids = d.list_pids()?;
@@ -511,11 +545,16 @@ impl PlatformCollector {
         }
         diag.backend = table.backend.to_string();
         let tier = match (table.tcp_from_bpf && owners_from_bpf, table.backend) {
+            (true, _) if self.events.is_some() => Tier::T0,
             (true, _) => Tier::T1,
             (false, "procfs") => Tier::T3,
             (false, _) => Tier::T2,
         };
         diag.tier = Some(tier);
+        if let Some((ns, runs)) = self.events.as_ref().and_then(|e| e.run_time()) {
+            diag.bpf_run_time_ns = Some(ns);
+            diag.bpf_run_count = Some(runs);
+        }
         diag.tier_reason = self.tier_reason(tier, table.tcp_from_bpf, owners_from_bpf, now);
         if let Some(w) = &self.tier_warning {
             warnings.push(w.clone());
@@ -613,7 +652,18 @@ impl PlatformCollector {
             }
         }
 
-        diag.unowned_exited += closed.len() as u32;
+        let mut closed = closed;
+        if self.events.is_some() {
+            self.merge_events(
+                proc_dir.as_ref(),
+                &mut sockets,
+                &mut processes,
+                &mut closed,
+                events_closed,
+                udp_before,
+            );
+        }
+        diag.unowned_exited += closed.iter().filter(|s| s.owners.is_empty()).count() as u32;
         sockets.extend(closed);
 
         let (interfaces, local_addresses) = match ifaddrs::interfaces() {
@@ -650,8 +700,11 @@ impl PlatformCollector {
         now: std::time::Instant,
     ) -> Option<String> {
         let mut why: Vec<String> = Vec::new();
-        // A cap below T1, or PROCNET_TIER=T0 (not built), is always said.
+        // A cap below T0 is always said.
         why.extend(self.tier_note.clone());
+        if tier != Tier::T0 {
+            why.extend(self.events_off.clone());
+        }
         match (self.tcp_health.failed_for_good(), self.owner_health.failed_for_good()) {
             // The usual case without root or BTF: one cause, said once.
             (Some(a), Some(b)) if a == b && !tcp_from_bpf && !owners_from_bpf => why.push(format!(
@@ -669,7 +722,7 @@ impl PlatformCollector {
         if tier == Tier::T3 && self.options.source != SocketSource::ProcNet {
             why.push("netlink sock_diag is unavailable: /proc/net only, no byte counters".into());
         }
-        if tier != Tier::T1 && why.is_empty() {
+        if tier > Tier::T1 && why.is_empty() {
             // E.g. owners reused from a /proc scan taken before the
             // iterator came back: the next full scan uses it.
             why.push("waiting for the next full owner scan to use the BPF iterators".into());
@@ -731,6 +784,86 @@ impl PlatformCollector {
         }
     }
 
+    /// Adds what the kernel events saw to a sample: the live UDP sockets'
+    /// byte counts, and every socket that closed since the last sample
+    /// with its owner (a process that has exited is named from the event).
+    /// A destroy notification for a socket an event already reported is
+    /// dropped: each closed socket is reported once.
+    fn merge_events(
+        &mut self,
+        dir: Option<&Dir>,
+        sockets: &mut [Socket],
+        processes: &mut Vec<Process>,
+        destroyed: &mut Vec<Socket>,
+        closed: Vec<events::record::Closed>,
+        udp_before: Vec<(u64, events::record::Closed)>,
+    ) {
+        type Ends = ClosedEnds;
+        let mut udp: HashMap<Ends, usize> = HashMap::with_capacity(udp_before.len());
+        for (k, (_, c)) in udp_before.iter().enumerate() {
+            udp.insert((c.local, c.remote), k);
+        }
+        let mut live = vec![false; udp_before.len()];
+        if !udp.is_empty() {
+            for s in sockets.iter_mut().filter(|s| s.proto == Proto::Udp) {
+                if let Some(&k) = udp.get(&(s.local, s.remote)) {
+                    live[k] = true;
+                    s.bytes_sent = Some(udp_before[k].1.sent);
+                    s.bytes_received = Some(udp_before[k].1.received);
+                }
+            }
+        }
+        // A UDP socket read before the dump and not in it has closed.
+        let mut gone = Vec::new();
+        let mut all = closed;
+        for ((cookie, c), live) in udp_before.into_iter().zip(live) {
+            if !live {
+                gone.push(cookie);
+                all.push(c);
+            }
+        }
+        if let Some(ev) = &self.events {
+            ev.forget_udp(&gone);
+        }
+        let reported: std::collections::HashSet<(Proto, Ends)> =
+            all.iter().map(|c| (c.proto, (c.local, c.remote))).collect();
+        let before = std::mem::replace(&mut self.events_reported, reported);
+        let reported = &self.events_reported;
+        destroyed.retain(|s| {
+            let key = (s.proto, (s.local, s.remote));
+            !reported.contains(&key) && !before.contains(&key)
+        });
+        if all.is_empty() {
+            return;
+        }
+        let mut known: HashMap<u32, Option<u64>> =
+            processes.iter().map(|p| (p.pid, p.start_time)).collect();
+        let mut fbuf = Vec::new();
+        for c in &all {
+            let mut s = events::closed_socket(c);
+            if let Some(o) = &c.owner {
+                let exited = events::exited_process(o, self.btime);
+                match known.get(&o.tgid) {
+                    // A reused pid: the event's process is not this one.
+                    Some(start) if *start != exited.start_time && start.is_some() => {
+                        s.owners.clear();
+                        s.unowned_reason = Some(crate::snapshot::UnknownReason::Exited);
+                    }
+                    Some(_) => {}
+                    None => {
+                        let alive = dir
+                            .and_then(|d| self.process_details(d, o.tgid, &mut fbuf))
+                            .filter(|p| p.start_time == exited.start_time);
+                        let p = alive.unwrap_or(exited);
+                        known.insert(p.pid, p.start_time);
+                        processes.push(p);
+                    }
+                }
+            }
+            destroyed.push(s);
+        }
+    }
+
     /// Details of `pid`, from the cache when its start time is unchanged.
     /// `None` when the process is gone.
     fn process_details(&mut self, dir: &Dir, pid: u32, buf: &mut Vec<u8>) -> Option<Process> {
@@ -783,6 +916,34 @@ impl PlatformCollector {
             },
         );
         Some(process)
+    }
+}
+
+/// Loads the kernel event program (tier T0) when the options ask for it
+/// and no lower tier is forced; else says why not (once in the log, then
+/// in every sample's `tierReason`). Never fails the collector.
+fn start_events(
+    options: &LinuxOptions,
+    cap: Option<Tier>,
+) -> (Option<events::EventCollector>, Option<String>) {
+    let walks = options.source == SocketSource::Auto && options.owners == OwnerSource::Auto;
+    if !options.events || cap.is_some() || !walks {
+        return (None, None);
+    }
+    match events::EventCollector::start() {
+        Ok(ev) => {
+            log::info!("tier T0: kernel socket events loaded");
+            (Some(ev), None)
+        }
+        Err(e) => {
+            let why = format!("kernel events (tier T0) unavailable: {e}");
+            if e.is_expected() {
+                log::info!("{why}; using the walks of tier T1/T2");
+            } else {
+                log::warn!("{why}; using the walks of tier T1/T2");
+            }
+            (None, Some(why))
+        }
     }
 }
 

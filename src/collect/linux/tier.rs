@@ -170,6 +170,9 @@ pub struct Requested {
 
 /// Reads `PROCNET_TIER` (`T0`..`T3`) and its older alias `PROCNET_NO_BPF`
 /// (any non-empty value: `T2`); `PROCNET_TIER` wins when both are set.
+/// `T0` is the best tier, so asking for it is the same as asking for
+/// nothing (the best that works, and why not T0 when it does not);
+/// `T1` and below are caps that turn the kernel events off.
 pub fn requested(tier: Option<&OsStr>, no_bpf: Option<&OsStr>) -> Requested {
     fn set(v: Option<&OsStr>) -> Option<&OsStr> {
         v.filter(|v| !v.is_empty())
@@ -178,17 +181,7 @@ pub fn requested(tier: Option<&OsStr>, no_bpf: Option<&OsStr>) -> Requested {
     if let Some(v) = set(tier) {
         let text = v.to_string_lossy();
         match Tier::parse(&text) {
-            Some(Tier::T0) => {
-                return Requested {
-                    cap: None,
-                    note: Some(
-                        "PROCNET_TIER=T0 asked for kernel events, which are not built yet: using the best tier that works"
-                            .into(),
-                    ),
-                    warning: None,
-                }
-            }
-            Some(Tier::T1) => return Requested::default(),
+            Some(Tier::T0) => return Requested::default(),
             Some(t) => {
                 return Requested {
                     cap: Some(t),
@@ -285,10 +278,10 @@ mod tests {
         assert_eq!(requested(os(""), os("")), Requested::default());
         assert_eq!(requested(os("T3"), None).cap, Some(Tier::T3));
         assert_eq!(requested(os(" t2 "), None).cap, Some(Tier::T2));
-        assert_eq!(requested(os("T1"), os("1")), Requested::default());
-        let t0 = requested(os("T0"), None);
-        assert_eq!(t0.cap, None);
-        assert!(t0.note.unwrap().contains("not built yet"));
+        assert_eq!(requested(os("T0"), os("1")), Requested::default());
+        let t1 = requested(os("T1"), None);
+        assert_eq!(t1.cap, Some(Tier::T1));
+        assert!(t1.note.unwrap().contains("PROCNET_TIER=T1"));
         let alias = requested(None, os("1"));
         assert_eq!(alias.cap, Some(Tier::T2));
         assert!(alias.note.unwrap().contains("PROCNET_NO_BPF=1"));

@@ -1,0 +1,319 @@
+//! Tier T0: socket lifecycle and owners from kernel events.
+//!
+//! The BPF program (`procnet.bpf.c`, compiled by build.rs with clang and
+//! loaded here by libbpf through libbpf-rs) takes each socket's owner in
+//! process context (connect, accept, send, receive) and, when a socket
+//! closes, writes one record with its endpoints, owner and final counters
+//! to a ring buffer. The collector drains it every sample: a connection
+//! that opened and closed between two samples still has its process on
+//! both ends and its exact bytes, which the socket-destroy notifications
+//! of tier T1 cannot give (they come after the owner let go).
+//!
+//! Why libbpf-rs and not aya: the program needs socket-local storage, a
+//! ring buffer, fentry/fexit and tp_btf attachments and CO-RE relocations
+//! against the running kernel; libbpf is the reference loader for all of
+//! them (the kernel's own selftests use it), Debian ships the clang that
+//! compiles the C, and the loader is one crate with a vendored libbpf
+//! (needs only libelf and zlib at build time, both in Debian). aya would
+//! spare the C library but its support for socket storage and for C
+//! objects' CO-RE is younger; a wrong relocation here is a silent wrong
+//! byte count.
+//!
+//! Live sockets still come from the iterator walk (tier T1) every sample;
+//! the events add what a walk cannot see. A ring-buffer overflow is
+//! counted by the program and said in the sample's warnings.
+
+pub mod record;
+
+use crate::snapshot::{Process, Socket, SocketState, TcpHealth, UnknownReason};
+
+use libbpf_rs::{Link, MapCore, Object, ObjectBuilder, RingBuffer, RingBufferBuilder};
+use record::Closed;
+use std::sync::{Arc, Mutex};
+
+/// The compiled program (empty when build.rs could not build it).
+static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/procnet.bpf.o"));
+
+/// At most this many closed sockets wait for the next sample; beyond that
+/// they are counted as lost (a flood must not grow memory without bound).
+const MAX_PENDING: usize = 200_000;
+
+/// Why the event path is unavailable.
+#[derive(Debug, thiserror::Error)]
+pub enum EventsError {
+    /// build.rs could not compile the program (no clang at build time).
+    #[error("this binary was built without its BPF event program ({0})")]
+    NotBuilt(&'static str),
+    /// libbpf could not open, load or attach the program.
+    #[error("{step} failed: {source}{hint}")]
+    Libbpf {
+        step: String,
+        #[source]
+        source: libbpf_rs::Error,
+        hint: &'static str,
+    },
+}
+
+impl EventsError {
+    fn libbpf(step: impl Into<String>, source: libbpf_rs::Error) -> EventsError {
+        let hint = match source.kind() {
+            libbpf_rs::ErrorKind::PermissionDenied => {
+                " (kernel events need root: CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN)"
+            }
+            libbpf_rs::ErrorKind::NotFound => " (the kernel lacks BTF or a hooked function)",
+            _ => "",
+        };
+        EventsError::Libbpf {
+            step: step.into(),
+            source,
+            hint,
+        }
+    }
+
+    /// Not root, no BTF: the common case, worth a debug line only.
+    pub fn is_expected(&self) -> bool {
+        match self {
+            EventsError::NotBuilt(_) => true,
+            EventsError::Libbpf { source, .. } => matches!(
+                source.kind(),
+                libbpf_rs::ErrorKind::PermissionDenied | libbpf_rs::ErrorKind::NotFound
+            ),
+        }
+    }
+}
+
+/// Closed sockets waiting for the next sample, and how many were lost.
+#[derive(Default)]
+struct Pending {
+    closed: Vec<Closed>,
+    dropped: u64,
+}
+
+/// The loaded and attached event program.
+pub struct EventCollector {
+    ring: RingBuffer<'static>,
+    pending: Arc<Mutex<Pending>>,
+    /// Detach on drop; kept before `object` so they go first.
+    _links: Vec<Link>,
+    object: Object,
+    /// The program's own loss counter as last read.
+    lost_seen: u64,
+    /// Keeps the kernel's BPF run-time statistics on while held
+    /// (`BPF_ENABLE_STATS`); `None` when the kernel refused.
+    _stats: Option<std::os::fd::OwnedFd>,
+}
+
+/// libbpf's own messages go to the log, not to stderr.
+fn route_libbpf_log() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Info, |level, msg| {
+            let msg = msg.trim_end();
+            match level {
+                libbpf_rs::PrintLevel::Warn => log::debug!("libbpf: {msg}"),
+                _ => log::trace!("libbpf: {msg}"),
+            }
+        })));
+    });
+}
+
+impl EventCollector {
+    /// Loads and attaches the program. Fails without root, without kernel
+    /// BTF, or when this binary was built without clang.
+    pub fn start() -> Result<EventCollector, EventsError> {
+        if OBJECT.is_empty() {
+            return Err(EventsError::NotBuilt(
+                option_env!("PROCNET_BPF_UNAVAILABLE").unwrap_or("clang was not available"),
+            ));
+        }
+        route_libbpf_log();
+        let mut open = ObjectBuilder::default()
+            .open_memory(OBJECT)
+            .map_err(|e| EventsError::libbpf("opening the BPF event program", e))?;
+        // Only this network namespace, the one the walks list.
+        let netns = std::fs::metadata("/proc/self/ns/net")
+            .map(|m| std::os::unix::fs::MetadataExt::ino(&m) as u32)
+            .unwrap_or(0);
+        if let Some(mut rodata) = open
+            .maps_mut()
+            .find(|m| m.name().to_string_lossy().ends_with(".rodata"))
+        {
+            if let Some(v) = rodata.initial_value_mut().filter(|v| v.len() >= 4) {
+                v[..4].copy_from_slice(&netns.to_ne_bytes());
+            }
+        }
+        let object = open
+            .load()
+            .map_err(|e| EventsError::libbpf("loading the BPF event program", e))?;
+        let mut links = Vec::new();
+        for prog in object.progs_mut() {
+            let name = prog.name().to_string_lossy().into_owned();
+            let link = prog
+                .attach()
+                .map_err(|e| EventsError::libbpf(format!("attaching BPF program {name}"), e))?;
+            links.push(link);
+        }
+        let pending = Arc::new(Mutex::new(Pending::default()));
+        let ring = {
+            let map = object
+                .maps()
+                .find(|m| m.name() == "records")
+                .expect("procnet.bpf.c defines the records ring buffer");
+            let sink = Arc::clone(&pending);
+            let mut builder = RingBufferBuilder::new();
+            builder
+                .add(&map, move |bytes: &[u8]| {
+                    let mut p = sink.lock().unwrap_or_else(|e| e.into_inner());
+                    match record::parse(bytes) {
+                        Ok(c) if p.closed.len() < MAX_PENDING => p.closed.push(c),
+                        Ok(_) => p.dropped += 1,
+                        Err(e) => {
+                            log::debug!("{e}");
+                            p.dropped += 1;
+                        }
+                    }
+                    0
+                })
+                .map_err(|e| EventsError::libbpf("opening the BPF ring buffer", e))?;
+            builder
+                .build()
+                .map_err(|e| EventsError::libbpf("opening the BPF ring buffer", e))?
+        };
+        // SAFETY: a plain syscall wrapper; a non-negative result is a new
+        // descriptor we own.
+        let stats = unsafe { libbpf_sys::bpf_enable_stats(libbpf_sys::BPF_STATS_RUN_TIME) };
+        let stats = (stats >= 0).then(|| {
+            // SAFETY: see above: a fresh descriptor nobody else owns.
+            unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(stats) }
+        });
+        if stats.is_none() {
+            log::debug!(
+                "BPF run-time statistics unavailable; the event programs' cost is not shown"
+            );
+        }
+        Ok(EventCollector {
+            ring,
+            pending,
+            _links: links,
+            object,
+            lost_seen: 0,
+            _stats: stats,
+        })
+    }
+
+    /// The sockets that closed since the last call, and how many records
+    /// were lost meanwhile (ring buffer full, or too many waiting).
+    pub fn drain(&mut self) -> (Vec<Closed>, u64) {
+        if let Err(e) = self.ring.consume() {
+            log::debug!("BPF ring buffer: {e}");
+        }
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let closed = std::mem::take(&mut p.closed);
+        let mut lost = std::mem::take(&mut p.dropped);
+        drop(p);
+        let counted = self.kernel_lost();
+        lost += counted.saturating_sub(self.lost_seen);
+        self.lost_seen = counted;
+        (closed, lost)
+    }
+
+    /// The UDP sockets that moved bytes (by socket cookie), with their
+    /// endpoints, owner and byte counts so far. Read before a dump: an
+    /// entry whose socket is not in the dump that follows has closed.
+    pub fn udp_table(&self) -> Vec<(u64, Closed)> {
+        let Some(map) = self.object.maps().find(|m| m.name() == "udp_socks") else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for key in map.keys() {
+            let Ok(Some(value)) = map.lookup(&key, libbpf_rs::MapFlags::ANY) else {
+                continue; // evicted or deleted meanwhile
+            };
+            let (Ok(cookie), Ok(c)) = (<[u8; 8]>::try_from(key.as_slice()), record::parse(&value))
+            else {
+                continue;
+            };
+            out.push((u64::from_ne_bytes(cookie), c));
+        }
+        out
+    }
+
+    /// Forgets UDP sockets that closed (reported once).
+    pub fn forget_udp(&self, cookies: &[u64]) {
+        let Some(map) = self.object.maps().find(|m| m.name() == "udp_socks") else {
+            return;
+        };
+        for c in cookies {
+            let _ = map.delete(&c.to_ne_bytes());
+        }
+    }
+
+    /// Kernel time spent in the event programs (ns) and how often they
+    /// ran, since loading; `None` without BPF run-time statistics.
+    pub fn run_time(&self) -> Option<(u64, u64)> {
+        self._stats.as_ref()?;
+        let (mut ns, mut runs) = (0u64, 0u64);
+        for prog in self.object.progs() {
+            // SAFETY: a zeroed bpf_prog_info is valid; the kernel fills
+            // at most `len` bytes of it.
+            let mut info: libbpf_sys::bpf_prog_info = unsafe { std::mem::zeroed() };
+            let mut len = std::mem::size_of::<libbpf_sys::bpf_prog_info>() as u32;
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&std::os::fd::AsFd::as_fd(&prog));
+            // SAFETY: info and len outlive the call; fd is the program's.
+            let r = unsafe { libbpf_sys::bpf_prog_get_info_by_fd(fd, &mut info, &mut len) };
+            if r == 0 {
+                ns += info.run_time_ns;
+                runs += info.run_cnt;
+            }
+        }
+        Some((ns, runs))
+    }
+
+    /// The program's count of records that did not fit in the ring.
+    fn kernel_lost(&self) -> u64 {
+        let Some(map) = self.object.maps().find(|m| m.name() == "lost") else {
+            return 0;
+        };
+        match map.lookup(&0u32.to_ne_bytes(), libbpf_rs::MapFlags::ANY) {
+            Ok(Some(v)) if v.len() >= 8 => u64::from_ne_bytes(v[..8].try_into().expect("8 bytes")),
+            _ => 0,
+        }
+    }
+}
+
+/// A closed socket from an event, as a snapshot socket (reported closed,
+/// no inode); its owner's pid in `owners` when the event had one.
+pub fn closed_socket(c: &Closed) -> Socket {
+    Socket {
+        proto: c.proto,
+        local: c.local,
+        remote: c.remote,
+        state: SocketState::Close,
+        inode: 0,
+        uid: None,
+        owners: c.owner.iter().map(|o| o.tgid).collect(),
+        unowned_reason: c.owner.is_none().then_some(UnknownReason::Exited),
+        bytes_sent: Some(c.sent),
+        bytes_received: Some(c.received),
+        tcp_health: match (c.retransmits, c.rtt_us) {
+            (Some(retransmits), rtt) => Some(TcpHealth {
+                rtt_us: rtt.filter(|&r| r > 0),
+                retransmits,
+            }),
+            _ => None,
+        },
+        closed: true,
+    }
+}
+
+/// The process an event named, for when it has exited (or was not seen
+/// by the fd scan): its pid, name and start time, no more. `btime`: the
+/// boot time, seconds since the epoch.
+pub fn exited_process(o: &record::Owner, btime: Option<u64>) -> Process {
+    Process {
+        pid: o.tgid,
+        start_time: btime.map(|bt| bt + o.start_ns / 1_000_000_000),
+        name: o.comm.clone(),
+        ..Process::default()
+    }
+}

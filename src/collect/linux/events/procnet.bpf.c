@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: MIT
+//
+// procnet tier T0: socket lifecycle and owners from kernel events.
+//
+// Built by build.rs with clang (-target bpf, CO-RE) and loaded by libbpf
+// (src/collect/linux/events/mod.rs). No vmlinux.h: the few kernel struct
+// members read are declared below with preserve_access_index, so libbpf
+// relocates them against the running kernel's BTF.
+//
+// What it does:
+// Only BTF tracepoints (tp_btf) are used: they need no kprobes and no
+// ftrace trampolines (fentry/fexit), which some kernels refuse or lack.
+//
+// - The owner of a socket (tgid, comm, start time) is taken in process
+//   context: at connect (the SYN_SENT transition runs in the connecting
+//   task) and at every send/receive (sock_send_length/sock_recv_length:
+//   the task doing the I/O; an accepted socket gets its owner at its
+//   first read). It lives in socket-local storage, so it goes away with
+//   the socket.
+// - When a TCP socket reaches TCP_CLOSE, one record with its endpoints,
+//   owner and the socket's own absolute counters goes to the ring buffer:
+//   a connection that lived a millisecond still has its process on both
+//   ends and its exact bytes.
+// - UDP keeps no byte counters in the kernel: the bytes each send/receive
+//   call really moved (the return value, never the size argument) are
+//   added up per socket in `udp_socks`.
+// - A record that does not fit in the ring buffer is counted in `lost`;
+//   user space then reconciles with a full walk.
+
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
+#define TCP_SYN_SENT 2
+#define TCP_CLOSE 7
+#define TCP_LISTEN 10
+#define SOCK_DONE 1 /* enum sock_flags: a FIN was received */
+#define MSG_PEEK 2
+
+struct in6_addr {
+	__u8 u6_addr8[16];
+} __attribute__((preserve_access_index));
+
+struct ns_common {
+	unsigned int inum;
+} __attribute__((preserve_access_index));
+
+struct net {
+	struct ns_common ns;
+} __attribute__((preserve_access_index));
+
+typedef struct {
+	struct net *net;
+} possible_net_t;
+
+struct sock_common {
+	possible_net_t skc_net;
+	__be32 skc_daddr;
+	__be32 skc_rcv_saddr;
+	__be16 skc_dport;
+	__u16 skc_num;
+	unsigned short skc_family;
+	struct in6_addr skc_v6_daddr;
+	struct in6_addr skc_v6_rcv_saddr;
+	unsigned long skc_flags; /* sk->sk_flags */
+} __attribute__((preserve_access_index));
+
+struct sock {
+	struct sock_common __sk_common;
+	__u16 sk_protocol;
+} __attribute__((preserve_access_index));
+
+struct tcp_sock {
+	__u64 bytes_received;
+	__u64 bytes_sent;
+	__u64 bytes_retrans;
+	__u32 srtt_us;
+	__u32 total_retrans;
+} __attribute__((preserve_access_index));
+
+struct task_struct {
+	__u64 start_boottime;
+	struct task_struct *group_leader;
+	char comm[16];
+} __attribute__((preserve_access_index));
+
+/* What a socket's storage holds. */
+struct owner {
+	__u32 tgid;
+	__u32 _pad;
+	__u64 start_ns; /* the process's start, ns since boot */
+	char comm[16];
+	/* The local port: the kernel clears it (inet_put_port) just before
+	   the TCP_CLOSE transition fires, so it is kept from earlier ones. */
+	__u16 sport;
+	__u16 _pad2[3];
+};
+
+/* One record to user space; layout mirrored in events/record.rs. */
+struct record {
+	__u8 kind; /* 1: TCP closed, 2: UDP closed */
+	__u8 family;
+	__u8 old_state;
+	__u8 has_owner;
+	__u32 tgid;
+	__u64 start_ns;
+	char comm[16];
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport; /* host order */
+	__u16 dport; /* host order */
+	__u32 retrans;
+	__u64 sent;
+	__u64 received;
+	__u32 srtt_us; /* 8 x smoothed RTT, as the kernel keeps it */
+	__u32 fin_received;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct owner);
+} owners SEC(".maps");
+
+/* UDP sockets that moved bytes, by socket cookie: endpoints, owner and
+   byte counts in the record layout. User space reads it every sample
+   (live UDP bytes) and reports an entry whose socket left the dump as
+   closed, then deletes it. LRU: bounded, the oldest idle go first. */
+struct udp_sock_info {
+	struct record ends;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct udp_sock_info);
+} udp_socks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20);
+} records SEC(".maps");
+
+/* [0]: records that did not fit in the ring buffer. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} lost SEC(".maps");
+
+/* The network namespace procnet's walks see (its own), set by user space
+   before loading: sockets of other namespaces (containers) are not in the
+   walks, so they are not reported here either. 0: every namespace. */
+const volatile __u32 target_netns = 0;
+
+static __always_inline int other_netns(struct sock *sk)
+{
+	return target_netns && BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum) != target_netns;
+}
+
+static __always_inline void count_lost(void)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&lost, &zero);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+}
+
+/* Makes the current task the socket's owner; the storage either way. */
+static __always_inline struct owner *take_owner(struct sock *sk)
+{
+	struct owner *o = bpf_sk_storage_get(&owners, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!o)
+		return 0;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (tgid == 0 || o->tgid == tgid)
+		return o;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	o->tgid = tgid;
+	o->start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
+	/* The thread group leader's name, as /proc/<pid>/stat shows it. */
+	BPF_CORE_READ_STR_INTO(&o->comm, task, group_leader, comm);
+	return o;
+}
+
+static __always_inline void fill_ends(struct record *r, struct sock *sk)
+{
+	r->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	r->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	r->dport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (r->family == AF_INET6) {
+		BPF_CORE_READ_INTO(&r->saddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&r->daddr, sk, __sk_common.skc_v6_daddr);
+	} else {
+		BPF_CORE_READ_INTO((__u32 *)r->saddr, sk, __sk_common.skc_rcv_saddr);
+		BPF_CORE_READ_INTO((__u32 *)r->daddr, sk, __sk_common.skc_daddr);
+	}
+}
+
+static __always_inline void copy_owner(struct record *r, struct owner *o)
+{
+	if (!o || o->tgid == 0)
+		return;
+	r->has_owner = 1;
+	r->tgid = o->tgid;
+	r->start_ns = o->start_ns;
+	__builtin_memcpy(r->comm, o->comm, sizeof(r->comm));
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(on_state, struct sock *sk, int oldstate, int newstate)
+{
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP || other_netns(sk))
+		return 0;
+	if (newstate == TCP_SYN_SENT) {
+		/* connect(): runs in the connecting task. */
+		take_owner(sk);
+		return 0;
+	}
+	if (newstate != TCP_CLOSE) {
+		/* Any other transition of a connection (ESTABLISHED on both ends,
+		   in softirq for an accepted one): remember the local port. */
+		__u16 num = BPF_CORE_READ(sk, __sk_common.skc_num);
+		if (num == 0 || newstate == TCP_LISTEN)
+			return 0;
+		struct owner *o = bpf_sk_storage_get(&owners, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (o)
+			o->sport = num;
+		return 0;
+	}
+	if (oldstate == TCP_LISTEN)
+		return 0;
+	struct record *r = bpf_ringbuf_reserve(&records, sizeof(*r), 0);
+	if (!r) {
+		count_lost();
+		return 0;
+	}
+	__builtin_memset(r, 0, sizeof(*r));
+	r->kind = 1;
+	r->old_state = oldstate;
+	fill_ends(r, sk);
+	struct tcp_sock *tp = (struct tcp_sock *)sk;
+	__u64 sent = BPF_CORE_READ(tp, bytes_sent);
+	__u64 retrans = BPF_CORE_READ(tp, bytes_retrans);
+	r->sent = sent > retrans ? sent - retrans : 0;
+	r->received = BPF_CORE_READ(tp, bytes_received);
+	r->retrans = BPF_CORE_READ(tp, total_retrans);
+	r->srtt_us = BPF_CORE_READ(tp, srtt_us);
+	r->fin_received = (BPF_CORE_READ(sk, __sk_common.skc_flags) >> SOCK_DONE) & 1;
+	struct owner *o = bpf_sk_storage_get(&owners, sk, 0, 0);
+	copy_owner(r, o);
+	if (r->sport == 0 && o)
+		r->sport = o->sport;
+	bpf_ringbuf_submit(r, 0);
+	return 0;
+}
+
+/* The process doing I/O on a socket (sock_sendmsg/sock_recvmsg, every
+   protocol, in process context) owns it; UDP also counts the bytes each
+   call really moved (its return value). */
+static __always_inline void on_io(struct sock *sk, int ret, int flags, int sending)
+{
+	if (!sk || other_netns(sk))
+		return;
+	__u16 proto = BPF_CORE_READ(sk, sk_protocol);
+	if (proto == IPPROTO_TCP) {
+		take_owner(sk);
+		return;
+	}
+	if (proto != IPPROTO_UDP)
+		return;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return;
+	__u64 cookie = bpf_get_socket_cookie(sk);
+	struct udp_sock_info *u = bpf_map_lookup_elem(&udp_socks, &cookie);
+	if (!u) {
+		struct udp_sock_info fresh = {};
+		bpf_map_update_elem(&udp_socks, &cookie, &fresh, BPF_NOEXIST);
+		u = bpf_map_lookup_elem(&udp_socks, &cookie);
+		if (!u)
+			return;
+	}
+	/* The endpoints can change (connect after bind): read them again. */
+	struct record *r = &u->ends;
+	r->kind = 2;
+	fill_ends(r, sk);
+	struct owner *o = take_owner(sk);
+	copy_owner(r, o);
+	if (ret <= 0 || (flags & MSG_PEEK))
+		return;
+	if (sending)
+		__sync_fetch_and_add(&r->sent, ret);
+	else
+		__sync_fetch_and_add(&r->received, ret);
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(on_send, struct sock *sk, int ret, int flags)
+{
+	on_io(sk, ret, flags, 1);
+	return 0;
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(on_receive, struct sock *sk, int ret, int flags)
+{
+	on_io(sk, ret, flags, 0);
+	return 0;
+}
