@@ -12,6 +12,7 @@ pub mod labels;
 pub mod model;
 pub mod pairing;
 pub mod ports;
+pub mod query;
 pub mod redact;
 pub mod traffic;
 

@@ -29,7 +29,7 @@ pub mod views;
 
 use crate::collect::containers::{ContainerWatcher, EngineStatus, ENGINE_TIMEOUT, REFRESH};
 use crate::collect::{CollectError, CollectOptions, Collector};
-use crate::graph::model::{GraphDiff, GraphDoc};
+use crate::graph::model::{ConnectionsDoc, GraphDiff, GraphDoc};
 use crate::graph::traffic::InterfaceTraffic;
 use crate::graph::{build_connections, ContainerLabels, GraphOptions, Inputs};
 use crate::rules::RuleSet;
@@ -408,14 +408,18 @@ pub struct LatestSample {
 impl LatestSample {
     /// The `/api/connections` document as JSON.
     pub fn connections_json(&self) -> Bytes {
-        let doc = build_connections(&Inputs {
+        Bytes::from(serde_json::to_vec(&self.connections_doc()).unwrap_or_default())
+    }
+
+    /// The `/api/connections` document.
+    pub fn connections_doc(&self) -> ConnectionsDoc {
+        build_connections(&Inputs {
             snapshot: &self.snapshot,
             rules: &self.rules,
             options: &self.options,
             containers: &self.containers,
             traffic: None,
-        });
-        Bytes::from(serde_json::to_vec(&doc).unwrap_or_default())
+        })
     }
 }
 

@@ -1,12 +1,13 @@
 //! HTTP routes. Handlers only read what the sampler published.
 
+use crate::graph::query::PageQuery;
 use crate::serve::assets::{self, NO_STORE};
 use crate::serve::icons;
 use crate::serve::security::{login_redirect, token_cookie, Guard, RequestFacts, Verdict};
 use crate::serve::views::{accepts_gzip, Encoding, View};
 use crate::serve::{metrics, status_json, ServeConfig, Shared};
 use axum::body::Body;
-use axum::extract::{Path as UrlPath, Request, State};
+use axum::extract::{Path as UrlPath, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -160,8 +161,52 @@ async fn graph(State(state): State<AppState>, headers: HeaderMap) -> Response {
 /// `/api/connections`: built from the last sample on the first request
 /// after it (off the async workers), once for all concurrent requests, then
 /// served from the sample's cache until the next sample.
-async fn connections(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    view(&state, View::Connections, &headers).await
+///
+/// With any of `rows`, `q`, `sort`, `limit`, `offset` it answers one page
+/// ([`crate::graph::query`]), cut from rows built once per sample and
+/// shared by every page request of that sample; bad values are a `400`
+/// that says which parameter and what is accepted.
+async fn connections(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    match PageQuery::parse(&pairs) {
+        Ok(None) => view(&state, View::Connections, &headers).await,
+        Ok(Some(query)) => connections_page(&state, query).await,
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            [
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                (header::CACHE_CONTROL, NO_STORE),
+            ],
+            format!("procnet: /api/connections: {e}\n"),
+        )
+            .into_response(),
+    }
+}
+
+/// One page of `/api/connections`, built (and sorted, the first time for a
+/// sort key) off the async workers.
+async fn connections_page(state: &AppState, query: PageQuery) -> Response {
+    let views = state.shared.read().views.clone();
+    let shared = state.shared.clone();
+    let page = tokio::task::spawn_blocking(move || {
+        let rows = views
+            .ready_rows()
+            .unwrap_or_else(|| views.rows(&shared.view_counters));
+        serde_json::to_vec(&rows.page(&query)).unwrap_or_default()
+    });
+    match page.await {
+        Ok(body) => json(body.into()),
+        Err(_) => plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "procnet: could not build this page (see the server log)\n",
+        ),
+    }
 }
 
 /// `/api/traffic`: per process and interface, bytes received and sent
