@@ -191,6 +191,7 @@ const hook = {
   position: (id: string) => { const n = graph.vnodes.get(id); return n ? { x: n.x, y: n.y } : null; },
   screenPosition: (id: string) => graph.screenPos(id),
   get connections() { return connDoc; },
+  get connectionsTable() { return table.connections.state; },
   perf,
 };
 Object.defineProperty(window, '__procnet', { value: Object.freeze(hook), writable: false });
