@@ -17,7 +17,11 @@ fn rows(page: &Value) -> &Vec<Value> {
 }
 
 fn endpoint(row: &Value, side: &str) -> String {
-    format!("{}:{}", row[format!("{side}Address")].as_str().unwrap(), row[format!("{side}Port")])
+    format!(
+        "{}:{}",
+        row[format!("{side}Address")].as_str().unwrap(),
+        row[format!("{side}Port")]
+    )
 }
 
 /// The server samples once (interval 60 s) after the connections are up,
@@ -50,9 +54,15 @@ fn pages_filter_sort_and_total() {
     let list = rows(&all);
     assert_eq!(all["total"].as_u64().unwrap() as usize, list.len());
     assert!(all["unfiltered"].as_u64().unwrap() >= list.len() as u64);
-    assert!(all.get("listeners").is_none(), "a connections page has no listeners");
+    assert!(
+        all.get("listeners").is_none(),
+        "a connections page has no listeners"
+    );
     for r in list {
-        assert!(endpoint(r, "from").contains(&needle) || endpoint(r, "to").contains(&needle), "{r}");
+        assert!(
+            endpoint(r, "from").contains(&needle) || endpoint(r, "to").contains(&needle),
+            "{r}"
+        );
     }
     let client_side: Vec<u64> = list
         .iter()
@@ -67,17 +77,28 @@ fn pages_filter_sort_and_total() {
         .filter(|r| r["fromPid"] == server_proc.pid() && r["fromPort"] == port)
         .count();
     assert_eq!(server_side, CLIENTS, "every accepted end");
-    let ordered: Vec<u64> = list.iter().map(|r| r["fromPort"].as_u64().unwrap()).collect();
-    assert!(ordered.windows(2).all(|w| w[0] <= w[1]), "ascending: {ordered:?}");
+    let ordered: Vec<u64> = list
+        .iter()
+        .map(|r| r["fromPort"].as_u64().unwrap())
+        .collect();
+    assert!(
+        ordered.windows(2).all(|w| w[0] <= w[1]),
+        "ascending: {ordered:?}"
+    );
 
     // Paging: pages of 7 are the same rows, in the same order, as one page.
     let mut paged = Vec::new();
     for offset in (0..list.len() + 7).step_by(7) {
         let p = s
-            .get(&format!("/api/connections?{q}&sort=fromPort&limit=7&offset={offset}"))
+            .get(&format!(
+                "/api/connections?{q}&sort=fromPort&limit=7&offset={offset}"
+            ))
             .json();
         assert_eq!(p["total"], all["total"]);
-        assert_eq!((p["offset"].as_u64(), p["limit"].as_u64()), (Some(offset as u64), Some(7)));
+        assert_eq!(
+            (p["offset"].as_u64(), p["limit"].as_u64()),
+            (Some(offset as u64), Some(7))
+        );
         assert!(rows(&p).len() <= 7);
         paged.extend(rows(&p).iter().cloned());
     }
@@ -85,22 +106,39 @@ fn pages_filter_sort_and_total() {
 
     // Descending, and several terms (all must match): the client's end of
     // one connection, by its port and its process's pid.
-    let desc = s.get(&format!("/api/connections?{q}&sort=-fromPort&limit=1000")).json();
-    let d: Vec<u64> = rows(&desc).iter().map(|r| r["fromPort"].as_u64().unwrap()).collect();
+    let desc = s
+        .get(&format!("/api/connections?{q}&sort=-fromPort&limit=1000"))
+        .json();
+    let d: Vec<u64> = rows(&desc)
+        .iter()
+        .map(|r| r["fromPort"].as_u64().unwrap())
+        .collect();
     assert!(d.windows(2).all(|w| w[0] >= w[1]), "descending: {d:?}");
     let one = s
-        .get(&format!("/api/connections?q=127.0.0.1:{}+{}+{needle}", ports[0], client.pid()))
+        .get(&format!(
+            "/api/connections?q=127.0.0.1:{}+{}+{needle}",
+            ports[0],
+            client.pid()
+        ))
         .json();
-    assert!(rows(&one).iter().any(|r| r["fromPort"] == ports[0] && r["fromPid"] == client.pid()));
+    assert!(rows(&one)
+        .iter()
+        .any(|r| r["fromPort"] == ports[0] && r["fromPid"] == client.pid()));
     assert!(rows(&one).len() <= 2, "{one}");
     let none = s.get("/api/connections?q=no-such-process-anywhere").json();
     assert_eq!((none["total"].as_u64(), rows(&none).len()), (Some(0), 0));
 
     // Listeners: their own pages, with the same parameters.
-    let l = s.get(&format!("/api/connections?rows=listeners&{q}&sort=-port")).json();
+    let l = s
+        .get(&format!("/api/connections?rows=listeners&{q}&sort=-port"))
+        .json();
     let ls = l["listeners"].as_array().expect("a listeners page");
     assert!(l.get("connections").is_none());
-    assert!(ls.iter().any(|x| x["port"] == port && x["pid"] == server_proc.pid()), "{l}");
+    assert!(
+        ls.iter()
+            .any(|x| x["port"] == port && x["pid"] == server_proc.pid()),
+        "{l}"
+    );
     assert_eq!(l["total"].as_u64().unwrap() as usize, ls.len());
 
     // Without parameters: the whole document, exactly as before.
@@ -111,7 +149,10 @@ fn pages_filter_sort_and_total() {
 
     // All of that was one sample: the rows were built once, the pages and
     // the whole document cut from them.
-    assert_eq!(metric(&s, "procnet_view_builds_total{view=\"connections\"}"), 1.0);
+    assert_eq!(
+        metric(&s, "procnet_view_builds_total{view=\"connections\"}"),
+        1.0
+    );
 }
 
 #[test]
@@ -122,7 +163,10 @@ fn bad_parameters_are_400_with_a_clear_message() {
         ("offset=-1", "offset=\"-1\" is not a whole number"),
         ("limit=10001", "at most 10000"),
         ("sort=bogus", "connections have no field `bogus`"),
-        ("rows=listeners&sort=fromPort", "listeners have no field `fromPort`"),
+        (
+            "rows=listeners&sort=fromPort",
+            "listeners have no field `fromPort`",
+        ),
         ("rows=everything", "give rows=connections or rows=listeners"),
         ("limit=1&limit=2", "`limit` is given more than once"),
         ("page=2", "unknown parameter `page`"),
@@ -130,7 +174,11 @@ fn bad_parameters_are_400_with_a_clear_message() {
         let r = s.get(&format!("/api/connections?{query}"));
         assert_eq!(r.status, 400, "{query}: {}", r.body);
         assert!(r.body.contains(says), "{query}: {}", r.body);
-        assert!(r.body.starts_with("procnet: /api/connections: "), "{}", r.body);
+        assert!(
+            r.body.starts_with("procnet: /api/connections: "),
+            "{}",
+            r.body
+        );
         assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
     }
     // Still serving after all of them.

@@ -130,6 +130,7 @@ pub enum SortField {
 
 /// A sort order: `sort=field` ascending, `sort=-field` descending. Rows
 /// without a value (e.g. `txBytes` of UDP) come last in both directions;
+/// addresses sort numerically (IPv4 before IPv6), then by their port; other
 /// ties keep the document's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SortKey {
@@ -351,7 +352,12 @@ impl ConnectionRows {
                 ),
             ),
             Rows::Listeners => (
-                Some(picked.iter().map(|&i| self.doc.listeners[i].clone()).collect()),
+                Some(
+                    picked
+                        .iter()
+                        .map(|&i| self.doc.listeners[i].clone())
+                        .collect(),
+                ),
                 None,
             ),
         };
@@ -368,7 +374,12 @@ impl ConnectionRows {
     /// The rows' indices in `key`'s order, sorted on the first request for
     /// that key and shared afterwards.
     fn order(&self, key: SortKey) -> Arc<[u32]> {
-        if let Some(o) = self.sorted.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        if let Some(o) = self
+            .sorted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
             return o.clone();
         }
         // Sorted outside the lock: two requests may both sort, which costs
@@ -473,7 +484,19 @@ fn compare_connections(
     f: ConnectionField,
     descending: bool,
 ) -> Ordering {
-    compare(connection_value(a, f), connection_value(b, f), descending)
+    compare(connection_value(a, f), connection_value(b, f), descending).then_with(|| {
+        // An address sorts with its port, as the table shows them.
+        let port = match f {
+            ConnectionField::FromAddress => ConnectionField::FromPort,
+            ConnectionField::ToAddress => ConnectionField::ToPort,
+            _ => return Ordering::Equal,
+        };
+        compare(
+            connection_value(a, port),
+            connection_value(b, port),
+            descending,
+        )
+    })
 }
 
 fn connection_value(c: &Connection, f: ConnectionField) -> Option<Value<'_>> {
@@ -502,7 +525,10 @@ fn connection_value(c: &Connection, f: ConnectionField) -> Option<Value<'_>> {
 }
 
 fn compare_listeners(a: &Listener, b: &Listener, f: ListenerField, descending: bool) -> Ordering {
-    compare(listener_value(a, f), listener_value(b, f), descending)
+    compare(listener_value(a, f), listener_value(b, f), descending).then_with(|| match f {
+        ListenerField::Address => compare(num(a.port), num(b.port), descending),
+        _ => Ordering::Equal,
+    })
 }
 
 fn listener_value(l: &Listener, f: ListenerField) -> Option<Value<'_>> {
@@ -681,15 +707,27 @@ mod tests {
             })
         );
         assert_eq!((q.limit, q.offset), (5, 10));
-        assert_eq!(parse("offset=99999999999999999999999").unwrap().unwrap().offset, usize::MAX);
+        assert_eq!(
+            parse("offset=99999999999999999999999")
+                .unwrap()
+                .unwrap()
+                .offset,
+            usize::MAX
+        );
     }
 
     #[test]
     fn bad_values_say_what_and_how_to_fix() {
         let e = parse("limit=abc").unwrap_err().to_string();
         assert!(e.contains("limit=\"abc\"") && e.contains("10000"), "{e}");
-        assert!(matches!(parse("limit=-1"), Err(QueryError::NotANumber { .. })));
-        assert!(matches!(parse("offset="), Err(QueryError::NotANumber { .. })));
+        assert!(matches!(
+            parse("limit=-1"),
+            Err(QueryError::NotANumber { .. })
+        ));
+        assert!(matches!(
+            parse("offset="),
+            Err(QueryError::NotANumber { .. })
+        ));
         assert_eq!(parse("limit=10001"), Err(QueryError::LimitTooLarge(10001)));
         let e = parse("sort=nope").unwrap_err().to_string();
         assert!(e.contains("fromPort") && e.contains("`nope`"), "{e}");
@@ -698,8 +736,14 @@ mod tests {
         assert!(e.contains("connections have no field `port`"), "{e}");
         assert!(parse("rows=listeners&sort=-port").is_ok());
         assert_eq!(parse("rows=x"), Err(QueryError::BadRows("x".into())));
-        assert_eq!(parse("limit=1&limit=2"), Err(QueryError::Repeated("limit".into())));
-        assert_eq!(parse("at=5"), Err(QueryError::UnknownParameter("at".into())));
+        assert_eq!(
+            parse("limit=1&limit=2"),
+            Err(QueryError::Repeated("limit".into()))
+        );
+        assert_eq!(
+            parse("at=5"),
+            Err(QueryError::UnknownParameter("at".into()))
+        );
         let long = format!("q={}", "a".repeat(MAX_Q_BYTES + 1));
         assert_eq!(parse(&long), Err(QueryError::QTooLong(MAX_Q_BYTES + 1)));
     }
@@ -711,9 +755,18 @@ mod tests {
         assert_eq!((page.total, page.unfiltered), (2, 4));
         assert_eq!(ports(&page), vec![50000, 50002]);
         // Labels, address:port, and several terms.
-        assert_eq!(ports(&r.page(&parse("q=postgresql").unwrap().unwrap())), vec![50000, 50002]);
-        assert_eq!(ports(&r.page(&parse("q=10.0.0.9:50003").unwrap().unwrap())), vec![50003]);
-        assert_eq!(ports(&r.page(&parse("q=psql+10.0.0").unwrap().unwrap())), vec![50002]);
+        assert_eq!(
+            ports(&r.page(&parse("q=postgresql").unwrap().unwrap())),
+            vec![50000, 50002]
+        );
+        assert_eq!(
+            ports(&r.page(&parse("q=10.0.0.9:50003").unwrap().unwrap())),
+            vec![50003]
+        );
+        assert_eq!(
+            ports(&r.page(&parse("q=psql+10.0.0").unwrap().unwrap())),
+            vec![50002]
+        );
         // A term never spans two fields.
         assert_eq!(r.page(&parse("q=psql%0A").unwrap().unwrap()).total, 2);
         assert_eq!(r.page(&parse("q=nothing").unwrap().unwrap()).total, 0);
@@ -735,22 +788,39 @@ mod tests {
             ports(&r.page(&parse("sort=-txBytes").unwrap().unwrap())),
             vec![50002, 50003, 50000, 50001]
         );
-        // Addresses in numeric order; ties keep the document's order.
+        // Addresses in numeric order, then by port.
         assert_eq!(
             ports(&r.page(&parse("sort=fromAddress").unwrap().unwrap())),
             vec![50003, 50002, 50000, 50001]
         );
+        assert_eq!(
+            ports(&r.page(&parse("sort=-fromAddress").unwrap().unwrap())),
+            vec![50001, 50000, 50002, 50003]
+        );
+        // Ties keep the document's order.
+        assert_eq!(
+            ports(&r.page(&parse("sort=toAddress").unwrap().unwrap())),
+            vec![50001, 50000, 50002, 50003]
+        );
         let page = r.page(&parse("sort=-fromPort&limit=2&offset=1").unwrap().unwrap());
         assert_eq!((page.total, page.offset, page.limit), (4, 1, 2));
         assert_eq!(ports(&page), vec![50002, 50001]);
-        assert_eq!(ports(&r.page(&parse("offset=4").unwrap().unwrap())), Vec::<u16>::new());
+        assert_eq!(
+            ports(&r.page(&parse("offset=4").unwrap().unwrap())),
+            Vec::<u16>::new()
+        );
         let l = r.page(&parse("rows=listeners&sort=address").unwrap().unwrap());
-        let addrs: Vec<String> = l.listeners.unwrap().into_iter().map(|l| l.address).collect();
+        let addrs: Vec<String> = l
+            .listeners
+            .unwrap()
+            .into_iter()
+            .map(|l| l.address)
+            .collect();
         assert_eq!(addrs, ["0.0.0.0", "10.0.0.9", "10.0.0.10", "127.0.0.1"]);
         // Filter and sort together, and the cached order is reused.
         let p = r.page(&parse("q=psql&sort=-txBytes").unwrap().unwrap());
         assert_eq!(ports(&p), vec![50002, 50000]);
-        assert_eq!(r.sorted.lock().unwrap().len(), 5);
+        assert_eq!(r.sorted.lock().unwrap().len(), 7);
     }
 
     #[test]

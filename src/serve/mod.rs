@@ -20,6 +20,7 @@ pub mod assets;
 pub mod icons;
 pub mod listen;
 pub mod metrics;
+pub mod pages;
 pub mod routes;
 pub mod rules_watch;
 pub mod sampler;

@@ -3,6 +3,7 @@
 use crate::graph::query::PageQuery;
 use crate::serve::assets::{self, NO_STORE};
 use crate::serve::icons;
+use crate::serve::pages::PageRows;
 use crate::serve::security::{login_redirect, token_cookie, Guard, RequestFacts, Verdict};
 use crate::serve::views::{accepts_gzip, Encoding, View};
 use crate::serve::{metrics, status_json, ServeConfig, Shared};
@@ -27,6 +28,8 @@ pub struct AppState {
     pub shared: Arc<Shared>,
     pub guard: Arc<Guard>,
     pub icons_dir: Option<Arc<PathBuf>>,
+    /// Rows that pages of `/api/connections` are cut from.
+    pub page_rows: Arc<PageRows>,
 }
 
 /// All routes, behind the guard.
@@ -38,6 +41,7 @@ pub fn router(shared: Arc<Shared>, config: &ServeConfig) -> Router {
             token: config.token.clone(),
         }),
         icons_dir: config.icons_dir.clone().map(Arc::new),
+        page_rows: Arc::default(),
     };
     Router::new()
         .route("/", get(index))
@@ -189,23 +193,24 @@ async fn connections(
     }
 }
 
-/// One page of `/api/connections`, built (and sorted, the first time for a
-/// sort key) off the async workers.
+/// One page of `/api/connections`, cut (and sorted, the first time for a
+/// sort key) off the async workers from the rows [`PageRows`] picks.
 async fn connections_page(state: &AppState, query: PageQuery) -> Response {
-    let views = state.shared.read().views.clone();
-    let shared = state.shared.clone();
+    let failed = || {
+        plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "procnet: could not build this page (see the server log)\n",
+        )
+    };
+    let Some(rows) = state.page_rows.rows(&state.shared).await else {
+        return failed();
+    };
     let page = tokio::task::spawn_blocking(move || {
-        let rows = views
-            .ready_rows()
-            .unwrap_or_else(|| views.rows(&shared.view_counters));
         serde_json::to_vec(&rows.page(&query)).unwrap_or_default()
     });
     match page.await {
         Ok(body) => json(body.into()),
-        Err(_) => plain(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "procnet: could not build this page (see the server log)\n",
-        ),
+        Err(_) => failed(),
     }
 }
 

@@ -11,8 +11,8 @@
 //! A new sample replaces the whole set; responses still being written keep
 //! theirs alive until they finish.
 
-use crate::graph::query::ConnectionRows;
 use crate::graph::model::ConnectionsDoc;
+use crate::graph::query::ConnectionRows;
 use crate::serve::LatestSample;
 use axum::body::Bytes;
 use axum::http::HeaderMap;

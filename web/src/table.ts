@@ -78,8 +78,8 @@ export class TableView {
           <th data-key="health" title="TCP health of this row's clients and targets (kernel): the largest smoothed RTT, and the segments retransmitted">RTT / retrans</th>
           <th data-key="clients" title="Who connects to this listener">Clients</th>
           <th data-key="connects" title="Where this process connects to">Connects to</th>
-        </tr></thead><tbody></tbody></table>
-        <div class="muted small listener-note" data-testid="listener-note" hidden></div></div>
+        </tr></thead><tbody></tbody></table></div>
+      <div class="muted small listener-note" data-testid="listener-note" hidden></div>
       <section class="conn-section" data-testid="conn-section"></section>`;
     this.tbody = root.querySelector('tbody')!;
     this.info = root.querySelector('#table-info')!;
