@@ -9,6 +9,7 @@ mod common;
 
 use common::*;
 use serde_json::Value;
+use std::io::{Read, Write};
 
 const CLIENTS: usize = 30;
 
@@ -153,6 +154,47 @@ fn pages_filter_sort_and_total() {
         metric(&s, "procnet_view_builds_total{view=\"connections\"}"),
         1.0
     );
+}
+
+/// A GET with `Accept-Encoding: gzip`: the status, headers and body bytes as sent.
+fn get_gzip(port: u16, path: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let (status, headers, body) = split_response(&raw);
+    (status, headers, body.to_vec())
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn large_pages_are_gzip_when_accepted() {
+    let (_server_proc, port, _client, _ports, s) = setup();
+    let path = format!("/api/connections?q=127.0.0.1:{port}&limit=1000");
+    let plain = s.get(&path).json();
+    let (status, headers, body) = get_gzip(s.port, &path);
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "content-encoding"), Some("gzip"));
+    assert_eq!(header(&headers, "vary"), Some("accept-encoding"));
+    let mut json = Vec::new();
+    flate2::read::GzDecoder::new(&body[..])
+        .read_to_end(&mut json)
+        .expect("valid gzip");
+    assert_eq!(serde_json::from_slice::<Value>(&json).unwrap(), plain);
+    // A small page is sent as it is.
+    let (_, headers, body) = get_gzip(s.port, "/api/connections?limit=0");
+    assert_eq!(header(&headers, "content-encoding"), None);
+    assert!(serde_json::from_slice::<Value>(&body).unwrap()["total"].is_u64());
 }
 
 #[test]

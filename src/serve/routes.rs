@@ -5,7 +5,7 @@ use crate::serve::assets::{self, NO_STORE};
 use crate::serve::icons;
 use crate::serve::pages::PageRows;
 use crate::serve::security::{login_redirect, token_cookie, Guard, RequestFacts, Verdict};
-use crate::serve::views::{accepts_gzip, Encoding, View};
+use crate::serve::views::{self, accepts_gzip, Encoding, View, MIN_COMPRESS_BYTES};
 use crate::serve::{metrics, status_json, ServeConfig, Shared};
 use axum::body::Body;
 use axum::extract::{Path as UrlPath, RawQuery, Request, State};
@@ -180,7 +180,7 @@ async fn connections(
         .collect();
     match PageQuery::parse(&pairs) {
         Ok(None) => view(&state, View::Connections, &headers).await,
-        Ok(Some(query)) => connections_page(&state, query).await,
+        Ok(Some(query)) => connections_page(&state, query, accepts_gzip(&headers)).await,
         Err(e) => (
             StatusCode::BAD_REQUEST,
             [
@@ -195,7 +195,7 @@ async fn connections(
 
 /// One page of `/api/connections`, cut (and sorted, the first time for a
 /// sort key) off the async workers from the rows [`PageRows`] picks.
-async fn connections_page(state: &AppState, query: PageQuery) -> Response {
+async fn connections_page(state: &AppState, query: PageQuery, gzip: bool) -> Response {
     let failed = || {
         plain(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -206,10 +206,24 @@ async fn connections_page(state: &AppState, query: PageQuery) -> Response {
         return failed();
     };
     let page = tokio::task::spawn_blocking(move || {
-        serde_json::to_vec(&rows.page(&query)).unwrap_or_default()
+        let body = serde_json::to_vec(&rows.page(&query)).unwrap_or_default();
+        // A page is made for one request: compressed here when it pays.
+        if gzip && body.len() >= MIN_COMPRESS_BYTES {
+            (views::gzip(&body), true)
+        } else {
+            (body.into(), false)
+        }
     });
     match page.await {
-        Ok(body) => json(body.into()),
+        Ok((body, gzipped)) => {
+            let mut r = json(body);
+            let h = r.headers_mut();
+            h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+            if gzipped {
+                h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
+            r
+        }
         Err(_) => failed(),
     }
 }

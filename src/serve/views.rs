@@ -217,7 +217,7 @@ impl SampleViews {
 
 /// Fast gzip: a view is compressed once per sample, on the sampling
 /// interval's budget, and JSON shrinks ~8–10× even at the fastest level.
-fn gzip(data: &[u8]) -> Bytes {
+pub fn gzip(data: &[u8]) -> Bytes {
     let mut encoder = GzEncoder::new(Vec::with_capacity(data.len() / 8), Compression::fast());
     // Writing into a Vec cannot fail.
     let _ = encoder.write_all(data);
