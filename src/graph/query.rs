@@ -393,33 +393,36 @@ impl ConnectionRows {
     }
 
     fn sort(&self, key: SortKey) -> Vec<u32> {
-        let len = match key.field {
-            SortField::Connection(_) => self.doc.connections.len(),
-            SortField::Listener(_) => self.doc.listeners.len(),
+        // The values are read (and addresses parsed) once per row, not
+        // once per comparison.
+        let keys: Vec<SortValue<'_>> = match key.field {
+            SortField::Connection(f) => self
+                .doc
+                .connections
+                .iter()
+                .map(|c| connection_key(c, f))
+                .collect(),
+            SortField::Listener(f) => self
+                .doc
+                .listeners
+                .iter()
+                .map(|l| listener_key(l, f))
+                .collect(),
         };
-        let mut order: Vec<u32> = (0..len as u32).collect();
-        let by = |a: &u32, b: &u32| {
-            let (a, b) = (*a as usize, *b as usize);
-            match key.field {
-                SortField::Connection(f) => compare_connections(
-                    &self.doc.connections[a],
-                    &self.doc.connections[b],
-                    f,
-                    key.descending,
-                ),
-                SortField::Listener(f) => compare_listeners(
-                    &self.doc.listeners[a],
-                    &self.doc.listeners[b],
-                    f,
-                    key.descending,
-                ),
-            }
-        };
+        let mut order: Vec<u32> = (0..keys.len() as u32).collect();
         // Stable: equal rows keep the document's order.
-        order.sort_by(by);
+        order.sort_by(|a, b| {
+            let (a, b) = (&keys[*a as usize], &keys[*b as usize]);
+            compare(a.0.as_ref(), b.0.as_ref(), key.descending)
+                .then_with(|| compare(a.1.as_ref(), b.1.as_ref(), key.descending))
+        });
         order
     }
 }
+
+/// A row's sort value, and its port when the value is an address (an
+/// address sorts with its port, as the table shows them).
+type SortValue<'a> = (Option<Value<'a>>, Option<Value<'a>>);
 
 fn clamp_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
@@ -442,13 +445,13 @@ fn address(s: &str) -> Value<'_> {
     }
 }
 
-fn compare(a: Option<Value<'_>>, b: Option<Value<'_>>, descending: bool) -> Ordering {
+fn compare(a: Option<&Value<'_>>, b: Option<&Value<'_>>, descending: bool) -> Ordering {
     match (a, b) {
         (None, None) => Ordering::Equal,
         (None, Some(_)) => Ordering::Greater,
         (Some(_), None) => Ordering::Less,
         (Some(a), Some(b)) => {
-            let o = compare_values(&a, &b);
+            let o = compare_values(a, b);
             if descending {
                 o.reverse()
             } else {
@@ -478,25 +481,13 @@ fn text(s: &str) -> Option<Value<'_>> {
     Some(Value::Text(s))
 }
 
-fn compare_connections(
-    a: &Connection,
-    b: &Connection,
-    f: ConnectionField,
-    descending: bool,
-) -> Ordering {
-    compare(connection_value(a, f), connection_value(b, f), descending).then_with(|| {
-        // An address sorts with its port, as the table shows them.
-        let port = match f {
-            ConnectionField::FromAddress => ConnectionField::FromPort,
-            ConnectionField::ToAddress => ConnectionField::ToPort,
-            _ => return Ordering::Equal,
-        };
-        compare(
-            connection_value(a, port),
-            connection_value(b, port),
-            descending,
-        )
-    })
+fn connection_key(c: &Connection, f: ConnectionField) -> SortValue<'_> {
+    let port = match f {
+        ConnectionField::FromAddress => num(c.from_port),
+        ConnectionField::ToAddress => num(c.to_port),
+        _ => None,
+    };
+    (connection_value(c, f), port)
 }
 
 fn connection_value(c: &Connection, f: ConnectionField) -> Option<Value<'_>> {
@@ -524,11 +515,12 @@ fn connection_value(c: &Connection, f: ConnectionField) -> Option<Value<'_>> {
     }
 }
 
-fn compare_listeners(a: &Listener, b: &Listener, f: ListenerField, descending: bool) -> Ordering {
-    compare(listener_value(a, f), listener_value(b, f), descending).then_with(|| match f {
-        ListenerField::Address => compare(num(a.port), num(b.port), descending),
-        _ => Ordering::Equal,
-    })
+fn listener_key(l: &Listener, f: ListenerField) -> SortValue<'_> {
+    let port = match f {
+        ListenerField::Address => num(l.port),
+        _ => None,
+    };
+    (listener_value(l, f), port)
 }
 
 fn listener_value(l: &Listener, f: ListenerField) -> Option<Value<'_>> {
@@ -548,31 +540,40 @@ fn listener_value(l: &Listener, f: ListenerField) -> Option<Value<'_>> {
     }
 }
 
+/// Appends `v` lower-cased, then the field separator.
+fn push_field(s: &mut String, v: impl std::fmt::Display) {
+    use std::fmt::Write;
+    let start = s.len();
+    let _ = write!(s, "{v}");
+    if !s[start..].is_ascii() {
+        let lower = s[start..].to_lowercase();
+        s.truncate(start);
+        s.push_str(&lower);
+    } else {
+        // ASCII (addresses, ports, most names): lower-cased in place.
+        s[start..].make_ascii_lowercase();
+    }
+    s.push('\n');
+}
+
 /// The text `q` searches in a connection: its process names, pids,
 /// addresses and ports (also as `address:port`), labels, protocol and
 /// state, lower-case, one field per line so a term never matches across
 /// two fields.
 fn connection_text(c: &Connection) -> String {
-    let mut s = String::with_capacity(128);
-    let mut add = |v: &str| {
-        s.push_str(&v.to_lowercase());
-        s.push('\n');
-    };
-    add(&c.from_process_name);
-    add(&c.from_pid.to_string());
-    add(&format!("{}:{}", c.from_address, c.from_port));
-    add(&format!("{}:{}", c.to_address, c.to_port));
-    if let Some(l) = &c.to_label {
-        add(l);
-    }
-    if let Some(l) = &c.to_process_label {
-        add(l);
+    let mut s = String::with_capacity(96);
+    push_field(&mut s, &c.from_process_name);
+    push_field(&mut s, c.from_pid);
+    push_field(&mut s, format_args!("{}:{}", c.from_address, c.from_port));
+    push_field(&mut s, format_args!("{}:{}", c.to_address, c.to_port));
+    for v in [&c.to_label, &c.to_process_label].into_iter().flatten() {
+        push_field(&mut s, v);
     }
     if let Some(p) = c.to_pid {
-        add(&p.to_string());
+        push_field(&mut s, p);
     }
-    add(c.proto.as_str());
-    add(&c.state);
+    push_field(&mut s, c.proto.as_str());
+    push_field(&mut s, &c.state);
     s.shrink_to_fit();
     s
 }
@@ -581,21 +582,17 @@ fn connection_text(c: &Connection) -> String {
 /// address and port (also as `address:port`), protocol and command line.
 fn listener_text(l: &Listener) -> String {
     let mut s = String::with_capacity(128);
-    let mut add = |v: &str| {
-        s.push_str(&v.to_lowercase());
-        s.push('\n');
-    };
-    add(&l.process_name);
-    add(&l.label);
-    add(&l.pid.to_string());
-    add(&format!("{}:{}", l.address, l.port));
-    add(&l.address_description);
-    add(l.proto.as_str());
+    push_field(&mut s, &l.process_name);
+    push_field(&mut s, &l.label);
+    push_field(&mut s, l.pid);
+    push_field(&mut s, format_args!("{}:{}", l.address, l.port));
+    push_field(&mut s, &l.address_description);
+    push_field(&mut s, l.proto.as_str());
     for v in [&l.service_label, &l.container_name, &l.cmdline]
         .into_iter()
         .flatten()
     {
-        add(v);
+        push_field(&mut s, v);
     }
     s.shrink_to_fit();
     s
@@ -770,6 +767,14 @@ mod tests {
         // A term never spans two fields.
         assert_eq!(r.page(&parse("q=psql%0A").unwrap().unwrap()).total, 2);
         assert_eq!(r.page(&parse("q=nothing").unwrap().unwrap()).total, 0);
+        // Not only ASCII.
+        let mut doc = r.doc.clone();
+        doc.connections[1].from_process_name = "ÄPFEL-Dienst".into();
+        let r2 = ConnectionRows::new(doc);
+        assert_eq!(
+            ports(&r2.page(&parse("q=äpfel-d").unwrap().unwrap())),
+            vec![50001]
+        );
         let l = r.page(&parse("rows=listeners&q=redis").unwrap().unwrap());
         assert_eq!(l.total, 2);
         assert!(l.connections.is_none());
