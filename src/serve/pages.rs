@@ -65,3 +65,61 @@ impl PageRows {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serve::supervisor::Fault;
+    use crate::serve::views::View;
+    use crate::serve::LatestSample;
+    use axum::body::Bytes;
+    use std::time::Duration;
+
+    fn publish(shared: &Shared, number: u64) {
+        let latest = LatestSample {
+            number,
+            snapshot: Default::default(),
+            rules: Default::default(),
+            options: Default::default(),
+            containers: Default::default(),
+        };
+        shared.write().views = Arc::new(SampleViews::new(
+            Some(Arc::new(latest)),
+            Bytes::from_static(b"{}"),
+            Bytes::from_static(b"[]"),
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_first_page_waits_later_ones_take_the_last_rows_while_the_new_build() {
+        let shared = Arc::new(Shared::new(Duration::from_secs(1), Fault::None));
+        let pages = Arc::new(PageRows::default());
+        publish(&shared, 1);
+        let first = pages.rows(&shared).await.unwrap();
+        assert_eq!(shared.view_counters.builds(View::Connections), 1);
+        // Same sample: the same rows, no build.
+        let again = pages.rows(&shared).await.unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+        assert_eq!(shared.view_counters.builds(View::Connections), 1);
+        // A new sample: answered at once from sample 1's rows, and sample
+        // 2's are built in the background, once however many ask.
+        publish(&shared, 2);
+        let stale = pages.rows(&shared).await.unwrap();
+        assert!(Arc::ptr_eq(&stale, &first), "sample 1's rows, at once");
+        for _ in 0..5 {
+            pages.rows(&shared).await.unwrap();
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while shared.read().views.ready_rows().is_none() {
+            assert!(std::time::Instant::now() < deadline, "no background build");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(shared.view_counters.builds(View::Connections), 2);
+        let fresh = pages.rows(&shared).await.unwrap();
+        assert!(!Arc::ptr_eq(&fresh, &first), "sample 2's rows once built");
+        assert!(Arc::ptr_eq(
+            &fresh,
+            &shared.read().views.ready_rows().unwrap()
+        ));
+    }
+}
