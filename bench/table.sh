@@ -28,7 +28,8 @@ for bin in "$@"; do
   fullgz=$(size -H 'Accept-Encoding: gzip' "http://127.0.0.1:$port/api/connections")
   page=$(size "http://127.0.0.1:$port/api/connections?limit=200&offset=0")
   pagegz=$(size -H 'Accept-Encoding: gzip' "http://127.0.0.1:$port/api/connections?limit=200&offset=0")
+  rows=$(curl -s -H "Host: 127.0.0.1:$port" "http://127.0.0.1:$port/api/connections" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d["connections"]))')
   rss=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
-  echo "$bin $ui full=$full fullgz=$fullgz page=$page pagegz=$pagegz peakRssKiB=$rss"
+  echo "$bin rows=$rows $ui full=$full fullgz=$fullgz page=$page pagegz=$pagegz peakRssKiB=$rss"
   kill $pid; wait $pid 2>/dev/null || true; pid=
 done
