@@ -7,6 +7,7 @@ use procnet::graph::model::{
     Connection, ConnectionsDoc, Edge, EdgeSocket, GraphDiff, GraphDoc, ListenAddr, Listener, Node,
     NodeKind, Role,
 };
+use procnet::graph::query::ConnectionsPage;
 use procnet::snapshot::{Proto, UnknownReason};
 use std::path::Path;
 use ts_rs::TS;
@@ -38,6 +39,7 @@ fn generate() -> String {
         export::<Listener>(),
         export::<Connection>(),
         export::<ConnectionsDoc>(),
+        export::<ConnectionsPage>(),
     ] {
         out.push_str(&decl);
         out.push('\n');

@@ -13,6 +13,7 @@ pub mod labels;
 pub mod model;
 pub mod pairing;
 pub mod ports;
+pub mod query;
 pub mod redact;
 pub mod services;
 pub mod traffic;

@@ -20,6 +20,7 @@ pub mod assets;
 pub mod icons;
 pub mod listen;
 pub mod metrics;
+pub mod pages;
 pub mod routes;
 pub mod rules_watch;
 pub mod sampler;
@@ -29,7 +30,7 @@ pub mod views;
 
 use crate::collect::containers::{ContainerWatcher, EngineStatus, ENGINE_TIMEOUT, REFRESH};
 use crate::collect::{CollectError, CollectOptions, Collector};
-use crate::graph::model::{GraphDiff, GraphDoc};
+use crate::graph::model::{ConnectionsDoc, GraphDiff, GraphDoc};
 use crate::graph::traffic::InterfaceTraffic;
 use crate::graph::{build_connections, ContainerLabels, GraphOptions, Inputs};
 use crate::rules::RuleSet;
@@ -412,6 +413,12 @@ pub struct LatestSample {
 impl LatestSample {
     /// The `/api/connections` document as JSON.
     pub fn connections_json(&self) -> Bytes {
+        Bytes::from(serde_json::to_vec(&self.connections_doc()).unwrap_or_default())
+    }
+
+    /// The `/api/connections` document, with the names of remote addresses
+    /// known so far.
+    pub fn connections_doc(&self) -> ConnectionsDoc {
         let mut doc = build_connections(&Inputs {
             snapshot: &self.snapshot,
             rules: &self.rules,
@@ -420,7 +427,7 @@ impl LatestSample {
             traffic: None,
         });
         crate::names::label::name_connections(&mut doc, &self.host_names);
-        Bytes::from(serde_json::to_vec(&doc).unwrap_or_default())
+        doc
     }
 }
 

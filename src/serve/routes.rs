@@ -1,12 +1,14 @@
 //! HTTP routes. Handlers only read what the sampler published.
 
+use crate::graph::query::PageQuery;
 use crate::serve::assets::{self, NO_STORE};
 use crate::serve::icons;
+use crate::serve::pages::PageRows;
 use crate::serve::security::{login_redirect, token_cookie, Guard, RequestFacts, Verdict};
-use crate::serve::views::{accepts_gzip, Encoding, View};
+use crate::serve::views::{self, accepts_gzip, Encoding, View, MIN_COMPRESS_BYTES};
 use crate::serve::{metrics, status_json, ServeConfig, Shared};
 use axum::body::Body;
-use axum::extract::{Path as UrlPath, Request, State};
+use axum::extract::{Path as UrlPath, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -26,6 +28,8 @@ pub struct AppState {
     pub shared: Arc<Shared>,
     pub guard: Arc<Guard>,
     pub icons_dir: Option<Arc<PathBuf>>,
+    /// Rows that pages of `/api/connections` are cut from.
+    pub page_rows: Arc<PageRows>,
 }
 
 /// All routes, behind the guard.
@@ -37,6 +41,7 @@ pub fn router(shared: Arc<Shared>, config: &ServeConfig) -> Router {
             token: config.token.clone(),
         }),
         icons_dir: config.icons_dir.clone().map(Arc::new),
+        page_rows: Arc::default(),
     };
     Router::new()
         .route("/", get(index))
@@ -160,8 +165,67 @@ async fn graph(State(state): State<AppState>, headers: HeaderMap) -> Response {
 /// `/api/connections`: built from the last sample on the first request
 /// after it (off the async workers), once for all concurrent requests, then
 /// served from the sample's cache until the next sample.
-async fn connections(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    view(&state, View::Connections, &headers).await
+///
+/// With any of `rows`, `q`, `sort`, `limit`, `offset` it answers one page
+/// ([`crate::graph::query`]), cut from rows built once per sample and
+/// shared by every page request of that sample; bad values are a `400`
+/// that says which parameter and what is accepted.
+async fn connections(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    match PageQuery::parse(&pairs) {
+        Ok(None) => view(&state, View::Connections, &headers).await,
+        Ok(Some(query)) => connections_page(&state, query, accepts_gzip(&headers)).await,
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            [
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                (header::CACHE_CONTROL, NO_STORE),
+            ],
+            format!("procnet: /api/connections: {e}\n"),
+        )
+            .into_response(),
+    }
+}
+
+/// One page of `/api/connections`, cut (and sorted, the first time for a
+/// sort key) off the async workers from the rows [`PageRows`] picks.
+async fn connections_page(state: &AppState, query: PageQuery, gzip: bool) -> Response {
+    let failed = || {
+        plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "procnet: could not build this page (see the server log)\n",
+        )
+    };
+    let Some(rows) = state.page_rows.rows(&state.shared).await else {
+        return failed();
+    };
+    let page = tokio::task::spawn_blocking(move || {
+        let body = serde_json::to_vec(&rows.page(&query)).unwrap_or_default();
+        // A page is made for one request: compressed here when it pays.
+        if gzip && body.len() >= MIN_COMPRESS_BYTES {
+            (views::gzip(&body), true)
+        } else {
+            (body.into(), false)
+        }
+    });
+    match page.await {
+        Ok((body, gzipped)) => {
+            let mut r = json(body);
+            let h = r.headers_mut();
+            h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+            if gzipped {
+                h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
+            r
+        }
+        Err(_) => failed(),
+    }
 }
 
 /// `/api/traffic`: per process and interface, bytes received and sent

@@ -11,6 +11,8 @@
 //! A new sample replaces the whole set; responses still being written keep
 //! theirs alive until they finish.
 
+use crate::graph::model::ConnectionsDoc;
+use crate::graph::query::ConnectionRows;
 use crate::serve::LatestSample;
 use axum::body::Bytes;
 use axum::http::HeaderMap;
@@ -109,6 +111,9 @@ pub struct SampleViews {
     pub number: u64,
     latest: Option<Arc<LatestSample>>,
     bodies: [EncodedBody; 3],
+    /// The connections document as rows, for pages (`?q=&sort=&limit=`):
+    /// built on the first page request of the sample, shared by all.
+    rows: OnceLock<Arc<ConnectionRows>>,
 }
 
 impl SampleViews {
@@ -125,7 +130,29 @@ impl SampleViews {
                 EncodedBody::default(),
                 EncodedBody::ready(traffic_json),
             ],
+            rows: OnceLock::new(),
         }
+    }
+
+    /// The connection rows if they are already built: no blocking.
+    pub fn ready_rows(&self) -> Option<Arc<ConnectionRows>> {
+        self.rows.get().cloned()
+    }
+
+    /// The connection rows that pages are cut from, built here if nobody
+    /// has yet (counted as a build of the connections view); concurrent
+    /// callers wait for the one build. Blocks: call from a blocking thread.
+    pub fn rows(&self, counters: &ViewCounters) -> Arc<ConnectionRows> {
+        self.rows
+            .get_or_init(|| {
+                counters.count_build(View::Connections);
+                let doc = match &self.latest {
+                    Some(latest) => latest.connections_doc(),
+                    None => ConnectionsDoc::default(),
+                };
+                Arc::new(ConnectionRows::new(doc))
+            })
+            .clone()
     }
 
     /// The body if it is already made: no blocking, no building.
@@ -152,7 +179,10 @@ impl SampleViews {
     ) -> (Bytes, Encoding) {
         let body = &self.bodies[view.index()];
         let identity = body.identity.get_or_init(|| {
-            counters.count_build(view);
+            // Serialising rows already built for pages is not a build.
+            if !(view == View::Connections && self.rows.get().is_some()) {
+                counters.count_build(view);
+            }
             self.build(view)
         });
         if encoding == Encoding::Gzip && identity.len() >= MIN_COMPRESS_BYTES {
@@ -167,6 +197,12 @@ impl SampleViews {
 
     fn build(&self, view: View) -> Bytes {
         match (view, &self.latest) {
+            // Pages were asked for first: their rows are the document.
+            (View::Connections, _) if self.rows.get().is_some() => self
+                .rows
+                .get()
+                .map(|r| Bytes::from(serde_json::to_vec(&r.doc).unwrap_or_default()))
+                .unwrap_or_default(),
             (View::Connections, Some(latest)) => latest.connections_json(),
             (View::Connections, None) => {
                 Bytes::from_static(b"{\"listeners\":[],\"connections\":[]}")
@@ -181,7 +217,7 @@ impl SampleViews {
 
 /// Fast gzip: a view is compressed once per sample, on the sampling
 /// interval's budget, and JSON shrinks ~8–10× even at the fastest level.
-fn gzip(data: &[u8]) -> Bytes {
+pub fn gzip(data: &[u8]) -> Bytes {
     let mut encoder = GzEncoder::new(Vec::with_capacity(data.len() / 8), Compression::fast());
     // Writing into a Vec cannot fail.
     let _ = encoder.write_all(data);

@@ -1,7 +1,7 @@
 import './style.css';
 import { Model } from './model';
 import { GraphView, type PerfRecord } from './graph';
-import { TableView } from './table';
+import { TableView, refreshTable as refreshTableData } from './table';
 import { DiagramView } from './diagram';
 import { renderPanel } from './panel';
 import type { ConnectionsDoc, GraphDiff, GraphDoc, StatusEvent } from './types';
@@ -45,6 +45,7 @@ function show(v: ViewName) {
     document.getElementById(`tab-${name}`)!.setAttribute('aria-selected', String(name === v));
   }
   graph.visible = v === 'graph';
+  table.connections.visible = v === 'table';
   if (v === 'graph') graph.draw();
   if (v !== 'graph') refreshConnections();
   if (location.hash !== '#' + v) history.replaceState(null, '', '#' + v);
@@ -57,14 +58,24 @@ if (initialView === 'table' || initialView === 'diagram') show(initialView);
 async function refreshConnections() {
   clearTimeout(connTimer);
   try {
-    const r = await fetch('/api/connections', { credentials: 'same-origin', cache: 'no-store' });
-    if (r.ok) {
-      connDoc = await r.json() as ConnectionsDoc;
-      table.setData(connDoc);
-      diagram.setData(connDoc);
+    if (view === 'table') await refreshTable();
+    else {
+      const r = await fetch('/api/connections', { credentials: 'same-origin', cache: 'no-store' });
+      if (r.ok) {
+        connDoc = await r.json() as ConnectionsDoc;
+        table.setData(connDoc);
+        diagram.setData(connDoc);
+      }
     }
   } catch { /* server gone: try again later */ }
   if (view !== 'graph') connTimer = window.setTimeout(refreshConnections, 2000);
+}
+
+/** The table view: the connections table pages itself; the listeners come whole only when the
+ *  document is small enough for their badges (see refreshTable in table.ts). */
+async function refreshTable() {
+  const doc = await refreshTableData(table);
+  if (doc) { connDoc = doc; diagram.setData(doc); }
 }
 
 // ---------- live graph ----------
@@ -190,6 +201,7 @@ const hook = {
   position: (id: string) => { const n = graph.vnodes.get(id); return n ? { x: n.x, y: n.y } : null; },
   screenPosition: (id: string) => graph.screenPos(id),
   get connections() { return connDoc; },
+  get connectionsTable() { return table.connections.state; },
   perf,
 };
 Object.defineProperty(window, '__procnet', { value: Object.freeze(hook), writable: false });

@@ -2,11 +2,13 @@
 // and two badge columns, 5 badges each, then "+N": "Clients" (who connects to this listener:
 // psys's rule, the connections on the listener's pid and port) and "Connects to" (where this
 // process connects to). Every process is called by one label, the same as in the graph and diagram.
-import type { Connection, ConnectionsDoc, Listener } from './types';
+import type { Connection, ConnectionsDoc, ConnectionsPage, Listener } from './types';
 import type { Model } from './model';
 import { sprites } from './glyphs';
 import { esc, fmtBytes, fmtRate } from './util';
 import { badgeHealth, healthCell, healthOf } from './health';
+import { ConnectionsTable } from './conntable';
+import { fmtCount } from './pager';
 
 type Key = 'process' | 'address' | 'port' | 'proto' | 'container' | 'cmdline' | 'traffic' | 'health' | 'clients' | 'connects';
 const MAX_BADGES = 5;
@@ -57,6 +59,10 @@ export class TableView {
   private filter = '';
   private tbody: HTMLElement;
   private info: HTMLElement;
+  private note: HTMLElement;
+  private filterTimer = 0;
+  /** Every connection, virtualised and paged by the server (see conntable.ts). */
+  readonly connections: ConnectionsTable;
 
   constructor(private root: HTMLElement, private model: Model) {
     root.innerHTML = `
@@ -72,10 +78,20 @@ export class TableView {
           <th data-key="health" title="TCP health of this row's clients and targets (kernel): the largest smoothed RTT, and the segments retransmitted">RTT / retrans</th>
           <th data-key="clients" title="Who connects to this listener">Clients</th>
           <th data-key="connects" title="Where this process connects to">Connects to</th>
-        </tr></thead><tbody></tbody></table></div>`;
+        </tr></thead><tbody></tbody></table></div>
+      <div class="muted small listener-note" data-testid="listener-note" hidden></div>
+      <section class="conn-section" data-testid="conn-section"></section>`;
     this.tbody = root.querySelector('tbody')!;
     this.info = root.querySelector('#table-info')!;
-    root.querySelector('#table-filter')!.addEventListener('input', (e) => { this.filter = (e.target as HTMLInputElement).value.trim().toLowerCase(); this.render(); });
+    this.note = root.querySelector('[data-testid="listener-note"]')!;
+    this.connections = new ConnectionsTable(root.querySelector('.conn-section')!);
+    root.querySelector('#table-filter')!.addEventListener('input', (e) => {
+      const value = (e.target as HTMLInputElement).value.trim();
+      this.filter = value.toLowerCase(); this.render();
+      // The server filters the connections: one request per pause in typing, not per key.
+      clearTimeout(this.filterTimer);
+      this.filterTimer = window.setTimeout(() => this.connections.setFilter(value), 150);
+    });
     root.querySelectorAll<HTMLElement>('th[data-key]').forEach((th) => {
       th.tabIndex = 0;
       th.setAttribute('data-testid', `sort-${th.dataset.key}`);
@@ -87,6 +103,12 @@ export class TableView {
       th.addEventListener('click', go);
       th.addEventListener('keydown', (e) => { if (e.key === 'Enter') go(); });
     });
+  }
+
+  /** Says why a column is empty (too many connections to fetch them all for the badges). */
+  setNote(text: string) {
+    this.note.hidden = !text;
+    this.note.textContent = text;
   }
 
   private lastJson = '';
@@ -174,4 +196,37 @@ function badgeList(conns: Connection[], label: (c: Connection) => string, route:
   }).join('');
   const more = conns.length > MAX_BADGES ? `<span class="badge outline" data-testid="${prefix}badge-more">+${conns.length - MAX_BADGES}</span>` : '';
   return shown + more;
+}
+
+/** Above this many connections the document is not fetched whole for the listeners' badges: it
+ *  would be megabytes every 2 s (24 MB at 100k sockets) for a table of a few dozen rows. */
+export const FULL_DOC_MAX = 20_000;
+
+async function getJson<T>(url: string): Promise<T | null> {
+  const r = await fetch(url, { credentials: 'same-origin', cache: 'no-store' });
+  return r.ok ? await r.json() as T : null;
+}
+
+/** One refresh of the table view: the connections table re-reads its pages; the listeners come
+ *  with every connection (for the badges) when there are at most FULL_DOC_MAX, else alone
+ *  (`rows=listeners`), with a note that the connections are in the table below. Returns the
+ *  whole document when it was fetched. */
+export async function refreshTable(view: TableView): Promise<ConnectionsDoc | null> {
+  view.connections.start();
+  const probe = await getJson<ConnectionsPage | ConnectionsDoc>('/api/connections?limit=0');
+  if (!probe) return null;
+  if (!('total' in probe)) { // a server without paging: this is the whole document
+    view.setNote(''); view.setData(probe); return probe;
+  }
+  if (probe.unfiltered <= FULL_DOC_MAX) {
+    const doc = await getJson<ConnectionsDoc>('/api/connections');
+    if (doc) { view.setNote(''); view.setData(doc); }
+    return doc;
+  }
+  const page = await getJson<ConnectionsPage>('/api/connections?rows=listeners&limit=10000');
+  if (!page) return null;
+  view.setData({ listeners: page.listeners ?? [], connections: [] });
+  view.setNote(`${fmtCount(probe.unfiltered)} connections: too many to fetch whole for the Clients and Connects-to badges. `
+    + 'Every one is in the Connections table below: search it by process, address or port.');
+  return null;
 }

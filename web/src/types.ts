@@ -262,5 +262,20 @@ retransmits?: number, };
  */
 export type ConnectionsDoc = { listeners: Array<Listener>, connections: Array<Connection>, };
 
+/**
+ * A page of `/api/connections`: `total` rows match the filter, and the
+ * list asked for (`connections` by default, or `listeners` with
+ * `rows=listeners`) holds those from `offset` on, at most `limit`.
+ */
+export type ConnectionsPage = { 
+/**
+ * Rows that match `q`, before paging.
+ */
+total: number, offset: number, limit: number, 
+/**
+ * The rows of the document this page is cut from (before `q`).
+ */
+unfiltered: number, listeners?: Array<Listener>, connections?: Array<Connection>, };
+
 /** The `status` SSE event (src/serve/mod.rs, `status_json`). */
 export type StatusEvent = { rulesError: string | null, warnings: Array<string>, };
