@@ -558,16 +558,15 @@ fn push_field(s: &mut String, v: impl std::fmt::Display) {
 
 /// The text `q` searches in a connection: its process names, pids,
 /// addresses and ports (also as `address:port`), labels, the remote
-/// address's DNS name, protocol and
-/// state, lower-case, one field per line so a term never matches across
-/// two fields.
+/// address's DNS name, protocol and state, lower-case, one field per line
+/// so a term never matches across two fields.
 fn connection_text(c: &Connection) -> String {
     let mut s = String::with_capacity(96);
     push_field(&mut s, &c.from_process_name);
     push_field(&mut s, c.from_pid);
     push_field(&mut s, format_args!("{}:{}", c.from_address, c.from_port));
     push_field(&mut s, format_args!("{}:{}", c.to_address, c.to_port));
-    for v in [    for v in [&c.to_label, &c.to_process_label].into_iter().flatten() {c.to_label, &c.to_process_label, &c.to_host_name]
+    for v in [&c.to_label, &c.to_process_label, &c.to_host_name]
         .into_iter()
         .flatten()
     {
