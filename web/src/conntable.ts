@@ -16,7 +16,7 @@ const COLUMNS: Column[] = [
   { key: 'process', title: 'Process', sort: 'fromProcessName', width: '2fr', cell: (c) => `${esc(c.fromProcessName)} <span class="muted">${c.fromPid || ''}</span>` },
   { key: 'local', title: 'Local', sort: 'fromAddress', width: '2fr', cell: (c) => esc(`${c.fromAddress}:${c.fromPort}`) },
   { key: 'remote', title: 'Remote', sort: 'toAddress', width: '2fr', cell: (c) => esc(`${c.toAddress}:${c.toPort}`) },
-  { key: 'to', title: 'To', sort: 'toProcessLabel', width: '2fr', cell: (c) => esc(c.toProcessLabel ?? c.toLabel ?? '') },
+  { key: 'to', title: 'To', sort: 'toProcessLabel', width: '2fr', cell: (c) => esc(c.toProcessLabel ?? c.toHostName ?? c.toLabel ?? '') },
   { key: 'proto', title: 'Proto', sort: 'proto', width: '0.7fr', cell: (c) => `<span class="proto-${c.proto}">${c.proto.toUpperCase()}</span>` },
   { key: 'role', title: 'Role', sort: 'role', width: '0.8fr', cell: (c) => c.role },
   { key: 'state', title: 'State', sort: 'state', width: '1.3fr', cell: (c) => esc(c.state) },
