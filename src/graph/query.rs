@@ -632,6 +632,7 @@ mod tests {
             role: Role::Client,
             to_pid: None,
             to_process_label: None,
+            to_host_name: None,
             tx_bytes: tx,
             rx_bytes: None,
             rtt_ms: None,
@@ -776,6 +777,14 @@ mod tests {
         let r2 = ConnectionRows::new(doc);
         assert_eq!(
             ports(&r2.page(&parse("q=äpfel-d").unwrap().unwrap())),
+            vec![50001]
+        );
+        // The remote address's DNS name.
+        let mut doc = r.doc.clone();
+        doc.connections[1].to_host_name = Some("web.example.org".into());
+        let r3 = ConnectionRows::new(doc);
+        assert_eq!(
+            ports(&r3.page(&parse("q=example.ORG").unwrap().unwrap())),
             vec![50001]
         );
         let l = r.page(&parse("rows=listeners&q=redis").unwrap().unwrap());

@@ -82,6 +82,7 @@ mod tests {
             rules: Default::default(),
             options: Default::default(),
             containers: Default::default(),
+            host_names: Default::default(),
         };
         shared.write().views = Arc::new(SampleViews::new(
             Some(Arc::new(latest)),
