@@ -215,8 +215,8 @@ impl FlowTracker {
             recently_closed.insert(*key, now);
             let start_ms = flow.start_ms;
             done.push(FlowRecord {
-                start: crate::graph::labels::rfc3339(start_ms),
-                end: crate::graph::labels::rfc3339(now),
+                start: crate::history::time::rfc3339_ms(start_ms),
+                end: crate::history::time::rfc3339_ms(now),
                 start_ms,
                 end_ms: now,
                 duration: now.saturating_sub(start_ms) as f64 / 1000.0,
@@ -245,6 +245,62 @@ impl FlowTracker {
         self.prev_ms = Some(now);
         done
     }
+}
+
+/// `procnet flows --format table`: one line per connection.
+pub fn table(flows: &[FlowRecord]) -> String {
+    let end = |e: &FlowEnd| {
+        let who = match (&e.process_name, e.pid) {
+            (Some(n), Some(p)) => format!("{n}[{p}] "),
+            (None, Some(p)) => format!("[{p}] "),
+            _ => String::new(),
+        };
+        format!("{who}{}:{}", e.address, e.port)
+    };
+    let bytes = |b: Option<u64>| b.map_or("-".to_string(), |b| b.to_string());
+    let rows: Vec<[String; 8]> = flows
+        .iter()
+        .map(|f| {
+            [
+                f.start.clone(),
+                format!("{:.3}", f.duration),
+                f.proto.as_str().to_string(),
+                end(&f.client),
+                end(&f.server),
+                bytes(f.client_bytes),
+                bytes(f.server_bytes),
+                f.state.clone(),
+            ]
+        })
+        .collect();
+    let head = [
+        "START", "DURATION", "PROTO", "CLIENT", "SERVER", "C→S", "S→C", "STATE",
+    ];
+    let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let mut out = vec![line(head.to_vec())];
+    out.extend(
+        rows.iter()
+            .map(|r| line(r.iter().map(String::as_str).collect())),
+    );
+    if rows.is_empty() {
+        out.push("(no closed connections in this window)".into());
+    }
+    out.join("\n")
 }
 
 #[cfg(test)]

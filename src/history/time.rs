@@ -45,6 +45,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, TimeError> {
     humantime::parse_duration(s.trim()).map_err(|_| TimeError::Duration(s.to_string()))
 }
 
+/// Milliseconds since the Unix epoch as RFC 3339 UTC with milliseconds.
+pub fn rfc3339_ms(ms: u64) -> String {
+    humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
 /// A byte size such as `64MiB`, `4 MiB`, `1g`.
 pub fn parse_size(s: &str) -> Result<usize, TimeError> {
     parse_size::parse_size(s.trim())

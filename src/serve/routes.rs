@@ -1,12 +1,13 @@
 //! HTTP routes. Handlers only read what the sampler published.
 
 use crate::serve::assets::{self, NO_STORE};
+use crate::serve::history_routes;
 use crate::serve::icons;
 use crate::serve::security::{login_redirect, token_cookie, Guard, RequestFacts, Verdict};
 use crate::serve::views::{accepts_gzip, Encoding, View};
 use crate::serve::{metrics, status_json, ServeConfig, Shared};
 use axum::body::Body;
-use axum::extract::{Path as UrlPath, Request, State};
+use axum::extract::{Path as UrlPath, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -44,6 +45,9 @@ pub fn router(shared: Arc<Shared>, config: &ServeConfig) -> Router {
         .route("/api/graph", get(graph))
         .route("/api/connections", get(connections))
         .route("/api/traffic", get(traffic))
+        .route("/api/history", get(history))
+        .route("/api/changes", get(changes))
+        .route("/api/flows", get(flows))
         .route("/api/events", get(events))
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(healthz))
@@ -153,15 +157,47 @@ async fn not_found() -> Response {
 
 /// `/api/graph`: made by the sampler; gzip made once per sample for all
 /// clients that accept it.
-async fn graph(State(state): State<AppState>, headers: HeaderMap) -> Response {
+/// With `?at=T`, the graph of that moment from history.
+async fn graph(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(at) = history_routes::param(query.as_deref(), "at") {
+        return history_routes::graph_at(&state, &at).await;
+    }
     view(&state, View::Graph, &headers).await
 }
 
 /// `/api/connections`: built from the last sample on the first request
 /// after it (off the async workers), once for all concurrent requests, then
 /// served from the sample's cache until the next sample.
-async fn connections(State(state): State<AppState>, headers: HeaderMap) -> Response {
+/// With `?at=T`, the connections of that moment from history.
+async fn connections(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(at) = history_routes::param(query.as_deref(), "at") {
+        return history_routes::connections_at(&state, &at).await;
+    }
     view(&state, View::Connections, &headers).await
+}
+
+async fn history(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    history_routes::history(&state, query.as_deref()).await
+}
+
+async fn changes(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    history_routes::changes_between(&state, query.as_deref()).await
+}
+
+async fn flows(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    history_routes::flows(&state, query.as_deref(), &headers).await
 }
 
 /// `/api/traffic`: per process and interface, bytes received and sent
