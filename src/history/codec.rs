@@ -45,6 +45,23 @@ pub fn compress_block<'a>(lines: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> 
     zstd::bulk::compress(&raw, ZSTD_LEVEL).unwrap_or_default()
 }
 
+/// One encoded frame compressed on its own: the open block keeps its
+/// frames so (a keyframe of 100k sockets is ~25 MB of JSON, ~2 MB so).
+pub fn compress_line(line: &[u8]) -> Vec<u8> {
+    zstd::bulk::compress(line, ZSTD_LEVEL).unwrap_or_default()
+}
+
+/// The JSON lines of frames compressed one by one ([`compress_line`]).
+pub fn decompress_lines<'a>(
+    lines: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<Vec<u8>, CodecError> {
+    let mut raw = Vec::new();
+    for l in lines {
+        raw.extend(zstd::stream::decode_all(l).map_err(CodecError::Zstd)?);
+    }
+    Ok(raw)
+}
+
 /// The frames of a compressed block.
 pub fn decompress_block(block: &[u8]) -> Result<Vec<Frame>, CodecError> {
     let raw = zstd::stream::decode_all(block).map_err(CodecError::Zstd)?;

@@ -11,7 +11,9 @@
 
 use crate::graph::ports::ServicePorts;
 use crate::graph::ContainerLabels;
-use crate::history::codec::{compress_block, decompress_block, encode_frame, parse_lines};
+use crate::history::codec::{
+    compress_block, compress_line, decompress_block, decompress_lines, encode_frame, parse_lines,
+};
 use crate::history::codec::{rebuild, rebuild_upto, CodecError};
 use crate::history::flows::{FlowRecord, FlowTracker};
 use crate::history::frame::{delta, Frame, FrameBody, RecordedContainers, SampleMeta};
@@ -66,6 +68,7 @@ impl SealedBlock {
 #[derive(Debug, Default)]
 struct OpenBlock {
     metas: Vec<SampleMeta>,
+    /// Each frame's JSON line, zstd-compressed on its own.
     lines: Vec<Arc<[u8]>>,
     bytes: usize,
 }
@@ -82,8 +85,7 @@ impl BlockFrames {
         match self {
             BlockFrames::Sealed(b) => decompress_block(&b.data),
             BlockFrames::Open(lines) => {
-                let raw: Vec<u8> = lines.iter().flat_map(|l| l.iter().copied()).collect();
-                parse_lines(&raw)
+                parse_lines(&decompress_lines(lines.iter().map(|l| &l[..]))?)
             }
         }
     }
@@ -164,11 +166,124 @@ pub struct HistoryStore {
     sealed: VecDeque<Arc<SealedBlock>>,
     sealed_bytes: usize,
     open: OpenBlock,
-    last: Option<(Snapshot, RecordedContainers)>,
     flows: VecDeque<FlowRecord>,
     flows_bytes: usize,
-    tracker: FlowTracker,
     dropped_blocks: u64,
+}
+
+/// What one sample adds to the store.
+#[derive(Debug, Default)]
+pub struct Update {
+    /// The open block, closed and compressed whole, when this sample
+    /// starts a new one.
+    pub sealed: Option<Arc<SealedBlock>>,
+    /// The sample's frame, compressed on its own.
+    pub frame: Option<(SampleMeta, Arc<[u8]>)>,
+    /// Connections that closed in this sample.
+    pub flows: Vec<FlowRecord>,
+}
+
+/// Encodes samples into frames and blocks, on the sampler's thread and
+/// outside the store's lock: the previous sample (for deltas), the
+/// closed-connection tracker and a copy of the open block's frames.
+#[derive(Debug)]
+pub struct HistoryWriter {
+    keyframe_every: Duration,
+    last: Option<(Snapshot, RecordedContainers)>,
+    tracker: FlowTracker,
+    open_lines: Vec<Arc<[u8]>>,
+    open_metas: Vec<SampleMeta>,
+}
+
+impl HistoryWriter {
+    pub fn new(config: &HistoryConfig) -> HistoryWriter {
+        HistoryWriter {
+            keyframe_every: config.keyframe_every,
+            last: None,
+            tracker: FlowTracker::new(config.service_ports.clone()),
+            open_lines: Vec::new(),
+            open_metas: Vec::new(),
+        }
+    }
+
+    /// Encodes the next sample. A sample not newer than the last is
+    /// skipped (a restarted replay).
+    pub fn encode(
+        &mut self,
+        snap: &Snapshot,
+        containers: &ContainerLabels,
+        meta: SampleMeta,
+    ) -> Update {
+        if self
+            .last
+            .as_ref()
+            .is_some_and(|(l, _)| meta.at_ms <= l.taken_at_ms)
+        {
+            return Update::default();
+        }
+        let flows = self.tracker.observe(snap);
+        let containers = RecordedContainers::from_labels(containers);
+        let block_age = self
+            .open_metas
+            .first()
+            .map(|m| meta.at_ms.saturating_sub(m.at_ms));
+        let sealed = match block_age {
+            Some(age) if age >= self.keyframe_every.as_millis() as u64 => self.seal(),
+            _ => None,
+        };
+        let keyframe = self.open_metas.is_empty();
+        let (body, changed) = match (&self.last, keyframe) {
+            (Some((prev, prev_c)), false) => (
+                FrameBody::Delta(Box::new(delta(prev, snap))),
+                *prev_c != containers,
+            ),
+            _ => (FrameBody::Key(Box::new(snap.clone())), true),
+        };
+        let frame = Frame {
+            meta,
+            containers: changed.then(|| containers.clone()),
+            body,
+        };
+        let line: Arc<[u8]> = compress_line(&encode_frame(&frame)).into();
+        self.open_lines.push(line.clone());
+        self.open_metas.push(meta);
+        self.last = Some((snap.clone(), containers));
+        Update {
+            sealed,
+            frame: Some((meta, line)),
+            flows,
+        }
+    }
+
+    /// Closes the open block: its frames compressed as one (the deltas
+    /// compress against each other). At the keyframe interval, and when
+    /// the server stops so a recording keeps the last minute.
+    pub fn seal(&mut self) -> Option<Arc<SealedBlock>> {
+        if self.open_metas.is_empty() {
+            return None;
+        }
+        let lines = std::mem::take(&mut self.open_lines);
+        let metas = std::mem::take(&mut self.open_metas);
+        let raw = match decompress_lines(lines.iter().map(|l| &l[..])) {
+            Ok(raw) => raw,
+            Err(e) => {
+                log::error!("history: dropping a block that does not decode: {e}");
+                return None;
+            }
+        };
+        Some(Arc::new(SealedBlock {
+            data: compress_block([raw.as_slice()]),
+            metas,
+        }))
+    }
+
+    /// An update that only closes the open block (at shutdown).
+    pub fn flush(&mut self) -> Update {
+        Update {
+            sealed: self.seal(),
+            ..Update::default()
+        }
+    }
 }
 
 /// Rough bytes of one flow record in memory.
@@ -185,16 +300,13 @@ fn flow_cost(f: &FlowRecord) -> usize {
 
 impl HistoryStore {
     pub fn new(config: HistoryConfig) -> HistoryStore {
-        let tracker = FlowTracker::new(config.service_ports.clone());
         HistoryStore {
             config,
             sealed: VecDeque::new(),
             sealed_bytes: 0,
             open: OpenBlock::default(),
-            last: None,
             flows: VecDeque::new(),
             flows_bytes: 0,
-            tracker,
             dropped_blocks: 0,
         }
     }
@@ -203,82 +315,39 @@ impl HistoryStore {
         &self.config
     }
 
-    /// Adds a sample. Returns the block this closed, if any (for the
-    /// recording). A sample not newer than the last is ignored (a
-    /// restarted replay).
+    /// Adds what a [`HistoryWriter`] made of a sample: a cheap insert
+    /// (the encoding was done outside the store's lock). Returns the
+    /// block this closed, if any (for the recording).
+    pub fn apply(&mut self, update: Update) -> Option<Arc<SealedBlock>> {
+        for f in update.flows {
+            self.flows_bytes += flow_cost(&f);
+            self.flows.push_back(f);
+        }
+        if let Some(block) = &update.sealed {
+            self.open = OpenBlock::default();
+            self.sealed_bytes += block.cost();
+            self.sealed.push_back(block.clone());
+        }
+        if let Some((meta, line)) = update.frame {
+            self.open.bytes += line.len() + std::mem::size_of::<SampleMeta>();
+            self.open.lines.push(line);
+            self.open.metas.push(meta);
+        }
+        self.enforce_cap();
+        update.sealed
+    }
+
+    /// Encodes and adds a sample in one step (tests, the CLI): the server
+    /// encodes outside the lock with [`HistoryWriter::encode`].
     pub fn push(
         &mut self,
+        writer: &mut HistoryWriter,
         snap: &Snapshot,
         containers: &ContainerLabels,
         meta: SampleMeta,
     ) -> Option<Arc<SealedBlock>> {
-        if self.newest_ms().is_some_and(|n| meta.at_ms <= n) {
-            return None;
-        }
-        for f in self.tracker.observe(snap) {
-            self.flows_bytes += flow_cost(&f);
-            self.flows.push_back(f);
-        }
-        let containers = RecordedContainers::from_labels(containers);
-        let block_age = self
-            .open
-            .metas
-            .first()
-            .map(|m| meta.at_ms.saturating_sub(m.at_ms));
-        let sealed = match block_age {
-            Some(age) if age >= self.config.keyframe_every.as_millis() as u64 => self.seal(),
-            _ => None,
-        };
-        let keyframe = self.open.metas.is_empty();
-        let (body, changed) = match (&self.last, keyframe) {
-            (Some((prev, prev_c)), false) => (
-                FrameBody::Delta(Box::new(delta(prev, snap))),
-                *prev_c != containers,
-            ),
-            _ => (FrameBody::Key(Box::new(snap.clone())), true),
-        };
-        let frame = Frame {
-            meta,
-            containers: changed.then(|| containers.clone()),
-            body,
-        };
-        let line: Arc<[u8]> = encode_frame(&frame).into();
-        self.open.bytes += line.len() + std::mem::size_of::<SampleMeta>();
-        self.open.lines.push(line);
-        self.open.metas.push(meta);
-        self.last = Some((snap.clone(), containers));
-        self.enforce_cap();
-        sealed
-    }
-
-    /// Closes the open block (at the keyframe interval, or when the
-    /// server stops so a recording keeps the last minute).
-    pub fn seal(&mut self) -> Option<Arc<SealedBlock>> {
-        if self.open.metas.is_empty() {
-            return None;
-        }
-        let open = std::mem::take(&mut self.open);
-        let block = Arc::new(SealedBlock {
-            data: compress_block(open.lines.iter().map(|l| &l[..])),
-            metas: open.metas,
-        });
-        self.sealed_bytes += block.cost();
-        self.sealed.push_back(block.clone());
-        self.enforce_cap();
-        Some(block)
-    }
-
-    /// Adds a block read from a recording, with the flows its samples close.
-    pub fn push_sealed(&mut self, block: Arc<SealedBlock>, snapshots: &[Snapshot]) {
-        for s in snapshots {
-            for f in self.tracker.observe(s) {
-                self.flows_bytes += flow_cost(&f);
-                self.flows.push_back(f);
-            }
-        }
-        self.sealed_bytes += block.cost();
-        self.sealed.push_back(block);
-        self.enforce_cap();
+        let update = writer.encode(snap, containers, meta);
+        self.apply(update)
     }
 
     fn bytes(&self) -> usize {
@@ -469,9 +538,10 @@ mod tests {
     #[test]
     fn every_sample_comes_back_as_it_was() {
         let mut store = HistoryStore::new(config(64 << 20));
+        let mut w = HistoryWriter::new(store.config());
         let samples: Vec<Snapshot> = (1..=35).map(|t| sample(t, 20, 15)).collect();
         for (i, s) in samples.iter().enumerate() {
-            store.push(s, &ContainerLabels::default(), meta(i as u64 + 1));
+            store.push(&mut w, s, &ContainerLabels::default(), meta(i as u64 + 1));
         }
         assert_eq!(store.usage().blocks, 4);
         for (i, s) in samples.iter().enumerate() {
@@ -499,8 +569,14 @@ mod tests {
     fn the_cap_holds_and_the_oldest_goes_first() {
         let cap = 2 << 20;
         let mut store = HistoryStore::new(config(cap));
+        let mut w = HistoryWriter::new(store.config());
         for t in 1..=600 {
-            store.push(&sample(t, 400, 0), &ContainerLabels::default(), meta(t));
+            store.push(
+                &mut w,
+                &sample(t, 400, 0),
+                &ContainerLabels::default(),
+                meta(t),
+            );
             assert!(store.usage().bytes <= cap, "at {t}: {:?}", store.usage());
         }
         let u = store.usage();
@@ -519,8 +595,19 @@ mod tests {
     #[test]
     fn a_replayed_restart_is_ignored() {
         let mut store = HistoryStore::new(config(64 << 20));
-        store.push(&sample(2, 3, 3), &ContainerLabels::default(), meta(2));
-        store.push(&sample(1, 3, 3), &ContainerLabels::default(), meta(1));
+        let mut w = HistoryWriter::new(store.config());
+        store.push(
+            &mut w,
+            &sample(2, 3, 3),
+            &ContainerLabels::default(),
+            meta(2),
+        );
+        store.push(
+            &mut w,
+            &sample(1, 3, 3),
+            &ContainerLabels::default(),
+            meta(1),
+        );
         assert_eq!(store.usage().samples, 1);
     }
 }

@@ -20,7 +20,7 @@ pub enum TimeError {
 pub fn parse_time_ms(s: &str) -> Result<u64, TimeError> {
     let t = s.trim();
     if let Ok(secs) = t.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 && secs < 1e13 {
+        if (0.0..1e13).contains(&secs) {
             return Ok((secs * 1000.0).round() as u64);
         }
         return Err(TimeError::Time(s.to_string()));

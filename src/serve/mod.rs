@@ -35,6 +35,7 @@ use crate::graph::model::{GraphDiff, GraphDoc};
 use crate::graph::traffic::InterfaceTraffic;
 use crate::graph::{build_connections, ContainerLabels, GraphOptions, Inputs};
 use crate::history::record::{RecordError, Recorder};
+use crate::history::store::{HistoryWriter, Update};
 use crate::history::{HistoryConfig, HistoryStore, SampleMeta};
 use crate::rules::RuleSet;
 use crate::snapshot::{Diagnostics, Snapshot};
@@ -216,6 +217,9 @@ pub struct Shared {
     pub fault: Fault,
     /// Every kept sample and closed connection (see [`crate::history`]).
     pub history: RwLock<HistoryStore>,
+    /// Encodes samples for `history`; only the sampler locks it, so the
+    /// encoding never holds up a request.
+    pub history_writer: std::sync::Mutex<HistoryWriter>,
     /// `--record DIR`: where history's blocks are also written.
     pub recorder: std::sync::Mutex<Option<Recorder>>,
     /// What the sample source skipped (a torn recording), for `/api/history`.
@@ -266,6 +270,7 @@ impl Shared {
             interval,
             started: Instant::now(),
             fault,
+            history_writer: std::sync::Mutex::new(HistoryWriter::new(&history)),
             history: RwLock::new(HistoryStore::new(history)),
             recorder: std::sync::Mutex::new(None),
             history_warnings: std::sync::Mutex::new(Vec::new()),
@@ -282,11 +287,20 @@ impl Shared {
     /// recording. A recording that cannot be written is logged once per
     /// distinct error and history in memory goes on.
     fn keep_in_history(&self, snapshot: &Snapshot, containers: &ContainerLabels, meta: SampleMeta) {
+        let update = self
+            .history_writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .encode(snapshot, containers, meta);
+        self.apply_history(update);
+    }
+
+    fn apply_history(&self, update: Update) {
         let sealed = self
             .history
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .push(snapshot, containers, meta);
+            .apply(update);
         if let Some(block) = sealed {
             self.record(&block);
         }
@@ -294,14 +308,12 @@ impl Shared {
 
     /// Closes history's open block and records it (at shutdown).
     fn flush_history(&self) {
-        let sealed = self
-            .history
-            .write()
+        let update = self
+            .history_writer
+            .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .seal();
-        if let Some(block) = sealed {
-            self.record(&block);
-        }
+            .flush();
+        self.apply_history(update);
     }
 
     fn record(&self, block: &crate::history::store::SealedBlock) {
