@@ -86,6 +86,10 @@ pub struct FlowTracker {
     /// Listening (proto, port) of recent samples: a connection outlives
     /// its listener, and its direction must not flip when it goes.
     listen_ports: FxHashSet<(Proto, u16)>,
+    /// The owners of this sample's listeners: the server of a connection
+    /// the kernel reported only when it was destroyed (no owner: it never
+    /// was in a dump) is the process that listened on its port.
+    listen_owners: FxHashMap<(Proto, u16), u32>,
     ports: ServicePorts,
     /// Connections logged in the last [`LINGER_MS`], with when.
     recently_closed: FxHashMap<FlowKey, u64>,
@@ -124,9 +128,13 @@ impl FlowTracker {
         let now = snap.taken_at_ms;
         let procs: FxHashMap<u32, &Process> = snap.processes.iter().map(|p| (p.pid, p)).collect();
         let mut listens: FxHashSet<(Proto, u16)> = FxHashSet::default();
+        self.listen_owners.clear();
         for s in &snap.sockets {
             if s.state == SocketState::Listen || (s.proto == Proto::Udp && s.remote.is_none()) {
                 listens.insert((s.proto, s.local.port()));
+                if let Some(pid) = s.owners.first() {
+                    self.listen_owners.insert((s.proto, s.local.port()), *pid);
+                }
             }
         }
         self.listen_ports.extend(listens.iter().copied());
@@ -208,11 +216,17 @@ impl FlowTracker {
         self.recently_closed
             .retain(|_, at| now.saturating_sub(*at) <= LINGER_MS);
         let recently_closed = &mut self.recently_closed;
+        let listen_owners = &self.listen_owners;
         self.open.retain(|key, flow| {
             if alive_now.contains(key) {
                 return true;
             }
             recently_closed.insert(*key, now);
+            if flow.server.pid.is_none() {
+                if let Some(pid) = listen_owners.get(&(key.0, key.2.port())) {
+                    flow.server = end_of(key.2, &[*pid], &procs);
+                }
+            }
             let start_ms = flow.start_ms;
             done.push(FlowRecord {
                 start: crate::history::time::rfc3339_ms(start_ms),
@@ -402,6 +416,9 @@ mod tests {
             20,
         );
         s.closed = true;
+        // Never in a dump: the kernel's report names no owner; the server
+        // is the listener's.
+        s.owners.clear();
         s.bytes_sent = Some(99);
         let done = t.observe(&snap(2000, vec![listen, c, s]));
         assert_eq!(done.len(), 1);
