@@ -165,7 +165,7 @@ struct ServeArgs {
     #[arg(long, value_name = "CIDR,…")]
     fleet_networks: Option<String>,
     /// Memory for in-memory history (samples and closed connections);
-    /// the oldest goes first. At least 1MiB.
+    /// the oldest goes first. At least 1MiB; 0 keeps no history.
     #[arg(long, value_name = "SIZE", default_value = "64MiB")]
     history_size: String,
     /// Also record history to hourly segment files in DIR.
@@ -503,9 +503,9 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let cap_bytes = procnet::history::time::parse_size(&args.history_size)
         .map_err(|e| anyhow::anyhow!("--history-size: {e}"))?;
-    if cap_bytes < procnet::history::store::MIN_CAP_BYTES {
+    if cap_bytes != 0 && cap_bytes < procnet::history::store::MIN_CAP_BYTES {
         anyhow::bail!(
-            "--history-size {}: too small; give at least 1MiB (default 64MiB)",
+            "--history-size {}: too small; give at least 1MiB (default 64MiB), or 0 for no history",
             args.history_size
         );
     }
@@ -513,6 +513,9 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("--record-retention: {e}"))?;
     if !(0.05..=86_400.0).contains(&args.keyframe_interval) {
         anyhow::bail!("--keyframe-interval: give 0.05 to 86400 seconds");
+    }
+    if cap_bytes == 0 && (args.record.is_some() || args.from.is_some()) {
+        anyhow::bail!("--history-size 0 keeps no history: it cannot go with --record or --from");
     }
     if let Some(dir) = &args.from {
         if !dir.is_dir() {

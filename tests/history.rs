@@ -163,6 +163,7 @@ struct Story {
     t_open: u64,
     t_mid: u64,
     t_close: u64,
+    t_closed_seen: u64,
     t_short: u64,
     t_end: u64,
 }
@@ -206,7 +207,7 @@ fn check_story(server: &Server, s: &Story, what: &str) {
         server,
         &format!(
             "/api/changes?from={}&to={}",
-            secs(s.t_open.saturating_sub(400)),
+            secs(s.t_open.saturating_sub(1)),
             secs(s.t_mid)
         ),
     );
@@ -242,12 +243,12 @@ fn check_story(server: &Server, s: &Story, what: &str) {
         long["endMs"].as_u64().unwrap(),
     );
     assert!(
-        start >= s.t_open.saturating_sub(1000) && start <= s.t_open + 1000,
-        "{what}: started near t_open: {long}"
+        start >= s.t_open && start <= s.t_mid,
+        "{what}: started at the first sample after it opened: {long}"
     );
     assert!(
-        end >= s.t_close && end <= s.t_close + 2000,
-        "{what}: ended near t_close: {long}"
+        end >= s.t_close && end <= s.t_closed_seen,
+        "{what}: ended at the first sample after it closed: {long}"
     );
     let short = find(s.short_port);
     // The kernel's destroy report names no owner; the collector knows the
@@ -263,10 +264,7 @@ fn check_story(server: &Server, s: &Story, what: &str) {
     );
     assert!(within_1pct(&short["serverBytes"], 3000), "{what}: {short}");
     let end = short["endMs"].as_u64().unwrap();
-    assert!(
-        end >= s.t_short.saturating_sub(300) && end <= s.t_short + 2000,
-        "{what}: {short}"
-    );
+    assert!(end >= s.t_short && end <= s.t_end, "{what}: {short}");
 
     // NDJSON, paged.
     let r = server.get_with(
@@ -292,6 +290,19 @@ fn check_story(server: &Server, s: &Story, what: &str) {
     );
     let r = server.get("/api/graph?at=yesterday");
     assert_eq!(r.status, 400, "{}", r.body);
+}
+
+/// Waits until history has a sample taken after `t`; returns its time.
+fn sample_after(server: &Server, t: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let newest = get(server, "/api/history")["newestMs"].as_u64();
+        if let Some(n) = newest.filter(|n| *n > t) {
+            return n;
+        }
+        assert!(Instant::now() < deadline, "no sample after {t} within 60 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// The (at_ms, seq) pairs history kept.
@@ -324,26 +335,27 @@ fn connections_are_found_live_and_in_the_replayed_recording() {
     let mut srv = python(SERVER, &[]);
     let port: u16 = srv.line().parse().unwrap();
     let mut cl = client(port);
-    std::thread::sleep(Duration::from_millis(1200));
+    sample_after(&live, now_ms());
 
+    // Times are those of the samples that saw each step (a busy machine
+    // samples late; the checks never depend on sleeping long enough).
     let t_open = now_ms();
     let long_port = cl.cmd("open");
     // What live serves, by seq, while the connection is open.
     let mut served: BTreeMap<u64, Value> = BTreeMap::new();
-    for _ in 0..6 {
-        std::thread::sleep(Duration::from_millis(250));
+    let mut t_mid = 0;
+    for _ in 0..3 {
+        t_mid = sample_after(&live, t_mid.max(t_open));
         let g = get(&live, "/api/graph");
         served.insert(g["seq"].as_u64().unwrap(), g);
     }
-    let t_mid = now_ms();
-    std::thread::sleep(Duration::from_millis(700));
     let t_close = now_ms();
     assert_eq!(cl.cmd("close"), long_port);
-    std::thread::sleep(Duration::from_millis(1200));
+    let t_closed_seen = sample_after(&live, t_close);
+    sample_after(&live, t_closed_seen);
     let t_short = now_ms();
     let short_port = cl.cmd("short");
-    std::thread::sleep(Duration::from_millis(1500));
-    let t_end = now_ms();
+    let t_end = sample_after(&live, sample_after(&live, t_short + 150));
     let story = Story {
         client_pid: cl.proc_.pid(),
         server_pid: srv.pid(),
@@ -352,6 +364,7 @@ fn connections_are_found_live_and_in_the_replayed_recording() {
         t_open,
         t_mid,
         t_close,
+        t_closed_seen,
         t_short,
         t_end,
     };
@@ -367,7 +380,11 @@ fn connections_are_found_live_and_in_the_replayed_recording() {
     }
     let history = get(&replay, "/api/history");
     assert_eq!(history["live"], false);
-    assert_eq!(seqs(&replay), live_seqs, "every sample is in the recording");
+    let replayed = seqs(&replay);
+    assert!(
+        replayed.len() >= live_seqs.len() && replayed[..live_seqs.len()] == live_seqs[..],
+        "every sample is in the recording"
+    );
     check_story(&replay, &story, "replay");
     let mut compared = 0;
     for (seq, graph) in &served {
@@ -535,7 +552,7 @@ fn the_byte_cap_holds_under_churn_and_the_oldest_goes_first() {
         ],
         "0.25",
     );
-    std::thread::sleep(Duration::from_secs(1));
+    sample_after(&server, sample_after(&server, 0));
     let rss_start = rss_kib(server.child.id());
     let mut churn = python(CHURN, &["25"]);
     assert_eq!(churn.line(), "go");

@@ -3,7 +3,7 @@
 //! The same block bytes live in memory and in recording segments
 //! (docs/recording-format.md), so recording costs no second encoding.
 
-use crate::history::frame::{apply, BadDelta, Frame, FrameBody};
+use crate::history::frame::{apply, BadDelta, Frame, FrameBody, FrameRef};
 use crate::snapshot::Snapshot;
 
 /// zstd level: 3 is zstd's default, about 250 MB/s on one core; higher
@@ -28,7 +28,7 @@ pub enum CodecError {
 }
 
 /// One frame as a line of JSON (with its newline).
-pub fn encode_frame(frame: &Frame) -> Vec<u8> {
+pub fn encode_frame(frame: &FrameRef<'_>) -> Vec<u8> {
     // Serialising plain data into a Vec cannot fail.
     let mut line = serde_json::to_vec(frame).unwrap_or_default();
     line.push(b'\n');
@@ -162,11 +162,12 @@ mod tests {
             } else {
                 FrameBody::Delta(Box::new(delta(&samples[i - 1], s)))
             };
-            lines.push(encode_frame(&Frame {
+            let frame = Frame {
                 meta: meta(s.taken_at_ms),
                 containers: None,
                 body,
-            }));
+            };
+            lines.push(encode_frame(&frame.borrowed()));
         }
         let block = compress_block(lines.iter().map(|l| l.as_slice()));
         let frames = decompress_block(&block).unwrap();

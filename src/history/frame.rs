@@ -30,6 +30,38 @@ pub struct Frame {
     pub body: FrameBody,
 }
 
+/// A [`Frame`] borrowing its parts, for encoding without copying a
+/// keyframe's sample (the same JSON).
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FrameRef<'a> {
+    pub meta: SampleMeta,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub containers: Option<&'a RecordedContainers>,
+    pub body: FrameBodyRef<'a>,
+}
+
+/// A [`FrameBody`] borrowing its sample or delta.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum FrameBodyRef<'a> {
+    Key(&'a Snapshot),
+    Delta(&'a SnapshotDelta),
+}
+
+impl Frame {
+    pub fn borrowed(&self) -> FrameRef<'_> {
+        FrameRef {
+            meta: self.meta,
+            containers: self.containers.as_ref(),
+            body: match &self.body {
+                FrameBody::Key(s) => FrameBodyRef::Key(s),
+                FrameBody::Delta(d) => FrameBodyRef::Delta(d),
+            },
+        }
+    }
+}
+
 /// The small per-sample facts kept uncompressed for the scrubber strip.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -445,14 +445,15 @@ mod tests {
             edges: 0,
             bytes_total: 0,
         };
-        let line = encode_frame(&Frame {
+        let frame = Frame {
             meta,
             containers: None,
             body: FrameBody::Key(Box::new(Snapshot {
                 taken_at_ms: t,
                 ..Snapshot::default()
             })),
-        });
+        };
+        let line = encode_frame(&frame.borrowed());
         SealedBlock {
             metas: vec![meta],
             data: compress_block([line.as_slice()]),

@@ -16,7 +16,8 @@ use crate::history::codec::{
 };
 use crate::history::codec::{rebuild, rebuild_upto, CodecError};
 use crate::history::flows::{FlowRecord, FlowTracker};
-use crate::history::frame::{delta, Frame, FrameBody, RecordedContainers, SampleMeta};
+use crate::history::frame::Frame;
+use crate::history::frame::{delta, FrameBodyRef, FrameRef, RecordedContainers, SampleMeta};
 use crate::snapshot::Snapshot;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -183,13 +184,23 @@ pub struct Update {
     pub flows: Vec<FlowRecord>,
 }
 
+/// A sample held by reference: the server's published sample is kept as
+/// the previous one for the next delta without a copy of its sockets.
+pub type SharedSnapshot = Arc<dyn AsRef<Snapshot> + Send + Sync>;
+
+impl AsRef<Snapshot> for Snapshot {
+    fn as_ref(&self) -> &Snapshot {
+        self
+    }
+}
+
 /// Encodes samples into frames and blocks, on the sampler's thread and
 /// outside the store's lock: the previous sample (for deltas), the
 /// closed-connection tracker and a copy of the open block's frames.
-#[derive(Debug)]
 pub struct HistoryWriter {
     keyframe_every: Duration,
-    last: Option<(Snapshot, RecordedContainers)>,
+    /// Shared with the server's published sample, never copied.
+    last: Option<(SharedSnapshot, RecordedContainers)>,
     tracker: FlowTracker,
     open_lines: Vec<Arc<[u8]>>,
     open_metas: Vec<SampleMeta>,
@@ -210,14 +221,15 @@ impl HistoryWriter {
     /// skipped (a restarted replay).
     pub fn encode(
         &mut self,
-        snap: &Snapshot,
+        shared: SharedSnapshot,
         containers: &ContainerLabels,
         meta: SampleMeta,
     ) -> Update {
+        let snap: &Snapshot = (*shared).as_ref();
         if self
             .last
             .as_ref()
-            .is_some_and(|(l, _)| meta.at_ms <= l.taken_at_ms)
+            .is_some_and(|(l, _)| meta.at_ms <= (**l).as_ref().taken_at_ms)
         {
             return Update::default();
         }
@@ -232,22 +244,23 @@ impl HistoryWriter {
             _ => None,
         };
         let keyframe = self.open_metas.is_empty();
+        let d;
         let (body, changed) = match (&self.last, keyframe) {
-            (Some((prev, prev_c)), false) => (
-                FrameBody::Delta(Box::new(delta(prev, snap))),
-                *prev_c != containers,
-            ),
-            _ => (FrameBody::Key(Box::new(snap.clone())), true),
+            (Some((prev, prev_c)), false) => {
+                d = delta((**prev).as_ref(), snap);
+                (FrameBodyRef::Delta(&d), *prev_c != containers)
+            }
+            _ => (FrameBodyRef::Key(snap), true),
         };
-        let frame = Frame {
+        let frame = FrameRef {
             meta,
-            containers: changed.then(|| containers.clone()),
+            containers: changed.then_some(&containers),
             body,
         };
         let line: Arc<[u8]> = compress_line(&encode_frame(&frame)).into();
         self.open_lines.push(line.clone());
         self.open_metas.push(meta);
-        self.last = Some((snap.clone(), containers));
+        self.last = Some((shared.clone(), containers));
         Update {
             sealed,
             frame: Some((meta, line)),
@@ -346,7 +359,7 @@ impl HistoryStore {
         containers: &ContainerLabels,
         meta: SampleMeta,
     ) -> Option<Arc<SealedBlock>> {
-        let update = writer.encode(snap, containers, meta);
+        let update = writer.encode(Arc::new(snap.clone()), containers, meta);
         self.apply(update)
     }
 

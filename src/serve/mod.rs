@@ -286,12 +286,20 @@ impl Shared {
     /// Adds a published sample to history; a block it closes goes to the
     /// recording. A recording that cannot be written is logged once per
     /// distinct error and history in memory goes on.
-    fn keep_in_history(&self, snapshot: &Snapshot, containers: &ContainerLabels, meta: SampleMeta) {
+    fn keep_in_history(
+        &self,
+        sample: Arc<LatestSample>,
+        containers: &ContainerLabels,
+        meta: SampleMeta,
+    ) {
+        if self.history().config().cap_bytes == 0 {
+            return; // --history-size 0
+        }
         let update = self
             .history_writer
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .encode(snapshot, containers, meta);
+            .encode(sample, containers, meta);
         self.apply_history(update);
     }
 
@@ -529,6 +537,12 @@ pub struct LatestSample {
     pub rules: RuleSet,
     pub options: GraphOptions,
     pub containers: ContainerLabels,
+}
+
+impl AsRef<Snapshot> for LatestSample {
+    fn as_ref(&self) -> &Snapshot {
+        &self.snapshot
+    }
 }
 
 impl LatestSample {

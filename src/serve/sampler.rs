@@ -149,7 +149,7 @@ pub fn run(
                     took: started.elapsed(),
                 });
                 prev = Some(graph);
-                shared.keep_in_history(&latest.snapshot, &containers, meta);
+                shared.keep_in_history(latest, &containers, meta);
             }
         }
         if !source.paced() && !finished {

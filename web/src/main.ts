@@ -4,6 +4,7 @@ import { GraphView, type PerfRecord } from './graph';
 import { TableView } from './table';
 import { DiagramView } from './diagram';
 import { renderPanel } from './panel';
+import { TimeBar } from './timebar';
 import type { ConnectionsDoc, GraphDiff, GraphDoc, StatusEvent } from './types';
 
 type ViewName = 'graph' | 'table' | 'diagram';
@@ -37,6 +38,24 @@ const perf = { firstBreakdown: {} as Record<string, number>, firstFrameMs: -1, f
 
 graph.onSelect = (id) => renderPanel(graph, model, id);
 
+// ---------- time bar: the past pauses live updates; Live resumes them ----------
+const timebar = new TimeBar({
+  showPast(doc, atMs) {
+    paused = true;
+    applyFull(doc, performance.now(), 0);
+    setLive(`past · ${new Date(atMs).toISOString()}`, 'paused');
+    if (view !== 'graph') void refreshConnections();
+  },
+  goLive() {
+    paused = false;
+    (document.getElementById('pause') as HTMLButtonElement).textContent = 'Pause';
+    setLive('live', 'ok');
+    void resync();
+    if (view !== 'graph') void refreshConnections();
+  },
+});
+
+
 // ---------- tabs ----------
 function show(v: ViewName) {
   view = v;
@@ -57,7 +76,7 @@ if (initialView === 'table' || initialView === 'diagram') show(initialView);
 async function refreshConnections() {
   clearTimeout(connTimer);
   try {
-    const r = await fetch('/api/connections', { credentials: 'same-origin', cache: 'no-store' });
+    const r = await fetch('/api/connections' + timebar.query(), { credentials: 'same-origin', cache: 'no-store' });
     if (r.ok) {
       connDoc = await r.json() as ConnectionsDoc;
       table.setData(connDoc);
@@ -175,6 +194,8 @@ const hook = {
   get lastSeq() { return model.seq; },
   get view() { return view; },
   get paused() { return paused; },
+  get atMs() { return timebar.atMs; },
+  get vanishedEdgeIds() { return timebar.changes?.vanishedEdges.map((e) => e.id) ?? []; },
   get layoutRunning() { return graph.layoutRunning; },
   get grouping() { return graph.grouping; },
   position: (id: string) => { const n = graph.vnodes.get(id); return n ? { x: n.x, y: n.y } : null; },
