@@ -64,7 +64,7 @@ struct Cli {
 enum Command {
     /// Run the live server (the default).
     #[command(after_help = EXIT_CODES)]
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Collect once and print to stdout (no server, no network).
     #[command(after_help = EXIT_CODES)]
     Snapshot(SnapshotArgs),
@@ -562,7 +562,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Snapshot(args)) => run_snapshot(args),
-        Some(Command::Serve(args)) => run_serve(args),
+        Some(Command::Serve(args)) => run_serve(*args),
         Some(Command::Flows(args)) => run_flows(args),
         None => run_serve(cli.serve),
     };

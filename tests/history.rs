@@ -391,7 +391,7 @@ fn connections_are_found_live_and_in_the_replayed_recording() {
         let stamp = graph["timestamp"].as_str().unwrap();
         // The last sample served with this seq in that second.
         let Some((at, _)) = live_seqs.iter().rev().find(|(at, s)| {
-            s == seq && &procnet::history::time::rfc3339_ms(*at)[..19] == &stamp[..19]
+            s == seq && procnet::history::time::rfc3339_ms(*at)[..19] == stamp[..19]
         }) else {
             continue;
         };
