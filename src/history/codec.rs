@@ -70,8 +70,15 @@ pub fn decompress_block(block: &[u8]) -> Result<Vec<Frame>, CodecError> {
 
 /// Parses frames from JSON lines.
 pub fn parse_lines(raw: &[u8]) -> Result<Vec<Frame>, CodecError> {
+    parse_lines_upto(raw, usize::MAX)
+}
+
+/// Parses the first `n` frames only: a query for a moment early in a
+/// block does not pay for the frames after it.
+pub fn parse_lines_upto(raw: &[u8], n: usize) -> Result<Vec<Frame>, CodecError> {
     raw.split(|b| *b == b'\n')
         .filter(|l| !l.is_empty())
+        .take(n)
         .enumerate()
         .map(|(index, l)| {
             serde_json::from_slice(l).map_err(|source| CodecError::Json { index, source })

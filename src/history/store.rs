@@ -12,7 +12,7 @@
 use crate::graph::ports::ServicePorts;
 use crate::graph::ContainerLabels;
 use crate::history::codec::{
-    compress_block, compress_line, decompress_block, decompress_lines, encode_frame, parse_lines,
+    compress_block, compress_line, decompress_lines, encode_frame, parse_lines, parse_lines_upto,
 };
 use crate::history::codec::{rebuild, rebuild_upto, CodecError};
 use crate::history::flows::{FlowRecord, FlowTracker};
@@ -83,10 +83,18 @@ pub enum BlockFrames {
 
 impl BlockFrames {
     pub fn frames(&self) -> Result<Vec<Frame>, CodecError> {
+        self.frames_upto(usize::MAX)
+    }
+
+    /// The first `n` frames.
+    pub fn frames_upto(&self, n: usize) -> Result<Vec<Frame>, CodecError> {
         match self {
-            BlockFrames::Sealed(b) => decompress_block(&b.data),
+            BlockFrames::Sealed(b) => {
+                let raw = zstd::stream::decode_all(&b.data[..]).map_err(CodecError::Zstd)?;
+                parse_lines_upto(&raw, n)
+            }
             BlockFrames::Open(lines) => {
-                parse_lines(&decompress_lines(lines.iter().map(|l| &l[..]))?)
+                parse_lines(&decompress_lines(lines.iter().take(n).map(|l| &l[..]))?)
             }
         }
     }
@@ -126,7 +134,7 @@ pub struct AtSample {
 
 impl Located {
     pub fn rebuild(&self) -> Result<AtSample, CodecError> {
-        let frames = self.block.frames()?;
+        let frames = self.block.frames_upto(self.index + 1)?;
         let (prev, snapshot) = rebuild_upto(&frames, self.index)?;
         let containers = frames[..=self.index.min(frames.len() - 1)]
             .iter()
