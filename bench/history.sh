@@ -20,7 +20,8 @@ WINDOW=${WINDOW:-90}
 ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 TICKS=$(getconf CLK_TCK)
 TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"; kill $(jobs -p) 2>/dev/null || true' EXIT
+pid=
+trap 'kill $pid $(jobs -p) 2>/dev/null || true; rm -rf "$TMP"' EXIT
 
 CHURN=$(cat <<'PY'
 import socket, sys, threading, time
@@ -55,8 +56,9 @@ read -r ready <&"${HOLD[0]}"
 case "$ready" in READY*) ;; *) echo "holdconns failed: $ready" >&2; exit 1 ;; esac
 sockets=$(ss -tan | wc -l)
 
-# phase: NAME ARGS... — runs a server for WINDOW s (after a 5 s warm-up),
-# prints "cpu_pct history_bytes port" and leaves the server running as $pid.
+# phase ARGS... — runs a server for WINDOW s (after a 5 s warm-up), writes
+# "cpu_pct history_bytes port" to $TMP/phase and leaves the server running
+# as $pid (in this shell: no subshell, so $pid is ours to stop).
 phase() {
   local port; port=$(free_port)
   RUST_LOG=warn "$PROCNET" serve --port "$port" --interval 1 --no-containers "$@" &
@@ -64,11 +66,11 @@ phase() {
   sleep 5
   local t0 t1; t0=$(cpu_ticks $pid); sleep "$WINDOW"; t1=$(cpu_ticks $pid)
   local bytes; bytes=$(curl -s "http://127.0.0.1:$port/api/history" | python3 -c 'import json,sys; print(json.load(sys.stdin)["bytes"])')
-  echo "$(echo "($t1 - $t0) * 100 / $TICKS / $WINDOW" | bc -l) $bytes $port"
+  echo "$(echo "($t1 - $t0) * 100 / $TICKS / $WINDOW" | bc -l) $bytes $port" > "$TMP/phase"
 }
 
-read -r cpu_off _ _ < <(phase --history-size 0); kill $pid; wait $pid 2>/dev/null || true
-read -r cpu_calm bytes_calm port < <(phase --record "$TMP/rec")
+phase --history-size 0; read -r cpu_off _ _ < "$TMP/phase"; kill $pid; wait $pid 2>/dev/null || true
+phase --record "$TMP/rec"; read -r cpu_calm bytes_calm port < "$TMP/phase"
 # ?at= latency: 20 random moments of the window, each a new sample.
 lat=$(python3 - "$port" "$WINDOW" <<'PY'
 import json, random, sys, time, urllib.request
@@ -89,7 +91,7 @@ kill -TERM $pid; wait $pid 2>/dev/null || true
 disk=$(du -cb "$TMP"/rec/* | tail -1 | cut -f1)
 python3 -c "$CHURN" $((WINDOW + 20)) &
 churn=$!
-read -r cpu_busy bytes_busy _ < <(phase); kill $pid; wait $pid 2>/dev/null || true
+phase; read -r cpu_busy bytes_busy _ < "$TMP/phase"; kill $pid; wait $pid 2>/dev/null || true
 kill $churn 2>/dev/null || true
 
 # The alternative: ss -tanpi once a second into a log.
