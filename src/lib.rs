@@ -6,6 +6,7 @@
 
 pub mod collect;
 pub mod graph;
+pub mod history;
 pub mod monitor;
 pub mod names;
 pub mod rules;

@@ -64,10 +64,41 @@ struct Cli {
 enum Command {
     /// Run the live server (the default).
     #[command(after_help = EXIT_CODES)]
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Collect once and print to stdout (no server, no network).
     #[command(after_help = EXIT_CODES)]
     Snapshot(SnapshotArgs),
+    /// Closed connections (Zeek conn.log shape) from a recording.
+    #[command(after_help = EXIT_CODES)]
+    Flows(FlowsArgs),
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum FlowsFormat {
+    /// One line per connection, aligned columns.
+    Table,
+    /// One JSON object per line (the `/api/flows` records).
+    Ndjson,
+}
+
+#[derive(Args, Debug)]
+struct FlowsArgs {
+    /// Connections that ended at or after this: a time (RFC 3339, Unix
+    /// seconds) or a duration back from now (`1h`, `30m`).
+    #[arg(long, default_value = "1h", value_name = "T")]
+    since: String,
+    /// ... and at or before this (default: now).
+    #[arg(long, value_name = "T")]
+    until: Option<String>,
+    #[arg(long, value_enum, default_value_t = FlowsFormat::Table)]
+    format: FlowsFormat,
+    /// The recording directory (from `procnet serve --record DIR`). A
+    /// running server answers the same on GET /api/flows.
+    #[arg(long, value_name = "DIR")]
+    from: PathBuf,
+    /// Extra service ports for the direction heuristics, e.g. 3000,5000.
+    #[arg(long, value_name = "CSV", default_value = "")]
+    svc_ports: String,
 }
 
 /// Flags that shape the graph, shared by `serve` and `snapshot`.
@@ -152,6 +183,23 @@ struct ServeArgs {
     /// covered. Default: 10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,198.18.0.0/15,fc00::/7
     #[arg(long, value_name = "CIDR,…")]
     fleet_networks: Option<String>,
+    /// Memory for in-memory history (samples and closed connections);
+    /// the oldest goes first. At least 1MiB; 0 keeps no history.
+    #[arg(long, value_name = "SIZE", default_value = "64MiB")]
+    history_size: String,
+    /// Also record history to hourly segment files in DIR.
+    #[arg(long, value_name = "DIR", conflicts_with = "from")]
+    record: Option<PathBuf>,
+    /// Remove recorded segments older than this.
+    #[arg(long, value_name = "DURATION", default_value = "7d")]
+    record_retention: String,
+    /// Replay a recording (from --record DIR) instead of sampling this
+    /// machine: the same UI and APIs, over the recorded time.
+    #[arg(long, value_name = "DIR")]
+    from: Option<PathBuf>,
+    /// Seconds between history keyframes (one block each); a test hook.
+    #[arg(long, value_name = "SECS", default_value_t = 60.0, hide = true)]
+    keyframe_interval: f64,
     #[command(flatten)]
     graph: GraphArgs,
 }
@@ -176,9 +224,13 @@ struct SnapshotArgs {
     #[arg(long, value_enum, default_value_t = Format::Graph)]
     format: Format,
     /// Read a recorded snapshot (JSON from `--format snapshot`, a regular
-    /// file of at most 256 MiB) instead of collecting.
+    /// file of at most 256 MiB) instead of collecting; with --at, a
+    /// recording directory (from `procnet serve --record DIR`).
     #[arg(long, value_name = "PATH")]
     from: Option<PathBuf>,
+    /// The moment to show from the --from recording: RFC 3339 or Unix seconds.
+    #[arg(long, value_name = "T", requires = "from")]
+    at: Option<String>,
 }
 
 /// `--interval`: a number of seconds within [`INTERVAL_RANGE`]. NaN,
@@ -251,6 +303,9 @@ fn exit_code(e: &anyhow::Error) -> u8 {
         if let Some(serve) = cause.downcast_ref::<ServeError>() {
             return match serve {
                 ServeError::NeedsToken(_) | ServeError::PortInUse { .. } => 2,
+                // A --record or --from directory the user can fix.
+                ServeError::Record(_)
+                | ServeError::Source(procnet::serve::source::SourceError::Record(_)) => 2,
                 // An address that is not this machine's is a typo in --bind.
                 ServeError::Listen { source, .. }
                     if source.kind() == std::io::ErrorKind::AddrNotAvailable =>
@@ -298,6 +353,9 @@ fn graph_setup(args: &GraphArgs) -> anyhow::Result<GraphSetup> {
 
 fn run_snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
     let setup = graph_setup(&args.graph)?;
+    if let (Some(at), Some(dir)) = (&args.at, &args.from) {
+        return run_snapshot_at(&args, &setup, at, dir);
+    }
     let snapshot: Snapshot = match &args.from {
         Some(path) => read_snapshot_file(path)?,
         None => {
@@ -371,6 +429,79 @@ fn run_snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
     }
 }
 
+/// Writes the output and a newline; a closed pipe (`| head`) is fine.
+fn print_out(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{}", text.trim_end()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(RunTimeFailure(format!("cannot write to stdout: {e}")).into()),
+        Ok(()) => Ok(()),
+    }
+}
+
+/// `snapshot --at T --from DIR`: one moment of a recording.
+fn run_snapshot_at(
+    args: &SnapshotArgs,
+    setup: &GraphSetup,
+    at: &str,
+    dir: &Path,
+) -> anyhow::Result<()> {
+    let at_ms =
+        procnet::history::time::parse_time_ms(at).map_err(|e| anyhow::anyhow!("--at: {e}"))?;
+    let (sample, warnings) = procnet::history::replay::sample_at(dir, at_ms)
+        .with_context(|| format!("--from {}", dir.display()))?;
+    for w in warnings {
+        log::warn!("{w}");
+    }
+    let inputs = Inputs {
+        snapshot: &sample.snapshot,
+        rules: &setup.rules,
+        options: &setup.options,
+        containers: &sample.containers,
+        traffic: None,
+    };
+    let json = |r: serde_json::Result<String>| {
+        r.map_err(|e| RunTimeFailure(format!("cannot serialise the output: {e}")))
+    };
+    let graph = || procnet::history::replay::graph_of(&sample, &setup.rules, &setup.options);
+    let text = match args.format {
+        Format::Graph => json(serde_json::to_string_pretty(&graph()))?,
+        Format::Connections => json(serde_json::to_string_pretty(&build_connections(&inputs)))?,
+        Format::Snapshot => json(serde_json::to_string_pretty(&sample.snapshot))?,
+        Format::Table => procnet::table::render(&graph(), &build_connections(&inputs)),
+    };
+    print_out(&text)
+}
+
+/// `procnet flows`: closed connections of a recording.
+fn run_flows(args: FlowsArgs) -> anyhow::Result<()> {
+    let now = procnet::collect::now_ms();
+    let since = procnet::history::time::parse_time_or_ago_ms(&args.since, now)
+        .map_err(|e| anyhow::anyhow!("--since: {e}"))?;
+    let until = match &args.until {
+        Some(u) => procnet::history::time::parse_time_or_ago_ms(u, now)
+            .map_err(|e| anyhow::anyhow!("--until: {e}"))?,
+        None => u64::MAX,
+    };
+    let extra =
+        parse_port_list(&args.svc_ports).map_err(|e| anyhow::anyhow!("--svc-ports: {e}"))?;
+    let (flows, warnings) =
+        procnet::history::replay::flows_in(&args.from, since, until, ServicePorts::new(extra))
+            .with_context(|| format!("--from {}", args.from.display()))?;
+    for w in warnings {
+        log::warn!("{w}");
+    }
+    let text = match args.format {
+        FlowsFormat::Ndjson => flows
+            .iter()
+            .map(|f| serde_json::to_string(f).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        FlowsFormat::Table => procnet::history::flows::table(&flows),
+    };
+    print_out(&text)
+}
+
 fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let setup = graph_setup(&args.graph)?;
     let token = match (&args.token, &args.token_file) {
@@ -405,6 +536,37 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(csv) => procnet::graph::fleet::parse_networks(csv)?,
         None => procnet::graph::fleet::default_networks(),
     };
+    let cap_bytes = procnet::history::time::parse_size(&args.history_size)
+        .map_err(|e| anyhow::anyhow!("--history-size: {e}"))?;
+    if cap_bytes != 0 && cap_bytes < procnet::history::store::MIN_CAP_BYTES {
+        anyhow::bail!(
+            "--history-size {}: too small; give at least 1MiB (default 64MiB), or 0 for no history",
+            args.history_size
+        );
+    }
+    let retention = procnet::history::time::parse_duration(&args.record_retention)
+        .map_err(|e| anyhow::anyhow!("--record-retention: {e}"))?;
+    if !(0.05..=86_400.0).contains(&args.keyframe_interval) {
+        anyhow::bail!("--keyframe-interval: give 0.05 to 86400 seconds");
+    }
+    if cap_bytes == 0 && (args.record.is_some() || args.from.is_some()) {
+        anyhow::bail!("--history-size 0 keeps no history: it cannot go with --record or --from");
+    }
+    if let Some(dir) = &args.from {
+        if !dir.is_dir() {
+            anyhow::bail!(
+                "--from {}: not a directory; give a recording directory (from `procnet serve --record DIR`)",
+                dir.display()
+            );
+        }
+    }
+    let source = match &args.from {
+        Some(dir) => procnet::serve::source::SourceSpec::Recording(dir.clone()),
+        None => procnet::serve::source::SourceSpec::Live {
+            capture: args.capture,
+            containers: setup.containers,
+        },
+    };
     let config = procnet::serve::ServeConfig {
         bind,
         port: args.port,
@@ -419,6 +581,13 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         host_name,
         fleet_networks,
         dns: args.graph.dns(),
+        source,
+        history: procnet::serve::HistorySettings {
+            cap_bytes,
+            keyframe_every: std::time::Duration::from_secs_f64(args.keyframe_interval),
+            record: args.record.clone(),
+            retention,
+        },
     };
     procnet::serve::run(config)?;
     Ok(())
@@ -429,7 +598,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Snapshot(args)) => run_snapshot(args),
-        Some(Command::Serve(args)) => run_serve(args),
+        Some(Command::Serve(args)) => run_serve(*args),
+        Some(Command::Flows(args)) => run_flows(args),
         None => run_serve(cli.serve),
     };
     match result {

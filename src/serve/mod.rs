@@ -17,6 +17,7 @@
 //! connection.
 
 pub mod assets;
+pub mod history_routes;
 pub mod icons;
 pub mod listen;
 pub mod metrics;
@@ -25,20 +26,25 @@ pub mod routes;
 pub mod rules_watch;
 pub mod sampler;
 pub mod security;
+pub mod source;
 pub mod supervisor;
 pub mod views;
 
 use crate::collect::containers::{ContainerWatcher, EngineStatus, ENGINE_TIMEOUT, REFRESH};
-use crate::collect::{CollectError, CollectOptions, Collector};
+use crate::collect::CollectError;
 use crate::graph::model::{ConnectionsDoc, GraphDiff, GraphDoc};
 use crate::graph::traffic::InterfaceTraffic;
 use crate::graph::{build_connections, ContainerLabels, GraphOptions, Inputs};
+use crate::history::record::{RecordError, Recorder};
+use crate::history::store::{HistoryWriter, Update};
+use crate::history::{HistoryConfig, HistoryStore, SampleMeta};
 use crate::rules::RuleSet;
 use crate::snapshot::{Diagnostics, Snapshot};
 use axum::body::Bytes;
 use listen::{ConnLimits, HttpStats, LimitsError};
 use metrics::{DurationHistogram, MetricsData};
 use serde::Serialize;
+use source::{SourceError, SourceSpec};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -72,6 +78,31 @@ pub struct ServeConfig {
     pub fleet_networks: Vec<ipnet::IpNet>,
     /// Reverse DNS for remote addresses (`--no-dns`, `--dns-server`).
     pub dns: crate::names::DnsSetting,
+    /// Where samples come from (the live collector, or `--from DIR`).
+    pub source: SourceSpec,
+    /// What history keeps and where it records.
+    pub history: HistorySettings,
+}
+
+/// `--history-size`, `--record`, `--record-retention`.
+#[derive(Debug, Clone)]
+pub struct HistorySettings {
+    pub cap_bytes: usize,
+    /// A keyframe (and a block, and a recorded block) this often.
+    pub keyframe_every: Duration,
+    pub record: Option<PathBuf>,
+    pub retention: Duration,
+}
+
+impl Default for HistorySettings {
+    fn default() -> Self {
+        HistorySettings {
+            cap_bytes: crate::history::store::DEFAULT_CAP_BYTES,
+            keyframe_every: crate::history::store::KEYFRAME_EVERY,
+            record: None,
+            retention: Duration::from_secs(7 * 86_400),
+        }
+    }
 }
 
 /// Why the server could not start or stopped with an error.
@@ -89,6 +120,10 @@ pub enum ServeError {
     },
     #[error("cannot start the collector: {0}")]
     Collector(#[from] CollectError),
+    #[error("{0}")]
+    Source(#[from] SourceError),
+    #[error("{0}")]
+    Record(#[from] RecordError),
     #[error("{0}")]
     Limits(#[from] LimitsError),
     #[error("server error: {0}")]
@@ -183,6 +218,17 @@ pub struct Shared {
     pub started: Instant,
     /// A fault to inject (`PROCNET_FAULT`, a test hook).
     pub fault: Fault,
+    /// Every kept sample and closed connection (see [`crate::history`]).
+    pub history: RwLock<HistoryStore>,
+    /// Encodes samples for `history`; only the sampler locks it, so the
+    /// encoding never holds up a request.
+    pub history_writer: std::sync::Mutex<HistoryWriter>,
+    /// `--record DIR`: where history's blocks are also written.
+    pub recorder: std::sync::Mutex<Option<Recorder>>,
+    /// What the sample source skipped (a torn recording), for `/api/history`.
+    pub history_warnings: std::sync::Mutex<Vec<String>>,
+    /// Samples come from a recording (`serve --from`), not this machine.
+    pub replay: bool,
 }
 
 /// The shortest stall bound: at a short `--interval`, one slow sample on a
@@ -194,7 +240,7 @@ pub const MIN_STALL: Duration = Duration::from_secs(2);
 const EVENT_BACKLOG: usize = 32;
 
 impl Shared {
-    fn new(interval: Duration, fault: Fault) -> Shared {
+    fn new(interval: Duration, fault: Fault, history: HistoryConfig) -> Shared {
         let empty = GraphDoc::default();
         let graph_json = Bytes::from(serde_json::to_vec(&empty).unwrap_or_default());
         let traffic_json = Bytes::from_static(b"[]");
@@ -227,7 +273,95 @@ impl Shared {
             interval,
             started: Instant::now(),
             fault,
+            history_writer: std::sync::Mutex::new(HistoryWriter::new(&history)),
+            history: RwLock::new(HistoryStore::new(history)),
+            recorder: std::sync::Mutex::new(None),
+            history_warnings: std::sync::Mutex::new(Vec::new()),
+            replay: false,
         }
+    }
+
+    /// Read access to history that survives a poisoned lock.
+    pub fn history(&self) -> std::sync::RwLockReadGuard<'_, HistoryStore> {
+        self.history.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a published sample to history; a block it closes goes to the
+    /// recording. A recording that cannot be written is logged once per
+    /// distinct error and history in memory goes on.
+    fn keep_in_history(
+        &self,
+        sample: Arc<LatestSample>,
+        containers: &ContainerLabels,
+        meta: SampleMeta,
+    ) {
+        if self.history().config().cap_bytes == 0 {
+            return; // --history-size 0
+        }
+        let update = self
+            .history_writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .encode(sample, containers, meta);
+        self.apply_history(update);
+    }
+
+    fn apply_history(&self, update: Update) {
+        let sealed = self
+            .history
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .apply(update);
+        if let Some(block) = sealed {
+            self.record(&block);
+        }
+    }
+
+    /// Closes history's open block and records it (at shutdown).
+    fn flush_history(&self) {
+        let update = self
+            .history_writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .flush();
+        self.apply_history(update);
+    }
+
+    fn record(&self, block: &crate::history::store::SealedBlock) {
+        let mut rec = self.recorder.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = rec.as_mut() {
+            if let Err(e) = r.append(block, crate::collect::now_ms()) {
+                let msg = e.to_string();
+                let mut w = self
+                    .history_warnings
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                if !w.contains(&msg) {
+                    log::error!("{msg}; history goes on in memory");
+                    w.push(msg);
+                }
+            }
+        }
+    }
+
+    fn add_history_warnings(&self, warnings: Vec<String>) {
+        let mut w = self
+            .history_warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for x in warnings {
+            if !w.contains(&x) {
+                w.push(x);
+            }
+        }
+    }
+
+    /// The sampler is alive though it has nothing new (a finished replay).
+    fn beat(&self) {
+        let mut p = self.write();
+        let now = Instant::now();
+        p.last_beat = Some(now);
+        p.last_sample = Some(now);
     }
 
     /// How long without a finished sample means the sampler is stuck.
@@ -410,6 +544,12 @@ pub struct LatestSample {
     pub host_names: crate::names::label::HostNameMap,
 }
 
+impl AsRef<Snapshot> for LatestSample {
+    fn as_ref(&self) -> &Snapshot {
+        &self.snapshot
+    }
+}
+
 impl LatestSample {
     /// The `/api/connections` document as JSON.
     pub fn connections_json(&self) -> Bytes {
@@ -470,13 +610,27 @@ pub fn run(config: ServeConfig) -> Result<(), ServeError> {
     listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;
     let limits = ConnLimits::from_env()?;
-    let mut collector = Collector::with_options(CollectOptions {
-        capture: config.capture,
-        events: true,
-    })?;
-    collector.set_containers(config.containers);
-    let shared = Arc::new(Shared::new(config.interval, Fault::from_env()));
-    let watcher = if config.containers {
+    let collector = config.source.open()?;
+    let mut shared = Shared::new(
+        config.interval,
+        Fault::from_env(),
+        HistoryConfig {
+            cap_bytes: config.history.cap_bytes,
+            keyframe_every: config.history.keyframe_every,
+            grace: config
+                .interval
+                .saturating_mul(2)
+                .max(Duration::from_secs(2)),
+            service_ports: config.options.service_ports.clone(),
+        },
+    );
+    shared.replay = config.source.is_recording();
+    if let Some(dir) = &config.history.record {
+        shared.recorder =
+            std::sync::Mutex::new(Some(Recorder::open(dir, config.history.retention)?));
+    }
+    let shared = Arc::new(shared);
+    let watcher = if config.containers && !config.source.is_recording() {
         Some(ContainerWatcher::spawn(REFRESH, ENGINE_TIMEOUT)?)
     } else {
         None
@@ -511,6 +665,8 @@ pub fn run(config: ServeConfig) -> Result<(), ServeError> {
     });
     shared.stopping.store(true, Ordering::Relaxed);
     let _ = sampler.join();
+    // The last minute of history is in the open block: keep it on disk.
+    shared.flush_history();
     drop(watcher);
     runtime.shutdown_timeout(Duration::from_secs(2));
     result.map_err(ServeError::Io)

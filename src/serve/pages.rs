@@ -93,7 +93,13 @@ mod tests {
 
     #[tokio::test]
     async fn the_first_page_waits_later_ones_take_the_last_rows_while_the_new_build() {
-        let shared = Arc::new(Shared::new(Duration::from_secs(1), Fault::None));
+        let history = crate::history::HistoryConfig {
+            cap_bytes: 1 << 20,
+            keyframe_every: Duration::from_secs(60),
+            grace: Duration::from_secs(2),
+            service_ports: Default::default(),
+        };
+        let shared = Arc::new(Shared::new(Duration::from_secs(1), Fault::None, history));
         let pages = Arc::new(PageRows::default());
         publish(&shared, 1);
         let first = pages.rows(&shared).await.unwrap();

@@ -2,6 +2,7 @@
 
 use crate::graph::query::PageQuery;
 use crate::serve::assets::{self, NO_STORE};
+use crate::serve::history_routes;
 use crate::serve::icons;
 use crate::serve::pages::PageRows;
 use crate::serve::security::{login_redirect, token_cookie, Guard, RequestFacts, Verdict};
@@ -49,6 +50,9 @@ pub fn router(shared: Arc<Shared>, config: &ServeConfig) -> Router {
         .route("/api/graph", get(graph))
         .route("/api/connections", get(connections))
         .route("/api/traffic", get(traffic))
+        .route("/api/history", get(history))
+        .route("/api/changes", get(changes))
+        .route("/api/flows", get(flows))
         .route("/api/events", get(events))
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(healthz))
@@ -158,13 +162,23 @@ async fn not_found() -> Response {
 
 /// `/api/graph`: made by the sampler; gzip made once per sample for all
 /// clients that accept it.
-async fn graph(State(state): State<AppState>, headers: HeaderMap) -> Response {
+/// With `?at=T`, the graph of that moment from history.
+async fn graph(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(at) = history_routes::param(query.as_deref(), "at") {
+        return history_routes::graph_at(&state, &at).await;
+    }
     view(&state, View::Graph, &headers).await
 }
 
 /// `/api/connections`: built from the last sample on the first request
 /// after it (off the async workers), once for all concurrent requests, then
 /// served from the sample's cache until the next sample.
+/// With `?at=T`, the connections of that moment from history (paged too,
+/// with the parameters below).
 ///
 /// With any of `rows`, `q`, `sort`, `limit`, `offset` it answers one page
 /// ([`crate::graph::query`]), cut from rows built once per sample and
@@ -178,10 +192,12 @@ async fn connections(
     let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    match PageQuery::parse(&pairs) {
-        Ok(None) => view(&state, View::Connections, &headers).await,
-        Ok(Some(query)) => connections_page(&state, query, accepts_gzip(&headers)).await,
-        Err(e) => (
+    let (at, pairs): (Vec<_>, Vec<_>) = pairs.into_iter().partition(|(k, _)| k == "at");
+    match (PageQuery::parse(&pairs), at.first()) {
+        (Ok(query), Some((_, at))) => history_routes::connections_at(&state, at, query).await,
+        (Ok(None), None) => view(&state, View::Connections, &headers).await,
+        (Ok(Some(query)), None) => connections_page(&state, query, accepts_gzip(&headers)).await,
+        (Err(e), _) => (
             StatusCode::BAD_REQUEST,
             [
                 (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
@@ -226,6 +242,22 @@ async fn connections_page(state: &AppState, query: PageQuery, gzip: bool) -> Res
         }
         Err(_) => failed(),
     }
+}
+
+async fn history(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    history_routes::history(&state, query.as_deref()).await
+}
+
+async fn changes(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    history_routes::changes_between(&state, query.as_deref()).await
+}
+
+async fn flows(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    history_routes::flows(&state, query.as_deref(), &headers).await
 }
 
 /// `/api/traffic`: per process and interface, bytes received and sent

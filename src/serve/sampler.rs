@@ -1,23 +1,26 @@
-//! The sampling loop: every interval, off the request path, take a sample,
-//! build the views, diff against the last graph and publish. A failed
+//! The sampling loop: every interval, off the request path, take a sample
+//! from the [`SampleSource`] (the live collector or a recording), build the
+//! views, diff against the last graph, publish, and keep the sample in
+//! history (recording its blocks with `--record`). A failed
 //! sample is logged once (per distinct message) and the last good views
 //! stay served. The rules come from a [`RulesWatcher`], which re-reads the
 //! rules file on its own thread when it changes: a sample never waits for a
 //! load, and a broken edit keeps the last good rules.
 
 use crate::collect::containers::{latest, EngineView};
-use crate::collect::Collector;
 use crate::graph::containers::container_labels;
 use crate::graph::diff::diff;
 use crate::graph::fleet::{FleetAggregator, FleetSettings};
 use crate::graph::model::GraphDoc;
 use crate::graph::traffic::TrafficTracker;
 use crate::graph::{build_graph, ContainerLabels, Inputs};
+use crate::history::SampleMeta;
 use crate::names::label::{addresses_to_name, name_graph};
 use crate::names::HostNames;
 use crate::rules::RuleSet;
 use crate::serve::metrics::{MetricsData, RetransmitCounter};
 use crate::serve::rules_watch::RulesWatcher;
+use crate::serve::source::SampleSource;
 use crate::serve::{LatestSample, SampleOutput, ServeConfig, Shared};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
@@ -30,7 +33,7 @@ use std::time::{Duration, Instant};
 /// `names`, the reverse-DNS service (`None` with `--no-dns`).
 pub fn run(
     shared: Arc<Shared>,
-    mut collector: Collector,
+    mut source: Box<dyn SampleSource>,
     config: &ServeConfig,
     rules_watch: &RulesWatcher,
     engine: Option<Arc<RwLock<EngineView>>>,
@@ -51,10 +54,27 @@ pub fn run(
     let mut samples: u64 = 0;
     let mut seq: u64 = 0;
     let mut next_tick = Instant::now();
+    let mut finished = false;
     while !shared.stopping.load(Ordering::Relaxed) {
         let rules = rules_watch.rules();
         let started = Instant::now();
-        match collector.sample() {
+        let next = if finished {
+            Ok(None)
+        } else {
+            source.next_sample()
+        };
+        match next {
+            Ok(None) => {
+                if !finished {
+                    finished = true;
+                    shared.add_history_warnings(source.warnings());
+                    log::info!(
+                        "the recording is replayed ({samples} samples); serving it until stopped"
+                    );
+                }
+                // Nothing new will come: the server is alive, not stalled.
+                shared.beat();
+            }
             Err(e) => {
                 let msg = e.to_string();
                 if last_error.as_deref() != Some(msg.as_str()) {
@@ -63,18 +83,21 @@ pub fn run(
                 last_error = Some(msg.clone());
                 shared.record_failure(msg);
             }
-            Ok(snapshot) => {
+            Ok(Some(sample)) => {
                 if last_error.take().is_some() {
                     log::info!("sampling works again");
                 }
                 let collect_time = started.elapsed();
-                let containers = match &engine {
-                    Some(view) => {
+                let recorded_seq = sample.seq;
+                let snapshot = sample.snapshot;
+                let containers = match (sample.containers, &engine) {
+                    (Some(recorded), _) => recorded,
+                    (None, Some(view)) => {
                         let view = latest(view);
                         shared.set_engine_status(&view.status);
                         container_labels(&view.containers, &snapshot)
                     }
-                    None => ContainerLabels::default(),
+                    (None, None) => ContainerLabels::default(),
                 };
                 let sample = traffic.observe(&snapshot);
                 traffic.forget_exited(&snapshot);
@@ -91,7 +114,7 @@ pub fn run(
                     containers: &containers,
                     traffic: Some(&sample),
                 };
-                let mut graph = build_graph(&inputs, seq + 1);
+                let mut graph = build_graph(&inputs, recorded_seq.unwrap_or(seq + 1));
                 // Names found so far; new ones arrive with a later sample
                 // (and reach clients as an updated node in its diff).
                 let host_names = names
@@ -99,9 +122,11 @@ pub fn run(
                     .unwrap_or_default();
                 name_graph(&mut graph, &host_names);
                 let graph_diff = prev.as_deref().map(|p| diff(p, &graph));
-                match &graph_diff {
+                match (&graph_diff, recorded_seq) {
+                    // A replay serves the seq the sample was served with.
+                    (_, Some(recorded)) => seq = recorded,
                     // Nothing changed: keep the seq so clients stay in step.
-                    Some(d) if d.is_empty() => graph.seq = seq,
+                    (Some(d), None) if d.is_empty() => graph.seq = seq,
                     _ => seq += 1,
                 }
                 let graph = Arc::new(graph);
@@ -111,16 +136,23 @@ pub fn run(
                 metrics.fleet = fleet.export(&snapshot, &containers);
                 let diagnostics = snapshot.diagnostics.clone();
                 samples += 1;
+                let meta = SampleMeta {
+                    at_ms: snapshot.taken_at_ms,
+                    seq: graph.seq,
+                    edges: graph.edges.len() as u32,
+                    bytes_total: traffic.grand_total.0.saturating_add(traffic.grand_total.1),
+                };
+                let latest = Arc::new(LatestSample {
+                    number: samples,
+                    snapshot,
+                    rules: RuleSet::clone(&rules),
+                    options: config.options.clone(),
+                    containers: containers.clone(),
+                    host_names,
+                });
                 shared.publish(SampleOutput {
                     graph: graph.clone(),
-                    latest: Arc::new(LatestSample {
-                        number: samples,
-                        snapshot,
-                        rules: RuleSet::clone(&rules),
-                        options: config.options.clone(),
-                        containers: containers.clone(),
-                        host_names,
-                    }),
+                    latest: latest.clone(),
                     traffic: &traffic.totals(),
                     diff: graph_diff.filter(|d| !d.is_empty()),
                     metrics,
@@ -128,7 +160,11 @@ pub fn run(
                     took: started.elapsed(),
                 });
                 prev = Some(graph);
+                shared.keep_in_history(latest, &containers, meta);
             }
+        }
+        if !source.paced() && !finished {
+            continue; // a replay: the next sample now
         }
         next_tick += config.interval;
         let now = Instant::now();

@@ -9,9 +9,9 @@
 //! shutdown (as a rules file that is a FIFO did). Unset, it costs nothing.
 
 use crate::collect::containers::EngineView;
-use crate::collect::{CollectOptions, Collector};
 use crate::names::HostNames;
 use crate::serve::rules_watch::RulesWatcher;
+use crate::serve::source::SampleSource;
 use crate::serve::{sampler, ServeConfig, Shared};
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
@@ -86,11 +86,12 @@ fn payload_text(payload: &(dyn Any + Send)) -> String {
 }
 
 /// Runs the sampler until the server stops, restarting it after a panic.
-/// `collector` is the one made at start-up (so a collector that cannot
-/// start fails the server before it listens); restarts make fresh ones.
+/// `source` is the one opened at start-up (so a collector that cannot
+/// start fails the server before it listens); restarts open fresh ones
+/// from `config.source`.
 pub fn run(
     shared: Arc<Shared>,
-    collector: Collector,
+    source: Box<dyn SampleSource>,
     config: &ServeConfig,
     engine: Option<Arc<RwLock<EngineView>>>,
 ) {
@@ -109,21 +110,15 @@ pub fn run(
             None
         }
     };
-    let mut collector = Some(collector);
+    let mut collector = Some(source);
     let mut consecutive: u32 = 0;
     let mut logged: Vec<String> = Vec::new();
     while !shared.stopping.load(Ordering::Relaxed) {
         let Some(c) = collector.take() else {
-            match Collector::with_options(CollectOptions {
-                capture: config.capture,
-                events: true,
-            }) {
-                Ok(mut c) => {
-                    c.set_containers(config.containers);
-                    collector = Some(c);
-                }
+            match config.source.open() {
+                Ok(c) => collector = Some(c),
                 Err(e) => {
-                    shared.record_failure(format!("cannot restart the collector: {e}"));
+                    shared.record_failure(format!("cannot restart the sample source: {e}"));
                     consecutive = consecutive.saturating_add(1);
                     shared.sleep(backoff(config.interval, consecutive));
                 }

@@ -28,6 +28,8 @@ const COLUMNS: Column[] = [
 
 export class ConnectionsTable {
   private q = '';
+  /** A past moment (`at=`, Unix seconds) whose connections are shown; empty for live. */
+  private at = '';
   private sort = '';
   private total = -1;
   private unfiltered = -1;
@@ -67,6 +69,13 @@ export class ConnectionsTable {
       h.addEventListener('click', go);
       h.addEventListener('keydown', (e) => { if (e.key === 'Enter') go(); });
     });
+  }
+
+  /** Shows the connections of a past moment from the server's history (`''`: live). */
+  setAt(at: string) {
+    if (at === this.at) return;
+    this.at = at;
+    this.restart();
   }
 
   /** Server-side filter (the same words as the listener table's). */
@@ -131,7 +140,7 @@ export class ConnectionsTable {
     this.inFlight.add(block);
     this.draw();
     try {
-      const r = await fetch(pageUrl(this.base, { q: this.q, sort: this.sort, offset: block * BLOCK, limit: BLOCK }), { credentials: 'same-origin', cache: 'no-store' });
+      const r = await fetch(pageUrl(this.base, { q: this.q, sort: this.sort, offset: block * BLOCK, limit: BLOCK, at: this.at }), { credentials: 'same-origin', cache: 'no-store' });
       if (gen !== this.generation) return;
       if (!r.ok) { this.error = (await r.text()).trim(); return; }
       const page = await r.json() as ConnectionsPage | { connections: Connection[] };

@@ -4,6 +4,7 @@ import { GraphView, type PerfRecord } from './graph';
 import { TableView, refreshTable as refreshTableData } from './table';
 import { DiagramView } from './diagram';
 import { renderPanel } from './panel';
+import { TimeBar } from './timebar';
 import type { ConnectionsDoc, GraphDiff, GraphDoc, StatusEvent } from './types';
 
 type ViewName = 'graph' | 'table' | 'diagram';
@@ -37,6 +38,24 @@ const perf = { firstBreakdown: {} as Record<string, number>, firstFrameMs: -1, f
 
 graph.onSelect = (id) => renderPanel(graph, model, id);
 
+// ---------- time bar: the past pauses live updates; Live resumes them ----------
+const timebar = new TimeBar({
+  showPast(doc, atMs) {
+    paused = true;
+    applyFull(doc, performance.now(), 0);
+    setLive(`past · ${new Date(atMs).toISOString()}`, 'paused');
+    if (view !== 'graph') void refreshConnections();
+  },
+  goLive() {
+    paused = false;
+    (document.getElementById('pause') as HTMLButtonElement).textContent = 'Pause';
+    setLive('live', 'ok');
+    void resync();
+    if (view !== 'graph') void refreshConnections();
+  },
+});
+
+
 // ---------- tabs ----------
 function show(v: ViewName) {
   view = v;
@@ -60,7 +79,7 @@ async function refreshConnections() {
   try {
     if (view === 'table') await refreshTable();
     else {
-      const r = await fetch('/api/connections', { credentials: 'same-origin', cache: 'no-store' });
+      const r = await fetch('/api/connections' + timebar.query(), { credentials: 'same-origin', cache: 'no-store' });
       if (r.ok) {
         connDoc = await r.json() as ConnectionsDoc;
         table.setData(connDoc);
@@ -74,7 +93,7 @@ async function refreshConnections() {
 /** The table view: the connections table pages itself; the listeners come whole only when the
  *  document is small enough for their badges (see refreshTable in table.ts). */
 async function refreshTable() {
-  const doc = await refreshTableData(table);
+  const doc = await refreshTableData(table, timebar.atParam());
   if (doc) { connDoc = doc; diagram.setData(doc); }
 }
 
@@ -186,6 +205,8 @@ const hook = {
   get lastSeq() { return model.seq; },
   get view() { return view; },
   get paused() { return paused; },
+  get atMs() { return timebar.atMs; },
+  get vanishedEdgeIds() { return timebar.changes?.vanishedEdges.map((e) => e.id) ?? []; },
   get layoutRunning() { return graph.layoutRunning; },
   get grouping() { return graph.grouping; },
   /** drawn edges with the width the last frame used (CSS px), the rates written on edges, the

@@ -25,8 +25,9 @@ export function blocksFor(first: number, last: number, block = BLOCK): number[] 
 }
 
 /** The address of one page: only the parameters that are set. */
-export function pageUrl(base: string, p: { q?: string; sort?: string; offset: number; limit: number; rows?: 'connections' | 'listeners' }): string {
+export function pageUrl(base: string, p: { q?: string; sort?: string; offset: number; limit: number; rows?: 'connections' | 'listeners'; at?: string }): string {
   const s = new URLSearchParams();
+  if (p.at) s.set('at', p.at);
   if (p.rows && p.rows !== 'connections') s.set('rows', p.rows);
   if (p.q) s.set('q', p.q);
   if (p.sort) s.set('sort', p.sort);

@@ -211,19 +211,22 @@ async function getJson<T>(url: string): Promise<T | null> {
  *  with every connection (for the badges) when there are at most FULL_DOC_MAX, else alone
  *  (`rows=listeners`), with a note that the connections are in the table below. Returns the
  *  whole document when it was fetched. */
-export async function refreshTable(view: TableView): Promise<ConnectionsDoc | null> {
+export async function refreshTable(view: TableView, at = ''): Promise<ConnectionsDoc | null> {
+  // `at`: a past moment (Unix seconds) from the server's history; empty for live.
+  const atParam = at ? `&at=${encodeURIComponent(at)}` : '';
+  view.connections.setAt(at);
   view.connections.start();
-  const probe = await getJson<ConnectionsPage | ConnectionsDoc>('/api/connections?limit=0');
+  const probe = await getJson<ConnectionsPage | ConnectionsDoc>('/api/connections?limit=0' + atParam);
   if (!probe) return null;
   if (!('total' in probe)) { // a server without paging: this is the whole document
     view.setNote(''); view.setData(probe); return probe;
   }
   if (probe.unfiltered <= FULL_DOC_MAX) {
-    const doc = await getJson<ConnectionsDoc>('/api/connections');
+    const doc = await getJson<ConnectionsDoc>('/api/connections' + (at ? `?at=${encodeURIComponent(at)}` : ''));
     if (doc) { view.setNote(''); view.setData(doc); }
     return doc;
   }
-  const page = await getJson<ConnectionsPage>('/api/connections?rows=listeners&limit=10000');
+  const page = await getJson<ConnectionsPage>('/api/connections?rows=listeners&limit=10000' + atParam);
   if (!page) return null;
   view.setData({ listeners: page.listeners ?? [], connections: [] });
   view.setNote(`${fmtCount(probe.unfiltered)} connections: too many to fetch whole for the Clients and Connects-to badges. `

@@ -1,0 +1,431 @@
+//! Closed connections, derived from the sequence of samples alone (so a
+//! replayed recording yields the same log as the live server did): a
+//! connection is open while a sample shows one of its sockets alive, and
+//! closed at the first sample where none is (gone, `TIME_WAIT`/`CLOSE`,
+//! or reported destroyed by the kernel — which is how a connection that
+//! lived between two samples is seen at all).
+//!
+//! Records have the shape of Zeek's `conn.log`: start, end, duration, the
+//! client and server ends (address, port, process with pid and start
+//! time), proto, bytes each way and the final state.
+
+use crate::graph::direction::{decide, ServerSide};
+use crate::graph::ports::ServicePorts;
+use crate::snapshot::{Process, Proto, Snapshot, Socket, SocketState};
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+
+/// One end of a closed connection.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FlowEnd {
+    pub address: String,
+    pub port: u16,
+    /// The owning process, when this host's and seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// With `pid`, identifies the process (seconds since the Unix epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_name: Option<String>,
+}
+
+/// One closed connection (`/api/flows`, `procnet flows`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FlowRecord {
+    /// First sample that saw it, RFC 3339 UTC; for a connection seen only
+    /// through its destroy notification, the sample before (it opened
+    /// after that one).
+    pub start: String,
+    /// The sample that saw it closed, RFC 3339 UTC.
+    pub end: String,
+    pub start_ms: u64,
+    pub end_ms: u64,
+    /// `end_ms - start_ms` in seconds.
+    pub duration: f64,
+    pub proto: Proto,
+    pub client: FlowEnd,
+    pub server: FlowEnd,
+    /// Payload bytes client → server (Zeek's `orig_bytes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_bytes: Option<u64>,
+    /// Payload bytes server → client (`resp_bytes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_bytes: Option<u64>,
+    /// The last socket state seen, e.g. `ESTABLISHED`, `TIME_WAIT`.
+    pub state: String,
+    /// Seen only through the kernel's destroy notification: it opened and
+    /// closed between two samples.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub short: bool,
+}
+
+/// (proto, client, server).
+type FlowKey = (Proto, SocketAddr, SocketAddr);
+
+#[derive(Debug, Clone)]
+struct OpenFlow {
+    start_ms: u64,
+    client: FlowEnd,
+    server: FlowEnd,
+    client_bytes: Option<u64>,
+    server_bytes: Option<u64>,
+    state: SocketState,
+    /// Only ever seen as destroyed.
+    short: bool,
+}
+
+/// Follows connections from sample to sample; emits them as they close.
+#[derive(Debug, Default)]
+pub struct FlowTracker {
+    open: FxHashMap<FlowKey, OpenFlow>,
+    prev_ms: Option<u64>,
+    /// Listening (proto, port) of recent samples: a connection outlives
+    /// its listener, and its direction must not flip when it goes.
+    listen_ports: FxHashSet<(Proto, u16)>,
+    /// The owners of this sample's listeners: the server of a connection
+    /// the kernel reported only when it was destroyed (no owner: it never
+    /// was in a dump) is the process that listened on its port.
+    listen_owners: FxHashMap<(Proto, u16), u32>,
+    ports: ServicePorts,
+    /// Connections logged in the last [`LINGER_MS`], with when.
+    recently_closed: FxHashMap<FlowKey, u64>,
+}
+
+/// How long a logged connection's key is remembered, so a late report of
+/// one of its sockets does not log it twice.
+const LINGER_MS: u64 = 5_000;
+
+fn alive(s: &Socket) -> bool {
+    !s.closed && !matches!(s.state, SocketState::TimeWait | SocketState::Close)
+}
+
+fn end_of(addr: SocketAddr, owners: &[u32], procs: &FxHashMap<u32, &Process>) -> FlowEnd {
+    let pid = owners.first().copied();
+    let p = pid.and_then(|pid| procs.get(&pid));
+    FlowEnd {
+        address: addr.ip().to_string(),
+        port: addr.port(),
+        pid,
+        start_time: p.and_then(|p| p.start_time),
+        process_name: p.map(|p| p.name.clone()),
+    }
+}
+
+impl FlowTracker {
+    pub fn new(ports: ServicePorts) -> FlowTracker {
+        FlowTracker {
+            ports,
+            ..FlowTracker::default()
+        }
+    }
+
+    /// Takes the next sample; returns the connections that closed in it.
+    pub fn observe(&mut self, snap: &Snapshot) -> Vec<FlowRecord> {
+        let now = snap.taken_at_ms;
+        let procs: FxHashMap<u32, &Process> = snap.processes.iter().map(|p| (p.pid, p)).collect();
+        let mut listens: FxHashSet<(Proto, u16)> = FxHashSet::default();
+        self.listen_owners.clear();
+        for s in &snap.sockets {
+            if s.state == SocketState::Listen || (s.proto == Proto::Udp && s.remote.is_none()) {
+                listens.insert((s.proto, s.local.port()));
+                if let Some(pid) = s.owners.first() {
+                    self.listen_owners.insert((s.proto, s.local.port()), *pid);
+                }
+            }
+        }
+        self.listen_ports.extend(listens.iter().copied());
+        let mut alive_now: FxHashSet<FlowKey> = FxHashSet::default();
+        for s in &snap.sockets {
+            let Some(remote) = s.remote else { continue };
+            if s.state == SocketState::Listen {
+                continue;
+            }
+            let d = decide(
+                s.local,
+                remote,
+                self.listen_ports.contains(&(s.proto, s.local.port())),
+                self.listen_ports.contains(&(s.proto, remote.port())),
+                &self.ports,
+            );
+            let local_is_client = d.server == ServerSide::Remote;
+            let (client, server) = if local_is_client {
+                (s.local, remote)
+            } else {
+                (remote, s.local)
+            };
+            let key = (s.proto, client, server);
+            let fresh = !self.open.contains_key(&key);
+            // A lingering TIME_WAIT, or the other end's late destroy
+            // report, of a connection already logged is not a new one.
+            if fresh && (!alive(s) && !s.closed || self.recently_closed.contains_key(&key)) {
+                continue;
+            }
+            let flow = self.open.entry(key).or_insert_with(|| OpenFlow {
+                // Seen first as destroyed: it opened after the last sample.
+                start_ms: if s.closed {
+                    self.prev_ms.unwrap_or(now)
+                } else {
+                    now
+                },
+                client: end_of(client, &[], &procs),
+                server: end_of(server, &[], &procs),
+                client_bytes: None,
+                server_bytes: None,
+                state: s.state,
+                short: s.closed,
+            });
+            if fresh {
+                flow.short = s.closed;
+            } else if !s.closed {
+                flow.short = false;
+            }
+            if !s.owners.is_empty() {
+                let end = if local_is_client {
+                    &mut flow.client
+                } else {
+                    &mut flow.server
+                };
+                let known = end_of(s.local, &s.owners, &procs);
+                if end.pid != known.pid || known.process_name.is_some() {
+                    *end = known;
+                }
+            }
+            // The client's own counters are the truth; the server's count
+            // the same bytes the other way round.
+            let (out, back) = if local_is_client {
+                (s.bytes_sent, s.bytes_received)
+            } else {
+                (s.bytes_received, s.bytes_sent)
+            };
+            if out.is_some() {
+                flow.client_bytes = out.max(flow.client_bytes);
+            }
+            if back.is_some() {
+                flow.server_bytes = back.max(flow.server_bytes);
+            }
+            flow.state = s.state;
+            if alive(s) {
+                alive_now.insert(key);
+            }
+        }
+        let mut done = Vec::new();
+        self.recently_closed
+            .retain(|_, at| now.saturating_sub(*at) <= LINGER_MS);
+        let recently_closed = &mut self.recently_closed;
+        let listen_owners = &self.listen_owners;
+        self.open.retain(|key, flow| {
+            if alive_now.contains(key) {
+                return true;
+            }
+            recently_closed.insert(*key, now);
+            if flow.server.pid.is_none() {
+                if let Some(pid) = listen_owners.get(&(key.0, key.2.port())) {
+                    flow.server = end_of(key.2, &[*pid], &procs);
+                }
+            }
+            let start_ms = flow.start_ms;
+            done.push(FlowRecord {
+                start: crate::history::time::rfc3339_ms(start_ms),
+                end: crate::history::time::rfc3339_ms(now),
+                start_ms,
+                end_ms: now,
+                duration: now.saturating_sub(start_ms) as f64 / 1000.0,
+                proto: key.0,
+                client: flow.client.clone(),
+                server: flow.server.clone(),
+                client_bytes: flow.client_bytes,
+                server_bytes: flow.server_bytes,
+                state: flow.state.as_str().to_string(),
+                short: flow.short,
+            });
+            false
+        });
+        done.sort_by(|a, b| (a.start_ms, &a.client.port).cmp(&(b.start_ms, &b.client.port)));
+        // Forget listen ports nobody has used for a while: only those of
+        // this sample and of open connections stay.
+        if self.listen_ports.len() > 4 * listens.len() + 1024 {
+            let keep: FxHashSet<(Proto, u16)> = self
+                .open
+                .keys()
+                .map(|(p, _, server)| (*p, server.port()))
+                .chain(listens.iter().copied())
+                .collect();
+            self.listen_ports.retain(|k| keep.contains(k));
+        }
+        self.prev_ms = Some(now);
+        done
+    }
+}
+
+/// `procnet flows --format table`: one line per connection.
+pub fn table(flows: &[FlowRecord]) -> String {
+    let end = |e: &FlowEnd| {
+        let who = match (&e.process_name, e.pid) {
+            (Some(n), Some(p)) => format!("{n}[{p}] "),
+            (None, Some(p)) => format!("[{p}] "),
+            _ => String::new(),
+        };
+        format!("{who}{}:{}", e.address, e.port)
+    };
+    let bytes = |b: Option<u64>| b.map_or("-".to_string(), |b| b.to_string());
+    let rows: Vec<[String; 8]> = flows
+        .iter()
+        .map(|f| {
+            [
+                f.start.clone(),
+                format!("{:.3}", f.duration),
+                f.proto.as_str().to_string(),
+                end(&f.client),
+                end(&f.server),
+                bytes(f.client_bytes),
+                bytes(f.server_bytes),
+                f.state.clone(),
+            ]
+        })
+        .collect();
+    let head = [
+        "START", "DURATION", "PROTO", "CLIENT", "SERVER", "C→S", "S→C", "STATE",
+    ];
+    let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let mut out = vec![line(head.to_vec())];
+    out.extend(
+        rows.iter()
+            .map(|r| line(r.iter().map(String::as_str).collect())),
+    );
+    if rows.is_empty() {
+        out.push("(no closed connections in this window)".into());
+    }
+    out.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sock(local: &str, remote: Option<&str>, state: SocketState, owner: u32) -> Socket {
+        Socket {
+            proto: Proto::Tcp,
+            local: local.parse().unwrap(),
+            remote: remote.map(|r| r.parse().unwrap()),
+            state,
+            inode: 1,
+            uid: None,
+            owners: vec![owner],
+            unowned_reason: None,
+            bytes_sent: Some(0),
+            bytes_received: Some(0),
+            tcp_health: None,
+            closed: false,
+        }
+    }
+
+    fn snap(t: u64, sockets: Vec<Socket>) -> Snapshot {
+        Snapshot {
+            taken_at_ms: t,
+            sockets,
+            processes: vec![
+                Process {
+                    pid: 10,
+                    start_time: Some(100),
+                    name: "client".into(),
+                    ..Process::default()
+                },
+                Process {
+                    pid: 20,
+                    start_time: Some(200),
+                    name: "server".into(),
+                    ..Process::default()
+                },
+            ],
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn a_connection_closes_when_its_sockets_go() {
+        let mut t = FlowTracker::new(ServicePorts::new([]));
+        let listen = sock("127.0.0.1:8000", None, SocketState::Listen, 20);
+        let mut c = sock(
+            "127.0.0.1:40000",
+            Some("127.0.0.1:8000"),
+            SocketState::Established,
+            10,
+        );
+        let s = sock(
+            "127.0.0.1:8000",
+            Some("127.0.0.1:40000"),
+            SocketState::Established,
+            20,
+        );
+        assert!(t
+            .observe(&snap(1000, vec![listen.clone(), c.clone(), s.clone()]))
+            .is_empty());
+        c.bytes_sent = Some(500);
+        c.bytes_received = Some(70);
+        assert!(t
+            .observe(&snap(2000, vec![listen.clone(), c.clone(), s.clone()]))
+            .is_empty());
+        let done = t.observe(&snap(3000, vec![listen]));
+        assert_eq!(done.len(), 1);
+        let f = &done[0];
+        assert_eq!((f.start_ms, f.end_ms, f.duration), (1000, 3000, 2.0));
+        assert_eq!(f.client.pid, Some(10));
+        assert_eq!(f.client.start_time, Some(100));
+        assert_eq!(f.server.pid, Some(20));
+        assert_eq!(f.server.process_name.as_deref(), Some("server"));
+        assert_eq!((f.client_bytes, f.server_bytes), (Some(500), Some(70)));
+        assert!(!f.short);
+    }
+
+    #[test]
+    fn a_connection_seen_only_destroyed_is_short() {
+        let mut t = FlowTracker::new(ServicePorts::new([]));
+        let listen = sock("127.0.0.1:8000", None, SocketState::Listen, 20);
+        t.observe(&snap(1000, vec![listen.clone()]));
+        let mut c = sock(
+            "127.0.0.1:40001",
+            Some("127.0.0.1:8000"),
+            SocketState::Close,
+            10,
+        );
+        c.closed = true;
+        c.bytes_sent = Some(1234);
+        let mut s = sock(
+            "127.0.0.1:8000",
+            Some("127.0.0.1:40001"),
+            SocketState::Close,
+            20,
+        );
+        s.closed = true;
+        // Never in a dump: the kernel's report names no owner; the server
+        // is the listener's.
+        s.owners.clear();
+        s.bytes_sent = Some(99);
+        let done = t.observe(&snap(2000, vec![listen, c, s]));
+        assert_eq!(done.len(), 1);
+        let f = &done[0];
+        assert!(f.short);
+        assert_eq!((f.start_ms, f.end_ms), (1000, 2000));
+        assert_eq!((f.client.pid, f.server.pid), (Some(10), Some(20)));
+        assert_eq!((f.client_bytes, f.server_bytes), (Some(1234), Some(99)));
+    }
+}

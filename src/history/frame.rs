@@ -1,0 +1,542 @@
+//! One sample as history keeps it: a full keyframe, or a delta against the
+//! sample before it (sockets and processes opened, closed or with changed
+//! counters). Pure: [`delta`] and [`apply`] are exact inverses, so a
+//! sample rebuilt from history equals the one the collector produced.
+//!
+//! A delta is an edit script over the previous sample's lists, in the new
+//! sample's order: runs copied unchanged (`c`), entries whose counters or
+//! state changed (`p`), and new entries (`n`). The kernel lists sockets in
+//! hash-table order, which stays put between samples, so a calm machine's
+//! delta is a few long runs.
+
+use crate::graph::ContainerLabels;
+use crate::snapshot::{
+    CapturedFlow, Diagnostics, Interface, Process, Proto, Snapshot, Socket, SocketState, TcpHealth,
+};
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, SocketAddr};
+
+/// One sample in history: what was collected and what was served for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Frame {
+    /// What the sample was served as (seq, edges, bytes).
+    pub meta: SampleMeta,
+    /// The container names the graph was built with; in every keyframe
+    /// and in a delta only when they changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub containers: Option<RecordedContainers>,
+    pub body: FrameBody,
+}
+
+/// A [`Frame`] borrowing its parts, for encoding without copying a
+/// keyframe's sample (the same JSON).
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FrameRef<'a> {
+    pub meta: SampleMeta,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub containers: Option<&'a RecordedContainers>,
+    pub body: FrameBodyRef<'a>,
+}
+
+/// A [`FrameBody`] borrowing its sample or delta.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum FrameBodyRef<'a> {
+    Key(&'a Snapshot),
+    Delta(&'a SnapshotDelta),
+}
+
+impl Frame {
+    pub fn borrowed(&self) -> FrameRef<'_> {
+        FrameRef {
+            meta: self.meta,
+            containers: self.containers.as_ref(),
+            body: match &self.body {
+                FrameBody::Key(s) => FrameBodyRef::Key(s),
+                FrameBody::Delta(d) => FrameBodyRef::Delta(d),
+            },
+        }
+    }
+}
+
+/// The small per-sample facts kept uncompressed for the scrubber strip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SampleMeta {
+    /// `Snapshot::taken_at_ms`.
+    pub at_ms: u64,
+    /// The graph seq served for this sample.
+    pub seq: u64,
+    /// Edges in the graph served.
+    pub edges: u32,
+    /// Bytes counted on all sockets since the server started (sent plus
+    /// received): the difference between two samples is the traffic between.
+    pub bytes_total: u64,
+}
+
+/// A keyframe or a delta.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum FrameBody {
+    Key(Box<Snapshot>),
+    Delta(Box<SnapshotDelta>),
+}
+
+/// Container labels in a serialisable, deterministic form.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedContainers {
+    /// (proto, host port, container name), sorted.
+    pub published: Vec<(Proto, u16, String)>,
+    /// (container id, name), sorted.
+    pub names: Vec<(String, String)>,
+}
+
+impl RecordedContainers {
+    pub fn from_labels(labels: &ContainerLabels) -> RecordedContainers {
+        let mut published: Vec<_> = labels
+            .published
+            .iter()
+            .map(|((p, port), n)| (*p, *port, n.clone()))
+            .collect();
+        published.sort();
+        let mut names: Vec<_> = labels
+            .names
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        names.sort();
+        RecordedContainers { published, names }
+    }
+
+    pub fn to_labels(&self) -> ContainerLabels {
+        ContainerLabels {
+            published: self
+                .published
+                .iter()
+                .map(|(p, port, n)| ((*p, *port), n.clone()))
+                .collect(),
+            names: self.names.iter().cloned().collect(),
+        }
+    }
+}
+
+/// What changed from one sample to the next.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotDelta {
+    pub taken_at_ms: u64,
+    /// The new list when it changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_addresses: Option<Vec<IpAddr>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interfaces: Option<Vec<Interface>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnostics: Option<Diagnostics>,
+    pub processes: Vec<ListOp<Process, NoPatch>>,
+    pub sockets: Vec<ListOp<Socket, SocketPatch>>,
+    /// Per-interval by nature: always whole.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub captured: Vec<CapturedFlow>,
+}
+
+/// One step of an edit script over the previous sample's list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ListOp<T, P> {
+    /// `len` entries from index `from` of the previous list, unchanged.
+    #[serde(rename = "c")]
+    Copy(u32, u32),
+    /// The entry at index `from` of the previous list, patched.
+    #[serde(rename = "p")]
+    Patch(u32, P),
+    /// A new entry.
+    #[serde(rename = "n")]
+    New(T),
+}
+
+/// Processes are copied or new, never patched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NoPatch {}
+
+/// What changes on a socket from sample to sample: counters and state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SocketPatch {
+    pub state: SocketState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_sent: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_received: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_health: Option<TcpHealth>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub closed: bool,
+}
+
+/// A delta that does not fit the sample it is applied to: history is
+/// corrupt (or a bug); the caller reports it, never panics.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a history delta names entry {index} of a list of {len}: the stored history is damaged")]
+pub struct BadDelta {
+    pub index: usize,
+    pub len: usize,
+}
+
+type SocketKey = (Proto, SocketAddr, Option<SocketAddr>, u64);
+
+fn socket_key(s: &Socket) -> SocketKey {
+    (s.proto, s.local, s.remote, s.inode)
+}
+
+fn same_identity(a: &Socket, b: &Socket) -> bool {
+    a.proto == b.proto
+        && a.local == b.local
+        && a.remote == b.remote
+        && a.inode == b.inode
+        && a.uid == b.uid
+        && a.owners == b.owners
+        && a.unowned_reason == b.unowned_reason
+}
+
+fn socket_patch(s: &Socket) -> SocketPatch {
+    SocketPatch {
+        state: s.state,
+        bytes_sent: s.bytes_sent,
+        bytes_received: s.bytes_received,
+        tcp_health: s.tcp_health,
+        closed: s.closed,
+    }
+}
+
+/// Appends a copy of `prev[i]`, extending the last run when it continues.
+fn push_copy<T, P>(ops: &mut Vec<ListOp<T, P>>, i: u32) {
+    if let Some(ListOp::Copy(from, len)) = ops.last_mut() {
+        if *from + *len == i {
+            *len += 1;
+            return;
+        }
+    }
+    ops.push(ListOp::Copy(i, 1));
+}
+
+/// Builds the edit script from `prev` to `next`. `find` gives the index in
+/// `prev` of the entry that `next[j]` continues, if any; `patch` says how
+/// to patch it when it is not equal (`None`: store it whole).
+fn edit_script<T: Clone + PartialEq, P>(
+    prev: &[T],
+    next: &[T],
+    mut find: impl FnMut(usize, &T) -> Option<usize>,
+    patch: impl Fn(&T, &T) -> Option<P>,
+) -> Vec<ListOp<T, P>> {
+    let mut ops = Vec::new();
+    for (j, item) in next.iter().enumerate() {
+        match find(j, item) {
+            Some(i) if prev[i] == *item => push_copy(&mut ops, i as u32),
+            Some(i) => match patch(&prev[i], item) {
+                Some(p) => ops.push(ListOp::Patch(i as u32, p)),
+                None => ops.push(ListOp::New(item.clone())),
+            },
+            None => ops.push(ListOp::New(item.clone())),
+        }
+    }
+    ops
+}
+
+/// Finds entries of `prev` by key, trying the entry after the last match
+/// first (lists keep their order between samples) and a hash map, built on
+/// the first miss, otherwise.
+struct Finder<'a, T, K> {
+    prev: &'a [T],
+    key: fn(&T) -> K,
+    cursor: usize,
+    map: Option<FxHashMap<K, usize>>,
+}
+
+impl<'a, T, K: std::hash::Hash + Eq> Finder<'a, T, K> {
+    fn new(prev: &'a [T], key: fn(&T) -> K) -> Self {
+        Finder {
+            prev,
+            key,
+            cursor: 0,
+            map: None,
+        }
+    }
+
+    fn find(&mut self, item: &T) -> Option<usize> {
+        let k = (self.key)(item);
+        if let Some(p) = self.prev.get(self.cursor) {
+            if (self.key)(p) == k {
+                self.cursor += 1;
+                return Some(self.cursor - 1);
+            }
+        }
+        let prev = self.prev;
+        let key = self.key;
+        let map = self.map.get_or_insert_with(|| {
+            let mut m = FxHashMap::default();
+            // The first of equal keys wins, as the cursor would find it.
+            for (i, p) in prev.iter().enumerate().rev() {
+                m.insert(key(p), i);
+            }
+            m
+        });
+        let i = *map.get(&k)?;
+        self.cursor = i + 1;
+        Some(i)
+    }
+}
+
+/// The delta that turns `prev` into `next`.
+pub fn delta(prev: &Snapshot, next: &Snapshot) -> SnapshotDelta {
+    let mut sockets = Finder::new(&prev.sockets, socket_key);
+    let mut processes = Finder::new(&prev.processes, |p: &Process| (p.pid, p.start_time));
+    SnapshotDelta {
+        taken_at_ms: next.taken_at_ms,
+        local_addresses: (prev.local_addresses != next.local_addresses)
+            .then(|| next.local_addresses.clone()),
+        interfaces: (prev.interfaces != next.interfaces).then(|| next.interfaces.clone()),
+        diagnostics: (prev.diagnostics != next.diagnostics).then(|| next.diagnostics.clone()),
+        processes: edit_script(
+            &prev.processes,
+            &next.processes,
+            |_, p| processes.find(p),
+            |_, _| None,
+        ),
+        sockets: edit_script(
+            &prev.sockets,
+            &next.sockets,
+            |_, s| sockets.find(s),
+            |old, new| same_identity(old, new).then(|| socket_patch(new)),
+        ),
+        captured: next.captured.clone(),
+    }
+}
+
+fn apply_script<T: Clone, P>(
+    prev: &[T],
+    ops: &[ListOp<T, P>],
+    patch: impl Fn(&T, &P) -> T,
+) -> Result<Vec<T>, BadDelta> {
+    let bad = |index: usize| BadDelta {
+        index,
+        len: prev.len(),
+    };
+    let mut out = Vec::with_capacity(prev.len() + 16);
+    for op in ops {
+        match op {
+            ListOp::Copy(from, len) => {
+                let (from, len) = (*from as usize, *len as usize);
+                let run = prev
+                    .get(from..from.saturating_add(len))
+                    .ok_or_else(|| bad(from.saturating_add(len)))?;
+                out.extend_from_slice(run);
+            }
+            ListOp::Patch(from, p) => {
+                let old = prev
+                    .get(*from as usize)
+                    .ok_or_else(|| bad(*from as usize))?;
+                out.push(patch(old, p));
+            }
+            ListOp::New(item) => out.push(item.clone()),
+        }
+    }
+    Ok(out)
+}
+
+/// Rebuilds the sample `delta` was made from `prev` into.
+pub fn apply(prev: &Snapshot, delta: &SnapshotDelta) -> Result<Snapshot, BadDelta> {
+    Ok(Snapshot {
+        taken_at_ms: delta.taken_at_ms,
+        local_addresses: delta
+            .local_addresses
+            .clone()
+            .unwrap_or_else(|| prev.local_addresses.clone()),
+        interfaces: delta
+            .interfaces
+            .clone()
+            .unwrap_or_else(|| prev.interfaces.clone()),
+        processes: apply_script(&prev.processes, &delta.processes, |_, p| match *p {})?,
+        sockets: apply_script(&prev.sockets, &delta.sockets, |old, p| Socket {
+            state: p.state,
+            bytes_sent: p.bytes_sent,
+            bytes_received: p.bytes_received,
+            tcp_health: p.tcp_health,
+            closed: p.closed,
+            ..old.clone()
+        })?,
+        diagnostics: delta
+            .diagnostics
+            .clone()
+            .unwrap_or_else(|| prev.diagnostics.clone()),
+        captured: delta.captured.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::UnknownReason;
+    use proptest::prelude::*;
+
+    fn arb_socket() -> impl Strategy<Value = Socket> {
+        (
+            prop_oneof![Just(Proto::Tcp), Just(Proto::Udp)],
+            0u16..6,
+            proptest::option::of(0u16..6),
+            0u64..4,
+            proptest::collection::vec(1u32..5, 0..3),
+            proptest::option::of(0u64..1000),
+            proptest::option::of(0u64..1000),
+            any::<bool>(),
+            prop_oneof![
+                Just(SocketState::Established),
+                Just(SocketState::Listen),
+                Just(SocketState::TimeWait)
+            ],
+            proptest::option::of((proptest::option::of(1u32..100), 0u32..5)),
+        )
+            .prop_map(
+                |(proto, lp, rp, inode, owners, sent, recv, closed, state, health)| Socket {
+                    proto,
+                    local: SocketAddr::from(([127, 0, 0, 1], 1000 + lp)),
+                    remote: rp.map(|p| SocketAddr::from(([127, 0, 0, 2], 2000 + p))),
+                    state,
+                    inode,
+                    uid: Some(0),
+                    unowned_reason: owners.is_empty().then_some(UnknownReason::Exited),
+                    owners,
+                    bytes_sent: sent,
+                    bytes_received: recv,
+                    tcp_health: health.map(|(rtt_us, retransmits)| TcpHealth {
+                        rtt_us,
+                        retransmits,
+                    }),
+                    closed,
+                },
+            )
+    }
+
+    fn arb_process() -> impl Strategy<Value = Process> {
+        (1u32..6, proptest::option::of(0u64..3), "[a-z]{1,3}").prop_map(|(pid, st, name)| Process {
+            pid,
+            start_time: st,
+            name,
+            ..Process::default()
+        })
+    }
+
+    fn arb_snapshot() -> impl Strategy<Value = Snapshot> {
+        (
+            0u64..10_000,
+            proptest::collection::vec(arb_socket(), 0..12),
+            proptest::collection::vec(arb_process(), 0..5),
+            proptest::option::of("[a-z]{1,4}"),
+            any::<bool>(),
+        )
+            .prop_map(|(t, sockets, processes, warning, v6)| Snapshot {
+                taken_at_ms: t,
+                local_addresses: if v6 {
+                    vec!["::1".parse().unwrap()]
+                } else {
+                    vec!["127.0.0.1".parse().unwrap()]
+                },
+                sockets,
+                processes,
+                diagnostics: Diagnostics {
+                    warnings: warning.into_iter().collect(),
+                    ..Diagnostics::default()
+                },
+                ..Snapshot::default()
+            })
+    }
+
+    /// `next` made from `prev` the way a machine changes: most sockets
+    /// stay, some change counters, some go, some come.
+    fn arb_pair() -> impl Strategy<Value = (Snapshot, Snapshot)> {
+        (arb_snapshot(), arb_snapshot(), any::<u64>()).prop_map(|(prev, fresh, bits)| {
+            let mut next = prev.clone();
+            next.taken_at_ms += 1000;
+            for (i, s) in next.sockets.iter_mut().enumerate() {
+                if bits >> (i % 64) & 1 == 1 {
+                    s.bytes_sent = Some(s.bytes_sent.unwrap_or(0) + 7);
+                }
+            }
+            if bits & 3 == 0 && !next.sockets.is_empty() {
+                next.sockets
+                    .remove((bits as usize >> 8) % next.sockets.len());
+            }
+            let at = (bits as usize >> 16) % (next.sockets.len() + 1);
+            for s in fresh.sockets.into_iter().take(3) {
+                next.sockets.insert(at.min(next.sockets.len()), s);
+            }
+            if bits & 4 == 0 {
+                next.processes = fresh.processes;
+            }
+            (prev, next)
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn a_delta_rebuilds_the_sample_exactly((prev, next) in arb_pair()) {
+            let d = delta(&prev, &next);
+            prop_assert_eq!(apply(&prev, &d).unwrap(), next.clone());
+            // And through the stored form (JSON) too.
+            let text = serde_json::to_string(&d).unwrap();
+            let back: SnapshotDelta = serde_json::from_str(&text).unwrap();
+            prop_assert_eq!(apply(&prev, &back).unwrap(), next);
+        }
+
+        #[test]
+        fn unrelated_samples_rebuild_too(prev in arb_snapshot(), next in arb_snapshot()) {
+            prop_assert_eq!(apply(&prev, &delta(&prev, &next)).unwrap(), next);
+        }
+    }
+
+    #[test]
+    fn a_calm_sample_is_one_run() {
+        let snap = Snapshot {
+            sockets: (0..100)
+                .map(|i| Socket {
+                    proto: Proto::Tcp,
+                    local: SocketAddr::from(([127, 0, 0, 1], 1000 + i)),
+                    remote: None,
+                    state: SocketState::Listen,
+                    inode: i as u64,
+                    uid: None,
+                    owners: vec![1],
+                    unowned_reason: None,
+                    bytes_sent: None,
+                    bytes_received: None,
+                    tcp_health: None,
+                    closed: false,
+                })
+                .collect(),
+            ..Snapshot::default()
+        };
+        let d = delta(&snap, &snap);
+        assert_eq!(d.sockets, vec![ListOp::Copy(0, 100)]);
+        let mut changed = snap.clone();
+        changed.sockets[50].bytes_sent = Some(9);
+        let d = delta(&snap, &changed);
+        assert_eq!(d.sockets.len(), 3, "{:?}", d.sockets);
+        assert!(matches!(d.sockets[1], ListOp::Patch(50, _)));
+    }
+
+    #[test]
+    fn a_damaged_delta_is_an_error_not_a_panic() {
+        let d = SnapshotDelta {
+            taken_at_ms: 1,
+            local_addresses: None,
+            interfaces: None,
+            diagnostics: None,
+            processes: vec![ListOp::Copy(3, 2)],
+            sockets: vec![],
+            captured: vec![],
+        };
+        assert!(apply(&Snapshot::default(), &d).is_err());
+    }
+}

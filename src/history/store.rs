@@ -1,0 +1,634 @@
+//! In-memory history inside a byte cap: the samples of the last minutes
+//! or hours as compressed blocks (one keyframe and the deltas after it,
+//! [`KEYFRAME_EVERY`] long), the small per-sample facts for the scrubber,
+//! and the log of closed connections. The oldest block goes first when
+//! the cap is reached, and the closed connections that ended before the
+//! oldest kept sample go with it.
+//!
+//! Pure data and CPU: no clock, no I/O. A query takes the blocks it needs
+//! under the caller's lock (reference-counted, no copy) and decodes them
+//! after the lock is released.
+
+use crate::graph::ports::ServicePorts;
+use crate::graph::ContainerLabels;
+use crate::history::codec::{
+    compress_block, compress_line, decompress_lines, encode_frame, parse_lines, parse_lines_upto,
+};
+use crate::history::codec::{rebuild, rebuild_upto, CodecError};
+use crate::history::flows::{FlowRecord, FlowTracker};
+use crate::history::frame::Frame;
+use crate::history::frame::{delta, FrameBodyRef, FrameRef, RecordedContainers, SampleMeta};
+use crate::snapshot::Snapshot;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A full keyframe this often; the deltas in between make a block.
+pub const KEYFRAME_EVERY: Duration = Duration::from_secs(60);
+
+/// The default `--history-size`.
+pub const DEFAULT_CAP_BYTES: usize = 64 << 20;
+
+/// The smallest `--history-size`: below this a single block of a busy
+/// machine would not fit.
+pub const MIN_CAP_BYTES: usize = 1 << 20;
+
+/// What a history keeps and how.
+#[derive(Debug, Clone)]
+pub struct HistoryConfig {
+    pub cap_bytes: usize,
+    pub keyframe_every: Duration,
+    /// How long after the newest sample a time still means it (two
+    /// sampling intervals): later is the future, a 416.
+    pub grace: Duration,
+    /// For the direction of closed connections.
+    pub service_ports: ServicePorts,
+}
+
+/// A closed block: compressed frames and their facts.
+#[derive(Debug)]
+pub struct SealedBlock {
+    pub metas: Vec<SampleMeta>,
+    /// zstd-compressed JSON lines, one [`Frame`] per line.
+    pub data: Vec<u8>,
+}
+
+impl SealedBlock {
+    pub fn first_ms(&self) -> u64 {
+        self.metas.first().map_or(0, |m| m.at_ms)
+    }
+    pub fn last_ms(&self) -> u64 {
+        self.metas.last().map_or(0, |m| m.at_ms)
+    }
+    /// Bytes this block holds in memory.
+    fn cost(&self) -> usize {
+        self.data.len() + self.metas.len() * std::mem::size_of::<SampleMeta>() + 64
+    }
+}
+
+#[derive(Debug, Default)]
+struct OpenBlock {
+    metas: Vec<SampleMeta>,
+    /// Each frame's JSON line, zstd-compressed on its own.
+    lines: Vec<Arc<[u8]>>,
+    bytes: usize,
+}
+
+/// The frames of one block, held for decoding outside the store's lock.
+#[derive(Debug, Clone)]
+pub enum BlockFrames {
+    Sealed(Arc<SealedBlock>),
+    Open(Vec<Arc<[u8]>>),
+}
+
+impl BlockFrames {
+    pub fn frames(&self) -> Result<Vec<Frame>, CodecError> {
+        self.frames_upto(usize::MAX)
+    }
+
+    /// The first `n` frames.
+    pub fn frames_upto(&self, n: usize) -> Result<Vec<Frame>, CodecError> {
+        match self {
+            BlockFrames::Sealed(b) => {
+                let raw = zstd::stream::decode_all(&b.data[..]).map_err(CodecError::Zstd)?;
+                parse_lines_upto(&raw, n)
+            }
+            BlockFrames::Open(lines) => {
+                parse_lines(&decompress_lines(lines.iter().take(n).map(|l| &l[..]))?)
+            }
+        }
+    }
+}
+
+/// A time outside what history keeps: the answer is 416 with the range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{at_ms} is outside the kept history ({oldest_ms:?} to {newest_ms:?})")]
+pub struct OutOfRange {
+    pub at_ms: u64,
+    /// `None` when history is empty.
+    pub oldest_ms: Option<u64>,
+    pub newest_ms: Option<u64>,
+}
+
+/// Where the sample for a time is.
+#[derive(Debug, Clone)]
+pub struct Located {
+    pub meta: SampleMeta,
+    /// Its index in `block`.
+    pub index: usize,
+    pub block: BlockFrames,
+    /// The block before, when the sample is its block's first (the sample
+    /// before it is needed for rates).
+    pub before: Option<BlockFrames>,
+}
+
+/// A sample rebuilt from history.
+#[derive(Debug, Clone)]
+pub struct AtSample {
+    pub meta: SampleMeta,
+    pub snapshot: Snapshot,
+    /// The sample before, for byte rates (absent for the oldest kept).
+    pub prev: Option<Snapshot>,
+    pub containers: ContainerLabels,
+}
+
+impl Located {
+    pub fn rebuild(&self) -> Result<AtSample, CodecError> {
+        let frames = self.block.frames_upto(self.index + 1)?;
+        let (prev, snapshot) = rebuild_upto(&frames, self.index)?;
+        let containers = frames[..=self.index.min(frames.len() - 1)]
+            .iter()
+            .rev()
+            .find_map(|f| f.containers.as_ref())
+            .map(RecordedContainers::to_labels)
+            .unwrap_or_default();
+        let prev = match (prev, &self.before) {
+            (Some(p), _) => Some(p),
+            (None, Some(before)) => rebuild(&before.frames()?, None)?.pop(),
+            (None, None) => None,
+        };
+        Ok(AtSample {
+            meta: self.meta,
+            snapshot,
+            prev,
+            containers,
+        })
+    }
+}
+
+/// How much history holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub bytes: usize,
+    pub cap_bytes: usize,
+    pub blocks: usize,
+    pub samples: usize,
+    pub flows: usize,
+    /// Blocks dropped for the cap since the start.
+    pub dropped_blocks: u64,
+}
+
+/// The in-memory history (see the module docs).
+#[derive(Debug)]
+pub struct HistoryStore {
+    config: HistoryConfig,
+    sealed: VecDeque<Arc<SealedBlock>>,
+    sealed_bytes: usize,
+    open: OpenBlock,
+    flows: VecDeque<FlowRecord>,
+    flows_bytes: usize,
+    dropped_blocks: u64,
+}
+
+/// What one sample adds to the store.
+#[derive(Debug, Default)]
+pub struct Update {
+    /// The open block, closed and compressed whole, when this sample
+    /// starts a new one.
+    pub sealed: Option<Arc<SealedBlock>>,
+    /// The sample's frame, compressed on its own.
+    pub frame: Option<(SampleMeta, Arc<[u8]>)>,
+    /// Connections that closed in this sample.
+    pub flows: Vec<FlowRecord>,
+}
+
+/// A sample held by reference: the server's published sample is kept as
+/// the previous one for the next delta without a copy of its sockets.
+pub type SharedSnapshot = Arc<dyn AsRef<Snapshot> + Send + Sync>;
+
+impl AsRef<Snapshot> for Snapshot {
+    fn as_ref(&self) -> &Snapshot {
+        self
+    }
+}
+
+/// Encodes samples into frames and blocks, on the sampler's thread and
+/// outside the store's lock: the previous sample (for deltas), the
+/// closed-connection tracker and a copy of the open block's frames.
+pub struct HistoryWriter {
+    keyframe_every: Duration,
+    /// Shared with the server's published sample, never copied.
+    last: Option<(SharedSnapshot, RecordedContainers)>,
+    tracker: FlowTracker,
+    open_lines: Vec<Arc<[u8]>>,
+    open_metas: Vec<SampleMeta>,
+}
+
+impl HistoryWriter {
+    pub fn new(config: &HistoryConfig) -> HistoryWriter {
+        HistoryWriter {
+            keyframe_every: config.keyframe_every,
+            last: None,
+            tracker: FlowTracker::new(config.service_ports.clone()),
+            open_lines: Vec::new(),
+            open_metas: Vec::new(),
+        }
+    }
+
+    /// Encodes the next sample. A sample not newer than the last is
+    /// skipped (a restarted replay).
+    pub fn encode(
+        &mut self,
+        shared: SharedSnapshot,
+        containers: &ContainerLabels,
+        meta: SampleMeta,
+    ) -> Update {
+        let snap: &Snapshot = (*shared).as_ref();
+        if self
+            .last
+            .as_ref()
+            .is_some_and(|(l, _)| meta.at_ms <= (**l).as_ref().taken_at_ms)
+        {
+            return Update::default();
+        }
+        let flows = self.tracker.observe(snap);
+        let containers = RecordedContainers::from_labels(containers);
+        let block_age = self
+            .open_metas
+            .first()
+            .map(|m| meta.at_ms.saturating_sub(m.at_ms));
+        let sealed = match block_age {
+            Some(age) if age >= self.keyframe_every.as_millis() as u64 => self.seal(),
+            _ => None,
+        };
+        let keyframe = self.open_metas.is_empty();
+        let d;
+        let (body, changed) = match (&self.last, keyframe) {
+            (Some((prev, prev_c)), false) => {
+                d = delta((**prev).as_ref(), snap);
+                (FrameBodyRef::Delta(&d), *prev_c != containers)
+            }
+            _ => (FrameBodyRef::Key(snap), true),
+        };
+        let frame = FrameRef {
+            meta,
+            containers: changed.then_some(&containers),
+            body,
+        };
+        let line: Arc<[u8]> = compress_line(&encode_frame(&frame)).into();
+        self.open_lines.push(line.clone());
+        self.open_metas.push(meta);
+        self.last = Some((shared.clone(), containers));
+        Update {
+            sealed,
+            frame: Some((meta, line)),
+            flows,
+        }
+    }
+
+    /// Closes the open block: its frames compressed as one (the deltas
+    /// compress against each other). At the keyframe interval, and when
+    /// the server stops so a recording keeps the last minute.
+    pub fn seal(&mut self) -> Option<Arc<SealedBlock>> {
+        if self.open_metas.is_empty() {
+            return None;
+        }
+        let lines = std::mem::take(&mut self.open_lines);
+        let metas = std::mem::take(&mut self.open_metas);
+        let raw = match decompress_lines(lines.iter().map(|l| &l[..])) {
+            Ok(raw) => raw,
+            Err(e) => {
+                log::error!("history: dropping a block that does not decode: {e}");
+                return None;
+            }
+        };
+        Some(Arc::new(SealedBlock {
+            data: compress_block([raw.as_slice()]),
+            metas,
+        }))
+    }
+
+    /// An update that only closes the open block (at shutdown).
+    pub fn flush(&mut self) -> Update {
+        Update {
+            sealed: self.seal(),
+            ..Update::default()
+        }
+    }
+}
+
+/// Rough bytes of one flow record in memory.
+fn flow_cost(f: &FlowRecord) -> usize {
+    std::mem::size_of::<FlowRecord>()
+        + f.start.len()
+        + f.end.len()
+        + f.state.len()
+        + f.client.address.len()
+        + f.server.address.len()
+        + f.client.process_name.as_ref().map_or(0, String::len)
+        + f.server.process_name.as_ref().map_or(0, String::len)
+}
+
+impl HistoryStore {
+    pub fn new(config: HistoryConfig) -> HistoryStore {
+        HistoryStore {
+            config,
+            sealed: VecDeque::new(),
+            sealed_bytes: 0,
+            open: OpenBlock::default(),
+            flows: VecDeque::new(),
+            flows_bytes: 0,
+            dropped_blocks: 0,
+        }
+    }
+
+    pub fn config(&self) -> &HistoryConfig {
+        &self.config
+    }
+
+    /// Adds what a [`HistoryWriter`] made of a sample: a cheap insert
+    /// (the encoding was done outside the store's lock). Returns the
+    /// block this closed, if any (for the recording).
+    pub fn apply(&mut self, update: Update) -> Option<Arc<SealedBlock>> {
+        for f in update.flows {
+            self.flows_bytes += flow_cost(&f);
+            self.flows.push_back(f);
+        }
+        if let Some(block) = &update.sealed {
+            self.open = OpenBlock::default();
+            self.sealed_bytes += block.cost();
+            self.sealed.push_back(block.clone());
+        }
+        if let Some((meta, line)) = update.frame {
+            self.open.bytes += line.len() + std::mem::size_of::<SampleMeta>();
+            self.open.lines.push(line);
+            self.open.metas.push(meta);
+        }
+        self.enforce_cap();
+        update.sealed
+    }
+
+    /// Encodes and adds a sample in one step (tests, the CLI): the server
+    /// encodes outside the lock with [`HistoryWriter::encode`].
+    pub fn push(
+        &mut self,
+        writer: &mut HistoryWriter,
+        snap: &Snapshot,
+        containers: &ContainerLabels,
+        meta: SampleMeta,
+    ) -> Option<Arc<SealedBlock>> {
+        let update = writer.encode(Arc::new(snap.clone()), containers, meta);
+        self.apply(update)
+    }
+
+    fn bytes(&self) -> usize {
+        self.sealed_bytes + self.open.bytes + self.flows_bytes
+    }
+
+    fn enforce_cap(&mut self) {
+        while self.bytes() > self.config.cap_bytes {
+            let Some(old) = self.sealed.pop_front() else {
+                break;
+            };
+            self.sealed_bytes -= old.cost();
+            self.dropped_blocks += 1;
+            if let Some(oldest) = self.oldest_ms() {
+                while self.flows.front().is_some_and(|f| f.end_ms < oldest) {
+                    if let Some(f) = self.flows.pop_front() {
+                        self.flows_bytes -= flow_cost(&f);
+                    }
+                }
+            }
+        }
+        // Flows alone over the cap (a flood of short connections on a
+        // quiet sample log): the oldest flows go.
+        while self.bytes() > self.config.cap_bytes && !self.flows.is_empty() {
+            if let Some(f) = self.flows.pop_front() {
+                self.flows_bytes -= flow_cost(&f);
+            }
+        }
+    }
+
+    pub fn oldest_ms(&self) -> Option<u64> {
+        self.sealed
+            .front()
+            .map(|b| b.first_ms())
+            .or_else(|| self.open.metas.first().map(|m| m.at_ms))
+    }
+
+    pub fn newest_ms(&self) -> Option<u64> {
+        self.open
+            .metas
+            .last()
+            .map(|m| m.at_ms)
+            .or_else(|| self.sealed.back().map(|b| b.last_ms()))
+    }
+
+    /// The facts of every kept sample, oldest first.
+    pub fn metas(&self) -> Vec<SampleMeta> {
+        self.sealed
+            .iter()
+            .flat_map(|b| b.metas.iter().copied())
+            .chain(self.open.metas.iter().copied())
+            .collect()
+    }
+
+    pub fn usage(&self) -> Usage {
+        Usage {
+            bytes: self.bytes(),
+            cap_bytes: self.config.cap_bytes,
+            blocks: self.sealed.len() + usize::from(!self.open.metas.is_empty()),
+            samples: self.sealed.iter().map(|b| b.metas.len()).sum::<usize>()
+                + self.open.metas.len(),
+            flows: self.flows.len(),
+            dropped_blocks: self.dropped_blocks,
+        }
+    }
+
+    fn out_of_range(&self, at_ms: u64) -> OutOfRange {
+        OutOfRange {
+            at_ms,
+            oldest_ms: self.oldest_ms(),
+            newest_ms: self.newest_ms(),
+        }
+    }
+
+    /// Checks that `at_ms` is within what is kept.
+    pub fn check(&self, at_ms: u64) -> Result<(), OutOfRange> {
+        match (self.oldest_ms(), self.newest_ms()) {
+            (Some(o), Some(n))
+                if at_ms >= o && at_ms <= n + self.config.grace.as_millis() as u64 =>
+            {
+                Ok(())
+            }
+            _ => Err(self.out_of_range(at_ms)),
+        }
+    }
+
+    /// The last sample taken at or before `at_ms`.
+    pub fn locate(&self, at_ms: u64) -> Result<Located, OutOfRange> {
+        self.check(at_ms)?;
+        let in_open = self.open.metas.first().is_some_and(|m| m.at_ms <= at_ms);
+        if in_open {
+            let index = self.open.metas.partition_point(|m| m.at_ms <= at_ms) - 1;
+            return Ok(Located {
+                meta: self.open.metas[index],
+                index,
+                block: BlockFrames::Open(self.open.lines.clone()),
+                before: (index == 0)
+                    .then(|| self.sealed.back().cloned().map(BlockFrames::Sealed))
+                    .flatten(),
+            });
+        }
+        let b = self.sealed.partition_point(|b| b.first_ms() <= at_ms);
+        let Some(block) = b.checked_sub(1).and_then(|b| self.sealed.get(b)) else {
+            return Err(self.out_of_range(at_ms));
+        };
+        let index = block.metas.partition_point(|m| m.at_ms <= at_ms) - 1;
+        Ok(Located {
+            meta: block.metas[index],
+            index,
+            block: BlockFrames::Sealed(block.clone()),
+            before: (index == 0 && b >= 2)
+                .then(|| self.sealed.get(b - 2).cloned().map(BlockFrames::Sealed))
+                .flatten(),
+        })
+    }
+
+    /// Closed connections that ended within `[since_ms, until_ms]`, oldest first.
+    pub fn flows(&self, since_ms: u64, until_ms: u64) -> Vec<FlowRecord> {
+        let from = self.flows.partition_point(|f| f.end_ms < since_ms);
+        self.flows
+            .iter()
+            .skip(from)
+            .take_while(|f| f.end_ms <= until_ms)
+            .cloned()
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::{Proto, Socket, SocketState};
+
+    fn config(cap: usize) -> HistoryConfig {
+        HistoryConfig {
+            cap_bytes: cap,
+            keyframe_every: Duration::from_secs(10),
+            grace: Duration::from_secs(2),
+            service_ports: ServicePorts::new([]),
+        }
+    }
+
+    /// A machine with `n` connections, of which those from `churn` on are
+    /// new each second.
+    fn sample(t_s: u64, n: u16, churn: u16) -> Snapshot {
+        let sockets = (0..n)
+            .map(|i| {
+                let port = if i >= churn {
+                    10_000u16
+                        .wrapping_add((t_s as u16).wrapping_mul(n))
+                        .wrapping_add(i)
+                } else {
+                    1000 + i
+                };
+                Socket {
+                    proto: Proto::Tcp,
+                    local: SocketAddr::from(([127, 0, 0, 1], port)),
+                    remote: Some(SocketAddr::from(([127, 0, 0, 1], 80))),
+                    state: SocketState::Established,
+                    inode: port as u64,
+                    uid: None,
+                    owners: vec![7],
+                    unowned_reason: None,
+                    bytes_sent: Some(t_s * 100 + i as u64),
+                    bytes_received: Some(5),
+                    tcp_health: None,
+                    closed: false,
+                }
+            })
+            .collect();
+        Snapshot {
+            taken_at_ms: t_s * 1000,
+            sockets,
+            ..Snapshot::default()
+        }
+    }
+    use std::net::SocketAddr;
+
+    fn meta(t_s: u64) -> SampleMeta {
+        SampleMeta {
+            at_ms: t_s * 1000,
+            seq: t_s,
+            edges: 1,
+            bytes_total: t_s,
+        }
+    }
+
+    #[test]
+    fn every_sample_comes_back_as_it_was() {
+        let mut store = HistoryStore::new(config(64 << 20));
+        let mut w = HistoryWriter::new(store.config());
+        let samples: Vec<Snapshot> = (1..=35).map(|t| sample(t, 20, 15)).collect();
+        for (i, s) in samples.iter().enumerate() {
+            store.push(&mut w, s, &ContainerLabels::default(), meta(i as u64 + 1));
+        }
+        assert_eq!(store.usage().blocks, 4);
+        for (i, s) in samples.iter().enumerate() {
+            let at = store
+                .locate(s.taken_at_ms + 500)
+                .unwrap()
+                .rebuild()
+                .unwrap();
+            assert_eq!(&at.snapshot, s, "sample {i}");
+            assert_eq!(at.meta.seq, i as u64 + 1);
+            if i > 0 {
+                assert_eq!(at.prev.as_ref(), Some(&samples[i - 1]), "sample {i}");
+            }
+        }
+        assert_eq!(
+            store.locate(500).unwrap_err().oldest_ms,
+            Some(1000),
+            "before the oldest"
+        );
+        assert!(store.locate(35_000 + 2_000).is_ok());
+        assert!(store.locate(35_000 + 2_001).is_err(), "the future");
+    }
+
+    #[test]
+    fn the_cap_holds_and_the_oldest_goes_first() {
+        let cap = 2 << 20;
+        let mut store = HistoryStore::new(config(cap));
+        let mut w = HistoryWriter::new(store.config());
+        for t in 1..=600 {
+            store.push(
+                &mut w,
+                &sample(t, 400, 0),
+                &ContainerLabels::default(),
+                meta(t),
+            );
+            assert!(store.usage().bytes <= cap, "at {t}: {:?}", store.usage());
+        }
+        let u = store.usage();
+        assert!(u.dropped_blocks > 0, "{u:?}");
+        let oldest = store.oldest_ms().unwrap();
+        assert!(oldest > 1000, "the oldest went: {oldest}");
+        assert_eq!(store.newest_ms(), Some(600_000));
+        // What is kept is whole: the oldest kept sample rebuilds.
+        let at = store.locate(oldest).unwrap().rebuild().unwrap();
+        assert_eq!(at.snapshot, sample(oldest / 1000, 400, 0));
+        // Closed connections older than the oldest sample went too.
+        assert!(store.flows(0, u64::MAX).iter().all(|f| f.end_ms >= oldest));
+        assert!(!store.flows(0, u64::MAX).is_empty());
+    }
+
+    #[test]
+    fn a_replayed_restart_is_ignored() {
+        let mut store = HistoryStore::new(config(64 << 20));
+        let mut w = HistoryWriter::new(store.config());
+        store.push(
+            &mut w,
+            &sample(2, 3, 3),
+            &ContainerLabels::default(),
+            meta(2),
+        );
+        store.push(
+            &mut w,
+            &sample(1, 3, 3),
+            &ContainerLabels::default(),
+            meta(1),
+        );
+        assert_eq!(store.usage().samples, 1);
+    }
+}
