@@ -69,6 +69,9 @@ pub struct ServeConfig {
     /// [`crate::graph::fleet::default_networks`]): a peer outside is
     /// `peer_ip="external"`.
     pub fleet_networks: Vec<ipnet::IpNet>,
+    /// Fleet mode (`--fleet URL`): the map comes from Prometheus, not from
+    /// this machine's sockets.
+    pub fleet: Option<crate::fleet::FleetConfig>,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -140,6 +143,9 @@ pub struct Health {
     pub sse_clients: usize,
     /// The container engine: reachable or not, and why.
     pub containers: EngineStatus,
+    /// Fleet mode only: the query engine's state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<crate::fleet::serve::FleetHealth>,
 }
 
 /// The latest published views.
@@ -458,6 +464,9 @@ pub fn run(config: ServeConfig) -> Result<(), ServeError> {
     listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;
     let limits = ConnLimits::from_env()?;
+    if let Some(fleet) = &config.fleet {
+        return run_fleet(&config, fleet, listener, limits);
+    }
     let mut collector = Collector::with_options(CollectOptions {
         capture: config.capture,
     })?;
@@ -499,6 +508,60 @@ pub fn run(config: ServeConfig) -> Result<(), ServeError> {
     shared.stopping.store(true, Ordering::Relaxed);
     let _ = sampler.join();
     drop(watcher);
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    result.map_err(ServeError::Io)
+}
+
+/// Fleet mode: a producer of views from Prometheus instead of the
+/// sampler, and the fleet routes in front of the usual ones.
+fn run_fleet(
+    config: &ServeConfig,
+    fleet: &crate::fleet::FleetConfig,
+    listener: std::net::TcpListener,
+    limits: ConnLimits,
+) -> Result<(), ServeError> {
+    use crate::fleet::serve as fleet_serve;
+    let local = listener.local_addr()?;
+    let shared = Arc::new(Shared::new(config.interval, Fault::None));
+    let state = fleet_serve::FleetState::new(shared.clone(), crate::fleet::FleetReader::new(fleet));
+    let producer = {
+        let state = state.clone();
+        let interval = config.interval;
+        std::thread::Builder::new()
+            .name("fleet".into())
+            .spawn(move || fleet_serve::run_producer(state, interval))?
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        log::info!(
+            "procnet serving on http://{local}/ (fleet of {})",
+            fleet.url
+        );
+        let app_state = routes::AppState {
+            shared: shared.clone(),
+            guard: Arc::new(security::Guard {
+                bind: config.bind,
+                token: config.token.clone(),
+            }),
+            icons_dir: config.icons_dir.clone().map(Arc::new),
+        };
+        let app = fleet_serve::router(state, app_state, routes::router(shared.clone(), config));
+        let stop = shared.clone();
+        listen::serve(listener, app, limits, shared.http.clone(), async move {
+            shutdown_signal().await;
+            log::info!("shutting down");
+            stop.stopping.store(true, Ordering::Relaxed);
+            let _ = stop.shutdown.send(true);
+        })
+        .await;
+        Ok::<(), std::io::Error>(())
+    });
+    shared.stopping.store(true, Ordering::Relaxed);
+    let _ = producer.join();
     runtime.shutdown_timeout(Duration::from_secs(2));
     result.map_err(ServeError::Io)
 }
