@@ -3,7 +3,7 @@
 // label, traffic rate, curve control point). No DOM, no canvas: node can import it for tests.
 import type { GEdge, GNode } from '../types.ts';
 
-export type GroupMode = 'none' | 'name' | 'type' | 'container';
+export type GroupMode = 'none' | 'name' | 'type' | 'container' | 'host';
 
 export interface GroupData { key: string; mode: GroupMode; members: string[] }
 
