@@ -537,10 +537,8 @@ fn run_fleet(
         .build()?;
     let result = runtime.block_on(async {
         let listener = tokio::net::TcpListener::from_std(listener)?;
-        log::info!(
-            "procnet serving on http://{local}/ (fleet of {})",
-            fleet.url
-        );
+        log::info!("fleet mode: the map comes from {}", fleet.url);
+        log::info!("procnet serving on http://{local}/");
         let app_state = routes::AppState {
             shared: shared.clone(),
             guard: Arc::new(security::Guard {
