@@ -716,3 +716,58 @@ fn fleet_map_from_prometheus() {
 fn fleet_map_from_victoriametrics() {
     scenario(Engine::VictoriaMetrics, |_, _, _| {});
 }
+
+/// Bad `--fleet*` values exit 2 with a message that names the flag and
+/// says what to give instead.
+#[test]
+fn fleet_flags_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "\n").unwrap();
+    let no_colon = dir.path().join("no-colon");
+    std::fs::write(&no_colon, "justauser\n").unwrap();
+    let empty = empty.to_str().unwrap();
+    let no_colon = no_colon.to_str().unwrap();
+    for (args, says) in [
+        (vec!["--fleet", "prometheus:9090"], "not an http:// URL"),
+        (vec!["--fleet", "http://"], "not an http:// URL"),
+        (vec!["--fleet-token-file", empty], "--fleet"),
+        (
+            vec!["--fleet", "http://127.0.0.1:9", "--fleet-token-file", empty],
+            "first line is empty",
+        ),
+        (
+            vec![
+                "--fleet",
+                "http://127.0.0.1:9",
+                "--fleet-token-file",
+                "/nonexistent/t",
+            ],
+            "--fleet-token-file",
+        ),
+        (
+            vec![
+                "--fleet",
+                "http://127.0.0.1:9",
+                "--fleet-basic-auth-file",
+                no_colon,
+            ],
+            "not user:password",
+        ),
+        (
+            vec!["--fleet", "http://127.0.0.1:9", "--fleet-timeout", "0"],
+            "0.1 to 600",
+        ),
+    ] {
+        let out = Command::new(BIN)
+            .arg("serve")
+            .args(["--port", "0"])
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
