@@ -96,6 +96,10 @@ pub fn run_producer(state: Arc<FleetState>, interval: Duration) {
     let mut last_ok: Option<(String, Instant)> = None;
     let mut last_banner: Option<String> = None;
     let mut failed: u64 = 0;
+    shared.write().health.fleet = Some(FleetHealth {
+        engine: "starting",
+        ..FleetHealth::default()
+    });
     while !shared.stopping.load(Ordering::Relaxed) {
         let started = Instant::now();
         let result = state.reader.view_at(now_secs(), seq + 1);
@@ -343,5 +347,29 @@ async fn changes(
             json(Bytes::from(serde_json::to_vec(&d).unwrap_or_default()))
         }
         Err(f) => fail(f),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_banner_says_what_failed_and_what_the_map_is() {
+        let e = QueryError::Unreachable {
+            url: "http://prom:9090".into(),
+            reason: "connection refused".into(),
+        };
+        let first = banner(&e, None);
+        assert!(
+            first.contains("http://prom:9090") && first.contains("No answer yet"),
+            "{first}"
+        );
+        let later = banner(&e, Some(("2026-11-24T15:00:00Z", Instant::now())));
+        assert!(
+            later.contains("from 2026-11-24T15:00:00Z") && later.contains("not the fleet now"),
+            "{later}"
+        );
+        assert_eq!(engine_state(&e), "unreachable");
     }
 }
