@@ -119,7 +119,7 @@ for i in $(seq 1 "$HOSTS"); do
   bg ip netns exec "$TAG-h$i" "$WORK/fleetcli" -c "$CLIENT" "$NET.$next" "$FLOWS"
 done
 port=18765
-bg ip netns exec "$HUB" env RUST_LOG=warn "$PROCNET" serve --port $port --interval 1 --fleet http://127.0.0.1:9090
+bg ip netns exec "$HUB" env RUST_LOG=warn "$PROCNET" serve --port $port --interval 1 --fleet-timeout 30 --fleet http://127.0.0.1:9090
 
 echo "waiting for the fleet map ($HOSTS hosts x $FLOWS flows)…" >&2
 ip netns exec "$HUB" python3 - "$port" "$HOSTS" "$FLOWS" <<'PY'
@@ -129,8 +129,16 @@ want = hosts * flows
 c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
 H = {"Host": f"127.0.0.1:{port}"}
 def get(path):
-    c.request("GET", path, headers=H)
-    r = c.getresponse(); body = r.read()
+    global c
+    try:
+        c.request("GET", path, headers=H)
+        r = c.getresponse()
+    except (http.client.RemoteDisconnected, ConnectionError):
+        # The server closes idle keep-alive connections: open a new one.
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        c.request("GET", path, headers=H)
+        r = c.getresponse()
+    body = r.read()
     assert r.status == 200, (path, r.status, body[:300])
     return body
 deadline = time.time() + 300
@@ -155,7 +163,7 @@ at = lambda: get(f"/api/graph?at={time.time() - 3:.3f}")
 m_at, p_at, body = timed(at, 20)
 doc = json.loads(body)
 m_live, p_live, live = timed(lambda: get("/api/graph"), 50)
-p = http.client.HTTPConnection("127.0.0.1", 9090, timeout=60)
+producer_ms = json.loads(get("/healthz"))["fleet"]["lastQueryMs"]
 q1 = '''sum by (host, process, container, peer_ip, peer_port, proto) (
      rate(procnet_flow_sent_bytes_total{role="client"}[1m]) + rate(procnet_flow_received_bytes_total{role="client"}[1m]))
    * on (peer_ip, peer_port, proto) group_left (server_host, server_process, server_container)
@@ -164,6 +172,7 @@ q1 = '''sum by (host, process, container, peer_ip, peer_port, proto) (
      "peer_ip", "$1", "ip", "(.*)"), "peer_port", "$1", "port", "(.*)"),
      "server_host", "$1", "host", "(.*)"), "server_process", "$1", "process", "(.*)"), "server_container", "$1", "container", "(.*)")'''
 def prom(q):
+    p = http.client.HTTPConnection("127.0.0.1", 9090, timeout=60)
     p.request("GET", "/api/v1/query?" + urllib.parse.urlencode({"query": q, "time": f"{time.time() - 3:.3f}"}))
     r = p.getresponse(); d = json.loads(r.read())
     assert d["status"] == "success", d
@@ -176,6 +185,7 @@ per_target = sorted(int(float(s["value"][1])) for s in allseries)
 print(f"| hosts × flows | {hosts} × {flows} ({len(doc['nodes'])} nodes, {len(doc['edges'])} edges, {len(body)/1024:.0f} KiB) |")
 print(f"| fleet `/api/graph?at=` (2 instant queries + join), median / p90 | **{m_at:.0f} ms** / {p_at:.0f} ms |")
 print(f"| fleet `/api/graph` live (published each interval), median / p90 | {m_live:.2f} ms / {p_live:.2f} ms |")
+print(f"| the live map's last pair of queries + join (`/healthz` `fleet.lastQueryMs`) | {producer_ms:.0f} ms |")
 print(f"| the same join as one PromQL query (Q1) on Prometheus, median / p90 | {m_q1:.0f} ms / {p_q1:.0f} ms ({len(rows)} rows) |")
 print(f"| ratio fleet `?at=` / PromQL Q1 | {m_at / m_q1:.2f}× |")
 print(f"| fleet series per host (flow, listen, address) | {per_host[0]}–{per_host[-1]} |")
@@ -211,7 +221,7 @@ for _ in range(5):
     out = subprocess.run(["ss", "-tanpi"], capture_output=True).stdout
     ss.append((time.perf_counter() - t) * 1000)
 ts.sort()
-sockets = out.count(b"\n") - 1
+sockets = subprocess.run(["ss", "-Htan"], capture_output=True).stdout.count(b"\n")
 print(f"| one host's `/metrics` at {sockets} sockets: scrape median / p90 | **{statistics.median(ts):.1f} ms** / {ts[int(len(ts)*0.9)]:.1f} ms |")
 print(f"| its size; fleet series in it (`--fleet-networks 127.0.0.0/8`) | {size/1024:.1f} KiB; {fleet} |")
 print(f"| `ss -tanpi` listing the same sockets, median | {statistics.median(ss):.0f} ms |")

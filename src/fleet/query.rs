@@ -39,6 +39,22 @@ pub const RECEIVED_RATE: &str = "received_rate";
 pub const LISTEN: &str = "listen";
 pub const ADDRESS: &str = "address";
 
+/// A host address as a `peer_ip`, to leave out the server halves whose
+/// client runs procnet (that client's own half stands for the edge, see
+/// [`super::join`]): half the rows of a fleet where every host runs it.
+const MANAGED_PEERS: &str =
+    "label_replace(max by (ip) (procnet_host_address_info), \"peer_ip\", \"$1\", \"ip\", \"(.*)\")";
+
+/// Every client half of `family` (a function of the series selector),
+/// and the server halves whose client runs no procnet.
+fn halves(family: impl Fn(&str) -> String, metric: &str) -> String {
+    format!(
+        "{} or ({} unless on (peer_ip) {MANAGED_PEERS})",
+        family(&format!("{metric}{{role=\"client\"}}")),
+        family(&format!("{metric}{{role=\"server\"}}")),
+    )
+}
+
 /// The flows query: five vectors joined with `or`, each tagged by
 /// `label_replace(…, "m", NAME, "", "")` (the empty source label matches
 /// the empty regex, so every row gets the tag).
@@ -46,17 +62,16 @@ pub fn flows_query() -> String {
     let tag = |name: &str, expr: String| {
         format!("label_replace(max by ({FLOW_LABELS}) ({expr}), \"m\", \"{name}\", \"\", \"\")")
     };
+    let raw = |s: &str| s.to_string();
+    let rate = |s: &str| format!("rate({s}[{RATE_WINDOW}])");
     [
-        tag(SENT, "procnet_flow_sent_bytes_total".into()),
-        tag(RECEIVED, "procnet_flow_received_bytes_total".into()),
-        tag(OPEN, "procnet_flow_open_connections".into()),
-        tag(
-            SENT_RATE,
-            format!("rate(procnet_flow_sent_bytes_total[{RATE_WINDOW}])"),
-        ),
+        tag(SENT, halves(raw, "procnet_flow_sent_bytes_total")),
+        tag(RECEIVED, halves(raw, "procnet_flow_received_bytes_total")),
+        tag(OPEN, halves(raw, "procnet_flow_open_connections")),
+        tag(SENT_RATE, halves(rate, "procnet_flow_sent_bytes_total")),
         tag(
             RECEIVED_RATE,
-            format!("rate(procnet_flow_received_bytes_total[{RATE_WINDOW}])"),
+            halves(rate, "procnet_flow_received_bytes_total"),
         ),
     ]
     .join(" or ")
@@ -216,7 +231,9 @@ mod tests {
         for m in [SENT, RECEIVED, OPEN, SENT_RATE, RECEIVED_RATE] {
             assert!(q.contains(&format!("\"m\", \"{m}\"")), "{q}");
         }
-        assert_eq!(q.matches(" or ").count(), 4);
+        // Five families, each the client halves or the unmanaged server halves.
+        assert_eq!(q.matches("label_replace(max by (host,").count(), 5);
+        assert_eq!(q.matches("unless on (peer_ip)").count(), 5);
         assert!(info_query().contains("procnet_host_address_info"));
     }
 }
