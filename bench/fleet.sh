@@ -126,7 +126,7 @@ ip netns exec "$HUB" python3 - "$port" "$HOSTS" "$FLOWS" <<'PY'
 import http.client, json, sys, time, statistics, urllib.parse
 port, hosts, flows = (int(a) for a in sys.argv[1:4])
 want = hosts * flows
-c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 H = {"Host": f"127.0.0.1:{port}"}
 def get(path):
     global c
@@ -135,7 +135,7 @@ def get(path):
         r = c.getresponse()
     except (http.client.RemoteDisconnected, ConnectionError):
         # The server closes idle keep-alive connections: open a new one.
-        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         c.request("GET", path, headers=H)
         r = c.getresponse()
     body = r.read()
@@ -163,7 +163,8 @@ at = lambda: get(f"/api/graph?at={time.time() - 3:.3f}")
 m_at, p_at, body = timed(at, 20)
 doc = json.loads(body)
 m_live, p_live, live = timed(lambda: get("/api/graph"), 50)
-producer_ms = json.loads(get("/healthz"))["fleet"]["lastQueryMs"]
+c.request("GET", "/healthz", headers=H)
+producer_ms = json.loads(c.getresponse().read())["fleet"]["lastQueryMs"]
 q1 = '''sum by (host, process, container, peer_ip, peer_port, proto) (
      rate(procnet_flow_sent_bytes_total{role="client"}[1m]) + rate(procnet_flow_received_bytes_total{role="client"}[1m]))
    * on (peer_ip, peer_port, proto) group_left (server_host, server_process, server_container)
@@ -182,6 +183,8 @@ series = prom('count by (host) ({__name__=~"procnet_flow_.+|procnet_listen_info|
 allseries = prom('count by (instance) ({job="procnet"})')
 per_host = sorted(int(float(s["value"][1])) for s in series)
 per_target = sorted(int(float(s["value"][1])) for s in allseries)
+load = open("/proc/loadavg").read().split()[0]
+print(f"| load average at the end (2 cores, shared) | {load} |")
 print(f"| hosts × flows | {hosts} × {flows} ({len(doc['nodes'])} nodes, {len(doc['edges'])} edges, {len(body)/1024:.0f} KiB) |")
 print(f"| fleet `/api/graph?at=` (2 instant queries + join), median / p90 | **{m_at:.0f} ms** / {p_at:.0f} ms |")
 print(f"| fleet `/api/graph` live (published each interval), median / p90 | {m_live:.2f} ms / {p_live:.2f} ms |")

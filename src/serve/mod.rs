@@ -522,7 +522,10 @@ fn run_fleet(
 ) -> Result<(), ServeError> {
     use crate::fleet::serve as fleet_serve;
     let local = listener.local_addr()?;
-    let shared = Arc::new(Shared::new(config.interval, Fault::None));
+    // Two queries of up to the timeout each, and as long again of pause
+    // (see `run_producer`), are not a stall.
+    let stall_interval = config.interval.max(fleet.timeout.saturating_mul(2));
+    let shared = Arc::new(Shared::new(stall_interval, Fault::None));
     let state = fleet_serve::FleetState::new(shared.clone(), crate::fleet::FleetReader::new(fleet));
     let producer = {
         let state = state.clone();
