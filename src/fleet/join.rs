@@ -27,7 +27,7 @@ use std::net::IpAddr;
 /// What the two queries answered for one instant.
 #[derive(Debug, Clone, Default)]
 pub struct FleetRows {
-    /// The flows query's rows ([`query::flows_query`]).
+    /// The flow queries' rows ([`query::flow_queries`]).
     pub flows: Vec<Sample>,
     /// The info query's rows ([`query::info_query`]).
     pub info: Vec<Sample>,

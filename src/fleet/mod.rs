@@ -52,12 +52,44 @@ impl FleetReader {
         self.client.url()
     }
 
-    /// The fleet at `at` (seconds since the epoch); both queries are
-    /// evaluated at that same instant.
+    /// The fleet at `at` (seconds since the epoch): every query evaluated
+    /// at that same instant, all asked at once (the engine runs them in
+    /// parallel; the slowest one sets the time).
     pub fn view_at(&self, at: f64, seq: u64) -> Result<FleetView, QueryError> {
-        let flows = self.client.query(&query::flows_query(), Some(at))?;
-        let info = self.client.query(&query::info_query(), Some(at))?;
-        Ok(join::build(&FleetRows { flows, info, at }, seq))
+        let flow_queries = query::flow_queries();
+        let info_query = query::info_query();
+        let (flows, info) = std::thread::scope(|s| {
+            let handles: Vec<_> = flow_queries
+                .iter()
+                .map(|q| s.spawn(move || self.client.query(q, Some(at))))
+                .collect();
+            let info = self.client.query(&info_query, Some(at));
+            let flows: Vec<Result<Vec<query::Sample>, QueryError>> = handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(QueryError::Unreachable {
+                            url: self.client.url().to_string(),
+                            reason: "the query thread failed".into(),
+                        })
+                    })
+                })
+                .collect();
+            (flows, info)
+        });
+        let info = info?;
+        let mut rows = Vec::new();
+        for part in flows {
+            rows.extend(part?);
+        }
+        Ok(join::build(
+            &FleetRows {
+                flows: rows,
+                info,
+                at,
+            },
+            seq,
+        ))
     }
 }
 

@@ -3,11 +3,12 @@
 //! so the parsing is tested on answers recorded from Prometheus 2.42 and
 //! VictoriaMetrics 1.79 without either running.
 //!
-//! Two instant queries per view, each one HTTP round trip:
-//! - [`FLOWS`]: every half-edge's counters, open connections and byte
-//!   rates, tagged with a `m` label saying which value a row is;
-//! - [`INFO`]: every listener (`procnet_listen_info`) and host address
-//!   (`procnet_host_address_info`).
+//! Six instant queries per view, asked at once:
+//! - [`flow_queries`]: every half-edge's counters, open connections and
+//!   byte rates, one query per value, tagged with a `m` label saying which
+//!   value a row is;
+//! - [`info_query`]: every listener (`procnet_listen_info`) and host
+//!   address (`procnet_host_address_info`).
 //!
 //! The join of the two (client halves to the server host's listener) is
 //! done in Rust ([`super::join`]), the way Coroot's `instancesByListen`
@@ -55,16 +56,17 @@ fn halves(family: impl Fn(&str) -> String, metric: &str) -> String {
     )
 }
 
-/// The flows query: five vectors joined with `or`, each tagged by
+/// The flows queries: one per value family, each tagged by
 /// `label_replace(…, "m", NAME, "", "")` (the empty source label matches
-/// the empty regex, so every row gets the tag).
-pub fn flows_query() -> String {
+/// the empty regex, so every row gets the tag). Five queries, not one
+/// joined with `or`: the engine evaluates them in parallel.
+pub fn flow_queries() -> Vec<String> {
     let tag = |name: &str, expr: String| {
         format!("label_replace(max by ({FLOW_LABELS}) ({expr}), \"m\", \"{name}\", \"\", \"\")")
     };
     let raw = |s: &str| s.to_string();
     let rate = |s: &str| format!("rate({s}[{RATE_WINDOW}])");
-    [
+    vec![
         tag(SENT, halves(raw, "procnet_flow_sent_bytes_total")),
         tag(RECEIVED, halves(raw, "procnet_flow_received_bytes_total")),
         tag(OPEN, halves(raw, "procnet_flow_open_connections")),
@@ -74,7 +76,6 @@ pub fn flows_query() -> String {
             halves(rate, "procnet_flow_received_bytes_total"),
         ),
     ]
-    .join(" or ")
 }
 
 /// The info query: listeners and host addresses.
@@ -227,10 +228,15 @@ mod tests {
 
     #[test]
     fn queries_select_every_family_once() {
-        let q = flows_query();
-        for m in [SENT, RECEIVED, OPEN, SENT_RATE, RECEIVED_RATE] {
+        let qs = flow_queries();
+        assert_eq!(qs.len(), 5);
+        for (q, m) in qs
+            .iter()
+            .zip([SENT, RECEIVED, OPEN, SENT_RATE, RECEIVED_RATE])
+        {
             assert!(q.contains(&format!("\"m\", \"{m}\"")), "{q}");
         }
+        let q = qs.join(" or ");
         // Five families, each the client halves or the unmanaged server halves.
         assert_eq!(q.matches("label_replace(max by (host,").count(), 5);
         assert_eq!(q.matches("unless on (peer_ip)").count(), 5);
