@@ -1,7 +1,8 @@
 //! The PromQL fleet mode asks and the shape of Prometheus's answers
 //! (`/api/v1/query`, result type `vector`). Pure: text in, typed rows out,
-//! so the parsing is tested on answers recorded from Prometheus 2.42 and
-//! VictoriaMetrics 1.79 without either running.
+//! so the parsing is tested on answers recorded from Prometheus 2.42
+//! (`testdata/`, two hosts) without it running; tests/fleet_mode.rs runs
+//! the same queries on Prometheus 2.42 and VictoriaMetrics 1.79.
 //!
 //! Six instant queries per view, asked at once:
 //! - [`flow_queries`]: every half-edge's counters, open connections and
