@@ -202,6 +202,9 @@ print(f"| all series per scrape target (with procnet's own) | {per_target[0]}–
 print(f"| one fleet host's `/metrics` ({flows} client + {flows} server flows): scrape median / p90, size | {m_scrape:.1f} ms / {p_scrape:.1f} ms, {len(scraped)/1024:.0f} KiB |")
 PY
 
+# FLEET_BENCH_PAUSE=SECS keeps the fleet up that long, for queries by hand.
+sleep "${FLEET_BENCH_PAUSE:-0}"
+
 # One host's /metrics at 20k sockets, in a namespace of its own.
 ip netns add "$HOLD"
 ip -n "$HOLD" link set lo up
