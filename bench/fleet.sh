@@ -119,7 +119,7 @@ for i in $(seq 1 "$HOSTS"); do
   bg ip netns exec "$TAG-h$i" "$WORK/fleetcli" -c "$CLIENT" "$NET.$next" "$FLOWS"
 done
 port=18765
-bg ip netns exec "$HUB" env RUST_LOG=warn "$PROCNET" serve --port $port --interval 1 --fleet-timeout 30 --fleet http://127.0.0.1:9090
+bg ip netns exec "$HUB" env RUST_LOG=warn "$PROCNET" serve --port $port --interval 1 --fleet-timeout 30 --fleet-rate-window 10s --fleet http://127.0.0.1:9090
 
 echo "waiting for the fleet map ($HOSTS hosts x $FLOWS flows)…" >&2
 ip netns exec "$HUB" python3 - "$port" "$HOSTS" "$FLOWS" <<'PY'
@@ -166,7 +166,7 @@ m_live, p_live, live = timed(lambda: get("/api/graph"), 50)
 c.request("GET", "/healthz", headers=H)
 producer_ms = json.loads(c.getresponse().read())["fleet"]["lastQueryMs"]
 q1 = '''sum by (host, process, container, peer_ip, peer_port, proto) (
-     rate(procnet_flow_sent_bytes_total{role="client"}[1m]) + rate(procnet_flow_received_bytes_total{role="client"}[1m]))
+     rate(procnet_flow_sent_bytes_total{role="client"}[10s]) + rate(procnet_flow_received_bytes_total{role="client"}[10s]))
    * on (peer_ip, peer_port, proto) group_left (server_host, server_process, server_container)
    label_replace(label_replace(label_replace(label_replace(label_replace(
        max by (host, process, container, ip, port, proto) (procnet_listen_info),

@@ -156,6 +156,10 @@ struct ServeArgs {
     /// (0.1 to 600).
     #[arg(long, value_name = "SECS", requires = "fleet", value_parser = parse_fleet_timeout)]
     fleet_timeout: Option<f64>,
+    /// Fleet mode: the window of the byte rates, a PromQL duration
+    /// (e.g. 30s, 1m); at least 4 scrape intervals. Default 1m.
+    #[arg(long, value_name = "DURATION", requires = "fleet", value_parser = procnet::fleet::query::parse_rate_window)]
+    fleet_rate_window: Option<String>,
     #[command(flatten)]
     graph: GraphArgs,
 }
@@ -270,6 +274,10 @@ fn fleet_setup(args: &ServeArgs) -> anyhow::Result<Option<procnet::fleet::FleetC
             .fleet_timeout
             .map(std::time::Duration::from_secs_f64)
             .unwrap_or(procnet::fleet::DEFAULT_TIMEOUT),
+        rate_window: args
+            .fleet_rate_window
+            .clone()
+            .unwrap_or_else(|| procnet::fleet::query::RATE_WINDOW.to_string()),
     }))
 }
 

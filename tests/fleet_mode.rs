@@ -758,6 +758,10 @@ fn fleet_flags_are_checked() {
             vec!["--fleet", "http://127.0.0.1:9", "--fleet-timeout", "0"],
             "0.1 to 600",
         ),
+        (
+            vec!["--fleet", "http://127.0.0.1:9", "--fleet-rate-window", "1s"],
+            "at least 2s",
+        ),
     ] {
         let out = Command::new(BIN)
             .arg("serve")

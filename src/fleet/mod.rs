@@ -28,6 +28,9 @@ pub struct FleetConfig {
     pub auth: Auth,
     /// Per-request timeout (`--fleet-timeout`).
     pub timeout: Duration,
+    /// The `rate()` window (`--fleet-rate-window`, checked by
+    /// [`query::parse_rate_window`]).
+    pub rate_window: String,
 }
 
 /// The default `--fleet-timeout`: an engine that takes longer for two
@@ -39,12 +42,14 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct FleetReader {
     client: PromClient,
+    rate_window: String,
 }
 
 impl FleetReader {
     pub fn new(config: &FleetConfig) -> FleetReader {
         FleetReader {
             client: PromClient::new(&config.url, &config.auth, config.timeout),
+            rate_window: config.rate_window.clone(),
         }
     }
 
@@ -56,7 +61,7 @@ impl FleetReader {
     /// at that same instant, all asked at once (the engine runs them in
     /// parallel; the slowest one sets the time).
     pub fn view_at(&self, at: f64, seq: u64) -> Result<FleetView, QueryError> {
-        let flow_queries = query::flow_queries();
+        let flow_queries = query::flow_queries(&self.rate_window);
         let info_query = query::info_query();
         let (flows, info) = std::thread::scope(|s| {
             let handles: Vec<_> = flow_queries

@@ -24,9 +24,37 @@
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-/// The `rate()` window: four scrapes at a 15 s interval (Prometheus's
-/// default), so a rate exists even with the default scrape interval.
+/// The default `rate()` window (`--fleet-rate-window`): four scrapes at a
+/// 15 s interval (Prometheus's default), so a rate exists even with the
+/// default scrape interval. Reading the window is half the cost of a
+/// view: with a short scrape interval, a shorter window is faster.
 pub const RATE_WINDOW: &str = "1m";
+
+/// Checks a `--fleet-rate-window`: a PromQL duration of one unit
+/// (`30s`, `1m`, `2h`), at least `2s`.
+pub fn parse_rate_window(text: &str) -> Result<String, String> {
+    let t = text.trim();
+    let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration; write e.g. 30s, 1m or 5m"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => {
+            return Err(format!(
+                "`{text}` is not a duration; write e.g. 30s, 1m or 5m"
+            ))
+        }
+    };
+    if secs < 2 {
+        return Err(format!(
+            "`{text}` is too short for a rate: at least 2s (two scrapes)"
+        ));
+    }
+    Ok(t.to_string())
+}
 
 /// The flow labels kept (all of the half-edge's key, none of the scrape's).
 const FLOW_LABELS: &str = "host, role, proto, process, container, local_port, peer_ip, peer_port";
@@ -61,12 +89,12 @@ fn halves(family: impl Fn(&str) -> String, metric: &str) -> String {
 /// `label_replace(…, "m", NAME, "", "")` (the empty source label matches
 /// the empty regex, so every row gets the tag). Five queries, not one
 /// joined with `or`: the engine evaluates them in parallel.
-pub fn flow_queries() -> Vec<String> {
+pub fn flow_queries(rate_window: &str) -> Vec<String> {
     let tag = |name: &str, expr: String| {
         format!("label_replace(max by ({FLOW_LABELS}) ({expr}), \"m\", \"{name}\", \"\", \"\")")
     };
     let raw = |s: &str| s.to_string();
-    let rate = |s: &str| format!("rate({s}[{RATE_WINDOW}])");
+    let rate = |s: &str| format!("rate({s}[{rate_window}])");
     vec![
         tag(SENT, halves(raw, "procnet_flow_sent_bytes_total")),
         tag(RECEIVED, halves(raw, "procnet_flow_received_bytes_total")),
@@ -229,7 +257,14 @@ mod tests {
 
     #[test]
     fn queries_select_every_family_once() {
-        let qs = flow_queries();
+        let qs = flow_queries(RATE_WINDOW);
+        assert!(qs[3].contains("[1m]"), "{}", qs[3]);
+        assert!(flow_queries("10s")[4].contains("[10s]"));
+        assert_eq!(parse_rate_window("30s").as_deref(), Ok("30s"));
+        assert_eq!(parse_rate_window("5m").as_deref(), Ok("5m"));
+        for bad in ["1s", "1", "m", "1d", "1m30s", ""] {
+            assert!(parse_rate_window(bad).is_err(), "{bad}");
+        }
         assert_eq!(qs.len(), 5);
         for (q, m) in qs
             .iter()
