@@ -457,7 +457,7 @@ fn scenario(engine: Engine, then: impl FnOnce(&Server, Bg, &Fleet)) {
     // Every host's procnet is sampled and scraped (its listener is known).
     wait_for(
         &server,
-        Duration::from_secs(60),
+        Duration::from_secs(120),
         "the three host procnets",
         |g| {
             ["svc:A/procnet", "svc:B/procnet", "svc:C/procnet"]
@@ -514,7 +514,7 @@ fn scenario(engine: Engine, then: impl FnOnce(&Server, Bg, &Fleet)) {
     let outside = format!("ext:{ip_d}");
     let g = wait_for(
         &server,
-        Duration::from_secs(60),
+        Duration::from_secs(120),
         "the workload's edges with their bytes",
         |g| {
             let full = |from, to, tx: u64, rx: u64| {
