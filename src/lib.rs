@@ -5,6 +5,7 @@
 //! views with pure functions; the binary prints them or serves them.
 
 pub mod collect;
+pub mod fleet;
 pub mod graph;
 pub mod history;
 pub mod monitor;

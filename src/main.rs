@@ -60,6 +60,8 @@ struct Cli {
     serve: ServeArgs,
 }
 
+// Parsed once at start-up: the size of the serve variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the live server (the default).
@@ -200,6 +202,31 @@ struct ServeArgs {
     /// Seconds between history keyframes (one block each); a test hook.
     #[arg(long, value_name = "SECS", default_value_t = 60.0, hide = true)]
     keyframe_interval: f64,
+    /// Fleet mode: draw the map of every host from this Prometheus (or
+    /// VictoriaMetrics, Thanos, Mimir), e.g. http://prometheus:9090,
+    /// instead of this machine's sockets.
+    #[arg(long, value_name = "URL")]
+    fleet: Option<String>,
+    /// Fleet mode: a file whose first line is the bearer token for Prometheus.
+    #[arg(
+        long,
+        value_name = "PATH",
+        requires = "fleet",
+        conflicts_with = "fleet_basic_auth_file"
+    )]
+    fleet_token_file: Option<PathBuf>,
+    /// Fleet mode: a file whose first line is `user:password` for
+    /// Prometheus's basic auth.
+    #[arg(long, value_name = "PATH", requires = "fleet")]
+    fleet_basic_auth_file: Option<PathBuf>,
+    /// Fleet mode: how long one query to Prometheus may take, in seconds
+    /// (0.1 to 600).
+    #[arg(long, value_name = "SECS", requires = "fleet", value_parser = parse_fleet_timeout)]
+    fleet_timeout: Option<f64>,
+    /// Fleet mode: the window of the byte rates, a PromQL duration
+    /// (e.g. 30s, 1m); at least 4 scrape intervals. Default 1m.
+    #[arg(long, value_name = "DURATION", requires = "fleet", value_parser = procnet::fleet::query::parse_rate_window)]
+    fleet_rate_window: Option<String>,
     #[command(flatten)]
     graph: GraphArgs,
 }
@@ -247,6 +274,82 @@ fn parse_interval(s: &str) -> Result<f64, String> {
             "`{s}` is not a number of seconds; the interval must be from {min} to {max} seconds (e.g. 1 or 0.5)"
         )),
     }
+}
+
+/// `--fleet-timeout`: 0.1 to 600 seconds.
+fn parse_fleet_timeout(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (0.1..=600.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not a timeout from 0.1 to 600 seconds (e.g. 5)"
+        )),
+    }
+}
+
+/// The `--fleet*` flags: the engine's URL, checked, and its credentials.
+fn fleet_setup(args: &ServeArgs) -> anyhow::Result<Option<procnet::fleet::FleetConfig>> {
+    use procnet::fleet::client::Auth;
+    let Some(url) = &args.fleet else {
+        return Ok(None);
+    };
+    let url = url.trim();
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    if rest.is_none_or(|r| r.is_empty() || r.starts_with('/')) {
+        anyhow::bail!(
+            "--fleet {url}: not an http:// URL of Prometheus; give its address, e.g. --fleet http://prometheus:9090"
+        );
+    }
+    if url.starts_with("https://") {
+        anyhow::bail!(
+            "--fleet {url}: https is not supported by this build; reach Prometheus over http:// (e.g. through a local proxy)"
+        );
+    }
+    let first_line = |path: &Path, what: &'static str| -> anyhow::Result<String> {
+        let text = read_text(path, MAX_TOKEN_FILE_BYTES, what)
+            .with_context(|| format!("{}: cannot read it", path.display()))?;
+        let line = text.lines().next().unwrap_or("").trim().to_string();
+        if line.is_empty() {
+            anyhow::bail!(
+                "{}: the first line is empty; write the {what} on it",
+                path.display()
+            );
+        }
+        Ok(line)
+    };
+    let auth = match (&args.fleet_token_file, &args.fleet_basic_auth_file) {
+        (Some(path), _) => Auth::Bearer(
+            first_line(path, "bearer token").with_context(|| "--fleet-token-file".to_string())?,
+        ),
+        (None, Some(path)) => {
+            let line = first_line(path, "user:password")
+                .with_context(|| "--fleet-basic-auth-file".to_string())?;
+            let Some((user, password)) = line.split_once(':') else {
+                anyhow::bail!(
+                    "--fleet-basic-auth-file {}: the first line is not user:password",
+                    path.display()
+                );
+            };
+            Auth::Basic {
+                user: user.to_string(),
+                password: password.to_string(),
+            }
+        }
+        (None, None) => Auth::None,
+    };
+    Ok(Some(procnet::fleet::FleetConfig {
+        url: url.to_string(),
+        auth,
+        timeout: args
+            .fleet_timeout
+            .map(std::time::Duration::from_secs_f64)
+            .unwrap_or(procnet::fleet::DEFAULT_TIMEOUT),
+        rate_window: args
+            .fleet_rate_window
+            .clone()
+            .unwrap_or_else(|| procnet::fleet::query::RATE_WINDOW.to_string()),
+    }))
 }
 
 /// `--icons-dir` must name a directory: a typo would otherwise only show
@@ -567,6 +670,7 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
             containers: setup.containers,
         },
     };
+    let fleet = fleet_setup(&args)?;
     let config = procnet::serve::ServeConfig {
         bind,
         port: args.port,
@@ -588,6 +692,7 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
             record: args.record.clone(),
             retention,
         },
+        fleet,
     };
     procnet::serve::run(config)?;
     Ok(())

@@ -96,6 +96,10 @@ pub struct Node {
     /// Container the process runs in (name, else short id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
+    /// Fleet mode: the host (`--host-name` of its procnet) the node is on;
+    /// absent on a single host's map.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     /// The process's listening sockets.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[ts(as = "Option<_>")]
@@ -142,6 +146,7 @@ impl Node {
             host_name: None,
             reason: None,
             container: None,
+            host: None,
             listeners: Vec::new(),
             rx_bytes: None,
             tx_bytes: None,

@@ -82,6 +82,9 @@ pub struct ServeConfig {
     pub source: SourceSpec,
     /// What history keeps and where it records.
     pub history: HistorySettings,
+    /// Fleet mode (`--fleet URL`): the map comes from Prometheus, not from
+    /// this machine's sockets.
+    pub fleet: Option<crate::fleet::FleetConfig>,
 }
 
 /// `--history-size`, `--record`, `--record-retention`.
@@ -178,6 +181,9 @@ pub struct Health {
     pub sse_clients: usize,
     /// The container engine: reachable or not, and why.
     pub containers: EngineStatus,
+    /// Fleet mode only: the query engine's state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<crate::fleet::serve::FleetHealth>,
 }
 
 /// The latest published views.
@@ -610,6 +616,9 @@ pub fn run(config: ServeConfig) -> Result<(), ServeError> {
     listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;
     let limits = ConnLimits::from_env()?;
+    if let Some(fleet) = &config.fleet {
+        return run_fleet(&config, fleet, listener, limits);
+    }
     let collector = config.source.open()?;
     let mut shared = Shared::new(
         config.interval,
@@ -668,6 +677,69 @@ pub fn run(config: ServeConfig) -> Result<(), ServeError> {
     // The last minute of history is in the open block: keep it on disk.
     shared.flush_history();
     drop(watcher);
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    result.map_err(ServeError::Io)
+}
+
+/// Fleet mode: a producer of views from Prometheus instead of the
+/// sampler, and the fleet routes in front of the usual ones.
+fn run_fleet(
+    config: &ServeConfig,
+    fleet: &crate::fleet::FleetConfig,
+    listener: std::net::TcpListener,
+    limits: ConnLimits,
+) -> Result<(), ServeError> {
+    use crate::fleet::serve as fleet_serve;
+    let local = listener.local_addr()?;
+    // Two queries of up to the timeout each, and as long again of pause
+    // (see `run_producer`), are not a stall.
+    let stall_interval = config.interval.max(fleet.timeout.saturating_mul(2));
+    // Fleet history is Prometheus's own (`?at=`): none is kept here.
+    let no_history = HistoryConfig {
+        cap_bytes: 0,
+        keyframe_every: config.history.keyframe_every,
+        grace: stall_interval.saturating_mul(2),
+        service_ports: config.options.service_ports.clone(),
+    };
+    let shared = Arc::new(Shared::new(stall_interval, Fault::None, no_history));
+    let state = fleet_serve::FleetState::new(shared.clone(), crate::fleet::FleetReader::new(fleet));
+    let producer = {
+        let state = state.clone();
+        let interval = config.interval;
+        std::thread::Builder::new()
+            .name("fleet".into())
+            .spawn(move || fleet_serve::run_producer(state, interval))?
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        log::info!("fleet mode: the map comes from {}", fleet.url);
+        log::info!("procnet serving on http://{local}/");
+        let app_state = routes::AppState {
+            shared: shared.clone(),
+            guard: Arc::new(security::Guard {
+                bind: config.bind,
+                token: config.token.clone(),
+            }),
+            icons_dir: config.icons_dir.clone().map(Arc::new),
+            page_rows: Arc::default(),
+        };
+        let app = fleet_serve::router(state, app_state, routes::router(shared.clone(), config));
+        let stop = shared.clone();
+        listen::serve(listener, app, limits, shared.http.clone(), async move {
+            shutdown_signal().await;
+            log::info!("shutting down");
+            stop.stopping.store(true, Ordering::Relaxed);
+            let _ = stop.shutdown.send(true);
+        })
+        .await;
+        Ok::<(), std::io::Error>(())
+    });
+    shared.stopping.store(true, Ordering::Relaxed);
+    let _ = producer.join();
     runtime.shutdown_timeout(Duration::from_secs(2));
     result.map_err(ServeError::Io)
 }

@@ -66,7 +66,7 @@ pub fn router(shared: Arc<Shared>, config: &ServeConfig) -> Router {
 
 /// The request guard: [`RequestFacts`] and [`Guard::check`] decide (pure,
 /// in `security.rs`); this only turns the verdict into a response.
-async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub(crate) async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let (verdict, redirect) = {
         let facts = RequestFacts::new(request.uri(), request.headers());
         let verdict = state.guard.check(&facts);

@@ -86,7 +86,7 @@ export class GraphView {
         <span class="sep"></span>
         <label>Group <select id="group-by" data-testid="group-by">
           <option value="service" selected>service</option><option value="none">none</option><option value="name">process name</option>
-          <option value="type">type</option><option value="container">container</option></select></label>
+          <option value="type">type</option><option value="container">container</option><option value="host">host (fleet)</option></select></label>
         <button id="collapse-all" data-testid="collapse-all" title="Collapse every group">Collapse all</button>
         <button id="expand-all" data-testid="expand-all" title="Expand every group">Expand all</button>
         <span class="sep"></span>

@@ -64,6 +64,11 @@ reason?: UnknownReason,
  */
 container?: string, 
 /**
+ * Fleet mode: the host (`--host-name` of its procnet) the node is on;
+ * absent on a single host's map.
+ */
+host?: string, 
+/**
  * The process's listening sockets.
  */
 listeners?: Array<ListenAddr>, 

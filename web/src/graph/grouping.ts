@@ -12,6 +12,8 @@ export function groupKeyOf(n: GNode, mode: GroupMode): string | null {
     case 'name': return n.kind === 'process' ? (n.name || n.label) : n.kind === 'external' ? '(external)' : '(unknown)';
     case 'type': return n.type || 'app';
     case 'container': return n.container ?? (n.kind === 'process' ? '(host)' : n.kind === 'external' ? '(external)' : '(unknown)');
+    // Fleet mode: the host a node is on; a placeholder outside every fleet host has none.
+    case 'host': return n.host ?? (n.kind === 'external' ? '(no procnet)' : '(this host)');
     default: return null;
   }
 }

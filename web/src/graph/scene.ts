@@ -3,7 +3,7 @@
 // label, traffic rate, curve control point). No DOM, no canvas: node can import it for tests.
 import type { GEdge, GNode } from '../types.ts';
 
-export type GroupMode = 'none' | 'service' | 'name' | 'type' | 'container';
+export type GroupMode = 'none' | 'service' | 'name' | 'type' | 'container' | 'host';
 
 /** A collapsed group: its key under `mode`, its raw member ids, and the name shown for it
  *  (for a service, its head's label; otherwise the key). */
