@@ -151,6 +151,25 @@ impl Fleet {
         p
     }
 
+    /// The last lines of every log file of this fleet, for a failure message.
+    fn log_tails(&self) -> String {
+        let mut out = String::new();
+        let mut entries: Vec<_> = std::fs::read_dir(self.dir.path())
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        entries.sort();
+        for p in entries
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        {
+            let text = std::fs::read_to_string(p).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = lines[lines.len().saturating_sub(15)..].join("\n");
+            out.push_str(&format!("--- {} (last 15 lines)\n{tail}\n", p.display()));
+        }
+        out
+    }
+
     /// Runs `program args` in namespace `ns`; stderr to a log file.
     fn spawn(&self, ns: &str, program: &Path, args: &[&str], log: &str) -> Bg {
         let err = std::fs::File::create(self.dir.path().join(log)).unwrap();
@@ -408,8 +427,15 @@ fn within_10_percent(got: u64, want: u64) -> bool {
     (got as f64 - want as f64).abs() <= want as f64 * 0.10
 }
 
-/// Polls until `pred` holds on the fleet graph; fails with the last one.
-fn wait_for(server: &Server, within: Duration, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+/// Polls until `pred` holds on the fleet graph; fails with the last one
+/// and the ends of the fleet's logs (host procnets, engine).
+fn wait_for(
+    server: &Server,
+    fleet: &Fleet,
+    within: Duration,
+    what: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = Instant::now() + within;
     loop {
         let g = graph_of(server, "/api/graph");
@@ -418,7 +444,9 @@ fn wait_for(server: &Server, within: Duration, what: &str, pred: impl Fn(&Value)
         }
         assert!(
             Instant::now() < deadline,
-            "{what} not within {within:?}; last fleet graph:\n{g:#}"
+            "{what} not within {within:?}; last fleet graph:\n{g:#}\n{}\nfleet server /healthz: {}",
+            fleet.log_tails(),
+            server.get("/healthz").body
         );
         std::thread::sleep(Duration::from_millis(500));
     }
@@ -457,6 +485,7 @@ fn scenario(engine: Engine, then: impl FnOnce(&Server, Bg, &Fleet)) {
     // Every host's procnet is sampled and scraped (its listener is known).
     wait_for(
         &server,
+        &fleet,
         Duration::from_secs(120),
         "the three host procnets",
         |g| {
@@ -514,6 +543,7 @@ fn scenario(engine: Engine, then: impl FnOnce(&Server, Bg, &Fleet)) {
     let outside = format!("ext:{ip_d}");
     let g = wait_for(
         &server,
+        &fleet,
         Duration::from_secs(120),
         "the workload's edges with their bytes",
         |g| {
