@@ -18,7 +18,7 @@ use crate::history::codec::{rebuild_upto, CodecError};
 use crate::history::flows::{FlowRecord, FlowTracker};
 use crate::history::frame::Frame;
 use crate::history::frame::{
-    apply, delta, FrameBody, FrameBodyRef, FrameRef, RecordedContainers, SampleMeta,
+    apply, apply_owned, delta, FrameBody, FrameBodyRef, FrameRef, RecordedContainers, SampleMeta,
 };
 use crate::snapshot::Snapshot;
 use std::collections::VecDeque;
@@ -211,10 +211,21 @@ fn from_checkpoint(
         .to_labels();
     let mut prev: Option<Snapshot> = None;
     let mut cur: Option<Snapshot> = None;
-    for f in frames {
-        let next = match &f.body {
-            FrameBody::Key(s) => (**s).clone(),
-            FrameBody::Delta(d) => apply(cur.as_ref().unwrap_or(base), d)?,
+    let last = frames.len().saturating_sub(1);
+    for (i, f) in frames.iter().enumerate() {
+        let next = match (&f.body, cur.take()) {
+            (FrameBody::Key(s), c) => {
+                cur = c;
+                (**s).clone()
+            }
+            // The middle of the chain: nothing needs the sample before,
+            // so it is consumed (moves, not clones).
+            (FrameBody::Delta(d), Some(c)) if i < last => apply_owned(c, d)?,
+            (FrameBody::Delta(d), c) => {
+                let next = apply(c.as_ref().unwrap_or(base), d)?;
+                cur = c;
+                next
+            }
         };
         prev = cur.replace(next);
     }
