@@ -414,7 +414,7 @@ impl HistoryWriter {
         let index = self.open_metas.len();
         self.open_lines.push(line.clone());
         self.open_metas.push(meta);
-        let checkpoint = (index % CHECKPOINT_EVERY == 0).then(|| Checkpoint {
+        let checkpoint = index.is_multiple_of(CHECKPOINT_EVERY).then(|| Checkpoint {
             block_first_ms: self.open_metas[0].at_ms,
             index,
             snapshot: shared.clone(),
