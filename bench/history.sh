@@ -10,7 +10,9 @@
 # In the same run, what a user would do instead: log `ss -tanpi` once a
 # second (bytes per hour raw and gzip -6), the ratio column.
 # Usage: bench/history.sh  Env: PROCNET (default target/release/procnet),
-#   CONNS (10000), WINDOW (seconds per phase, default 90: a block is 60 s).
+#   CONNS (10000), WINDOW (seconds per phase, default 90: a block is 60 s),
+#   BASELINE (another procnet binary: its `?at=` latency and sampler CPU
+#   are measured too, in the same run on the same held connections).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PROCNET=${PROCNET:-target/release/procnet}
@@ -60,8 +62,8 @@ sockets=$(ss -tan | wc -l)
 # "cpu_pct history_bytes port" to $TMP/phase and leaves the server running
 # as $pid (in this shell: no subshell, so $pid is ours to stop).
 phase() {
-  local port; port=$(free_port)
-  RUST_LOG=warn "$PROCNET" serve --port "$port" --interval 1 --no-containers "$@" &
+  local port bin=${BIN:-$PROCNET}; port=$(free_port)
+  RUST_LOG=warn "$bin" serve --port "$port" --interval 1 --no-containers "$@" &
   pid=$!
   sleep 5
   local t0 t1; t0=$(cpu_ticks $pid); sleep "$WINDOW"; t1=$(cpu_ticks $pid)
@@ -69,12 +71,12 @@ phase() {
   echo "$(echo "($t1 - $t0) * 100 / $TICKS / $WINDOW" | bc -l) $bytes $port" > "$TMP/phase"
 }
 
-phase --history-size 0; read -r cpu_off _ _ < "$TMP/phase"; kill $pid; wait $pid 2>/dev/null || true
-phase --record "$TMP/rec"; read -r cpu_calm bytes_calm port < "$TMP/phase"
-# ?at= latency: 20 random moments of the window, each a new sample.
-lat=$(python3 - "$port" "$WINDOW" <<'PY'
+# at_latency PORT — `?at=` latency: 20 random moments of the window, each
+# a new sample; prints "median max" in ms.
+at_latency() {
+  python3 - "$1" <<'PY'
 import json, random, sys, time, urllib.request
-port, window = int(sys.argv[1]), int(sys.argv[2])
+port = int(sys.argv[1])
 h = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/history"))
 times = [t for t, _ in h["seqs"]]
 ms = []
@@ -86,13 +88,23 @@ for t in random.sample(times, min(20, len(times))):
 ms.sort()
 print(f"{ms[len(ms)//2]:.1f} {ms[-1]:.1f}")
 PY
-)
+}
+
+phase --history-size 0; read -r cpu_off _ _ < "$TMP/phase"; kill $pid; wait $pid 2>/dev/null || true
+phase --record "$TMP/rec"; read -r cpu_calm bytes_calm port < "$TMP/phase"
+lat=$(at_latency "$port")
 kill -TERM $pid; wait $pid 2>/dev/null || true
 disk=$(du -cb "$TMP"/rec/* | tail -1 | cut -f1)
 python3 -c "$CHURN" $((WINDOW + 20)) &
 churn=$!
 phase; read -r cpu_busy bytes_busy _ < "$TMP/phase"; kill $pid; wait $pid 2>/dev/null || true
 kill $churn 2>/dev/null || true
+if [ -n "${BASELINE:-}" ]; then
+  BIN=$BASELINE phase --history-size 0; read -r base_off _ _ < "$TMP/phase"; kill $pid; wait $pid 2>/dev/null || true
+  BIN=$BASELINE phase --record "$TMP/rec-base"; read -r base_calm _ port < "$TMP/phase"
+  base_lat=$(at_latency "$port")
+  kill $pid; wait $pid 2>/dev/null || true
+fi
 
 # The alternative: ss -tanpi once a second into a log.
 ss_bytes=$(ss -tanpi | wc -c)
@@ -108,3 +120,7 @@ printf '| `?at=` latency, median / max of 20 | %s / %s ms | | |\n' $lat
 printf '| sampler CPU, no history → history (calm) | %.2f → %.2f %% of a core (+%.2f) | | |\n' "$cpu_off" "$cpu_calm" "$(echo "$cpu_calm - $cpu_off" | bc -l)"
 printf '| sampler CPU with history, busy | %.2f %% of a core | | |\n' "$cpu_busy"
 printf '| default cap (64 MiB) holds, calm | %.1f hours | | |\n' "$(echo "64 / ($bytes_calm * 3600 / $WINDOW / 1048576)" | bc -l)"
+if [ -n "${BASELINE:-}" ]; then
+  printf '| baseline (%s) `?at=` latency, median / max of 20 | %s / %s ms | | |\n' "$BASELINE" $base_lat
+  printf '| baseline sampler CPU, no history → history (calm) | %.2f → %.2f %% of a core (+%.2f) | | |\n' "$base_off" "$base_calm" "$(echo "$base_calm - $base_off" | bc -l)"
+fi

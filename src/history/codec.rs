@@ -76,10 +76,17 @@ pub fn parse_lines(raw: &[u8]) -> Result<Vec<Frame>, CodecError> {
 /// Parses the first `n` frames only: a query for a moment early in a
 /// block does not pay for the frames after it.
 pub fn parse_lines_upto(raw: &[u8], n: usize) -> Result<Vec<Frame>, CodecError> {
+    parse_lines_range(raw, 0, n)
+}
+
+/// Parses frames `from..to` only: the lines before `from` are skipped
+/// unparsed (a query from a checkpoint does not parse the keyframe).
+pub fn parse_lines_range(raw: &[u8], from: usize, to: usize) -> Result<Vec<Frame>, CodecError> {
     raw.split(|b| *b == b'\n')
         .filter(|l| !l.is_empty())
-        .take(n)
         .enumerate()
+        .take(to)
+        .skip(from)
         .map(|(index, l)| {
             serde_json::from_slice(l).map_err(|source| CodecError::Json { index, source })
         })

@@ -76,6 +76,10 @@ struct OpenFlow {
     state: SocketState,
     /// Only ever seen as destroyed.
     short: bool,
+    /// The last sample (counted by `observed`) it was seen alive in: a flow not alive in this
+    /// sample closed (a field, not a set of this sample's keys, saves two
+    /// hash look-ups a socket).
+    alive_in: u64,
 }
 
 /// Follows connections from sample to sample; emits them as they close.
@@ -93,6 +97,8 @@ pub struct FlowTracker {
     ports: ServicePorts,
     /// Connections logged in the last [`LINGER_MS`], with when.
     recently_closed: FxHashMap<FlowKey, u64>,
+    /// Samples observed, from 1.
+    observed: u64,
 }
 
 /// How long a logged connection's key is remembered, so a late report of
@@ -126,6 +132,8 @@ impl FlowTracker {
     /// Takes the next sample; returns the connections that closed in it.
     pub fn observe(&mut self, snap: &Snapshot) -> Vec<FlowRecord> {
         let now = snap.taken_at_ms;
+        self.observed += 1;
+        let sample = self.observed;
         let procs: FxHashMap<u32, &Process> = snap.processes.iter().map(|p| (p.pid, p)).collect();
         let mut listens: FxHashSet<(Proto, u16)> = FxHashSet::default();
         self.listen_owners.clear();
@@ -138,7 +146,6 @@ impl FlowTracker {
             }
         }
         self.listen_ports.extend(listens.iter().copied());
-        let mut alive_now: FxHashSet<FlowKey> = FxHashSet::default();
         for s in &snap.sockets {
             let Some(remote) = s.remote else { continue };
             if s.state == SocketState::Listen {
@@ -177,6 +184,7 @@ impl FlowTracker {
                 server_bytes: None,
                 state: s.state,
                 short: s.closed,
+                alive_in: 0,
             });
             if fresh {
                 flow.short = s.closed;
@@ -189,9 +197,19 @@ impl FlowTracker {
                 } else {
                     &mut flow.server
                 };
-                let known = end_of(s.local, &s.owners, &procs);
-                if end.pid != known.pid || known.process_name.is_some() {
-                    *end = known;
+                // Compared before anything is built: this runs for every
+                // socket of every sample, and is a change only when the
+                // owner changed (formatting the address each time was
+                // most of the tracker's cost).
+                let pid = s.owners.first().copied();
+                let p = pid.and_then(|pid| procs.get(&pid));
+                let changed = end.pid != pid
+                    || p.is_some_and(|p| {
+                        end.start_time != p.start_time
+                            || end.process_name.as_deref() != Some(p.name.as_str())
+                    });
+                if changed {
+                    *end = end_of(s.local, &s.owners, &procs);
                 }
             }
             // The client's own counters are the truth; the server's count
@@ -209,7 +227,7 @@ impl FlowTracker {
             }
             flow.state = s.state;
             if alive(s) {
-                alive_now.insert(key);
+                flow.alive_in = sample;
             }
         }
         let mut done = Vec::new();
@@ -218,7 +236,7 @@ impl FlowTracker {
         let recently_closed = &mut self.recently_closed;
         let listen_owners = &self.listen_owners;
         self.open.retain(|key, flow| {
-            if alive_now.contains(key) {
+            if flow.alive_in == sample {
                 return true;
             }
             recently_closed.insert(*key, now);

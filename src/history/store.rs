@@ -12,12 +12,14 @@
 use crate::graph::ports::ServicePorts;
 use crate::graph::ContainerLabels;
 use crate::history::codec::{
-    compress_block, compress_line, decompress_lines, encode_frame, parse_lines, parse_lines_upto,
+    compress_block, compress_line, decompress_lines, encode_frame, parse_lines, parse_lines_range,
 };
-use crate::history::codec::{rebuild, rebuild_upto, CodecError};
+use crate::history::codec::{rebuild_upto, CodecError};
 use crate::history::flows::{FlowRecord, FlowTracker};
 use crate::history::frame::Frame;
-use crate::history::frame::{delta, FrameBodyRef, FrameRef, RecordedContainers, SampleMeta};
+use crate::history::frame::{
+    apply, apply_owned, delta, FrameBody, FrameBodyRef, FrameRef, RecordedContainers, SampleMeta,
+};
 use crate::snapshot::Snapshot;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -28,6 +30,18 @@ pub const KEYFRAME_EVERY: Duration = Duration::from_secs(60);
 
 /// The default `--history-size`.
 pub const DEFAULT_CAP_BYTES: usize = 64 << 20;
+
+/// A sample is kept whole (a [`Checkpoint`]) every this many samples of
+/// a block, so `?at=` applies at most this many deltas instead of up to a
+/// block's worth and never parses a keyframe's JSON (~5 MB at 20k sockets).
+pub const CHECKPOINT_EVERY: usize = 10;
+
+/// The most memory whole samples for `?at=` may hold, apart from the cap
+/// (they are the server's published samples, shared, not copies: the one
+/// in use costs nothing extra). The newest are kept; at 20k sockets
+/// (~3 MB a sample) that is the last ~2 blocks, at 100k the last few
+/// checkpoints. Older moments decode their block as before.
+pub const CHECKPOINT_BYTES: usize = 48 << 20;
 
 /// The smallest `--history-size`: below this a single block of a busy
 /// machine would not fit.
@@ -74,6 +88,38 @@ struct OpenBlock {
     bytes: usize,
 }
 
+/// A sample of a block kept whole, shared with the server's published
+/// sample it was: what `?at=` starts from instead of the keyframe.
+#[derive(Clone)]
+pub struct Checkpoint {
+    /// The block's first sample time: which block this is in.
+    pub block_first_ms: u64,
+    /// Its index in the block.
+    pub index: usize,
+    pub snapshot: SharedSnapshot,
+    /// The container labels in effect at this sample.
+    pub containers: RecordedContainers,
+    /// Estimated bytes it holds.
+    pub bytes: usize,
+}
+
+impl std::fmt::Debug for Checkpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checkpoint")
+            .field("block_first_ms", &self.block_first_ms)
+            .field("index", &self.index)
+            .field("bytes", &self.bytes)
+            .finish()
+    }
+}
+
+/// Rough bytes of a sample in memory.
+fn snapshot_cost(s: &Snapshot) -> usize {
+    s.sockets.len() * (std::mem::size_of::<crate::snapshot::Socket>() + 16)
+        + s.processes.len() * (std::mem::size_of::<crate::snapshot::Process>() + 256)
+        + 1024
+}
+
 /// The frames of one block, held for decoding outside the store's lock.
 #[derive(Debug, Clone)]
 pub enum BlockFrames {
@@ -88,14 +134,27 @@ impl BlockFrames {
 
     /// The first `n` frames.
     pub fn frames_upto(&self, n: usize) -> Result<Vec<Frame>, CodecError> {
+        self.frames_range(0, n)
+    }
+
+    /// Frames `from..to`: the ones before `from` are neither parsed nor
+    /// (in the open block) decompressed.
+    pub fn frames_range(&self, from: usize, to: usize) -> Result<Vec<Frame>, CodecError> {
         match self {
             BlockFrames::Sealed(b) => {
                 let raw = zstd::stream::decode_all(&b.data[..]).map_err(CodecError::Zstd)?;
-                parse_lines_upto(&raw, n)
+                parse_lines_range(&raw, from, to)
             }
-            BlockFrames::Open(lines) => {
-                parse_lines(&decompress_lines(lines.iter().take(n).map(|l| &l[..]))?)
-            }
+            BlockFrames::Open(lines) => parse_lines(&decompress_lines(
+                lines.iter().take(to).skip(from).map(|l| &l[..]),
+            )?),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            BlockFrames::Sealed(b) => b.metas.len(),
+            BlockFrames::Open(lines) => lines.len(),
         }
     }
 }
@@ -120,6 +179,11 @@ pub struct Located {
     /// The block before, when the sample is its block's first (the sample
     /// before it is needed for rates).
     pub before: Option<BlockFrames>,
+    /// The newest checkpoint of `block` before `index` (at `index` when
+    /// that is 0).
+    pub start: Option<Checkpoint>,
+    /// The newest checkpoint of `before`.
+    pub before_start: Option<Checkpoint>,
 }
 
 /// A sample rebuilt from history.
@@ -132,8 +196,50 @@ pub struct AtSample {
     pub containers: ContainerLabels,
 }
 
+/// The samples from a checkpoint through `frames` (the deltas right
+/// after it): the last and the one before it, and the containers then.
+fn from_checkpoint(
+    start: &Checkpoint,
+    frames: &[Frame],
+) -> Result<(Option<Snapshot>, Snapshot, ContainerLabels), CodecError> {
+    let base: &Snapshot = (*start.snapshot).as_ref();
+    let containers = frames
+        .iter()
+        .rev()
+        .find_map(|f| f.containers.as_ref())
+        .unwrap_or(&start.containers)
+        .to_labels();
+    let mut prev: Option<Snapshot> = None;
+    let mut cur: Option<Snapshot> = None;
+    let last = frames.len().saturating_sub(1);
+    for (i, f) in frames.iter().enumerate() {
+        let next = match (&f.body, cur.take()) {
+            (FrameBody::Key(s), c) => {
+                cur = c;
+                (**s).clone()
+            }
+            // The middle of the chain: nothing needs the sample before,
+            // so it is consumed (moves, not clones).
+            (FrameBody::Delta(d), Some(c)) if i < last => apply_owned(c, d)?,
+            (FrameBody::Delta(d), c) => {
+                let next = apply(c.as_ref().unwrap_or(base), d)?;
+                cur = c;
+                next
+            }
+        };
+        prev = cur.replace(next);
+    }
+    match cur {
+        None => Ok((None, base.clone(), containers)),
+        Some(cur) => Ok((Some(prev.unwrap_or_else(|| base.clone())), cur, containers)),
+    }
+}
+
 impl Located {
     pub fn rebuild(&self) -> Result<AtSample, CodecError> {
+        if let Some(at) = self.rebuild_from_checkpoint()? {
+            return Ok(at);
+        }
         let frames = self.block.frames_upto(self.index + 1)?;
         let (prev, snapshot) = rebuild_upto(&frames, self.index)?;
         let containers = frames[..=self.index.min(frames.len() - 1)]
@@ -144,7 +250,7 @@ impl Located {
             .unwrap_or_default();
         let prev = match (prev, &self.before) {
             (Some(p), _) => Some(p),
-            (None, Some(before)) => rebuild(&before.frames()?, None)?.pop(),
+            (None, Some(before)) => Some(self.last_of_before(before)?),
             (None, None) => None,
         };
         Ok(AtSample {
@@ -153,6 +259,38 @@ impl Located {
             prev,
             containers,
         })
+    }
+
+    /// The last sample of the block before.
+    fn last_of_before(&self, before: &BlockFrames) -> Result<Snapshot, CodecError> {
+        let n = before.len();
+        if let Some(c) = &self.before_start {
+            let frames = before.frames_range(c.index + 1, n)?;
+            return Ok(from_checkpoint(c, &frames)?.1);
+        }
+        let frames = before.frames()?;
+        Ok(rebuild_upto(&frames, frames.len().saturating_sub(1))?.1)
+    }
+
+    /// The sample from the nearest checkpoint and at most
+    /// [`CHECKPOINT_EVERY`] deltas; `None` without a checkpoint.
+    fn rebuild_from_checkpoint(&self) -> Result<Option<AtSample>, CodecError> {
+        let Some(start) = &self.start else {
+            return Ok(None);
+        };
+        let frames = self.block.frames_range(start.index + 1, self.index + 1)?;
+        let (prev, snapshot, containers) = from_checkpoint(start, &frames)?;
+        let prev = match (prev, &self.before) {
+            (Some(p), _) => Some(p),
+            (None, Some(before)) => Some(self.last_of_before(before)?),
+            (None, None) => None,
+        };
+        Ok(Some(AtSample {
+            meta: self.meta,
+            snapshot,
+            prev,
+            containers,
+        }))
     }
 }
 
@@ -178,6 +316,11 @@ pub struct HistoryStore {
     flows: VecDeque<FlowRecord>,
     flows_bytes: usize,
     dropped_blocks: u64,
+    /// Oldest first, within `checkpoint_cap`.
+    checkpoints: VecDeque<Checkpoint>,
+    checkpoint_bytes: usize,
+    /// [`CHECKPOINT_BYTES`] (smaller in tests).
+    checkpoint_cap: usize,
 }
 
 /// What one sample adds to the store.
@@ -190,6 +333,8 @@ pub struct Update {
     pub frame: Option<(SampleMeta, Arc<[u8]>)>,
     /// Connections that closed in this sample.
     pub flows: Vec<FlowRecord>,
+    /// The sample itself, every [`CHECKPOINT_EVERY`] samples of a block.
+    pub checkpoint: Option<Checkpoint>,
 }
 
 /// A sample held by reference: the server's published sample is kept as
@@ -266,13 +411,22 @@ impl HistoryWriter {
             body,
         };
         let line: Arc<[u8]> = compress_line(&encode_frame(&frame)).into();
+        let index = self.open_metas.len();
         self.open_lines.push(line.clone());
         self.open_metas.push(meta);
+        let checkpoint = index.is_multiple_of(CHECKPOINT_EVERY).then(|| Checkpoint {
+            block_first_ms: self.open_metas[0].at_ms,
+            index,
+            snapshot: shared.clone(),
+            containers: containers.clone(),
+            bytes: snapshot_cost(snap),
+        });
         self.last = Some((shared.clone(), containers));
         Update {
             sealed,
             frame: Some((meta, line)),
             flows,
+            checkpoint,
         }
     }
 
@@ -329,6 +483,9 @@ impl HistoryStore {
             flows: VecDeque::new(),
             flows_bytes: 0,
             dropped_blocks: 0,
+            checkpoints: VecDeque::new(),
+            checkpoint_bytes: 0,
+            checkpoint_cap: CHECKPOINT_BYTES,
         }
     }
 
@@ -353,6 +510,10 @@ impl HistoryStore {
             self.open.bytes += line.len() + std::mem::size_of::<SampleMeta>();
             self.open.lines.push(line);
             self.open.metas.push(meta);
+        }
+        if let Some(c) = update.checkpoint {
+            self.checkpoint_bytes += c.bytes;
+            self.checkpoints.push_back(c);
         }
         self.enforce_cap();
         update.sealed
@@ -389,6 +550,18 @@ impl HistoryStore {
                     }
                 }
             }
+        }
+        let oldest = self.oldest_ms().unwrap_or(u64::MAX);
+        while self.checkpoint_bytes > self.checkpoint_cap
+            || self
+                .checkpoints
+                .front()
+                .is_some_and(|c| c.block_first_ms < oldest)
+        {
+            let Some(c) = self.checkpoints.pop_front() else {
+                break;
+            };
+            self.checkpoint_bytes -= c.bytes;
         }
         // Flows alone over the cap (a flood of short connections on a
         // quiet sample log): the oldest flows go.
@@ -455,19 +628,36 @@ impl HistoryStore {
         }
     }
 
+    /// The newest checkpoint of the block starting at `block_first_ms`
+    /// at or before `index`.
+    fn checkpoint(&self, block_first_ms: u64, index: usize) -> Option<Checkpoint> {
+        self.checkpoints
+            .iter()
+            .rev()
+            .find(|c| c.block_first_ms == block_first_ms && c.index <= index)
+            .cloned()
+    }
+
+    /// The checkpoint to rebuild sample `index` of a block from: one before
+    /// it, so the sample before comes out of the same deltas.
+    fn start_for(&self, block_first_ms: u64, index: usize) -> Option<Checkpoint> {
+        self.checkpoint(block_first_ms, index.saturating_sub(1))
+    }
+
     /// The last sample taken at or before `at_ms`.
     pub fn locate(&self, at_ms: u64) -> Result<Located, OutOfRange> {
         self.check(at_ms)?;
         let in_open = self.open.metas.first().is_some_and(|m| m.at_ms <= at_ms);
         if in_open {
             let index = self.open.metas.partition_point(|m| m.at_ms <= at_ms) - 1;
+            let before_block = (index == 0).then(|| self.sealed.back()).flatten();
             return Ok(Located {
                 meta: self.open.metas[index],
                 index,
                 block: BlockFrames::Open(self.open.lines.clone()),
-                before: (index == 0)
-                    .then(|| self.sealed.back().cloned().map(BlockFrames::Sealed))
-                    .flatten(),
+                before: before_block.cloned().map(BlockFrames::Sealed),
+                start: self.start_for(self.open.metas[0].at_ms, index),
+                before_start: before_block.and_then(|b| self.checkpoint(b.first_ms(), usize::MAX)),
             });
         }
         let b = self.sealed.partition_point(|b| b.first_ms() <= at_ms);
@@ -475,13 +665,16 @@ impl HistoryStore {
             return Err(self.out_of_range(at_ms));
         };
         let index = block.metas.partition_point(|m| m.at_ms <= at_ms) - 1;
+        let before_block = (index == 0 && b >= 2)
+            .then(|| self.sealed.get(b - 2))
+            .flatten();
         Ok(Located {
             meta: block.metas[index],
             index,
             block: BlockFrames::Sealed(block.clone()),
-            before: (index == 0 && b >= 2)
-                .then(|| self.sealed.get(b - 2).cloned().map(BlockFrames::Sealed))
-                .flatten(),
+            before: before_block.cloned().map(BlockFrames::Sealed),
+            start: self.start_for(block.first_ms(), index),
+            before_start: before_block.and_then(|b| self.checkpoint(b.first_ms(), usize::MAX)),
         })
     }
 
@@ -584,6 +777,80 @@ mod tests {
         );
         assert!(store.locate(35_000 + 2_000).is_ok());
         assert!(store.locate(35_000 + 2_001).is_err(), "the future");
+    }
+
+    #[test]
+    fn a_sample_from_a_checkpoint_is_the_sample_decoded_from_its_keyframe() {
+        let cfg = HistoryConfig {
+            keyframe_every: Duration::from_secs(35),
+            ..config(64 << 20)
+        };
+        let mut store = HistoryStore::new(cfg);
+        let mut w = HistoryWriter::new(store.config());
+        let samples: Vec<Snapshot> = (1..=100).map(|t| sample(t, 30, 20)).collect();
+        let mut labels = ContainerLabels::default();
+        for (i, s) in samples.iter().enumerate() {
+            if i == 47 {
+                labels.names.insert("abc".into(), "web".into());
+            }
+            store.push(&mut w, s, &labels, meta(i as u64 + 1));
+        }
+        // Blocks of 35 samples: checkpoints at 0, 10, 20, 30 of each.
+        assert_eq!(store.checkpoints.len(), 4 + 4 + 3);
+        let from_checkpoints: Vec<AtSample> = samples
+            .iter()
+            .map(|s| {
+                let l = store.locate(s.taken_at_ms).unwrap();
+                assert!(l.start.is_some(), "{}", s.taken_at_ms);
+                l.rebuild().unwrap()
+            })
+            .collect();
+        store.checkpoints.clear();
+        for (i, s) in samples.iter().enumerate() {
+            let l = store.locate(s.taken_at_ms).unwrap();
+            assert!(l.start.is_none());
+            let decoded = l.rebuild().unwrap();
+            let at = &from_checkpoints[i];
+            assert_eq!(&at.snapshot, s, "sample {i}");
+            assert_eq!(at.snapshot, decoded.snapshot, "sample {i}");
+            assert_eq!(at.prev, decoded.prev, "sample {i}");
+            assert_eq!(at.prev.as_ref(), i.checked_sub(1).map(|p| &samples[p]));
+            assert_eq!(at.containers.names, decoded.containers.names, "sample {i}");
+            assert_eq!(at.containers.names.len(), usize::from(i >= 47), "{i}");
+        }
+    }
+
+    #[test]
+    fn checkpoints_stay_within_their_bound() {
+        let mut store = HistoryStore::new(config(64 << 20));
+        store.checkpoint_cap = 1 << 20;
+        let mut w = HistoryWriter::new(store.config());
+        // 2,000 sockets a sample: a few hundred kB each, so the bound
+        // keeps a few of the 10 (one a block).
+        for t in 1..=100 {
+            store.push(
+                &mut w,
+                &sample(t, 2000, 2000),
+                &ContainerLabels::default(),
+                meta(t),
+            );
+            assert!(store.checkpoint_bytes <= store.checkpoint_cap);
+        }
+        let kept = store.checkpoints.len();
+        assert!(kept > 0 && kept < 10, "{kept}");
+        assert_eq!(
+            store.checkpoints.iter().map(|c| c.bytes).sum::<usize>(),
+            store.checkpoint_bytes
+        );
+        // The newest are kept, and a moment older than them still rebuilds.
+        assert_eq!(store.checkpoints.back().unwrap().block_first_ms, 91_000);
+        let oldest = store.oldest_ms().unwrap();
+        let l = store.locate(oldest).unwrap();
+        assert!(l.start.is_none());
+        assert_eq!(
+            l.rebuild().unwrap().snapshot,
+            sample(oldest / 1000, 2000, 2000)
+        );
     }
 
     #[test]
