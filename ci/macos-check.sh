@@ -9,6 +9,10 @@ T=x86_64-apple-darwin
 if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "$T"; then
     rustup target add "$T"
 fi
+# No macOS SDK here: C parts of -sys crates (zstd) get a stand-in compiler
+# (see macos-stand-in-cc.sh); only Rust is checked for macOS.
+export CC_x86_64_apple_darwin="$PWD/ci/macos-stand-in-cc.sh"
+export AR_x86_64_apple_darwin="${AR_x86_64_apple_darwin:-ar}"
 t0=$SECONDS
 echo "[macos-check] cargo check --target $T --all-targets"
 cargo check --quiet --target "$T" --all-targets
