@@ -15,11 +15,11 @@
 
 mod common;
 
-use common::{http, python, Proc, Response, BIN};
+use common::{http, must, python, run, Proc, Response, BIN};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::os::fd::AsRawFd;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -37,22 +37,6 @@ fn require_root_and_dnsmasq() {
     assert!(
         found.is_ok_and(|o| o.status.success()),
         "dns_names needs dnsmasq (apt-get install dnsmasq; scripts/setup.sh installs it)"
-    );
-}
-
-fn run(cmd: &[&str]) -> Output {
-    Command::new(cmd[0])
-        .args(&cmd[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
-}
-
-fn must(cmd: &[&str]) {
-    let out = run(cmd);
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
     );
 }
 

@@ -11,9 +11,11 @@
 
 mod common;
 
+use common::{must, run};
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
@@ -27,23 +29,6 @@ fn require_root() {
     assert_eq!(
         uid, 0,
         "tcp_health needs root (network namespaces, veth, tc): run it as root (CI does)"
-    );
-}
-
-fn run(cmd: &[&str]) -> Output {
-    let out = Command::new(cmd[0])
-        .args(&cmd[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    out
-}
-
-fn must(cmd: &[&str]) {
-    let out = run(cmd);
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
     );
 }
 

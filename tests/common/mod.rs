@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_procnet");
@@ -449,4 +449,24 @@ pub fn assert_screenshots(names: &[&str]) {
             "{name} screenshot"
         );
     }
+}
+
+/// Runs a command (program and arguments) to the end; panics only when it
+/// cannot be started.
+pub fn run(cmd: &[&str]) -> Output {
+    Command::new(cmd[0])
+        .args(&cmd[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
+}
+
+/// Runs a command that must succeed (set-up: `ip netns add`, …); fails the
+/// test with its stderr otherwise.
+pub fn must(cmd: &[&str]) {
+    let out = run(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
