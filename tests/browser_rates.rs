@@ -139,6 +139,8 @@ fn rates_you_can_read_and_services_not_pids() {
     // A client of nginx, so the service node has an edge.
     let (_web_client, _) = tcp_client("127.0.0.1", nginx.port, 2, &[]);
     let server = Server::start_with_interval(&[], "0.5");
+    // A few seconds of rates before the page opens: its sparklines must show them.
+    std::thread::sleep(std::time::Duration::from_secs(3));
     let workers_csv = workers
         .iter()
         .map(u32::to_string)
@@ -158,6 +160,21 @@ fn rates_you_can_read_and_services_not_pids() {
         2,
     );
     assert_screenshots(&["rates", "rates-service", "rates-service-expanded"]);
+    // /api/rates over HTTP: the fast talker's series, and a bad query named.
+    let fast_id = format!("pid:{}", fast.pid());
+    let doc = server
+        .get(&format!("/api/rates?id={}", fast_id.replace(':', "%3A")))
+        .json();
+    let series = doc["series"][&fast_id].as_array().expect("series").clone();
+    assert_eq!(series.len(), doc["atMs"].as_array().unwrap().len());
+    assert!(
+        series.iter().filter(|r| r.as_f64().unwrap() > 5e6).count() >= 3,
+        "{doc}"
+    );
+    let bad = server.get("/api/rates?ids=x");
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("unknown parameter"), "{}", bad.body);
+    assert_eq!(server.get("/api/rates").status, 400);
 }
 
 /// The default grouping at scale: services folded, diffs applied to the

@@ -8,6 +8,7 @@ use procnet::graph::model::{
     NodeKind, Role,
 };
 use procnet::graph::query::ConnectionsPage;
+use procnet::serve::recent_rates::RatesDoc;
 use procnet::snapshot::{Proto, UnknownReason};
 use std::path::Path;
 use ts_rs::TS;
@@ -40,6 +41,7 @@ fn generate() -> String {
         export::<Connection>(),
         export::<ConnectionsDoc>(),
         export::<ConnectionsPage>(),
+        export::<RatesDoc>(),
     ] {
         out.push_str(&decl);
         out.push('\n');

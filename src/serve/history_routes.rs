@@ -39,7 +39,7 @@ pub fn param(query: Option<&str>, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
     (
         status,
         [
@@ -51,7 +51,7 @@ fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
         .into_response()
 }
 
-fn bad_request(msg: String) -> Response {
+pub(crate) fn bad_request(msg: String) -> Response {
     json_response(
         StatusCode::BAD_REQUEST,
         &serde_json::json!({ "error": msg }),

@@ -22,6 +22,7 @@ pub mod icons;
 pub mod listen;
 pub mod metrics;
 pub mod pages;
+pub mod recent_rates;
 pub mod routes;
 pub mod rules_watch;
 pub mod sampler;
@@ -235,6 +236,9 @@ pub struct Shared {
     pub history_warnings: std::sync::Mutex<Vec<String>>,
     /// Samples come from a recording (`serve --from`), not this machine.
     pub replay: bool,
+    /// The busiest nodes' and edges' rates of the last minutes, for the
+    /// Top talkers sparklines (`/api/rates`).
+    pub recent_rates: std::sync::Mutex<recent_rates::RecentRates>,
 }
 
 /// The shortest stall bound: at a short `--interval`, one slow sample on a
@@ -284,6 +288,7 @@ impl Shared {
             recorder: std::sync::Mutex::new(None),
             history_warnings: std::sync::Mutex::new(Vec::new()),
             replay: false,
+            recent_rates: std::sync::Mutex::new(recent_rates::RecentRates::default()),
         }
     }
 
@@ -502,6 +507,10 @@ impl Shared {
         });
         self.view_counters.count_build(views::View::Graph);
         self.view_counters.count_build(views::View::Traffic);
+        self.recent_rates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(latest.snapshot.taken_at_ms, &graph);
         let views = Arc::new(SampleViews::new(
             Some(latest.clone()),
             graph_json.clone(),

@@ -5,6 +5,7 @@ use crate::serve::assets::{self, NO_STORE};
 use crate::serve::history_routes;
 use crate::serve::icons;
 use crate::serve::pages::PageRows;
+use crate::serve::recent_rates;
 use crate::serve::security::{login_redirect, token_cookie, Guard, RequestFacts, Verdict};
 use crate::serve::views::{self, accepts_gzip, Encoding, View, MIN_COMPRESS_BYTES};
 use crate::serve::{metrics, status_json, ServeConfig, Shared};
@@ -53,6 +54,7 @@ pub fn router(shared: Arc<Shared>, config: &ServeConfig) -> Router {
         .route("/api/history", get(history))
         .route("/api/changes", get(changes))
         .route("/api/flows", get(flows))
+        .route("/api/rates", get(rates))
         .route("/api/events", get(events))
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(healthz))
@@ -262,6 +264,23 @@ async fn flows(
 
 /// `/api/traffic`: per process and interface, bytes received and sent
 /// since procnet started (netprocmon's `{pid, interface, recv, send}`).
+/// `GET /api/rates?id=…&id=…`: the last minutes of these nodes' and
+/// edges' rates (Top talkers sparklines).
+async fn rates(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    match recent_rates::asked_ids(query.as_deref()) {
+        Ok(ids) => {
+            let doc = state
+                .shared
+                .recent_rates
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .query(ids.iter().map(String::as_str));
+            history_routes::json_response(StatusCode::OK, &doc)
+        }
+        Err(why) => history_routes::bad_request(why),
+    }
+}
+
 async fn traffic(State(state): State<AppState>, headers: HeaderMap) -> Response {
     view(&state, View::Traffic, &headers).await
 }

@@ -3,7 +3,8 @@
 // budget). A row's click selects and centres the process (or the service node it is folded in).
 import type { Model } from './model';
 import { esc, fmtRate } from './util';
-import { NO_HISTORY, sparkline, topEdges, topProcesses, type RateHistory, type Talker } from './graph/talkers';
+import { sparkline, topEdges, topProcesses, type RateHistory, type Talker } from './graph/talkers';
+import { RecentRates } from './ratehistory';
 
 /** What the panel needs from the graph view. */
 export interface TalkersHost { reveal(rawId: string): void }
@@ -16,7 +17,11 @@ export class TalkersPanel {
   /** the rows as last rendered, for the test hook */
   shown: { processes: Talker[]; edges: Talker[] } = { processes: [], edges: [] };
 
-  constructor(private el: HTMLDetailsElement, private model: Model, host: TalkersHost, private history: RateHistory = NO_HISTORY) {
+  /** the sparklines' series; by default the server's last minutes (`/api/rates`) */
+  private readonly history: RateHistory & { want?(ids: string[]): void };
+
+  constructor(private el: HTMLDetailsElement, private model: Model, host: TalkersHost, history?: RateHistory) {
+    this.history = history ?? new RecentRates(() => this.render());
     el.innerHTML = `<summary>Top talkers</summary>
       <div class="talkers-h">Processes</div><ol class="talkers-list" data-testid="talkers-processes"></ol>
       <div class="talkers-h">Edges</div><ol class="talkers-list" data-testid="talkers-edges"></ol>`;
@@ -41,6 +46,7 @@ export class TalkersPanel {
     const processes = topProcesses(this.model.nodes.values(), 10);
     const edges = topEdges(this.model.edges.values(), this.model.nodes, 10);
     this.shown = { processes, edges };
+    this.history.want?.([...processes, ...edges].map((t) => t.id));
     const row = (t: Talker, kind: 'process' | 'edge', reveal: string) => {
       const split = t.tx !== undefined || t.rx !== undefined ? ` title="out ${esc(fmtRate(t.tx))} · in ${esc(fmtRate(t.rx))}"` : '';
       return `<li data-testid="talker-${kind}" data-id="${esc(t.id)}" data-rate="${t.rate}" data-reveal="${esc(reveal)}"${split}>` +

@@ -282,5 +282,24 @@ total: number, offset: number, limit: number,
  */
 unfiltered: number, listeners?: Array<Listener>, connections?: Array<Connection>, };
 
+/**
+ * `GET /api/rates`: for each asked id, its rate (bytes/s sent plus
+ * received) at each kept sample, oldest first; 0 where the id was not
+ * among the busiest (or not there) at that sample.
+ */
+export type RatesDoc = { 
+/**
+ * When each sample was taken (Unix milliseconds), oldest first.
+ */
+atMs: Array<number>, 
+/**
+ * Per asked id, one rate per entry of `atMs`.
+ */
+series: { [key in string]?: Array<number> }, 
+/**
+ * How far back the series reach at most, in seconds.
+ */
+windowSeconds: number, };
+
 /** The `status` SSE event (src/serve/mod.rs, `status_json`). */
 export type StatusEvent = { rulesError: string | null, warnings: Array<string>, };

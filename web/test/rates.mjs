@@ -54,8 +54,17 @@ test('10 MB/s and 10 KB/s: widths far apart on the log scale, rates written on t
     const edgeRows = await page.$$eval('[data-testid="talker-edge"]', (r) => r.map((li) => li.dataset.id));
     const fe = edgeRows.indexOf(edgeId(fast)), se = edgeRows.indexOf(edgeId(slow));
     assert.ok(fe >= 0 && se >= 0 && fe < se, `edges by rate: fast at ${fe}, slow at ${se} of ${edgeRows}`);
-    // no history yet (issue 9): no sparkline is drawn
-    assert.equal(await page.locator('[data-testid="talkers"] svg.spark').count(), 0);
+    // sparklines: the server's last minutes of each row's rate (/api/rates), including the
+    // samples from before this page opened
+    const opened = await page.evaluate(() => Date.now() - performance.now());
+    await page.waitForSelector(`[data-testid="talker-process"][data-id="pid:${fast}"] svg.spark polyline`, { timeout: 10000 });
+    await page.waitForSelector(`[data-testid="talker-edge"][data-id="${edgeId(fast)}"] svg.spark polyline`, { timeout: 10000 });
+    const rates = await page.evaluate(async (id) => (await fetch(`/api/rates?id=${encodeURIComponent(id)}`)).json(), `pid:${fast}`);
+    const series = rates.series[`pid:${fast}`];
+    assert.equal(series.length, rates.atMs.length);
+    assert.ok(rates.atMs[0] < opened, `the series starts before the page opened (${rates.atMs[0]} < ${opened})`);
+    const busy = series.filter((r) => r > 5e6 && r < 2e7).length;
+    assert.ok(busy >= 3 && busy >= series.length - 3, `≈10 MB/s at most samples: ${series.map(Math.round)}`);
 
     // hovering the fast edge writes its rate on it
     const box = await page.locator('[data-testid="graph-canvas"]').boundingBox();

@@ -7,7 +7,7 @@ import { edgeRate, nodeLabel, nodeRate } from './scene.ts';
 export interface Talker { id: string; label: string; rate: number; tx?: number; rx?: number }
 
 /** Where the sparkline's points come from: the last minutes of a node's or edge's rate, oldest
- *  first. Issue 9 (history) will supply one; until then there is none and no sparkline is drawn. */
+ *  first (../ratehistory.ts asks the server's `/api/rates`). */
 export interface RateHistory { series(id: string): number[] | null }
 export const NO_HISTORY: RateHistory = { series: () => null };
 
