@@ -260,49 +260,14 @@ mod tests {
     #[test]
     fn gunicorn_pools_fold_whether_retitled_or_not() {
         let py = "/usr/bin/python3.11";
+        let plain = ["/usr/bin/python3", "/usr/bin/gunicorn", "-w", "2", "app:app"];
         let procs = vec![
             proc(10, 1, "gunicorn", py, &["gunicorn: master [app:app]"]),
             proc(11, 10, "gunicorn", py, &["gunicorn: worker [app:app]"]),
             proc(12, 10, "gunicorn", py, &["gunicorn: worker [app:app]"]),
-            proc(
-                20,
-                1,
-                "gunicorn",
-                py,
-                &[
-                    "/usr/bin/python3",
-                    "/usr/bin/gunicorn",
-                    "-w",
-                    "2",
-                    "app:app",
-                ],
-            ),
-            proc(
-                21,
-                20,
-                "gunicorn",
-                py,
-                &[
-                    "/usr/bin/python3",
-                    "/usr/bin/gunicorn",
-                    "-w",
-                    "2",
-                    "app:app",
-                ],
-            ),
-            proc(
-                22,
-                20,
-                "gunicorn",
-                py,
-                &[
-                    "/usr/bin/python3",
-                    "/usr/bin/gunicorn",
-                    "-w",
-                    "2",
-                    "app:app",
-                ],
-            ),
+            proc(20, 1, "gunicorn", py, &plain),
+            proc(21, 20, "gunicorn", py, &plain),
+            proc(22, 20, "gunicorn", py, &plain),
         ];
         let heads = service_heads(&procs);
         for (pid, head) in [(10, 10), (11, 10), (12, 10), (20, 20), (21, 20), (22, 20)] {
