@@ -27,13 +27,14 @@ const secs = (ms: number) => (ms / 1000).toFixed(3);
 const clock = (ms: number) => new Date(ms).toISOString().slice(11, 19);
 
 /**
- * The window of closed connections for the time bar's state: a range's own (those that closed
- * after its start, up to its end); compare at one moment, from it to now; at a past moment,
+ * The window of closed connections for the time bar's state: a range's own, ends included (a
+ * connection logged as closed at the range's first sample may still be an edge of that sample's
+ * graph: its last socket lingered); compare at one moment, from it to now; at a past moment,
  * the `minutes` before it; live, the last `minutes`.
  */
 export function flowWindow(s: TimeState, minutes: number): FlowWindow {
-  if (s.range) return { since: secs(s.range.fromMs + 1), until: secs(s.range.toMs), text: `closed between ${clock(s.range.fromMs)} and ${clock(s.range.toMs)} UTC` };
-  if (s.atMs !== null && s.compare) return { since: secs(s.atMs + 1), until: '', text: `closed since ${clock(s.atMs)} UTC` };
+  if (s.range) return { since: secs(s.range.fromMs), until: secs(s.range.toMs), text: `closed between ${clock(s.range.fromMs)} and ${clock(s.range.toMs)} UTC` };
+  if (s.atMs !== null && s.compare) return { since: secs(s.atMs), until: '', text: `closed since ${clock(s.atMs)} UTC` };
   if (s.atMs !== null) return { since: secs(s.atMs - minutes * 60000), until: secs(s.atMs), text: `closed in the ${minutes} min before ${clock(s.atMs)} UTC` };
   return { since: `${minutes}m`, until: '', text: `closed in the last ${minutes} min (live)` };
 }

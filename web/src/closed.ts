@@ -21,7 +21,7 @@ const bytes = (n: number | undefined) => (n === undefined ? '–' : fmtBytes(n))
 const COLUMNS: Column[] = [
   { key: 'start', title: 'Opened', sort: 'start', width: '1.1fr', cell: (f) => time(f.startMs) },
   { key: 'end', title: 'Closed', sort: 'end', width: '1.1fr', cell: (f) => time(f.endMs) },
-  { key: 'duration', title: 'Lived', sort: 'duration', width: '0.8fr', cell: (f) => esc(fmtDuration(f.duration)) + (f.short ? ' <span class="muted" title="opened and closed between two samples (seen by the kernel\'s destroy report)">⚡</span>' : '') },
+  { key: 'duration', title: 'Lived', sort: 'duration', width: '0.8fr', cell: (f) => (f.short ? `<span title="opened and closed between two samples (seen in the kernel's destroy report): at most this long">≤ ${esc(fmtDuration(f.duration))} ⚡</span>` : esc(fmtDuration(f.duration))) },
   { key: 'proto', title: 'Proto', sort: 'proto', width: '0.6fr', cell: (f) => `<span class="proto-${esc(f.proto)}">${esc(f.proto.toUpperCase())}</span>` },
   { key: 'client', title: 'Client', sort: 'client', width: '1.6fr', cell: (f) => proc(f.client) },
   { key: 'clientAddr', title: 'Client address', sort: 'clientAddr', width: '1.6fr', cell: (f) => esc(`${f.client.address}:${f.client.port}`) },
@@ -57,7 +57,7 @@ export class ClosedTable {
     root.innerHTML = `
       <div class="toolbar">
         <input type="search" data-testid="closed-search" placeholder="Search process, pid, address, port, state" autocomplete="off">
-        <label class="chk">window when not comparing <select data-testid="closed-minutes">
+        <label class="chk">window live or at one moment <select data-testid="closed-minutes">
           <option value="5">5 min</option><option value="15" selected>15 min</option><option value="60">1 h</option><option value="360">6 h</option><option value="1440">24 h</option></select></label>
         <span class="muted" data-testid="closed-window"></span>
       </div>

@@ -18,7 +18,7 @@ const GLYPH: Record<MarkKind, string> = { vanished: 'âˆ’', new: '+', changed: 'Î
 const MAX_LABELS = 40;
 
 /** One mark as the last frame drew it, in CSS px of the graph (read by the browser tests). */
-export interface DrawnMark { id: string; kind: MarkKind; x1: number; y1: number; cx: number; cy: number; x2: number; y2: number; mx: number; my: number; bytes: number }
+export interface DrawnMark { id: string; kind: MarkKind; x1: number; y1: number; cx: number; cy: number; x2: number; y2: number; mx: number; my: number; bytes: number; r1: number; r2: number }
 
 export class CompareOverlay {
   private readonly canvas = document.createElement('canvas');
@@ -97,7 +97,7 @@ export class CompareOverlay {
       const [cx, cy] = e && e.s === s && e.t === t ? ctrl(e) : [(s.x + t.x) / 2, (s.y + t.y) / 2];
       const a = toScreen(this.cam, s.x, s.y), b = toScreen(this.cam, t.x, t.y), c = toScreen(this.cam, cx, cy);
       const mid = curveMid(a.x, a.y, c.x, c.y, b.x, b.y);
-      this.drawn.push({ id: m.id, kind: m.kind, x1: a.x, y1: a.y, cx: c.x, cy: c.y, x2: b.x, y2: b.y, mx: mid.x, my: mid.y, bytes: m.bytes });
+      this.drawn.push({ id: m.id, kind: m.kind, x1: a.x, y1: a.y, cx: c.x, cy: c.y, x2: b.x, y2: b.y, mx: mid.x, my: mid.y, bytes: m.bytes, r1: s.r * this.cam.k, r2: t.r * this.cam.k });
     }
     const bg = this.dark ? '#0f172a' : '#f8fafc';
     ctx.lineCap = 'round';
@@ -117,6 +117,15 @@ export class CompareOverlay {
       ctx.stroke(path);
     }
     ctx.setLineDash([]);
+    // The processes stay visible: the marks stop at their circles.
+    ctx.globalCompositeOperation = 'destination-out';
+    ctx.beginPath();
+    for (const d of this.drawn) {
+      ctx.moveTo(d.x1 + d.r1 + 1, d.y1); ctx.arc(d.x1, d.y1, d.r1 + 1, 0, Math.PI * 2);
+      ctx.moveTo(d.x2 + d.r2 + 1, d.y2); ctx.arc(d.x2, d.y2, d.r2 + 1, 0, Math.PI * 2);
+    }
+    ctx.fill();
+    ctx.globalCompositeOperation = 'source-over';
     ctx.font = 'bold 11px system-ui, sans-serif';
     ctx.textAlign = 'center';
     ctx.textBaseline = 'middle';

@@ -62,7 +62,11 @@ const timebar = new TimeBar({
 });
 const overlay = new CompareOverlay(graph);
 const closed = new ClosedTable(document.getElementById('view-closed')!, timebar);
-timebar.onChange = () => closed.reload();
+// The past is unmistakable from the first moment it is chosen, before its documents arrive.
+timebar.onChange = () => {
+  closed.reload();
+  if (timebar.atMs !== null) { paused = true; setLive(`past · ${new Date(timebar.atMs).toISOString()}`, 'paused'); }
+};
 
 
 // ---------- tabs ----------
@@ -216,8 +220,13 @@ const hook = {
   get view() { return view; },
   get paused() { return paused; },
   get atMs() { return timebar.atMs; },
+  /** the moment whose documents are applied (atMs once they arrived), and how many past views were applied */
+  get shownAtMs() { return timebar.shownMs; },
+  get shownCount() { return timebar.shownCount; },
   get vanishedEdgeIds() { return timebar.changes?.vanishedEdges.map((e) => e.id) ?? []; },
   get timeRange() { return timebar.range ? { ...timebar.range } : null; },
+  /** [oldestMs, newestMs] the time bar's strip spans */
+  get historySpan() { const h = timebar.history; return h ? [h.oldestMs, h.newestMs] : null; },
   /** the compare overlay's marks as the last frame drew them (CSS px of the graph) */
   get compareMarks() { return overlay.drawn.map((m) => ({ ...m })); },
   get closedConnections() { return JSON.parse(JSON.stringify(closed.state)); },

@@ -53,6 +53,10 @@ export class TimeBar {
   /** The range selected on the strip (compare mode compares its ends); null: one moment. */
   range: TimeRange | null = null;
   compare = false;
+  /** The moment whose graph is on screen (`atMs` once its documents arrived); null: live. */
+  shownMs: number | null = null;
+  /** Bumped each time a past view (graph, and changes in compare mode) has been applied. */
+  shownCount = 0;
   history: HistoryDoc | null = null;
   changes: ChangesDoc | null = null;
   /** Called after every change of moment, range or compare mode (the closed-connections view). */
@@ -157,6 +161,7 @@ export class TimeBar {
   live(): void {
     this.showSeq++;
     this.atMs = null;
+    this.shownMs = null;
     this.range = null;
     this.changes = null;
     this.host.goLive();
@@ -197,6 +202,8 @@ export class TimeBar {
       this.changes = changes;
       this.host.showPast(doc, at);
       this.host.showChanges?.(changes, at, range ? toMs : null);
+      this.shownMs = at;
+      this.shownCount++;
       this.render();
     } catch (e) {
       if (mine !== this.showSeq) return;
