@@ -157,7 +157,7 @@ export class ClosedTable {
     const html: string[] = [];
     for (let i = first; i < last; i++) {
       const f = this.shown[i];
-      html.push(`<div class="vt-row" role="row" data-testid="closed-row" data-index="${i}" data-client-pid="${f.client.pid ?? ''}" data-server-pid="${f.server.pid ?? ''}" data-client-port="${f.client.port}" data-server-port="${f.server.port}" data-client-bytes="${f.clientBytes ?? ''}" data-server-bytes="${f.serverBytes ?? ''}" data-duration="${f.duration}">${COLUMNS.map((c) => `<div role="cell">${c.cell(f)}</div>`).join('')}</div>`);
+      html.push(`<div class="vt-row" role="row" data-testid="closed-row" data-index="${i}" data-client-pid="${f.client.pid ?? ''}" data-server-pid="${f.server.pid ?? ''}" data-client-port="${f.client.port}" data-server-port="${f.server.port}" data-client-bytes="${f.clientBytes ?? ''}" data-server-bytes="${f.serverBytes ?? ''}" data-duration="${f.duration}" data-short="${!!f.short}">${COLUMNS.map((c) => `<div role="cell">${c.cell(f)}</div>`).join('')}</div>`);
     }
     this.rowsEl.style.transform = `translateY(${first * ROW_HEIGHT}px)`;
     this.rowsEl.innerHTML = html.join('') || (this.total >= 0 && !this.loading ? `<div class="vt-row muted empty" data-testid="closed-empty"><div>No connections closed in this window${this.q ? ' match the search' : ''}.</div></div>` : '');

@@ -16,6 +16,8 @@ export const MARK_COLOURS: Record<MarkKind, string> = { vanished: '#dc2626', new
 const GLYPH: Record<MarkKind, string> = { vanished: '−', new: '+', changed: 'Δ' };
 /** Byte labels beyond this many (the busiest first) would hide the graph. */
 const MAX_LABELS = 40;
+/** Badges closer than this (px) share one spot: only the first is drawn. */
+const BADGE_CELL = 14;
 
 /** One mark as the last frame drew it, in CSS px of the graph (read by the browser tests). */
 export interface DrawnMark { id: string; kind: MarkKind; x1: number; y1: number; cx: number; cy: number; x2: number; y2: number; mx: number; my: number; bytes: number; r1: number; r2: number }
@@ -30,6 +32,8 @@ export class CompareOverlay {
   /** What the last frame drew, and how many marks had an end outside the view. */
   drawn: DrawnMark[] = [];
   notDrawn = 0;
+  /** Nothing drawn on the canvas. */
+  private blank = true;
 
   constructor(private readonly graph: GraphView) {
     this.canvas.id = 'compare-overlay';
@@ -76,11 +80,14 @@ export class CompareOverlay {
   /** Redraws the marks with the graph's current positions and camera. */
   draw(): void {
     const ctx = this.ctx;
+    // Not comparing (most frames): nothing to do once the canvas is blank.
+    if (!this.marks.length && this.blank) return;
     this.drawn = [];
     this.notDrawn = 0;
     if (!this.fit()) return;
     ctx.clearRect(0, 0, this.graph.width, this.graph.height);
-    if (!this.marks.length) { this.legend.querySelector('[data-testid="compare-not-drawn"]')?.replaceChildren(); return; }
+    this.blank = !this.marks.length;
+    if (this.blank) return;
     const vnodes = this.graph.vnodes;
     let groups: Map<string, string> | null = null;
     const drawnNode = (raw: string): RNode | undefined => {
@@ -129,7 +136,13 @@ export class CompareOverlay {
     ctx.font = 'bold 11px system-ui, sans-serif';
     ctx.textAlign = 'center';
     ctx.textBaseline = 'middle';
-    for (const d of this.drawn) {
+    // One badge a spot (vanished first): parallel edges would stack theirs into a blot.
+    const taken = new Set<string>();
+    const order: MarkKind[] = ['vanished', 'new', 'changed'];
+    for (const d of [...this.drawn].sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind))) {
+      const cell = `${Math.round(d.mx / BADGE_CELL)},${Math.round(d.my / BADGE_CELL)}`;
+      if (taken.has(cell)) continue;
+      taken.add(cell);
       ctx.beginPath();
       ctx.arc(d.mx, d.my, 7, 0, Math.PI * 2);
       ctx.fillStyle = MARK_COLOURS[d.kind];

@@ -11,6 +11,8 @@ import { launch, openUI, screenshot, switchView, waitForGraph, hasEdgeBetween } 
 
 const url = process.env.PROCNET_URL?.replace(/\/$/, '');
 const env = (k) => Number(process.env[k]);
+/** How long to wait for the server's answers: a loaded machine running a debug build takes its time. */
+const WAIT = 60000;
 let browser;
 /** The moment (ms) that shows the long connection, found by the first test. */
 let openAtMs = null;
@@ -24,7 +26,7 @@ const edgeId = (page, edge) => page.evaluate(([f, t, port]) => window.__procnet.
 /** The overlay's mark for `id` once drawn, and how many pixels of the vanished red (#dc2626) it
  *  has around its midpoint (read back from the overlay canvas). */
 async function markPixels(page, id, kind) {
-  await page.waitForFunction(([i, k]) => window.__procnet.compareMarks.some((m) => m.id === i && m.kind === k), [id, kind], { timeout: 20000 });
+  await page.waitForFunction(([i, k]) => window.__procnet.compareMarks.some((m) => m.id === i && m.kind === k), [id, kind], { timeout: WAIT });
   return page.evaluate(([i, k]) => {
     const m = window.__procnet.compareMarks.find((x) => x.id === i && x.kind === k);
     const c = document.querySelector('[data-testid="compare-overlay"]');
@@ -47,7 +49,7 @@ test('the time bar steps back to a closed connection, compare marks it vanished 
   const { page, context, errors } = await openUI(browser, url);
   try {
     await page.waitForSelector('[data-testid="timebar"]');
-    await waitForGraph(page, (p, e) => p.edges().length > 0 && !p.edges().some((x) => x.from === e[0] && x.to === e[1]), 30000, edge);
+    await waitForGraph(page, (p, e) => p.edges().length > 0 && !p.edges().some((x) => x.from === e[0] && x.to === e[1]), WAIT, edge);
     assert.equal(await page.evaluate(() => window.__procnet.atMs), null, 'live at first');
     assert.match(await page.textContent('[data-testid="time-label"]'), /LIVE/);
     assert.equal(await page.getAttribute('[data-testid="timebar"]', 'data-mode'), 'live');
@@ -61,7 +63,7 @@ test('the time bar steps back to a closed connection, compare marks it vanished 
       const before = await page.evaluate(() => window.__procnet.atMs);
       await page.click('[data-testid="time-back"]');
       // The graph of the new moment is applied (not only the moment chosen).
-      await page.waitForFunction((b) => window.__procnet.atMs !== null && window.__procnet.atMs !== b && window.__procnet.shownAtMs === window.__procnet.atMs, before, { timeout: 20000 });
+      await page.waitForFunction((b) => window.__procnet.atMs !== null && window.__procnet.atMs !== b && window.__procnet.shownAtMs === window.__procnet.atMs, before, { timeout: WAIT });
       found = await page.evaluate(([f, t, port]) => window.__procnet.edges().some((e) => e.from === f && e.to === t && e.serverPort === port), edge);
     }
     assert.ok(found, 'stepping back shows the connection that no longer exists');
@@ -75,7 +77,7 @@ test('the time bar steps back to a closed connection, compare marks it vanished 
     assert.ok(await page.evaluate(() => window.__procnet.paused), 'live updates do not overwrite the past');
 
     await page.check('[data-testid="time-compare"]');
-    await page.waitForSelector('[data-testid="vanished-edge"]', { timeout: 20000 });
+    await page.waitForSelector('[data-testid="vanished-edge"]', { timeout: WAIT });
     const vanished = await page.evaluate(() => window.__procnet.vanishedEdgeIds);
     const id = await edgeId(page, edge);
     assert.ok(vanished.includes(id), `compare lists ${id} vanished: ${vanished}`);
@@ -106,16 +108,16 @@ test('the time bar steps back to a closed connection, compare marks it vanished 
     const again = await context.newPage();
     again.on('pageerror', (e) => errors.push(String(e)));
     await again.goto(link, { waitUntil: 'domcontentloaded' });
-    await again.waitForFunction((a) => window.__procnet && window.__procnet.atMs === a, atMs, { timeout: 30000 });
-    await waitForGraph(again, hasEdgeBetween, 20000, edge);
-    await again.waitForSelector(`[data-testid="vanished-edge"][data-edge="${id}"]`, { timeout: 20000 });
+    await again.waitForFunction((a) => window.__procnet && window.__procnet.shownAtMs === a, atMs, { timeout: WAIT });
+    await waitForGraph(again, hasEdgeBetween, WAIT, edge);
+    await again.waitForSelector(`[data-testid="vanished-edge"][data-edge="${id}"]`, { timeout: WAIT });
     assert.ok((await markPixels(again, id, 'vanished')).red > 40, 'the reopened link marks it too');
     await screenshot(again, 'timebar-link');
     await again.close();
 
     // Live again: the connection is gone, the marks and the time leave.
     await page.click('[data-testid="time-live"]');
-    await waitForGraph(page, (p, e) => p.atMs === null && !p.edges().some((x) => x.from === e[0] && x.to === e[1]), 30000, edge);
+    await waitForGraph(page, (p, e) => p.atMs === null && !p.edges().some((x) => x.from === e[0] && x.to === e[1]), WAIT, edge);
     assert.doesNotMatch(page.url(), /at=/);
     assert.deepEqual(await page.evaluate(() => window.__procnet.compareMarks), []);
     assert.equal(await page.locator('[data-testid="compare-legend"]').isVisible(), false);
@@ -142,14 +144,14 @@ test('a drag on the activity strip selects a range, compare marks what vanished 
   const edge = longEdge();
   const { page, context, errors } = await openUI(browser, url);
   try {
-    await page.waitForFunction(() => window.__procnet.historySpan?.[1] > window.__procnet.historySpan?.[0], null, { timeout: 20000 });
+    await page.waitForFunction(() => window.__procnet.historySpan?.[1] > window.__procnet.historySpan?.[0], null, { timeout: WAIT });
     // From a moment the long connection was open to the newest sample (past the right end).
     const [, newest] = await page.evaluate(() => window.__procnet.historySpan);
     await dragStrip(page, openAtMs + 1, newest + 60000);
-    await page.waitForFunction(() => window.__procnet.timeRange !== null, null, { timeout: 20000 });
+    await page.waitForFunction(() => window.__procnet.timeRange !== null && window.__procnet.shownAtMs === window.__procnet.timeRange.fromMs, null, { timeout: WAIT });
     const range = await page.evaluate(() => window.__procnet.timeRange);
     assert.ok(range.fromMs <= openAtMs + 1 && range.fromMs < range.toMs, `the range starts at a sample at or before the drag: ${JSON.stringify(range)}`);
-    await waitForGraph(page, hasEdgeBetween, 20000, edge);
+    await waitForGraph(page, hasEdgeBetween, WAIT, edge);
     assert.equal(await page.getAttribute('[data-testid="timebar"]', 'data-mode'), 'range');
     assert.match(await page.textContent('[data-testid="time-label"]'), /PAST .*→/);
     assert.ok(await page.isChecked('[data-testid="time-compare"]'), 'a range turns compare on');
@@ -169,7 +171,7 @@ test('a drag on the activity strip selects a range, compare marks what vanished 
     const again = await context.newPage();
     again.on('pageerror', (e) => errors.push(String(e)));
     await again.goto(link, { waitUntil: 'domcontentloaded' });
-    await again.waitForFunction((r) => window.__procnet?.timeRange?.fromMs === r.fromMs && window.__procnet.timeRange.toMs === r.toMs, range, { timeout: 30000 });
+    await again.waitForFunction((r) => window.__procnet?.timeRange?.fromMs === r.fromMs && window.__procnet.timeRange.toMs === r.toMs && window.__procnet.shownAtMs === r.fromMs, range, { timeout: WAIT });
     assert.ok((await markPixels(again, id, 'vanished')).red > 40, 'the reopened range marks it too');
     await again.waitForSelector('[data-testid="time-selection"]', { state: 'visible' });
     await screenshot(again, 'timebar-range-link');
@@ -177,7 +179,7 @@ test('a drag on the activity strip selects a range, compare marks what vanished 
 
     // A click (no drag) on the strip is one moment again: the range leaves the URL.
     await dragStrip(page, openAtMs, openAtMs);
-    await page.waitForFunction(() => window.__procnet.timeRange === null && window.__procnet.atMs !== null, null, { timeout: 20000 });
+    await page.waitForFunction(() => window.__procnet.timeRange === null && window.__procnet.atMs !== null, null, { timeout: WAIT });
     assert.doesNotMatch(page.url(), /from=/);
     assert.match(page.url(), /at=/);
     assert.deepEqual(errors, []);
@@ -192,15 +194,16 @@ test('the Closed connections tab shows the ~100 ms connection with its pids and 
   try {
     await page.waitForFunction(() => window.__procnet.view === 'closed');
     // Live: the last minutes (of every process on this machine: find ours by its port).
-    await page.waitForFunction(() => window.__procnet.closedConnections.loaded > 0, null, { timeout: 30000 });
+    await page.waitForFunction(() => window.__procnet.closedConnections.loaded > 0, null, { timeout: WAIT });
     await page.fill('[data-testid="closed-search"]', String(shortPort));
-    await page.waitForSelector(shortRow, { timeout: 30000 });
+    await page.waitForSelector(shortRow, { timeout: WAIT });
     const row = page.locator(shortRow);
     assert.equal(Number(await row.getAttribute('data-client-pid')), env('PROCNET_SHORT_PID'), 'the client pid');
     assert.equal(Number(await row.getAttribute('data-server-pid')), env('PROCNET_SERVER_PID'), 'the server pid');
     const sent = Number(await row.getAttribute('data-client-bytes'));
     assert.ok(Math.abs(sent - env('PROCNET_SHORT_BYTES')) <= env('PROCNET_SHORT_BYTES') / 100, `bytes sent within 1 %: ${sent}`);
-    assert.ok(Number(await row.getAttribute('data-duration')) < 2, 'it lived less than a few samples');
+    assert.equal(await row.getAttribute('data-short'), 'true', 'it opened and closed between two samples');
+    assert.match(await row.textContent(), /≤ .*⚡/, 'shown as at most the gap between those samples');
     const text = await row.textContent();
     assert.match(text, /python/, 'the process names');
     assert.match(text, /4[89] KiB/, `the bytes sent, shown: ${text}`);
@@ -228,17 +231,17 @@ test('the Closed connections tab shows the ~100 ms connection with its pids and 
     await switchView(page, 'graph');
     const [, newest] = await page.evaluate(() => window.__procnet.historySpan);
     await dragStrip(page, openAtMs + 1, newest + 60000);
-    await page.waitForFunction(() => window.__procnet.timeRange !== null, null, { timeout: 20000 });
+    await page.waitForFunction(() => window.__procnet.timeRange !== null, null, { timeout: WAIT });
     await switchView(page, 'closed');
     await page.waitForFunction(() => /closed between/.test(document.querySelector('[data-testid="closed-window"]').textContent));
     assert.match(await page.textContent('[data-testid="live-status"]'), /past/, 'the header says past on every view');
     assert.match(await page.textContent('[data-testid="time-label"]'), /PAST/);
-    await page.waitForFunction(() => window.__procnet.closedConnections.total >= 0 && !window.__procnet.closedConnections.loading, null, { timeout: 20000 });
+    await page.waitForFunction(() => window.__procnet.closedConnections.total >= 0 && !window.__procnet.closedConnections.loading, null, { timeout: WAIT });
     await page.fill('[data-testid="closed-search"]', String(shortPort));
-    await page.waitForSelector(shortRow, { timeout: 20000 });
+    await page.waitForSelector(shortRow, { timeout: WAIT });
     await page.fill('[data-testid="closed-search"]', String(env('PROCNET_CLIENT_PID')));
     try {
-      await page.waitForSelector(`[data-testid="closed-row"][data-client-pid="${env('PROCNET_CLIENT_PID')}"]`, { timeout: 20000 });
+      await page.waitForSelector(`[data-testid="closed-row"][data-client-pid="${env('PROCNET_CLIENT_PID')}"]`, { timeout: WAIT });
     } catch (e) {
       const dbg = await page.evaluate(async (port) => {
         const st = window.__procnet.closedConnections;
