@@ -74,6 +74,8 @@ export class GraphView {
   noLayout = false;
   forceFlush = false; // bench: read back a pixel so raster cost is included in timings
   onSelect: (id: string | null) => void = () => {};
+  /** After every frame, with its camera: the compare overlay (compare-overlay.ts) draws over it. */
+  onFrame: (cam: Readonly<Camera>) => void = () => {};
   timings = { seedMs: 0, rasterMs: 0, flushMs: 0, readbackMs: 0, readbackMainMs: 0 };
 
   constructor(root: HTMLElement, private model: Model) {
@@ -660,6 +662,7 @@ export class GraphView {
     }, this.buckets, () => this.drawDensity(), () => {
       if (this.density.active) { this.density.active = false; this.density.canvas.style.visibility = 'hidden'; }
     });
+    this.onFrame(this.cam);
     const tr = performance.now();
     if (this.forceFlush) { ctx.getImageData(0, 0, 1, 1); this.timings.readbackMainMs = performance.now() - tr; if (dense) this.density.readback(); }
     this.timings.readbackMs = performance.now() - tr;

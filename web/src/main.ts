@@ -5,9 +5,12 @@ import { TableView, refreshTable as refreshTableData } from './table';
 import { DiagramView } from './diagram';
 import { renderPanel } from './panel';
 import { TimeBar } from './timebar';
+import { CompareOverlay } from './compare-overlay';
+import { ClosedTable } from './closed';
 import type { ConnectionsDoc, GraphDiff, GraphDoc, StatusEvent } from './types';
 
-type ViewName = 'graph' | 'table' | 'diagram';
+type ViewName = 'graph' | 'table' | 'diagram' | 'closed';
+const VIEWS: ViewName[] = ['graph', 'table', 'diagram', 'closed'];
 
 const model = new Model();
 const graph = new GraphView(document.getElementById('view-graph')!, model);
@@ -19,6 +22,8 @@ graph.noLayout = params.has('nolayout');
 if (params.has('bench')) (window as unknown as { __procnetDebug: unknown }).__procnetDebug = { graph, model };
 
 let view: ViewName = 'graph';
+/** The views that show /api/connections (the closed-connections view reads /api/flows). */
+const connView = () => view === 'table' || view === 'diagram';
 let paused = false;
 let connDoc: ConnectionsDoc | null = null;
 let connTimer = 0;
@@ -44,34 +49,43 @@ const timebar = new TimeBar({
     paused = true;
     applyFull(doc, performance.now(), 0);
     setLive(`past · ${new Date(atMs).toISOString()}`, 'paused');
-    if (view !== 'graph') void refreshConnections();
+    if (connView()) void refreshConnections();
   },
   goLive() {
     paused = false;
     (document.getElementById('pause') as HTMLButtonElement).textContent = 'Pause';
     setLive('live', 'ok');
     void resync();
-    if (view !== 'graph') void refreshConnections();
+    if (connView()) void refreshConnections();
   },
+  showChanges(changes, fromMs, toMs) { overlay.set(changes, fromMs, toMs); },
 });
+const overlay = new CompareOverlay(graph);
+const closed = new ClosedTable(document.getElementById('view-closed')!, timebar);
+// The past is unmistakable from the first moment it is chosen, before its documents arrive.
+timebar.onChange = () => {
+  closed.reload();
+  if (timebar.atMs !== null) { paused = true; setLive(`past · ${new Date(timebar.atMs).toISOString()}`, 'paused'); }
+};
 
 
 // ---------- tabs ----------
 function show(v: ViewName) {
   view = v;
-  for (const name of ['graph', 'table', 'diagram'] as ViewName[]) {
+  for (const name of VIEWS) {
     document.getElementById(`view-${name}`)!.hidden = name !== v;
     document.getElementById(`tab-${name}`)!.setAttribute('aria-selected', String(name === v));
   }
   graph.visible = v === 'graph';
   table.connections.visible = v === 'table';
+  closed.setVisible(v === 'closed');
   if (v === 'graph') graph.draw();
-  if (v !== 'graph') refreshConnections();
+  if (connView()) refreshConnections();
   if (location.hash !== '#' + v) history.replaceState(null, '', '#' + v);
 }
 document.querySelectorAll<HTMLButtonElement>('.tabs button').forEach((b) => b.addEventListener('click', () => show(b.dataset.view as ViewName)));
 const initialView = location.hash.slice(1);
-if (initialView === 'table' || initialView === 'diagram') show(initialView);
+if (initialView === 'table' || initialView === 'diagram' || initialView === 'closed') show(initialView);
 
 // ---------- connections (table + diagram) ----------
 async function refreshConnections() {
@@ -87,7 +101,7 @@ async function refreshConnections() {
       }
     }
   } catch { /* server gone: try again later */ }
-  if (view !== 'graph') connTimer = window.setTimeout(refreshConnections, 2000);
+  if (connView()) connTimer = window.setTimeout(refreshConnections, 2000);
 }
 
 /** The table view: the connections table pages itself; the listeners come whole only when the
@@ -206,7 +220,16 @@ const hook = {
   get view() { return view; },
   get paused() { return paused; },
   get atMs() { return timebar.atMs; },
+  /** the moment whose documents are applied (atMs once they arrived), and how many past views were applied */
+  get shownAtMs() { return timebar.shownMs; },
+  get shownCount() { return timebar.shownCount; },
   get vanishedEdgeIds() { return timebar.changes?.vanishedEdges.map((e) => e.id) ?? []; },
+  get timeRange() { return timebar.range ? { ...timebar.range } : null; },
+  /** [oldestMs, newestMs] the time bar's strip spans */
+  get historySpan() { const h = timebar.history; return h ? [h.oldestMs, h.newestMs] : null; },
+  /** the compare overlay's marks as the last frame drew them (CSS px of the graph) */
+  get compareMarks() { return overlay.drawn.map((m) => ({ ...m })); },
+  get closedConnections() { return JSON.parse(JSON.stringify(closed.state)); },
   get layoutRunning() { return graph.layoutRunning; },
   get grouping() { return graph.grouping; },
   /** drawn edges with the width the last frame used (CSS px), the rates written on edges, the
