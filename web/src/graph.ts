@@ -20,6 +20,7 @@ import {
   RATE_LEGEND, type GroupData, type GroupMode, type RNode, type REdge,
 } from './graph/scene.ts';
 import { TalkersPanel } from './talkers.ts';
+import { hasRetransmits } from './health.ts';
 
 export { nodeLabel };
 export type { GroupMode, RNode, REdge };
@@ -37,6 +38,18 @@ export class GraphView {
   vedges = new Map<string, REdge>();
   private pairs = new Map<string, REdge[]>();
   private touchedPairs = new Set<string>();
+  // What an update touched, so its work follows the change, not the graph:
+  /** nodes whose radius may have changed (degree, rate, members) */
+  private touchedNodes = new Set<RNode>();
+  /** every node's radius is due (a rebuild or a whole document) */
+  private allTouched = false;
+  /** nodes added without a position, and the edges added next to an unplaced node */
+  private newNodes: RNode[] = [];
+  private newEdges: REdge[] = [];
+  /** shown edges whose connections retransmitted (drawn outlined) */
+  private retrans = new Set<REdge>();
+  /** edges the density layer has yet to rasterise (added, or re-weighted) */
+  private unrastered: REdge[] = [];
   private posMemo = new Map<string, { x: number; y: number }>();
   private cam: Camera = { k: 1, tx: 0, ty: 0 };
   private w = 0; private h = 0; private dpr = 1;
@@ -212,7 +225,7 @@ export class GraphView {
     for (const n of c.addedNodes) this.addNode(n.id, n);
     for (const n of c.updatedNodes) {
       const v = this.vnodes.get(n.id);
-      if (v) { v.node = n; v.type = n.type; v.kind = n.kind; v.label = nodeLabel(n); v.rate = nodeRate(n); }
+      if (v) { v.node = n; v.type = n.type; v.kind = n.kind; v.label = nodeLabel(n); v.rate = nodeRate(n); this.touchedNodes.add(v); }
       else this.addNode(n.id, n);
     }
     for (const e of c.addedEdges) this.addEdge(e.id, e.from, e.to, e.proto, [e]);
@@ -220,12 +233,25 @@ export class GraphView {
       const v = this.vedges.get(e.id);
       if (v && v.s.id === e.from && v.t.id === e.to) {
         v.edges = [e]; v.count = e.count; v.rate = edgeRate(e);
-        if (v.rz && (densityWeight(v.rate) !== v.rw || e.proto !== v.proto)) this.density.remove(v);
+        if (v.rz && (densityWeight(v.rate) !== v.rw || e.proto !== v.proto)) this.reraster(v);
         v.proto = e.proto;
+        this.syncRetrans(v);
       }
       else { this.removeEdge(e.id); this.addEdge(e.id, e.from, e.to, e.proto, [e]); }
     }
+    if (c.full) this.allTouched = true;
     this.afterChange(c.full || c.addedNodes.length > 0);
+  }
+
+  /** The density layer takes the edge out now and draws it again with the next frame. */
+  private reraster(v: REdge) {
+    this.density.remove(v);
+    this.unrastered.push(v);
+  }
+
+  /** Keep the set of retransmitting edges right after `v.edges` changed. */
+  private syncRetrans(v: REdge) {
+    if (hasRetransmits(v.edges)) this.retrans.add(v); else this.retrans.delete(v);
   }
 
   private addNode(id: string, n?: GNode, g?: GroupData): RNode {
@@ -237,6 +263,8 @@ export class GraphView {
       node: n, group: g, deg: 0, match: false, hidden: false, ix: 0, rate: n ? nodeRate(n) : -1,
     };
     this.vnodes.set(id, v);
+    this.touchedNodes.add(v);
+    if (!v.placed) this.newNodes.push(v);
     return v;
   }
 
@@ -256,6 +284,10 @@ export class GraphView {
     const v: REdge = { id, s, t, proto, count, rate, edges, pairKey, curv: 0, hidden: false, match: false, rz: null, rw: 0, rp: 0 };
     this.vedges.set(id, v);
     s.deg++; t.deg++;
+    this.touchedNodes.add(s); this.touchedNodes.add(t);
+    if (!s.placed || !t.placed) this.newEdges.push(v);
+    if (hasRetransmits(edges)) this.retrans.add(v);
+    this.unrastered.push(v);
     let p = this.pairs.get(pairKey);
     if (!p) this.pairs.set(pairKey, (p = []));
     p.push(v);
@@ -268,6 +300,8 @@ export class GraphView {
     this.vedges.delete(id);
     if (v.rz) this.density.remove(v);
     v.s.deg--; v.t.deg--;
+    this.touchedNodes.add(v.s); this.touchedNodes.add(v.t);
+    this.retrans.delete(v);
     const p = this.pairs.get(v.pairKey);
     if (p) {
       const i = p.indexOf(v);
@@ -280,11 +314,22 @@ export class GraphView {
     // curvature for multi-edges between the same two nodes
     for (const k of this.touchedPairs) {
       const p = this.pairs.get(k);
-      if (p) bendPair(p);
+      if (!p) continue;
+      const before = p.length > 1 || p[0].curv !== 0 ? p.map((e) => e.curv) : null;
+      bendPair(p);
+      // a sibling came or went: the density layer draws the pair's other curves anew
+      if (before) p.forEach((e, i) => { if (e.rz && e.curv !== before[i]) this.reraster(e); });
     }
     this.touchedPairs.clear();
-    for (const n of this.vnodes.values()) n.r = nodeRadius(n);
-    if (newNodes && !placeNew(this.vnodes, this.vedges)) this.initialLayout();
+    if (this.allTouched) for (const n of this.vnodes.values()) n.r = nodeRadius(n);
+    else for (const n of this.touchedNodes) if (this.vnodes.get(n.id) === n) n.r = nodeRadius(n);
+    this.allTouched = false;
+    this.touchedNodes.clear();
+    // only the newcomers and the edges next to them: what is placed stays where it is
+    const pending = this.newNodes.filter((n) => !n.placed && this.vnodes.get(n.id) === n);
+    const near = this.newEdges.filter((e) => this.vedges.get(e.id) === e);
+    this.newNodes = []; this.newEdges = [];
+    if (newNodes && pending.length && !placeNew(pending, near, this.vnodes.values())) this.initialLayout();
     if (this.query) this.applySearch();
     this.updateCounts();
     if (this.selected) this.onSelect(this.selected);
@@ -435,12 +480,14 @@ export class GraphView {
       v.edges = w.edges;
       const { count, rate } = sumEdges(w.edges);
       v.count = count; v.rate = rate;
-      if (v.rz && densityWeight(v.rate) !== v.rw) this.density.remove(v);
+      if (v.rz && densityWeight(v.rate) !== v.rw) this.reraster(v);
+      this.syncRetrans(v);
     }
     for (const [id, w] of wantE) if (!this.vedges.has(id)) this.addEdge(id, w.from, w.to, w.proto, w.edges);
     this.rep = groups.size ? rep : null;
     this.edgeRep.clear();
     if (this.rep) for (const [id, w] of wantE) for (const e of w.edges) this.edgeRep.set(e.id, id);
+    this.allTouched = true;
     this.afterChange(added);
     // a user action: settle the newcomers around what stays where it is
     if (relayout && added && kept.size && kept.size < this.vnodes.size && this.vnodes.size <= 3000) {
@@ -492,7 +539,7 @@ export class GraphView {
       const d = rep.get(n.id)!;
       const v = this.vnodes.get(d);
       if (!v) continue;
-      if (d === n.id) { v.node = n; v.type = n.type; v.kind = n.kind; v.label = nodeLabel(n); v.rate = nodeRate(n); } else groupsTouched.add(v);
+      if (d === n.id) { v.node = n; v.type = n.type; v.kind = n.kind; v.label = nodeLabel(n); v.rate = nodeRate(n); this.touchedNodes.add(v); } else groupsTouched.add(v);
     }
     for (const g of groupsTouched) {
       const gd = g.group!;
@@ -505,6 +552,7 @@ export class GraphView {
         if (r >= 0) rate = Math.max(0, rate) + r;
       }
       g.rate = rate; g.label = groupLabel(gd);
+      this.touchedNodes.add(g);
     }
     for (const e of c.addedEdges) {
       const a = rep.get(e.from), b = rep.get(e.to);
@@ -526,7 +574,8 @@ export class GraphView {
       if (this.vedges.get(v.id) !== v) continue;
       const { count, rate } = sumEdges(v.edges);
       v.count = count; v.rate = rate;
-      if (v.rz && densityWeight(v.rate) !== v.rw) this.density.remove(v);
+      if (v.rz && densityWeight(v.rate) !== v.rw) this.reraster(v);
+      this.syncRetrans(v);
     }
     this.afterChange(added);
     return true;
@@ -547,6 +596,9 @@ export class GraphView {
 
   /** The rates the last frame wrote on edges. */
   get rateLabels() { return this.buckets.rateLabels.slice(); }
+
+  /** The node labels the last frame drew: text and screen box (CSS px). */
+  get labelBoxes() { return this.buckets.labels.map((l) => ({ ...l })); }
 
   // ---------- search ----------
   /** A new query (lower-case) or "only matches" setting, from the toolbar. */
@@ -655,9 +707,10 @@ export class GraphView {
     const ctx = this.ctx;
     const dense = drawFrame({
       ctx, w: this.w, h: this.h, dpr: this.dpr, cam: this.cam, dark: this.dark,
-      nodes: this.vnodes, edges: this.vedges, query: this.query, filterOnly: this.filterOnly,
+      nodes: this.vnodes, edges: this.vedges, retrans: this.retrans, query: this.query, filterOnly: this.filterOnly,
       selected: this.selected, hoverNode: this.hoverNode, hoverEdge: this.hoverEdge,
     }, this.buckets, () => this.drawDensity(), () => {
+      this.unrastered.length = 0; // a dense frame after this one rasterises everything
       if (this.density.active) { this.density.active = false; this.density.canvas.style.visibility = 'hidden'; }
     });
     const tr = performance.now();
@@ -677,13 +730,16 @@ export class GraphView {
     const sx = k * dpr, ox = tx * dpr, oy = ty * dpr;
     const t0 = performance.now();
     if (full) d.clearAll();
-    for (const e of this.vedges.values()) {
-      if (e.rz && !full) continue;
+    // a full raster takes every edge; otherwise only those added or re-weighted since the last
+    const todo = full ? this.vedges.values() : this.unrastered;
+    for (const e of todo) {
+      if (!full && (e.rz || this.vedges.get(e.id) !== e)) continue;
       const s = e.s, t = e.t;
       let cx = NaN, cy = NaN;
       if (e.curv !== 0) { const c = ctrl(e); cx = c[0] * sx + ox; cy = c[1] * sx + oy; }
       d.add(e, s.x * sx + ox, s.y * sx + oy, cx, cy, t.x * sx + ox, t.y * sx + oy, densityWeight(e.rate), e.proto === 'udp' ? 1 : 0);
     }
+    this.unrastered.length = 0;
     const t1 = performance.now();
     d.flush();
     const t2 = performance.now();
