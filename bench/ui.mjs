@@ -147,8 +147,15 @@ async function measure(label, dist, query, browser, data) {
       const page = await ctx.newPage();
       const errs = [];
       page.on('pageerror', (e) => errs.push(String(e)));
+      const profFirst = profileFile && run === 0 && label.startsWith('procnet') && data === lastData ? await ctx.newCDPSession(page) : null;
+      if (profFirst) { await profFirst.send('Profiler.enable'); await profFirst.send('Profiler.setSamplingInterval', { interval: 200 }); await profFirst.send('Profiler.start'); }
       await page.goto(`${srv.url}/${query}`);
       await page.waitForFunction(() => window.__procnet?.perf?.firstFrameMs >= 0 || window.__procnet?.perf?.error, null, { timeout: 120000 });
+      if (profFirst) {
+        const { profile } = await profFirst.send('Profiler.stop');
+        writeFileSync(profileFile.replace(/(\.cpuprofile)?$/, '.first.cpuprofile'), JSON.stringify(profile));
+        console.log(`CPU profile up to the first frame; top self time:\n${topSelf(profile)}`);
+      }
       const p0 = await page.evaluate(() => window.__procnet.perf);
       if (p0.error) throw new Error(`${label}: ${p0.error}`);
       first.push(p0.firstFrameMs); firstNav.push(p0.firstFrameSinceNavMs); p0First = p0.firstBreakdown;
@@ -215,7 +222,8 @@ try {
   for (const [n, e] of SIZES) {
     const data = makeData(n, e);
     lastData = n === SIZES[SIZES.length - 1][0] ? data : null;
-    const results = [await measure('procnet canvas renderer', oursDist, '?bench=1', browser, data)];
+    // --no-layout (profiling only): no force layout after the seed placement
+    const results = [await measure('procnet canvas renderer', oursDist, args.includes('--no-layout') ? '?bench=1&nolayout' : '?bench=1', browser, data)];
     if (withSigma) {
       const ver = (name) => JSON.parse(readFileSync(join(web, 'node_modules', name, 'package.json'), 'utf8')).version;
       sigmaLabel = `sigma ${ver('sigma')} + graphology ${ver('graphology')} (FA2 worker)`;

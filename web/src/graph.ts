@@ -16,7 +16,7 @@ import { placeNew, seedAll } from './graph/placement.ts';
 import { nodeTooltip, edgeTooltip } from './graph/tooltip.ts';
 import { Buckets, drawFrame } from './graph/draw.ts';
 import {
-  bendPair, ctrl, densityWeight, edgeRate, nodeLabel, nodeRadius, nodeRate, pairKeyOf, rateWidth, sumEdges,
+  bendPair, ctrl, densityWeight, edgeRate, nodeLabel, nodeRadius, nodeRate, rateWidth, sumEdges,
   RATE_LEGEND, type GroupData, type GroupMode, type RNode, type REdge,
 } from './graph/scene.ts';
 import { TalkersPanel } from './talkers.ts';
@@ -36,8 +36,9 @@ export class GraphView {
   private searchInfo: HTMLElement;
   vnodes = new Map<string, RNode>();
   vedges = new Map<string, REdge>();
-  private pairs = new Map<string, REdge[]>();
-  private touchedPairs = new Set<string>();
+  private touchedPairs = new Set<REdge[]>();
+  /** the first document into an empty view: per-edge bookkeeping is left to one pass at the end */
+  private bulk = false;
   // What an update touched, so its work follows the change, not the graph:
   /** nodes whose radius may have changed (degree, rate, members) */
   private touchedNodes = new Set<RNode>();
@@ -50,6 +51,8 @@ export class GraphView {
   private retrans = new Set<REdge>();
   /** edges the density layer has yet to rasterise (added, or re-weighted) */
   private unrastered: REdge[] = [];
+  /** the queue was dropped: the next dense frame rasterises every edge */
+  private densityStale = false;
   private posMemo = new Map<string, { x: number; y: number }>();
   private cam: Camera = { k: 1, tx: 0, ty: 0 };
   private w = 0; private h = 0; private dpr = 1;
@@ -220,6 +223,7 @@ export class GraphView {
       if (regroup || this.rep === null || !this.applyGrouped(c)) { this.rebuildGrouped(false); this.groupedUpdates.rebuilt++; } else this.groupedUpdates.inPlace++;
       return;
     }
+    this.bulk = c.full && this.vnodes.size === 0 && this.vedges.size === 0;
     for (const e of c.removedEdges) this.removeEdge(e.id);
     for (const n of c.removedNodes) this.removeNode(n.id);
     for (const n of c.addedNodes) this.addNode(n.id, n);
@@ -246,7 +250,14 @@ export class GraphView {
   /** The density layer takes the edge out now and draws it again with the next frame. */
   private reraster(v: REdge) {
     this.density.remove(v);
-    this.unrastered.push(v);
+    this.queueRaster(v);
+  }
+
+  /** While no frame is drawn (another view shown) the queue would grow with every update: past
+   *  the graph's size the next dense frame rasterises everything instead. */
+  private queueRaster(v: REdge) {
+    if (this.unrastered.length > this.vedges.size + 1000) { this.unrastered.length = 0; this.densityStale = true; }
+    if (!this.densityStale) this.unrastered.push(v);
   }
 
   /** Keep the set of retransmitting edges right after `v.edges` changed. */
@@ -263,8 +274,10 @@ export class GraphView {
       node: n, group: g, deg: 0, match: false, hidden: false, ix: 0, rate: n ? nodeRate(n) : -1,
     };
     this.vnodes.set(id, v);
-    this.touchedNodes.add(v);
-    if (!v.placed) this.newNodes.push(v);
+    if (!this.bulk) {
+      this.touchedNodes.add(v);
+      if (!v.placed) this.newNodes.push(v);
+    }
     return v;
   }
 
@@ -280,18 +293,22 @@ export class GraphView {
     const s = this.vnodes.get(from), t = this.vnodes.get(to);
     if (!s || !t) return;
     const { count, rate } = sumEdges(edges);
-    const pairKey = pairKeyOf(from, to);
-    const v: REdge = { id, s, t, proto, count, rate, edges, pairKey, curv: 0, hidden: false, match: false, rz: null, rw: 0, rp: 0 };
+    const v: REdge = { id, s, t, proto, count, rate, edges, pair: null, curv: 0, hidden: false, match: false, rz: null, rw: 0, rp: 0 };
     this.vedges.set(id, v);
     s.deg++; t.deg++;
-    this.touchedNodes.add(s); this.touchedNodes.add(t);
-    if (!s.placed || !t.placed) this.newEdges.push(v);
+    if (!this.bulk) {
+      this.touchedNodes.add(s); this.touchedNodes.add(t);
+      if (!s.placed || !t.placed) this.newEdges.push(v);
+    }
     if (hasRetransmits(edges)) this.retrans.add(v);
-    this.unrastered.push(v);
-    let p = this.pairs.get(pairKey);
-    if (!p) this.pairs.set(pairKey, (p = []));
+    this.queueRaster(v);
+    const lo = s.id < t.id ? s : t, hi = lo === s ? t : s;
+    const nbr = lo.nbr ?? (lo.nbr = new Map());
+    let p = nbr.get(hi);
+    if (!p) nbr.set(hi, (p = []));
     p.push(v);
-    this.touchedPairs.add(pairKey);
+    v.pair = p;
+    if (!this.bulk) this.touchedPairs.add(p);
   }
 
   private removeEdge(id: string) {
@@ -302,19 +319,27 @@ export class GraphView {
     v.s.deg--; v.t.deg--;
     this.touchedNodes.add(v.s); this.touchedNodes.add(v.t);
     this.retrans.delete(v);
-    const p = this.pairs.get(v.pairKey);
+    const p = v.pair;
     if (p) {
       const i = p.indexOf(v);
       if (i >= 0) p.splice(i, 1);
-      if (!p.length) this.pairs.delete(v.pairKey); else this.touchedPairs.add(v.pairKey);
+      if (p.length) this.touchedPairs.add(p);
+      else { const lo = v.s.id < v.t.id ? v.s : v.t; lo.nbr?.delete(lo === v.s ? v.t : v.s); this.touchedPairs.delete(p); }
+      v.pair = null;
     }
   }
 
   private afterChange(newNodes: boolean) {
     // curvature for multi-edges between the same two nodes
-    for (const k of this.touchedPairs) {
-      const p = this.pairs.get(k);
-      if (!p) continue;
+    const bulk = this.bulk;
+    if (bulk) {
+      // the first document: bend every multi-edge pair once, every node is new
+      for (const e of this.vedges.values()) if (e.pair && e.pair.length > 1 && e.pair[0] === e) bendPair(e.pair);
+      for (const n of this.vnodes.values()) if (!n.placed) this.newNodes.push(n);
+      this.bulk = false;
+    }
+    for (const p of this.touchedPairs) {
+      if (!p.length) continue;
       const before = p.length > 1 || p[0].curv !== 0 ? p.map((e) => e.curv) : null;
       bendPair(p);
       // a sibling came or went: the density layer draws the pair's other curves anew
@@ -327,7 +352,7 @@ export class GraphView {
     this.touchedNodes.clear();
     // only the newcomers and the edges next to them: what is placed stays where it is
     const pending = this.newNodes.filter((n) => !n.placed && this.vnodes.get(n.id) === n);
-    const near = this.newEdges.filter((e) => this.vedges.get(e.id) === e);
+    const near = bulk ? this.vedges.values() : this.newEdges.filter((e) => this.vedges.get(e.id) === e);
     this.newNodes = []; this.newEdges = [];
     if (newNodes && pending.length && !placeNew(pending, near, this.vnodes.values())) this.initialLayout();
     if (this.query) this.applySearch();
@@ -711,6 +736,7 @@ export class GraphView {
       selected: this.selected, hoverNode: this.hoverNode, hoverEdge: this.hoverEdge,
     }, this.buckets, () => this.drawDensity(), () => {
       this.unrastered.length = 0; // a dense frame after this one rasterises everything
+      this.densityStale = false;
       if (this.density.active) { this.density.active = false; this.density.canvas.style.visibility = 'hidden'; }
     });
     const tr = performance.now();
@@ -725,7 +751,8 @@ export class GraphView {
     const dark = this.dark;
     const bg: [number, number, number] = dark ? [15, 23, 42] : [248, 250, 252];
     const cols: [number, number, number][] = dark ? [[96, 165, 250], [251, 191, 36]] : [[37, 99, 235], [245, 158, 11]];
-    const full = d.configure(W, H, bg, cols, 0.3, `${k},${tx},${ty},${this.posEpoch}`) || !d.active;
+    const full = d.configure(W, H, bg, cols, 0.3, `${k},${tx},${ty},${this.posEpoch}`) || !d.active || this.densityStale;
+    this.densityStale = false;
     if (!d.active) { d.active = true; d.canvas.style.visibility = 'visible'; }
     const sx = k * dpr, ox = tx * dpr, oy = ty * dpr;
     const t0 = performance.now();

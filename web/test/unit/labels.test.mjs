@@ -57,4 +57,12 @@ test('node bitmap: squares at whole device pixels, clipped, hidden nodes and col
     const inA = x >= 4 && x < 7 && y >= 4 && y < 7, inB = x >= 18 && y < 2;
     assert.equal(at(x, y), inA ? red : inB ? half : 0, `pixel ${x},${y}`);
   }
+  // the next call clears only what the last one filled: 'a' moved, nothing of it stays behind
+  const first = fillSquares(new Uint32Array(W * H), W, H, nodes, { k: 1, tx: 0, ty: 0 }, 1, 1.5, () => red);
+  const buf = new Uint32Array(W * H);
+  const r1 = fillSquares(buf, W, H, nodes, { k: 1, tx: 0, ty: 0 }, 1, 1.5, () => red);
+  assert.equal(r1.len, first.len);
+  fillSquares(buf, W, H, [n('a', 10, 5, 1)], { k: 1, tx: 0, ty: 0 }, 1, 1.5, () => red, r1.drawn, r1.len);
+  const lit = [...buf.keys()].filter((i) => buf[i] !== 0);
+  assert.deepEqual(lit, [4 * W + 9, 4 * W + 10, 4 * W + 11, 5 * W + 9, 5 * W + 10, 5 * W + 11, 6 * W + 9, 6 * W + 10, 6 * W + 11]);
 });
