@@ -11,6 +11,9 @@
 //       [--sizes 2000x10000,10000x50000] [--no-sigma] [--services N] [--write]
 // --services N: every N synthetic processes share one `service` (the first of them heads it), so
 // the default grouping folds them (workers under their master, as on a real host).
+// --profile FILE: a Chromium CPU profile (DevTools protocol) of our renderer's updates at the last
+// size is written to FILE (.cpuprofile, open in DevTools) and its top self-time functions printed;
+// build with `npx vite build --minify false` to get readable names.
 // --write appends the tables to bench/RESULTS.md under a new heading (--heading TEXT) at its end.
 import { existsSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
@@ -47,6 +50,37 @@ const r1 = (x) => Math.round(x * 10) / 10;
 if (!existsSync(join(oursDist, 'index.html'))) { console.error('web/dist missing: cd web && npm ci && npm run build'); process.exit(2); }
 
 const SERVICES = opt('--services', 0);
+const profileFile = (() => { const i = args.indexOf('--profile'); return i >= 0 ? args[i + 1] : null; })();
+
+/** The functions with the most self time in a CPU profile (ms), for a quick look in the terminal. */
+function topSelf(profile, n = 30) {
+  const byId = new Map(profile.nodes.map((x) => [x.id, x]));
+  const self = new Map();
+  const dts = profile.timeDeltas;
+  for (let i = 0; i < profile.samples.length; i++) {
+    const nd = byId.get(profile.samples[i]);
+    const cf = nd.callFrame;
+    const k = `${cf.functionName || '(anon)'} ${cf.url.split('/').pop()}:${cf.lineNumber + 1}`;
+    self.set(k, (self.get(k) ?? 0) + (dts[i] ?? 0) / 1000);
+  }
+  // inclusive time: a sample counts once for every distinct function on its stack
+  const parent = new Map();
+  for (const x of profile.nodes) for (const c of x.children ?? []) parent.set(c, x.id);
+  const incl = new Map();
+  for (let i = 0; i < profile.samples.length; i++) {
+    const seen = new Set();
+    for (let id = profile.samples[i]; id !== undefined; id = parent.get(id)) {
+      const cf = byId.get(id).callFrame;
+      const k = `${cf.functionName || '(anon)'} ${cf.url.split('/').pop()}:${cf.lineNumber + 1}`;
+      if (seen.has(k)) continue;
+      seen.add(k);
+      incl.set(k, (incl.get(k) ?? 0) + (dts[i] ?? 0) / 1000);
+    }
+  }
+  console.log('top inclusive time:\n' + [...incl].filter(([k]) => !k.startsWith('(root)')).sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, ms]) => `${r1(ms).toString().padStart(8)} ms  ${k}`).join('\n'));
+  const total = [...self.values()].reduce((a, b) => a + b, 0);
+  return [...self].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, ms]) => `${r1(ms).toString().padStart(8)} ms ${(100 * ms / total).toFixed(1).padStart(5)} %  ${k}`).join('\n');
+}
 
 // ---- data: per size, one initial document and a fixed chain of diffs, shared by every run ----
 function makeData(nodes, edges) {
@@ -106,22 +140,35 @@ async function measure(label, dist, query, browser, data) {
   const { initialJson, diffs } = data;
   const srv = await startFakeServer({ dist, graphJson: () => initialJson, connections: { listeners: [], connections: [] } });
   let p0First = null, memory = null;
-  const first = [], firstNav = [], upd = [], updFrame = [], updApply = [], updDraw = [];
+  const first = [], firstNav = [], upd = [], updFrame = [], updApply = [], updDraw = [], updParse = [];
   try {
     for (let run = 0; run < RUNS; run++) {
       const ctx = await browser.newContext({ viewport: { width: 1280, height: 720 } });
       const page = await ctx.newPage();
       const errs = [];
       page.on('pageerror', (e) => errs.push(String(e)));
+      const profFirst = profileFile && run === 0 && label.startsWith('procnet') && data === lastData ? await ctx.newCDPSession(page) : null;
+      if (profFirst) { await profFirst.send('Profiler.enable'); await profFirst.send('Profiler.setSamplingInterval', { interval: 200 }); await profFirst.send('Profiler.start'); }
       await page.goto(`${srv.url}/${query}`);
       await page.waitForFunction(() => window.__procnet?.perf?.firstFrameMs >= 0 || window.__procnet?.perf?.error, null, { timeout: 120000 });
+      if (profFirst) {
+        const { profile } = await profFirst.send('Profiler.stop');
+        writeFileSync(profileFile.replace(/(\.cpuprofile)?$/, '.first.cpuprofile'), JSON.stringify(profile));
+        console.log(`CPU profile up to the first frame; top self time:\n${topSelf(profile)}`);
+      }
       const p0 = await page.evaluate(() => window.__procnet.perf);
       if (p0.error) throw new Error(`${label}: ${p0.error}`);
       first.push(p0.firstFrameMs); firstNav.push(p0.firstFrameSinceNavMs); p0First = p0.firstBreakdown;
       if (run === 0) {
         // updates: after the initial layout has settled (or 4 s), one diff at a time
-        await page.waitForFunction(() => !window.__procnet.layoutRunning, null, { timeout: 15000 }).catch(() => {});
+        // (on a loaded machine the layout of 10,000 nodes takes long: every layout step redraws
+        // the whole graph, which an update drawn meanwhile would pay for)
+        const tl = Date.now();
+        const settled = await page.waitForFunction(() => !window.__procnet.layoutRunning, null, { timeout: 90000 }).then(() => true, () => false);
+        console.log(`${label}: layout ${settled ? 'settled' : 'still running'} after ${((Date.now() - tl) / 1000).toFixed(1)} s more`);
         await page.waitForTimeout(300);
+        const prof = profileFile && label.startsWith('procnet') && data === lastData ? await ctx.newCDPSession(page) : null;
+        if (prof) { await prof.send('Profiler.enable'); await prof.send('Profiler.setSamplingInterval', { interval: 200 }); await prof.send('Profiler.start'); }
         for (const d of diffs) {
           srv.sendDiff(d);
           await page.waitForFunction((s) => window.__procnet.lastSeq === s || window.__procnet.perf.error, d.seq, { timeout: 120000, polling: 5 });
@@ -129,9 +176,14 @@ async function measure(label, dist, query, browser, data) {
           if (err) throw new Error(`${label}: ${err}`);
           await page.waitForTimeout(120);
         }
+        if (prof) {
+          const { profile } = await prof.send('Profiler.stop');
+          writeFileSync(profileFile, JSON.stringify(profile));
+          console.log(`CPU profile of the updates → ${profileFile}; top self time (idle included):\n${topSelf(profile)}`);
+        }
         const p = await page.evaluate(() => window.__procnet.perf.updates);
         if (p.length < diffs.length) throw new Error(`${label}: only ${p.length} updates applied`);
-        for (const u of p) { upd.push(u.totalMs); updFrame.push(u.frameMs ?? NaN); updApply.push(u.parseMs + u.applyMs); updDraw.push(u.drawMs); }
+        for (const u of p) { upd.push(u.totalMs); updFrame.push(u.frameMs ?? NaN); updApply.push(u.parseMs + u.applyMs); updDraw.push(u.drawMs); updParse.push(u.parseMs); }
         // The page's memory with the whole graph and the updates applied (after a GC).
         const cdp = await ctx.newCDPSession(page);
         await cdp.send('HeapProfiler.collectGarbage');
@@ -149,7 +201,7 @@ async function measure(label, dist, query, browser, data) {
     label, runs: RUNS, updates: upd.length,
     firstFrameMs: r1(median(first)), firstFrameAllMs: first.map(r1), firstFrameSinceNavMs: r1(median(firstNav)),
     updateMedianMs: r1(median(upd)), updateP90Ms: r1(pct(upd, 0.9)), updateMaxMs: r1(Math.max(...upd)),
-    updateParseApplyMedianMs: r1(median(updApply)), updateDrawMedianMs: r1(median(updDraw)), updateToNextFrameMedianMs: r1(median(updFrame)), firstBreakdown: p0First,
+    updateParseApplyMedianMs: r1(median(updApply)), updateParseMedianMs: r1(median(updParse)), updateDrawMedianMs: r1(median(updDraw)), updateToNextFrameMedianMs: r1(median(updFrame)), firstBreakdown: p0First,
     memory, nodes: data.nodes, edges: data.edges,
   };
   console.log(JSON.stringify(res));
@@ -165,10 +217,13 @@ const browser = await launch(extra);
 const version = browser.version();
 const sizes = []; // [{ data, results: [ours, sigma?] }]
 let sigmaLabel = null;
+let lastData = null; // the size --profile profiles
 try {
   for (const [n, e] of SIZES) {
     const data = makeData(n, e);
-    const results = [await measure('procnet canvas renderer', oursDist, '?bench=1', browser, data)];
+    lastData = n === SIZES[SIZES.length - 1][0] ? data : null;
+    // --no-layout (profiling only): no force layout after the seed placement
+    const results = [await measure('procnet canvas renderer', oursDist, args.includes('--no-layout') ? '?bench=1&nolayout' : '?bench=1', browser, data)];
     if (withSigma) {
       const ver = (name) => JSON.parse(readFileSync(join(web, 'node_modules', name, 'package.json'), 'utf8')).version;
       sigmaLabel = `sigma ${ver('sigma')} + graphology ${ver('graphology')} (FA2 worker)`;

@@ -46,7 +46,7 @@ fn ui_in_chromium_against_the_real_server() {
 #[test]
 fn ui_checks_against_canned_data() {
     // Against its own fake server: PROCNET_URL unset (run_ui_tests removes it).
-    run_ui_tests("e2e.mjs", &[], 6);
+    run_ui_tests("e2e.mjs", &[], 7);
 }
 
 /// Closes its connection at once: its socket lingers in FIN_WAIT2 with no

@@ -16,10 +16,11 @@ import { placeNew, seedAll } from './graph/placement.ts';
 import { nodeTooltip, edgeTooltip } from './graph/tooltip.ts';
 import { Buckets, drawFrame } from './graph/draw.ts';
 import {
-  bendPair, ctrl, densityWeight, edgeRate, nodeLabel, nodeRadius, nodeRate, pairKeyOf, rateWidth, sumEdges,
+  bendPair, ctrl, densityWeight, edgeRate, nodeLabel, nodeRadius, nodeRate, rateWidth, sumEdges,
   RATE_LEGEND, type GroupData, type GroupMode, type RNode, type REdge,
 } from './graph/scene.ts';
 import { TalkersPanel } from './talkers.ts';
+import { hasRetransmits } from './health.ts';
 
 export { nodeLabel };
 export type { GroupMode, RNode, REdge };
@@ -35,8 +36,23 @@ export class GraphView {
   private searchInfo: HTMLElement;
   vnodes = new Map<string, RNode>();
   vedges = new Map<string, REdge>();
-  private pairs = new Map<string, REdge[]>();
-  private touchedPairs = new Set<string>();
+  private touchedPairs = new Set<REdge[]>();
+  /** the first document into an empty view: per-edge bookkeeping is left to one pass at the end */
+  private bulk = false;
+  // What an update touched, so its work follows the change, not the graph:
+  /** nodes whose radius may have changed (degree, rate, members) */
+  private touchedNodes = new Set<RNode>();
+  /** every node's radius is due (a rebuild or a whole document) */
+  private allTouched = false;
+  /** nodes added without a position, and the edges added next to an unplaced node */
+  private newNodes: RNode[] = [];
+  private newEdges: REdge[] = [];
+  /** shown edges whose connections retransmitted (drawn outlined) */
+  private retrans = new Set<REdge>();
+  /** edges the density layer has yet to rasterise (added, or re-weighted) */
+  private unrastered: REdge[] = [];
+  /** the queue was dropped: the next dense frame rasterises every edge */
+  private densityStale = false;
   private posMemo = new Map<string, { x: number; y: number }>();
   private cam: Camera = { k: 1, tx: 0, ty: 0 };
   private w = 0; private h = 0; private dpr = 1;
@@ -209,12 +225,13 @@ export class GraphView {
       if (regroup || this.rep === null || !this.applyGrouped(c)) { this.rebuildGrouped(false); this.groupedUpdates.rebuilt++; } else this.groupedUpdates.inPlace++;
       return;
     }
+    this.bulk = c.full && this.vnodes.size === 0 && this.vedges.size === 0;
     for (const e of c.removedEdges) this.removeEdge(e.id);
     for (const n of c.removedNodes) this.removeNode(n.id);
     for (const n of c.addedNodes) this.addNode(n.id, n);
     for (const n of c.updatedNodes) {
       const v = this.vnodes.get(n.id);
-      if (v) { v.node = n; v.type = n.type; v.kind = n.kind; v.label = nodeLabel(n); v.rate = nodeRate(n); }
+      if (v) { v.node = n; v.type = n.type; v.kind = n.kind; v.label = nodeLabel(n); v.rate = nodeRate(n); this.touchedNodes.add(v); }
       else this.addNode(n.id, n);
     }
     for (const e of c.addedEdges) this.addEdge(e.id, e.from, e.to, e.proto, [e]);
@@ -222,12 +239,32 @@ export class GraphView {
       const v = this.vedges.get(e.id);
       if (v && v.s.id === e.from && v.t.id === e.to) {
         v.edges = [e]; v.count = e.count; v.rate = edgeRate(e);
-        if (v.rz && (densityWeight(v.rate) !== v.rw || e.proto !== v.proto)) this.density.remove(v);
+        if (v.rz && (densityWeight(v.rate) !== v.rw || e.proto !== v.proto)) this.reraster(v);
         v.proto = e.proto;
+        this.syncRetrans(v);
       }
       else { this.removeEdge(e.id); this.addEdge(e.id, e.from, e.to, e.proto, [e]); }
     }
+    if (c.full) this.allTouched = true;
     this.afterChange(c.full || c.addedNodes.length > 0);
+  }
+
+  /** The density layer takes the edge out now and draws it again with the next frame. */
+  private reraster(v: REdge) {
+    this.density.remove(v);
+    this.queueRaster(v);
+  }
+
+  /** While no frame is drawn (another view shown) the queue would grow with every update: past
+   *  the graph's size the next dense frame rasterises everything instead. */
+  private queueRaster(v: REdge) {
+    if (this.unrastered.length > this.vedges.size + 1000) { this.unrastered.length = 0; this.densityStale = true; }
+    if (!this.densityStale) this.unrastered.push(v);
+  }
+
+  /** Keep the set of retransmitting edges right after `v.edges` changed. */
+  private syncRetrans(v: REdge) {
+    if (hasRetransmits(v.edges)) this.retrans.add(v); else this.retrans.delete(v);
   }
 
   private addNode(id: string, n?: GNode, g?: GroupData): RNode {
@@ -239,6 +276,10 @@ export class GraphView {
       node: n, group: g, deg: 0, match: false, hidden: false, ix: 0, rate: n ? nodeRate(n) : -1,
     };
     this.vnodes.set(id, v);
+    if (!this.bulk) {
+      this.touchedNodes.add(v);
+      if (!v.placed) this.newNodes.push(v);
+    }
     return v;
   }
 
@@ -254,14 +295,22 @@ export class GraphView {
     const s = this.vnodes.get(from), t = this.vnodes.get(to);
     if (!s || !t) return;
     const { count, rate } = sumEdges(edges);
-    const pairKey = pairKeyOf(from, to);
-    const v: REdge = { id, s, t, proto, count, rate, edges, pairKey, curv: 0, hidden: false, match: false, rz: null, rw: 0, rp: 0 };
+    const v: REdge = { id, s, t, proto, count, rate, edges, pair: null, curv: 0, hidden: false, match: false, rz: null, rw: 0, rp: 0 };
     this.vedges.set(id, v);
     s.deg++; t.deg++;
-    let p = this.pairs.get(pairKey);
-    if (!p) this.pairs.set(pairKey, (p = []));
+    if (!this.bulk) {
+      this.touchedNodes.add(s); this.touchedNodes.add(t);
+      if (!s.placed || !t.placed) this.newEdges.push(v);
+    }
+    if (hasRetransmits(edges)) this.retrans.add(v);
+    this.queueRaster(v);
+    const lo = s.id < t.id ? s : t, hi = lo === s ? t : s;
+    const nbr = lo.nbr ?? (lo.nbr = new Map());
+    let p = nbr.get(hi);
+    if (!p) nbr.set(hi, (p = []));
     p.push(v);
-    this.touchedPairs.add(pairKey);
+    v.pair = p;
+    if (!this.bulk) this.touchedPairs.add(p);
   }
 
   private removeEdge(id: string) {
@@ -270,23 +319,44 @@ export class GraphView {
     this.vedges.delete(id);
     if (v.rz) this.density.remove(v);
     v.s.deg--; v.t.deg--;
-    const p = this.pairs.get(v.pairKey);
+    this.touchedNodes.add(v.s); this.touchedNodes.add(v.t);
+    this.retrans.delete(v);
+    const p = v.pair;
     if (p) {
       const i = p.indexOf(v);
       if (i >= 0) p.splice(i, 1);
-      if (!p.length) this.pairs.delete(v.pairKey); else this.touchedPairs.add(v.pairKey);
+      if (p.length) this.touchedPairs.add(p);
+      else { const lo = v.s.id < v.t.id ? v.s : v.t; lo.nbr?.delete(lo === v.s ? v.t : v.s); this.touchedPairs.delete(p); }
+      v.pair = null;
     }
   }
 
   private afterChange(newNodes: boolean) {
     // curvature for multi-edges between the same two nodes
-    for (const k of this.touchedPairs) {
-      const p = this.pairs.get(k);
-      if (p) bendPair(p);
+    const bulk = this.bulk;
+    if (bulk) {
+      // the first document: bend every multi-edge pair once, every node is new
+      for (const e of this.vedges.values()) if (e.pair && e.pair.length > 1 && e.pair[0] === e) bendPair(e.pair);
+      for (const n of this.vnodes.values()) if (!n.placed) this.newNodes.push(n);
+      this.bulk = false;
+    }
+    for (const p of this.touchedPairs) {
+      if (!p.length) continue;
+      const before = p.length > 1 || p[0].curv !== 0 ? p.map((e) => e.curv) : null;
+      bendPair(p);
+      // a sibling came or went: the density layer draws the pair's other curves anew
+      if (before) p.forEach((e, i) => { if (e.rz && e.curv !== before[i]) this.reraster(e); });
     }
     this.touchedPairs.clear();
-    for (const n of this.vnodes.values()) n.r = nodeRadius(n);
-    if (newNodes && !placeNew(this.vnodes, this.vedges)) this.initialLayout();
+    if (this.allTouched) for (const n of this.vnodes.values()) n.r = nodeRadius(n);
+    else for (const n of this.touchedNodes) if (this.vnodes.get(n.id) === n) n.r = nodeRadius(n);
+    this.allTouched = false;
+    this.touchedNodes.clear();
+    // only the newcomers and the edges next to them: what is placed stays where it is
+    const pending = this.newNodes.filter((n) => !n.placed && this.vnodes.get(n.id) === n);
+    const near = bulk ? this.vedges.values() : this.newEdges.filter((e) => this.vedges.get(e.id) === e);
+    this.newNodes = []; this.newEdges = [];
+    if (newNodes && pending.length && !placeNew(pending, near, this.vnodes.values())) this.initialLayout();
     if (this.query) this.applySearch();
     this.updateCounts();
     if (this.selected) this.onSelect(this.selected);
@@ -437,12 +507,14 @@ export class GraphView {
       v.edges = w.edges;
       const { count, rate } = sumEdges(w.edges);
       v.count = count; v.rate = rate;
-      if (v.rz && densityWeight(v.rate) !== v.rw) this.density.remove(v);
+      if (v.rz && densityWeight(v.rate) !== v.rw) this.reraster(v);
+      this.syncRetrans(v);
     }
     for (const [id, w] of wantE) if (!this.vedges.has(id)) this.addEdge(id, w.from, w.to, w.proto, w.edges);
     this.rep = groups.size ? rep : null;
     this.edgeRep.clear();
     if (this.rep) for (const [id, w] of wantE) for (const e of w.edges) this.edgeRep.set(e.id, id);
+    this.allTouched = true;
     this.afterChange(added);
     // a user action: settle the newcomers around what stays where it is
     if (relayout && added && kept.size && kept.size < this.vnodes.size && this.vnodes.size <= 3000) {
@@ -494,7 +566,7 @@ export class GraphView {
       const d = rep.get(n.id)!;
       const v = this.vnodes.get(d);
       if (!v) continue;
-      if (d === n.id) { v.node = n; v.type = n.type; v.kind = n.kind; v.label = nodeLabel(n); v.rate = nodeRate(n); } else groupsTouched.add(v);
+      if (d === n.id) { v.node = n; v.type = n.type; v.kind = n.kind; v.label = nodeLabel(n); v.rate = nodeRate(n); this.touchedNodes.add(v); } else groupsTouched.add(v);
     }
     for (const g of groupsTouched) {
       const gd = g.group!;
@@ -507,6 +579,7 @@ export class GraphView {
         if (r >= 0) rate = Math.max(0, rate) + r;
       }
       g.rate = rate; g.label = groupLabel(gd);
+      this.touchedNodes.add(g);
     }
     for (const e of c.addedEdges) {
       const a = rep.get(e.from), b = rep.get(e.to);
@@ -528,7 +601,8 @@ export class GraphView {
       if (this.vedges.get(v.id) !== v) continue;
       const { count, rate } = sumEdges(v.edges);
       v.count = count; v.rate = rate;
-      if (v.rz && densityWeight(v.rate) !== v.rw) this.density.remove(v);
+      if (v.rz && densityWeight(v.rate) !== v.rw) this.reraster(v);
+      this.syncRetrans(v);
     }
     this.afterChange(added);
     return true;
@@ -549,6 +623,9 @@ export class GraphView {
 
   /** The rates the last frame wrote on edges. */
   get rateLabels() { return this.buckets.rateLabels.slice(); }
+
+  /** The node labels the last frame drew: text and screen box (CSS px). */
+  get labelBoxes() { return this.buckets.labels.map((l) => ({ ...l })); }
 
   // ---------- search ----------
   /** A new query (lower-case) or "only matches" setting, from the toolbar. */
@@ -657,9 +734,11 @@ export class GraphView {
     const ctx = this.ctx;
     const dense = drawFrame({
       ctx, w: this.w, h: this.h, dpr: this.dpr, cam: this.cam, dark: this.dark,
-      nodes: this.vnodes, edges: this.vedges, query: this.query, filterOnly: this.filterOnly,
+      nodes: this.vnodes, edges: this.vedges, retrans: this.retrans, query: this.query, filterOnly: this.filterOnly,
       selected: this.selected, hoverNode: this.hoverNode, hoverEdge: this.hoverEdge,
     }, this.buckets, () => this.drawDensity(), () => {
+      this.unrastered.length = 0; // a dense frame after this one rasterises everything
+      this.densityStale = false;
       if (this.density.active) { this.density.active = false; this.density.canvas.style.visibility = 'hidden'; }
     });
     this.onFrame(this.cam);
@@ -675,18 +754,22 @@ export class GraphView {
     const dark = this.dark;
     const bg: [number, number, number] = dark ? [15, 23, 42] : [248, 250, 252];
     const cols: [number, number, number][] = dark ? [[96, 165, 250], [251, 191, 36]] : [[37, 99, 235], [245, 158, 11]];
-    const full = d.configure(W, H, bg, cols, 0.3, `${k},${tx},${ty},${this.posEpoch}`) || !d.active;
+    const full = d.configure(W, H, bg, cols, 0.3, `${k},${tx},${ty},${this.posEpoch}`) || !d.active || this.densityStale;
+    this.densityStale = false;
     if (!d.active) { d.active = true; d.canvas.style.visibility = 'visible'; }
     const sx = k * dpr, ox = tx * dpr, oy = ty * dpr;
     const t0 = performance.now();
     if (full) d.clearAll();
-    for (const e of this.vedges.values()) {
-      if (e.rz && !full) continue;
+    // a full raster takes every edge; otherwise only those added or re-weighted since the last
+    const todo = full ? this.vedges.values() : this.unrastered;
+    for (const e of todo) {
+      if (!full && (e.rz || this.vedges.get(e.id) !== e)) continue;
       const s = e.s, t = e.t;
       let cx = NaN, cy = NaN;
       if (e.curv !== 0) { const c = ctrl(e); cx = c[0] * sx + ox; cy = c[1] * sx + oy; }
       d.add(e, s.x * sx + ox, s.y * sx + oy, cx, cy, t.x * sx + ox, t.y * sx + oy, densityWeight(e.rate), e.proto === 'udp' ? 1 : 0);
     }
+    this.unrastered.length = 0;
     const t1 = performance.now();
     d.flush();
     const t2 = performance.now();

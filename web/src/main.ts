@@ -236,6 +236,8 @@ const hook = {
    *  top-talkers rows, and a drawn node's group (members) and traffic */
   drawnEdges: () => graph.drawnEdges(),
   get rateLabels() { return graph.rateLabels; },
+  /** the node labels the last frame drew (text, screen box in CSS px): none overlaps another */
+  get labelBoxes() { return graph.labelBoxes; },
   get talkers() { return JSON.parse(JSON.stringify(graph.talkers.shown)); },
   get zoom() { return graph.zoom; },
   get groupedUpdates() { return { ...graph.groupedUpdates }; },

@@ -102,9 +102,11 @@ export class Model {
       }
       this.adj.delete(id);
     }
+    // (one map operation per item, not two: set, then see whether the map grew)
     for (const n of d.addedNodes) {
-      if (this.nodes.has(n.id)) c.updatedNodes.push(n); else c.addedNodes.push(n);
+      const size = this.nodes.size;
       this.nodes.set(n.id, n);
+      (this.nodes.size > size ? c.addedNodes : c.updatedNodes).push(n);
     }
     for (const n of d.updatedNodes) {
       if (this.nodes.has(n.id)) c.updatedNodes.push(n); else c.addedNodes.push(n);
@@ -112,10 +114,13 @@ export class Model {
     }
     for (const list of [d.addedEdges, d.updatedEdges]) for (const e of list) {
       if (!this.nodes.has(e.from) || !this.nodes.has(e.to)) continue; // never draw a dangling edge
-      const old = this.edges.get(e.id);
+      // the old edge matters only to relink the adjacency, which is built lazily
+      const old = this.adjMap ? this.edges.get(e.id) : undefined;
+      const size = this.edges.size;
       this.edges.set(e.id, e);
-      if (!old) { c.addedEdges.push(e); this.link(e); continue; }
+      if (this.edges.size > size) { c.addedEdges.push(e); this.link(e); continue; }
       c.updatedEdges.push(e);
+      if (!old) continue;
       // Most updates change counters, not ends: the adjacency (keyed by id) is already right.
       if (old.from !== e.from || old.to !== e.to) { this.unlink(old); this.link(e); }
     }

@@ -112,6 +112,44 @@ test('graph: search, side panel, grouping, pause, rules banner', { skip: !usingF
   } finally { await context.close(); }
 });
 
+test('node labels never overlap: of two nodes dragged together only one label is drawn', { skip: !usingFake, timeout: 30000 }, async () => {
+  const { page, context } = await openUI(browser, url);
+  try {
+    await page.waitForFunction(() => !window.__procnet.layoutRunning && window.__procnet.labelBoxes.length > 3, null, { timeout: 10000 });
+    await page.click('[data-testid="fit"]');
+    const overlapping = (boxes) => {
+      for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+        const a = boxes[i], b = boxes[j];
+        if (a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h) return `${a.text} over ${b.text}`;
+      }
+      return null;
+    };
+    const labels = () => page.evaluate(() => window.__procnet.labelBoxes);
+    const before = await labels();
+    assert.equal(overlapping(before), null);
+    assert.ok(before.some((l) => l.id === 'pid:2101') && before.some((l) => l.id === 'pid:2102'), 'both API labels drawn while apart');
+    // drag "API · 2101" until it sits 8 px right of "API · 2102": their labels would collide
+    const box = await page.locator('[data-testid="graph-canvas"]').boundingBox();
+    const a = await page.evaluate(() => window.__procnet.screenPosition('pid:2101'));
+    const b = await page.evaluate(() => window.__procnet.screenPosition('pid:2102'));
+    await page.mouse.move(box.x + a.x, box.y + a.y);
+    await page.mouse.down();
+    for (let i = 1; i <= 10; i++) await page.mouse.move(box.x + a.x + ((b.x + 8 - a.x) * i) / 10, box.y + a.y + ((b.y - a.y) * i) / 10);
+    await page.mouse.up();
+    await page.mouse.move(box.x + box.width + 5, box.y + 5); // leave the canvas: nothing hovered
+    await page.waitForTimeout(150);
+    const moved = await page.evaluate(() => window.__procnet.screenPosition('pid:2101'));
+    assert.ok(Math.hypot(moved.x - b.x - 8, moved.y - b.y) < 3, `dragged next to the other: ${JSON.stringify(moved)} vs ${JSON.stringify(b)}`);
+    const after = await labels();
+    assert.equal(overlapping(after), null, 'no two drawn labels overlap');
+    assert.equal(after.filter((l) => l.id === 'pid:2101' || l.id === 'pid:2102').length, 1, 'one of the two colliding labels left out');
+    // the hovered node's label is drawn whatever it overlaps
+    await page.mouse.move(box.x + moved.x, box.y + moved.y);
+    await page.waitForFunction(() => window.__procnet.labelBoxes.some((l) => l.id === 'pid:2101'), null, { timeout: 3000 });
+    await screenshot(page, 'labels-no-overlap');
+  } finally { await context.close(); }
+});
+
 test('a PNG from /icons/<type>.png overrides the built-in glyph', { skip: !usingFake, timeout: 30000 }, async () => {
   const { page, context, errors } = await openUI(browser, url);
   try {

@@ -1,12 +1,14 @@
 // Pure drawing of one frame onto a Canvas 2D context: background, edges (hairlines batched by
 // colour, or only the highlighted ones over the density layer), arrows, nodes (sprites, or
-// batched squares when tiny), rings and labels. It reads the scene and the camera, and owns no
-// state except reusable bucket arrays.
+// batched squares when tiny, a JS-filled bitmap when there are many), rings and labels. It reads
+// the scene and the camera, and owns no state except reusable buckets and bitmaps.
 import { sprites, typeColor, glyphType } from '../glyphs.ts';
 import type { Camera } from './camera.ts';
 import { ctrl, rateWidth, ringWidth, type RNode, type REdge } from './scene.ts';
 import { fmtRate } from '../util.ts';
 import { drawRetransmitEdges } from '../health.ts';
+import { NodeLayer } from './nodelayer.ts';
+import { placeLabels, type LabelBox, type LabelCand } from './labels.ts';
 
 export const COLORS = { tcp: '#2563eb', udp: '#f59e0b', tcpDark: '#60a5fa', udpDark: '#fbbf24' };
 
@@ -18,6 +20,8 @@ export interface Frame {
   dark: boolean;
   nodes: Map<string, RNode>;
   edges: Map<string, REdge>;
+  /** the shown edges whose connections retransmitted (kept up to date on change, not scanned) */
+  retrans: Iterable<REdge>;
   /** lower-case search query ('' when none) */
   query: string;
   filterOnly: boolean;
@@ -37,7 +41,18 @@ export class Buckets {
   arrows: REdge[][] = Array.from({ length: 2 * 2 }, () => []);
   /** the rates the last frame wrote on edges (edge id, text), for tests and the hook */
   rateLabels: { id: string; text: string }[] = [];
+  /** the edges the last frame gave a width (`wpx` > 0), so the next one resets only those */
+  drawn: REdge[] = [];
+  /** tiny nodes of a big graph, as a bitmap */
+  nodeLayer = new NodeLayer();
+  /** the node labels the last frame drew, screen boxes in CSS px (tests read them) */
+  labels: LabelBox[] = [];
+  /** measured label widths by text (labels rarely change) */
+  labelWidths = new Map<string, number>();
 }
+
+/** Above this many nodes the tiny squares are filled into a bitmap instead of a Skia path. */
+export const NODE_BITMAP_MIN = 1000;
 
 /** Big graph at overview zoom: all edges go to the density layer; highlighted ones (search match,
  *  selection, hover) are drawn on top as hairlines, the rest dimmed by a veil — same look
@@ -63,10 +78,10 @@ export function drawFrame(f: Frame, b: Buckets, drawDensity: () => void, hideDen
   }
   ctx.setTransform(dpr * k, 0, 0, dpr * k, dpr * tx, dpr * ty);
   drawEdges(f, b, dense);
-  drawNodes(f);
+  drawNodes(f, b);
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   drawRateLabels(f, b, dense);
-  drawLabels(f);
+  drawLabels(f, b);
   return dense;
 }
 
@@ -82,10 +97,12 @@ export function drawEdges(f: Frame, b: Buckets, dense: boolean) {
   const B = b.edges, A = b.arrows;
   for (const l of B) l.length = 0;
   for (const l of A) l.length = 0;
+  for (const e of b.drawn) e.wpx = 0;
+  b.drawn.length = 0;
   const arrowsOn = k > 0.35;
   const minArrowLen = 28 / k;
-  for (const e of f.edges.values()) {
-    e.wpx = 0;
+  // over the density layer with nothing highlighted no edge is drawn here: no pass over them
+  if (!(dense && !busy)) for (const e of f.edges.values()) {
     if (e.hidden) continue;
     const s = e.s, t = e.t;
     if (e.curv === 0 && ((s.x < vx0 && t.x < vx0) || (s.x > vx1 && t.x > vx1) || (s.y < vy0 && t.y < vy0) || (s.y > vy1 && t.y > vy1))) continue;
@@ -97,6 +114,7 @@ export function drawEdges(f: Frame, b: Buckets, dense: boolean) {
     // over the density layer a highlighted edge stays a hairline (the layer shows the weight)
     const step = dense ? (focus ? 2 : 0) : Math.round((rateWidth(e.rate) - 1) * 2) + (focus && !dim ? 2 : 0);
     e.wpx = 1 + step / 2;
+    b.drawn.push(e);
     B[(p * WIDTH_STEPS + step) * 2 + (dim ? 1 : 0)].push(e);
     if (arrowsOn && !dim) {
       const dx = t.x - s.x, dy = t.y - s.y;
@@ -126,7 +144,7 @@ export function drawEdges(f: Frame, b: Buckets, dense: boolean) {
     }
   }
   // Edges whose connections retransmitted: a dashed red outline on top.
-  drawRetransmitEdges(ctx, f.edges.values(), k, (e) => {
+  drawRetransmitEdges(ctx, f.retrans, k, (e) => {
     ctx.moveTo(e.s.x, e.s.y);
     if (e.curv === 0) ctx.lineTo(e.t.x, e.t.y);
     else { const [cx, cy] = ctrl(e); ctx.quadraticCurveTo(cx, cy, e.t.x, e.t.y); }
@@ -214,7 +232,7 @@ function drawArrows(ctx: CanvasRenderingContext2D, A: REdge[][], k: number, dark
 }
 
 /** Nodes: tiny → batched squares per colour; otherwise sprites. Then the rings. */
-function drawNodes(f: Frame) {
+function drawNodes(f: Frame, b: Buckets) {
   const { ctx, dark } = f, { k, tx, ty } = f.cam;
   const searching = !!f.query;
   const sel = f.selected, hov = f.hoverNode;
@@ -222,7 +240,16 @@ function drawNodes(f: Frame) {
   const tiny = k * 10 < 3;
   const ring: RNode[] = [];
   const traffic: RNode[] = [];
-  if (tiny) {
+  if (tiny && f.nodes.size > NODE_BITMAP_MIN) {
+    const L = b.nodeLayer;
+    const colourOf = (n: RNode) => typeColor(n.type === 'group' ? 'group' : n.kind === 'unknown' ? 'unknown' : n.kind === 'external' ? 'external' : n.type);
+    // the squares of the matches on top of the dimmed rest: two fills when searching
+    const order = searching ? [...f.nodes.values()].sort((a, c) => Number(a.match) - Number(c.match)) : f.nodes.values();
+    L.draw(ctx, Math.round(f.w * f.dpr), Math.round(f.h * f.dpr), order, f.cam, f.dpr, 1.5,
+      (n) => L.word(colourOf(n), searching && !n.match ? 64 : 255));
+    ctx.setTransform(f.dpr * k, 0, 0, f.dpr * k, f.dpr * tx, f.dpr * ty);
+    for (const n of f.nodes.values()) if (!n.hidden && (n.match || n.id === sel)) ring.push(n);
+  } else if (tiny) {
     const byColor = new Map<string, RNode[]>();
     for (const n of f.nodes.values()) {
       if (n.hidden || n.x < vx0 - n.r || n.x > vx1 + n.r || n.y < vy0 - n.r || n.y > vy1 + n.r) continue;
@@ -281,33 +308,53 @@ function drawNodes(f: Frame) {
   ctx.setLineDash([]);
 }
 
-/** Labels in screen space, only when nodes are big enough to read; in crowded views only the
- *  biggest nodes (hubs) get one, and the halo is dropped (strokeText is costly in software). */
-function drawLabels(f: Frame) {
+/** Labels in screen space, only when nodes are big enough to read (the hovered and selected
+ *  node always); in crowded views at most 120, and without the halo (strokeText is costly in
+ *  software). No two overlap: `placeLabels` keeps the more important one (forced, search match,
+ *  bigger node, more edges). */
+function drawLabels(f: Frame, b: Buckets) {
   const { ctx, dark } = f, { k, tx, ty } = f.cam;
   const searching = !!f.query;
-  if (!(k * 10 >= 6 || f.nodes.size <= 60)) return;
-  const cand: RNode[] = [];
-  for (const n of f.nodes.values()) {
-    if (n.hidden || (searching && !n.match)) continue;
-    const sx = n.x * k + tx, sy = n.y * k + ty;
-    if (sx < -80 || sx > f.w + 80 || sy < -20 || sy > f.h + 20) continue;
-    cand.push(n);
+  b.labels = [];
+  const readable = k * 10 >= 6 || f.nodes.size <= 60;
+  const hov = f.hoverNode, sel = f.selected === null ? null : f.nodes.get(f.selected) ?? null;
+  const pick: RNode[] = [];
+  if (readable) {
+    for (const n of f.nodes.values()) {
+      if (n.hidden || (searching && !n.match)) continue;
+      const sx = n.x * k + tx, sy = n.y * k + ty;
+      if (sx < -80 || sx > f.w + 80 || sy < -20 || sy > f.h + 20) continue;
+      pick.push(n);
+    }
+  } else {
+    if (hov && !hov.hidden) pick.push(hov);
+    if (sel && sel !== hov && !sel.hidden) pick.push(sel);
   }
-  const crowded = cand.length > 250;
-  if (crowded) cand.sort((a, b) => b.r - a.r || b.deg - a.deg);
-  const budget = crowded ? 120 : cand.length;
+  if (!pick.length) return;
+  const crowded = pick.length > 250;
   ctx.font = '11px system-ui, sans-serif';
   ctx.textAlign = 'center';
   ctx.textBaseline = 'top';
+  // the most important first, so in a crowd only they pay for measuring
+  if (crowded) pick.sort((a, c) => c.r - a.r || c.deg - a.deg);
+  const widths = b.labelWidths;
+  if (widths.size > 20000) widths.clear();
+  const cands: LabelCand[] = [];
+  for (const n of pick.length > 1000 ? pick.slice(0, 1000) : pick) {
+    const text = n.label.length > 28 ? n.label.slice(0, 27) + '…' : n.label;
+    let w = widths.get(text);
+    if (w === undefined) widths.set(text, (w = ctx.measureText(text).width));
+    const sx = n.x * k + tx, sy = (n.y + n.r) * k + ty + 2;
+    cands.push({ id: n.id, text, x: sx - w / 2, y: sy, w, h: 13, priority: (n.match ? 1e6 : 0) + n.r * 1000 + n.deg, force: n === hov || n === sel });
+  }
+  const placed = placeLabels(cands, f.w, f.h, crowded ? 120 : Infinity);
   ctx.lineWidth = 3;
   ctx.strokeStyle = dark ? '#0f172a' : '#f8fafc';
   ctx.fillStyle = dark ? '#e2e8f0' : '#1e293b';
-  for (let i = 0; i < budget && i < cand.length; i++) {
-    const n = cand[i];
-    const sx = n.x * k + tx, sy = (n.y + n.r) * k + ty + 2;
-    const text = n.label.length > 28 ? n.label.slice(0, 27) + '…' : n.label;
-    if (!crowded) ctx.strokeText(text, sx, sy);
-    ctx.fillText(text, sx, sy);
+  for (const l of placed) {
+    const sx = l.x + l.w / 2;
+    if (!crowded) ctx.strokeText(l.text, sx, l.y);
+    ctx.fillText(l.text, sx, l.y);
   }
+  b.labels = placed;
 }

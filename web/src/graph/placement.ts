@@ -4,18 +4,20 @@ import { seedLayout, SPACING } from '../layout.ts';
 import { bounds } from './camera.ts';
 import type { RNode, REdge } from './scene.ts';
 
-/** Place every unplaced node. Returns false (and places nothing) when no node is placed yet:
- *  then the caller runs a full initial layout instead. */
-export function placeNew(nodes: Map<string, RNode>, edges: Map<string, REdge>, random: () => number = Math.random): boolean {
-  const pending: RNode[] = [];
-  let placedCount = 0;
-  for (const n of nodes.values()) if (!n.placed) pending.push(n); else placedCount++;
+/** Place the unplaced nodes of `pending`, knowing the edges next to them (`near`: any superset
+ *  of the edges that touch a pending node; the caller passes only those an update added, so the
+ *  cost follows the change). `all` is every node, for the drawing's bounds. Returns false (and
+ *  places nothing) when no node is placed yet: then the caller runs a full initial layout. */
+export function placeNew(pending: RNode[], near: Iterable<REdge>, all: Iterable<RNode>, random: () => number = Math.random): boolean {
+  pending = pending.filter((n) => !n.placed);
   if (!pending.length) return true;
-  if (placedCount === 0) return false;
+  let anyPlaced = false;
+  for (const n of all) if (n.placed) { anyPlaced = true; break; }
+  if (!anyPlaced) return false;
   // neighbour lists for pending nodes
   const nb = new Map<RNode, RNode[]>();
   for (const n of pending) nb.set(n, []);
-  for (const e of edges.values()) {
+  for (const e of near) {
     if (!e.s.placed || !e.t.placed) {
       nb.get(e.s)?.push(e.t);
       nb.get(e.t)?.push(e.s);
@@ -36,7 +38,7 @@ export function placeNew(nodes: Map<string, RNode>, edges: Map<string, REdge>, r
   }
   if (rest.length) {
     // unconnected newcomers: seed them as a block just outside the current drawing
-    const b = bounds(nodes.values(), true);
+    const b = bounds(all, true);
     const idx = new Map<RNode, number>(); rest.forEach((n, i) => idx.set(n, i));
     const nbrs = rest.map((n) => nb.get(n)!.map((m) => idx.get(m)).filter((i): i is number => i !== undefined));
     const xs = new Float64Array(rest.length), ys = new Float64Array(rest.length);

@@ -21,6 +21,9 @@ export interface RNode {
   match: boolean;
   hidden: boolean;
   ix: number;            // scratch index for layout jobs
+  /** the edges between this node and another whose id sorts after this one's, by that node
+   *  (object keys: no string built or hashed per edge) */
+  nbr?: Map<RNode, REdge[]>;
   /** bytes/s both ways (a group: summed over its members), -1 when unknown */
   rate?: number;
 }
@@ -32,7 +35,8 @@ export interface REdge {
   count: number;
   rate: number;          // bytes/s, -1 when unknown
   edges: GEdge[];        // the raw edges behind it (1, or many when aggregated)
-  pairKey: string;
+  /** every edge between the same two nodes, whichever their direction (this one included) */
+  pair: REdge[] | null;
   curv: number;
   hidden: boolean;
   match: boolean;

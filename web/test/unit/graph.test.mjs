@@ -156,13 +156,13 @@ test('placement: newcomers go next to placed neighbours or beside the drawing; n
   const hub = rnode('hub', 1000, 1000), lone = rnode('lone', 0, 0, { placed: false }), nb = rnode('nb', 0, 0, { placed: false });
   const nodes = new Map([[hub.id, hub], [nb.id, nb], [lone.id, lone]]);
   const edges = new Map([['e', redge('e', nb, hub)]]);
-  assert.equal(placeNew(nodes, edges, () => 0.5), true);
+  assert.equal(placeNew([...nodes.values()], edges.values(), nodes.values(), () => 0.5), true);
   assert.ok(nb.placed && lone.placed);
   const d = Math.hypot(nb.x - hub.x, nb.y - hub.y);
   assert.ok(Math.abs(d - 40 * 1.2) < 1e-9, `neighbour at ${d}`); // SPACING·(0.8 + 0.5·0.8)
   assert.ok(lone.x >= hub.x + hub.r, `lone newcomer right of the drawing: ${lone.x}`);
   const fresh = new Map([['a', rnode('a', 0, 0, { placed: false })]]);
-  assert.equal(placeNew(fresh, new Map()), false);
+  assert.equal(placeNew([...fresh.values()], [], fresh.values()), false);
   assert.equal(fresh.get('a').placed, false);
   const all = [rnode('a', 0, 0, { placed: false }), rnode('b', 0, 0, { placed: false }), rnode('c', 0, 0, { placed: false })];
   seedAll(all, [redge('ab', all[0], all[1])]);
