@@ -516,9 +516,11 @@ export class GraphView {
     if (this.rep) for (const [id, w] of wantE) for (const e of w.edges) this.edgeRep.set(e.id, id);
     this.allTouched = true;
     this.afterChange(added);
-    // a user action: settle the newcomers around what stays where it is
-    if (relayout && added && kept.size && kept.size < this.vnodes.size && this.vnodes.size <= 3000) {
-      this.startLayout([...this.vnodes.values()], 120, kept);
+    // a user action: settle the newcomers around what stays where it is; when nothing stays (every
+    // node folded into a group, e.g. grouping a fleet map by host), the groups start at their
+    // members' centroids, which lie close together, and all of them are settled
+    if (relayout && added && kept.size < this.vnodes.size && this.vnodes.size <= 3000) {
+      this.startLayout([...this.vnodes.values()], 120, kept.size ? kept : undefined);
     }
     if (this.autoFit) this.fit();
   }
