@@ -23,6 +23,7 @@
 pub mod bpf_iter;
 pub mod btf;
 pub mod capture;
+pub mod cgroup;
 mod destroyed;
 pub mod events;
 pub mod ifaddrs;
@@ -889,9 +890,7 @@ impl PlatformCollector {
         };
         let container_id = match self.containers && dir.read_pid_file(pid, b"/cgroup", buf).is_ok()
         {
-            true => {
-                crate::graph::containers::container_id_from_cgroup(&String::from_utf8_lossy(buf))
-            }
+            true => cgroup::container_id_from_cgroup(&String::from_utf8_lossy(buf)),
             false => None,
         };
         let start_time = self
