@@ -763,6 +763,17 @@ impl PlatformCollector {
                 me.tcp_health.failed(now, &e, quiet(&e));
             }
         };
+        // Without the capabilities bpf() refuses them: no BTF read first.
+        if procfs::may_load_bpf_tracing() == Some(false) {
+            let eperm = std::io::Error::from_raw_os_error(libc::EPERM);
+            return off(
+                self,
+                bpf_iter::BpfError::Os {
+                    call: "bpf(BPF_PROG_LOAD)",
+                    source: eperm,
+                },
+            );
+        }
         let vmlinux = match bpf_iter::read_vmlinux_btf() {
             Ok(v) => v,
             Err(e) => return off(self, e),
