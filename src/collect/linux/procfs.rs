@@ -242,11 +242,13 @@ impl Dir {
     /// returned with the scan.
     ///
     /// Threads take pids in turn; a process with at least [`SHARED_TABLE`]
-    /// open fds is cut into ranges of [`FD_CHUNK`] fd numbers that every
-    /// thread helps with. Without that, one server holding 10,000 sockets
-    /// was one thread's job while the others sat idle: without root, where
-    /// one `readlinkat` per fd is the biggest cost of a sample, the wall
-    /// time was that of the biggest process's table.
+    /// open fds is cut into ranges of [`FD_CHUNK`] fd numbers, and a thread
+    /// that finds no pid left helps with those ranges. Without that, one
+    /// server holding 10,000 sockets was one thread's job while the others
+    /// sat idle: without root, where one `readlinkat` per fd is the biggest
+    /// cost of a sample, the wall time was that of the biggest table. Help
+    /// comes only at the end: two threads reading the same table contend
+    /// on its directory entry, which costs CPU time.
     pub fn scan_fds<T>(
         &self,
         pids: &[u32],
@@ -260,13 +262,14 @@ impl Dir {
             let mut part = FdScan::default();
             let mut dents = vec![0u8; DENTS_BUF];
             loop {
-                // Help with a shared table first: it stays open the shortest.
-                if let Some(table) = SharedTable::with_work(&shared) {
-                    table.run_chunk(&mut dents, &mut part);
-                    continue;
-                }
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&pid) = pids.get(i) else { break };
+                let Some(&pid) = pids.get(i) else {
+                    // No pid left: help with the shared tables, then stop.
+                    while let Some(table) = SharedTable::with_work(&shared) {
+                        table.run_chunk(&mut dents, &mut part);
+                    }
+                    break;
+                };
                 let outcome = match open_fd_dir(dirfd, pid) {
                     Err(e) => classify(e),
                     Ok(dir) => {
@@ -276,7 +279,7 @@ impl Dir {
                             if let Ok(mut list) = shared.lock() {
                                 list.push(Arc::clone(&table));
                             }
-                            table.run_chunk(&mut dents, &mut part);
+                            while table.run_chunk(&mut dents, &mut part) {}
                             continue; // its outcome is recorded by its last chunk
                         }
                         scan_open(dir.as_raw_fd(), pid, open_fds, &mut dents, &mut part.pairs)
@@ -368,13 +371,13 @@ impl SharedTable {
         list.first().cloned()
     }
 
-    /// Probes the next chunk of fd numbers (if one is left); the thread
-    /// finishing the last chunk completes the table and records it in
-    /// `part`.
-    fn run_chunk(&self, dents: &mut [u8], part: &mut FdScan) {
+    /// Probes the next chunk of fd numbers; false when none was left. The
+    /// thread finishing the last chunk completes the table and records it
+    /// in `part`.
+    fn run_chunk(&self, dents: &mut [u8], part: &mut FdScan) -> bool {
         let start = self.next.fetch_add(FD_CHUNK, Ordering::Relaxed);
         if start >= self.end {
-            return;
+            return false;
         }
         let stop = start.saturating_add(FD_CHUNK).min(self.end);
         let dfd = self.dir.as_raw_fd();
@@ -403,6 +406,7 @@ impl SharedTable {
             let outcome = self.complete(dents, &mut part.pairs);
             part.record(self.pid, outcome);
         }
+        true
     }
 
     /// After every chunk: what a sparse table has beyond `end`, as the
