@@ -389,6 +389,34 @@ impl Snapshot {
     }
 }
 
+/// One running container, as the engine lists it (filled by
+/// `collect::containers`, interpreted by `graph::containers`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerInfo {
+    /// Full hex id.
+    pub id: String,
+    /// Name without the leading `/` the Docker API puts on it.
+    pub name: String,
+    /// Ports published on the host.
+    pub ports: Vec<PublishedPort>,
+    /// The container's addresses on its networks (bridge IPs).
+    pub addresses: Vec<IpAddr>,
+}
+
+/// A container port published on a host port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublishedPort {
+    pub proto: Proto,
+    /// Host address it is published on; `None` for all addresses.
+    pub host_ip: Option<IpAddr>,
+    /// Port on the host.
+    pub host_port: u16,
+    /// Port inside the container.
+    pub container_port: u16,
+}
+
 /// Reports an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) as the IPv4
 /// address it stands for, so both ends of a dual-stack connection compare
 /// equal. Every collector passes addresses through this.

@@ -3,8 +3,8 @@
 //! containers' names, ids, published ports and network addresses.
 
 use super::http::GetError;
-use crate::graph::containers::{ContainerInfo, PublishedPort};
 use crate::snapshot::Proto;
+use crate::snapshot::{ContainerInfo, PublishedPort};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::net::IpAddr;

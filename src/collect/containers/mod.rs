@@ -3,14 +3,14 @@
 //! that keeps the engine's container list fresh, off the sampling path.
 //!
 //! Which container a process is in comes from its cgroup (read with the
-//! process, see `collect::linux::procfs`); the labels are made from both by
+//! process, see `collect::linux::cgroup`); the labels are made from both by
 //! the pure [`crate::graph::containers`].
 
 pub mod engine;
 pub mod http;
 
-use crate::graph::containers::ContainerInfo;
 use crate::graph::labels::rfc3339;
+use crate::snapshot::ContainerInfo;
 use engine::EngineError;
 use serde::Serialize;
 use std::path::PathBuf;

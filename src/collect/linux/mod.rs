@@ -23,6 +23,7 @@
 pub mod bpf_iter;
 pub mod btf;
 pub mod capture;
+pub mod cgroup;
 mod destroyed;
 pub mod events;
 pub mod ifaddrs;
@@ -762,6 +763,17 @@ impl PlatformCollector {
                 me.tcp_health.failed(now, &e, quiet(&e));
             }
         };
+        // Without the capabilities bpf() refuses them: no BTF read first.
+        if procfs::may_load_bpf_tracing() == Some(false) {
+            let eperm = std::io::Error::from_raw_os_error(libc::EPERM);
+            return off(
+                self,
+                bpf_iter::BpfError::Os {
+                    call: "bpf(BPF_PROG_LOAD)",
+                    source: eperm,
+                },
+            );
+        }
         let vmlinux = match bpf_iter::read_vmlinux_btf() {
             Ok(v) => v,
             Err(e) => return off(self, e),
@@ -889,9 +901,7 @@ impl PlatformCollector {
         };
         let container_id = match self.containers && dir.read_pid_file(pid, b"/cgroup", buf).is_ok()
         {
-            true => {
-                crate::graph::containers::container_id_from_cgroup(&String::from_utf8_lossy(buf))
-            }
+            true => cgroup::container_id_from_cgroup(&String::from_utf8_lossy(buf)),
             false => None,
         };
         let start_time = self

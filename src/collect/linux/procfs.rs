@@ -6,7 +6,8 @@
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Why a `/proc` text file could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -239,6 +240,15 @@ impl Dir {
     /// (the calling thread included). `meanwhile` runs on the calling thread
     /// first, in parallel with the other threads' scanning; its result is
     /// returned with the scan.
+    ///
+    /// Threads take pids in turn; a process with at least [`SHARED_TABLE`]
+    /// open fds is cut into ranges of [`FD_CHUNK`] fd numbers, and a thread
+    /// that finds no pid left helps with those ranges. Without that, one
+    /// server holding 10,000 sockets was one thread's job while the others
+    /// sat idle: without root, where one `readlinkat` per fd is the biggest
+    /// cost of a sample, the wall time was that of the biggest table. Help
+    /// comes only at the end: two threads reading the same table contend
+    /// on its directory entry, which costs CPU time.
     pub fn scan_fds<T>(
         &self,
         pids: &[u32],
@@ -246,22 +256,36 @@ impl Dir {
         meanwhile: impl FnOnce() -> T,
     ) -> (FdScan, T) {
         let next = AtomicUsize::new(0);
+        let shared: Mutex<Vec<Arc<SharedTable>>> = Mutex::new(Vec::new());
         let dirfd = self.fd.as_raw_fd();
         let work = || {
             let mut part = FdScan::default();
             let mut dents = vec![0u8; DENTS_BUF];
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&pid) = pids.get(i) else { break };
-                match scan_pid(dirfd, pid, &mut dents, &mut part.pairs) {
-                    FdOutcome::Read => {}
-                    FdOutcome::Denied => part.denied.push(pid),
-                    FdOutcome::Vanished => part.vanished += 1,
-                    FdOutcome::Failed(e) => {
-                        part.failed += 1;
-                        part.first_failure.get_or_insert(e);
+                let Some(&pid) = pids.get(i) else {
+                    // No pid left: help with the shared tables, then stop.
+                    while let Some(table) = SharedTable::with_work(&shared) {
+                        table.run_chunk(&mut dents, &mut part);
                     }
-                }
+                    break;
+                };
+                let outcome = match open_fd_dir(dirfd, pid) {
+                    Err(e) => classify(e),
+                    Ok(dir) => {
+                        let open_fds = open_fd_count(dir.as_raw_fd());
+                        if open_fds >= SHARED_TABLE {
+                            let table = Arc::new(SharedTable::new(pid, dir, open_fds));
+                            if let Ok(mut list) = shared.lock() {
+                                list.push(Arc::clone(&table));
+                            }
+                            while table.run_chunk(&mut dents, &mut part) {}
+                            continue; // its outcome is recorded by its last chunk
+                        }
+                        scan_open(dir.as_raw_fd(), pid, open_fds, &mut dents, &mut part.pairs)
+                    }
+                };
+                part.record(pid, outcome);
             }
             part
         };
@@ -295,6 +319,134 @@ impl Dir {
         all.denied.dedup();
         (all, extra)
     }
+}
+
+/// Open fds from which a process's table is shared out between threads.
+pub const SHARED_TABLE: u64 = 2 * FD_CHUNK as u64;
+/// Fd numbers one thread probes at a time in a shared table: ~1 ms of
+/// `readlinkat`s, small enough to balance two threads, big enough that
+/// taking a range costs nothing.
+pub const FD_CHUNK: u32 = 512;
+
+/// A big fd table being probed by several threads, range by range.
+struct SharedTable {
+    pid: u32,
+    dir: OwnedFd,
+    /// Open fds by the directory's size (Linux 6.2+).
+    open_fds: u64,
+    /// Fd numbers below this are probed in chunks: a dense table's fds
+    /// all are (`0..open_fds`); the rest of a sparse one is found after.
+    end: u32,
+    /// Start of the next chunk nobody took yet.
+    next: AtomicU32,
+    /// Chunks taken but not finished; the thread that finishes the last
+    /// one completes the table.
+    unfinished: AtomicU32,
+    /// Open fds found so far.
+    found: AtomicU64,
+    denied: AtomicBool,
+}
+
+impl SharedTable {
+    fn new(pid: u32, dir: OwnedFd, open_fds: u64) -> SharedTable {
+        let end = u32::try_from(open_fds)
+            .unwrap_or(u32::MAX)
+            .saturating_add(MAX_FD_GAP);
+        SharedTable {
+            pid,
+            dir,
+            open_fds,
+            end,
+            next: AtomicU32::new(0),
+            unfinished: AtomicU32::new(end.div_ceil(FD_CHUNK)),
+            found: AtomicU64::new(0),
+            denied: AtomicBool::new(false),
+        }
+    }
+
+    /// A shared table with a chunk left; drops the ones without.
+    fn with_work(shared: &Mutex<Vec<Arc<SharedTable>>>) -> Option<Arc<SharedTable>> {
+        let mut list = shared.lock().ok()?;
+        list.retain(|t| t.next.load(Ordering::Relaxed) < t.end);
+        list.first().cloned()
+    }
+
+    /// Probes the next chunk of fd numbers; false when none was left. The
+    /// thread finishing the last chunk completes the table and records it
+    /// in `part`.
+    fn run_chunk(&self, dents: &mut [u8], part: &mut FdScan) -> bool {
+        let start = self.next.fetch_add(FD_CHUNK, Ordering::Relaxed);
+        if start >= self.end {
+            return false;
+        }
+        let stop = start.saturating_add(FD_CHUNK).min(self.end);
+        let dfd = self.dir.as_raw_fd();
+        if !self.denied.load(Ordering::Relaxed) {
+            let mut link = [0u8; 64];
+            let mut digits = [0u8; 10];
+            let mut found = 0u64;
+            for fd in start..stop {
+                match read_fd_link(dfd, decimal(fd, &mut digits), &mut link) {
+                    Link::Open(inode) => {
+                        found += 1;
+                        if let Some(inode) = inode {
+                            part.pairs.push((inode, self.pid));
+                        }
+                    }
+                    Link::Missing => {}
+                    Link::Denied => {
+                        self.denied.store(true, Ordering::Relaxed);
+                        break;
+                    }
+                }
+            }
+            self.found.fetch_add(found, Ordering::Relaxed);
+        }
+        if self.unfinished.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let outcome = self.complete(dents, &mut part.pairs);
+            part.record(self.pid, outcome);
+        }
+        true
+    }
+
+    /// After every chunk: what a sparse table has beyond `end`, as the
+    /// single-thread scan finds it.
+    fn complete(&self, dents: &mut [u8], out: &mut Vec<(u64, u32)>) -> FdOutcome {
+        if self.denied.load(Ordering::Acquire) {
+            return FdOutcome::Denied;
+        }
+        let found = self.found.load(Ordering::Acquire);
+        if found >= self.open_fds {
+            return FdOutcome::Read;
+        }
+        let dfd = self.dir.as_raw_fd();
+        match probe_fds(dfd, self.pid, self.end, found, self.open_fds, out) {
+            Probe::Complete => FdOutcome::Read,
+            Probe::Denied => FdOutcome::Denied,
+            Probe::Incomplete => list_fds(dfd, self.pid, dents, out),
+        }
+    }
+}
+
+impl FdScan {
+    /// Counts how scanning `pid`'s fd table went.
+    fn record(&mut self, pid: u32, outcome: FdOutcome) {
+        match outcome {
+            FdOutcome::Read => {}
+            FdOutcome::Denied => self.denied.push(pid),
+            FdOutcome::Vanished => self.vanished += 1,
+            FdOutcome::Failed(e) => {
+                self.failed += 1;
+                self.first_failure.get_or_insert(e);
+            }
+        }
+    }
+}
+
+/// Opens `/proc/<pid>/fd` relative to the open `/proc` at `proc_fd`.
+fn open_fd_dir(proc_fd: RawFd, pid: u32) -> Result<OwnedFd, i32> {
+    let path = PathBuf64::pid_path(pid, b"/fd");
+    Dir::openat_raw(proc_fd, &path, libc::O_RDONLY | libc::O_DIRECTORY)
 }
 
 /// Pids in `pids` whose fd table we may not read, found cheaply (open the
@@ -490,50 +642,82 @@ fn decimal(n: u32, buf: &mut [u8; 10]) -> &[u8] {
     }
 }
 
-/// Reads `/proc/<pid>/fd`, pushing `(inode, pid)` for every socket fd.
+/// Reads the fd table of `pid`, open at `dfd`, pushing `(inode, pid)` for
+/// every socket fd; `open_fds` is the directory's size.
 ///
 /// Since Linux 6.2 `stat` of the directory gives the number of open fds;
 /// then fds are probed by number (0, 1, 2, ...) until that many were
 /// found, which skips `getdents` (a quarter of the cost). A sparse table
 /// or an older kernel falls back to listing the directory.
-fn scan_pid(proc_fd: RawFd, pid: u32, dents: &mut [u8], out: &mut Vec<(u64, u32)>) -> FdOutcome {
-    let path = PathBuf64::pid_path(pid, b"/fd");
-    let dir = match Dir::openat_raw(proc_fd, &path, libc::O_RDONLY | libc::O_DIRECTORY) {
-        Ok(fd) => fd,
-        Err(e) => return classify(e),
-    };
-    let dfd = dir.as_raw_fd();
+fn scan_open(
+    dfd: RawFd,
+    pid: u32,
+    open_fds: u64,
+    dents: &mut [u8],
+    out: &mut Vec<(u64, u32)>,
+) -> FdOutcome {
+    if open_fds > 0 {
+        match probe_fds(dfd, pid, 0, 0, open_fds, out) {
+            Probe::Complete => return FdOutcome::Read,
+            Probe::Denied => return FdOutcome::Denied,
+            // Sparse or changing table: list it (duplicates are removed later).
+            Probe::Incomplete => {}
+        }
+    }
+    list_fds(dfd, pid, dents, out)
+}
+
+/// How probing fds by number ended.
+enum Probe {
+    /// As many open fds were found as the table has.
+    Complete,
+    /// More than [`MAX_FD_GAP`] numbers in a row were not open.
+    Incomplete,
+    Denied,
+}
+
+/// Probes fd numbers from `from` on until `found` (the open fds already
+/// found) reaches `open_fds`, or more than [`MAX_FD_GAP`] in a row are
+/// not open.
+fn probe_fds(
+    dfd: RawFd,
+    pid: u32,
+    from: u32,
+    mut found: u64,
+    open_fds: u64,
+    out: &mut Vec<(u64, u32)>,
+) -> Probe {
     let mut link = [0u8; 64];
     let mut digits = [0u8; 10];
-
-    let open_fds = open_fd_count(dfd);
-    if open_fds > 0 {
-        let mut found = 0u64;
-        let mut gap = 0u32;
-        let mut fd = 0u32;
-        while found < open_fds && gap <= MAX_FD_GAP {
-            match read_fd_link(dfd, decimal(fd, &mut digits), &mut link) {
-                Link::Open(inode) => {
-                    found += 1;
-                    gap = 0;
-                    if let Some(inode) = inode {
-                        out.push((inode, pid));
-                    }
+    let mut gap = 0u32;
+    let mut fd = from;
+    while found < open_fds && gap <= MAX_FD_GAP {
+        match read_fd_link(dfd, decimal(fd, &mut digits), &mut link) {
+            Link::Open(inode) => {
+                found += 1;
+                gap = 0;
+                if let Some(inode) = inode {
+                    out.push((inode, pid));
                 }
-                Link::Missing => gap += 1,
-                Link::Denied => return FdOutcome::Denied,
             }
-            fd = match fd.checked_add(1) {
-                Some(fd) => fd,
-                None => break,
-            };
+            Link::Missing => gap += 1,
+            Link::Denied => return Probe::Denied,
         }
-        if found >= open_fds {
-            return FdOutcome::Read;
-        }
-        // Sparse or changing table: list it (duplicates are removed later).
+        fd = match fd.checked_add(1) {
+            Some(fd) => fd,
+            None => break,
+        };
     }
+    if found >= open_fds {
+        Probe::Complete
+    } else {
+        Probe::Incomplete
+    }
+}
 
+/// Lists the fd table at `dfd` and reads every entry's link.
+fn list_fds(dfd: RawFd, pid: u32, dents: &mut [u8], out: &mut Vec<(u64, u32)>) -> FdOutcome {
+    let mut link = [0u8; 64];
     let mut outcome = FdOutcome::Read;
     loop {
         let n = match getdents(dfd, dents) {
@@ -614,6 +798,36 @@ pub fn parse_status_uid(text: &[u8]) -> Option<u32> {
     parse_decimal(real).and_then(|u| u32::try_from(u).ok())
 }
 
+/// The effective capability set on the `CapEff:` line of
+/// `/proc/<pid>/status` (a hex bit mask).
+pub fn parse_status_cap_eff(text: &[u8]) -> Option<u64> {
+    let line = text
+        .split(|&b| b == b'\n')
+        .find(|l| l.starts_with(b"CapEff:"))?;
+    let hex = std::str::from_utf8(line[7..].trim_ascii()).ok()?;
+    u64::from_str_radix(hex, 16).ok()
+}
+
+/// `CAP_SYS_ADMIN`, `CAP_PERFMON` and `CAP_BPF` (`linux/capability.h`).
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_PERFMON: u32 = 38;
+const CAP_BPF: u32 = 39;
+
+/// Whether the capabilities `cap_eff` let `bpf()` load tracing programs
+/// (BPF iterators): `CAP_SYS_ADMIN`, or `CAP_BPF` with `CAP_PERFMON`.
+pub fn caps_allow_bpf_tracing(cap_eff: u64) -> bool {
+    let has = |cap: u32| cap_eff & (1u64 << cap) != 0;
+    has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON))
+}
+
+/// `Some(false)` when this process surely may not load BPF tracing
+/// programs, so that the kernel's BTF (~5 MB, a few ms to parse) is not
+/// read for programs `bpf()` would refuse; `None` when unknown.
+pub fn may_load_bpf_tracing() -> Option<bool> {
+    let status = std::fs::read("/proc/self/status").ok()?;
+    parse_status_cap_eff(&status).map(caps_allow_bpf_tracing)
+}
+
 /// `/proc/<pid>/cmdline` split at NULs (a trailing NUL ends the last one).
 pub fn parse_cmdline(buf: &[u8]) -> Vec<String> {
     let buf = buf.strip_suffix(b"\0").unwrap_or(buf);
@@ -688,6 +902,83 @@ mod tests {
         let mut d = [0u8; 10];
         assert_eq!(decimal(0, &mut d), b"0");
         assert_eq!(decimal(u32::MAX, &mut d), b"4294967295");
+    }
+
+    #[test]
+    fn capabilities() {
+        let status = b"Name:\tx\nCapInh:\t0000000000000000\nCapEff:\t000001ffffffffff\n";
+        let eff = parse_status_cap_eff(status).unwrap();
+        assert!(caps_allow_bpf_tracing(eff));
+        assert_eq!(
+            parse_status_cap_eff(b"CapEff:\t0000000000000000\n"),
+            Some(0)
+        );
+        assert!(!caps_allow_bpf_tracing(0));
+        // CAP_BPF alone does not allow tracing programs; with CAP_PERFMON it does.
+        assert!(!caps_allow_bpf_tracing(1 << CAP_BPF));
+        assert!(caps_allow_bpf_tracing(1 << CAP_BPF | 1 << CAP_PERFMON));
+        assert!(caps_allow_bpf_tracing(1 << CAP_SYS_ADMIN));
+        assert_eq!(parse_status_cap_eff(b"CapEff:\tzz\n"), None);
+        assert_eq!(parse_status_cap_eff(b"Name:\tx\n"), None);
+        // This test process: root in CI has every capability.
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            assert_eq!(may_load_bpf_tracing(), Some(true));
+        }
+    }
+
+    /// A table of more than [`SHARED_TABLE`] fds is probed by several
+    /// threads in chunks, and a sparse one (an fd far above the others)
+    /// is completed after the chunks: every socket is found, with any
+    /// number of threads.
+    #[test]
+    fn big_sparse_fd_table_on_several_threads() {
+        use std::os::fd::AsRawFd;
+        let far: i32 = 9000;
+        // SAFETY: plain rlimit calls on this process.
+        unsafe {
+            let mut lim: libc::rlimit = std::mem::zeroed();
+            assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+            assert!(
+                lim.rlim_max > far as u64 + 16,
+                "this test needs a hard RLIMIT_NOFILE above {far}"
+            );
+            lim.rlim_cur = lim.rlim_cur.max(far as u64 + 16);
+            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
+        }
+        let pairs: Vec<_> = (0..1500)
+            .map(|_| std::os::unix::net::UnixStream::pair().unwrap())
+            .collect();
+        let inode_of = |fd: i32| {
+            // SAFETY: zeroed stat is valid; fd is open.
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            assert_eq!(unsafe { libc::fstat(fd, &mut st) }, 0);
+            st.st_ino
+        };
+        let mut expected: Vec<u64> = pairs
+            .iter()
+            .flat_map(|(a, b)| [inode_of(a.as_raw_fd()), inode_of(b.as_raw_fd())])
+            .collect();
+        let (moved, _peer) = std::os::unix::net::UnixStream::pair().unwrap();
+        // SAFETY: dup2 onto a free fd number this test owns until the end;
+        // the socket is then open at `far` only.
+        assert_eq!(unsafe { libc::dup2(moved.as_raw_fd(), far) }, far);
+        drop(moved);
+        expected.push(inode_of(far));
+        let dir = Dir::open(c"/proc").unwrap();
+        let me = std::process::id();
+        for threads in [1, 2, 3] {
+            let (scan, ()) = dir.scan_fds(&[me], threads, || ());
+            assert!(scan.denied.is_empty(), "{threads} threads: {scan:?}");
+            assert_eq!(scan.failed, 0);
+            let missing = expected
+                .iter()
+                .filter(|&&i| !scan.owners_of(i).any(|p| p == me))
+                .count();
+            assert_eq!(missing, 0, "{threads} threads: {missing} sockets not found");
+        }
+        // SAFETY: closes the fd dup2 made above.
+        unsafe { libc::close(far) };
     }
 
     #[test]
