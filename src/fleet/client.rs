@@ -109,8 +109,19 @@ impl PromClient {
         if let Some(t) = time {
             params.push(("time", format!("{t:.3}")));
         }
+        let started = std::time::Instant::now();
         let (status, body) = self.get("/api/v1/query", &params)?;
-        parse_vector(&body).map_err(|error| self.answer(status, error))
+        let fetched = started.elapsed();
+        let rows = parse_vector(&body).map_err(|error| self.answer(status, error))?;
+        // bench/fleet.sh reads these (RUST_LOG=procnet::fleet=trace).
+        log::trace!(
+            "query {promql}: fetch {:.1} ms, decode {:.1} ms, {} bytes, {} rows",
+            fetched.as_secs_f64() * 1000.0,
+            (started.elapsed() - fetched).as_secs_f64() * 1000.0,
+            body.len(),
+            rows.len()
+        );
+        Ok(rows)
     }
 
     /// A range query of one series (an aggregation without `by`) from

@@ -47,8 +47,16 @@ pub fn narrow<E>(
     loop {
         let step = ((end - start) / NARROW_POINTS).max(resolution).ceil();
         // A point at t covers (t - step, t]: the first one with data holds
-        // the oldest sample.
-        let points = ask((query::hosts_seen(step as u64), start + step, end, step))?;
+        // the oldest sample. The points run one step past `end`, so that
+        // the newest data is covered even when the engine aligns the
+        // points to multiples of the step (VictoriaMetrics does) or the
+        // span is not a multiple of it.
+        let points = ask((
+            query::hosts_seen(step as u64),
+            start + step,
+            end + step,
+            step,
+        ))?;
         let Some(t) = points.iter().find(|(_, v)| *v > 0.0).map(|(t, _)| *t) else {
             return Ok(found);
         };
@@ -164,6 +172,22 @@ mod tests {
         assert_eq!(*asked.last().unwrap(), 1.0);
         let none = narrow::<()>(0.0, 1000.0, 1.0, |_| Ok(vec![(5.0, 0.0)])).unwrap();
         assert_eq!(none, None);
+        // Data only in the last seconds before `end`, and an engine that
+        // aligns its points down to multiples of the step.
+        let (start, end, oldest) = (0.0, 1_296_000.0 + 1_234.5, 1_296_000.0 + 1_200.0);
+        let found = narrow::<()>(start, end, 1.0, |(_, s, e, step)| {
+            let mut t = (s / step).floor() * step;
+            let mut pts = Vec::new();
+            while t <= (e / step).floor() * step {
+                let seen = t >= oldest && t - step < end;
+                pts.push((t, if seen { 1.0 } else { 0.0 }));
+                t += step;
+            }
+            Ok(pts)
+        })
+        .unwrap()
+        .expect("the newest data is found");
+        assert!(found >= oldest && found < oldest + 1.0, "{found}");
     }
 
     #[test]

@@ -198,6 +198,7 @@ impl FleetReader {
     /// earlier), all asked at once; the slowest one sets the time. The
     /// join is [`join::build`].
     pub fn view_at(&self, at: f64, seq: u64) -> Result<FleetView, QueryError> {
+        let started = Instant::now();
         let before = at - self.window;
         let c = &self.client;
         let url = c.url();
@@ -223,7 +224,14 @@ impl FleetReader {
                 addresses: addresses?,
                 at,
             };
-            Ok(join::build(&rows, seq))
+            let asked = started.elapsed();
+            let view = join::build(&rows, seq);
+            log::trace!(
+                "view: queries {:.1} ms, join {:.1} ms",
+                asked.as_secs_f64() * 1000.0,
+                (started.elapsed() - asked).as_secs_f64() * 1000.0
+            );
+            Ok(view)
         })
     }
 
@@ -385,6 +393,32 @@ pub fn parse_time(value: &str) -> Result<f64, BadTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn view(edges: usize) -> Arc<CachedView> {
+        let mut v = FleetView::default();
+        v.graph.p2p_hidden_edges = Some(edges as u32);
+        Arc::new(CachedView::new(v))
+    }
+
+    #[test]
+    fn the_view_cache_keeps_the_recently_used_within_its_bounds() {
+        let mut c = ViewCache::default();
+        for k in 0..(CACHE_VIEWS as u64 + 5) {
+            c.put(k, view(k as usize));
+        }
+        assert_eq!(c.views.len(), CACHE_VIEWS);
+        assert!(c.get(0).is_none(), "the oldest went first");
+        // A hit is used again: the next eviction takes another.
+        assert!(c.get(5).is_some());
+        c.put(1_000, view(1));
+        assert!(c.get(5).is_some() && c.get(6).is_none());
+        let bytes: usize = c.views.iter().map(|(_, v)| v.bytes()).sum();
+        assert_eq!(c.bytes, bytes);
+        // A repeated key keeps the first view.
+        let first = c.get(7).unwrap();
+        c.put(7, view(99));
+        assert!(Arc::ptr_eq(&first, &c.get(7).unwrap()));
+    }
 
     #[test]
     fn times_are_epoch_seconds_or_rfc3339() {

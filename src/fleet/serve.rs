@@ -12,8 +12,8 @@
 use super::client::QueryError;
 use super::{now_secs, parse_time, AtError, CachedView, FleetReader, OutOfRange};
 use crate::graph::diff::diff;
-use crate::graph::labels::rfc3339;
 use crate::graph::model::GraphDoc;
+use crate::history::time::rfc3339_ms;
 use crate::serve::history_routes::ACTIVITY_BUCKETS;
 use crate::serve::routes::{guard, AppState};
 use crate::serve::views::SampleViews;
@@ -267,7 +267,7 @@ fn fail(f: Failure) -> Response {
             let error = match e.covered {
                 Some(_) => format!(
                     "{} is outside the engine's fleet data; ask for a time from oldest to newest",
-                    rfc3339(ms(e.at))
+                    rfc3339_ms(ms(e.at))
                 ),
                 None => {
                     "the engine has no fleet data yet: no host's procnet has been scraped".into()
@@ -275,9 +275,9 @@ fn fail(f: Failure) -> Response {
             };
             let body = serde_json::json!({
                 "error": error,
-                "at": rfc3339(ms(e.at)),
-                "oldest": oldest.map(rfc3339),
-                "newest": newest.map(rfc3339),
+                "at": rfc3339_ms(ms(e.at)),
+                "oldest": oldest.map(rfc3339_ms),
+                "newest": newest.map(rfc3339_ms),
                 "oldestMs": oldest,
                 "newestMs": newest,
             });
@@ -401,8 +401,8 @@ async fn changes(
             // The same document as a single host's `/api/changes`; the
             // closed connections in between are not in the fleet series.
             let mut c = crate::history::changes::changes(&a.view.graph, &b.view.graph, 0);
-            c.from = rfc3339((from * 1000.0) as u64);
-            c.to = rfc3339((to_or_now * 1000.0) as u64);
+            c.from = rfc3339_ms((from * 1000.0) as u64);
+            c.to = rfc3339_ms((to_or_now * 1000.0) as u64);
             json(Bytes::from(serde_json::to_vec(&c).unwrap_or_default()))
         }
         Err(f) => fail(f),
@@ -440,8 +440,8 @@ async fn history(
             let body = serde_json::json!({
                 "live": true,
                 "recording": false,
-                "oldest": oldest.map(rfc3339),
-                "newest": newest.map(rfc3339),
+                "oldest": oldest.map(rfc3339_ms),
+                "newest": newest.map(rfc3339_ms),
                 "oldestMs": oldest,
                 "newestMs": newest,
                 "intervalMs": interval_ms,
