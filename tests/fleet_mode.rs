@@ -784,7 +784,7 @@ fn fleet_map_from_prometheus() {
                     serde_json::json!(["svc:A/apiclient", "svc:B/pgserver"]).to_string(),
                 ),
             ],
-            1,
+            2,
         );
         assert_screenshots(&[
             "fleet-map",

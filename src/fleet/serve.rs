@@ -220,28 +220,25 @@ pub fn router(state: Arc<FleetState>, app: AppState, base: Router) -> Router {
         .fallback_service(base)
 }
 
-fn text(status: StatusCode, body: String) -> Response {
+/// A response that no cache keeps (every fleet document is of its moment).
+fn respond(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response {
     (
         status,
         [
-            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CONTENT_TYPE, content_type),
             (header::CACHE_CONTROL, "no-store"),
         ],
-        body,
+        body.into(),
     )
         .into_response()
 }
 
+fn text(status: StatusCode, body: String) -> Response {
+    respond(status, "text/plain; charset=utf-8", body)
+}
+
 fn json_with(status: StatusCode, body: Bytes) -> Response {
-    (
-        status,
-        [
-            (header::CONTENT_TYPE, "application/json"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        body,
-    )
-        .into_response()
+    respond(status, "application/json", body)
 }
 
 fn json(body: Bytes) -> Response {
