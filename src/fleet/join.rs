@@ -69,7 +69,7 @@ type ListenRow = ListenLabels;
 
 /// The larger of two reads of one series (two jobs scraping the same
 /// procnet answer the same series twice; the larger is the newer).
-fn by_key<'a>(rows: &'a [Row<FlowLabels>]) -> HashMap<&'a FlowLabels, f64> {
+fn by_key(rows: &[Row<FlowLabels>]) -> HashMap<&FlowLabels, f64> {
     let mut out: HashMap<&FlowLabels, f64> = HashMap::with_capacity(rows.len());
     for (k, v) in rows {
         let e = out.entry(k).or_insert(*v);

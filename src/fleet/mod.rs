@@ -147,6 +147,17 @@ pub enum AtError {
     OutOfRange(OutOfRange),
 }
 
+/// The oldest moment with data (`None`: no data), and when it was found.
+type Found = (Option<f64>, Instant);
+
+/// The time bar's history: the covered range, the steps (ms) and the
+/// activity strip.
+pub struct Strip {
+    pub covered: Covered,
+    pub steps: Vec<u64>,
+    pub activity: Vec<crate::history::changes::Activity>,
+}
+
 /// Reads fleet views from the engine. Cheap to clone (the client's pool
 /// and the caches are shared).
 #[derive(Clone)]
@@ -158,7 +169,7 @@ pub struct FleetReader {
     interval_ms: u64,
     cache: Arc<Mutex<ViewCache>>,
     /// The oldest moment with data (`None`: no data), and when it was found.
-    oldest: Arc<Mutex<Option<(Option<f64>, Instant)>>>,
+    oldest: Arc<Mutex<Option<Found>>>,
 }
 
 /// A query thread's answer.
@@ -323,11 +334,7 @@ impl FleetReader {
 
     /// The time bar's steps and activity strip over the covered range
     /// ([`history`]); `None` when the engine has no fleet data.
-    pub fn strip(
-        &self,
-        buckets: usize,
-    ) -> Result<Option<(Covered, Vec<u64>, Vec<crate::history::changes::Activity>)>, QueryError>
-    {
+    pub fn strip(&self, buckets: usize) -> Result<Option<Strip>, QueryError> {
         let Some(range) = self.covered()? else {
             return Ok(None);
         };
@@ -354,7 +361,11 @@ impl FleetReader {
             (joined(edges, c.url()), totals)
         });
         let activity = history::activity(oldest_ms, cut, &edges?, &totals?, &steps);
-        Ok(Some((range, steps, activity)))
+        Ok(Some(Strip {
+            covered: range,
+            steps,
+            activity,
+        }))
     }
 }
 

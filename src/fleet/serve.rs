@@ -428,7 +428,7 @@ async fn history(
     match ask(&state, move |r| Ok(r.strip(buckets)?)).await {
         Ok(strip) => {
             let (range, steps, activity) = match strip {
-                Some((range, steps, activity)) => (Some(range), steps, activity),
+                Some(s) => (Some(s.covered), s.steps, s.activity),
                 None => (None, Vec::new(), Vec::new()),
             };
             let ms = |s: f64| (s.max(0.0) * 1000.0) as u64;
