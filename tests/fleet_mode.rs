@@ -198,7 +198,13 @@ impl Fleet {
 
     /// The host procnet of `host` (`--host-name name`), scraped on :9100.
     fn procnet(&self, host: usize, name: &str) -> Bg {
-        let token = self.file("scrape-token", SCRAPE_TOKEN);
+        // Written once: rewriting it (truncate, then write) while the
+        // procnet started before reads it would give that one an empty
+        // token.
+        let token = self.dir.path().join("scrape-token");
+        if !token.exists() {
+            self.file("scrape-token", SCRAPE_TOKEN);
+        }
         self.spawn(
             &self.hosts[host],
             Path::new(BIN),
