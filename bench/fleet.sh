@@ -16,7 +16,13 @@
 #  3. one host's /metrics at 20k sockets (bench/holdconns.py, 10,000
 #     connections in a namespace of its own): scrape time and size, against
 #     `ss -tanpi` listing the same sockets.
-# Usage: sudo bench/fleet.sh [HOSTS] [FLOWS]   (default 10 500)
+#  4. with PROCNET_BEFORE=BINARY (an older procnet), the same fleet read by
+#     both binaries in the same run, asked in turn: before / after;
+#  5. where a view's time goes: each query's time and Prometheus' own
+#     `stats=all` timings, asked directly (the plain selectors of now and
+#     the aggregated queries of before), and the fleet server's own
+#     fetch / decode / join split (its trace log).
+# Usage: sudo [PROCNET_BEFORE=old/procnet] bench/fleet.sh [HOSTS] [FLOWS]   (default 10 500)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PROCNET=${PROCNET:-target/release/procnet}
@@ -119,52 +125,77 @@ for i in $(seq 1 "$HOSTS"); do
   bg ip netns exec "$TAG-h$i" "$WORK/fleetcli" -c "$CLIENT" "$NET.$next" "$FLOWS"
 done
 port=18765
-bg ip netns exec "$HUB" env RUST_LOG=warn "$PROCNET" serve --port $port --interval 1 --fleet-timeout 30 --fleet-rate-window 10s --fleet http://127.0.0.1:9090
+FLEET_FLAGS=(--interval 1 --fleet-timeout 30 --fleet-rate-window 10s --fleet http://127.0.0.1:9090)
+ip netns exec "$HUB" env RUST_LOG=warn,procnet::fleet=trace "$PROCNET" serve --port $port "${FLEET_FLAGS[@]}" \
+  >/dev/null 2>"$WORK/fleet-trace.log" & PIDS+=($!)
+before_port=0
+if [ -n "${PROCNET_BEFORE:-}" ]; then
+  before_port=18766
+  bg ip netns exec "$HUB" env RUST_LOG=warn "$(realpath "$PROCNET_BEFORE")" serve --port $before_port "${FLEET_FLAGS[@]}"
+fi
 
 echo "waiting for the fleet map ($HOSTS hosts x $FLOWS flows)…" >&2
-ip netns exec "$HUB" python3 - "$port" "$HOSTS" "$FLOWS" <<'PY'
-import http.client, json, sys, time, statistics, urllib.parse
-port, hosts, flows = (int(a) for a in sys.argv[1:4])
+ip netns exec "$HUB" python3 - "$port" "$before_port" "$HOSTS" "$FLOWS" "$WORK/fleet-trace.log" <<'PY'
+import http.client, json, re, sys, time, statistics, urllib.parse
+port, before_port, hosts, flows = (int(a) for a in sys.argv[1:5])
+trace_log = sys.argv[5]
 want = hosts * flows
-c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-H = {"Host": f"127.0.0.1:{port}"}
-def get(path):
-    global c
-    try:
-        c.request("GET", path, headers=H)
-        r = c.getresponse()
-    except (http.client.RemoteDisconnected, ConnectionError):
-        # The server closes idle keep-alive connections: open a new one.
-        c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        c.request("GET", path, headers=H)
-        r = c.getresponse()
+def get(p, path):
+    # A connection per request: a kept-alive one the server closed while
+    # idle would be retried with a stale `?at=`.
+    c = http.client.HTTPConnection("127.0.0.1", p, timeout=60)
+    c.request("GET", path, headers={"Host": f"127.0.0.1:{p}"})
+    r = c.getresponse()
     body = r.read()
-    assert r.status == 200, (path, r.status, body[:300])
+    c.close()
+    assert r.status == 200, (p, path, r.status, body[:300])
     return body
+servers = [("after", port)] + ([("before", before_port)] if before_port else [])
 deadline = time.time() + 300
-while True:
-    g = json.loads(get("/api/graph"))
-    n = sum(1 for e in g["edges"] if e["from"].endswith("/fleetcli") and e["to"].endswith("/fleetsrv"))
-    if n >= want:
-        break
-    if time.time() > deadline:
-        sys.exit(f"only {n} of {want} fleet edges after 300 s")
-    time.sleep(2)
-time.sleep(10)  # a few scrapes with every flow open, so rates exist
+for name, p in servers:
+    while True:
+        g = json.loads(get(p, "/api/graph"))
+        n = sum(1 for e in g["edges"] if e["from"].endswith("/fleetcli") and e["to"].endswith("/fleetsrv"))
+        if n >= want:
+            break
+        if time.time() > deadline:
+            sys.exit(f"{name}: only {n} of {want} fleet edges after 300 s")
+        time.sleep(2)
+time.sleep(12)  # a few scrapes with every flow open, so rates exist
 
-def timed(fn, n):
-    ts = []
-    for _ in range(n):
-        t = time.perf_counter(); out = fn(); ts.append((time.perf_counter() - t) * 1000)
-    ts.sort()
-    return statistics.median(ts), ts[int(len(ts) * 0.9)], out
+def stats(ts):
+    ts = sorted(ts)
+    return statistics.median(ts), ts[int(len(ts) * 0.9)]
+def ms(fn):
+    t = time.perf_counter(); out = fn(); return (time.perf_counter() - t) * 1000, out
+# Asked in turn (after, before, after, …) so that both see the same load.
+res = {name: {"at": [], "live": [], "cached": []} for name, _ in servers}
+docs = {}
+for i in range(20):
+    for name, p in servers:
+        t, body = ms(lambda: get(p, f"/api/graph?at={time.time() - 3:.3f}"))
+        res[name]["at"].append(t); docs[name] = body
+for i in range(50):
+    for name, p in servers:
+        res[name]["live"].append(ms(lambda: get(p, "/api/graph"))[0])
+settled = time.time() - 40  # older than SETTLED_SECS (30 s): cached once asked
+for name, p in servers:
+    get(p, f"/api/graph?at={settled:.3f}")
+for i in range(20):
+    for name, p in servers:
+        # Scrubbing back and forth over the same moments.
+        res[name]["cached"].append(ms(lambda: get(p, f"/api/graph?at={settled + (i % 2) * 0.0001:.4f}"))[0])
+hz = json.loads(get(port, "/healthz"))["fleet"]["lastQueryMs"]
+hz_before = json.loads(get(before_port, "/healthz"))["fleet"]["lastQueryMs"] if before_port else None
 
-at = lambda: get(f"/api/graph?at={time.time() - 3:.3f}")
-m_at, p_at, body = timed(at, 20)
-doc = json.loads(body)
-m_live, p_live, live = timed(lambda: get("/api/graph"), 50)
-c.request("GET", "/healthz", headers=H)
-producer_ms = json.loads(c.getresponse().read())["fleet"]["lastQueryMs"]
+def prom(q, t=None, extra=None):
+    p = http.client.HTTPConnection("127.0.0.1", 9090, timeout=60)
+    args = {"query": q, "time": f"{(t or time.time() - 3):.3f}"}
+    args.update(extra or {})
+    p.request("GET", "/api/v1/query?" + urllib.parse.urlencode(args))
+    r = p.getresponse(); raw = r.read(); d = json.loads(raw)
+    assert d["status"] == "success", d
+    return d, len(raw)
 q1 = '''sum by (host, process, container, peer_ip, peer_port, proto) (
      rate(procnet_flow_sent_bytes_total{role="client"}[10s]) + rate(procnet_flow_received_bytes_total{role="client"}[10s]))
    * on (peer_ip, peer_port, proto) group_left (server_host, server_process, server_container)
@@ -172,31 +203,77 @@ q1 = '''sum by (host, process, container, peer_ip, peer_port, proto) (
        max by (host, process, container, ip, port, proto) (procnet_listen_info),
      "peer_ip", "$1", "ip", "(.*)"), "peer_port", "$1", "port", "(.*)"),
      "server_host", "$1", "host", "(.*)"), "server_process", "$1", "process", "(.*)"), "server_container", "$1", "container", "(.*)")'''
-def prom(q):
-    p = http.client.HTTPConnection("127.0.0.1", 9090, timeout=60)
-    p.request("GET", "/api/v1/query?" + urllib.parse.urlencode({"query": q, "time": f"{time.time() - 3:.3f}"}))
-    r = p.getresponse(); d = json.loads(r.read())
-    assert d["status"] == "success", d
-    return d["data"]["result"]
-m_q1, p_q1, rows = timed(lambda: prom(q1), 20)
+q1_ts = [ms(lambda: prom(q1))[0] for _ in range(20)]
+m_q1, p_q1 = stats(q1_ts)
+q1_rows = len(prom(q1)[0]["data"]["result"])
+
+# Where the time goes: each query asked alone, 5 times; Prometheus' own timings.
+FL = "host, role, proto, process, container, local_port, peer_ip, peer_port"
+MANAGED = 'label_replace(max by (ip) (procnet_host_address_info), "peer_ip", "$1", "ip", "(.*)")'
+def fam(name, metric, rate):
+    wrap = (lambda s: f"rate({s}[10s])") if rate else (lambda s: s)
+    client = wrap(metric + '{role="client"}')
+    server = wrap(metric + '{role="server"}')
+    return f'label_replace(max by ({FL}) ({client} or ({server} unless on (peer_ip) {MANAGED})), "m", "{name}", "", "")'
+old_queries = [
+    ("sent (aggregated)", fam("sent", "procnet_flow_sent_bytes_total", False)),
+    ("received (aggregated)", fam("received", "procnet_flow_received_bytes_total", False)),
+    ("open (aggregated)", fam("open", "procnet_flow_open_connections", False)),
+    ("sent rate[10s] (aggregated)", fam("sent_rate", "procnet_flow_sent_bytes_total", True)),
+    ("received rate[10s] (aggregated)", fam("received_rate", "procnet_flow_received_bytes_total", True)),
+    ("info (aggregated)", 'label_replace(max by (host, proto, ip, port, process, container) (procnet_listen_info), "m", "listen", "", "") or label_replace(max by (host, ip) (procnet_host_address_info), "m", "address", "", "")'),
+]
+new_queries = [(q, q) for q in ["procnet_flow_sent_bytes_total", "procnet_flow_received_bytes_total",
+    "procnet_flow_open_connections", "procnet_listen_info", "procnet_host_address_info"]]
+print("PROFILE| query | wall median ms | Prometheus execTotalTime / innerEvalTime / resultSortTime ms | rows | answer KiB |")
+print("PROFILE|---|---:|---:|---:|---:|")
+for label, q in old_queries + new_queries:
+    walls, ex, inner, sort = [], [], [], []
+    for _ in range(5):
+        w, (d, size) = ms(lambda: prom(q, extra={"stats": "all"}))
+        walls.append(w)
+        tm = d["data"].get("stats", {}).get("timings", {})
+        ex.append(tm.get("execTotalTime", 0) * 1000); inner.append(tm.get("innerEvalTime", 0) * 1000); sort.append(tm.get("resultSortTime", 0) * 1000)
+    rows = len(d["data"]["result"])
+    print(f"PROFILE| `{label}` | {statistics.median(walls):.0f} | {statistics.median(ex):.0f} / {statistics.median(inner):.0f} / {statistics.median(sort):.0f} | {rows} | {size/1024:.0f} |")
+# The fleet server's own split, from its trace log (the ?at= views above).
+fetch, decode, join, views = {}, {}, [], []
+for line in open(trace_log, errors="replace"):
+    m = re.search(r"query (\S+): fetch ([\d.]+) ms, decode ([\d.]+) ms", line)
+    if m:
+        fetch.setdefault(m[1], []).append(float(m[2])); decode.setdefault(m[1], []).append(float(m[3]))
+    m = re.search(r"view: queries ([\d.]+) ms, join ([\d.]+) ms", line)
+    if m:
+        views.append(float(m[1])); join.append(float(m[2]))
+for q in sorted(fetch):
+    print(f"SPLIT| `{q}` | fetch {statistics.median(fetch[q]):.0f} ms | decode {statistics.median(decode[q]):.1f} ms |")
+if views:
+    print(f"SPLIT| a view's 7 queries at once | {statistics.median(views):.0f} ms | join {statistics.median(join):.1f} ms |")
+
 def scrape():
     h = http.client.HTTPConnection("198.19.99.1", 9100, timeout=30)
     h.request("GET", "/metrics", headers={"Host": "198.19.99.1:9100", "Authorization": "Bearer tok"})
     r = h.getresponse(); b = r.read(); assert r.status == 200, r.status
     return b
-m_scrape, p_scrape, scraped = timed(scrape, 20)
-series = prom('count by (host) ({__name__=~"procnet_flow_.+|procnet_listen_info|procnet_host_address_info"})')
-allseries = prom('count by (instance) ({job="procnet"})')
+scr = [ms(scrape) for _ in range(20)]
+m_scrape, p_scrape = stats([t for t, _ in scr]); scraped = scr[-1][1]
+series = prom('count by (host) ({__name__=~"procnet_flow_.+|procnet_listen_info|procnet_host_address_info"})')[0]["data"]["result"]
+allseries = prom('count by (instance) ({job="procnet"})')[0]["data"]["result"]
 per_host = sorted(int(float(s["value"][1])) for s in series)
 per_target = sorted(int(float(s["value"][1])) for s in allseries)
 load = open("/proc/loadavg").read().split()[0]
-print(f"| load average at the end (2 cores, shared) | {load} |")
-print(f"| hosts × flows | {hosts} × {flows} ({len(doc['nodes'])} nodes, {len(doc['edges'])} edges, {len(body)/1024:.0f} KiB) |")
-print(f"| fleet `/api/graph?at=` (6 instant queries at once + join), median / p90 | **{m_at:.0f} ms** / {p_at:.0f} ms |")
-print(f"| fleet `/api/graph` live (published each interval), median / p90 | {m_live:.2f} ms / {p_live:.2f} ms |")
-print(f"| the live map's last round of queries + join (`/healthz` `fleet.lastQueryMs`) | {producer_ms:.0f} ms |")
-print(f"| the same join as one PromQL query (Q1) on Prometheus, median / p90 | {m_q1:.0f} ms / {p_q1:.0f} ms ({len(rows)} rows) |")
-print(f"| ratio fleet `?at=` / PromQL Q1 | {m_at / m_q1:.2f}× |")
+doc = json.loads(docs["after"])
+print(f"| load average (1 min) at the end (2 cores, shared) | {load} |")
+print(f"| hosts × flows | {hosts} × {flows} ({len(doc['nodes'])} nodes, {len(doc['edges'])} edges, {len(docs['after'])/1024:.0f} KiB) |")
+for name, _ in servers:
+    r = res[name]
+    print(f"| {name}: fleet `/api/graph?at=` (a new moment each time), median / p90 | **{stats(r['at'])[0]:.0f} ms** / {stats(r['at'])[1]:.0f} ms |")
+    print(f"| {name}: fleet `/api/graph?at=` (a moment asked before: scrubbing), median / p90 | {stats(r['cached'])[0]:.1f} ms / {stats(r['cached'])[1]:.1f} ms |")
+    print(f"| {name}: fleet `/api/graph` live (published each interval), median / p90 | {stats(r['live'])[0]:.2f} ms / {stats(r['live'])[1]:.2f} ms |")
+hb = "" if hz_before is None else f" / {hz_before:.0f} ms"
+print(f"| the live map's last round of queries + join (`/healthz` `fleet.lastQueryMs`), after" + (" / before" if before_port else "") + f" | {hz:.0f} ms{hb} |")
+print(f"| the same join as one PromQL query (Q1) on Prometheus, median / p90 | {m_q1:.0f} ms / {p_q1:.0f} ms ({q1_rows} rows) |")
+print(f"| ratio fleet `?at=` / PromQL Q1, after" + (" / before" if before_port else "") + " | " + " / ".join(f"{stats(res[n]['at'])[0] / m_q1:.2f}×" for n, _ in servers) + " |")
 print(f"| fleet series per host (flow, listen, address) | {per_host[0]}–{per_host[-1]} |")
 print(f"| all series per scrape target (with procnet's own) | {per_target[0]}–{per_target[-1]} |")
 print(f"| one fleet host's `/metrics` ({flows} client + {flows} server flows): scrape median / p90, size | {m_scrape:.1f} ms / {p_scrape:.1f} ms, {len(scraped)/1024:.0f} KiB |")

@@ -198,7 +198,13 @@ impl Fleet {
 
     /// The host procnet of `host` (`--host-name name`), scraped on :9100.
     fn procnet(&self, host: usize, name: &str) -> Bg {
-        let token = self.file("scrape-token", SCRAPE_TOKEN);
+        // Written once: rewriting it (truncate, then write) while the
+        // procnet started before reads it would give that one an empty
+        // token.
+        let token = self.dir.path().join("scrape-token");
+        if !token.exists() {
+            self.file("scrape-token", SCRAPE_TOKEN);
+        }
         self.spawn(
             &self.hosts[host],
             Path::new(BIN),
@@ -442,8 +448,8 @@ const C: usize = 2;
 const D: usize = 3;
 
 /// Runs the whole scenario on `engine`; `then` gets the fleet server, the
-/// engine and the fleet for extra checks.
-fn scenario(engine: Engine, then: impl FnOnce(&Server, Bg, &Fleet)) {
+/// engine, the fleet and a moment before the workload for extra checks.
+fn scenario(engine: Engine, then: impl FnOnce(&Server, Bg, &Fleet, f64)) {
     require_root();
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     // Dropped last: every process below is gone before the namespaces.
@@ -627,6 +633,7 @@ fn scenario(engine: Engine, then: impl FnOnce(&Server, Bg, &Fleet)) {
         .unwrap()
         .iter()
         .all(|n| n["id"] != "svc:A/apiclient"));
+    fleet_history_checks(&server, before);
     // What changed since then: the three edges are new.
     let changes = graph_of(&server, &format!("/api/changes?from={before:.3}"));
     let added: Vec<(&str, &str)> = changes["newEdges"]
@@ -658,13 +665,113 @@ fn scenario(engine: Engine, then: impl FnOnce(&Server, Bg, &Fleet)) {
     assert_eq!(bad.status, 400, "{}", bad.body);
     assert!(bad.body.contains("RFC 3339"), "{}", bad.body);
 
-    then(&server, engine_proc, &fleet);
+    then(&server, engine_proc, &fleet, before);
     drop(procnets);
+}
+
+/// `/api/history` from the engine, in a single host's shape: the range
+/// covers the whole run, the steps are the interval (0.5 s) apart, the
+/// strip saw the workload; `?at=` outside the range is a 416 that gives
+/// it, and a step of the time bar is a moment `?at=` answers.
+fn fleet_history_checks(server: &Server, before: f64) {
+    let h = graph_of(server, "/api/history");
+    let ms = |k: &str| {
+        h[k].as_u64()
+            .unwrap_or_else(|| panic!("{k} in /api/history: {h:#}"))
+    };
+    let (oldest, newest) = (ms("oldestMs"), ms("newestMs"));
+    let before_ms = (before * 1000.0) as u64;
+    let now_ms = (now_secs() * 1000.0) as u64;
+    assert!(
+        oldest < before_ms && newest > before_ms + 1_500 && newest <= now_ms + 1_000,
+        "the range {oldest}..{newest} covers the run ({before_ms}..{now_ms}): {h:#}"
+    );
+    assert_eq!(
+        (h["live"].as_bool(), h["intervalMs"].as_u64()),
+        (Some(true), Some(500)),
+        "{h:#}"
+    );
+    assert!(
+        h["oldest"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "{h:#}"
+    );
+    let seqs: Vec<(u64, u64)> = h["seqs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s[0].as_u64().unwrap(), s[1].as_u64().unwrap()))
+        .collect();
+    assert!(seqs.len() > 10, "{h:#}");
+    assert_eq!(seqs.len() as u64, h["samples"].as_u64().unwrap());
+    assert!(seqs
+        .windows(2)
+        .all(|w| w[1].0 - w[0].0 == 500 && w[1].1 == w[0].1 + 1));
+    assert!(seqs[0].0 >= oldest && seqs.last().unwrap().0 <= newest);
+    let activity = h["activity"].as_array().unwrap();
+    assert!(!activity.is_empty() && activity.len() <= 120, "{h:#}");
+    let after_workload = |a: &&Value| a["endMs"].as_u64().unwrap() > before_ms + 1_500;
+    // The workload's 3.8 MB moved after `before`.
+    let moved: u64 = activity
+        .iter()
+        .filter(after_workload)
+        .map(|a| a["bytes"].as_u64().unwrap())
+        .sum();
+    assert!(
+        moved >= API_SENDS + WORKER_SENDS,
+        "bytes after the workload began: {moved}: {h:#}"
+    );
+    assert!(
+        activity
+            .iter()
+            .filter(after_workload)
+            .any(|a| a["edges"].as_u64() >= Some(3)),
+        "{h:#}"
+    );
+    let other = server.get("/api/history?buckets=7");
+    assert_eq!(other.status, 200, "{}", other.body);
+    assert!(other.json()["activity"].as_array().unwrap().len() <= 7);
+    assert_eq!(server.get("/api/history?buckets=0").status, 400);
+
+    // Outside the engine's data: 416 with the range, as on one host.
+    for at in [oldest as f64 / 1000.0 - 3600.0, now_secs() + 3600.0] {
+        let r = server.get(&format!("/api/graph?at={at:.3}"));
+        assert_eq!(r.status, 416, "?at={at}: {}", r.body);
+        let body = r.json();
+        assert!(
+            body["oldestMs"]
+                .as_u64()
+                .is_some_and(|o| o.abs_diff(oldest) < 2_000),
+            "{body}"
+        );
+        assert!(
+            body["error"].as_str().unwrap().contains("outside"),
+            "{body}"
+        );
+        let r = server.get(&format!("/api/connections?at={at:.3}"));
+        assert_eq!(r.status, 416, "{}", r.body);
+    }
+    // A step of the time bar is a moment `?at=` answers, as that step
+    // (its seq), also when asked a little after it.
+    let (t, seq) = seqs[seqs.len() / 2];
+    let g = graph_of(
+        server,
+        &format!("/api/graph?at={:.3}", t as f64 / 1000.0 + 0.2),
+    );
+    assert_eq!(g["seq"].as_u64(), Some(seq), "{}", g["timestamp"]);
+    let stamp = humantime::parse_rfc3339(g["timestamp"].as_str().unwrap()).unwrap();
+    let stamp = stamp
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert_eq!(stamp, t / 1000, "{}", g["timestamp"]);
+    // Asked again (a settled moment comes from the cache): the same.
+    let again = graph_of(server, &format!("/api/graph?at={:.3}", t as f64 / 1000.0));
+    assert_eq!(again, g);
 }
 
 #[test]
 fn fleet_map_from_prometheus() {
-    scenario(Engine::Prometheus, |server, engine, _fleet| {
+    scenario(Engine::Prometheus, |server, engine, _fleet, before| {
         // The map in a real browser, grouped by host.
         let nodes = serde_json::json!([
             "svc:A/apiclient",
@@ -677,10 +784,20 @@ fn fleet_map_from_prometheus() {
             &[
                 ("PROCNET_URL", format!("http://127.0.0.1:{}", server.port)),
                 ("PROCNET_FLEET_NODES", nodes.to_string()),
+                ("PROCNET_FLEET_BEFORE", format!("{before:.3}")),
+                (
+                    "PROCNET_FLEET_EDGE",
+                    serde_json::json!(["svc:A/apiclient", "svc:B/pgserver"]).to_string(),
+                ),
             ],
-            1,
+            2,
         );
-        assert_screenshots(&["fleet-map", "fleet-grouped"]);
+        assert_screenshots(&[
+            "fleet-map",
+            "fleet-grouped",
+            "fleet-timebar-back",
+            "fleet-timebar-before",
+        ]);
 
         // Prometheus goes away: the server keeps serving the last map,
         // says so in a banner and in /healthz.
@@ -719,16 +836,20 @@ fn fleet_map_from_prometheus() {
             banner.contains("cannot reach Prometheus") && banner.contains("not the fleet now"),
             "{banner}"
         );
-        let past = server.get("/api/graph?at=1795532400");
+        // A moment inside the engine's data (the range is known), asked
+        // of an engine that is gone.
+        let past = server.get(&format!("/api/graph?at={:.3}", now_secs() - 1.0));
         assert_eq!(past.status, 502, "{}", past.body);
         assert!(past.body.contains("Prometheus"), "{}", past.body);
+        let h = server.get("/api/history");
+        assert_eq!(h.status, 502, "{}", h.body);
         assert_eq!(server.get("/").status, 200, "the page is still served");
     });
 }
 
 #[test]
 fn fleet_map_from_victoriametrics() {
-    scenario(Engine::VictoriaMetrics, |_, _, _| {});
+    scenario(Engine::VictoriaMetrics, |_, _, _, _| {});
 }
 
 /// Bad `--fleet*` values exit 2 with a message that names the flag and

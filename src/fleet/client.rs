@@ -1,10 +1,12 @@
-//! The HTTP client of Prometheus's query API (`GET /api/v1/query`), with
+//! The HTTP client of Prometheus's query API (`GET /api/v1/query`,
+//! `/api/v1/query_range`, `/api/v1/status/runtimeinfo`), with
 //! a timeout on every request and the credentials from
 //! `--fleet-token-file` / `--fleet-basic-auth-file`. The only network I/O
 //! of fleet mode; what the answers mean is [`super::query`]'s business.
 
-use super::query::{parse_vector, AnswerError, Sample};
+use super::query::{parse_matrix, parse_retention, parse_vector, AnswerError, Row};
 use base64::Engine as _;
+use serde::de::DeserializeOwned;
 use std::time::Duration;
 
 /// The largest answer read: 10 hosts × 500 flows × 5 values is ~4 MB of
@@ -96,12 +98,72 @@ impl PromClient {
         &self.base
     }
 
-    /// An instant query at `time` (seconds since the epoch; `None`: now).
-    pub fn query(&self, promql: &str, time: Option<f64>) -> Result<Vec<Sample>, QueryError> {
-        let url = format!("{}/api/v1/query", self.base);
-        let mut req = self.agent.get(&url).query("query", promql);
+    /// An instant query at `time` (seconds since the epoch; `None`: now),
+    /// its rows decoded into labels `L`.
+    pub fn query<L: DeserializeOwned>(
+        &self,
+        promql: &str,
+        time: Option<f64>,
+    ) -> Result<Vec<Row<L>>, QueryError> {
+        let mut params = vec![("query", promql.to_string())];
         if let Some(t) = time {
-            req = req.query("time", format!("{t:.3}"));
+            params.push(("time", format!("{t:.3}")));
+        }
+        let started = std::time::Instant::now();
+        let (status, body) = self.get("/api/v1/query", &params)?;
+        let fetched = started.elapsed();
+        let rows = parse_vector(&body).map_err(|error| self.answer(status, error))?;
+        // bench/fleet.sh reads these (RUST_LOG=procnet::fleet=trace).
+        log::trace!(
+            "query {promql}: fetch {:.1} ms, decode {:.1} ms, {} bytes, {} rows",
+            fetched.as_secs_f64() * 1000.0,
+            (started.elapsed() - fetched).as_secs_f64() * 1000.0,
+            body.len(),
+            rows.len()
+        );
+        Ok(rows)
+    }
+
+    /// A range query of one series (an aggregation without `by`) from
+    /// `start` to `end` every `step` seconds: its points.
+    pub fn query_range(
+        &self,
+        promql: &str,
+        start: f64,
+        end: f64,
+        step: f64,
+    ) -> Result<Vec<(f64, f64)>, QueryError> {
+        let params = [
+            ("query", promql.to_string()),
+            ("start", format!("{start:.3}")),
+            ("end", format!("{end:.3}")),
+            ("step", format!("{step:.3}")),
+        ];
+        let (status, body) = self.get("/api/v1/query_range", &params)?;
+        parse_matrix(&body).map_err(|error| self.answer(status, error))
+    }
+
+    /// How far back the engine keeps data, when it says
+    /// (Prometheus's `storageRetention`); `None` when it does not.
+    pub fn retention_secs(&self) -> Option<u64> {
+        let (_, body) = self.get("/api/v1/status/runtimeinfo", &[]).ok()?;
+        parse_retention(&body)
+    }
+
+    fn answer(&self, status: u16, error: AnswerError) -> QueryError {
+        QueryError::Answer {
+            url: self.base.clone(),
+            status,
+            error,
+        }
+    }
+
+    /// `GET base+path?params`: the status and the body.
+    fn get(&self, path: &str, params: &[(&str, String)]) -> Result<(u16, String), QueryError> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self.agent.get(&url);
+        for (k, v) in params {
+            req = req.query(*k, v);
         }
         if let Some(h) = &self.auth {
             req = req.header("Authorization", h);
@@ -120,11 +182,7 @@ impl PromClient {
             .limit(MAX_ANSWER_BYTES)
             .read_to_string()
             .map_err(|e| self.transport(e))?;
-        parse_vector(&body).map_err(|error| QueryError::Answer {
-            url: self.base.clone(),
-            status,
-            error,
-        })
+        Ok((status, body))
     }
 
     fn transport(&self, e: ureq::Error) -> QueryError {
@@ -179,7 +237,9 @@ mod tests {
             &Auth::None,
             Duration::from_secs(2),
         );
-        let e = c.query("up", None).unwrap_err();
+        let e = c
+            .query::<super::super::query::AddressLabels>("up", None)
+            .unwrap_err();
         assert!(matches!(e, QueryError::Unreachable { .. }), "{e}");
         assert!(e.to_string().contains(&format!("127.0.0.1:{port}")), "{e}");
     }
@@ -199,7 +259,9 @@ mod tests {
             &Auth::None,
             Duration::from_millis(300),
         );
-        let e = c.query("up", None).unwrap_err();
+        let e = c
+            .query::<super::super::query::AddressLabels>("up", None)
+            .unwrap_err();
         assert!(matches!(e, QueryError::Timeout { .. }), "{e}");
     }
 }

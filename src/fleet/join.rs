@@ -15,7 +15,7 @@
 //! name and host), a placeholder `ext:<address>`; every fleet node carries
 //! its `host`, which the UI groups by.
 
-use super::query::{self, Sample};
+use super::query::{AddressLabels, FlowLabels, ListenLabels, Row};
 use crate::graph::labels::{address_description, rfc3339};
 use crate::graph::model::{
     Connection, ConnectionsDoc, Edge, GraphDoc, ListenAddr, Listener, Node, NodeKind, Role,
@@ -24,13 +24,22 @@ use crate::snapshot::Proto;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 
-/// What the two queries answered for one instant.
+/// What the engine answered for one instant: plain selectors, one row
+/// per series (a series two jobs scrape comes twice).
 #[derive(Debug, Clone, Default)]
 pub struct FleetRows {
-    /// The flow queries' rows ([`query::flow_queries`]).
-    pub flows: Vec<Sample>,
-    /// The info query's rows ([`query::info_query`]).
-    pub info: Vec<Sample>,
+    /// `procnet_flow_sent_bytes_total`, `…_received_bytes_total` and
+    /// `procnet_flow_open_connections` at `at`.
+    pub sent: Vec<Row<FlowLabels>>,
+    pub received: Vec<Row<FlowLabels>>,
+    pub open: Vec<Row<FlowLabels>>,
+    /// The two counters `window` seconds before `at`: the rates are the
+    /// differences.
+    pub sent_before: Vec<Row<FlowLabels>>,
+    pub received_before: Vec<Row<FlowLabels>>,
+    pub window: f64,
+    pub listen: Vec<Row<ListenLabels>>,
+    pub addresses: Vec<Row<AddressLabels>>,
     /// The evaluation time, seconds since the epoch.
     pub at: f64,
 }
@@ -42,7 +51,7 @@ pub struct FleetView {
     pub connections: ConnectionsDoc,
 }
 
-/// One half-edge's values, gathered from its five rows.
+/// One half-edge's values, gathered from its rows.
 #[derive(Debug, Clone, Copy, Default)]
 struct Half {
     sent: f64,
@@ -52,28 +61,66 @@ struct Half {
     received_rate: f64,
 }
 
-/// The label set of one half-edge (besides the `m` tag).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-struct HalfKey {
-    host: String,
-    role: String,
-    proto: String,
-    process: String,
-    container: String,
-    local_port: String,
-    peer_ip: String,
-    peer_port: String,
-}
+/// The label set of one half-edge.
+type HalfKey = FlowLabels;
 
 /// A listener as the info series show it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct ListenRow {
-    host: String,
-    proto: String,
-    ip: String,
-    port: String,
-    process: String,
-    container: String,
+type ListenRow = ListenLabels;
+
+/// The larger of two reads of one series (two jobs scraping the same
+/// procnet answer the same series twice; the larger is the newer).
+fn by_key(rows: &[Row<FlowLabels>]) -> HashMap<&FlowLabels, f64> {
+    let mut out: HashMap<&FlowLabels, f64> = HashMap::with_capacity(rows.len());
+    for (k, v) in rows {
+        let e = out.entry(k).or_insert(*v);
+        *e = e.max(*v);
+    }
+    out
+}
+
+/// Bytes per second between two reads of a counter `window` seconds apart.
+/// No earlier read (a new series: it starts from zero) or a smaller
+/// current one (a reset: procnet restarted) counts from zero, as `rate()`
+/// does.
+fn rate(now: f64, before: Option<f64>, window: f64) -> f64 {
+    if window <= 0.0 {
+        return 0.0;
+    }
+    match before {
+        Some(b) if b <= now => (now - b) / window,
+        _ => now / window,
+    }
+}
+
+/// The half-edges of `rows`, their values merged.
+fn gather_halves(rows: &FleetRows) -> BTreeMap<HalfKey, Half> {
+    let sent_before = by_key(&rows.sent_before);
+    let received_before = by_key(&rows.received_before);
+    let mut halves: BTreeMap<HalfKey, Half> = BTreeMap::new();
+    for (family, values) in [
+        (0, by_key(&rows.sent)),
+        (1, by_key(&rows.received)),
+        (2, by_key(&rows.open)),
+    ] {
+        for (k, v) in values {
+            if k.host.is_empty() {
+                continue;
+            }
+            let h = halves.entry(k.clone()).or_default();
+            match family {
+                0 => {
+                    h.sent = v;
+                    h.sent_rate = rate(v, sent_before.get(k).copied(), rows.window);
+                }
+                1 => {
+                    h.received = v;
+                    h.received_rate = rate(v, received_before.get(k).copied(), rows.window);
+                }
+                _ => h.open = v,
+            }
+        }
+    }
+    halves
 }
 
 /// The process node id of `process` on `host`.
@@ -114,55 +161,29 @@ fn bytes(v: f64) -> u64 {
 
 /// Builds the fleet map of one instant. `seq` numbers the document.
 pub fn build(rows: &FleetRows, seq: u64) -> FleetView {
-    let mut halves: BTreeMap<HalfKey, Half> = BTreeMap::new();
-    for r in &rows.flows {
-        let key = HalfKey {
-            host: r.label("host").to_string(),
-            role: r.label("role").to_string(),
-            proto: r.label("proto").to_string(),
-            process: r.label("process").to_string(),
-            container: r.label("container").to_string(),
-            local_port: r.label("local_port").to_string(),
-            peer_ip: r.label("peer_ip").to_string(),
-            peer_port: r.label("peer_port").to_string(),
-        };
-        if key.host.is_empty() {
-            continue;
-        }
-        let h = halves.entry(key).or_default();
-        match r.label("m") {
-            query::SENT => h.sent = r.value,
-            query::RECEIVED => h.received = r.value,
-            query::OPEN => h.open = r.value,
-            query::SENT_RATE => h.sent_rate = r.value,
-            query::RECEIVED_RATE => h.received_rate = r.value,
-            _ => {}
-        }
-    }
+    let halves = gather_halves(rows);
     // Host addresses, and which host each address belongs to.
     let mut host_addresses: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     let mut address_host: HashMap<&str, &str> = HashMap::new();
-    let mut listen_rows = Vec::new();
-    for r in &rows.info {
-        match r.label("m") {
-            query::ADDRESS if !r.label("host").is_empty() => {
-                host_addresses
-                    .entry(r.label("host"))
-                    .or_default()
-                    .push(r.label("ip"));
-                address_host.entry(r.label("ip")).or_insert(r.label("host"));
-            }
-            query::LISTEN if !r.label("host").is_empty() => listen_rows.push(ListenRow {
-                host: r.label("host").into(),
-                proto: r.label("proto").into(),
-                ip: r.label("ip").into(),
-                port: r.label("port").into(),
-                process: r.label("process").into(),
-                container: r.label("container").into(),
-            }),
-            _ => {}
+    for (a, _) in &rows.addresses {
+        if a.host.is_empty() {
+            continue;
         }
+        let ips = host_addresses.entry(&a.host).or_default();
+        if !ips.contains(&a.ip.as_str()) {
+            ips.push(&a.ip);
+        }
+        address_host.entry(&a.ip).or_insert(&a.host);
     }
+    for ips in host_addresses.values_mut() {
+        ips.sort_unstable();
+    }
+    let mut listen_rows: Vec<ListenRow> = rows
+        .listen
+        .iter()
+        .filter(|(l, _)| !l.host.is_empty())
+        .map(|(l, _)| l.clone())
+        .collect();
     listen_rows.sort();
     listen_rows.dedup();
     // (proto, ip, port) → listeners; a wildcard listener is reachable on
@@ -441,114 +462,114 @@ impl GraphBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fleet::query;
 
-    fn row(m: &str, labels: &[(&str, &str)], value: f64) -> Sample {
-        let mut l: BTreeMap<String, String> = labels
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        l.insert("m".into(), m.into());
-        Sample {
-            labels: l,
-            time: 1_795_532_400.0,
-            value,
+    /// The rows of a fleet, built up half by half.
+    #[derive(Default)]
+    struct Fleet(FleetRows);
+
+    impl Fleet {
+        fn new() -> Fleet {
+            Fleet(FleetRows {
+                window: 10.0,
+                at: 1_795_532_400.0,
+                ..FleetRows::default()
+            })
         }
-    }
 
-    fn half(
-        m: &str,
-        host: &str,
-        role: &str,
-        process: &str,
-        peer: (&str, &str),
-        lport: &str,
-        v: f64,
-    ) -> Sample {
-        row(
-            m,
-            &[
-                ("host", host),
-                ("role", role),
-                ("proto", "tcp"),
-                ("process", process),
-                ("container", ""),
-                ("local_port", lport),
-                ("peer_ip", peer.0),
-                ("peer_port", peer.1),
-            ],
-            v,
-        )
-    }
+        /// A half-edge: its totals now, its open connections, and its
+        /// totals one window (10 s) ago.
+        #[allow(clippy::too_many_arguments)]
+        fn half(
+            mut self,
+            host: &str,
+            role: &str,
+            process: &str,
+            (peer_ip, peer_port): (&str, &str),
+            local_port: &str,
+            (sent, received, open): (f64, f64, f64),
+            (sent_before, received_before): (f64, f64),
+        ) -> Fleet {
+            let key = FlowLabels {
+                host: host.into(),
+                role: role.into(),
+                proto: "tcp".into(),
+                process: process.into(),
+                local_port: local_port.into(),
+                peer_ip: peer_ip.into(),
+                peer_port: peer_port.into(),
+                ..FlowLabels::default()
+            };
+            let r = &mut self.0;
+            r.sent.push((key.clone(), sent));
+            r.received.push((key.clone(), received));
+            r.open.push((key.clone(), open));
+            r.sent_before.push((key.clone(), sent_before));
+            r.received_before.push((key, received_before));
+            self
+        }
 
-    fn addr(host: &str, ip: &str) -> Sample {
-        row(query::ADDRESS, &[("host", host), ("ip", ip)], 1.0)
-    }
+        /// A client half whose rates are a tenth of its totals a second.
+        fn client(
+            self,
+            host: &str,
+            process: &str,
+            peer: (&str, &str),
+            totals: (f64, f64, f64),
+        ) -> Fleet {
+            self.half(host, "client", process, peer, "", totals, (0.0, 0.0))
+        }
 
-    fn listen(host: &str, ip: &str, port: &str, process: &str) -> Sample {
-        row(
-            query::LISTEN,
-            &[
-                ("host", host),
-                ("proto", "tcp"),
-                ("ip", ip),
-                ("port", port),
-                ("process", process),
-                ("container", ""),
-            ],
-            1.0,
-        )
-    }
-
-    /// A client half with its five rows.
-    fn client(
-        host: &str,
-        process: &str,
-        peer: (&str, &str),
-        sent: f64,
-        recv: f64,
-        open: f64,
-    ) -> Vec<Sample> {
-        vec![
-            half(query::SENT, host, "client", process, peer, "", sent),
-            half(query::RECEIVED, host, "client", process, peer, "", recv),
-            half(query::OPEN, host, "client", process, peer, "", open),
-            half(
-                query::SENT_RATE,
+        /// A server half with one open connection moving a byte a second
+        /// each way.
+        fn server(
+            self,
+            host: &str,
+            process: &str,
+            lport: &str,
+            peer_ip: &str,
+            (sent, received): (f64, f64),
+        ) -> Fleet {
+            self.half(
                 host,
-                "client",
+                "server",
                 process,
-                peer,
-                "",
-                sent / 10.0,
-            ),
-            half(
-                query::RECEIVED_RATE,
-                host,
-                "client",
-                process,
-                peer,
-                "",
-                recv / 10.0,
-            ),
-        ]
-    }
+                (peer_ip, ""),
+                lport,
+                (sent, received, 1.0),
+                (sent - 10.0, received - 10.0),
+            )
+        }
 
-    fn server(
-        host: &str,
-        process: &str,
-        lport: &str,
-        peer_ip: &str,
-        sent: f64,
-        recv: f64,
-    ) -> Vec<Sample> {
-        let p = (peer_ip, "");
-        vec![
-            half(query::SENT, host, "server", process, p, lport, sent),
-            half(query::RECEIVED, host, "server", process, p, lport, recv),
-            half(query::OPEN, host, "server", process, p, lport, 1.0),
-            half(query::SENT_RATE, host, "server", process, p, lport, 1.0),
-            half(query::RECEIVED_RATE, host, "server", process, p, lport, 1.0),
-        ]
+        fn addr(mut self, host: &str, ip: &str) -> Fleet {
+            self.0.addresses.push((
+                AddressLabels {
+                    host: host.into(),
+                    ip: ip.into(),
+                },
+                1.0,
+            ));
+            self
+        }
+
+        fn listen(mut self, host: &str, ip: &str, port: &str, process: &str) -> Fleet {
+            self.0.listen.push((
+                ListenLabels {
+                    host: host.into(),
+                    proto: "tcp".into(),
+                    ip: ip.into(),
+                    port: port.into(),
+                    process: process.into(),
+                    container: String::new(),
+                },
+                1.0,
+            ));
+            self
+        }
+
+        fn graph(&self) -> GraphDoc {
+            build(&self.0, 1).graph
+        }
     }
 
     fn edge<'a>(g: &'a GraphDoc, from: &str, to: &str) -> &'a Edge {
@@ -559,50 +580,23 @@ mod tests {
     }
 
     fn three_hosts() -> FleetRows {
-        let mut flows = Vec::new();
-        // api@A → postgres@B (B listens on 0.0.0.0: matches B's address).
-        flows.extend(client(
-            "A",
-            "api",
-            ("198.18.0.2", "5432"),
-            1000.0,
-            50.0,
-            2.0,
-        ));
-        flows.extend(server("B", "postgres", "5432", "198.18.0.1", 50.0, 1000.0));
-        // worker@C → web@A (A listens on its own address).
-        flows.extend(client(
-            "C",
-            "worker",
-            ("198.18.0.1", "8080"),
-            300.0,
-            7000.0,
-            1.0,
-        ));
-        flows.extend(server("A", "web", "8080", "198.18.0.3", 7000.0, 300.0));
-        // worker@C → 198.18.0.99:443 (no procnet there).
-        flows.extend(client(
-            "C",
-            "worker",
-            ("198.18.0.99", "443"),
-            10.0,
-            20.0,
-            1.0,
-        ));
-        // A client without procnet → postgres@B.
-        flows.extend(server("B", "postgres", "5432", "198.18.0.50", 5.0, 600.0));
-        let info = vec![
-            addr("A", "198.18.0.1"),
-            addr("B", "198.18.0.2"),
-            addr("C", "198.18.0.3"),
-            listen("B", "0.0.0.0", "5432", "postgres"),
-            listen("A", "198.18.0.1", "8080", "web"),
-        ];
-        FleetRows {
-            flows,
-            info,
-            at: 1_795_532_400.0,
-        }
+        Fleet::new()
+            // api@A → postgres@B (B listens on 0.0.0.0: matches B's address).
+            .client("A", "api", ("198.18.0.2", "5432"), (1000.0, 50.0, 2.0))
+            .server("B", "postgres", "5432", "198.18.0.1", (50.0, 1000.0))
+            // worker@C → web@A (A listens on its own address).
+            .client("C", "worker", ("198.18.0.1", "8080"), (300.0, 7000.0, 1.0))
+            .server("A", "web", "8080", "198.18.0.3", (7000.0, 300.0))
+            // worker@C → 198.18.0.99:443 (no procnet there).
+            .client("C", "worker", ("198.18.0.99", "443"), (10.0, 20.0, 1.0))
+            // A client without procnet → postgres@B.
+            .server("B", "postgres", "5432", "198.18.0.50", (5.0, 600.0))
+            .addr("A", "198.18.0.1")
+            .addr("B", "198.18.0.2")
+            .addr("C", "198.18.0.3")
+            .listen("B", "0.0.0.0", "5432", "postgres")
+            .listen("A", "198.18.0.1", "8080", "web")
+            .0
     }
 
     #[test]
@@ -657,57 +651,71 @@ mod tests {
 
     #[test]
     fn loopback_only_joins_its_own_host_and_idle_halves_are_left_out() {
-        let mut flows = client("A", "api", ("127.0.0.1", "6379"), 5.0, 5.0, 1.0);
-        flows.extend(
-            client("A", "old", ("198.18.0.2", "5432"), 5.0, 5.0, 0.0)
-                .into_iter()
-                .map(|mut s| {
-                    if s.label("m").ends_with("rate") {
-                        s.value = 0.0;
-                    }
-                    s
-                }),
-        );
-        let info = vec![
-            listen("B", "127.0.0.1", "6379", "redis"),
-            listen("A", "127.0.0.1", "6379", "redis"),
-        ];
-        let g = build(
-            &FleetRows {
-                flows,
-                info,
-                at: 0.0,
-            },
-            1,
-        )
-        .graph;
+        let g = Fleet::new()
+            .client("A", "api", ("127.0.0.1", "6379"), (5.0, 5.0, 1.0))
+            // Closed and idle: no open connection, no bytes in the window.
+            .half(
+                "A",
+                "client",
+                "old",
+                ("198.18.0.2", "5432"),
+                "",
+                (5.0, 5.0, 0.0),
+                (5.0, 5.0),
+            )
+            .listen("B", "127.0.0.1", "6379", "redis")
+            .listen("A", "127.0.0.1", "6379", "redis")
+            .graph();
         assert_eq!(g.edges.len(), 1, "{:#?}", g.edges);
         assert_eq!(g.edges[0].to, "svc:A/redis");
     }
 
     #[test]
     fn a_wildcard_v6_listener_matches_both_families_of_its_host() {
-        let mut flows = client("A", "api", ("198.18.0.2", "80"), 1.0, 1.0, 1.0);
-        flows.extend(client("A", "api", ("fd00::2", "80"), 1.0, 1.0, 1.0));
-        let info = vec![
-            addr("B", "198.18.0.2"),
-            addr("B", "fd00::2"),
-            listen("B", "::", "80", "nginx"),
-        ];
-        let g = build(
-            &FleetRows {
-                flows,
-                info,
-                at: 0.0,
-            },
-            1,
-        )
-        .graph;
+        let g = Fleet::new()
+            .client("A", "api", ("198.18.0.2", "80"), (1.0, 1.0, 1.0))
+            .client("A", "api", ("fd00::2", "80"), (1.0, 1.0, 1.0))
+            .addr("B", "198.18.0.2")
+            .addr("B", "fd00::2")
+            .listen("B", "::", "80", "nginx")
+            .graph();
         assert_eq!(g.edges.len(), 1);
         assert_eq!(
             (g.edges[0].to.as_str(), g.edges[0].count),
             ("svc:B/nginx", 2)
         );
+    }
+
+    #[test]
+    fn rates_are_counter_differences_over_the_window() {
+        let g = Fleet::new()
+            // 500 bytes sent in the 10 s window; the received counter was
+            // reset (procnet restarted), so it counts from zero.
+            .half(
+                "A",
+                "client",
+                "api",
+                ("198.18.0.2", "80"),
+                "",
+                (1500.0, 40.0, 1.0),
+                (1000.0, 900.0),
+            )
+            .graph();
+        let e = &g.edges[0];
+        assert_eq!((e.tx_rate, e.rx_rate), (Some(50.0), Some(4.0)));
+        assert_eq!(rate(10.0, None, 10.0), 1.0, "a new series starts from zero");
+        assert_eq!(rate(10.0, Some(5.0), 0.0), 0.0);
+    }
+
+    #[test]
+    fn a_series_two_jobs_scrape_counts_once() {
+        let mut f = Fleet::new().client("A", "api", ("198.18.0.9", "80"), (100.0, 10.0, 1.0));
+        // The second job's read of the same series, a scrape older.
+        let again = f.0.sent[0].0.clone();
+        f.0.sent.push((again.clone(), 90.0));
+        f.0.open.push((again, 1.0));
+        let e = &f.graph().edges[0];
+        assert_eq!((e.tx_bytes, e.count), (Some(100), 1));
     }
 
     #[test]
@@ -733,17 +741,43 @@ mod tests {
 
     #[test]
     fn rows_recorded_from_prometheus_join() {
-        let flows = query::parse_vector(include_str!("testdata/prometheus_flows.json")).unwrap();
-        let info = query::parse_vector(include_str!("testdata/prometheus_info.json")).unwrap();
-        let g = build(
-            &FleetRows {
-                flows,
-                info,
-                at: 0.0,
-            },
-            1,
-        )
-        .graph;
+        // Recorded from the earlier tagged queries: the `m` label says
+        // which family a row is.
+        #[derive(serde::Deserialize)]
+        struct Tagged {
+            #[serde(default)]
+            m: String,
+            #[serde(flatten)]
+            flow: FlowLabels,
+        }
+        let tagged: Vec<Row<Tagged>> =
+            query::parse_vector(include_str!("testdata/prometheus_flows.json")).unwrap();
+        let family = |m: &str| -> Vec<Row<FlowLabels>> {
+            tagged
+                .iter()
+                .filter(|(t, _)| t.m == m)
+                .map(|(t, v)| (t.flow.clone(), *v))
+                .collect()
+        };
+        let info = include_str!("testdata/prometheus_info.json");
+        let rows = FleetRows {
+            sent: family("sent"),
+            received: family("received"),
+            open: family("open"),
+            window: 10.0,
+            listen: query::parse_vector::<ListenLabels>(info)
+                .unwrap()
+                .into_iter()
+                .filter(|(l, _)| !l.port.is_empty())
+                .collect(),
+            addresses: query::parse_vector::<AddressLabels>(info)
+                .unwrap()
+                .into_iter()
+                .filter(|(a, _)| !a.ip.is_empty())
+                .collect(),
+            ..FleetRows::default()
+        };
+        let g = build(&rows, 1).graph;
         let e = edge(&g, "svc:hostA/fleetclient", "svc:hostB/fleetserver");
         assert!(e.tx_bytes.unwrap_or(0) > 0 && e.count > 0, "{e:?}");
     }

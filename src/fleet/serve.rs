@@ -10,10 +10,11 @@
 //! reached and how old the map is.
 
 use super::client::QueryError;
-use super::{now_secs, parse_time, FleetReader};
+use super::{now_secs, parse_time, AtError, CachedView, FleetReader, OutOfRange};
 use crate::graph::diff::diff;
-use crate::graph::labels::rfc3339;
 use crate::graph::model::GraphDoc;
+use crate::history::time::rfc3339_ms;
+use crate::serve::history_routes::ACTIVITY_BUCKETS;
 use crate::serve::routes::{guard, AppState};
 use crate::serve::views::SampleViews;
 use crate::serve::{status_json, Shared, StreamMessage};
@@ -213,112 +214,155 @@ pub fn router(state: Arc<FleetState>, app: AppState, base: Router) -> Router {
         .route("/api/graph", get(graph))
         .route("/api/connections", get(connections))
         .route("/api/changes", get(changes))
+        .route("/api/history", get(history))
         .route_layer(middleware::from_fn_with_state(app, guard))
         .with_state(state)
         .fallback_service(base)
 }
 
-fn text(status: StatusCode, body: String) -> Response {
+/// A response that no cache keeps (every fleet document is of its moment).
+fn respond(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response {
     (
         status,
         [
-            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CONTENT_TYPE, content_type),
             (header::CACHE_CONTROL, "no-store"),
         ],
-        body,
+        body.into(),
     )
         .into_response()
+}
+
+fn text(status: StatusCode, body: String) -> Response {
+    respond(status, "text/plain; charset=utf-8", body)
+}
+
+fn json_with(status: StatusCode, body: Bytes) -> Response {
+    respond(status, "application/json", body)
 }
 
 fn json(body: Bytes) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "application/json"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        body,
-    )
-        .into_response()
+    json_with(StatusCode::OK, body)
+}
+
+/// A failed request, turned into a response at the end.
+enum Failure {
+    /// A status and its `text/plain` message.
+    Text(StatusCode, String),
+    /// A moment outside the engine's data: the 416 a single host answers
+    /// (`{error, at, oldest, newest, oldestMs, newestMs}`).
+    OutOfRange(OutOfRange),
+}
+
+fn fail(f: Failure) -> Response {
+    match f {
+        Failure::Text(status, body) => text(status, body),
+        Failure::OutOfRange(e) => {
+            let ms = |s: f64| (s.max(0.0) * 1000.0) as u64;
+            let oldest = e.covered.map(|c| ms(c.oldest));
+            let newest = e.covered.map(|c| ms(c.newest));
+            let error = match e.covered {
+                Some(_) => format!(
+                    "{} is outside the engine's fleet data; ask for a time from oldest to newest",
+                    rfc3339_ms(ms(e.at))
+                ),
+                None => {
+                    "the engine has no fleet data yet: no host's procnet has been scraped".into()
+                }
+            };
+            let body = serde_json::json!({
+                "error": error,
+                "at": rfc3339_ms(ms(e.at)),
+                "oldest": oldest.map(rfc3339_ms),
+                "newest": newest.map(rfc3339_ms),
+                "oldestMs": oldest,
+                "newestMs": newest,
+            });
+            json_with(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
+            )
+        }
+    }
 }
 
 /// A time parameter, or the 400 that says what is wrong with it.
-/// A failed request: its status and the message (small, so `Result`s
-/// stay small; turned into a response at the end).
-type Failure = (StatusCode, String);
-
-fn fail((status, body): Failure) -> Response {
-    text(status, body)
-}
-
 fn time_param(params: &HashMap<String, String>, name: &str) -> Result<Option<f64>, Failure> {
     match params.get(name) {
         None => Ok(None),
         Some(v) => parse_time(v)
             .map(Some)
-            .map_err(|e| (StatusCode::BAD_REQUEST, format!("procnet: {name}: {e}\n"))),
+            .map_err(|e| Failure::Text(StatusCode::BAD_REQUEST, format!("procnet: {name}: {e}\n"))),
     }
 }
 
 /// Asks the engine off the async workers.
 async fn ask<T: Send + 'static>(
     state: &Arc<FleetState>,
-    f: impl FnOnce(&FleetReader) -> Result<T, QueryError> + Send + 'static,
+    f: impl FnOnce(&FleetReader) -> Result<T, AtError> + Send + 'static,
 ) -> Result<T, Failure> {
     let reader = state.reader.clone();
     match tokio::task::spawn_blocking(move || f(&reader)).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err((StatusCode::BAD_GATEWAY, format!("procnet: {e}\n"))),
-        Err(_) => Err((
+        Ok(Err(AtError::Engine(e))) => Err(Failure::Text(
+            StatusCode::BAD_GATEWAY,
+            format!("procnet: {e}\n"),
+        )),
+        Ok(Err(AtError::OutOfRange(e))) => Err(Failure::OutOfRange(e)),
+        Err(_) => Err(Failure::Text(
             StatusCode::INTERNAL_SERVER_ERROR,
             "procnet: the fleet query failed (see the server log)\n".into(),
         )),
     }
 }
 
-/// `/api/graph[?at=T]`: live from the producer, or the engine at `T`.
+/// `/api/graph[?at=T]` and `/api/connections[?at=T]`: live from the
+/// producer, or the engine at `T` (cached per step once settled).
+async fn document(
+    state: Arc<FleetState>,
+    params: HashMap<String, String>,
+    live: impl FnOnce(&FleetState) -> Bytes,
+    pick: fn(&CachedView) -> Bytes,
+) -> Response {
+    match time_param(&params, "at") {
+        Err(f) => fail(f),
+        Ok(None) => json(live(&state)),
+        Ok(Some(at)) => match ask(&state, move |r| r.view_cached(at)).await {
+            Ok(v) => json(pick(&v)),
+            Err(f) => fail(f),
+        },
+    }
+}
+
 async fn graph(
     State(state): State<Arc<FleetState>>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let at = match time_param(&params, "at") {
-        Ok(at) => at,
-        Err(f) => return fail(f),
-    };
-    let Some(at) = at else {
-        return json(state.shared.read().graph_json.clone());
-    };
-    match ask(&state, move |r| r.view_at(at, 0)).await {
-        Ok(v) => json(Bytes::from(
-            serde_json::to_vec(&v.graph).unwrap_or_default(),
-        )),
-        Err(f) => fail(f),
-    }
+    document(
+        state,
+        params,
+        |s| s.shared.read().graph_json.clone(),
+        |v| v.graph_json.clone(),
+    )
+    .await
 }
 
-/// `/api/connections[?at=T]`.
 async fn connections(
     State(state): State<Arc<FleetState>>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let at = match time_param(&params, "at") {
-        Ok(at) => at,
-        Err(f) => return fail(f),
-    };
-    let Some(at) = at else {
-        return json(
-            state
-                .connections
+    document(
+        state,
+        params,
+        |s| {
+            s.connections
                 .read()
                 .unwrap_or_else(|e| e.into_inner())
-                .clone(),
-        );
-    };
-    match ask(&state, move |r| r.view_at(at, 0)).await {
-        Ok(v) => json(Bytes::from(
-            serde_json::to_vec(&v.connections).unwrap_or_default(),
-        )),
-        Err(f) => fail(f),
-    }
+                .clone()
+        },
+        |v| v.connections_json.clone(),
+    )
+    .await
 }
 
 /// `/api/changes?from=T1&to=T2` (`to` defaults to now): what changed
@@ -330,7 +374,7 @@ async fn changes(
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
     let (from, to) = match (time_param(&params, "from"), time_param(&params, "to")) {
-        (Ok(Some(f)), Ok(t)) => (f, t.unwrap_or_else(now_secs)),
+        (Ok(Some(f)), Ok(t)) => (f, t),
         (Ok(None), _) => {
             return text(
                 StatusCode::BAD_REQUEST,
@@ -339,18 +383,76 @@ async fn changes(
         }
         (Err(f), _) | (_, Err(f)) => return fail(f),
     };
+    let to_or_now = to.unwrap_or_else(now_secs);
     match ask(&state, move |r| {
-        Ok((r.view_at(from, 1)?, r.view_at(to, 2)?))
+        let a = r.view_cached(from)?;
+        let b = match to {
+            Some(t) => r.view_cached(t)?,
+            None => Arc::new(CachedView::from(r.view_at(to_or_now, 0)?)),
+        };
+        Ok((a, b))
     })
     .await
     {
         Ok((a, b)) => {
             // The same document as a single host's `/api/changes`; the
             // closed connections in between are not in the fleet series.
-            let mut c = crate::history::changes::changes(&a.graph, &b.graph, 0);
-            c.from = rfc3339((from * 1000.0) as u64);
-            c.to = rfc3339((to * 1000.0) as u64);
+            let mut c = crate::history::changes::changes(&a.view.graph, &b.view.graph, 0);
+            c.from = rfc3339_ms((from * 1000.0) as u64);
+            c.to = rfc3339_ms((to_or_now * 1000.0) as u64);
             json(Bytes::from(serde_json::to_vec(&c).unwrap_or_default()))
+        }
+        Err(f) => fail(f),
+    }
+}
+
+/// `/api/history[?buckets=N]`: the engine's covered range, the steps and
+/// the activity strip, in the shape of a single host's (docs/contract.md);
+/// the fields about procnet's own store (`bytes`, `capBytes`, `blocks`,
+/// `droppedBlocks`, `flows`) are 0: the engine keeps the fleet's history.
+async fn history(
+    State(state): State<Arc<FleetState>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let buckets = match params.get("buckets").map(|b| b.parse::<usize>()) {
+        None => ACTIVITY_BUCKETS,
+        Some(Ok(b)) if (1..=10_000).contains(&b) => b,
+        Some(_) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                "procnet: buckets: give a number from 1 to 10000\n".into(),
+            )
+        }
+    };
+    let interval_ms = state.reader.interval_ms();
+    match ask(&state, move |r| Ok(r.strip(buckets)?)).await {
+        Ok(strip) => {
+            let (range, steps, activity) = match strip {
+                Some(s) => (Some(s.covered), s.steps, s.activity),
+                None => (None, Vec::new(), Vec::new()),
+            };
+            let ms = |s: f64| (s.max(0.0) * 1000.0) as u64;
+            let oldest = range.map(|c| ms(c.oldest));
+            let newest = range.map(|c| ms(c.newest));
+            let body = serde_json::json!({
+                "live": true,
+                "recording": false,
+                "oldest": oldest.map(rfc3339_ms),
+                "newest": newest.map(rfc3339_ms),
+                "oldestMs": oldest,
+                "newestMs": newest,
+                "intervalMs": interval_ms,
+                "samples": steps.len(),
+                "bytes": 0,
+                "capBytes": 0,
+                "blocks": 0,
+                "droppedBlocks": 0,
+                "flows": 0,
+                "warnings": Vec::<String>::new(),
+                "seqs": steps.iter().map(|t| [*t, *t / interval_ms]).collect::<Vec<_>>(),
+                "activity": activity,
+            });
+            json(Bytes::from(serde_json::to_vec(&body).unwrap_or_default()))
         }
         Err(f) => fail(f),
     }

@@ -711,7 +711,10 @@ fn run_fleet(
         service_ports: config.options.service_ports.clone(),
     };
     let shared = Arc::new(Shared::new(stall_interval, Fault::None, no_history));
-    let state = fleet_serve::FleetState::new(shared.clone(), crate::fleet::FleetReader::new(fleet));
+    let state = fleet_serve::FleetState::new(
+        shared.clone(),
+        crate::fleet::FleetReader::new(fleet, config.interval),
+    );
     let producer = {
         let state = state.clone();
         let interval = config.interval;
