@@ -27,9 +27,18 @@ test('the fleet map shows process@host nodes and groups them by host', { skip: !
     for (const h of new Set(hosts.filter(Boolean))) {
       assert.ok(drawn.includes(`group:${h}`), `a group for host ${h} in ${drawn}`);
     }
+    await page.waitForFunction(() => !window.__procnet.layoutRunning, null, { timeout: 20000 });
     await page.click('[data-testid="fit"]');
     await page.waitForTimeout(1500);
     await screenshot(page, 'fleet-grouped');
+    // the host groups are laid out apart, not stacked where their members' centroids fell
+    const groups = await page.evaluate(() => window.__procnet.viewNodeIds().filter((id) => id.startsWith('group:'))
+      .map((id) => ({ id, ...window.__procnet.position(id), r: window.__procnet.viewNode(id).r })));
+    for (const a of groups) for (const b of groups) {
+      if (a.id >= b.id) continue;
+      const d = Math.hypot(a.x - b.x, a.y - b.y);
+      assert.ok(d >= a.r + b.r, `${a.id} and ${b.id} overlap: ${d.toFixed(1)} apart, radii ${a.r} + ${b.r}`);
+    }
     assert.deepEqual(errors, []);
   } finally { await context.close(); }
 });
