@@ -376,32 +376,84 @@ pub fn apply(prev: &Snapshot, delta: &SnapshotDelta) -> Result<Snapshot, BadDelt
 }
 
 /// [`apply_script`] taking `prev` by value: entries are moved, not cloned
-/// (a socket's clone allocates its owner list), so a chain of deltas
-/// costs a copy of the list per delta instead of 20k allocations.
+/// (a socket's clone allocates its owner list). The usual delta reads
+/// `prev` in order, each entry at most once (the kernel's order stays
+/// put): then a calm one (only runs and patches covering all of `prev`)
+/// is applied in place, in the time of its patches, and any other in one
+/// pass of moves. Only a delta that reorders or repeats entries pays for
+/// the general walk.
 fn apply_script_owned<T: Clone, P>(
-    prev: Vec<T>,
+    mut prev: Vec<T>,
     ops: &[ListOp<T, P>],
-    patch: impl Fn(T, &P) -> T,
+    patch: impl Fn(&mut T, &P),
 ) -> Result<Vec<T>, BadDelta> {
     let len = prev.len();
     let bad = |index: usize| BadDelta { index, len };
+    // Bounds, and how `ops` read `prev`.
+    let (mut in_order, mut in_place, mut next) = (true, true, 0usize);
+    for op in ops {
+        let (from, n) = match op {
+            ListOp::Copy(from, n) => (*from as usize, *n as usize),
+            ListOp::Patch(from, _) => (*from as usize, 1),
+            ListOp::New(_) => {
+                in_place = false;
+                continue;
+            }
+        };
+        let end = from.saturating_add(n);
+        if end > len {
+            return Err(bad(end));
+        }
+        in_order &= from >= next;
+        in_place &= from == next;
+        next = end;
+    }
+    if in_place && next == len {
+        for op in ops {
+            if let ListOp::Patch(i, p) = op {
+                patch(&mut prev[*i as usize], p);
+            }
+        }
+        return Ok(prev);
+    }
+    if in_order {
+        let mut out: Vec<T> = Vec::with_capacity(len + 16);
+        let mut src = prev.into_iter();
+        let mut pos = 0usize;
+        let skip_to = |src: &mut std::vec::IntoIter<T>, pos: &mut usize, from: usize| {
+            if from > *pos {
+                src.nth(from - *pos - 1);
+            }
+            *pos = from;
+        };
+        for op in ops {
+            match op {
+                ListOp::Copy(from, n) => {
+                    skip_to(&mut src, &mut pos, *from as usize);
+                    out.extend(src.by_ref().take(*n as usize));
+                    pos += *n as usize;
+                }
+                ListOp::Patch(from, p) => {
+                    skip_to(&mut src, &mut pos, *from as usize);
+                    let mut v = src.next().ok_or_else(|| bad(pos))?;
+                    patch(&mut v, p);
+                    out.push(v);
+                    pos += 1;
+                }
+                ListOp::New(item) => out.push(item.clone()),
+            }
+        }
+        return Ok(out);
+    }
     // How often each entry is used: one used again is cloned until its
     // last use, which takes it.
     let mut uses: Vec<u32> = vec![0; len];
     for op in ops {
         match op {
-            ListOp::Copy(from, n) => {
-                let (from, n) = (*from as usize, *n as usize);
-                if from.saturating_add(n) > len {
-                    return Err(bad(from.saturating_add(n)));
-                }
-                uses[from..from + n].iter_mut().for_each(|u| *u += 1);
-            }
-            ListOp::Patch(from, _) => {
-                *uses
-                    .get_mut(*from as usize)
-                    .ok_or_else(|| bad(*from as usize))? += 1
-            }
+            ListOp::Copy(from, n) => uses[*from as usize..(*from + *n) as usize]
+                .iter_mut()
+                .for_each(|u| *u += 1),
+            ListOp::Patch(from, _) => uses[*from as usize] += 1,
             ListOp::New(_) => {}
         }
     }
@@ -425,8 +477,9 @@ fn apply_script_owned<T: Clone, P>(
                 }
             }
             ListOp::Patch(from, p) => {
-                let v = take(*from as usize)?;
-                out.push(patch(v, p));
+                let mut v = take(*from as usize)?;
+                patch(&mut v, p);
+                out.push(v);
             }
             ListOp::New(item) => out.push(item.clone()),
         }
@@ -445,13 +498,12 @@ pub fn apply_owned(prev: Snapshot, delta: &SnapshotDelta) -> Result<Snapshot, Ba
             .unwrap_or(prev.local_addresses),
         interfaces: delta.interfaces.clone().unwrap_or(prev.interfaces),
         processes: apply_script_owned(prev.processes, &delta.processes, |_, p| match *p {})?,
-        sockets: apply_script_owned(prev.sockets, &delta.sockets, |old, p| Socket {
-            state: p.state,
-            bytes_sent: p.bytes_sent,
-            bytes_received: p.bytes_received,
-            tcp_health: p.tcp_health,
-            closed: p.closed,
-            ..old
+        sockets: apply_script_owned(prev.sockets, &delta.sockets, |s, p| {
+            s.state = p.state;
+            s.bytes_sent = p.bytes_sent;
+            s.bytes_received = p.bytes_received;
+            s.tcp_health = p.tcp_health;
+            s.closed = p.closed;
         })?,
         diagnostics: delta.diagnostics.clone().unwrap_or(prev.diagnostics),
         captured: delta.captured.clone(),
@@ -503,12 +555,26 @@ mod tests {
     }
 
     fn arb_process() -> impl Strategy<Value = Process> {
-        (1u32..6, proptest::option::of(0u64..3), "[a-z]{1,3}").prop_map(|(pid, st, name)| Process {
-            pid,
-            start_time: st,
-            name,
-            ..Process::default()
-        })
+        (
+            1u32..6,
+            proptest::option::of(0u64..3),
+            "[a-z]{1,3}",
+            proptest::collection::vec("[a-c]{0,2}", 0..3),
+            proptest::option::of("/[a-c]{1,2}"),
+            proptest::option::of("[a-c]{1,2}"),
+            proptest::option::of(0u32..3),
+        )
+            .prop_map(|(pid, st, name, cmdline, exe, user, uid)| Process {
+                pid,
+                start_time: st,
+                name,
+                cmdline,
+                exe,
+                uid,
+                container_id: user.as_ref().map(|u| format!("c{u}")),
+                user,
+                ppid: uid,
+            })
     }
 
     fn arb_snapshot() -> impl Strategy<Value = Snapshot> {
@@ -526,6 +592,13 @@ mod tests {
                 } else {
                     vec!["127.0.0.1".parse().unwrap()]
                 },
+                interfaces: v6
+                    .then(|| Interface {
+                        name: "lo".into(),
+                        addresses: vec!["::1".parse().unwrap()],
+                    })
+                    .into_iter()
+                    .collect(),
                 sockets,
                 processes,
                 diagnostics: Diagnostics {
@@ -571,7 +644,41 @@ mod tests {
             let text = serde_json::to_string(&d).unwrap();
             let back: SnapshotDelta = serde_json::from_str(&text).unwrap();
             prop_assert_eq!(apply(&prev, &back).unwrap(), next.clone());
+            // And through the binary form (block format version 2).
+            let back = binary_round_trip(&prev, &d);
+            prop_assert_eq!(&back.0, &prev);
+            prop_assert_eq!(apply(&back.0, &back.1).unwrap(), next.clone());
             // Moving entries out of `prev` builds the same sample.
+            prop_assert_eq!(apply_owned(prev, &d).unwrap(), next);
+        }
+
+        #[test]
+        fn every_way_of_applying_builds_the_same_sample(
+            prev in arb_snapshot(),
+            bits in any::<u64>(),
+            mode in 0u8..3,
+        ) {
+            let mut next = prev.clone();
+            next.taken_at_ms += 1000;
+            for (i, s) in next.sockets.iter_mut().enumerate() {
+                if bits >> (i % 64) & 1 == 1 {
+                    s.bytes_sent = Some(s.bytes_sent.unwrap_or(0) + 7);
+                    s.state = SocketState::TimeWait;
+                }
+            }
+            let n = next.sockets.len();
+            match mode {
+                // In order with a gap: one pass of moves.
+                1 if n > 0 => {
+                    next.sockets.remove((bits >> 8) as usize % n);
+                }
+                // Reordered: the general walk.
+                2 => next.sockets.reverse(),
+                // Counters only: in place.
+                _ => {}
+            }
+            let d = delta(&prev, &next);
+            prop_assert_eq!(apply(&prev, &d).unwrap(), next.clone());
             prop_assert_eq!(apply_owned(prev, &d).unwrap(), next);
         }
 
@@ -580,6 +687,40 @@ mod tests {
             let d = delta(&prev, &next);
             prop_assert_eq!(apply(&prev, &d).unwrap(), next.clone());
             prop_assert_eq!(apply_owned(prev, &d).unwrap(), next);
+        }
+    }
+
+    /// `prev` as a keyframe and `d` as the delta after it, through the
+    /// binary frames of one block and back.
+    fn binary_round_trip(prev: &Snapshot, d: &SnapshotDelta) -> (Snapshot, SnapshotDelta) {
+        use crate::history::wire::{decode_range, encode, split, Interner};
+        let meta = SampleMeta {
+            at_ms: 1,
+            seq: 1,
+            edges: 0,
+            bytes_total: 0,
+        };
+        let mut strings = Interner::default();
+        let mut raw = encode(
+            &FrameRef {
+                meta,
+                containers: None,
+                body: FrameBodyRef::Key(prev),
+            },
+            &mut strings,
+        );
+        raw.extend(encode(
+            &FrameRef {
+                meta,
+                containers: None,
+                body: FrameBodyRef::Delta(d),
+            },
+            &mut strings,
+        ));
+        let mut frames = decode_range(&split(&raw).unwrap(), 0, 2).unwrap();
+        match (frames.remove(0).body, frames.remove(0).body) {
+            (FrameBody::Key(k), FrameBody::Delta(d)) => (*k, *d),
+            _ => panic!("a keyframe and a delta"),
         }
     }
 
