@@ -15,7 +15,7 @@
 #   CONNS (10000), WINDOW (seconds per phase, default 90: a block is 60 s),
 #   BASELINE (another procnet binary: its `?at=` latency and sampler CPU
 #   are measured too, in the same run on the same held connections),
-#   AT_QUERIES (60), AT_RECENT_S (150), BUSY (1; 0 skips the busy phase).
+#   AT_QUERIES (60), AT_RECENT_S (180), BUSY (1; 0 skips the busy phase).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PROCNET=${PROCNET:-target/release/procnet}
@@ -77,11 +77,11 @@ phase() {
 # at_latency PORT — `?at=` latency over the whole kept window: AT_QUERIES
 # (default 60) seconds drawn uniformly from oldest to newest (the same
 # seeded offsets for every build), in that order. Prints, in ms:
-# "median p90 max" of all, of those older than AT_RECENT_S (default 150 s:
+# "median p90 max" of all, of those older than AT_RECENT_S (default 180 s:
 # past the checkpoints of 20k sockets) and of the first query of each
 # minute-long block (its block not decoded yet), then the count older.
 at_latency() {
-  python3 - "$1" "${AT_QUERIES:-60}" "${AT_RECENT_S:-150}" <<'PY'
+  python3 - "$1" "${AT_QUERIES:-60}" "${AT_RECENT_S:-180}" <<'PY'
 import json, random, sys, time, urllib.request
 port, n, recent_s = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
 h = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/history"))
@@ -144,7 +144,7 @@ printf '| disk per hour (`--record`), calm | %.1f MiB | %.0f MiB gzip -6 | %.1fx
 at_rows() { # LABEL "median p90 max ×3 count"
   set -- "$1" $2
   printf '| %s `?at=` any second, median / p90 / max of %s | %s / %s / %s ms | | |\n' "$1" "${AT_QUERIES:-60}" "$2" "$3" "$4"
-  printf '| %s `?at=` older than %s s (%s of them), median / p90 / max | %s / %s / %s ms | | |\n' "$1" "${AT_RECENT_S:-150}" "${11}" "$5" "$6" "$7"
+  printf '| %s `?at=` older than %s s (%s of them), median / p90 / max | %s / %s / %s ms | | |\n' "$1" "${AT_RECENT_S:-180}" "${11}" "$5" "$6" "$7"
   printf '| %s `?at=` first query of a block, median / p90 / max | %s / %s / %s ms | | |\n' "$1" "$8" "$9" "${10}"
 }
 at_rows procnet "$lat"

@@ -194,7 +194,7 @@ fn main() {
         }),
     );
     step(
-        "59 deltas, moved through the chain (now)",
+        "59 deltas as a chain of references (now)",
         median_ms(rounds, || {
             std::hint::black_box(rebuild_upto(&frames, 59).unwrap());
         }),

@@ -6,7 +6,7 @@
 //! bytes live in memory and in recording segments
 //! (docs/recording-format.md), so recording costs no second encoding.
 
-use crate::history::frame::{apply, apply_owned, BadDelta, Frame, FrameBody, FrameRef};
+use crate::history::frame::{apply, apply_chain, BadDelta, Frame, FrameBody, FrameRef};
 use crate::history::wire::{self, Interner, WireError, VERSION_BINARY};
 use crate::snapshot::Snapshot;
 
@@ -155,28 +155,35 @@ pub fn rebuild(frames: &[Frame], before: Option<&Snapshot>) -> Result<Vec<Snapsh
 
 /// Rebuilds only the samples up to index `upto` (inclusive), keeping the
 /// last two: what `?at=` needs (the sample, and the one before for rates).
-/// The chain is walked by moving sockets from one sample into the next
-/// (no copy but the keyframe's and the last step's).
+/// The samples in between are never built ([`apply_chain`]).
 pub fn rebuild_upto(
     frames: &[Frame],
     upto: usize,
 ) -> Result<(Option<Snapshot>, Snapshot), CodecError> {
-    let n = frames.len().min(upto.saturating_add(1));
-    let Some((last, chain)) = frames[..n].split_last() else {
+    let frames = &frames[..frames.len().min(upto.saturating_add(1))];
+    // The chain starts at the last keyframe (a block has one, first).
+    let start = frames
+        .iter()
+        .rposition(|f| matches!(f.body, FrameBody::Key(_)))
+        .ok_or(CodecError::NoKeyframe)?;
+    let FrameBody::Key(base) = &frames[start].body else {
         return Err(CodecError::NoKeyframe);
     };
-    let mut cur: Option<Snapshot> = None;
-    for f in chain {
-        cur = Some(match &f.body {
-            FrameBody::Key(s) => (**s).clone(),
-            FrameBody::Delta(d) => apply_owned(cur.take().ok_or(CodecError::NoKeyframe)?, d)?,
-        });
-    }
-    let next = match &last.body {
-        FrameBody::Key(s) => (**s).clone(),
-        FrameBody::Delta(d) => apply(cur.as_ref().ok_or(CodecError::NoKeyframe)?, d)?,
+    let deltas = frames[start + 1..]
+        .iter()
+        .map(|f| match &f.body {
+            FrameBody::Delta(d) => Ok(&**d),
+            FrameBody::Key(_) => Err(CodecError::NoKeyframe),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let (prev, cur) = apply_chain(base, &deltas)?;
+    // A keyframe's sample before is the last of the frames before it.
+    let prev = match (prev, start) {
+        (Some(p), _) => Some(p),
+        (None, 0) => None,
+        (None, s) => Some(rebuild_upto(frames, s - 1)?.1),
     };
-    Ok((cur, next))
+    Ok((prev, cur))
 }
 
 #[cfg(test)]

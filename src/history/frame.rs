@@ -510,6 +510,183 @@ pub fn apply_owned(prev: Snapshot, delta: &SnapshotDelta) -> Result<Snapshot, Ba
     })
 }
 
+/// Where an entry of a list rebuilt through a chain of deltas comes from:
+/// an entry of the base sample or a delta's new entry, and the last patch
+/// applied to it (a patch sets every field it carries, so the last wins).
+#[derive(Debug, Clone, Copy)]
+struct EntryRef {
+    /// Index in the base list, or `u32::MAX` for a delta's new entry.
+    base: u32,
+    /// (delta, op) of the new entry, when `base` is `u32::MAX`.
+    new: (u32, u32),
+    /// (delta, op) of the last patch; `u32::MAX` for none.
+    patch: (u32, u32),
+}
+
+const NONE: (u32, u32) = (u32::MAX, u32::MAX);
+
+/// The entries of a list after `scripts` (one per delta, in order),
+/// applied to a list of `base_len` entries, as references: a step copies
+/// 16 bytes an entry, not the entry.
+fn chain_refs<T, P>(
+    base_len: usize,
+    scripts: &[&[ListOp<T, P>]],
+) -> Result<Vec<EntryRef>, BadDelta> {
+    let mut cur: Vec<EntryRef> = (0..base_len as u32)
+        .map(|i| EntryRef {
+            base: i,
+            new: NONE,
+            patch: NONE,
+        })
+        .collect();
+    for (k, ops) in scripts.iter().enumerate() {
+        cur = chain_step(&cur, k as u32, ops)?;
+    }
+    Ok(cur)
+}
+
+fn chain_step<T, P>(
+    cur: &[EntryRef],
+    k: u32,
+    ops: &[ListOp<T, P>],
+) -> Result<Vec<EntryRef>, BadDelta> {
+    let bad = |index: usize| BadDelta {
+        index,
+        len: cur.len(),
+    };
+    let mut next = Vec::with_capacity(cur.len() + 16);
+    for (o, op) in ops.iter().enumerate() {
+        match op {
+            ListOp::Copy(from, n) => {
+                let (from, n) = (*from as usize, *n as usize);
+                let end = from.saturating_add(n);
+                next.extend_from_slice(cur.get(from..end).ok_or_else(|| bad(end))?);
+            }
+            ListOp::Patch(from, _) => {
+                let mut r = *cur.get(*from as usize).ok_or_else(|| bad(*from as usize))?;
+                r.patch = (k, o as u32);
+                next.push(r);
+            }
+            ListOp::New(_) => next.push(EntryRef {
+                base: u32::MAX,
+                new: (k, o as u32),
+                patch: NONE,
+            }),
+        }
+    }
+    Ok(next)
+}
+
+/// The entries `refs` name, cloned once each, with their last patch.
+fn materialize<T: Clone, P>(
+    base: &[T],
+    scripts: &[&[ListOp<T, P>]],
+    refs: &[EntryRef],
+    patch: impl Fn(&mut T, &P),
+) -> Result<Vec<T>, BadDelta> {
+    let bad = || BadDelta {
+        index: usize::MAX,
+        len: base.len(),
+    };
+    let op = |(k, o): (u32, u32)| {
+        scripts
+            .get(k as usize)
+            .and_then(|s| s.get(o as usize))
+            .ok_or_else(bad)
+    };
+    refs.iter()
+        .map(|r| {
+            let mut v = if r.base == u32::MAX {
+                match op(r.new)? {
+                    ListOp::New(item) => item.clone(),
+                    _ => return Err(bad()),
+                }
+            } else {
+                base.get(r.base as usize).ok_or_else(bad)?.clone()
+            };
+            if r.patch != NONE {
+                match op(r.patch)? {
+                    ListOp::Patch(_, p) => patch(&mut v, p),
+                    _ => return Err(bad()),
+                }
+            }
+            Ok(v)
+        })
+        .collect()
+}
+
+fn patch_socket(s: &mut Socket, p: &SocketPatch) {
+    s.state = p.state;
+    s.bytes_sent = p.bytes_sent;
+    s.bytes_received = p.bytes_received;
+    s.tcp_health = p.tcp_health;
+    s.closed = p.closed;
+}
+
+/// The sample after `deltas[..n]` applied to `base`, its lists given as
+/// references (`sockets`, `processes` from [`chain_refs`]).
+fn sample_after(
+    base: &Snapshot,
+    deltas: &[&SnapshotDelta],
+    sockets: &[EntryRef],
+    processes: &[EntryRef],
+) -> Result<Snapshot, BadDelta> {
+    let last_of = |f: fn(&SnapshotDelta) -> bool| deltas.iter().rev().find(|d| f(d)).copied();
+    let socket_scripts: Vec<&[ListOp<Socket, SocketPatch>]> =
+        deltas.iter().map(|d| d.sockets.as_slice()).collect();
+    let process_scripts: Vec<&[ListOp<Process, NoPatch>]> =
+        deltas.iter().map(|d| d.processes.as_slice()).collect();
+    Ok(Snapshot {
+        taken_at_ms: deltas.last().map_or(base.taken_at_ms, |d| d.taken_at_ms),
+        local_addresses: last_of(|d| d.local_addresses.is_some())
+            .and_then(|d| d.local_addresses.clone())
+            .unwrap_or_else(|| base.local_addresses.clone()),
+        interfaces: last_of(|d| d.interfaces.is_some())
+            .and_then(|d| d.interfaces.clone())
+            .unwrap_or_else(|| base.interfaces.clone()),
+        processes: materialize(
+            &base.processes,
+            &process_scripts,
+            processes,
+            |_, p| match *p {},
+        )?,
+        sockets: materialize(&base.sockets, &socket_scripts, sockets, patch_socket)?,
+        diagnostics: last_of(|d| d.diagnostics.is_some())
+            .and_then(|d| d.diagnostics.clone())
+            .unwrap_or_else(|| base.diagnostics.clone()),
+        captured: deltas
+            .last()
+            .map_or_else(|| base.captured.clone(), |d| d.captured.clone()),
+    })
+}
+
+/// The last sample of a chain of deltas from `base` and the one before it
+/// (`None` when there are no deltas: the sample is `base`), without
+/// building the samples in between: the chain is walked as references to
+/// entries (16 bytes each), and only the two samples wanted are built,
+/// each entry cloned once. What `?at=` needs, from a keyframe or a
+/// checkpoint up to 59 deltas away.
+pub fn apply_chain(
+    base: &Snapshot,
+    deltas: &[&SnapshotDelta],
+) -> Result<(Option<Snapshot>, Snapshot), BadDelta> {
+    let Some((last, before)) = deltas.split_last() else {
+        return Ok((None, base.clone()));
+    };
+    let socket_scripts: Vec<&[ListOp<Socket, SocketPatch>]> =
+        before.iter().map(|d| d.sockets.as_slice()).collect();
+    let process_scripts: Vec<&[ListOp<Process, NoPatch>]> =
+        before.iter().map(|d| d.processes.as_slice()).collect();
+    let prev_sockets = chain_refs(base.sockets.len(), &socket_scripts)?;
+    let prev_processes = chain_refs(base.processes.len(), &process_scripts)?;
+    let k = before.len() as u32;
+    let sockets = chain_step(&prev_sockets, k, &last.sockets)?;
+    let processes = chain_step(&prev_processes, k, &last.processes)?;
+    let prev = sample_after(base, before, &prev_sockets, &prev_processes)?;
+    let cur = sample_after(base, deltas, &sockets, &processes)?;
+    Ok((Some(prev), cur))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -612,7 +789,12 @@ mod tests {
     /// `next` made from `prev` the way a machine changes: most sockets
     /// stay, some change counters, some go, some come.
     fn arb_pair() -> impl Strategy<Value = (Snapshot, Snapshot)> {
-        (arb_snapshot(), arb_snapshot(), any::<u64>()).prop_map(|(prev, fresh, bits)| {
+        (arb_snapshot(), arb_snapshot(), any::<u64>())
+            .prop_map(|(prev, fresh, bits)| pair_from(prev, fresh, bits))
+    }
+
+    fn pair_from(prev: Snapshot, fresh: Snapshot, bits: u64) -> (Snapshot, Snapshot) {
+        {
             let mut next = prev.clone();
             next.taken_at_ms += 1000;
             for (i, s) in next.sockets.iter_mut().enumerate() {
@@ -631,8 +813,13 @@ mod tests {
             if bits & 4 == 0 {
                 next.processes = fresh.processes;
             }
+            if bits & 8 == 0 {
+                next.diagnostics = fresh.diagnostics;
+                next.local_addresses = fresh.local_addresses;
+                next.interfaces = fresh.interfaces;
+            }
             (prev, next)
-        })
+        }
     }
 
     proptest! {
@@ -680,6 +867,27 @@ mod tests {
             let d = delta(&prev, &next);
             prop_assert_eq!(apply(&prev, &d).unwrap(), next.clone());
             prop_assert_eq!(apply_owned(prev, &d).unwrap(), next);
+        }
+
+        #[test]
+        fn a_chain_of_deltas_builds_what_its_steps_build(
+            first in arb_snapshot(),
+            steps in proptest::collection::vec((arb_snapshot(), any::<u64>()), 0..6),
+        ) {
+            // A walk of samples, each changed from the one before.
+            let mut samples = vec![first];
+            for (fresh, bits) in steps {
+                let prev = samples.last().unwrap().clone();
+                let (_, next) = pair_from(prev, fresh, bits);
+                samples.push(next);
+            }
+            let deltas: Vec<SnapshotDelta> =
+                samples.windows(2).map(|w| delta(&w[0], &w[1])).collect();
+            let refs: Vec<&SnapshotDelta> = deltas.iter().collect();
+            let (prev, cur) = apply_chain(&samples[0], &refs).unwrap();
+            let n = samples.len();
+            prop_assert_eq!(&cur, &samples[n - 1]);
+            prop_assert_eq!(prev.as_ref(), n.checked_sub(2).map(|i| &samples[i]));
         }
 
         #[test]

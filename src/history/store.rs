@@ -19,7 +19,7 @@ use crate::history::codec::{rebuild_upto, CodecError};
 use crate::history::flows::{FlowRecord, FlowTracker};
 use crate::history::frame::Frame;
 use crate::history::frame::{
-    apply, apply_owned, delta, FrameBody, FrameBodyRef, FrameRef, RecordedContainers, SampleMeta,
+    apply_chain, delta, FrameBody, FrameBodyRef, FrameRef, RecordedContainers, SampleMeta,
 };
 use crate::history::wire::Interner;
 use crate::snapshot::Snapshot;
@@ -330,30 +330,16 @@ fn from_checkpoint(
         .find_map(|f| f.containers.as_ref())
         .unwrap_or(&start.containers)
         .to_labels();
-    let mut prev: Option<Snapshot> = None;
-    let mut cur: Option<Snapshot> = None;
-    let last = frames.len().saturating_sub(1);
-    for (i, f) in frames.iter().enumerate() {
-        let next = match (&f.body, cur.take()) {
-            (FrameBody::Key(s), c) => {
-                cur = c;
-                (**s).clone()
-            }
-            // The middle of the chain: nothing needs the sample before,
-            // so it is consumed (moves, not clones).
-            (FrameBody::Delta(d), Some(c)) if i < last => apply_owned(c, d)?,
-            (FrameBody::Delta(d), c) => {
-                let next = apply(c.as_ref().unwrap_or(base), d)?;
-                cur = c;
-                next
-            }
-        };
-        prev = cur.replace(next);
-    }
-    match cur {
-        None => Ok((None, base.clone(), containers)),
-        Some(cur) => Ok((Some(prev.unwrap_or_else(|| base.clone())), cur, containers)),
-    }
+    let deltas = frames
+        .iter()
+        .map(|f| match &f.body {
+            FrameBody::Delta(d) => Ok(&**d),
+            // A checkpoint is never followed by its block's keyframe.
+            FrameBody::Key(_) => Err(CodecError::NoKeyframe),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let (prev, cur) = apply_chain(base, &deltas)?;
+    Ok((prev, cur, containers))
 }
 
 impl Located {
