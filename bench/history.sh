@@ -4,7 +4,9 @@
 #   busy (plus churn: short connections opened and closed all the time, and
 #   4 streams of 1 MB/s): /api/history `bytes` after the window, per hour;
 # - disk bytes per hour of `--record` (segment + index after SIGTERM);
-# - `?at=` latency: /api/graph?at= for random moments of the window;
+# - `?at=` latency: /api/graph?at= for random seconds over the whole kept
+#   window (median, p90, max; also of the moments older than the
+#   checkpoints and of each block's first query);
 # - the sampler's extra CPU for keeping history: CPU of the same server
 #   with `--history-size 0` (no history) and with history, same machine.
 # In the same run, what a user would do instead: log `ss -tanpi` once a
@@ -12,7 +14,8 @@
 # Usage: bench/history.sh  Env: PROCNET (default target/release/procnet),
 #   CONNS (10000), WINDOW (seconds per phase, default 90: a block is 60 s),
 #   BASELINE (another procnet binary: its `?at=` latency and sampler CPU
-#   are measured too, in the same run on the same held connections).
+#   are measured too, in the same run on the same held connections),
+#   AT_QUERIES (60), AT_RECENT_S (180), BUSY (1; 0 skips the busy phase).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PROCNET=${PROCNET:-target/release/procnet}
@@ -53,7 +56,7 @@ PY
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-coproc HOLD { exec python3 bench/holdconns.py --conns "$CONNS" --max-seconds $((WINDOW * 4 + 300)); }
+coproc HOLD { exec python3 bench/holdconns.py --conns "$CONNS" --max-seconds $((WINDOW * 6 + 600)); }
 read -r ready <&"${HOLD[0]}"
 case "$ready" in READY*) ;; *) echo "holdconns failed: $ready" >&2; exit 1 ;; esac
 sockets=$(ss -tan | wc -l)
@@ -71,22 +74,41 @@ phase() {
   echo "$(echo "($t1 - $t0) * 100 / $TICKS / $WINDOW" | bc -l) $bytes $port" > "$TMP/phase"
 }
 
-# at_latency PORT — `?at=` latency: 20 random moments of the window, each
-# a new sample; prints "median max" in ms.
+# at_latency PORT — `?at=` latency over the whole kept window: AT_QUERIES
+# (default 60) seconds drawn uniformly from oldest to newest (the same
+# seeded offsets for every build), in that order. Prints, in ms:
+# "median p90 max" of all, of those older than AT_RECENT_S (default 180 s:
+# past the checkpoints of 20k sockets) and of the first query of each
+# minute-long block (its block not decoded yet), then the count older.
 at_latency() {
-  python3 - "$1" <<'PY'
+  python3 - "$1" "${AT_QUERIES:-60}" "${AT_RECENT_S:-180}" <<'PY'
 import json, random, sys, time, urllib.request
-port = int(sys.argv[1])
+port, n, recent_s = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
 h = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/history"))
 times = [t for t, _ in h["seqs"]]
-ms = []
-for t in random.sample(times, min(20, len(times))):
+lo, hi = times[0], times[-1]
+rng = random.Random(13)
+offsets = [rng.uniform(0, hi - lo) for _ in range(n)]
+every, older, cold, seen = [], [], [], set()
+for off in offsets:
+    t = lo + off
     t0 = time.perf_counter()
     body = urllib.request.urlopen(f"http://127.0.0.1:{port}/api/graph?at={t/1000:.3f}").read()
-    ms.append((time.perf_counter() - t0) * 1000)
+    ms = (time.perf_counter() - t0) * 1000
     json.loads(body)
-ms.sort()
-print(f"{ms[len(ms)//2]:.1f} {ms[-1]:.1f}")
+    every.append(ms)
+    if hi - t > recent_s * 1000:
+        older.append(ms)
+    block = int(off // 60000)
+    if block not in seen:
+        seen.add(block)
+        cold.append(ms)
+def stats(v):
+    if not v:
+        return "- - -"
+    v = sorted(v)
+    return f"{v[len(v)//2]:.1f} {v[min(len(v)-1, int(len(v)*0.9))]:.1f} {v[-1]:.1f}"
+print(stats(every), stats(older), stats(cold), len(older))
 PY
 }
 
@@ -95,10 +117,13 @@ phase --record "$TMP/rec"; read -r cpu_calm bytes_calm port < "$TMP/phase"
 lat=$(at_latency "$port")
 kill -TERM $pid; wait $pid 2>/dev/null || true
 disk=$(du -cb "$TMP"/rec/* | tail -1 | cut -f1)
-python3 -c "$CHURN" $((WINDOW + 20)) &
-churn=$!
-phase; read -r cpu_busy bytes_busy _ < "$TMP/phase"; kill $pid; wait $pid 2>/dev/null || true
-kill $churn 2>/dev/null || true
+cpu_busy=0 bytes_busy=0
+if [ "${BUSY:-1}" != 0 ]; then
+  python3 -c "$CHURN" $((WINDOW + 20)) &
+  churn=$!
+  phase; read -r cpu_busy bytes_busy _ < "$TMP/phase"; kill $pid; wait $pid 2>/dev/null || true
+  kill $churn 2>/dev/null || true
+fi
 if [ -n "${BASELINE:-}" ]; then
   BIN=$BASELINE phase --history-size 0; read -r base_off _ _ < "$TMP/phase"; kill $pid; wait $pid 2>/dev/null || true
   BIN=$BASELINE phase --record "$TMP/rec-base"; read -r base_calm _ port < "$TMP/phase"
@@ -116,11 +141,17 @@ printf '| %s | value | `ss -tanpi` log at 1 Hz | ratio |\n|---|---:|---:|---:|\n
 printf '| memory per hour, calm | %.1f MiB | %.0f MiB raw | %.0fx smaller |\n' "$(per_hour "$bytes_calm")" "$(echo "$ss_bytes*3600/1048576" | bc -l)" "$(echo "$ss_bytes*$WINDOW/$bytes_calm" | bc -l)"
 printf '| memory per hour, busy | %.1f MiB | | |\n' "$(per_hour "$bytes_busy")"
 printf '| disk per hour (`--record`), calm | %.1f MiB | %.0f MiB gzip -6 | %.1fx smaller |\n' "$(per_hour "$disk")" "$(echo "$ss_gz*3600/1048576" | bc -l)" "$(echo "$ss_gz*$WINDOW/$disk" | bc -l)"
-printf '| `?at=` latency, median / max of 20 | %s / %s ms | | |\n' $lat
+at_rows() { # LABEL "median p90 max ×3 count"
+  set -- "$1" $2
+  printf '| %s `?at=` any second, median / p90 / max of %s | %s / %s / %s ms | | |\n' "$1" "${AT_QUERIES:-60}" "$2" "$3" "$4"
+  printf '| %s `?at=` older than %s s (%s of them), median / p90 / max | %s / %s / %s ms | | |\n' "$1" "${AT_RECENT_S:-180}" "${11}" "$5" "$6" "$7"
+  printf '| %s `?at=` first query of a block, median / p90 / max | %s / %s / %s ms | | |\n' "$1" "$8" "$9" "${10}"
+}
+at_rows procnet "$lat"
 printf '| sampler CPU, no history → history (calm) | %.2f → %.2f %% of a core (+%.2f) | | |\n' "$cpu_off" "$cpu_calm" "$(echo "$cpu_calm - $cpu_off" | bc -l)"
 printf '| sampler CPU with history, busy | %.2f %% of a core | | |\n' "$cpu_busy"
 printf '| default cap (64 MiB) holds, calm | %.1f hours | | |\n' "$(echo "64 / ($bytes_calm * 3600 / $WINDOW / 1048576)" | bc -l)"
 if [ -n "${BASELINE:-}" ]; then
-  printf '| baseline (%s) `?at=` latency, median / max of 20 | %s / %s ms | | |\n' "$BASELINE" $base_lat
+  at_rows "baseline ($BASELINE)" "$base_lat"
   printf '| baseline sampler CPU, no history → history (calm) | %.2f → %.2f %% of a core (+%.2f) | | |\n' "$base_off" "$base_calm" "$(echo "$base_calm - $base_off" | bc -l)"
 fi

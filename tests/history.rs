@@ -4,7 +4,9 @@
 //! pids and bytes — live, and again from the recording replayed with
 //! `serve --from`, whose graph for a seq equals what live served. A torn
 //! recording replays what is before the tear and says so; the byte cap
-//! holds under churn with the oldest going first.
+//! holds under churn with the oldest going first. A recording in block
+//! format version 1 (JSON lines, before version 2) replays with the same
+//! graphs as version 2, and an unknown version is named.
 //!
 //! Needs root (the kernel's destroy notifications, every process's fds):
 //! without it these tests fail, they do not pass.
@@ -615,4 +617,161 @@ fn the_byte_cap_holds_under_churn_and_the_oldest_goes_first() {
         growth <= cap + (48 << 20),
         "RSS grew by {growth} bytes (cap {cap} + 48 MiB)"
     );
+}
+
+/// The samples of a small machine over `n` seconds from `t0_ms`: a server
+/// (pid 200) and a client (pid 100) with one connection whose counters
+/// grow, and one more connection from second 3 on.
+fn recorded_samples(t0_ms: u64, n: u64) -> Vec<procnet::snapshot::Snapshot> {
+    use procnet::snapshot::{Process, Proto, Snapshot, Socket, SocketState};
+    let sock = |local: &str, remote: Option<&str>, inode: u64, pid: u32, bytes: u64| Socket {
+        proto: Proto::Tcp,
+        local: local.parse().unwrap(),
+        remote: remote.map(|r| r.parse().unwrap()),
+        state: if remote.is_some() {
+            SocketState::Established
+        } else {
+            SocketState::Listen
+        },
+        inode,
+        uid: Some(0),
+        owners: vec![pid],
+        unowned_reason: None,
+        bytes_sent: remote.map(|_| bytes),
+        bytes_received: remote.map(|_| bytes / 2),
+        tcp_health: None,
+        closed: false,
+    };
+    let process = |pid: u32, name: &str| Process {
+        pid,
+        start_time: Some(5),
+        name: name.into(),
+        cmdline: vec![name.into(), "--port".into(), "8080".into()],
+        exe: Some(format!("/usr/bin/{name}")),
+        uid: Some(0),
+        user: Some("root".into()),
+        ppid: Some(1),
+        container_id: None,
+    };
+    (0..n)
+        .map(|i| {
+            let mut sockets = vec![
+                sock("127.0.0.1:8080", None, 1, 200, 0),
+                sock("127.0.0.1:40000", Some("127.0.0.1:8080"), 2, 100, 1000 * i),
+                sock("127.0.0.1:8080", Some("127.0.0.1:40000"), 3, 200, 500 * i),
+            ];
+            if i >= 3 {
+                sockets.push(sock("127.0.0.1:40001", Some("127.0.0.1:8080"), 4, 100, 7));
+                sockets.push(sock("127.0.0.1:8080", Some("127.0.0.1:40001"), 5, 200, 9));
+            }
+            Snapshot {
+                taken_at_ms: t0_ms + 1000 * i,
+                local_addresses: vec!["127.0.0.1".parse().unwrap()],
+                processes: vec![process(100, "curl"), process(200, "nginx")],
+                sockets,
+                ..Snapshot::default()
+            }
+        })
+        .collect()
+}
+
+/// `procnet snapshot --from DIR --at T`: its graph, or its error.
+fn snapshot_from(dir: &Path, at_ms: u64) -> Result<Value, String> {
+    let out = Command::new(BIN)
+        .args(["snapshot", "--from"])
+        .arg(dir)
+        .arg("--at")
+        .arg(secs(at_ms))
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+#[test]
+fn a_recording_in_block_format_version_1_replays_as_version_2_does() {
+    use procnet::graph::ContainerLabels;
+    use procnet::history::codec::{compress_block_json, encode_frame_json};
+    use procnet::history::frame::{delta, Frame, FrameBody, SampleMeta};
+    use procnet::history::record::Recorder;
+    use procnet::history::store::{HistoryWriter, SealedBlock};
+    use procnet::history::HistoryConfig;
+    use std::sync::Arc;
+
+    let t0 = 1_700_000_000_000;
+    let samples = recorded_samples(t0, 8);
+    let meta = |i: usize| SampleMeta {
+        at_ms: samples[i].taken_at_ms,
+        seq: i as u64 + 1,
+        edges: 1,
+        bytes_total: 0,
+    };
+    let week = Duration::from_secs(7 * 86_400);
+    // Version 1, as procnet wrote it before: JSON lines.
+    let v1 = tempfile::tempdir().unwrap();
+    let frames: Vec<Vec<u8>> = samples
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let frame = Frame {
+                meta: meta(i),
+                containers: (i == 0).then(Default::default),
+                body: if i == 0 {
+                    FrameBody::Key(Box::new(s.clone()))
+                } else {
+                    FrameBody::Delta(Box::new(delta(&samples[i - 1], s)))
+                },
+            };
+            encode_frame_json(&frame.borrowed())
+        })
+        .collect();
+    let block = SealedBlock {
+        metas: (0..samples.len()).map(meta).collect(),
+        data: compress_block_json(frames.iter().map(|l| l.as_slice())),
+    };
+    Recorder::open(v1.path(), week)
+        .unwrap()
+        .append(&block, t0)
+        .unwrap();
+    // Version 2, as procnet writes now.
+    let v2 = tempfile::tempdir().unwrap();
+    let mut writer = HistoryWriter::new(&HistoryConfig {
+        cap_bytes: 64 << 20,
+        keyframe_every: Duration::from_secs(60),
+        grace: Duration::from_secs(2),
+        service_ports: procnet::graph::ports::ServicePorts::new([]),
+    });
+    for (i, s) in samples.iter().enumerate() {
+        writer.encode(Arc::new(s.clone()), &ContainerLabels::default(), meta(i));
+    }
+    let sealed = writer.flush().sealed.expect("a block");
+    Recorder::open(v2.path(), week)
+        .unwrap()
+        .append(&sealed, t0)
+        .unwrap();
+
+    for i in [0, 2, 3, 7] {
+        let at = samples[i].taken_at_ms;
+        let old = snapshot_from(v1.path(), at).unwrap();
+        let new = snapshot_from(v2.path(), at).unwrap();
+        assert_eq!(old, new, "second {i}: both versions give the same graph");
+        assert!(has_edge(&new, "pid:100", "pid:200"), "second {i}: {new}");
+        assert_eq!(new["seq"], i as u64 + 1, "second {i}");
+    }
+
+    // A block of a version this procnet does not know is named, not
+    // taken for a torn file.
+    let v9 = tempfile::tempdir().unwrap();
+    let unknown = SealedBlock {
+        metas: block.metas.clone(),
+        data: zstd::bulk::compress(&[9, 1, 2, 3], 3).unwrap(),
+    };
+    Recorder::open(v9.path(), week)
+        .unwrap()
+        .append(&unknown, t0)
+        .unwrap();
+    let e = snapshot_from(v9.path(), t0).unwrap_err();
+    assert!(e.contains("format version 9"), "{e}");
 }

@@ -1,9 +1,13 @@
-//! The bytes of history: a frame is one line of JSON, a block is the
-//! frames from one keyframe up to the next, zstd-compressed as one unit.
-//! The same block bytes live in memory and in recording segments
+//! The bytes of history: a block is the frames from one keyframe up to
+//! the next, zstd-compressed as one unit. Version 2 (written now): a
+//! version byte, then each frame in postcard with its length, the block's
+//! strings stored once ([`crate::history::wire`]). Version 1 (read only,
+//! recordings made before): one frame per line of JSON. The same block
+//! bytes live in memory and in recording segments
 //! (docs/recording-format.md), so recording costs no second encoding.
 
-use crate::history::frame::{apply, BadDelta, Frame, FrameBody, FrameRef};
+use crate::history::frame::{apply, apply_chain, BadDelta, Frame, FrameBody, FrameRef};
+use crate::history::wire::{self, Interner, WireError, VERSION_BINARY};
 use crate::snapshot::Snapshot;
 
 /// zstd level: 3 is zstd's default, about 250 MB/s on one core; higher
@@ -21,37 +25,65 @@ pub enum CodecError {
         #[source]
         source: serde_json::Error,
     },
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    #[error("a history block is in format version {0}, which this procnet cannot read (it reads versions 1 and 2): replay it with the procnet that recorded it, or a newer one")]
+    Version(u8),
     #[error("a history block does not start with a keyframe: the stored history is damaged")]
     NoKeyframe,
     #[error(transparent)]
     Delta(#[from] BadDelta),
 }
 
-/// One frame as a line of JSON (with its newline).
-pub fn encode_frame(frame: &FrameRef<'_>) -> Vec<u8> {
+/// One frame in block format version 2: its length and its postcard
+/// bytes. The strings it adds are numbered in `strings`, the table of
+/// the block being written (cleared at each keyframe).
+pub fn encode_frame(frame: &FrameRef<'_>, strings: &mut Interner) -> Vec<u8> {
+    wire::encode(frame, strings)
+}
+
+/// One frame as a line of JSON (block format version 1, no longer
+/// written: kept to test that old recordings still read).
+pub fn encode_frame_json(frame: &FrameRef<'_>) -> Vec<u8> {
     // Serialising plain data into a Vec cannot fail.
     let mut line = serde_json::to_vec(frame).unwrap_or_default();
     line.push(b'\n');
     line
 }
 
-/// Compresses encoded frames (from [`encode_frame`]) into one block.
-pub fn compress_block<'a>(lines: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+/// Compresses encoded frames (from [`encode_frame`]) into one block of
+/// version 2.
+pub fn compress_block<'a>(frames: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut raw = vec![VERSION_BINARY];
+    for l in frames {
+        raw.extend_from_slice(l);
+    }
+    compress_raw(&raw)
+}
+
+/// Compresses JSON lines into a block of version 1 (tests of old
+/// recordings).
+pub fn compress_block_json<'a>(lines: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
     let mut raw = Vec::new();
     for l in lines {
         raw.extend_from_slice(l);
     }
+    compress_raw(&raw)
+}
+
+fn compress_raw(raw: &[u8]) -> Vec<u8> {
     // Compressing into memory cannot fail but for allocation.
-    zstd::bulk::compress(&raw, ZSTD_LEVEL).unwrap_or_default()
+    zstd::bulk::compress(raw, ZSTD_LEVEL).unwrap_or_default()
 }
 
 /// One encoded frame compressed on its own: the open block keeps its
-/// frames so (a keyframe of 100k sockets is ~25 MB of JSON, ~2 MB so).
+/// frames so (a keyframe of 100k sockets is ~4 MB, ~1 MB so).
 pub fn compress_line(line: &[u8]) -> Vec<u8> {
-    zstd::bulk::compress(line, ZSTD_LEVEL).unwrap_or_default()
+    compress_raw(line)
 }
 
-/// The JSON lines of frames compressed one by one ([`compress_line`]).
+/// The encoded frames compressed one by one ([`compress_line`]), back to
+/// back (without the block's version byte).
 pub fn decompress_lines<'a>(
     lines: impl IntoIterator<Item = &'a [u8]>,
 ) -> Result<Vec<u8>, CodecError> {
@@ -62,25 +94,35 @@ pub fn decompress_lines<'a>(
     Ok(raw)
 }
 
-/// The frames of a compressed block.
+/// The frames of a compressed block, of either version.
 pub fn decompress_block(block: &[u8]) -> Result<Vec<Frame>, CodecError> {
+    decompress_block_range(block, 0, usize::MAX)
+}
+
+/// Frames `from..to` of a compressed block, of either version.
+pub fn decompress_block_range(
+    block: &[u8],
+    from: usize,
+    to: usize,
+) -> Result<Vec<Frame>, CodecError> {
     let raw = zstd::stream::decode_all(block).map_err(CodecError::Zstd)?;
-    parse_lines(&raw)
+    match raw.first() {
+        None => Ok(Vec::new()),
+        Some(&VERSION_BINARY) => decode_frames(&raw[1..], from, to),
+        Some(b'{') => parse_lines_range(&raw, from, to),
+        Some(&v) => Err(CodecError::Version(v)),
+    }
 }
 
-/// Parses frames from JSON lines.
-pub fn parse_lines(raw: &[u8]) -> Result<Vec<Frame>, CodecError> {
-    parse_lines_upto(raw, usize::MAX)
+/// Decodes frames `from..to` of version-2 frames back to back (a sealed
+/// block's payload after its version byte, or the open block's frames).
+pub fn decode_frames(raw: &[u8], from: usize, to: usize) -> Result<Vec<Frame>, CodecError> {
+    let frames = wire::split(raw)?;
+    Ok(wire::decode_range(&frames, from, to)?)
 }
 
-/// Parses the first `n` frames only: a query for a moment early in a
-/// block does not pay for the frames after it.
-pub fn parse_lines_upto(raw: &[u8], n: usize) -> Result<Vec<Frame>, CodecError> {
-    parse_lines_range(raw, 0, n)
-}
-
-/// Parses frames `from..to` only: the lines before `from` are skipped
-/// unparsed (a query from a checkpoint does not parse the keyframe).
+/// Parses frames `from..to` from JSON lines (version 1): the lines
+/// before `from` are skipped unparsed.
 pub fn parse_lines_range(raw: &[u8], from: usize, to: usize) -> Result<Vec<Frame>, CodecError> {
     raw.split(|b| *b == b'\n')
         .filter(|l| !l.is_empty())
@@ -113,20 +155,34 @@ pub fn rebuild(frames: &[Frame], before: Option<&Snapshot>) -> Result<Vec<Snapsh
 
 /// Rebuilds only the samples up to index `upto` (inclusive), keeping the
 /// last two: what `?at=` needs (the sample, and the one before for rates).
+/// The samples in between are never built ([`apply_chain`]).
 pub fn rebuild_upto(
     frames: &[Frame],
     upto: usize,
 ) -> Result<(Option<Snapshot>, Snapshot), CodecError> {
-    let mut prev: Option<Snapshot> = None;
-    let mut cur: Option<Snapshot> = None;
-    for f in frames.iter().take(upto + 1) {
-        let snap = match &f.body {
-            FrameBody::Key(s) => (**s).clone(),
-            FrameBody::Delta(d) => apply(cur.as_ref().ok_or(CodecError::NoKeyframe)?, d)?,
-        };
-        prev = cur.replace(snap);
-    }
-    let cur = cur.ok_or(CodecError::NoKeyframe)?;
+    let frames = &frames[..frames.len().min(upto.saturating_add(1))];
+    // The chain starts at the last keyframe (a block has one, first).
+    let start = frames
+        .iter()
+        .rposition(|f| matches!(f.body, FrameBody::Key(_)))
+        .ok_or(CodecError::NoKeyframe)?;
+    let FrameBody::Key(base) = &frames[start].body else {
+        return Err(CodecError::NoKeyframe);
+    };
+    let deltas = frames[start + 1..]
+        .iter()
+        .map(|f| match &f.body {
+            FrameBody::Delta(d) => Ok(&**d),
+            FrameBody::Key(_) => Err(CodecError::NoKeyframe),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let (prev, cur) = apply_chain(base, &deltas)?;
+    // A keyframe's sample before is the last of the frames before it.
+    let prev = match (prev, start) {
+        (Some(p), _) => Some(p),
+        (None, 0) => None,
+        (None, s) => Some(rebuild_upto(frames, s - 1)?.1),
+    };
     Ok((prev, cur))
 }
 
@@ -134,7 +190,7 @@ pub fn rebuild_upto(
 mod tests {
     use super::*;
     use crate::history::frame::{delta, SampleMeta};
-    use crate::snapshot::{Proto, Socket, SocketState};
+    use crate::snapshot::{Interface, Process, Proto, Socket, SocketState};
 
     fn sample(t: u64, bytes: u64) -> Snapshot {
         Snapshot {
@@ -166,38 +222,141 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_block_round_trips() {
-        let samples: Vec<Snapshot> = (0..5).map(|i| sample(i * 1000, i * 10)).collect();
-        let mut lines = Vec::new();
-        for (i, s) in samples.iter().enumerate() {
-            let body = if i == 0 {
-                FrameBody::Key(Box::new(s.clone()))
-            } else {
-                FrameBody::Delta(Box::new(delta(&samples[i - 1], s)))
-            };
-            let frame = Frame {
+    fn with_processes(mut s: Snapshot, i: u64) -> Snapshot {
+        // The same strings in every sample, and one new one a sample:
+        // the block's table is shared by the frames.
+        s.processes = (0..3)
+            .map(|p| Process {
+                pid: 10 + p,
+                start_time: Some(7),
+                name: "nginx".into(),
+                cmdline: vec![
+                    "nginx".into(),
+                    "-g".into(),
+                    format!("worker {}", i + p as u64),
+                ],
+                exe: Some("/usr/sbin/nginx".into()),
+                user: (p == 0).then(|| "www-data".into()),
+                ..Process::default()
+            })
+            .collect();
+        s.interfaces = vec![Interface {
+            name: "lo".into(),
+            addresses: vec!["127.0.0.1".parse().unwrap()],
+        }];
+        s.diagnostics.warnings = vec![format!("warning {i}")];
+        s
+    }
+
+    /// The frames of `samples` (a keyframe, then deltas).
+    fn frames_of(samples: &[Snapshot]) -> Vec<Frame> {
+        samples
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Frame {
                 meta: meta(s.taken_at_ms),
                 containers: None,
-                body,
-            };
-            lines.push(encode_frame(&frame.borrowed()));
-        }
+                body: if i == 0 {
+                    FrameBody::Key(Box::new(s.clone()))
+                } else {
+                    FrameBody::Delta(Box::new(delta(&samples[i - 1], s)))
+                },
+            })
+            .collect()
+    }
+
+    fn samples() -> Vec<Snapshot> {
+        (0..5)
+            .map(|i| with_processes(sample(i * 1000, i * 10), i))
+            .collect()
+    }
+
+    #[test]
+    fn a_block_round_trips() {
+        let samples = samples();
+        let frames = frames_of(&samples);
+        let mut strings = Interner::default();
+        let lines: Vec<Vec<u8>> = frames
+            .iter()
+            .map(|f| encode_frame(&f.borrowed(), &mut strings))
+            .collect();
         let block = compress_block(lines.iter().map(|l| l.as_slice()));
-        let frames = decompress_block(&block).unwrap();
-        assert_eq!(rebuild(&frames, None).unwrap(), samples);
-        let (prev, cur) = rebuild_upto(&frames, 2).unwrap();
+        let back = decompress_block(&block).unwrap();
+        assert_eq!(back, frames);
+        assert_eq!(rebuild(&back, None).unwrap(), samples);
+        let (prev, cur) = rebuild_upto(&back, 2).unwrap();
         assert_eq!(prev.as_ref(), Some(&samples[1]));
         assert_eq!(cur, samples[2]);
+        // A range from the middle reads the strings of the frames before.
+        let tail = decompress_block_range(&block, 3, 5).unwrap();
+        assert_eq!(tail, frames[3..]);
+        // The open block's frames (compressed one by one) decode the same.
+        let open: Vec<Vec<u8>> = lines.iter().map(|l| compress_line(l)).collect();
+        let raw = decompress_lines(open.iter().map(|l| l.as_slice())).unwrap();
+        assert_eq!(decode_frames(&raw, 2, 4).unwrap(), frames[2..4]);
+    }
+
+    #[test]
+    fn strings_are_stored_once_a_block() {
+        let samples = samples();
+        let frames = frames_of(&samples);
+        let mut strings = Interner::default();
+        let key = encode_frame(&frames[0].borrowed(), &mut strings);
+        let json = encode_frame_json(&frames[0].borrowed());
+        assert!(
+            key.len() * 2 < json.len(),
+            "{} vs {}",
+            key.len(),
+            json.len()
+        );
+        let count =
+            |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).filter(|w| *w == needle).count();
+        assert_eq!(
+            count(&key, b"/usr/sbin/nginx"),
+            1,
+            "three processes, one string"
+        );
+        assert_eq!(count(&key, b"nginx"), 2, "the name and the path");
+    }
+
+    #[test]
+    fn a_version_1_block_still_reads() {
+        let samples = samples();
+        let frames = frames_of(&samples);
+        let lines: Vec<Vec<u8>> = frames
+            .iter()
+            .map(|f| encode_frame_json(&f.borrowed()))
+            .collect();
+        let block = compress_block_json(lines.iter().map(|l| l.as_slice()));
+        let back = decompress_block(&block).unwrap();
+        assert_eq!(rebuild(&back, None).unwrap(), samples);
+        assert_eq!(decompress_block_range(&block, 2, 3).unwrap(), frames[2..3]);
+    }
+
+    #[test]
+    fn an_unknown_version_is_named() {
+        let block = compress_raw(&[7, 1, 2, 3]);
+        let e = decompress_block(&block).unwrap_err();
+        assert!(matches!(e, CodecError::Version(7)), "{e}");
+        assert!(e.to_string().contains("version 7"), "{e}");
     }
 
     #[test]
     fn garbage_is_an_error() {
         assert!(decompress_block(b"not zstd").is_err());
-        let block = compress_block([b"{\"x\":1}\n".as_slice()]);
+        let block = compress_block_json([b"{\"x\":1}\n".as_slice()]);
         assert!(matches!(
             decompress_block(&block),
             Err(CodecError::Json { index: 0, .. })
         ));
+        // A version-2 block cut short, and one naming a string it lacks.
+        let mut strings = Interner::default();
+        let frames = frames_of(&samples());
+        let line = encode_frame(&frames[0].borrowed(), &mut strings);
+        let block = compress_block([&line[..line.len() - 3]]);
+        assert!(decompress_block(&block).is_err());
+        let delta = encode_frame(&frames[1].borrowed(), &mut strings);
+        let block = compress_block([delta.as_slice()]);
+        assert!(decompress_block(&block).is_err());
     }
 }

@@ -376,32 +376,84 @@ pub fn apply(prev: &Snapshot, delta: &SnapshotDelta) -> Result<Snapshot, BadDelt
 }
 
 /// [`apply_script`] taking `prev` by value: entries are moved, not cloned
-/// (a socket's clone allocates its owner list), so a chain of deltas
-/// costs a copy of the list per delta instead of 20k allocations.
+/// (a socket's clone allocates its owner list). The usual delta reads
+/// `prev` in order, each entry at most once (the kernel's order stays
+/// put): then a calm one (only runs and patches covering all of `prev`)
+/// is applied in place, in the time of its patches, and any other in one
+/// pass of moves. Only a delta that reorders or repeats entries pays for
+/// the general walk.
 fn apply_script_owned<T: Clone, P>(
-    prev: Vec<T>,
+    mut prev: Vec<T>,
     ops: &[ListOp<T, P>],
-    patch: impl Fn(T, &P) -> T,
+    patch: impl Fn(&mut T, &P),
 ) -> Result<Vec<T>, BadDelta> {
     let len = prev.len();
     let bad = |index: usize| BadDelta { index, len };
+    // Bounds, and how `ops` read `prev`.
+    let (mut in_order, mut in_place, mut next) = (true, true, 0usize);
+    for op in ops {
+        let (from, n) = match op {
+            ListOp::Copy(from, n) => (*from as usize, *n as usize),
+            ListOp::Patch(from, _) => (*from as usize, 1),
+            ListOp::New(_) => {
+                in_place = false;
+                continue;
+            }
+        };
+        let end = from.saturating_add(n);
+        if end > len {
+            return Err(bad(end));
+        }
+        in_order &= from >= next;
+        in_place &= from == next;
+        next = end;
+    }
+    if in_place && next == len {
+        for op in ops {
+            if let ListOp::Patch(i, p) = op {
+                patch(&mut prev[*i as usize], p);
+            }
+        }
+        return Ok(prev);
+    }
+    if in_order {
+        let mut out: Vec<T> = Vec::with_capacity(len + 16);
+        let mut src = prev.into_iter();
+        let mut pos = 0usize;
+        let skip_to = |src: &mut std::vec::IntoIter<T>, pos: &mut usize, from: usize| {
+            if from > *pos {
+                src.nth(from - *pos - 1);
+            }
+            *pos = from;
+        };
+        for op in ops {
+            match op {
+                ListOp::Copy(from, n) => {
+                    skip_to(&mut src, &mut pos, *from as usize);
+                    out.extend(src.by_ref().take(*n as usize));
+                    pos += *n as usize;
+                }
+                ListOp::Patch(from, p) => {
+                    skip_to(&mut src, &mut pos, *from as usize);
+                    let mut v = src.next().ok_or_else(|| bad(pos))?;
+                    patch(&mut v, p);
+                    out.push(v);
+                    pos += 1;
+                }
+                ListOp::New(item) => out.push(item.clone()),
+            }
+        }
+        return Ok(out);
+    }
     // How often each entry is used: one used again is cloned until its
     // last use, which takes it.
     let mut uses: Vec<u32> = vec![0; len];
     for op in ops {
         match op {
-            ListOp::Copy(from, n) => {
-                let (from, n) = (*from as usize, *n as usize);
-                if from.saturating_add(n) > len {
-                    return Err(bad(from.saturating_add(n)));
-                }
-                uses[from..from + n].iter_mut().for_each(|u| *u += 1);
-            }
-            ListOp::Patch(from, _) => {
-                *uses
-                    .get_mut(*from as usize)
-                    .ok_or_else(|| bad(*from as usize))? += 1
-            }
+            ListOp::Copy(from, n) => uses[*from as usize..(*from + *n) as usize]
+                .iter_mut()
+                .for_each(|u| *u += 1),
+            ListOp::Patch(from, _) => uses[*from as usize] += 1,
             ListOp::New(_) => {}
         }
     }
@@ -425,8 +477,9 @@ fn apply_script_owned<T: Clone, P>(
                 }
             }
             ListOp::Patch(from, p) => {
-                let v = take(*from as usize)?;
-                out.push(patch(v, p));
+                let mut v = take(*from as usize)?;
+                patch(&mut v, p);
+                out.push(v);
             }
             ListOp::New(item) => out.push(item.clone()),
         }
@@ -445,17 +498,193 @@ pub fn apply_owned(prev: Snapshot, delta: &SnapshotDelta) -> Result<Snapshot, Ba
             .unwrap_or(prev.local_addresses),
         interfaces: delta.interfaces.clone().unwrap_or(prev.interfaces),
         processes: apply_script_owned(prev.processes, &delta.processes, |_, p| match *p {})?,
-        sockets: apply_script_owned(prev.sockets, &delta.sockets, |old, p| Socket {
-            state: p.state,
-            bytes_sent: p.bytes_sent,
-            bytes_received: p.bytes_received,
-            tcp_health: p.tcp_health,
-            closed: p.closed,
-            ..old
+        sockets: apply_script_owned(prev.sockets, &delta.sockets, |s, p| {
+            s.state = p.state;
+            s.bytes_sent = p.bytes_sent;
+            s.bytes_received = p.bytes_received;
+            s.tcp_health = p.tcp_health;
+            s.closed = p.closed;
         })?,
         diagnostics: delta.diagnostics.clone().unwrap_or(prev.diagnostics),
         captured: delta.captured.clone(),
     })
+}
+
+/// Where an entry of a list rebuilt through a chain of deltas comes from:
+/// an entry of the base sample or a delta's new entry, and the last patch
+/// applied to it (a patch sets every field it carries, so the last wins).
+#[derive(Debug, Clone, Copy)]
+struct EntryRef {
+    /// Index in the base list, or `u32::MAX` for a delta's new entry.
+    base: u32,
+    /// (delta, op) of the new entry, when `base` is `u32::MAX`.
+    new: (u32, u32),
+    /// (delta, op) of the last patch; `u32::MAX` for none.
+    patch: (u32, u32),
+}
+
+const NONE: (u32, u32) = (u32::MAX, u32::MAX);
+
+/// The entries of a list after `scripts` (one per delta, in order),
+/// applied to a list of `base_len` entries, as references: a step copies
+/// 16 bytes an entry, not the entry.
+fn chain_refs<T, P>(
+    base_len: usize,
+    scripts: &[&[ListOp<T, P>]],
+) -> Result<Vec<EntryRef>, BadDelta> {
+    let mut cur: Vec<EntryRef> = (0..base_len as u32)
+        .map(|i| EntryRef {
+            base: i,
+            new: NONE,
+            patch: NONE,
+        })
+        .collect();
+    for (k, ops) in scripts.iter().enumerate() {
+        cur = chain_step(&cur, k as u32, ops)?;
+    }
+    Ok(cur)
+}
+
+fn chain_step<T, P>(
+    cur: &[EntryRef],
+    k: u32,
+    ops: &[ListOp<T, P>],
+) -> Result<Vec<EntryRef>, BadDelta> {
+    let bad = |index: usize| BadDelta {
+        index,
+        len: cur.len(),
+    };
+    let mut next = Vec::with_capacity(cur.len() + 16);
+    for (o, op) in ops.iter().enumerate() {
+        match op {
+            ListOp::Copy(from, n) => {
+                let (from, n) = (*from as usize, *n as usize);
+                let end = from.saturating_add(n);
+                next.extend_from_slice(cur.get(from..end).ok_or_else(|| bad(end))?);
+            }
+            ListOp::Patch(from, _) => {
+                let mut r = *cur.get(*from as usize).ok_or_else(|| bad(*from as usize))?;
+                r.patch = (k, o as u32);
+                next.push(r);
+            }
+            ListOp::New(_) => next.push(EntryRef {
+                base: u32::MAX,
+                new: (k, o as u32),
+                patch: NONE,
+            }),
+        }
+    }
+    Ok(next)
+}
+
+/// The entries `refs` name, cloned once each, with their last patch.
+fn materialize<T: Clone, P>(
+    base: &[T],
+    scripts: &[&[ListOp<T, P>]],
+    refs: &[EntryRef],
+    patch: impl Fn(&mut T, &P),
+) -> Result<Vec<T>, BadDelta> {
+    let bad = || BadDelta {
+        index: usize::MAX,
+        len: base.len(),
+    };
+    let op = |(k, o): (u32, u32)| {
+        scripts
+            .get(k as usize)
+            .and_then(|s| s.get(o as usize))
+            .ok_or_else(bad)
+    };
+    refs.iter()
+        .map(|r| {
+            let mut v = if r.base == u32::MAX {
+                match op(r.new)? {
+                    ListOp::New(item) => item.clone(),
+                    _ => return Err(bad()),
+                }
+            } else {
+                base.get(r.base as usize).ok_or_else(bad)?.clone()
+            };
+            if r.patch != NONE {
+                match op(r.patch)? {
+                    ListOp::Patch(_, p) => patch(&mut v, p),
+                    _ => return Err(bad()),
+                }
+            }
+            Ok(v)
+        })
+        .collect()
+}
+
+fn patch_socket(s: &mut Socket, p: &SocketPatch) {
+    s.state = p.state;
+    s.bytes_sent = p.bytes_sent;
+    s.bytes_received = p.bytes_received;
+    s.tcp_health = p.tcp_health;
+    s.closed = p.closed;
+}
+
+/// The sample after `deltas[..n]` applied to `base`, its lists given as
+/// references (`sockets`, `processes` from [`chain_refs`]).
+fn sample_after(
+    base: &Snapshot,
+    deltas: &[&SnapshotDelta],
+    sockets: &[EntryRef],
+    processes: &[EntryRef],
+) -> Result<Snapshot, BadDelta> {
+    let last_of = |f: fn(&SnapshotDelta) -> bool| deltas.iter().rev().find(|d| f(d)).copied();
+    let socket_scripts: Vec<&[ListOp<Socket, SocketPatch>]> =
+        deltas.iter().map(|d| d.sockets.as_slice()).collect();
+    let process_scripts: Vec<&[ListOp<Process, NoPatch>]> =
+        deltas.iter().map(|d| d.processes.as_slice()).collect();
+    Ok(Snapshot {
+        taken_at_ms: deltas.last().map_or(base.taken_at_ms, |d| d.taken_at_ms),
+        local_addresses: last_of(|d| d.local_addresses.is_some())
+            .and_then(|d| d.local_addresses.clone())
+            .unwrap_or_else(|| base.local_addresses.clone()),
+        interfaces: last_of(|d| d.interfaces.is_some())
+            .and_then(|d| d.interfaces.clone())
+            .unwrap_or_else(|| base.interfaces.clone()),
+        processes: materialize(
+            &base.processes,
+            &process_scripts,
+            processes,
+            |_, p| match *p {},
+        )?,
+        sockets: materialize(&base.sockets, &socket_scripts, sockets, patch_socket)?,
+        diagnostics: last_of(|d| d.diagnostics.is_some())
+            .and_then(|d| d.diagnostics.clone())
+            .unwrap_or_else(|| base.diagnostics.clone()),
+        captured: deltas
+            .last()
+            .map_or_else(|| base.captured.clone(), |d| d.captured.clone()),
+    })
+}
+
+/// The last sample of a chain of deltas from `base` and the one before it
+/// (`None` when there are no deltas: the sample is `base`), without
+/// building the samples in between: the chain is walked as references to
+/// entries (16 bytes each), and only the two samples wanted are built,
+/// each entry cloned once. What `?at=` needs, from a keyframe or a
+/// checkpoint up to 59 deltas away.
+pub fn apply_chain(
+    base: &Snapshot,
+    deltas: &[&SnapshotDelta],
+) -> Result<(Option<Snapshot>, Snapshot), BadDelta> {
+    let Some((last, before)) = deltas.split_last() else {
+        return Ok((None, base.clone()));
+    };
+    let socket_scripts: Vec<&[ListOp<Socket, SocketPatch>]> =
+        before.iter().map(|d| d.sockets.as_slice()).collect();
+    let process_scripts: Vec<&[ListOp<Process, NoPatch>]> =
+        before.iter().map(|d| d.processes.as_slice()).collect();
+    let prev_sockets = chain_refs(base.sockets.len(), &socket_scripts)?;
+    let prev_processes = chain_refs(base.processes.len(), &process_scripts)?;
+    let k = before.len() as u32;
+    let sockets = chain_step(&prev_sockets, k, &last.sockets)?;
+    let processes = chain_step(&prev_processes, k, &last.processes)?;
+    let prev = sample_after(base, before, &prev_sockets, &prev_processes)?;
+    let cur = sample_after(base, deltas, &sockets, &processes)?;
+    Ok((Some(prev), cur))
 }
 
 #[cfg(test)]
@@ -503,12 +732,26 @@ mod tests {
     }
 
     fn arb_process() -> impl Strategy<Value = Process> {
-        (1u32..6, proptest::option::of(0u64..3), "[a-z]{1,3}").prop_map(|(pid, st, name)| Process {
-            pid,
-            start_time: st,
-            name,
-            ..Process::default()
-        })
+        (
+            1u32..6,
+            proptest::option::of(0u64..3),
+            "[a-z]{1,3}",
+            proptest::collection::vec("[a-c]{0,2}", 0..3),
+            proptest::option::of("/[a-c]{1,2}"),
+            proptest::option::of("[a-c]{1,2}"),
+            proptest::option::of(0u32..3),
+        )
+            .prop_map(|(pid, st, name, cmdline, exe, user, uid)| Process {
+                pid,
+                start_time: st,
+                name,
+                cmdline,
+                exe,
+                uid,
+                container_id: user.as_ref().map(|u| format!("c{u}")),
+                user,
+                ppid: uid,
+            })
     }
 
     fn arb_snapshot() -> impl Strategy<Value = Snapshot> {
@@ -526,6 +769,13 @@ mod tests {
                 } else {
                     vec!["127.0.0.1".parse().unwrap()]
                 },
+                interfaces: v6
+                    .then(|| Interface {
+                        name: "lo".into(),
+                        addresses: vec!["::1".parse().unwrap()],
+                    })
+                    .into_iter()
+                    .collect(),
                 sockets,
                 processes,
                 diagnostics: Diagnostics {
@@ -539,7 +789,12 @@ mod tests {
     /// `next` made from `prev` the way a machine changes: most sockets
     /// stay, some change counters, some go, some come.
     fn arb_pair() -> impl Strategy<Value = (Snapshot, Snapshot)> {
-        (arb_snapshot(), arb_snapshot(), any::<u64>()).prop_map(|(prev, fresh, bits)| {
+        (arb_snapshot(), arb_snapshot(), any::<u64>())
+            .prop_map(|(prev, fresh, bits)| pair_from(prev, fresh, bits))
+    }
+
+    fn pair_from(prev: Snapshot, fresh: Snapshot, bits: u64) -> (Snapshot, Snapshot) {
+        {
             let mut next = prev.clone();
             next.taken_at_ms += 1000;
             for (i, s) in next.sockets.iter_mut().enumerate() {
@@ -558,8 +813,13 @@ mod tests {
             if bits & 4 == 0 {
                 next.processes = fresh.processes;
             }
+            if bits & 8 == 0 {
+                next.diagnostics = fresh.diagnostics;
+                next.local_addresses = fresh.local_addresses;
+                next.interfaces = fresh.interfaces;
+            }
             (prev, next)
-        })
+        }
     }
 
     proptest! {
@@ -571,8 +831,63 @@ mod tests {
             let text = serde_json::to_string(&d).unwrap();
             let back: SnapshotDelta = serde_json::from_str(&text).unwrap();
             prop_assert_eq!(apply(&prev, &back).unwrap(), next.clone());
+            // And through the binary form (block format version 2).
+            let back = binary_round_trip(&prev, &d);
+            prop_assert_eq!(&back.0, &prev);
+            prop_assert_eq!(apply(&back.0, &back.1).unwrap(), next.clone());
             // Moving entries out of `prev` builds the same sample.
             prop_assert_eq!(apply_owned(prev, &d).unwrap(), next);
+        }
+
+        #[test]
+        fn every_way_of_applying_builds_the_same_sample(
+            prev in arb_snapshot(),
+            bits in any::<u64>(),
+            mode in 0u8..3,
+        ) {
+            let mut next = prev.clone();
+            next.taken_at_ms += 1000;
+            for (i, s) in next.sockets.iter_mut().enumerate() {
+                if bits >> (i % 64) & 1 == 1 {
+                    s.bytes_sent = Some(s.bytes_sent.unwrap_or(0) + 7);
+                    s.state = SocketState::TimeWait;
+                }
+            }
+            let n = next.sockets.len();
+            match mode {
+                // In order with a gap: one pass of moves.
+                1 if n > 0 => {
+                    next.sockets.remove((bits >> 8) as usize % n);
+                }
+                // Reordered: the general walk.
+                2 => next.sockets.reverse(),
+                // Counters only: in place.
+                _ => {}
+            }
+            let d = delta(&prev, &next);
+            prop_assert_eq!(apply(&prev, &d).unwrap(), next.clone());
+            prop_assert_eq!(apply_owned(prev, &d).unwrap(), next);
+        }
+
+        #[test]
+        fn a_chain_of_deltas_builds_what_its_steps_build(
+            first in arb_snapshot(),
+            steps in proptest::collection::vec((arb_snapshot(), any::<u64>()), 0..6),
+        ) {
+            // A walk of samples, each changed from the one before.
+            let mut samples = vec![first];
+            for (fresh, bits) in steps {
+                let prev = samples.last().unwrap().clone();
+                let (_, next) = pair_from(prev, fresh, bits);
+                samples.push(next);
+            }
+            let deltas: Vec<SnapshotDelta> =
+                samples.windows(2).map(|w| delta(&w[0], &w[1])).collect();
+            let refs: Vec<&SnapshotDelta> = deltas.iter().collect();
+            let (prev, cur) = apply_chain(&samples[0], &refs).unwrap();
+            let n = samples.len();
+            prop_assert_eq!(&cur, &samples[n - 1]);
+            prop_assert_eq!(prev.as_ref(), n.checked_sub(2).map(|i| &samples[i]));
         }
 
         #[test]
@@ -580,6 +895,40 @@ mod tests {
             let d = delta(&prev, &next);
             prop_assert_eq!(apply(&prev, &d).unwrap(), next.clone());
             prop_assert_eq!(apply_owned(prev, &d).unwrap(), next);
+        }
+    }
+
+    /// `prev` as a keyframe and `d` as the delta after it, through the
+    /// binary frames of one block and back.
+    fn binary_round_trip(prev: &Snapshot, d: &SnapshotDelta) -> (Snapshot, SnapshotDelta) {
+        use crate::history::wire::{decode_range, encode, split, Interner};
+        let meta = SampleMeta {
+            at_ms: 1,
+            seq: 1,
+            edges: 0,
+            bytes_total: 0,
+        };
+        let mut strings = Interner::default();
+        let mut raw = encode(
+            &FrameRef {
+                meta,
+                containers: None,
+                body: FrameBodyRef::Key(prev),
+            },
+            &mut strings,
+        );
+        raw.extend(encode(
+            &FrameRef {
+                meta,
+                containers: None,
+                body: FrameBodyRef::Delta(d),
+            },
+            &mut strings,
+        ));
+        let mut frames = decode_range(&split(&raw).unwrap(), 0, 2).unwrap();
+        match (frames.remove(0).body, frames.remove(0).body) {
+            (FrameBody::Key(k), FrameBody::Delta(d)) => (*k, *d),
+            _ => panic!("a keyframe and a delta"),
         }
     }
 

@@ -5,7 +5,8 @@
 //!
 //! - [`changes`]: what changed between two moments, the activity strip;
 //! - [`frame`]: one sample as a keyframe or a delta (pure, exact inverse);
-//! - [`codec`]: frames as JSON lines, blocks as zstd;
+//! - [`codec`]: blocks as zstd, of binary frames (JSON lines before);
+//! - [`wire`]: a frame's binary form (postcard, a block's strings once);
 //! - [`store`]: the in-memory blocks inside the cap, queries by time;
 //! - [`flows`]: closed connections derived from the samples;
 //! - [`replay`]: answers straight from a recording (the CLI);
@@ -20,6 +21,7 @@ pub mod record;
 pub mod replay;
 pub mod store;
 pub mod time;
+pub mod wire;
 
 pub use flows::FlowRecord;
 pub use frame::SampleMeta;

@@ -435,8 +435,11 @@ impl RecordingReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::codec::{compress_block, encode_frame};
+    use crate::history::codec::{
+        compress_block, compress_block_json, encode_frame, encode_frame_json,
+    };
     use crate::history::frame::{FrameBody, SampleMeta};
+    use crate::history::wire::Interner;
 
     fn block(t: u64) -> SealedBlock {
         let meta = SampleMeta {
@@ -453,7 +456,7 @@ mod tests {
                 ..Snapshot::default()
             })),
         };
-        let line = encode_frame(&frame.borrowed());
+        let line = encode_frame(&frame.borrowed(), &mut Interner::default());
         SealedBlock {
             metas: vec![meta],
             data: compress_block([line.as_slice()]),
@@ -479,6 +482,45 @@ mod tests {
         }
         assert_eq!(segments(dir.path()).unwrap().len(), 3);
         assert_eq!(read_all(dir.path()), (times.to_vec(), vec![]));
+    }
+
+    #[test]
+    fn a_recording_of_block_format_version_1_still_replays() {
+        // A segment as procnet wrote it before version 2 (JSON lines),
+        // then a block of version 2 appended after an upgrade.
+        let dir = tempfile::tempdir().unwrap();
+        let mut rec = Recorder::open(dir.path(), Duration::from_secs(86_400)).unwrap();
+        let old = block(1_000);
+        let frame = Frame {
+            meta: old.metas[0],
+            containers: Some(RecordedContainers {
+                published: vec![],
+                names: vec![("abc".into(), "web".into())],
+            }),
+            body: FrameBody::Key(Box::new(Snapshot {
+                taken_at_ms: 1_000,
+                processes: vec![crate::snapshot::Process {
+                    pid: 4,
+                    name: "nginx".into(),
+                    cmdline: vec!["nginx".into(), "-g".into()],
+                    ..Default::default()
+                }],
+                ..Snapshot::default()
+            })),
+        };
+        let v1 = SealedBlock {
+            metas: old.metas.clone(),
+            data: compress_block_json([encode_frame_json(&frame.borrowed()).as_slice()]),
+        };
+        rec.append(&v1, 1_000).unwrap();
+        rec.append(&block(2_000), 2_000).unwrap();
+        let mut r = RecordingReader::open(dir.path()).unwrap();
+        let first = r.next_block().unwrap().unwrap();
+        assert_eq!(first.frames, vec![frame]);
+        let second = r.next_block().unwrap().unwrap();
+        assert_eq!(second.block.first_ms(), 2_000);
+        assert!(r.next_block().unwrap().is_none());
+        assert!(r.warnings().is_empty());
     }
 
     #[test]

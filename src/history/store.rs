@@ -12,17 +12,19 @@
 use crate::graph::ports::ServicePorts;
 use crate::graph::ContainerLabels;
 use crate::history::codec::{
-    compress_block, compress_line, decompress_lines, encode_frame, parse_lines, parse_lines_range,
+    compress_block, compress_line, decode_frames, decompress_block, decompress_block_range,
+    decompress_lines, encode_frame,
 };
 use crate::history::codec::{rebuild_upto, CodecError};
 use crate::history::flows::{FlowRecord, FlowTracker};
 use crate::history::frame::Frame;
 use crate::history::frame::{
-    apply, apply_owned, delta, FrameBody, FrameBodyRef, FrameRef, RecordedContainers, SampleMeta,
+    apply_chain, delta, FrameBody, FrameBodyRef, FrameRef, RecordedContainers, SampleMeta,
 };
+use crate::history::wire::Interner;
 use crate::snapshot::Snapshot;
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A full keyframe this often; the deltas in between make a block.
@@ -42,6 +44,15 @@ pub const CHECKPOINT_EVERY: usize = 10;
 /// (~3 MB a sample) that is the last ~2 blocks, at 100k the last few
 /// checkpoints. Older moments decode their block as before.
 pub const CHECKPOINT_BYTES: usize = 48 << 20;
+
+/// The decoded frames of this many sealed blocks at most are kept for
+/// `?at=` ([`FrameCache`]), within [`FRAME_CACHE_BYTES`]: a user scrubbing
+/// through an old minute decodes its block once.
+pub const FRAME_CACHE_BLOCKS: usize = 4;
+
+/// The most memory the decoded frames of [`FRAME_CACHE_BLOCKS`] may hold
+/// (apart from the cap, like the checkpoints); one block is always kept.
+pub const FRAME_CACHE_BYTES: usize = 24 << 20;
 
 /// The smallest `--history-size`: below this a single block of a busy
 /// machine would not fit.
@@ -63,7 +74,8 @@ pub struct HistoryConfig {
 #[derive(Debug)]
 pub struct SealedBlock {
     pub metas: Vec<SampleMeta>,
-    /// zstd-compressed JSON lines, one [`Frame`] per line.
+    /// A zstd-compressed block: its version byte and frames
+    /// (docs/recording-format.md).
     pub data: Vec<u8>,
 }
 
@@ -83,7 +95,7 @@ impl SealedBlock {
 #[derive(Debug, Default)]
 struct OpenBlock {
     metas: Vec<SampleMeta>,
-    /// Each frame's JSON line, zstd-compressed on its own.
+    /// Each frame's bytes, zstd-compressed on its own.
     lines: Vec<Arc<[u8]>>,
     bytes: usize,
 }
@@ -129,25 +141,19 @@ pub enum BlockFrames {
 
 impl BlockFrames {
     pub fn frames(&self) -> Result<Vec<Frame>, CodecError> {
-        self.frames_upto(usize::MAX)
+        self.frames_range(0, usize::MAX)
     }
 
-    /// The first `n` frames.
-    pub fn frames_upto(&self, n: usize) -> Result<Vec<Frame>, CodecError> {
-        self.frames_range(0, n)
-    }
-
-    /// Frames `from..to`: the ones before `from` are neither parsed nor
-    /// (in the open block) decompressed.
+    /// Frames `from..to`: the ones before `from` are read only for the
+    /// strings they add to the block's table.
     pub fn frames_range(&self, from: usize, to: usize) -> Result<Vec<Frame>, CodecError> {
         match self {
-            BlockFrames::Sealed(b) => {
-                let raw = zstd::stream::decode_all(&b.data[..]).map_err(CodecError::Zstd)?;
-                parse_lines_range(&raw, from, to)
-            }
-            BlockFrames::Open(lines) => parse_lines(&decompress_lines(
-                lines.iter().take(to).skip(from).map(|l| &l[..]),
-            )?),
+            BlockFrames::Sealed(b) => decompress_block_range(&b.data, from, to),
+            BlockFrames::Open(lines) => decode_frames(
+                &decompress_lines(lines.iter().take(to).map(|l| &l[..]))?,
+                from,
+                to,
+            ),
         }
     }
 
@@ -157,6 +163,119 @@ impl BlockFrames {
             BlockFrames::Open(lines) => lines.len(),
         }
     }
+}
+
+/// The decoded frames of the sealed blocks `?at=` read last (at most
+/// [`FRAME_CACHE_BLOCKS`] within [`FRAME_CACHE_BYTES`], the least
+/// recently used go first): stepping through an old minute decompresses
+/// and decodes its block once, not once a step.
+#[derive(Debug, Default)]
+pub struct FrameCache {
+    /// Most recently used last: (block key, frames, estimated bytes).
+    entries: VecDeque<(BlockKey, Arc<Vec<Frame>>, usize)>,
+    bytes: usize,
+}
+
+/// A sealed block by its times and size (unique in one history).
+type BlockKey = (u64, u64, usize);
+
+fn block_key(b: &SealedBlock) -> BlockKey {
+    (b.first_ms(), b.last_ms(), b.data.len())
+}
+
+/// Rough bytes of decoded frames in memory.
+fn frames_cost(frames: &[Frame]) -> usize {
+    frames
+        .iter()
+        .map(|f| match &f.body {
+            FrameBody::Key(s) => snapshot_cost(s),
+            FrameBody::Delta(d) => {
+                d.sockets.len()
+                    * std::mem::size_of::<
+                        crate::history::frame::ListOp<
+                            crate::snapshot::Socket,
+                            crate::history::frame::SocketPatch,
+                        >,
+                    >()
+                    + d.processes.len() * 256
+                    + 256
+            }
+        })
+        .sum()
+}
+
+impl FrameCache {
+    fn get(&mut self, key: BlockKey) -> Option<Arc<Vec<Frame>>> {
+        let i = self.entries.iter().position(|e| e.0 == key)?;
+        let e = self.entries.remove(i)?;
+        let frames = e.1.clone();
+        self.entries.push_back(e);
+        Some(frames)
+    }
+
+    fn insert(&mut self, key: BlockKey, frames: Arc<Vec<Frame>>) {
+        let cost = frames_cost(&frames);
+        self.bytes += cost;
+        self.entries.push_back((key, frames, cost));
+        while self.entries.len() > 1
+            && (self.entries.len() > FRAME_CACHE_BLOCKS || self.bytes > FRAME_CACHE_BYTES)
+        {
+            if let Some(old) = self.entries.pop_front() {
+                self.bytes -= old.2;
+            }
+        }
+    }
+
+    /// Blocks held.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// The frames of a block from the cache, or decoded whole (a sealed
+/// block, then cached) or from the open block's frames.
+fn cached_frames(
+    cache: &Mutex<FrameCache>,
+    block: &BlockFrames,
+) -> Result<Arc<Vec<Frame>>, CodecError> {
+    let BlockFrames::Sealed(b) = block else {
+        return Ok(Arc::new(block.frames()?));
+    };
+    let key = block_key(b);
+    if let Some(f) = cache.lock().ok().and_then(|mut c| c.get(key)) {
+        return Ok(f);
+    }
+    // Decoded outside the lock: another query may decode the same block
+    // at the same time, and the second insert only refreshes it.
+    let frames = Arc::new(decompress_block(&b.data)?);
+    if let Ok(mut c) = cache.lock() {
+        if c.get(key).is_none() {
+            c.insert(key, frames.clone());
+        }
+    }
+    Ok(frames)
+}
+
+/// Frames `from..to` of a block: from the cache when it holds the block,
+/// else only those decoded (a checkpoint's few deltas are not worth
+/// decoding and caching the keyframe for).
+fn frames_range(
+    cache: &Mutex<FrameCache>,
+    block: &BlockFrames,
+    from: usize,
+    to: usize,
+) -> Result<Vec<Frame>, CodecError> {
+    if let BlockFrames::Sealed(b) = block {
+        if let Some(f) = cache.lock().ok().and_then(|mut c| c.get(block_key(b))) {
+            let to = to.min(f.len());
+            return Ok(f[from.min(to)..to].to_vec());
+        }
+    }
+    block.frames_range(from, to)
 }
 
 /// A time outside what history keeps: the answer is 416 with the range.
@@ -184,6 +303,8 @@ pub struct Located {
     pub start: Option<Checkpoint>,
     /// The newest checkpoint of `before`.
     pub before_start: Option<Checkpoint>,
+    /// The store's decoded frames of recently read blocks.
+    pub cache: Arc<Mutex<FrameCache>>,
 }
 
 /// A sample rebuilt from history.
@@ -209,30 +330,16 @@ fn from_checkpoint(
         .find_map(|f| f.containers.as_ref())
         .unwrap_or(&start.containers)
         .to_labels();
-    let mut prev: Option<Snapshot> = None;
-    let mut cur: Option<Snapshot> = None;
-    let last = frames.len().saturating_sub(1);
-    for (i, f) in frames.iter().enumerate() {
-        let next = match (&f.body, cur.take()) {
-            (FrameBody::Key(s), c) => {
-                cur = c;
-                (**s).clone()
-            }
-            // The middle of the chain: nothing needs the sample before,
-            // so it is consumed (moves, not clones).
-            (FrameBody::Delta(d), Some(c)) if i < last => apply_owned(c, d)?,
-            (FrameBody::Delta(d), c) => {
-                let next = apply(c.as_ref().unwrap_or(base), d)?;
-                cur = c;
-                next
-            }
-        };
-        prev = cur.replace(next);
-    }
-    match cur {
-        None => Ok((None, base.clone(), containers)),
-        Some(cur) => Ok((Some(prev.unwrap_or_else(|| base.clone())), cur, containers)),
-    }
+    let deltas = frames
+        .iter()
+        .map(|f| match &f.body {
+            FrameBody::Delta(d) => Ok(&**d),
+            // A checkpoint is never followed by its block's keyframe.
+            FrameBody::Key(_) => Err(CodecError::NoKeyframe),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let (prev, cur) = apply_chain(base, &deltas)?;
+    Ok((prev, cur, containers))
 }
 
 impl Located {
@@ -240,7 +347,7 @@ impl Located {
         if let Some(at) = self.rebuild_from_checkpoint()? {
             return Ok(at);
         }
-        let frames = self.block.frames_upto(self.index + 1)?;
+        let frames = cached_frames(&self.cache, &self.block)?;
         let (prev, snapshot) = rebuild_upto(&frames, self.index)?;
         let containers = frames[..=self.index.min(frames.len() - 1)]
             .iter()
@@ -265,10 +372,10 @@ impl Located {
     fn last_of_before(&self, before: &BlockFrames) -> Result<Snapshot, CodecError> {
         let n = before.len();
         if let Some(c) = &self.before_start {
-            let frames = before.frames_range(c.index + 1, n)?;
+            let frames = frames_range(&self.cache, before, c.index + 1, n)?;
             return Ok(from_checkpoint(c, &frames)?.1);
         }
-        let frames = before.frames()?;
+        let frames = cached_frames(&self.cache, before)?;
         Ok(rebuild_upto(&frames, frames.len().saturating_sub(1))?.1)
     }
 
@@ -278,7 +385,7 @@ impl Located {
         let Some(start) = &self.start else {
             return Ok(None);
         };
-        let frames = self.block.frames_range(start.index + 1, self.index + 1)?;
+        let frames = frames_range(&self.cache, &self.block, start.index + 1, self.index + 1)?;
         let (prev, snapshot, containers) = from_checkpoint(start, &frames)?;
         let prev = match (prev, &self.before) {
             (Some(p), _) => Some(p),
@@ -321,6 +428,7 @@ pub struct HistoryStore {
     checkpoint_bytes: usize,
     /// [`CHECKPOINT_BYTES`] (smaller in tests).
     checkpoint_cap: usize,
+    cache: Arc<Mutex<FrameCache>>,
 }
 
 /// What one sample adds to the store.
@@ -357,6 +465,8 @@ pub struct HistoryWriter {
     tracker: FlowTracker,
     open_lines: Vec<Arc<[u8]>>,
     open_metas: Vec<SampleMeta>,
+    /// The open block's strings.
+    strings: Interner,
 }
 
 impl HistoryWriter {
@@ -367,6 +477,7 @@ impl HistoryWriter {
             tracker: FlowTracker::new(config.service_ports.clone()),
             open_lines: Vec::new(),
             open_metas: Vec::new(),
+            strings: Interner::default(),
         }
     }
 
@@ -397,6 +508,9 @@ impl HistoryWriter {
             _ => None,
         };
         let keyframe = self.open_metas.is_empty();
+        if keyframe {
+            self.strings.clear();
+        }
         let d;
         let (body, changed) = match (&self.last, keyframe) {
             (Some((prev, prev_c)), false) => {
@@ -410,7 +524,7 @@ impl HistoryWriter {
             containers: changed.then_some(&containers),
             body,
         };
-        let line: Arc<[u8]> = compress_line(&encode_frame(&frame)).into();
+        let line: Arc<[u8]> = compress_line(&encode_frame(&frame, &mut self.strings)).into();
         let index = self.open_metas.len();
         self.open_lines.push(line.clone());
         self.open_metas.push(meta);
@@ -486,6 +600,7 @@ impl HistoryStore {
             checkpoints: VecDeque::new(),
             checkpoint_bytes: 0,
             checkpoint_cap: CHECKPOINT_BYTES,
+            cache: Arc::default(),
         }
     }
 
@@ -658,6 +773,7 @@ impl HistoryStore {
                 before: before_block.cloned().map(BlockFrames::Sealed),
                 start: self.start_for(self.open.metas[0].at_ms, index),
                 before_start: before_block.and_then(|b| self.checkpoint(b.first_ms(), usize::MAX)),
+                cache: self.cache.clone(),
             });
         }
         let b = self.sealed.partition_point(|b| b.first_ms() <= at_ms);
@@ -675,6 +791,7 @@ impl HistoryStore {
             before: before_block.cloned().map(BlockFrames::Sealed),
             start: self.start_for(block.first_ms(), index),
             before_start: before_block.and_then(|b| self.checkpoint(b.first_ms(), usize::MAX)),
+            cache: self.cache.clone(),
         })
     }
 
@@ -817,6 +934,35 @@ mod tests {
             assert_eq!(at.prev.as_ref(), i.checked_sub(1).map(|p| &samples[p]));
             assert_eq!(at.containers.names, decoded.containers.names, "sample {i}");
             assert_eq!(at.containers.names.len(), usize::from(i >= 47), "{i}");
+        }
+    }
+
+    #[test]
+    fn old_blocks_decode_once_into_a_bounded_cache() {
+        let mut store = HistoryStore::new(config(64 << 20));
+        let mut w = HistoryWriter::new(store.config());
+        let samples: Vec<Snapshot> = (1..=80).map(|t| sample(t, 20, 15)).collect();
+        for (i, s) in samples.iter().enumerate() {
+            store.push(&mut w, s, &ContainerLabels::default(), meta(i as u64 + 1));
+        }
+        // No checkpoints: every moment seeks from its block's keyframe.
+        store.checkpoints.clear();
+        let cache = store.cache.clone();
+        for round in 0..2 {
+            for (i, s) in samples.iter().enumerate() {
+                let at = store.locate(s.taken_at_ms).unwrap().rebuild().unwrap();
+                assert_eq!(&at.snapshot, s, "round {round}, sample {i}");
+                assert_eq!(at.prev.as_ref(), i.checked_sub(1).map(|p| &samples[p]));
+                let c = cache.lock().unwrap();
+                assert!(c.len() <= FRAME_CACHE_BLOCKS, "{}", c.len());
+                assert!(!c.is_empty(), "a sealed block was read: {i}");
+            }
+        }
+        // Stepping within one old block decodes it once: it stays cached.
+        let key = block_key(&store.sealed[1]);
+        for t in 11..=20 {
+            store.locate(t * 1000).unwrap().rebuild().unwrap();
+            assert!(cache.lock().unwrap().get(key).is_some());
         }
     }
 

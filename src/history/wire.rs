@@ -1,0 +1,594 @@
+//! The binary form of a frame (block format version 2): postcard, with
+//! the strings of a block (process names, command lines, paths, users,
+//! interface names) stored once per block and named by number.
+//!
+//! Why binary: a keyframe of 20k sockets was ~5 MB of JSON whose parse
+//! (addresses from text, field names) dominated `?at=` for any moment
+//! older than the checkpoints. Why postcard (and not bincode 2): its wire
+//! format is specified and stable since 1.0 (a recording format must not
+//! drift with a crate update), integers are varints (counters and pids
+//! are small), and it is maintained; bincode's last release (3.0) is an
+//! unmaintained tombstone.
+//!
+//! postcard is not self-describing: a field skipped when serialising
+//! would shift every field after it. So frames are written through the
+//! mirror types below (every field always present), never through
+//! `Snapshot`'s own serde form (which skips empty fields for the JSON
+//! API). The conversions destructure every field, so a field added to
+//! `Snapshot`'s types is a compile error here, not a silent loss.
+//! `Diagnostics` (many fields, changed often by other parts) is carried as
+//! its JSON inside the frame: it is stored in keyframes and in a delta only
+//! when it changed.
+
+use crate::history::frame::{
+    Frame, FrameBody, FrameBodyRef, FrameRef, ListOp, NoPatch, RecordedContainers, SampleMeta,
+    SnapshotDelta, SocketPatch,
+};
+use crate::snapshot::{
+    CapturedFlow, Interface, Process, Proto, Snapshot, Socket, SocketState, TcpHealth,
+    UnknownReason,
+};
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, SocketAddr};
+
+/// The first byte of a version-2 block's decompressed payload. A
+/// version-1 payload (JSON lines) starts with `{`.
+pub const VERSION_BINARY: u8 = 2;
+
+/// Why a binary frame could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("frame {index} of a history block is not valid: {source}")]
+    Postcard {
+        index: usize,
+        #[source]
+        source: postcard::Error,
+    },
+    #[error("frame {index} of a history block names string {id} of a table of {len}: the stored history is damaged")]
+    String { index: usize, id: u32, len: usize },
+    #[error("frame {index} of a history block has diagnostics that are not valid JSON: {source}")]
+    Diagnostics {
+        index: usize,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("frame {index} of a history block is cut short: the stored history is damaged")]
+    Short { index: usize },
+}
+
+/// The strings of the block being written: each is stored in the first
+/// frame that uses it and named by its number after that.
+#[derive(Debug, Default)]
+pub struct Interner {
+    ids: FxHashMap<String, u32>,
+    fresh: Vec<String>,
+}
+
+impl Interner {
+    /// Starts a new block: numbers start again from 0.
+    pub fn clear(&mut self) {
+        self.ids.clear();
+        self.fresh.clear();
+    }
+
+    fn id(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.ids.get(s) {
+            return i;
+        }
+        let i = self.ids.len() as u32;
+        self.ids.insert(s.to_owned(), i);
+        self.fresh.push(s.to_owned());
+        i
+    }
+}
+
+/// The strings of a block read so far, by number.
+#[derive(Debug, Default)]
+pub struct StringTable {
+    strings: Vec<String>,
+    /// The frame being read, for errors.
+    index: usize,
+}
+
+impl StringTable {
+    fn get(&self, id: u32) -> Result<String, WireError> {
+        self.strings
+            .get(id as usize)
+            .cloned()
+            .ok_or(WireError::String {
+                index: self.index,
+                id,
+                len: self.strings.len(),
+            })
+    }
+
+    fn opt(&self, id: Option<u32>) -> Result<Option<String>, WireError> {
+        id.map(|i| self.get(i)).transpose()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireFrame {
+    /// The strings this frame adds to the block's table (numbered on from
+    /// the ones before). First, so a reader can take them without
+    /// decoding the rest.
+    strings: Vec<String>,
+    meta: SampleMeta,
+    containers: Option<RecordedContainers>,
+    body: WireBody,
+}
+
+#[derive(Serialize, Deserialize)]
+enum WireBody {
+    Key(WireSnapshot),
+    Delta(WireDelta),
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireSnapshot {
+    taken_at_ms: u64,
+    local_addresses: Vec<IpAddr>,
+    interfaces: Vec<WireInterface>,
+    processes: Vec<WireProcess>,
+    sockets: Vec<WireSocket>,
+    /// `Diagnostics` as JSON.
+    diagnostics: Vec<u8>,
+    captured: Vec<WireCaptured>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireDelta {
+    taken_at_ms: u64,
+    local_addresses: Option<Vec<IpAddr>>,
+    interfaces: Option<Vec<WireInterface>>,
+    diagnostics: Option<Vec<u8>>,
+    processes: Vec<WireOp<WireProcess, NoPatch>>,
+    sockets: Vec<WireOp<WireSocket, WirePatch>>,
+    captured: Vec<WireCaptured>,
+}
+
+#[derive(Serialize, Deserialize)]
+enum WireOp<T, P> {
+    Copy(u32, u32),
+    Patch(u32, P),
+    New(T),
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireInterface {
+    name: u32,
+    addresses: Vec<IpAddr>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireProcess {
+    pid: u32,
+    start_time: Option<u64>,
+    name: u32,
+    cmdline: Vec<u32>,
+    exe: Option<u32>,
+    uid: Option<u32>,
+    user: Option<u32>,
+    ppid: Option<u32>,
+    container_id: Option<u32>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireSocket {
+    proto: Proto,
+    local: SocketAddr,
+    remote: Option<SocketAddr>,
+    state: SocketState,
+    inode: u64,
+    uid: Option<u32>,
+    owners: Vec<u32>,
+    unowned_reason: Option<UnknownReason>,
+    bytes_sent: Option<u64>,
+    bytes_received: Option<u64>,
+    /// (rtt_us, retransmits).
+    tcp_health: Option<(Option<u32>, u32)>,
+    closed: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WirePatch {
+    state: SocketState,
+    bytes_sent: Option<u64>,
+    bytes_received: Option<u64>,
+    tcp_health: Option<(Option<u32>, u32)>,
+    closed: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireCaptured {
+    proto: Proto,
+    local: SocketAddr,
+    remote: SocketAddr,
+    interface: u32,
+    sent: u64,
+    received: u64,
+}
+
+fn health_to_wire(h: &Option<TcpHealth>) -> Option<(Option<u32>, u32)> {
+    h.map(
+        |TcpHealth {
+             rtt_us,
+             retransmits,
+         }| (rtt_us, retransmits),
+    )
+}
+
+fn health_from_wire(h: Option<(Option<u32>, u32)>) -> Option<TcpHealth> {
+    h.map(|(rtt_us, retransmits)| TcpHealth {
+        rtt_us,
+        retransmits,
+    })
+}
+
+fn socket_to_wire(s: &Socket) -> WireSocket {
+    let Socket {
+        proto,
+        local,
+        remote,
+        state,
+        inode,
+        uid,
+        owners,
+        unowned_reason,
+        bytes_sent,
+        bytes_received,
+        tcp_health,
+        closed,
+    } = s;
+    WireSocket {
+        proto: *proto,
+        local: *local,
+        remote: *remote,
+        state: *state,
+        inode: *inode,
+        uid: *uid,
+        owners: owners.clone(),
+        unowned_reason: *unowned_reason,
+        bytes_sent: *bytes_sent,
+        bytes_received: *bytes_received,
+        tcp_health: health_to_wire(tcp_health),
+        closed: *closed,
+    }
+}
+
+fn socket_from_wire(w: WireSocket) -> Socket {
+    Socket {
+        proto: w.proto,
+        local: w.local,
+        remote: w.remote,
+        state: w.state,
+        inode: w.inode,
+        uid: w.uid,
+        owners: w.owners,
+        unowned_reason: w.unowned_reason,
+        bytes_sent: w.bytes_sent,
+        bytes_received: w.bytes_received,
+        tcp_health: health_from_wire(w.tcp_health),
+        closed: w.closed,
+    }
+}
+
+fn patch_to_wire(p: &SocketPatch) -> WirePatch {
+    let SocketPatch {
+        state,
+        bytes_sent,
+        bytes_received,
+        tcp_health,
+        closed,
+    } = p;
+    WirePatch {
+        state: *state,
+        bytes_sent: *bytes_sent,
+        bytes_received: *bytes_received,
+        tcp_health: health_to_wire(tcp_health),
+        closed: *closed,
+    }
+}
+
+fn patch_from_wire(w: WirePatch) -> SocketPatch {
+    SocketPatch {
+        state: w.state,
+        bytes_sent: w.bytes_sent,
+        bytes_received: w.bytes_received,
+        tcp_health: health_from_wire(w.tcp_health),
+        closed: w.closed,
+    }
+}
+
+fn process_to_wire(p: &Process, s: &mut Interner) -> WireProcess {
+    let Process {
+        pid,
+        start_time,
+        name,
+        cmdline,
+        exe,
+        uid,
+        user,
+        ppid,
+        container_id,
+    } = p;
+    WireProcess {
+        pid: *pid,
+        start_time: *start_time,
+        name: s.id(name),
+        cmdline: cmdline.iter().map(|a| s.id(a)).collect(),
+        exe: exe.as_deref().map(|x| s.id(x)),
+        uid: *uid,
+        user: user.as_deref().map(|x| s.id(x)),
+        ppid: *ppid,
+        container_id: container_id.as_deref().map(|x| s.id(x)),
+    }
+}
+
+fn process_from_wire(w: WireProcess, t: &StringTable) -> Result<Process, WireError> {
+    Ok(Process {
+        pid: w.pid,
+        start_time: w.start_time,
+        name: t.get(w.name)?,
+        cmdline: w
+            .cmdline
+            .into_iter()
+            .map(|i| t.get(i))
+            .collect::<Result<_, _>>()?,
+        exe: t.opt(w.exe)?,
+        uid: w.uid,
+        user: t.opt(w.user)?,
+        ppid: w.ppid,
+        container_id: t.opt(w.container_id)?,
+    })
+}
+
+fn interface_to_wire(i: &Interface, s: &mut Interner) -> WireInterface {
+    let Interface { name, addresses } = i;
+    WireInterface {
+        name: s.id(name),
+        addresses: addresses.clone(),
+    }
+}
+
+fn interface_from_wire(w: WireInterface, t: &StringTable) -> Result<Interface, WireError> {
+    Ok(Interface {
+        name: t.get(w.name)?,
+        addresses: w.addresses,
+    })
+}
+
+fn captured_to_wire(c: &CapturedFlow, s: &mut Interner) -> WireCaptured {
+    let CapturedFlow {
+        proto,
+        local,
+        remote,
+        interface,
+        sent,
+        received,
+    } = c;
+    WireCaptured {
+        proto: *proto,
+        local: *local,
+        remote: *remote,
+        interface: s.id(interface),
+        sent: *sent,
+        received: *received,
+    }
+}
+
+fn captured_from_wire(w: WireCaptured, t: &StringTable) -> Result<CapturedFlow, WireError> {
+    Ok(CapturedFlow {
+        proto: w.proto,
+        local: w.local,
+        remote: w.remote,
+        interface: t.get(w.interface)?,
+        sent: w.sent,
+        received: w.received,
+    })
+}
+
+fn diagnostics_json<T: Serialize>(d: &T) -> Vec<u8> {
+    // Serialising plain data into a Vec cannot fail.
+    serde_json::to_vec(d).unwrap_or_default()
+}
+
+fn snapshot_to_wire(snap: &Snapshot, s: &mut Interner) -> WireSnapshot {
+    let Snapshot {
+        taken_at_ms,
+        local_addresses,
+        interfaces,
+        processes,
+        sockets,
+        diagnostics,
+        captured,
+    } = snap;
+    WireSnapshot {
+        taken_at_ms: *taken_at_ms,
+        local_addresses: local_addresses.clone(),
+        interfaces: interfaces.iter().map(|i| interface_to_wire(i, s)).collect(),
+        processes: processes.iter().map(|p| process_to_wire(p, s)).collect(),
+        sockets: sockets.iter().map(socket_to_wire).collect(),
+        diagnostics: diagnostics_json(diagnostics),
+        captured: captured.iter().map(|c| captured_to_wire(c, s)).collect(),
+    }
+}
+
+fn delta_to_wire(d: &SnapshotDelta, s: &mut Interner) -> WireDelta {
+    let SnapshotDelta {
+        taken_at_ms,
+        local_addresses,
+        interfaces,
+        diagnostics,
+        processes,
+        sockets,
+        captured,
+    } = d;
+    WireDelta {
+        taken_at_ms: *taken_at_ms,
+        local_addresses: local_addresses.clone(),
+        interfaces: interfaces
+            .as_ref()
+            .map(|l| l.iter().map(|i| interface_to_wire(i, s)).collect()),
+        diagnostics: diagnostics.as_ref().map(diagnostics_json),
+        processes: processes
+            .iter()
+            .map(|op| match op {
+                ListOp::Copy(f, n) => WireOp::Copy(*f, *n),
+                ListOp::Patch(_, p) => match *p {},
+                ListOp::New(p) => WireOp::New(process_to_wire(p, s)),
+            })
+            .collect(),
+        sockets: sockets
+            .iter()
+            .map(|op| match op {
+                ListOp::Copy(f, n) => WireOp::Copy(*f, *n),
+                ListOp::Patch(f, p) => WireOp::Patch(*f, patch_to_wire(p)),
+                ListOp::New(x) => WireOp::New(socket_to_wire(x)),
+            })
+            .collect(),
+        captured: captured.iter().map(|c| captured_to_wire(c, s)).collect(),
+    }
+}
+
+fn diagnostics_from<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    index: usize,
+) -> Result<T, WireError> {
+    serde_json::from_slice(bytes).map_err(|source| WireError::Diagnostics { index, source })
+}
+
+fn snapshot_from_wire(w: WireSnapshot, t: &StringTable) -> Result<Snapshot, WireError> {
+    Ok(Snapshot {
+        taken_at_ms: w.taken_at_ms,
+        local_addresses: w.local_addresses,
+        interfaces: w
+            .interfaces
+            .into_iter()
+            .map(|i| interface_from_wire(i, t))
+            .collect::<Result<_, _>>()?,
+        processes: w
+            .processes
+            .into_iter()
+            .map(|p| process_from_wire(p, t))
+            .collect::<Result<_, _>>()?,
+        sockets: w.sockets.into_iter().map(socket_from_wire).collect(),
+        diagnostics: diagnostics_from(&w.diagnostics, t.index)?,
+        captured: w
+            .captured
+            .into_iter()
+            .map(|c| captured_from_wire(c, t))
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+fn delta_from_wire(w: WireDelta, t: &StringTable) -> Result<SnapshotDelta, WireError> {
+    Ok(SnapshotDelta {
+        taken_at_ms: w.taken_at_ms,
+        local_addresses: w.local_addresses,
+        interfaces: w
+            .interfaces
+            .map(|l| {
+                l.into_iter()
+                    .map(|i| interface_from_wire(i, t))
+                    .collect::<Result<_, _>>()
+            })
+            .transpose()?,
+        diagnostics: w
+            .diagnostics
+            .map(|d| diagnostics_from(&d, t.index))
+            .transpose()?,
+        processes: w
+            .processes
+            .into_iter()
+            .map(|op| {
+                Ok(match op {
+                    WireOp::Copy(f, n) => ListOp::Copy(f, n),
+                    WireOp::Patch(_, p) => match p {},
+                    WireOp::New(p) => ListOp::New(process_from_wire(p, t)?),
+                })
+            })
+            .collect::<Result<_, WireError>>()?,
+        sockets: w
+            .sockets
+            .into_iter()
+            .map(|op| match op {
+                WireOp::Copy(f, n) => ListOp::Copy(f, n),
+                WireOp::Patch(f, p) => ListOp::Patch(f, patch_from_wire(p)),
+                WireOp::New(x) => ListOp::New(socket_from_wire(x)),
+            })
+            .collect(),
+        captured: w
+            .captured
+            .into_iter()
+            .map(|c| captured_from_wire(c, t))
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+/// One frame as its block stores it: its length (a postcard varint)
+/// and its postcard bytes. Its new strings go into `strings`.
+pub fn encode(frame: &FrameRef<'_>, strings: &mut Interner) -> Vec<u8> {
+    let body = match frame.body {
+        FrameBodyRef::Key(s) => WireBody::Key(snapshot_to_wire(s, strings)),
+        FrameBodyRef::Delta(d) => WireBody::Delta(delta_to_wire(d, strings)),
+    };
+    let wire = WireFrame {
+        strings: std::mem::take(&mut strings.fresh),
+        meta: frame.meta,
+        containers: frame.containers.cloned(),
+        body,
+    };
+    // Serialising plain data into a Vec cannot fail but for allocation.
+    let bytes = postcard::to_stdvec(&wire).unwrap_or_default();
+    let mut out = postcard::to_stdvec(&(bytes.len() as u32)).unwrap_or_default();
+    out.extend_from_slice(&bytes);
+    out
+}
+
+/// Splits frames (as [`encode`] wrote them, back to back) into each
+/// frame's bytes.
+pub fn split(mut raw: &[u8]) -> Result<Vec<&[u8]>, WireError> {
+    let mut out = Vec::new();
+    while !raw.is_empty() {
+        let index = out.len();
+        let (len, rest) = postcard::take_from_bytes::<u32>(raw)
+            .map_err(|source| WireError::Postcard { index, source })?;
+        let len = len as usize;
+        if rest.len() < len {
+            return Err(WireError::Short { index });
+        }
+        out.push(&rest[..len]);
+        raw = &rest[len..];
+    }
+    Ok(out)
+}
+
+/// Decodes frames `from..to` of a block's frames (from [`split`]); the
+/// ones before `from` are read only for the strings they add.
+pub fn decode_range(frames: &[&[u8]], from: usize, to: usize) -> Result<Vec<Frame>, WireError> {
+    let mut table = StringTable::default();
+    let mut out = Vec::with_capacity(to.min(frames.len()).saturating_sub(from));
+    for (index, bytes) in frames.iter().enumerate().take(to) {
+        table.index = index;
+        let bad = |source| WireError::Postcard { index, source };
+        if index < from {
+            let (strings, _) = postcard::take_from_bytes::<Vec<String>>(bytes).map_err(bad)?;
+            table.strings.extend(strings);
+            continue;
+        }
+        let wire: WireFrame = postcard::from_bytes(bytes).map_err(bad)?;
+        table.strings.extend(wire.strings);
+        let body = match wire.body {
+            WireBody::Key(s) => FrameBody::Key(Box::new(snapshot_from_wire(s, &table)?)),
+            WireBody::Delta(d) => FrameBody::Delta(Box::new(delta_from_wire(d, &table)?)),
+        };
+        out.push(Frame {
+            meta: wire.meta,
+            containers: wire.containers,
+            body,
+        });
+    }
+    Ok(out)
+}
