@@ -260,7 +260,13 @@ mod tests {
     #[test]
     fn gunicorn_pools_fold_whether_retitled_or_not() {
         let py = "/usr/bin/python3.11";
-        let plain = ["/usr/bin/python3", "/usr/bin/gunicorn", "-w", "2", "app:app"];
+        let plain = [
+            "/usr/bin/python3",
+            "/usr/bin/gunicorn",
+            "-w",
+            "2",
+            "app:app",
+        ];
         let procs = vec![
             proc(10, 1, "gunicorn", py, &["gunicorn: master [app:app]"]),
             proc(11, 10, "gunicorn", py, &["gunicorn: worker [app:app]"]),
