@@ -60,6 +60,13 @@ pub fn run(
         let started = Instant::now();
         let next = if finished {
             Ok(None)
+        } else if prev.is_some() && source.unchanged() {
+            // Nothing happened (tier T0 knows from the kernel's events):
+            // the graph, views and rates served are still right.
+            shared.beat();
+            next_tick += config.interval;
+            sleep_until(&shared, next_tick.max(Instant::now()));
+            continue;
         } else {
             source.next_sample()
         };
