@@ -782,6 +782,22 @@ impl PlatformCollector {
             .iter()
             .filter_map(|(_, c)| Some(((c.local, c.remote), c.owner.as_ref()?.tgid)))
             .collect();
+        // A UDP socket no walk saw and no I/O named (bound, no datagram
+        // yet): its owner from one owner scan, only then.
+        let unknown: Vec<u64> = udp
+            .iter()
+            .filter(|s| {
+                s.inode != 0
+                    && !fed.udp_owners.contains_key(&s.inode)
+                    && !by_ends.contains_key(&(s.local, s.remote))
+            })
+            .map(|s| s.inode)
+            .collect();
+        if !unknown.is_empty() {
+            self.look_up_udp_owners(&mut fed, &unknown, &mut warnings);
+        }
+        fed.udp_owners
+            .retain(|inode, _| udp.iter().any(|s| s.inode == *inode));
         let mut sockets: Vec<Socket> = Vec::with_capacity(fed.table.len() + udp.len());
         sockets.extend(fed.table.sockets().cloned());
         for mut s in udp {
@@ -872,6 +888,27 @@ impl PlatformCollector {
             diagnostics: diag,
             captured,
         })
+    }
+
+    /// Owners of UDP sockets T0 knows nothing about, from one owner scan
+    /// (the BPF iterator when loaded, else `/proc`); an inode no process
+    /// holds is remembered as such, so it is not looked up again.
+    fn look_up_udp_owners(&mut self, fed: &mut EventFed, inodes: &[u64], warnings: &mut Vec<String>) {
+        let Ok(dir) = Dir::open(c"/proc") else {
+            return;
+        };
+        let Ok(pids) = dir.list_pids() else {
+            return;
+        };
+        let now = std::time::Instant::now();
+        let want_bpf = self.bpf.is_some() && self.owner_health.due(now);
+        let threads = self.scan_threads();
+        let (scan, _) = self.owner_scan(&dir, &pids, threads, want_bpf, now, warnings);
+        let scan = scan.index();
+        for &inode in inodes {
+            fed.udp_owners
+                .insert(inode, scan.owners_of(inode).collect());
+        }
     }
 
     /// Why this sample's tier is below T1 (or what was asked for and not
