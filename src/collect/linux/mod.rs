@@ -168,11 +168,47 @@ const FAMILIES: [(u8, Proto, &str); 4] = [
     (libc::AF_INET6 as u8, Proto::Udp, "/proc/net/udp6"),
 ];
 
+/// Where a sample's sockets came from (`/healthz` `collector.backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    /// T0 between walks: TCP from the event-fed table, UDP from netlink.
+    EventsNetlink,
+    /// TCP from the BPF iterator, UDP from netlink (T0's walks, T1).
+    BpfNetlink,
+    BpfProcFs,
+    NetlinkProcFs,
+    Netlink,
+    /// `/proc/net` only (T3).
+    ProcFs,
+}
+
+impl Backend {
+    fn as_str(self) -> &'static str {
+        match self {
+            Backend::EventsNetlink => "events+netlink",
+            Backend::BpfNetlink => "bpf+netlink",
+            Backend::BpfProcFs => "bpf+procfs",
+            Backend::NetlinkProcFs => "netlink+procfs",
+            Backend::Netlink => "netlink",
+            Backend::ProcFs => "procfs",
+        }
+    }
+}
+
+/// What [`PlatformCollector::walk_tables`] read.
+struct Walked {
+    /// `/proc` and its pids, when it could be read.
+    proc_dir: Option<(Dir, Vec<u32>)>,
+    scan: Option<std::sync::Arc<FdScan>>,
+    table: SocketTable,
+    owners_from_bpf: bool,
+}
+
 /// The sockets of one sample, and how they were obtained.
 struct SocketTable {
     /// Owners not filled in yet.
     sockets: Vec<Socket>,
-    backend: &'static str,
+    backend: Backend,
     warnings: Vec<String>,
     /// TCP sockets came from the BPF iterator.
     tcp_from_bpf: bool,
@@ -457,19 +493,15 @@ impl PlatformCollector {
         SideChannels { closed, captured }
     }
 
-    /// One sample by walking every socket and owner (tiers T1–T3, and the
-    /// seeding and reconciling walks of T0). `events_closed` and
-    /// `udp_before`: what the events reported (T0; see merge_events).
-    fn walk_sample(
+    /// Step one of a walk: the socket tables (the BPF TCP iterator, netlink
+    /// or `/proc/net`) and the owner scan (the BPF owner iterator, the
+    /// `/proc` fd scan, or the last scan's owners while no new inode
+    /// appeared), run side by side where they can.
+    fn walk_tables(
         &mut self,
-        mut warnings: Vec<String>,
-        side: SideChannels,
-        events_closed: Vec<events::record::Closed>,
-        udp_before: Vec<(u64, events::record::Closed)>,
-    ) -> Result<Snapshot, CollectError> {
-        let mut diag = Diagnostics::default();
-        let SideChannels { closed, captured } = side;
-
+        now: std::time::Instant,
+        warnings: &mut Vec<String>,
+    ) -> Result<Walked, CollectError> {
         let proc_dir = Dir::open(c"/proc").and_then(|d| {
             let pids = d.list_pids()?;
             Ok((d, pids))
@@ -481,7 +513,6 @@ impl PlatformCollector {
         let source = self.options.source;
         let netlink_unsupported = self.netlink_unsupported;
 
-        let now = std::time::Instant::now();
         self.load_bpf(now);
         let want_bpf = self.bpf.is_some() && self.owner_health.due(now);
         let mut tcp = match self.tcp_health.due(now) {
@@ -514,7 +545,7 @@ impl PlatformCollector {
                     (Some(scan), table, from_bpf)
                 } else {
                     let (scan, from_bpf) =
-                        self.owner_scan(dir, pids, threads, want_bpf, now, &mut warnings);
+                        self.owner_scan(dir, pids, threads, want_bpf, now, warnings);
                     (Some(std::sync::Arc::new(scan.index())), table, from_bpf)
                 }
             }
@@ -530,7 +561,7 @@ impl PlatformCollector {
                     (worker.join(), table)
                 });
                 let pairs = match owned {
-                    Ok(Some((it, result))) => self.owners_read(it, result, now, &mut warnings),
+                    Ok(Some((it, result))) => self.owners_read(it, result, now, warnings),
                     _ => {
                         warnings.push("BPF owner iterator failed; scanning /proc instead".into());
                         None
@@ -601,14 +632,42 @@ impl PlatformCollector {
                 });
             }
         }
-        if table.backend == "procfs" && source != SocketSource::ProcNet {
+        if table.backend == Backend::ProcFs && source != SocketSource::ProcNet {
             self.netlink_unsupported = true;
         }
-        diag.backend = table.backend.to_string();
+        Ok(Walked {
+            proc_dir: proc_dir.ok(),
+            scan,
+            table,
+            owners_from_bpf,
+        })
+    }
+
+    /// One sample by walking every socket and owner (tiers T1–T3, and the
+    /// seeding and reconciling walks of T0). `events_closed` and
+    /// `udp_before`: what the events reported (T0; see merge_events).
+    fn walk_sample(
+        &mut self,
+        mut warnings: Vec<String>,
+        side: SideChannels,
+        events_closed: Vec<events::record::Closed>,
+        udp_before: Vec<(u64, events::record::Closed)>,
+    ) -> Result<Snapshot, CollectError> {
+        let mut diag = Diagnostics::default();
+        let SideChannels { closed, captured } = side;
+
+        let now = std::time::Instant::now();
+        let Walked {
+            proc_dir,
+            scan,
+            table,
+            owners_from_bpf,
+        } = self.walk_tables(now, &mut warnings)?;
+        diag.backend = table.backend.as_str().to_string();
         let tier = match (table.tcp_from_bpf && owners_from_bpf, table.backend) {
             (true, _) if self.events.is_some() => Tier::T0,
             (true, _) => Tier::T1,
-            (false, "procfs") => Tier::T3,
+            (false, Backend::ProcFs) => Tier::T3,
             (false, _) => Tier::T2,
         };
         diag.tier = Some(tier);
@@ -622,46 +681,15 @@ impl PlatformCollector {
         }
         warnings.extend(table.warnings);
         let (proc_dir, pids) = match proc_dir {
-            Ok((d, p)) => (Some(d), p),
-            Err(_) => (None, Vec::new()),
+            Some((d, p)) => (Some(d), p),
+            None => (None, Vec::new()),
         };
 
         // Uids of the processes we could not read, for `Permission`.
-        let mut denied_uids: Vec<u32> = Vec::new();
-        let mut any_denied_unknown_uid = false;
-        if let (Some(scan), Some(dir)) = (&scan, &proc_dir) {
-            diag.processes_denied = scan.denied.len() as u32;
-            diag.processes_vanished = scan.vanished;
-            for &pid in &scan.denied {
-                match dir.pid_uid(pid) {
-                    Some(uid) => denied_uids.push(uid),
-                    None => any_denied_unknown_uid = true,
-                }
-            }
-            denied_uids.sort_unstable();
-            denied_uids.dedup();
-            if !scan.denied.is_empty() {
-                // SAFETY: geteuid has no preconditions.
-                let hint = if unsafe { libc::geteuid() } == 0 {
-                    "they are more privileged than this process"
-                } else {
-                    "run as root to see them"
-                };
-                let n = scan.denied.len();
-                warnings.push(format!(
-                    "{n} {} could not be inspected (permission denied); {} sockets are reported without owner (reason permission); {hint}",
-                    if n == 1 { "process" } else { "processes" },
-                    if n == 1 { "its" } else { "their" },
-                ));
-            }
-            if scan.failed > 0 {
-                let e = std::io::Error::from_raw_os_error(scan.first_failure.unwrap_or(0));
-                warnings.push(format!(
-                    "{} processes' fd tables could not be read ({e})",
-                    scan.failed
-                ));
-            }
-        }
+        let (denied_uids, any_denied_unknown_uid) = match (&scan, &proc_dir) {
+            (Some(scan), Some(dir)) => denied_owners(scan, dir, &mut diag, &mut warnings),
+            _ => (Vec::new(), false),
+        };
 
         // Owners: every pid holding an inet socket gets its details.
         let mut sockets = table.sockets;
@@ -815,7 +843,10 @@ impl PlatformCollector {
             }
         }
         // Processes: the known ones as they were, new owners read once.
-        let mut pids: Vec<u32> = sockets.iter().flat_map(|s| s.owners.iter().copied()).collect();
+        let mut pids: Vec<u32> = sockets
+            .iter()
+            .flat_map(|s| s.owners.iter().copied())
+            .collect();
         pids.sort_unstable();
         pids.dedup();
         let dir = Dir::open(c"/proc").ok();
@@ -852,7 +883,8 @@ impl PlatformCollector {
             }
         }
         diag.processes_vanished = gone.len() as u32;
-        fed.processes.retain(|pid, _| pids.binary_search(pid).is_ok());
+        fed.processes
+            .retain(|pid, _| pids.binary_search(pid).is_ok());
         self.merge_events(
             dir.as_ref(),
             &mut sockets,
@@ -866,7 +898,7 @@ impl PlatformCollector {
         fed.sampled();
         self.fed = Some(fed);
 
-        diag.backend = "events+netlink".to_string();
+        diag.backend = Backend::EventsNetlink.as_str().to_string();
         diag.tier = Some(Tier::T0);
         if let Some((ns, runs)) = self.events.as_ref().and_then(|e| e.run_time()) {
             diag.bpf_run_time_ns = Some(ns);
@@ -893,7 +925,12 @@ impl PlatformCollector {
     /// Owners of UDP sockets T0 knows nothing about, from one owner scan
     /// (the BPF iterator when loaded, else `/proc`); an inode no process
     /// holds is remembered as such, so it is not looked up again.
-    fn look_up_udp_owners(&mut self, fed: &mut EventFed, inodes: &[u64], warnings: &mut Vec<String>) {
+    fn look_up_udp_owners(
+        &mut self,
+        fed: &mut EventFed,
+        inodes: &[u64],
+        warnings: &mut Vec<String>,
+    ) {
         let Ok(dir) = Dir::open(c"/proc") else {
             return;
         };
@@ -1138,6 +1175,51 @@ impl PlatformCollector {
         );
         Some(process)
     }
+}
+
+/// The processes whose fds a scan could not read: their users (for the
+/// `permission` reason; `true` when one's user is unknown), counted in
+/// `diag` and said in a warning.
+fn denied_owners(
+    scan: &FdScan,
+    dir: &Dir,
+    diag: &mut Diagnostics,
+    warnings: &mut Vec<String>,
+) -> (Vec<u32>, bool) {
+    let mut denied_uids: Vec<u32> = Vec::new();
+    let mut any_denied_unknown_uid = false;
+    diag.processes_denied = scan.denied.len() as u32;
+    diag.processes_vanished = scan.vanished;
+    for &pid in &scan.denied {
+        match dir.pid_uid(pid) {
+            Some(uid) => denied_uids.push(uid),
+            None => any_denied_unknown_uid = true,
+        }
+    }
+    denied_uids.sort_unstable();
+    denied_uids.dedup();
+    if !scan.denied.is_empty() {
+        // SAFETY: geteuid has no preconditions.
+        let hint = if unsafe { libc::geteuid() } == 0 {
+            "they are more privileged than this process"
+        } else {
+            "run as root to see them"
+        };
+        let n = scan.denied.len();
+        warnings.push(format!(
+                "{n} {} could not be inspected (permission denied); {} sockets are reported without owner (reason permission); {hint}",
+                if n == 1 { "process" } else { "processes" },
+                if n == 1 { "its" } else { "their" },
+            ));
+    }
+    if scan.failed > 0 {
+        let e = std::io::Error::from_raw_os_error(scan.first_failure.unwrap_or(0));
+        warnings.push(format!(
+            "{} processes' fd tables could not be read ({e})",
+            scan.failed
+        ));
+    }
+    (denied_uids, any_denied_unknown_uid)
 }
 
 /// The interfaces and local addresses; a failure is a warning.
@@ -1392,11 +1474,11 @@ fn collect_sockets(
         }
     }
     let backend = match (tcp_done, used_netlink, used_procfs) {
-        (true, _, false) => "bpf+netlink",
-        (true, _, true) => "bpf+procfs",
-        (false, true, true) => "netlink+procfs",
-        (false, true, false) => "netlink",
-        _ => "procfs",
+        (true, _, false) => Backend::BpfNetlink,
+        (true, _, true) => Backend::BpfProcFs,
+        (false, true, true) => Backend::NetlinkProcFs,
+        (false, true, false) => Backend::Netlink,
+        _ => Backend::ProcFs,
     };
     Ok(SocketTable {
         sockets: out,

@@ -247,10 +247,7 @@ impl EventCollector {
         let p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         let waiting = !p.closed.is_empty() || p.dropped > 0;
         drop(p);
-        waiting
-            || !self.active.is_empty()
-            || udp_moved
-            || self.kernel_counter(0) != self.lost_seen
+        waiting || !self.active.is_empty() || udp_moved || self.kernel_counter(0) != self.lost_seen
     }
 
     /// Moves the `tcp_active` entries into `self.active`, deleting them
