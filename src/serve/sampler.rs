@@ -69,8 +69,8 @@ pub fn run(
             // Nothing happened (tier T0 knows from the kernel's events):
             // the graph, views and rates served are still right.
             shared.beat();
-            next_tick += config.interval;
-            sleep_until(&shared, next_tick.max(Instant::now()));
+            next_tick = pace(next_tick, config.interval);
+            sleep_until(&shared, next_tick);
             continue;
         } else {
             source.next_sample()
@@ -192,14 +192,21 @@ pub fn run(
         if !source.paced() && !finished {
             continue; // a replay: the next sample now
         }
-        next_tick += config.interval;
-        let now = Instant::now();
-        if next_tick < now {
-            // Fell behind (a slow sample): start the next interval from now
-            // rather than sampling back to back.
-            next_tick = now + config.interval / 2;
-        }
+        next_tick = pace(next_tick, config.interval);
         sleep_until(&shared, next_tick);
+    }
+}
+
+/// When the next sample is due after one due at `tick`.
+fn pace(tick: Instant, interval: Duration) -> Instant {
+    let next = tick + interval;
+    let now = Instant::now();
+    if next < now {
+        // Fell behind (a slow sample): start the next interval from now
+        // rather than sampling back to back.
+        now + interval / 2
+    } else {
+        next
     }
 }
 
