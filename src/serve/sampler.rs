@@ -65,9 +65,16 @@ pub fn run(
         let started = Instant::now();
         let next = if finished {
             Ok(None)
-        } else if prev.is_some() && source.unchanged() {
-            // Nothing happened (tier T0 knows from the kernel's events):
-            // the graph, views and rates served are still right.
+        } else if plan
+            .as_ref()
+            .is_some_and(|(_, built_with, _)| Arc::ptr_eq(built_with, &rules))
+            && source.unchanged()
+        {
+            // Nothing happened (tier T0 knows from the kernel's events) and
+            // the rules are those of the last build: the graph, views and
+            // rates served are still right. (Container labels and DNS names
+            // that arrive meanwhile wait for the next change, or for T0's
+            // reconcile walk within a minute.)
             shared.beat();
             next_tick = pace(next_tick, config.interval);
             sleep_until(&shared, next_tick);
