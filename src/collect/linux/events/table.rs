@@ -134,6 +134,12 @@ impl EventTable {
                     if r.inode != 0 {
                         s.inode = r.inode;
                         s.uid = Some(r.uid);
+                    } else if s.inode != 0 && r.kind == Kind::State {
+                        // Orphaned: its process closed it (FIN_WAIT, LAST_ACK…);
+                        // no file, no owner any more, as a walk would say.
+                        s.inode = 0;
+                        s.uid = None;
+                        s.owners.clear();
                     }
                     // The counters only grow: a record older than what a
                     // walk read does not take them back.
@@ -144,12 +150,23 @@ impl EventTable {
                     }
                     // The process that did the I/O holds the socket; the
                     // holders a walk found (a shared socket) stay.
-                    if let Some(o) = &r.owner {
+                    let orphan =
+                        s.inode == 0 && !is_new && before.as_ref().is_some_and(|b| b.inode != 0);
+                    if let Some(o) = r.owner.as_ref().filter(|_| {
+                        !orphan
+                            && (r.inode != 0 || s.inode == 0 && r.kind == Kind::Activity || is_new)
+                    }) {
                         if let Err(at) = s.owners.binary_search(&o.tgid) {
                             s.owners.insert(at, o.tgid);
                         }
                     }
-                    if s.owners.is_empty() {
+                    // Waiting for its process (an accepted connection that
+                    // did no I/O yet); an orphan has none to wait for.
+                    let awaits_owner = matches!(
+                        s.state,
+                        SocketState::Established | SocketState::SynRecv | SocketState::CloseWait
+                    );
+                    if s.owners.is_empty() && awaits_owner {
                         self.ownerless.entry(key).or_insert(r.ts_ns);
                     } else {
                         self.ownerless.remove(&key);
@@ -247,6 +264,12 @@ mod tests {
         assert_eq!((s.bytes_sent, s.bytes_received), (Some(500), Some(300)));
         assert_eq!(s.state, SocketState::CloseWait);
         assert_eq!(t.ownerless_since(), None);
+        // Its process closes it (the peer has not yet): orphaned, no owner.
+        let fin = rec(Kind::State, 9 /* LAST_ACK */, a, b, 25);
+        t.apply(vec![owned(fin, 7, 0)]);
+        let s = t.sockets().next().unwrap();
+        assert!(s.owners.is_empty() && s.inode == 0, "{s:?}");
+        assert_eq!(t.ownerless_since(), None, "an orphan waits for no owner");
         // The close is reported once and the socket is gone.
         let applied = t.apply(vec![rec(Kind::Closed, 7, a, b, 30)]);
         assert_eq!(applied.closed.len(), 1);
