@@ -106,7 +106,10 @@ impl EventTable {
                 }
                 Kind::State | Kind::Activity => {
                     let state = SocketState::from_linux(r.state);
-                    if !followed(state) {
+                    // connect() enters SYN_SENT before the kernel picks the
+                    // local port: that record names no socket a later one
+                    // would find (the next, ESTABLISHED, has the port).
+                    if !followed(state) || r.local.port() == 0 {
                         continue;
                     }
                     let (sent, received) =
@@ -314,6 +317,18 @@ mod tests {
         let s = t.sockets().next().unwrap();
         assert_eq!(s.bytes_sent, Some(1000), "a stale record does not lower it");
         assert_eq!(s.owners, [3, 4], "a shared socket keeps its holders");
+    }
+
+    #[test]
+    fn a_connect_before_its_port_is_chosen_leaves_nothing_behind() {
+        let mut t = EventTable::default();
+        let syn = owned(
+            rec(Kind::State, 2, "127.0.0.1:0", Some("127.0.0.1:80"), 1),
+            5,
+            9,
+        );
+        t.apply(vec![syn]);
+        assert!(t.is_empty());
     }
 
     #[test]
