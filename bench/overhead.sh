@@ -9,7 +9,12 @@
 #      TIERS (default "T0 T1 T2"): each is run in turn with PROCNET_TIER set,
 #      over the same held connections (T0: kernel events, needs root);
 #      ACTIVE (default "0 1000"): besides the 4 streams, this many of the
-#      held-open-style connections each send 100 bytes once a second.
+#      held-open-style connections each send 100 bytes once a second;
+#      BASELINE (optional, another procnet binary): also the CPU time of one
+#      `snapshot --format graph` (median of 3) of $PROCNET and of BASELINE
+#      over the same held connections (the one-shot path, no events).
+# Other sessions' sockets count too; for a machine of your own run it in a
+# private network namespace: unshare -n sh -c 'ip link set lo up; bench/overhead.sh 50000
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PROCNET=${PROCNET:-target/release/procnet}
@@ -101,6 +106,13 @@ for n in "${@:-10000 50000}"; do
       done
       if [ -n "$chatty" ]; then kill "$chatty" 2>/dev/null || true; wait "$chatty" 2>/dev/null || true; fi
     done
+    if [ -n "${BASELINE:-}" ]; then
+      for bin in "$PROCNET" "$BASELINE"; do
+        snap_cpu=$(for _ in 1 2 3; do /usr/bin/time -f '%U %S' "$bin" snapshot --format graph 2>&1 >/dev/null | tail -1; done |
+          awk '{print $1 + $2}' | sort -n | sed -n 2p)
+        echo "snapshot CPU at $conns connections: $bin ${snap_cpu}s (median of 3)"
+      done
+    fi
     eval "exec ${HOLD[1]}>&-"; wait "$HOLD_PID" 2>/dev/null || true
   done
 done

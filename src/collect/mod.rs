@@ -110,6 +110,21 @@ impl Collector {
         let _ = on;
     }
 
+    /// Whether the machine is known not to have changed since the last
+    /// sample (and that sample's rates are all zero): then the last sample
+    /// still holds and taking another would only cost. Only a collector
+    /// fed by kernel events (Linux tier T0) can know; `false` otherwise.
+    pub fn unchanged(&mut self) -> bool {
+        #[cfg(target_os = "linux")]
+        {
+            self.inner.unchanged()
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            false
+        }
+    }
+
     /// Takes one sample.
     pub fn sample(&mut self) -> Result<Snapshot, CollectError> {
         #[cfg(any(target_os = "linux", target_os = "windows", target_os = "macos"))]

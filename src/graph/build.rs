@@ -35,7 +35,7 @@ pub struct GraphOptions {
 }
 
 /// Container facts from the container engine, keyed for label lookups.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ContainerLabels {
     /// Host ports published by a container → the container's name.
     pub published: HashMap<(Proto, u16), String>,
@@ -313,7 +313,142 @@ fn canonical(snap: &Snapshot) -> Cow<'_, Snapshot> {
 
 /// Builds `/api/graph` for one snapshot.
 pub fn build_graph(inputs: &Inputs<'_>, seq: u64) -> GraphDoc {
+    build_graph_planned(inputs, seq).0
+}
+
+/// What a full build learned about how a snapshot's sockets map to its
+/// graph, kept so that the next sample with the same sockets (only their
+/// counters moved: the steady state, and all a kernel-event-fed sample of
+/// 1,000 busy connections among 100k changes) patches the numbers of the
+/// last graph instead of pairing every socket again ([`patch_graph`]).
+#[derive(Debug, Default)]
+pub struct GraphPlan {
+    /// A hash of each socket's identity, state and owners, by index: equal
+    /// hashes mean the same sockets in the same order.
+    shape: Vec<u64>,
+    /// The processes the nodes were made from.
+    processes: Vec<Process>,
+    /// Every socket's contribution to an edge of the graph.
+    adds: Vec<EdgeAdd>,
+    /// Process nodes, to set their traffic on: (pid, node index).
+    pid_nodes: Vec<(u32, u32)>,
+}
+
+/// An edge before it has a string id: (from, to, proto, server port).
+type EdgeKey = (NodeRef, NodeRef, Proto, u16);
+
+/// Socket `socket` adds its counters to edge `edge`.
+#[derive(Debug, Clone, Copy)]
+struct EdgeAdd {
+    socket: u32,
+    edge: u32,
+    local_is_client: bool,
+    /// Its peer socket on this host (for the connection's health).
+    peer: Option<u32>,
+}
+
+/// The hash of what decides where a socket sits in the graph (all but
+/// its counters and health).
+fn shape_of(s: &Socket) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = rustc_hash::FxHasher::default();
+    (
+        s.proto, s.local, s.remote, s.state, s.closed, s.inode, s.uid,
+    )
+        .hash(&mut h);
+    (&s.owners, s.unowned_reason).hash(&mut h);
+    h.finish()
+}
+
+/// The graph of `inputs` from `prev` (built, with `plan`, from a snapshot
+/// with the same sockets, processes, rules, options and containers — the
+/// caller knows the last three): the same document a full build gives,
+/// with only edges' and nodes' counters, rates and health recomputed, in
+/// one pass over the sockets without pairing or hashing them. `None` when
+/// the sockets or processes differ: then build in full.
+pub fn patch_graph(
+    prev: &GraphDoc,
+    plan: &GraphPlan,
+    inputs: &Inputs<'_>,
+    seq: u64,
+) -> Option<GraphDoc> {
+    let snap = inputs.snapshot;
+    if snap.sockets.len() != plan.shape.len()
+        || snap.processes != plan.processes
+        || prev.edges.len()
+            < plan
+                .adds
+                .iter()
+                .map(|a| a.edge as usize + 1)
+                .max()
+                .unwrap_or(0)
+    {
+        return None;
+    }
+    if snap
+        .sockets
+        .iter()
+        .zip(&plan.shape)
+        .any(|(s, &h)| shape_of(s) != h)
+    {
+        return None;
+    }
+    let mut acc: Vec<EdgeAcc> = (0..prev.edges.len()).map(|_| EdgeAcc::default()).collect();
+    for a in &plan.adds {
+        let i = a.socket as usize;
+        let s = &snap.sockets[i];
+        let (tx, rx) = if a.local_is_client {
+            (s.bytes_sent, s.bytes_received)
+        } else {
+            (s.bytes_received, s.bytes_sent)
+        };
+        let delta = inputs
+            .traffic
+            .and_then(|t| t.deltas.get(i).copied().flatten())
+            .map(|(sent, recv)| {
+                if a.local_is_client {
+                    (sent, recv)
+                } else {
+                    (recv, sent)
+                }
+            });
+        let (rtt_us, retransmits) = connection_health(s, a.peer.map(|j| &snap.sockets[j as usize]));
+        let e = &mut acc[a.edge as usize];
+        add_opt(&mut e.tx, tx);
+        add_opt(&mut e.rx, rx);
+        add_opt(&mut e.tx_delta, delta.map(|d| d.0));
+        add_opt(&mut e.rx_delta, delta.map(|d| d.1));
+        add_opt(&mut e.retransmits, retransmits);
+        e.rtt_us = e.rtt_us.max(rtt_us);
+    }
+    let rate = |d: Option<u64>| d.and_then(|d| inputs.traffic?.rate(d));
+    let mut graph = prev.clone();
+    for (edge, a) in graph.edges.iter_mut().zip(acc) {
+        edge.tx_bytes = a.tx;
+        edge.rx_bytes = a.rx;
+        edge.tx_rate = rate(a.tx_delta);
+        edge.rx_rate = rate(a.rx_delta);
+        edge.rtt_ms = a.rtt_us.map(rtt_ms);
+        edge.retransmits = a.retransmits;
+    }
+    let traffic = process_traffic(snap, inputs.traffic);
+    for &(pid, at) in &plan.pid_nodes {
+        let node = &mut graph.nodes[at as usize];
+        let t = traffic.get(&pid);
+        node.rx_bytes = t.and_then(|t| t.received);
+        node.tx_bytes = t.and_then(|t| t.sent);
+        node.rx_rate = rate(t.and_then(|t| t.received_delta));
+        node.tx_rate = rate(t.and_then(|t| t.sent_delta));
+    }
+    graph.seq = seq;
+    graph.timestamp = rfc3339(snap.taken_at_ms);
+    Some(graph)
+}
+
+/// [`build_graph`], and the plan that lets the next sample patch it.
+pub fn build_graph_planned(inputs: &Inputs<'_>, seq: u64) -> (GraphDoc, GraphPlan) {
     let snap = &*canonical(inputs.snapshot);
+    let mut adds: Vec<(u32, EdgeKey, bool, Option<u32>)> = Vec::new();
     let opts = inputs.options;
     let index = SocketIndex::new(snap);
     let mut edges: FxHashMap<(NodeRef, NodeRef, Proto, u16), EdgeAcc> = FxHashMap::default();
@@ -381,9 +516,9 @@ pub fn build_graph(inputs: &Inputs<'_>, seq: u64) -> GraphDoc {
             for &to in &r.servers {
                 nodes.insert(from);
                 nodes.insert(to);
-                let acc = edges
-                    .entry((from, to, s.proto, r.server_addr.port()))
-                    .or_default();
+                let key = (from, to, s.proto, r.server_addr.port());
+                adds.push((i as u32, key, r.local_is_client, r.peer.map(|j| j as u32)));
+                let acc = edges.entry(key).or_default();
                 acc.count += 1;
                 match acc.states.get_mut(state) {
                     Some(n) => *n += 1,
@@ -436,11 +571,12 @@ pub fn build_graph(inputs: &Inputs<'_>, seq: u64) -> GraphDoc {
         .collect();
     node_list.sort_by(|a, b| a.id.cmp(&b.id));
 
-    let mut edge_list: Vec<Edge> = edges
+    let mut keyed: Vec<(EdgeKey, Edge)> = edges
         .into_iter()
-        .map(|((from, to, proto, port), acc)| {
+        .map(|(key, acc)| {
+            let (from, to, proto, port) = key;
             let (from, to) = (from.id(), to.id());
-            Edge {
+            let edge = Edge {
                 id: format!("{}:{from}->{to}:{port}", proto.as_str()),
                 from,
                 to,
@@ -455,12 +591,37 @@ pub fn build_graph(inputs: &Inputs<'_>, seq: u64) -> GraphDoc {
                 rx_rate: acc.rx_delta.and_then(|d| inputs.traffic?.rate(d)),
                 rtt_ms: acc.rtt_us.map(rtt_ms),
                 retransmits: acc.retransmits,
-            }
+            };
+            (key, edge)
         })
         .collect();
-    edge_list.sort_by(|a, b| a.id.cmp(&b.id));
+    keyed.sort_by(|a, b| a.1.id.cmp(&b.1.id));
+    let edge_at: FxHashMap<EdgeKey, u32> = keyed
+        .iter()
+        .enumerate()
+        .map(|(k, (key, _))| (*key, k as u32))
+        .collect();
+    let edge_list: Vec<Edge> = keyed.into_iter().map(|(_, e)| e).collect();
+    let plan = GraphPlan {
+        shape: inputs.snapshot.sockets.iter().map(shape_of).collect(),
+        processes: snap.processes.clone(),
+        adds: adds
+            .into_iter()
+            .map(|(socket, key, local_is_client, peer)| EdgeAdd {
+                socket,
+                edge: edge_at[&key],
+                local_is_client,
+                peer,
+            })
+            .collect(),
+        pid_nodes: node_list
+            .iter()
+            .enumerate()
+            .filter_map(|(k, n)| Some((n.id.strip_prefix("pid:")?.parse().ok()?, k as u32)))
+            .collect(),
+    };
 
-    GraphDoc {
+    let graph = GraphDoc {
         seq,
         timestamp: rfc3339(snap.taken_at_ms),
         nodes: node_list,
@@ -468,7 +629,8 @@ pub fn build_graph(inputs: &Inputs<'_>, seq: u64) -> GraphDoc {
         p2p_hidden_edges: opts
             .p2p_only
             .then(|| u32::try_from(p2p_hidden.len()).unwrap_or(u32::MAX)),
-    }
+    };
+    (graph, plan)
 }
 
 /// A process's traffic over its open sockets.
@@ -482,8 +644,11 @@ struct ProcessBytes {
 
 /// Per pid: bytes over all its sockets (`None` when no socket of it has a
 /// known counter) and since the previous sample.
-fn process_traffic(snap: &Snapshot, traffic: Option<&TrafficSample>) -> HashMap<u32, ProcessBytes> {
-    let mut out: HashMap<u32, ProcessBytes> = HashMap::new();
+fn process_traffic(
+    snap: &Snapshot,
+    traffic: Option<&TrafficSample>,
+) -> FxHashMap<u32, ProcessBytes> {
+    let mut out: FxHashMap<u32, ProcessBytes> = FxHashMap::default();
     for (i, s) in snap.sockets.iter().enumerate() {
         if s.bytes_received.is_none() && s.bytes_sent.is_none() {
             continue;
@@ -883,6 +1048,70 @@ mod health_tests {
             containers: c,
             traffic: None,
         }
+    }
+
+    /// A sample whose sockets only moved bytes (and health) gives, patched
+    /// from the last graph's plan, exactly the graph a full build gives;
+    /// one with a socket more is refused (built in full by the caller).
+    #[test]
+    fn patching_counters_equals_a_full_build() {
+        use crate::graph::traffic::TrafficTracker;
+        let (rules, opts, c) = (
+            RuleSet::default(),
+            GraphOptions::default(),
+            ContainerLabels::default(),
+        );
+        let mut first = snapshot();
+        first.taken_at_ms = 1_000;
+        for (k, s) in first.sockets.iter_mut().enumerate() {
+            s.bytes_sent = Some(100 * k as u64);
+            s.bytes_received = Some(10 * k as u64);
+        }
+        let mut tracker = TrafficTracker::default();
+        let t1 = tracker.observe(&first);
+        let mut i1 = inputs(&first, &rules, &opts, &c);
+        i1.traffic = Some(&t1);
+        let (g1, plan) = build_graph_planned(&i1, 1);
+        let mut second = first.clone();
+        second.taken_at_ms = 2_000;
+        for (k, s) in second.sockets.iter_mut().enumerate() {
+            s.bytes_sent = s.bytes_sent.map(|b| b + 1_000 * k as u64);
+            s.bytes_received = s.bytes_received.map(|b| b + 7 * k as u64);
+            if let Some(h) = &mut s.tcp_health {
+                h.retransmits += 1;
+            }
+        }
+        let t2 = tracker.observe(&second);
+        let mut i2 = inputs(&second, &rules, &opts, &c);
+        i2.traffic = Some(&t2);
+        let full = build_graph(&i2, 2);
+        let patched = patch_graph(&g1, &plan, &i2, 2).expect("same sockets: patched");
+        assert_eq!(patched, full);
+        assert_ne!(patched, g1, "the numbers moved");
+        assert!(full
+            .edges
+            .iter()
+            .any(|e| e.tx_rate.is_some_and(|r| r > 0.0)));
+        let mut third = second.clone();
+        third.sockets.push(tcp(
+            "10.0.0.1:40003",
+            Some("203.0.113.5:443"),
+            SocketState::Established,
+            1,
+            None,
+        ));
+        let i3 = inputs(&third, &rules, &opts, &c);
+        assert!(
+            patch_graph(&g1, &plan, &i3, 3).is_none(),
+            "a new socket: build in full"
+        );
+        let mut renamed = second.clone();
+        renamed.sockets[1].owners = vec![2];
+        let i4 = inputs(&renamed, &rules, &opts, &c);
+        assert!(
+            patch_graph(&g1, &plan, &i4, 3).is_none(),
+            "another owner: build in full"
+        );
     }
 
     #[test]

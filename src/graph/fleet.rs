@@ -32,7 +32,10 @@ use crate::graph::ports::ServicePorts;
 use crate::graph::traffic::TrafficSample;
 use crate::snapshot::{canonical_ip, Process, Proto, Snapshot, Socket};
 use ipnet::IpNet;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+// Fx: these maps are keyed by sockets and flows and rebuilt or probed for
+// every socket of every sample; SipHash was a tenth of a sample at 100k.
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::sync::Arc;
@@ -234,10 +237,10 @@ impl FleetAggregator {
     pub fn new(settings: FleetSettings) -> FleetAggregator {
         FleetAggregator {
             settings,
-            flows: HashMap::new(),
-            recent: HashMap::new(),
-            served_ports: HashSet::new(),
-            listen_ports: HashMap::new(),
+            flows: HashMap::default(),
+            recent: HashMap::default(),
+            served_ports: HashSet::default(),
+            listen_ports: HashMap::default(),
             first: true,
         }
     }
@@ -277,7 +280,7 @@ impl FleetAggregator {
         for l in snap.sockets.iter().filter(|l| is_listener(l) && !l.closed) {
             self.listen_ports.insert((l.proto, l.local.port()), now);
         }
-        let mut served = HashSet::new();
+        let mut served = HashSet::default();
         for (i, s) in snap.sockets.iter().enumerate() {
             if s.proto == Proto::Udp && !self.settings.udp {
                 continue;

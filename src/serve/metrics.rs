@@ -8,7 +8,7 @@ use crate::graph::fleet::{FleetExport, FlowKey};
 use crate::graph::model::GraphDoc;
 use crate::graph::traffic::TrafficTracker;
 use crate::snapshot::{Proto, Snapshot, SocketState};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -72,7 +72,7 @@ impl RttHistogram {
 /// count and adds only what grew, so the total never decreases.
 #[derive(Debug, Default)]
 pub struct RetransmitCounter {
-    last: HashMap<(SocketAddr, Option<SocketAddr>, u64), u32>,
+    last: rustc_hash::FxHashMap<(SocketAddr, Option<SocketAddr>, u64), u32>,
     total: u64,
 }
 
@@ -81,7 +81,8 @@ impl RetransmitCounter {
     /// (all of a socket's count the first time it is seen) and returns
     /// the total. Sockets gone from `snap` are forgotten.
     pub fn observe(&mut self, snap: &Snapshot) -> u64 {
-        let mut next = HashMap::with_capacity(self.last.len());
+        let mut next =
+            rustc_hash::FxHashMap::with_capacity_and_hasher(self.last.len(), Default::default());
         for s in &snap.sockets {
             let Some(h) = s.tcp_health else { continue };
             let key = (s.local, s.remote, s.inode);

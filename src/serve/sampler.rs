@@ -8,12 +8,13 @@
 //! load, and a broken edit keeps the last good rules.
 
 use crate::collect::containers::{latest, EngineView};
+use crate::graph::build::{build_graph_planned, patch_graph, GraphPlan};
 use crate::graph::containers::container_labels;
 use crate::graph::diff::diff;
 use crate::graph::fleet::{FleetAggregator, FleetSettings};
 use crate::graph::model::GraphDoc;
 use crate::graph::traffic::TrafficTracker;
-use crate::graph::{build_graph, ContainerLabels, Inputs};
+use crate::graph::{ContainerLabels, Inputs};
 use crate::history::SampleMeta;
 use crate::names::label::{addresses_to_name, name_graph};
 use crate::names::HostNames;
@@ -41,6 +42,10 @@ pub fn run(
 ) {
     let mut last_error: Option<String> = None;
     let mut prev: Option<Arc<GraphDoc>> = None;
+    // How the last full build mapped sockets to the graph, with the rules
+    // and container labels it used: a sample with the same sockets patches
+    // the last graph's numbers instead (see graph::build::patch_graph).
+    let mut plan: Option<(GraphPlan, Arc<RuleSet>, ContainerLabels)> = None;
     let mut traffic = TrafficTracker::default();
     let mut retransmits = RetransmitCounter::default();
     // Fleet totals live as long as this sampler: a restart after a panic
@@ -60,6 +65,20 @@ pub fn run(
         let started = Instant::now();
         let next = if finished {
             Ok(None)
+        } else if plan
+            .as_ref()
+            .is_some_and(|(_, built_with, _)| Arc::ptr_eq(built_with, &rules))
+            && source.unchanged()
+        {
+            // Nothing happened (tier T0 knows from the kernel's events) and
+            // the rules are those of the last build: the graph, views and
+            // rates served are still right. (Container labels and DNS names
+            // that arrive meanwhile wait for the next change, or for T0's
+            // reconcile walk within a minute.)
+            shared.beat();
+            next_tick = pace(next_tick, config.interval);
+            sleep_until(&shared, next_tick);
+            continue;
         } else {
             source.next_sample()
         };
@@ -114,7 +133,21 @@ pub fn run(
                     containers: &containers,
                     traffic: Some(&sample),
                 };
-                let mut graph = build_graph(&inputs, recorded_seq.unwrap_or(seq + 1));
+                let next_seq = recorded_seq.unwrap_or(seq + 1);
+                let patched = match (&prev, &plan) {
+                    (Some(p), Some((plan, r, c))) if Arc::ptr_eq(r, &rules) && *c == containers => {
+                        patch_graph(p, plan, &inputs, next_seq)
+                    }
+                    _ => None,
+                };
+                let mut graph = match patched {
+                    Some(g) => g,
+                    None => {
+                        let (g, p) = build_graph_planned(&inputs, next_seq);
+                        plan = Some((p, Arc::clone(&rules), containers.clone()));
+                        g
+                    }
+                };
                 // Names found so far; new ones arrive with a later sample
                 // (and reach clients as an updated node in its diff).
                 let host_names = names
@@ -166,14 +199,21 @@ pub fn run(
         if !source.paced() && !finished {
             continue; // a replay: the next sample now
         }
-        next_tick += config.interval;
-        let now = Instant::now();
-        if next_tick < now {
-            // Fell behind (a slow sample): start the next interval from now
-            // rather than sampling back to back.
-            next_tick = now + config.interval / 2;
-        }
+        next_tick = pace(next_tick, config.interval);
         sleep_until(&shared, next_tick);
+    }
+}
+
+/// When the next sample is due after one due at `tick`.
+fn pace(tick: Instant, interval: Duration) -> Instant {
+    let next = tick + interval;
+    let now = Instant::now();
+    if next < now {
+        // Fell behind (a slow sample): start the next interval from now
+        // rather than sampling back to back.
+        now + interval / 2
+    } else {
+        next
     }
 }
 

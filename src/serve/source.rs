@@ -57,9 +57,19 @@ pub trait SampleSource: Send {
     fn warnings(&self) -> Vec<String> {
         Vec::new()
     }
+    /// Whether the next sample would equal the last one (nothing happened
+    /// and no rate is moving): the sampler then builds nothing and keeps
+    /// serving what it has. `false` unless the source knows.
+    fn unchanged(&mut self) -> bool {
+        false
+    }
 }
 
 impl SampleSource for Collector {
+    fn unchanged(&mut self) -> bool {
+        Collector::unchanged(self)
+    }
+
     fn next_sample(&mut self) -> Result<Option<Sample>, SourceError> {
         Ok(Some(Sample {
             snapshot: self.sample()?,

@@ -123,6 +123,16 @@ impl DestroyListener {
 
     /// The sockets destroyed since the last call, and how many were lost
     /// (queue full or kernel buffer overrun) since then.
+    /// Whether a notification waits (without taking it).
+    pub fn has_pending(&self) -> bool {
+        !self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+            || self.dropped.load(Ordering::Relaxed) > 0
+    }
+
     pub fn drain(&self) -> (Vec<Socket>, u64) {
         let sockets = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
         (sockets, self.dropped.swap(0, Ordering::Relaxed))

@@ -152,6 +152,11 @@ pub struct PlatformCollector {
     /// sample: a socket's destroy notification can come a sample after
     /// its close event, and must not report it a second time.
     events_reported: std::collections::HashSet<(Proto, ClosedEnds)>,
+    /// Tier T0's socket table and what it needs between samples; `None`
+    /// until the first walk (and again when a walk is due).
+    fed: Option<EventFed>,
+    /// What the last walk's owner scan saw (kept for T0's table).
+    last_view: Option<unowned::OwnerView>,
 }
 
 /// A closed socket's endpoints (local, remote).
@@ -164,11 +169,47 @@ const FAMILIES: [(u8, Proto, &str); 4] = [
     (libc::AF_INET6 as u8, Proto::Udp, "/proc/net/udp6"),
 ];
 
+/// Where a sample's sockets came from (`/healthz` `collector.backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    /// T0 between walks: TCP from the event-fed table, UDP from netlink.
+    EventsNetlink,
+    /// TCP from the BPF iterator, UDP from netlink (T0's walks, T1).
+    BpfNetlink,
+    BpfProcFs,
+    NetlinkProcFs,
+    Netlink,
+    /// `/proc/net` only (T3).
+    ProcFs,
+}
+
+impl Backend {
+    fn as_str(self) -> &'static str {
+        match self {
+            Backend::EventsNetlink => "events+netlink",
+            Backend::BpfNetlink => "bpf+netlink",
+            Backend::BpfProcFs => "bpf+procfs",
+            Backend::NetlinkProcFs => "netlink+procfs",
+            Backend::Netlink => "netlink",
+            Backend::ProcFs => "procfs",
+        }
+    }
+}
+
+/// What [`PlatformCollector::walk_tables`] read.
+struct Walked {
+    /// `/proc` and its pids, when it could be read.
+    proc_dir: Option<(Dir, Vec<u32>)>,
+    scan: Option<std::sync::Arc<FdScan>>,
+    table: SocketTable,
+    owners_from_bpf: bool,
+}
+
 /// The sockets of one sample, and how they were obtained.
 struct SocketTable {
     /// Owners not filled in yet.
     sockets: Vec<Socket>,
-    backend: &'static str,
+    backend: Backend,
     warnings: Vec<String>,
     /// TCP sockets came from the BPF iterator.
     tcp_from_bpf: bool,
@@ -268,6 +309,8 @@ impl PlatformCollector {
             events,
             events_off,
             events_reported: std::collections::HashSet::new(),
+            fed: None,
+            last_view: None,
         })
     }
 
@@ -349,12 +392,65 @@ impl PlatformCollector {
         }
     }
 
-    /// Takes one sample.
+    /// Takes one sample: at tier T0 from the socket table the events keep
+    /// (a walk only to seed or reconcile it), else by walking.
     pub fn sample(&mut self) -> Result<Snapshot, CollectError> {
-        let mut diag = Diagnostics::default();
         let mut warnings: Vec<String> = Vec::new();
-        // Sockets destroyed before this dump starts belong to this interval;
-        // later ones to the next.
+        let side = self.side_channels(&mut warnings);
+        let Some(ev) = self.events.as_mut() else {
+            return self.walk_sample(warnings, side, Vec::new(), Vec::new());
+        };
+        let (records, lost) = ev.drain();
+        if lost > 0 {
+            warnings.push(format!(
+                "{lost} kernel socket events were lost (ring buffer full); the socket table is walked again"
+            ));
+        }
+        let udp_before = ev.udp_table();
+        let now = std::time::Instant::now();
+        let reconcile = match &self.fed {
+            None => true,
+            Some(fed) => lost > 0 || fed.reconcile_due(now, monotonic_ns()),
+        };
+        if !reconcile {
+            return self.event_sample(warnings, side, records, udp_before);
+        }
+        // The walk is newer than every record but the closes.
+        let closed: Vec<_> = records
+            .into_iter()
+            .filter(|r| r.kind == events::record::Kind::Closed)
+            .collect();
+        self.fed = None;
+        let snap = self.walk_sample(warnings, side, closed, udp_before)?;
+        if snap.diagnostics.tier == Some(Tier::T0) {
+            self.fed = Some(EventFed::from_walk(&snap, self.last_view.take()));
+        }
+        Ok(snap)
+    }
+
+    /// Whether nothing at all happened since the last sample and that
+    /// sample moved no counter either (so every rate is already zero):
+    /// then the last sample still describes the machine and the sampler
+    /// need not take or build another. Only tier T0 can tell; the walks
+    /// always say `false`.
+    pub fn unchanged(&mut self) -> bool {
+        let (Some(ev), Some(fed)) = (self.events.as_mut(), self.fed.as_ref()) else {
+            return false;
+        };
+        if self.capture.is_some()
+            || !fed.settled()
+            || fed.reconcile_due(std::time::Instant::now(), monotonic_ns())
+        {
+            return false;
+        }
+        let destroyed = self.destroyed.as_ref().is_some_and(|d| d.has_pending());
+        !ev.poll() && !destroyed
+    }
+
+    /// What comes besides the socket tables: sockets destroyed since the
+    /// last sample (they belong to this interval), captured flows, and the
+    /// warnings of the parts that are off.
+    fn side_channels(&mut self, warnings: &mut Vec<String>) -> SideChannels {
         let (closed, lost) = match &self.destroyed {
             Some(l) => l.drain(),
             None => (Vec::new(), 0),
@@ -395,21 +491,18 @@ impl PlatformCollector {
         if let Some(w) = self.users.refresh() {
             warnings.push(w);
         }
-        // Kernel events (T0): sockets closed since the last sample, and the
-        // UDP sockets' byte counts read before the dump (see merge_events).
-        let (events_closed, udp_before) = match self.events.as_mut() {
-            Some(ev) => {
-                let (closed, lost) = ev.drain();
-                if lost > 0 {
-                    warnings.push(format!(
-                        "{lost} kernel socket events were lost (ring buffer full); closed sockets come from the destroy notifications meanwhile"
-                    ));
-                }
-                (closed, ev.udp_table())
-            }
-            None => (Vec::new(), Vec::new()),
-        };
+        SideChannels { closed, captured }
+    }
 
+    /// Step one of a walk: the socket tables (the BPF TCP iterator, netlink
+    /// or `/proc/net`) and the owner scan (the BPF owner iterator, the
+    /// `/proc` fd scan, or the last scan's owners while no new inode
+    /// appeared), run side by side where they can.
+    fn walk_tables(
+        &mut self,
+        now: std::time::Instant,
+        warnings: &mut Vec<String>,
+    ) -> Result<Walked, CollectError> {
         let proc_dir = Dir::open(c"/proc").and_then(|d| {
             let pids = d.list_pids()?;
             Ok((d, pids))
@@ -421,7 +514,6 @@ impl PlatformCollector {
         let source = self.options.source;
         let netlink_unsupported = self.netlink_unsupported;
 
-        let now = std::time::Instant::now();
         self.load_bpf(now);
         let want_bpf = self.bpf.is_some() && self.owner_health.due(now);
         let mut tcp = match self.tcp_health.due(now) {
@@ -454,7 +546,7 @@ impl PlatformCollector {
                     (Some(scan), table, from_bpf)
                 } else {
                     let (scan, from_bpf) =
-                        self.owner_scan(dir, pids, threads, want_bpf, now, &mut warnings);
+                        self.owner_scan(dir, pids, threads, want_bpf, now, warnings);
                     (Some(std::sync::Arc::new(scan.index())), table, from_bpf)
                 }
             }
@@ -470,7 +562,7 @@ impl PlatformCollector {
                     (worker.join(), table)
                 });
                 let pairs = match owned {
-                    Ok(Some((it, result))) => self.owners_read(it, result, now, &mut warnings),
+                    Ok(Some((it, result))) => self.owners_read(it, result, now, warnings),
                     _ => {
                         warnings.push("BPF owner iterator failed; scanning /proc instead".into());
                         None
@@ -541,14 +633,42 @@ impl PlatformCollector {
                 });
             }
         }
-        if table.backend == "procfs" && source != SocketSource::ProcNet {
+        if table.backend == Backend::ProcFs && source != SocketSource::ProcNet {
             self.netlink_unsupported = true;
         }
-        diag.backend = table.backend.to_string();
+        Ok(Walked {
+            proc_dir: proc_dir.ok(),
+            scan,
+            table,
+            owners_from_bpf,
+        })
+    }
+
+    /// One sample by walking every socket and owner (tiers T1–T3, and the
+    /// seeding and reconciling walks of T0). `events_closed` and
+    /// `udp_before`: what the events reported (T0; see merge_events).
+    fn walk_sample(
+        &mut self,
+        mut warnings: Vec<String>,
+        side: SideChannels,
+        events_closed: Vec<events::record::Closed>,
+        udp_before: Vec<(u64, events::record::Closed)>,
+    ) -> Result<Snapshot, CollectError> {
+        let mut diag = Diagnostics::default();
+        let SideChannels { closed, captured } = side;
+
+        let now = std::time::Instant::now();
+        let Walked {
+            proc_dir,
+            scan,
+            table,
+            owners_from_bpf,
+        } = self.walk_tables(now, &mut warnings)?;
+        diag.backend = table.backend.as_str().to_string();
         let tier = match (table.tcp_from_bpf && owners_from_bpf, table.backend) {
             (true, _) if self.events.is_some() => Tier::T0,
             (true, _) => Tier::T1,
-            (false, "procfs") => Tier::T3,
+            (false, Backend::ProcFs) => Tier::T3,
             (false, _) => Tier::T2,
         };
         diag.tier = Some(tier);
@@ -562,46 +682,15 @@ impl PlatformCollector {
         }
         warnings.extend(table.warnings);
         let (proc_dir, pids) = match proc_dir {
-            Ok((d, p)) => (Some(d), p),
-            Err(_) => (None, Vec::new()),
+            Some((d, p)) => (Some(d), p),
+            None => (None, Vec::new()),
         };
 
         // Uids of the processes we could not read, for `Permission`.
-        let mut denied_uids: Vec<u32> = Vec::new();
-        let mut any_denied_unknown_uid = false;
-        if let (Some(scan), Some(dir)) = (&scan, &proc_dir) {
-            diag.processes_denied = scan.denied.len() as u32;
-            diag.processes_vanished = scan.vanished;
-            for &pid in &scan.denied {
-                match dir.pid_uid(pid) {
-                    Some(uid) => denied_uids.push(uid),
-                    None => any_denied_unknown_uid = true,
-                }
-            }
-            denied_uids.sort_unstable();
-            denied_uids.dedup();
-            if !scan.denied.is_empty() {
-                // SAFETY: geteuid has no preconditions.
-                let hint = if unsafe { libc::geteuid() } == 0 {
-                    "they are more privileged than this process"
-                } else {
-                    "run as root to see them"
-                };
-                let n = scan.denied.len();
-                warnings.push(format!(
-                    "{n} {} could not be inspected (permission denied); {} sockets are reported without owner (reason permission); {hint}",
-                    if n == 1 { "process" } else { "processes" },
-                    if n == 1 { "its" } else { "their" },
-                ));
-            }
-            if scan.failed > 0 {
-                let e = std::io::Error::from_raw_os_error(scan.first_failure.unwrap_or(0));
-                warnings.push(format!(
-                    "{} processes' fd tables could not be read ({e})",
-                    scan.failed
-                ));
-            }
-        }
+        let (denied_uids, any_denied_unknown_uid) = match (&scan, &proc_dir) {
+            (Some(scan), Some(dir)) => denied_owners(scan, dir, &mut diag, &mut warnings),
+            _ => (Vec::new(), false),
+        };
 
         // Owners: every pid holding an inet socket gets its details.
         let mut sockets = table.sockets;
@@ -642,6 +731,7 @@ impl PlatformCollector {
             denied_uids,
             denied_unknown_uid: any_denied_unknown_uid,
         };
+        self.last_view = Some(view.clone());
         let listeners = unowned::Listeners::of(&sockets);
         for s in &mut sockets {
             if !gone.is_empty() {
@@ -667,16 +757,7 @@ impl PlatformCollector {
         diag.unowned_exited += closed.iter().filter(|s| s.owners.is_empty()).count() as u32;
         sockets.extend(closed);
 
-        let (interfaces, local_addresses) = match ifaddrs::interfaces() {
-            Ok(ifaces) => {
-                let addrs = ifaddrs::local_addresses(&ifaces);
-                (ifaces, addrs)
-            }
-            Err(e) => {
-                warnings.push(format!("getifaddrs failed: {e}; local addresses unknown"));
-                (Vec::new(), Vec::new())
-            }
-        };
+        let (interfaces, local_addresses) = interfaces(&mut warnings);
 
         warnings.dedup();
         diag.warnings = warnings;
@@ -689,6 +770,183 @@ impl PlatformCollector {
             diagnostics: diag,
             captured,
         })
+    }
+
+    /// One tier-T0 sample from the socket table the events keep: the
+    /// records since the last sample are applied, UDP sockets are dumped
+    /// (few, and no event says when one opens), owners of new sockets come
+    /// from the events, and only processes not seen yet are read.
+    fn event_sample(
+        &mut self,
+        mut warnings: Vec<String>,
+        side: SideChannels,
+        records: Vec<events::record::Record>,
+        udp_before: Vec<(u64, events::record::Closed)>,
+    ) -> Result<Snapshot, CollectError> {
+        let now = std::time::Instant::now();
+        let SideChannels {
+            mut closed,
+            captured,
+        } = side;
+        let mut fed = self.fed.take().expect("event_sample runs with a table");
+        let applied = fed.table.apply(records);
+        if applied.listeners_changed {
+            fed.listeners_changed();
+        }
+        let udp = match dump_udp(sockstat::read()) {
+            Ok(udp) => udp,
+            Err(e) => {
+                // Not a reason to lose the sample: walk instead.
+                warnings.push(format!("UDP dump failed ({e}); walking every socket"));
+                let closed_records = applied.closed;
+                return self.walk_sample(
+                    warnings,
+                    SideChannels { closed, captured },
+                    closed_records,
+                    udp_before,
+                );
+            }
+        };
+        let by_ends: HashMap<ClosedEnds, u32> = udp_before
+            .iter()
+            .filter_map(|(_, c)| Some(((c.local, c.remote), c.owner.as_ref()?.tgid)))
+            .collect();
+        // A UDP socket no walk saw and no I/O named (bound, no datagram
+        // yet): its owner from one owner scan, only then.
+        let unknown: Vec<u64> = udp
+            .iter()
+            .filter(|s| {
+                s.inode != 0
+                    && !fed.udp_owners.contains_key(&s.inode)
+                    && !by_ends.contains_key(&(s.local, s.remote))
+            })
+            .map(|s| s.inode)
+            .collect();
+        if !unknown.is_empty() {
+            self.look_up_udp_owners(&mut fed, &unknown, &mut warnings);
+        }
+        fed.udp_owners
+            .retain(|inode, _| udp.iter().any(|s| s.inode == *inode));
+        let mut sockets: Vec<Socket> = Vec::with_capacity(fed.table.len() + udp.len());
+        sockets.extend(fed.table.sockets().cloned());
+        for mut s in udp {
+            match fed.udp_owners.get(&s.inode) {
+                Some(owners) => s.owners.clone_from(owners),
+                None => s.owners.extend(by_ends.get(&(s.local, s.remote))),
+            }
+            sockets.push(s);
+        }
+        let mut diag = Diagnostics::default();
+        for s in &mut sockets {
+            s.unowned_reason = unowned::reason(s, &fed.view, &fed.listeners);
+            if let Some(reason) = s.unowned_reason {
+                diag.count_unowned(reason);
+            }
+        }
+        // Processes: the known ones as they were, new owners read once.
+        let mut pids: Vec<u32> = sockets
+            .iter()
+            .flat_map(|s| s.owners.iter().copied())
+            .collect();
+        pids.sort_unstable();
+        pids.dedup();
+        let dir = Dir::open(c"/proc").ok();
+        let mut processes = Vec::with_capacity(pids.len());
+        let mut fbuf = Vec::new();
+        let mut gone = Vec::new();
+        for &pid in &pids {
+            if let Some(p) = fed.processes.get(&pid) {
+                processes.push(p.clone());
+                continue;
+            }
+            match dir
+                .as_ref()
+                .and_then(|d| self.process_details(d, pid, &mut fbuf))
+            {
+                Some(p) => {
+                    fed.processes.insert(pid, p.clone());
+                    processes.push(p);
+                }
+                None => gone.push(pid),
+            }
+        }
+        if !gone.is_empty() {
+            // Owners that exited before they could be read: said as the
+            // walk says them.
+            for s in &mut sockets {
+                s.owners.retain(|p| gone.binary_search(p).is_err());
+                if s.owners.is_empty() && s.unowned_reason.is_none() {
+                    s.unowned_reason = unowned::reason(s, &fed.view, &fed.listeners);
+                    if let Some(reason) = s.unowned_reason {
+                        diag.count_unowned(reason);
+                    }
+                }
+            }
+        }
+        diag.processes_vanished = gone.len() as u32;
+        fed.processes
+            .retain(|pid, _| pids.binary_search(pid).is_ok());
+        self.merge_events(
+            dir.as_ref(),
+            &mut sockets,
+            &mut processes,
+            &mut closed,
+            applied.closed,
+            udp_before,
+        );
+        diag.unowned_exited += closed.iter().filter(|s| s.owners.is_empty()).count() as u32;
+        sockets.extend(closed);
+        fed.sampled();
+        self.fed = Some(fed);
+
+        diag.backend = Backend::EventsNetlink.as_str().to_string();
+        diag.tier = Some(Tier::T0);
+        if let Some((ns, runs)) = self.events.as_ref().and_then(|e| e.run_time()) {
+            diag.bpf_run_time_ns = Some(ns);
+            diag.bpf_run_count = Some(runs);
+        }
+        diag.tier_reason = self.tier_reason(Tier::T0, true, true, now);
+        if let Some(w) = &self.tier_warning {
+            warnings.push(w.clone());
+        }
+        let (interfaces, local_addresses) = interfaces(&mut warnings);
+        warnings.dedup();
+        diag.warnings = warnings;
+        Ok(Snapshot {
+            taken_at_ms: now_ms(),
+            local_addresses,
+            interfaces,
+            processes,
+            sockets,
+            diagnostics: diag,
+            captured,
+        })
+    }
+
+    /// Owners of UDP sockets T0 knows nothing about, from one owner scan
+    /// (the BPF iterator when loaded, else `/proc`); an inode no process
+    /// holds is remembered as such, so it is not looked up again.
+    fn look_up_udp_owners(
+        &mut self,
+        fed: &mut EventFed,
+        inodes: &[u64],
+        warnings: &mut Vec<String>,
+    ) {
+        let Ok(dir) = Dir::open(c"/proc") else {
+            return;
+        };
+        let Ok(pids) = dir.list_pids() else {
+            return;
+        };
+        let now = std::time::Instant::now();
+        let want_bpf = self.bpf.is_some() && self.owner_health.due(now);
+        let threads = self.scan_threads();
+        let (scan, _) = self.owner_scan(&dir, &pids, threads, want_bpf, now, warnings);
+        let scan = scan.index();
+        for &inode in inodes {
+            fed.udp_owners
+                .insert(inode, scan.owners_of(inode).collect());
+        }
     }
 
     /// Why this sample's tier is below T1 (or what was asked for and not
@@ -929,6 +1187,184 @@ impl PlatformCollector {
     }
 }
 
+/// The processes whose fds a scan could not read: their users (for the
+/// `permission` reason; `true` when one's user is unknown), counted in
+/// `diag` and said in a warning.
+fn denied_owners(
+    scan: &FdScan,
+    dir: &Dir,
+    diag: &mut Diagnostics,
+    warnings: &mut Vec<String>,
+) -> (Vec<u32>, bool) {
+    let mut denied_uids: Vec<u32> = Vec::new();
+    let mut any_denied_unknown_uid = false;
+    diag.processes_denied = scan.denied.len() as u32;
+    diag.processes_vanished = scan.vanished;
+    for &pid in &scan.denied {
+        match dir.pid_uid(pid) {
+            Some(uid) => denied_uids.push(uid),
+            None => any_denied_unknown_uid = true,
+        }
+    }
+    denied_uids.sort_unstable();
+    denied_uids.dedup();
+    if !scan.denied.is_empty() {
+        // SAFETY: geteuid has no preconditions.
+        let hint = if unsafe { libc::geteuid() } == 0 {
+            "they are more privileged than this process"
+        } else {
+            "run as root to see them"
+        };
+        let n = scan.denied.len();
+        warnings.push(format!(
+                "{n} {} could not be inspected (permission denied); {} sockets are reported without owner (reason permission); {hint}",
+                if n == 1 { "process" } else { "processes" },
+                if n == 1 { "its" } else { "their" },
+            ));
+    }
+    if scan.failed > 0 {
+        let e = std::io::Error::from_raw_os_error(scan.first_failure.unwrap_or(0));
+        warnings.push(format!(
+            "{} processes' fd tables could not be read ({e})",
+            scan.failed
+        ));
+    }
+    (denied_uids, any_denied_unknown_uid)
+}
+
+/// The interfaces and local addresses; a failure is a warning.
+fn interfaces(
+    warnings: &mut Vec<String>,
+) -> (Vec<crate::snapshot::Interface>, Vec<std::net::IpAddr>) {
+    match ifaddrs::interfaces() {
+        Ok(ifaces) => {
+            let addrs = ifaddrs::local_addresses(&ifaces);
+            (ifaces, addrs)
+        }
+        Err(e) => {
+            warnings.push(format!("getifaddrs failed: {e}; local addresses unknown"));
+            (Vec::new(), Vec::new())
+        }
+    }
+}
+
+/// What a sample gets besides the socket tables (see `side_channels`).
+struct SideChannels {
+    /// Sockets the destroy notifications reported.
+    closed: Vec<Socket>,
+    captured: Vec<CapturedFlow>,
+}
+
+/// Every this long tier T0 walks the sockets again to reconcile its table
+/// with the kernel's (a record the events could not give is corrected).
+const RECONCILE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A live socket with no owner this long after it appeared (an accepted
+/// connection that did no I/O yet) makes T0 walk to find its process ...
+const OWNERLESS_FOR_NS: u64 = 2_000_000_000;
+/// ... but not more often than this.
+const OWNERLESS_WALK_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Tier T0's state between samples: the socket table the events keep,
+/// and what the last walk found that the events do not carry.
+struct EventFed {
+    table: events::table::EventTable,
+    walked_at: std::time::Instant,
+    /// The processes the owners are, by pid (read once each).
+    processes: rustc_hash::FxHashMap<u32, Process>,
+    /// UDP sockets' owners by inode, from the walk (UDP has no lifecycle
+    /// events; a new UDP socket's owner comes from its I/O).
+    udp_owners: rustc_hash::FxHashMap<u64, Vec<u32>>,
+    /// What the walk's owner scan saw, for the reasons of unowned sockets.
+    view: unowned::OwnerView,
+    listeners: unowned::Listeners,
+    /// Table generation at the last two samples: equal means the last
+    /// sample changed nothing, so its rates are all zero already.
+    generations: (u64, u64),
+}
+
+impl EventFed {
+    fn from_walk(snap: &Snapshot, view: Option<unowned::OwnerView>) -> EventFed {
+        let table = events::table::EventTable::from_walk(&snap.sockets);
+        let udp_owners = snap
+            .sockets
+            .iter()
+            .filter(|s| s.proto == Proto::Udp && s.inode != 0 && !s.owners.is_empty())
+            .map(|s| (s.inode, s.owners.clone()))
+            .collect();
+        let mut fed = EventFed {
+            generations: (u64::MAX, table.generation()),
+            table,
+            walked_at: std::time::Instant::now(),
+            processes: snap.processes.iter().map(|p| (p.pid, p.clone())).collect(),
+            udp_owners,
+            view: view.unwrap_or_default(),
+            listeners: unowned::Listeners::default(),
+        };
+        fed.listeners_changed();
+        fed
+    }
+
+    fn listeners_changed(&mut self) {
+        let listening: Vec<Socket> = self
+            .table
+            .sockets()
+            .filter(|s| s.state == SocketState::Listen)
+            .cloned()
+            .collect();
+        self.listeners = unowned::Listeners::of(&listening);
+    }
+
+    /// A walk is due: every [`RECONCILE_EVERY`], or for a socket whose
+    /// owner no event named.
+    fn reconcile_due(&self, now: std::time::Instant, now_ns: u64) -> bool {
+        let since = now.saturating_duration_since(self.walked_at);
+        since >= RECONCILE_EVERY
+            || (since >= OWNERLESS_WALK_EVERY
+                && self
+                    .table
+                    .ownerless_since()
+                    .is_some_and(|t| now_ns.saturating_sub(t) >= OWNERLESS_FOR_NS))
+    }
+
+    fn sampled(&mut self) {
+        self.generations = (self.generations.1, self.table.generation());
+    }
+
+    /// The last sample changed nothing against the one before.
+    fn settled(&self) -> bool {
+        self.generations.0 == self.generations.1
+    }
+}
+
+/// CLOCK_MONOTONIC in ns, the clock of the events' `ts_ns`.
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid timespec to write to.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Every UDP socket from netlink (skipping a family sockstat says is
+/// empty), owners not filled in.
+fn dump_udp(stat: Option<sockstat::SockStat>) -> Result<Vec<Socket>, NetlinkError> {
+    let mut out = Vec::new();
+    if stat.is_some_and(|st| st.udp4 == 0 && st.udp6 == 0) {
+        return Ok(out);
+    }
+    let mut conn = DiagSocketConn::open()?;
+    for (family, proto, _) in FAMILIES {
+        if proto != Proto::Udp || stat.is_some_and(|st| known_empty(&st, family, proto)) {
+            continue;
+        }
+        conn.dump(family, proto, &mut |d| out.push(to_socket(d)))?;
+    }
+    Ok(out)
+}
+
 /// Loads the kernel event program (tier T0) when the options ask for it
 /// and no lower tier is forced; else says why not (once in the log, then
 /// in every sample's `tierReason`). Never fails the collector.
@@ -1048,11 +1484,11 @@ fn collect_sockets(
         }
     }
     let backend = match (tcp_done, used_netlink, used_procfs) {
-        (true, _, false) => "bpf+netlink",
-        (true, _, true) => "bpf+procfs",
-        (false, true, true) => "netlink+procfs",
-        (false, true, false) => "netlink",
-        _ => "procfs",
+        (true, _, false) => Backend::BpfNetlink,
+        (true, _, true) => Backend::BpfProcFs,
+        (false, true, true) => Backend::NetlinkProcFs,
+        (false, true, false) => Backend::Netlink,
+        _ => Backend::ProcFs,
     };
     Ok(SocketTable {
         sockets: out,

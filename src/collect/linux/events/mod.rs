@@ -19,16 +19,22 @@
 //! objects' CO-RE is younger; a wrong relocation here is a silent wrong
 //! byte count.
 //!
-//! Live sockets still come from the iterator walk (tier T1) every sample;
-//! the events add what a walk cannot see. A ring-buffer overflow is
-//! counted by the program and said in the sample's warnings.
+//! Live TCP sockets come from the events too ([`table`]): every state a
+//! socket enters is a ring-buffer record, and every socket that did I/O
+//! leaves its latest counters in the `tcp_active` map, which each sample
+//! reads and empties in one batch (one record per socket per sample,
+//! however many calls it made; nothing for an idle one). The iterator walk
+//! of tier T1 runs only at start, after a lost record, and every 60 s, to
+//! reconcile. A ring-buffer overflow is counted by the program and said
+//! in the sample's warnings.
 
 pub mod record;
+pub mod table;
 
 use crate::snapshot::{Process, Socket, SocketState, TcpHealth, UnknownReason};
 
 use libbpf_rs::{Link, MapCore, Object, ObjectBuilder, RingBuffer, RingBufferBuilder};
-use record::Closed;
+use record::{Closed, Record};
 use std::sync::{Arc, Mutex};
 
 /// The compiled program (empty when build.rs could not build it).
@@ -82,12 +88,15 @@ impl EventsError {
     }
 }
 
-/// Closed sockets waiting for the next sample, and how many were lost.
+/// Records waiting for the next sample, and how many were lost.
 #[derive(Default)]
 struct Pending {
     closed: Vec<Closed>,
     dropped: u64,
 }
+
+/// At most this many `tcp_active` entries are read per batch call.
+const ACTIVE_BATCH: u32 = 4096;
 
 /// The loaded and attached event program.
 pub struct EventCollector {
@@ -98,6 +107,10 @@ pub struct EventCollector {
     object: Object,
     /// The program's own loss counter as last read.
     lost_seen: u64,
+    /// Its count of UDP calls as last read (see [`EventCollector::poll`]).
+    udp_io_seen: u64,
+    /// Activity records read by [`EventCollector::poll`], not drained yet.
+    active: Vec<Record>,
     /// Keeps the kernel's BPF run-time statistics on while held
     /// (`BPF_ENABLE_STATS`); `None` when the kernel refused.
     _stats: Option<std::os::fd::OwnedFd>,
@@ -197,24 +210,69 @@ impl EventCollector {
             _links: links,
             object,
             lost_seen: 0,
+            udp_io_seen: 0,
+            active: Vec::new(),
             _stats: stats,
         })
     }
 
-    /// The sockets that closed since the last call, and how many records
-    /// were lost meanwhile (ring buffer full, or too many waiting).
-    pub fn drain(&mut self) -> (Vec<Closed>, u64) {
+    /// Every record since the last call (state changes, closes and the
+    /// latest activity of each socket that did I/O), and how many were
+    /// lost meanwhile (ring buffer or `tcp_active` full, or too many
+    /// waiting).
+    pub fn drain(&mut self) -> (Vec<Record>, u64) {
+        self.poll();
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let mut records = std::mem::take(&mut p.closed);
+        let mut lost = std::mem::take(&mut p.dropped);
+        drop(p);
+        records.append(&mut self.active);
+        let counted = self.kernel_counter(0);
+        lost += counted.saturating_sub(self.lost_seen);
+        self.lost_seen = counted;
+        (records, lost)
+    }
+
+    /// Reads what the kernel has for us without handing it out (the next
+    /// [`drain`](Self::drain) does); whether anything happened since the
+    /// last drain: a record, a lost one, or a UDP send or receive.
+    pub fn poll(&mut self) -> bool {
         if let Err(e) = self.ring.consume() {
             log::debug!("BPF ring buffer: {e}");
         }
-        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        let closed = std::mem::take(&mut p.closed);
-        let mut lost = std::mem::take(&mut p.dropped);
+        self.read_active();
+        let udp_io = self.kernel_counter(1);
+        let udp_moved = udp_io != self.udp_io_seen;
+        self.udp_io_seen = udp_io;
+        let p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let waiting = !p.closed.is_empty() || p.dropped > 0;
         drop(p);
-        let counted = self.kernel_lost();
-        lost += counted.saturating_sub(self.lost_seen);
-        self.lost_seen = counted;
-        (closed, lost)
+        waiting || !self.active.is_empty() || udp_moved || self.kernel_counter(0) != self.lost_seen
+    }
+
+    /// Moves the `tcp_active` entries into `self.active`, deleting them
+    /// (a batch of syscalls for all of them, none when the map is empty).
+    fn read_active(&mut self) {
+        let Some(map) = self.object.maps().find(|m| m.name() == "tcp_active") else {
+            return;
+        };
+        let batch = match map.lookup_and_delete_batch(
+            ACTIVE_BATCH,
+            libbpf_rs::MapFlags::ANY,
+            libbpf_rs::MapFlags::ANY,
+        ) {
+            Ok(b) => b,
+            Err(e) => {
+                log::debug!("BPF tcp_active: {e}");
+                return;
+            }
+        };
+        for (_key, value) in batch {
+            match record::parse(&value) {
+                Ok(r) => self.active.push(r),
+                Err(e) => log::debug!("{e}"),
+            }
+        }
     }
 
     /// The UDP sockets that moved bytes (by socket cookie), with their
@@ -269,12 +327,13 @@ impl EventCollector {
         Some((ns, runs))
     }
 
-    /// The program's count of records that did not fit in the ring.
-    fn kernel_lost(&self) -> u64 {
+    /// The program's counter `at` in its `lost` array: 0 the records that
+    /// did not fit, 1 the UDP calls seen.
+    fn kernel_counter(&self, at: u32) -> u64 {
         let Some(map) = self.object.maps().find(|m| m.name() == "lost") else {
             return 0;
         };
-        match map.lookup(&0u32.to_ne_bytes(), libbpf_rs::MapFlags::ANY) {
+        match map.lookup(&at.to_ne_bytes(), libbpf_rs::MapFlags::ANY) {
             Ok(Some(v)) if v.len() >= 8 => u64::from_ne_bytes(v[..8].try_into().expect("8 bytes")),
             _ => 0,
         }

@@ -40,6 +40,7 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 #define IPPROTO_TCP 6
 #define IPPROTO_UDP 17
 #define TCP_SYN_SENT 2
+#define TCP_TIME_WAIT 6
 #define TCP_CLOSE 7
 #define TCP_LISTEN 10
 #define SOCK_DONE 1 /* enum sock_flags: a FIN was received */
@@ -63,6 +64,7 @@ typedef struct {
 
 struct sock_common {
 	possible_net_t skc_net;
+	volatile unsigned char skc_state;
 	__be32 skc_daddr;
 	__be32 skc_rcv_saddr;
 	__be16 skc_dport;
@@ -73,9 +75,31 @@ struct sock_common {
 	unsigned long skc_flags; /* sk->sk_flags */
 } __attribute__((preserve_access_index));
 
+typedef struct {
+	__u32 val;
+} kuid_t;
+
+struct file;
+
+struct socket {
+	struct file *file;
+} __attribute__((preserve_access_index));
+
+struct inode {
+	unsigned long i_ino;
+} __attribute__((preserve_access_index));
+
+/* A socket's inode is allocated with it (net/socket.c sock_alloc_inode). */
+struct socket_alloc {
+	struct socket socket;
+	struct inode vfs_inode;
+} __attribute__((preserve_access_index));
+
 struct sock {
 	struct sock_common __sk_common;
 	__u16 sk_protocol;
+	struct socket *sk_socket;
+	kuid_t sk_uid;
 } __attribute__((preserve_access_index));
 
 struct tcp_sock {
@@ -106,7 +130,8 @@ struct owner {
 
 /* One record to user space; layout mirrored in events/record.rs. */
 struct record {
-	__u8 kind; /* 1: TCP closed, 2: UDP closed */
+	__u8 kind; /* 1: TCP closed, 2: UDP, 3: TCP state, 4: TCP activity,
+		      5: TCP listener closed */
 	__u8 family;
 	__u8 old_state;
 	__u8 has_owner;
@@ -122,6 +147,11 @@ struct record {
 	__u64 received;
 	__u32 srtt_us; /* 8 x smoothed RTT, as the kernel keeps it */
 	__u32 fin_received;
+	__u64 inode; /* 0: no file refers to the socket (yet) */
+	__u32 uid;
+	__u8 state; /* the TCP state after this record's event */
+	__u8 _pad3[3];
+	__u64 ts_ns; /* bpf_ktime_get_ns() at the event (CLOCK_MONOTONIC) */
 };
 
 struct {
@@ -151,10 +181,24 @@ struct {
 	__uint(max_entries, 8 << 20);
 } records SEC(".maps");
 
-/* [0]: records that did not fit in the ring buffer. */
+/* TCP sockets that did I/O since user space last drained this map (one
+   batch read and delete per sample), by socket cookie: the latest record of
+   each, with the socket's own absolute counters. This is the per-socket
+   rate limit: however many calls a socket makes, user space reads one
+   record per sample, and an idle socket costs nothing. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct record);
+} tcp_active SEC(".maps");
+
+/* [0]: records that did not fit in the ring buffer (or tcp_active);
+   [1]: UDP send/receive calls counted, so user space can tell that
+   nothing changed without reading udp_socks. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, __u64);
 } lost SEC(".maps");
@@ -208,6 +252,23 @@ static __always_inline void fill_ends(struct record *r, struct sock *sk)
 	}
 }
 
+static __always_inline void count_udp_io(void)
+{
+	__u32 one = 1;
+	__u64 *n = bpf_map_lookup_elem(&lost, &one);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+}
+
+/* The socket's inode number, 0 before accept() gave it a file. */
+static __always_inline __u64 sock_inode(struct sock *sk)
+{
+	struct socket *sock = BPF_CORE_READ(sk, sk_socket);
+	if (!sock)
+		return 0;
+	return BPF_CORE_READ((struct socket_alloc *)sock, vfs_inode.i_ino);
+}
+
 static __always_inline void copy_owner(struct record *r, struct owner *o)
 {
 	if (!o || o->tgid == 0)
@@ -218,37 +279,9 @@ static __always_inline void copy_owner(struct record *r, struct owner *o)
 	__builtin_memcpy(r->comm, o->comm, sizeof(r->comm));
 }
 
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(on_state, struct sock *sk, int oldstate, int newstate)
+/* A TCP socket's own counters, identity and owner into `r`. */
+static __always_inline void fill_tcp(struct record *r, struct sock *sk, struct owner *o)
 {
-	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP || other_netns(sk))
-		return 0;
-	if (newstate == TCP_SYN_SENT) {
-		/* connect(): runs in the connecting task. */
-		take_owner(sk);
-		return 0;
-	}
-	if (newstate != TCP_CLOSE) {
-		/* Any other transition of a connection (ESTABLISHED on both ends,
-		   in softirq for an accepted one): remember the local port. */
-		__u16 num = BPF_CORE_READ(sk, __sk_common.skc_num);
-		if (num == 0 || newstate == TCP_LISTEN)
-			return 0;
-		struct owner *o = bpf_sk_storage_get(&owners, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-		if (o)
-			o->sport = num;
-		return 0;
-	}
-	if (oldstate == TCP_LISTEN)
-		return 0;
-	struct record *r = bpf_ringbuf_reserve(&records, sizeof(*r), 0);
-	if (!r) {
-		count_lost();
-		return 0;
-	}
-	__builtin_memset(r, 0, sizeof(*r));
-	r->kind = 1;
-	r->old_state = oldstate;
 	fill_ends(r, sk);
 	struct tcp_sock *tp = (struct tcp_sock *)sk;
 	__u64 sent = BPF_CORE_READ(tp, bytes_sent);
@@ -258,10 +291,51 @@ int BPF_PROG(on_state, struct sock *sk, int oldstate, int newstate)
 	r->retrans = BPF_CORE_READ(tp, total_retrans);
 	r->srtt_us = BPF_CORE_READ(tp, srtt_us);
 	r->fin_received = (BPF_CORE_READ(sk, __sk_common.skc_flags) >> SOCK_DONE) & 1;
-	struct owner *o = bpf_sk_storage_get(&owners, sk, 0, 0);
+	r->inode = sock_inode(sk);
+	r->uid = BPF_CORE_READ(sk, sk_uid.val);
+	r->ts_ns = bpf_ktime_get_ns();
 	copy_owner(r, o);
 	if (r->sport == 0 && o)
 		r->sport = o->sport;
+}
+
+/* Every state a TCP socket enters goes to user space (kind 3: the socket
+   table there is kept from these, not walked), and its end (kind 1, or 5
+   for a listener, which is no connection to report as closed). */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(on_state, struct sock *sk, int oldstate, int newstate)
+{
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP || other_netns(sk))
+		return 0;
+	struct owner *o;
+	if (newstate == TCP_SYN_SENT || newstate == TCP_LISTEN) {
+		/* connect() and listen(): run in the owning task. */
+		o = take_owner(sk);
+	} else {
+		o = bpf_sk_storage_get(&owners, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	}
+	if (newstate != TCP_CLOSE) {
+		/* Remember the local port: the kernel clears it (inet_put_port)
+		   before some TCP_CLOSE transitions fire. */
+		__u16 num = BPF_CORE_READ(sk, __sk_common.skc_num);
+		if (o && num != 0)
+			o->sport = num;
+	}
+	struct record *r = bpf_ringbuf_reserve(&records, sizeof(*r), 0);
+	if (!r) {
+		count_lost();
+		return 0;
+	}
+	__builtin_memset(r, 0, sizeof(*r));
+	if (newstate != TCP_CLOSE)
+		r->kind = 3;
+	else if (oldstate == TCP_LISTEN)
+		r->kind = 5;
+	else
+		r->kind = 1;
+	r->old_state = oldstate;
+	r->state = newstate;
+	fill_tcp(r, sk, o);
 	bpf_ringbuf_submit(r, 0);
 	return 0;
 }
@@ -275,7 +349,15 @@ static __always_inline void on_io(struct sock *sk, int ret, int flags, int sendi
 		return;
 	__u16 proto = BPF_CORE_READ(sk, sk_protocol);
 	if (proto == IPPROTO_TCP) {
-		take_owner(sk);
+		struct owner *o = take_owner(sk);
+		struct record r;
+		__builtin_memset(&r, 0, sizeof(r));
+		r.kind = 4;
+		r.state = BPF_CORE_READ(sk, __sk_common.skc_state);
+		fill_tcp(&r, sk, o);
+		__u64 cookie = bpf_get_socket_cookie(sk);
+		if (bpf_map_update_elem(&tcp_active, &cookie, &r, BPF_ANY))
+			count_lost();
 		return;
 	}
 	if (proto != IPPROTO_UDP)
@@ -298,6 +380,7 @@ static __always_inline void on_io(struct sock *sk, int ret, int flags, int sendi
 	fill_ends(r, sk);
 	struct owner *o = take_owner(sk);
 	copy_owner(r, o);
+	count_udp_io();
 	if (ret <= 0 || (flags & MSG_PEEK))
 		return;
 	if (sending)

@@ -5,10 +5,27 @@ use crate::snapshot::{canonical_ip, Proto};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// `struct record` in `procnet.bpf.c` (natural C alignment).
-pub const RECORD_LEN: usize = 96;
+pub const RECORD_LEN: usize = 120;
 
 const KIND_TCP_CLOSED: u8 = 1;
 const KIND_UDP_CLOSED: u8 = 2;
+const KIND_TCP_STATE: u8 = 3;
+const KIND_TCP_ACTIVITY: u8 = 4;
+const KIND_TCP_LISTENER_CLOSED: u8 = 5;
+
+/// What a record says happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A connection closed (TCP), or a UDP socket's entry (closed when it
+    /// is no longer in the dump).
+    Closed,
+    /// A TCP socket entered `Record::state` (alive).
+    State,
+    /// A TCP socket did I/O: its latest counters.
+    Activity,
+    /// A TCP listener closed: gone from the table, not a connection.
+    ListenerClosed,
+}
 const AF_INET: u8 = 2;
 const AF_INET6: u8 = 10;
 
@@ -23,9 +40,14 @@ pub struct Owner {
     pub comm: String,
 }
 
-/// A socket that closed, with its final counters.
+/// A closed socket's record (the name the close path uses).
+pub type Closed = Record;
+
+/// One socket event: a state change, an activity snapshot or a close,
+/// with the socket's endpoints, owner and own counters at that moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Closed {
+pub struct Record {
+    pub kind: Kind,
     pub proto: Proto,
     pub local: SocketAddr,
     /// `None` for an unconnected UDP socket.
@@ -40,6 +62,18 @@ pub struct Closed {
     /// TCP only: retransmitted segments and the smoothed RTT in µs.
     pub retransmits: Option<u32>,
     pub rtt_us: Option<u32>,
+    /// The kernel TCP state after the event (`include/net/tcp_states.h`).
+    pub state: u8,
+    /// The socket's inode; 0 before accept() gave it a file.
+    pub inode: u64,
+    pub uid: u32,
+    /// When it happened, ns of CLOCK_MONOTONIC: records are applied in
+    /// this order.
+    pub ts_ns: u64,
+    /// Raw kernel counters for a live socket (state and activity records),
+    /// decoded like the iterator's so both paths agree byte for byte:
+    /// `bytes_received` with the FIN, and the FIN flag.
+    pub raw_received: u64,
 }
 
 /// Why a record could not be decoded.
@@ -77,9 +111,12 @@ pub fn parse(b: &[u8]) -> Result<Closed, RecordError> {
     if b.len() < RECORD_LEN {
         return Err(RecordError::Length(b.len()));
     }
-    let proto = match b[0] {
-        KIND_TCP_CLOSED => Proto::Tcp,
-        KIND_UDP_CLOSED => Proto::Udp,
+    let (kind, proto) = match b[0] {
+        KIND_TCP_CLOSED => (Kind::Closed, Proto::Tcp),
+        KIND_UDP_CLOSED => (Kind::Closed, Proto::Udp),
+        KIND_TCP_STATE => (Kind::State, Proto::Tcp),
+        KIND_TCP_ACTIVITY => (Kind::Activity, Proto::Tcp),
+        KIND_TCP_LISTENER_CLOSED => (Kind::ListenerClosed, Proto::Tcp),
         k => return Err(RecordError::Kind(k)),
     };
     let family = b[1];
@@ -102,7 +139,8 @@ pub fn parse(b: &[u8]) -> Result<Closed, RecordError> {
     let tcp = proto == Proto::Tcp;
     let fin_received = u32_at(b, 92) != 0;
     let received = u64_at(b, 80);
-    Ok(Closed {
+    Ok(Record {
+        kind,
         proto,
         local,
         remote,
@@ -117,6 +155,11 @@ pub fn parse(b: &[u8]) -> Result<Closed, RecordError> {
         retransmits: tcp.then(|| u32_at(b, 68)),
         // srtt_us is 8 × the smoothed RTT.
         rtt_us: tcp.then(|| u32_at(b, 88) >> 3),
+        inode: u64_at(b, 96),
+        uid: u32_at(b, 104),
+        state: b[108],
+        ts_ns: u64_at(b, 112),
+        raw_received: received,
     })
 }
 
