@@ -701,7 +701,10 @@ fn fleet_history_checks(server: &Server, before: f64) {
         .iter()
         .map(|s| (s[0].as_u64().unwrap(), s[1].as_u64().unwrap()))
         .collect();
-    assert!(seqs.len() > 10, "{h:#}");
+    // The range spans more than 1.5 s (checked above), so at least 3 steps
+    // of 0.5 s; a fast machine gets here a few seconds after the engine's
+    // first scrape, so no more is certain.
+    assert!(seqs.len() >= 3, "{h:#}");
     assert_eq!(seqs.len() as u64, h["samples"].as_u64().unwrap());
     assert!(seqs
         .windows(2)
