@@ -122,8 +122,9 @@ const MANAGED_PEERS: &str =
 const FLOW_LABELS: &str = "host, role, proto, process, container, local_port, peer_ip, peer_port";
 
 /// Every client half of `metric` and the server halves whose client runs
-/// no procnet, one series per half-edge.
-fn halves(metric: &str) -> String {
+/// no procnet, one series per half-edge (a second scrape job's copy
+/// folded in), with the flow labels only.
+pub fn halves(metric: &str) -> String {
     format!(
         "max by ({FLOW_LABELS}) ({metric}{{role=\"client\"}} or ({metric}{{role=\"server\"}} unless on (peer_ip) {MANAGED_PEERS}))"
     )
