@@ -397,21 +397,11 @@ pub fn patch_graph(
     for a in &plan.adds {
         let i = a.socket as usize;
         let s = &snap.sockets[i];
-        let (tx, rx) = if a.local_is_client {
-            (s.bytes_sent, s.bytes_received)
-        } else {
-            (s.bytes_received, s.bytes_sent)
-        };
+        let (tx, rx) = from_client(a.local_is_client, (s.bytes_sent, s.bytes_received));
         let delta = inputs
             .traffic
             .and_then(|t| t.deltas.get(i).copied().flatten())
-            .map(|(sent, recv)| {
-                if a.local_is_client {
-                    (sent, recv)
-                } else {
-                    (recv, sent)
-                }
-            });
+            .map(|d| from_client(a.local_is_client, d));
         let (rtt_us, retransmits) = connection_health(s, a.peer.map(|j| &snap.sockets[j as usize]));
         let e = &mut acc[a.edge as usize];
         add_opt(&mut e.tx, tx);
@@ -495,21 +485,11 @@ pub fn build_graph_planned(inputs: &Inputs<'_>, seq: u64) -> (GraphDoc, GraphPla
             }
         }
         // Traffic seen from the client: what it sent is tx.
-        let (tx, rx) = if r.local_is_client {
-            (s.bytes_sent, s.bytes_received)
-        } else {
-            (s.bytes_received, s.bytes_sent)
-        };
+        let (tx, rx) = from_client(r.local_is_client, (s.bytes_sent, s.bytes_received));
         let delta = inputs
             .traffic
             .and_then(|t| t.deltas.get(i).copied().flatten())
-            .map(|(sent, recv)| {
-                if r.local_is_client {
-                    (sent, recv)
-                } else {
-                    (recv, sent)
-                }
-            });
+            .map(|d| from_client(r.local_is_client, d));
         let state = s.state.as_str();
         let (rtt_us, retransmits) = connection_health(s, r.peer.map(|j| &snap.sockets[j]));
         for &from in &r.clients {
@@ -953,6 +933,17 @@ fn make_listener(
         } else {
             None
         },
+    }
+}
+
+/// A local socket's `(sent, received)` as the `(tx, rx)` of its
+/// connection's client: the same numbers, swapped when the local end is
+/// the server. Edges count traffic from the client's side.
+fn from_client<T>(local_is_client: bool, (sent, received): (T, T)) -> (T, T) {
+    if local_is_client {
+        (sent, received)
+    } else {
+        (received, sent)
     }
 }
 
