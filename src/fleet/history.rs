@@ -34,8 +34,14 @@ const NARROW_POINTS: f64 = 100.0;
 pub type RangeQuery = (String, f64, f64, f64);
 
 /// Finds the oldest time with fleet data between `start` and `end`
-/// (seconds), to within `resolution` seconds: `ask` answers a range
-/// query's points. `None`: no data at all.
+/// (seconds), to within `resolution` seconds and never after it: `ask`
+/// answers a range query's points. `None`: no data at all.
+///
+/// The answer is the start of the finest window that holds the oldest
+/// sample, not its end: a moment the live view already showed must be
+/// inside the range (its end was up to one interval late, and `?at=` of
+/// such a moment got a 416). A moment in the sliver before the first
+/// sample gets the graph of that moment: empty.
 pub fn narrow<E>(
     mut start: f64,
     mut end: f64,
@@ -60,7 +66,7 @@ pub fn narrow<E>(
         let Some(t) = points.iter().find(|(_, v)| *v > 0.0).map(|(t, _)| *t) else {
             return Ok(found);
         };
-        found = Some(t);
+        found = Some((t - step).max(0.0));
         if step <= resolution {
             return Ok(found);
         }
@@ -167,7 +173,7 @@ mod tests {
         })
         .unwrap()
         .unwrap();
-        assert!(found >= oldest && found < oldest + 1.0, "{found}");
+        assert!(found <= oldest && found >= oldest - 1.0, "{found}");
         assert!(asked.len() <= 4, "{asked:?}");
         assert_eq!(*asked.last().unwrap(), 1.0);
         let none = narrow::<()>(0.0, 1000.0, 1.0, |_| Ok(vec![(5.0, 0.0)])).unwrap();
@@ -187,7 +193,7 @@ mod tests {
         })
         .unwrap()
         .expect("the newest data is found");
-        assert!(found >= oldest && found < oldest + 1.0, "{found}");
+        assert!(found <= oldest && found >= oldest - 1.0, "{found}");
     }
 
     #[test]
