@@ -263,6 +263,22 @@ pub struct Socket {
     pub closed: bool,
 }
 
+impl Socket {
+    /// Whether `other` is this socket with at most its counters (bytes,
+    /// RTT, retransmits) moved.
+    pub fn differs_only_in_counters(&self, other: &Socket) -> bool {
+        self.proto == other.proto
+            && self.local == other.local
+            && self.remote == other.remote
+            && self.state == other.state
+            && self.inode == other.inode
+            && self.uid == other.uid
+            && self.owners == other.owners
+            && self.unowned_reason == other.unowned_reason
+            && self.closed == other.closed
+    }
+}
+
 /// How well one TCP connection is doing, from the kernel's own
 /// bookkeeping (Linux `tcp_info` / `struct tcp_sock`). One value for both
 /// together: a collector either reads the connection's state or not.
@@ -379,6 +395,50 @@ impl Diagnostics {
             UnknownReason::Unknown => &mut self.unowned_unknown,
         };
         *n += 1;
+    }
+}
+
+/// Which sockets of a sample differ from the previous sample's, when the
+/// collector knows (tier T0 keeps its socket table from events, so it
+/// does): the sample then has the same sockets in the same order, the same
+/// processes, interfaces and local addresses as the previous one, and only
+/// the sockets at `changed` differ, and only in their counters (bytes,
+/// RTT, retransmits). Anything more (a socket opened or closed, an owner
+/// or a state changed, a walk) gives no change set, and every consumer
+/// does its full pass. Lets each per-sample consumer do work in proportion
+/// to what moved, not to how many sockets there are.
+///
+/// Plain data next to the [`Snapshot`], never serialized with it: a
+/// recording replays full samples.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SocketChanges {
+    /// Indexes into [`Snapshot::sockets`], ascending, without repeats.
+    pub changed: Vec<u32>,
+}
+
+impl SocketChanges {
+    /// The change set between two samples, computed the slow way (every
+    /// socket compared): `None` when they differ in more than counters.
+    /// For tests that check an incremental consumer against its full pass.
+    pub fn between(prev: &Snapshot, next: &Snapshot) -> Option<SocketChanges> {
+        if prev.sockets.len() != next.sockets.len()
+            || prev.processes != next.processes
+            || prev.interfaces != next.interfaces
+            || prev.local_addresses != next.local_addresses
+        {
+            return None;
+        }
+        let mut changed = Vec::new();
+        for (i, (a, b)) in prev.sockets.iter().zip(&next.sockets).enumerate() {
+            if a == b {
+                continue;
+            }
+            if !a.differs_only_in_counters(b) {
+                return None;
+            }
+            changed.push(i as u32);
+        }
+        Some(SocketChanges { changed })
     }
 }
 

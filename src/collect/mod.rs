@@ -125,6 +125,20 @@ impl Collector {
         }
     }
 
+    /// Which sockets of the last sample differ from the one before, when
+    /// the collector knows and only counters moved (tier T0); `None`:
+    /// treat the sample as new throughout. See [`crate::snapshot::SocketChanges`].
+    pub fn take_changes(&mut self) -> Option<crate::snapshot::SocketChanges> {
+        #[cfg(target_os = "linux")]
+        {
+            self.inner.take_changes()
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            None
+        }
+    }
+
     /// Takes one sample.
     pub fn sample(&mut self) -> Result<Snapshot, CollectError> {
         #[cfg(any(target_os = "linux", target_os = "windows", target_os = "macos"))]

@@ -31,6 +31,9 @@ pub struct Sample {
     /// The seq it was served with (a recording); `None`: the sampler
     /// counts (a new seq when the graph changed).
     pub seq: Option<u64>,
+    /// Which sockets differ from the previous sample's, when the source
+    /// knows (tier T0); `None`: every consumer does its full pass.
+    pub changes: Option<crate::snapshot::SocketChanges>,
 }
 
 /// Why a source could not give a sample.
@@ -71,10 +74,12 @@ impl SampleSource for Collector {
     }
 
     fn next_sample(&mut self) -> Result<Option<Sample>, SourceError> {
+        let snapshot = self.sample()?;
         Ok(Some(Sample {
-            snapshot: self.sample()?,
+            snapshot,
             containers: None,
             seq: None,
+            changes: self.take_changes(),
         }))
     }
 
@@ -148,6 +153,7 @@ impl SampleSource for RecordingSource {
                 snapshot,
                 containers: Some(containers),
                 seq: Some(meta.seq),
+                changes: None,
             }))
     }
 

@@ -39,7 +39,7 @@ pub mod users;
 
 use crate::collect::{now_ms, CollectError};
 use crate::snapshot::{
-    CapturedFlow, Diagnostics, Process, Proto, Snapshot, Socket, SocketState, Tier,
+    CapturedFlow, Diagnostics, Process, Proto, Snapshot, Socket, SocketChanges, SocketState, Tier,
 };
 use inet_diag::DiagSocket;
 use netlink::{DiagSocketConn, NetlinkError};
@@ -157,6 +157,9 @@ pub struct PlatformCollector {
     fed: Option<EventFed>,
     /// What the last walk's owner scan saw (kept for T0's table).
     last_view: Option<unowned::OwnerView>,
+    /// Which sockets of the last sample differ from the one before (T0,
+    /// when only counters moved); see [`PlatformCollector::take_changes`].
+    changes: Option<SocketChanges>,
 }
 
 /// A closed socket's endpoints (local, remote).
@@ -311,6 +314,7 @@ impl PlatformCollector {
             events_reported: std::collections::HashSet::new(),
             fed: None,
             last_view: None,
+            changes: None,
         })
     }
 
@@ -395,6 +399,7 @@ impl PlatformCollector {
     /// Takes one sample: at tier T0 from the socket table the events keep
     /// (a walk only to seed or reconcile it), else by walking.
     pub fn sample(&mut self) -> Result<Snapshot, CollectError> {
+        self.changes = None;
         let mut warnings: Vec<String> = Vec::new();
         let side = self.side_channels(&mut warnings);
         let Some(ev) = self.events.as_mut() else {
@@ -426,6 +431,13 @@ impl PlatformCollector {
             self.fed = Some(EventFed::from_walk(&snap, self.last_view.take()));
         }
         Ok(snap)
+    }
+
+    /// Which sockets of the last sample differ from the sample before, when
+    /// only counters moved (tier T0 knows from its events); `None` after a
+    /// walk, or when a socket opened, closed or changed owner or state.
+    pub fn take_changes(&mut self) -> Option<SocketChanges> {
+        self.changes.take()
     }
 
     /// Whether nothing at all happened since the last sample and that
@@ -789,7 +801,11 @@ impl PlatformCollector {
             captured,
         } = side;
         let mut fed = self.fed.take().expect("event_sample runs with a table");
-        let applied = fed.table.apply(records);
+        let mut applied = fed.table.apply(records);
+        // Only counters of known sockets moved: the sockets, their order
+        // and owners are the last sample's (see SocketChanges).
+        let counters_only = !applied.opened_or_closed && !applied.reshaped && fed.last.is_some();
+        let changed_slots = std::mem::take(&mut applied.changed_slots);
         if applied.listeners_changed {
             fed.listeners_changed();
         }
@@ -827,8 +843,10 @@ impl PlatformCollector {
         }
         fed.udp_owners
             .retain(|inode, _| udp.iter().any(|s| s.inode == *inode));
-        let mut sockets: Vec<Socket> = Vec::with_capacity(fed.table.len() + udp.len());
-        sockets.extend(fed.table.sockets().cloned());
+        let tcp_len = fed.table.len();
+        let mut sockets: Vec<Socket> = Vec::with_capacity(tcp_len + udp.len());
+        sockets.extend_from_slice(fed.table.sockets());
+        let udp_count = udp.len();
         for mut s in udp {
             match fed.udp_owners.get(&s.inode) {
                 Some(owners) => s.owners.clone_from(owners),
@@ -844,12 +862,25 @@ impl PlatformCollector {
             }
         }
         // Processes: the known ones as they were, new owners read once.
-        let mut pids: Vec<u32> = sockets
-            .iter()
-            .flat_map(|s| s.owners.iter().copied())
-            .collect();
-        pids.sort_unstable();
-        pids.dedup();
+        // The table's owners are the last sample's when only counters moved.
+        let tcp_pids = match fed.last.as_mut() {
+            Some(last) if counters_only => std::mem::take(&mut last.tcp_pids),
+            _ => {
+                let mut pids: Vec<u32> = sockets[..tcp_len]
+                    .iter()
+                    .flat_map(|s| s.owners.iter().copied())
+                    .collect();
+                pids.sort_unstable();
+                pids.dedup();
+                pids
+            }
+        };
+        let mut pids = tcp_pids.clone();
+        pids.extend(sockets[tcp_len..].iter().flat_map(|s| s.owners.iter().copied()));
+        if pids.len() > tcp_pids.len() {
+            pids.sort_unstable();
+            pids.dedup();
+        }
         let dir = Dir::open(c"/proc").ok();
         let mut processes = Vec::with_capacity(pids.len());
         let mut fbuf = Vec::new();
@@ -897,7 +928,6 @@ impl PlatformCollector {
         diag.unowned_exited += closed.iter().filter(|s| s.owners.is_empty()).count() as u32;
         sockets.extend(closed);
         fed.sampled();
-        self.fed = Some(fed);
 
         diag.backend = Backend::EventsNetlink.as_str().to_string();
         diag.tier = Some(Tier::T0);
@@ -912,7 +942,7 @@ impl PlatformCollector {
         let (interfaces, local_addresses) = interfaces(&mut warnings);
         warnings.dedup();
         diag.warnings = warnings;
-        Ok(Snapshot {
+        let snap = Snapshot {
             taken_at_ms: now_ms(),
             local_addresses,
             interfaces,
@@ -920,7 +950,23 @@ impl PlatformCollector {
             sockets,
             diagnostics: diag,
             captured,
-        })
+        };
+        self.changes = match &fed.last {
+            Some(last) if counters_only && gone.is_empty() => {
+                last.changes_to(&snap, tcp_len, changed_slots)
+            }
+            _ => None,
+        };
+        fed.last = Some(LastT0 {
+            tcp_pids,
+            udp: snap.sockets[tcp_len..tcp_len + udp_count].to_vec(),
+            len: snap.sockets.len(),
+            processes: snap.processes.clone(),
+            interfaces: snap.interfaces.clone(),
+            local_addresses: snap.local_addresses.clone(),
+        });
+        self.fed = Some(fed);
+        Ok(snap)
     }
 
     /// Owners of UDP sockets T0 knows nothing about, from one owner scan
@@ -1281,6 +1327,54 @@ struct EventFed {
     /// Table generation at the last two samples: equal means the last
     /// sample changed nothing, so its rates are all zero already.
     generations: (u64, u64),
+    /// What the last T0 sample handed out, for the next one's change set;
+    /// `None` until the first sample after a walk.
+    last: Option<LastT0>,
+}
+
+/// The parts of tier T0's last sample that the next one is compared with
+/// to tell which sockets changed (the table's own sockets need no
+/// comparing: the events name the slots they moved).
+struct LastT0 {
+    /// Owners of the table's sockets, sorted, without repeats.
+    tcp_pids: Vec<u32>,
+    /// The UDP sockets as handed out (after the table's).
+    udp: Vec<Socket>,
+    /// How many sockets it had (closed ones after the UDP sockets).
+    len: usize,
+    processes: Vec<Process>,
+    interfaces: Vec<crate::snapshot::Interface>,
+    local_addresses: Vec<std::net::IpAddr>,
+}
+
+impl LastT0 {
+    /// The change set from this sample to `next`, whose first `tcp_len`
+    /// sockets are the table's with only the sockets at `changed` moved;
+    /// `None` when `next` differs in more than counters.
+    fn changes_to(
+        &self,
+        next: &Snapshot,
+        tcp_len: usize,
+        mut changed: Vec<u32>,
+    ) -> Option<SocketChanges> {
+        if next.sockets.len() != self.len
+            || self.len != tcp_len + self.udp.len()
+            || next.processes != self.processes
+            || next.interfaces != self.interfaces
+            || next.local_addresses != self.local_addresses
+        {
+            return None;
+        }
+        for (j, (a, b)) in self.udp.iter().zip(&next.sockets[tcp_len..]).enumerate() {
+            if a != b {
+                if !a.differs_only_in_counters(b) {
+                    return None;
+                }
+                changed.push((tcp_len + j) as u32);
+            }
+        }
+        Some(SocketChanges { changed })
+    }
 }
 
 impl EventFed {
@@ -1300,6 +1394,7 @@ impl EventFed {
             udp_owners,
             view: view.unwrap_or_default(),
             listeners: unowned::Listeners::default(),
+            last: None,
         };
         fed.listeners_changed();
         fed
@@ -1309,6 +1404,7 @@ impl EventFed {
         let listening: Vec<Socket> = self
             .table
             .sockets()
+            .iter()
             .filter(|s| s.state == SocketState::Listen)
             .cloned()
             .collect();

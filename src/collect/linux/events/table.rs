@@ -6,7 +6,11 @@
 //!
 //! Sockets are keyed by their endpoints, as the merge of closed sockets
 //! already is: a TCP connection's four-tuple is unique in its network
-//! namespace, a listener's local address too.
+//! namespace, a listener's local address too. They are kept in a vector in
+//! a stable order (a closed one's place is taken by the last), so a batch
+//! that only moved counters names the slots it changed and the sample built
+//! from the table can say which of its sockets differ from the last one
+//! (see [`crate::snapshot::SocketChanges`]).
 //!
 //! What the walk lists and the events cannot follow is left out when
 //! seeding: TIME_WAIT sockets and SYN_RECV request sockets are not full
@@ -25,7 +29,10 @@ pub type Ends = (SocketAddr, Option<SocketAddr>);
 /// The live TCP sockets, as the events left them.
 #[derive(Debug, Default)]
 pub struct EventTable {
-    sockets: FxHashMap<Ends, Socket>,
+    /// The sockets, in a stable order.
+    sockets: Vec<Socket>,
+    /// Where each socket sits in `sockets`.
+    slots: FxHashMap<Ends, u32>,
     /// Live sockets with no owner yet, and since when (ns, CLOCK_MONOTONIC):
     /// an accepted connection gets its owner at its first I/O; one that
     /// stays silent needs a walk to find its process.
@@ -43,6 +50,13 @@ pub struct Applied {
     pub opened_or_closed: bool,
     /// Only counters, states or owners of known sockets changed.
     pub changed: bool,
+    /// A known socket's state, inode, uid or owners changed (not only its
+    /// counters): what is built from the sockets may change shape.
+    pub reshaped: bool,
+    /// The slots of the sockets that changed, ascending, without repeats;
+    /// meaningful only when nothing `opened_or_closed` (a removal moves a
+    /// socket to another slot).
+    pub changed_slots: Vec<u32>,
     /// A listener appeared or went.
     pub listeners_changed: bool,
 }
@@ -55,7 +69,7 @@ impl EventTable {
             if s.proto == Proto::Tcp && !s.closed && followed(s.state) {
                 let mut s = s.clone();
                 s.unowned_reason = None;
-                table.sockets.insert((s.local, s.remote), s);
+                table.insert(s);
             }
         }
         table
@@ -74,8 +88,36 @@ impl EventTable {
         self.generation
     }
 
-    pub fn sockets(&self) -> impl Iterator<Item = &Socket> {
-        self.sockets.values()
+    /// The sockets, in the table's order (stable while none opens or
+    /// closes).
+    pub fn sockets(&self) -> &[Socket] {
+        &self.sockets
+    }
+
+    /// Adds `s`, or replaces the socket with its endpoints; its slot.
+    fn insert(&mut self, s: Socket) -> usize {
+        match self.slots.get(&(s.local, s.remote)) {
+            Some(&at) => {
+                self.sockets[at as usize] = s;
+                at as usize
+            }
+            None => {
+                let at = self.sockets.len();
+                self.slots.insert((s.local, s.remote), at as u32);
+                self.sockets.push(s);
+                at
+            }
+        }
+    }
+
+    /// Removes the socket with endpoints `key`; the last one takes its slot.
+    fn remove(&mut self, key: &Ends) -> Option<Socket> {
+        let at = self.slots.remove(key)? as usize;
+        let s = self.sockets.swap_remove(at);
+        if let Some(moved) = self.sockets.get(at) {
+            self.slots.insert((moved.local, moved.remote), at as u32);
+        }
+        Some(s)
     }
 
     /// When the longest-ownerless live socket was first seen without an
@@ -95,7 +137,7 @@ impl EventTable {
             let key = (r.local, r.remote);
             match r.kind {
                 Kind::Closed | Kind::ListenerClosed => {
-                    if let Some(s) = self.sockets.remove(&key) {
+                    if let Some(s) = self.remove(&key) {
                         applied.opened_or_closed = true;
                         applied.listeners_changed |= s.state == SocketState::Listen;
                     }
@@ -115,9 +157,9 @@ impl EventTable {
                     let (sent, received) =
                         tcp_byte_counters(r.state, None, Some(r.raw_received), Some(r.sent), None);
                     let health = tcp_health(r.state, r.rtt_us, r.retransmits);
-                    let entry = self.sockets.entry(key);
-                    let is_new = matches!(entry, std::collections::hash_map::Entry::Vacant(_));
-                    let s = entry.or_insert_with(|| Socket {
+                    let (at, is_new) = match self.slots.get(&key) {
+                        Some(&at) => (at as usize, false),
+                        None => (self.insert(Socket {
                         proto: Proto::Tcp,
                         local: r.local,
                         remote: r.remote,
@@ -130,7 +172,9 @@ impl EventTable {
                         bytes_received: None,
                         tcp_health: None,
                         closed: false,
-                    });
+                    }), true),
+                    };
+                    let s = &mut self.sockets[at];
                     let before = (!is_new).then(|| s.clone());
                     let was_listener = !is_new && s.state == SocketState::Listen;
                     s.state = state;
@@ -177,7 +221,14 @@ impl EventTable {
                     applied.listeners_changed |= was_listener != (state == SocketState::Listen);
                     match before {
                         None => applied.opened_or_closed = true,
-                        Some(b) if b != *s => applied.changed = true,
+                        Some(b) if b != *s => {
+                            applied.changed = true;
+                            applied.reshaped |= b.state != s.state
+                                || b.inode != s.inode
+                                || b.uid != s.uid
+                                || b.owners != s.owners;
+                            applied.changed_slots.push(at as u32);
+                        }
                         Some(_) => {}
                     }
                 }
@@ -186,6 +237,8 @@ impl EventTable {
         if applied.opened_or_closed || applied.changed {
             self.generation += 1;
         }
+        applied.changed_slots.sort_unstable();
+        applied.changed_slots.dedup();
         applied
     }
 }
@@ -262,7 +315,7 @@ mod tests {
         let applied = t.apply(vec![io]);
         assert!(applied.changed && !applied.opened_or_closed);
         assert!(t.generation() > g);
-        let s = t.sockets().next().unwrap();
+        let s = &t.sockets()[0];
         assert_eq!((s.owners.as_slice(), s.inode), (&[7][..], 99));
         assert_eq!((s.bytes_sent, s.bytes_received), (Some(500), Some(300)));
         assert_eq!(s.state, SocketState::CloseWait);
@@ -270,7 +323,7 @@ mod tests {
         // Its process closes it (the peer has not yet): orphaned, no owner.
         let fin = rec(Kind::State, 9 /* LAST_ACK */, a, b, 25);
         t.apply(vec![owned(fin, 7, 0)]);
-        let s = t.sockets().next().unwrap();
+        let s = &t.sockets()[0];
         assert!(s.owners.is_empty() && s.inode == 0, "{s:?}");
         assert_eq!(t.ownerless_since(), None, "an orphan waits for no owner");
         // The close is reported once and the socket is gone.
@@ -314,7 +367,7 @@ mod tests {
         let mut old = owned(rec(Kind::Activity, ESTABLISHED, a, b, 5), 4, 5);
         old.sent = 10;
         t.apply(vec![old]);
-        let s = t.sockets().next().unwrap();
+        let s = &t.sockets()[0];
         assert_eq!(s.bytes_sent, Some(1000), "a stale record does not lower it");
         assert_eq!(s.owners, [3, 4], "a shared socket keeps its holders");
     }
@@ -337,7 +390,7 @@ mod tests {
         let l = "0.0.0.0:80";
         let applied = t.apply(vec![owned(rec(Kind::State, LISTEN, l, None, 1), 2, 8)]);
         assert!(applied.listeners_changed);
-        assert_eq!(t.sockets().next().unwrap().tcp_health, None);
+        assert_eq!(&t.sockets()[0].tcp_health, None);
         let applied = t.apply(vec![rec(Kind::ListenerClosed, 7, l, None, 2)]);
         assert!(applied.listeners_changed && applied.closed.is_empty());
         assert!(t.is_empty());
