@@ -14,7 +14,7 @@ use crate::graph::redact::redact_cmdline;
 use crate::graph::services::{service_heads, service_id};
 use crate::graph::traffic::TrafficSample;
 use crate::rules::{ProcessFacts, RuleSet};
-use crate::snapshot::{canonical_addr, Process, Proto, Snapshot, Socket, UnknownReason};
+use crate::snapshot::{canonical_addr, Process, Proto, Snapshot, Socket, SocketChanges, UnknownReason};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -332,6 +332,61 @@ pub struct GraphPlan {
     adds: Vec<EdgeAdd>,
     /// Process nodes, to set their traffic on: (pid, node index).
     pid_nodes: Vec<(u32, u32)>,
+    /// Who depends on which socket, for a patch of changed sockets only.
+    reach: Reach,
+}
+
+/// Grouped lists (offsets into one vector each) that tell what a change
+/// of one socket's counters reaches, so [`patch_changed`] redoes only the
+/// edges and process nodes of the changed sockets.
+#[derive(Debug, Default)]
+struct Reach {
+    /// Per socket: the edges it adds to (as the socket or as its peer).
+    socket_edges: Grouped,
+    /// Per edge: its entries of `GraphPlan::adds`.
+    edge_adds: Grouped,
+    /// Per edge: whether a socket of it has counters (so its rates are
+    /// zero, not unknown, when none of them moved).
+    edge_counted: Vec<bool>,
+    /// Per entry of `GraphPlan::pid_nodes`: the sockets with counters
+    /// that pid holds.
+    pid_sockets: Grouped,
+}
+
+/// Lists of u32 by a dense key: the items of key `k` are
+/// `items[start[k]..start[k + 1]]`.
+#[derive(Debug, Default)]
+struct Grouped {
+    start: Vec<u32>,
+    items: Vec<u32>,
+}
+
+impl Grouped {
+    /// From (key, item) pairs, keys below `keys`.
+    fn of(keys: usize, mut pairs: Vec<(u32, u32)>) -> Grouped {
+        pairs.sort_unstable();
+        pairs.dedup();
+        let mut start = Vec::with_capacity(keys + 1);
+        let mut at = 0;
+        for k in 0..keys as u32 {
+            start.push(at as u32);
+            while at < pairs.len() && pairs[at].0 == k {
+                at += 1;
+            }
+        }
+        start.push(at as u32);
+        Grouped {
+            start,
+            items: pairs.into_iter().map(|(_, v)| v).collect(),
+        }
+    }
+
+    fn get(&self, k: usize) -> &[u32] {
+        match (self.start.get(k), self.start.get(k + 1)) {
+            (Some(&a), Some(&b)) => &self.items[a as usize..b as usize],
+            _ => &[],
+        }
+    }
 }
 
 /// An edge before it has a string id: (from, to, proto, server port).
@@ -429,6 +484,112 @@ pub fn patch_graph(
         node.tx_bytes = t.and_then(|t| t.sent);
         node.rx_rate = rate(t.and_then(|t| t.received_delta));
         node.tx_rate = rate(t.and_then(|t| t.sent_delta));
+    }
+    graph.seq = seq;
+    graph.timestamp = rfc3339(snap.taken_at_ms);
+    Some(graph)
+}
+
+/// [`patch_graph`] for a sample that says which sockets changed (see
+/// [`SocketChanges`]): only the edges and process nodes those sockets
+/// reach are added up again; every other edge and node keeps its numbers,
+/// with a rate of zero. The same document a full build gives; `None` when
+/// the sample cannot be patched that way (then [`patch_graph`]).
+pub fn patch_changed(
+    prev: &GraphDoc,
+    plan: &GraphPlan,
+    inputs: &Inputs<'_>,
+    seq: u64,
+    changes: &SocketChanges,
+) -> Option<GraphDoc> {
+    let snap = inputs.snapshot;
+    let reach = &plan.reach;
+    // Unchanged sockets have a delta of zero exactly when they have
+    // counters and this is not the traffic tracker's first sample.
+    let known_deltas = inputs
+        .traffic
+        .is_some_and(|t| t.interval_secs.is_some() && t.deltas.len() == snap.sockets.len());
+    if !known_deltas
+        || snap.sockets.len() != plan.shape.len()
+        || reach.edge_counted.len() != prev.edges.len()
+        || snap.processes != plan.processes
+    {
+        return None;
+    }
+    for &i in &changes.changed {
+        let s = snap.sockets.get(i as usize)?;
+        if shape_of(s) != plan.shape[i as usize] {
+            return None;
+        }
+    }
+    let rate = |d: Option<u64>| d.and_then(|d| inputs.traffic?.rate(d));
+    let delta_of = |i: usize| inputs.traffic.and_then(|t| t.deltas.get(i).copied().flatten());
+    let mut graph = prev.clone();
+    // Nothing of theirs moved: the same bytes, at a rate of zero.
+    for (edge, &counted) in graph.edges.iter_mut().zip(&reach.edge_counted) {
+        let zero = rate(counted.then_some(0));
+        edge.tx_rate = zero;
+        edge.rx_rate = zero;
+    }
+    let mut edges: Vec<u32> = changes
+        .changed
+        .iter()
+        .flat_map(|&i| reach.socket_edges.get(i as usize).iter().copied())
+        .collect();
+    edges.sort_unstable();
+    edges.dedup();
+    for &k in &edges {
+        let mut e = EdgeAcc::default();
+        for &a in reach.edge_adds.get(k as usize) {
+            let a = &plan.adds[a as usize];
+            let i = a.socket as usize;
+            let s = &snap.sockets[i];
+            let (tx, rx) = from_client(a.local_is_client, (s.bytes_sent, s.bytes_received));
+            let delta = delta_of(i).map(|d| from_client(a.local_is_client, d));
+            let (rtt_us, retransmits) =
+                connection_health(s, a.peer.map(|j| &snap.sockets[j as usize]));
+            add_opt(&mut e.tx, tx);
+            add_opt(&mut e.rx, rx);
+            add_opt(&mut e.tx_delta, delta.map(|d| d.0));
+            add_opt(&mut e.rx_delta, delta.map(|d| d.1));
+            add_opt(&mut e.retransmits, retransmits);
+            e.rtt_us = e.rtt_us.max(rtt_us);
+        }
+        let edge = graph.edges.get_mut(k as usize)?;
+        edge.tx_bytes = e.tx;
+        edge.rx_bytes = e.rx;
+        edge.tx_rate = rate(e.tx_delta);
+        edge.rx_rate = rate(e.rx_delta);
+        edge.rtt_ms = e.rtt_us.map(rtt_ms);
+        edge.retransmits = e.retransmits;
+    }
+    let moved: FxHashSet<u32> = changes
+        .changed
+        .iter()
+        .flat_map(|&i| snap.sockets[i as usize].owners.iter().copied())
+        .collect();
+    for (k, &(pid, at)) in plan.pid_nodes.iter().enumerate() {
+        let node = graph.nodes.get_mut(at as usize)?;
+        let sockets = reach.pid_sockets.get(k);
+        if !moved.contains(&pid) {
+            let zero = rate((!sockets.is_empty()).then_some(0));
+            node.rx_rate = zero;
+            node.tx_rate = zero;
+            continue;
+        }
+        let mut t = ProcessBytes::default();
+        for &i in sockets {
+            let s = &snap.sockets[i as usize];
+            let delta = delta_of(i as usize);
+            add_opt(&mut t.received, s.bytes_received);
+            add_opt(&mut t.sent, s.bytes_sent);
+            add_opt(&mut t.received_delta, delta.map(|d| d.1));
+            add_opt(&mut t.sent_delta, delta.map(|d| d.0));
+        }
+        node.rx_bytes = t.received;
+        node.tx_bytes = t.sent;
+        node.rx_rate = rate(t.received_delta);
+        node.tx_rate = rate(t.sent_delta);
     }
     graph.seq = seq;
     graph.timestamp = rfc3339(snap.taken_at_ms);
@@ -582,23 +743,27 @@ pub fn build_graph_planned(inputs: &Inputs<'_>, seq: u64) -> (GraphDoc, GraphPla
         .map(|(k, (key, _))| (*key, k as u32))
         .collect();
     let edge_list: Vec<Edge> = keyed.into_iter().map(|(_, e)| e).collect();
+    let adds: Vec<EdgeAdd> = adds
+        .into_iter()
+        .map(|(socket, key, local_is_client, peer)| EdgeAdd {
+            socket,
+            edge: edge_at[&key],
+            local_is_client,
+            peer,
+        })
+        .collect();
+    let pid_nodes: Vec<(u32, u32)> = node_list
+        .iter()
+        .enumerate()
+        .filter_map(|(k, n)| Some((n.id.strip_prefix("pid:")?.parse().ok()?, k as u32)))
+        .collect();
+    let reach = Reach::of(inputs.snapshot, &adds, edge_list.len(), &pid_nodes);
     let plan = GraphPlan {
         shape: inputs.snapshot.sockets.iter().map(shape_of).collect(),
         processes: snap.processes.clone(),
-        adds: adds
-            .into_iter()
-            .map(|(socket, key, local_is_client, peer)| EdgeAdd {
-                socket,
-                edge: edge_at[&key],
-                local_is_client,
-                peer,
-            })
-            .collect(),
-        pid_nodes: node_list
-            .iter()
-            .enumerate()
-            .filter_map(|(k, n)| Some((n.id.strip_prefix("pid:")?.parse().ok()?, k as u32)))
-            .collect(),
+        adds,
+        pid_nodes,
+        reach,
     };
 
     let graph = GraphDoc {
@@ -611,6 +776,44 @@ pub fn build_graph_planned(inputs: &Inputs<'_>, seq: u64) -> (GraphDoc, GraphPla
             .then(|| u32::try_from(p2p_hidden.len()).unwrap_or(u32::MAX)),
     };
     (graph, plan)
+}
+
+impl Reach {
+    fn of(snap: &Snapshot, adds: &[EdgeAdd], edges: usize, pid_nodes: &[(u32, u32)]) -> Reach {
+        let counted = |s: &Socket| s.bytes_sent.is_some() || s.bytes_received.is_some();
+        let mut socket_edges = Vec::with_capacity(adds.len() * 2);
+        let mut edge_adds = Vec::with_capacity(adds.len());
+        let mut edge_counted = vec![false; edges];
+        for (k, a) in adds.iter().enumerate() {
+            socket_edges.push((a.socket, a.edge));
+            if let Some(p) = a.peer {
+                socket_edges.push((p, a.edge));
+            }
+            edge_adds.push((a.edge, k as u32));
+            if snap.sockets.get(a.socket as usize).is_some_and(counted) {
+                edge_counted[a.edge as usize] = true;
+            }
+        }
+        let pid_at: FxHashMap<u32, u32> = pid_nodes
+            .iter()
+            .enumerate()
+            .map(|(k, &(pid, _))| (pid, k as u32))
+            .collect();
+        let mut pid_sockets = Vec::new();
+        for (i, s) in snap.sockets.iter().enumerate().filter(|(_, s)| counted(s)) {
+            for pid in &s.owners {
+                if let Some(&k) = pid_at.get(pid) {
+                    pid_sockets.push((k, i as u32));
+                }
+            }
+        }
+        Reach {
+            socket_edges: Grouped::of(snap.sockets.len(), socket_edges),
+            edge_adds: Grouped::of(edges, edge_adds),
+            edge_counted,
+            pid_sockets: Grouped::of(pid_nodes.len(), pid_sockets),
+        }
+    }
 }
 
 /// A process's traffic over its open sockets.

@@ -30,7 +30,7 @@ use crate::graph::build::ContainerLabels;
 use crate::graph::pairing::{is_connection, is_listener, SocketIndex};
 use crate::graph::ports::ServicePorts;
 use crate::graph::traffic::TrafficSample;
-use crate::snapshot::{canonical_ip, Process, Proto, Snapshot, Socket};
+use crate::snapshot::{canonical_ip, Process, Proto, Snapshot, Socket, SocketChanges};
 use ipnet::IpNet;
 // Fx: these maps are keyed by sockets and flows and rebuilt or probed for
 // every socket of every sample; SipHash was a tenth of a sample at 100k.
@@ -231,6 +231,14 @@ pub struct FleetAggregator {
     listen_ports: HashMap<(Proto, u16), u64>,
     /// No sample yet: the first one's counters are the baseline.
     first: bool,
+    /// When the last full pass ran: the connections it saw have this
+    /// `seen_ms` in `recent` (a pass over changed sockets only leaves it).
+    full_at: u64,
+    /// The (proto, port) of the listeners of the last full pass.
+    listening: Vec<(Proto, u16)>,
+    /// When the last pass over changed sockets only ran since the last
+    /// full pass: the connections of that full pass were all still there.
+    changed_at: Option<u64>,
 }
 
 impl FleetAggregator {
@@ -242,6 +250,9 @@ impl FleetAggregator {
             served_ports: HashSet::default(),
             listen_ports: HashMap::default(),
             first: true,
+            full_at: 0,
+            listening: Vec::new(),
+            changed_at: None,
         }
     }
 
@@ -270,15 +281,114 @@ impl FleetAggregator {
         containers: &ContainerLabels,
         ports: &ServicePorts,
     ) {
+        self.observe_changed(snap, traffic, containers, ports, None)
+    }
+
+    /// [`FleetAggregator::observe`], given which sockets changed since the
+    /// last sample (see [`SocketChanges`]; the container labels must be
+    /// the last sample's too): only those are looked at. The others are
+    /// the last sample's, so the open counts, roles and label sets stay;
+    /// only bytes move.
+    pub fn observe_changed(
+        &mut self,
+        snap: &Snapshot,
+        traffic: &TrafficSample,
+        containers: &ContainerLabels,
+        ports: &ServicePorts,
+        changes: Option<&SocketChanges>,
+    ) {
+        match changes {
+            Some(c) if !self.first => self.observe_counters(snap, traffic, c),
+            _ => self.observe_all(snap, traffic, containers, ports),
+        }
+    }
+
+    /// Only the counters of the sockets at `changes` moved.
+    fn observe_counters(&mut self, snap: &Snapshot, traffic: &TrafficSample, changes: &SocketChanges) {
         let now = snap.taken_at_ms;
+        for &i in &changes.changed {
+            let Some(s) = snap.sockets.get(i as usize) else {
+                continue;
+            };
+            if s.proto == Proto::Udp && !self.settings.udp {
+                continue;
+            }
+            let Some(remote) = s.remote else { continue };
+            let open = is_connection(s) && !s.closed;
+            let counters = match (s.bytes_sent, s.bytes_received) {
+                (None, None) => None,
+                (sent, recv) => Some((sent.unwrap_or(0), recv.unwrap_or(0))),
+            };
+            // Not remembered: not exported (the full pass found no label
+            // set for it), so nothing to count.
+            let Some(r) = self
+                .recent
+                .get_mut(&(s.proto, s.local, remote))
+                .filter(|r| s.inode == 0 || r.inode == 0 || r.inode == s.inode)
+            else {
+                continue;
+            };
+            let delta = match (counters, r.counters) {
+                (Some(c), Some(b)) => (c.0.saturating_sub(b.0), c.1.saturating_sub(b.1)),
+                (Some(c), None) => c,
+                (None, _) => traffic.deltas.get(i as usize).copied().flatten().unwrap_or((0, 0)),
+            };
+            if !open && delta == (0, 0) && counters.is_none() {
+                continue;
+            }
+            let t = self.flows.entry(r.key.clone()).or_insert(FlowTotals {
+                last_open_ms: now,
+                ..FlowTotals::default()
+            });
+            t.sent += delta.0;
+            t.received += delta.1;
+            r.counters = match (counters, r.counters) {
+                (Some(c), Some(b)) => Some((c.0.max(b.0), c.1.max(b.1))),
+                (c, b) => c.or(b),
+            };
+        }
+        for t in self.flows.values_mut().filter(|t| t.open > 0) {
+            t.last_open_ms = now;
+        }
+        for l in &self.listening {
+            self.listen_ports.insert(*l, now);
+        }
+        self.listen_ports
+            .retain(|_, &mut seen| now.saturating_sub(seen) <= IDLE_RETENTION_MS);
+        self.flows
+            .retain(|_, t| t.open > 0 || now.saturating_sub(t.last_open_ms) <= IDLE_RETENTION_MS);
+        self.changed_at = Some(now);
+    }
+
+    fn observe_all(
+        &mut self,
+        snap: &Snapshot,
+        traffic: &TrafficSample,
+        containers: &ContainerLabels,
+        ports: &ServicePorts,
+    ) {
+        let now = snap.taken_at_ms;
+        if let Some(at) = self.changed_at.take() {
+            // The connections of the last full pass were there until `at`
+            // (the passes since looked at changed sockets only).
+            let full_at = self.full_at;
+            for r in self.recent.values_mut().filter(|r| r.seen_ms == full_at) {
+                r.seen_ms = at;
+            }
+            self.recent
+                .retain(|_, r| at.saturating_sub(r.seen_ms) <= FORGET_SOCKET_MS);
+        }
+        self.full_at = now;
         let first = std::mem::replace(&mut self.first, false);
         let index = SocketIndex::new(snap);
         let procs: HashMap<u32, &Process> = snap.processes.iter().map(|p| (p.pid, p)).collect();
         for t in self.flows.values_mut() {
             t.open = 0;
         }
+        self.listening.clear();
         for l in snap.sockets.iter().filter(|l| is_listener(l) && !l.closed) {
             self.listen_ports.insert((l.proto, l.local.port()), now);
+            self.listening.push((l.proto, l.local.port()));
         }
         let mut served = HashSet::default();
         for (i, s) in snap.sockets.iter().enumerate() {

@@ -16,7 +16,7 @@
 //! so per-process totals add up to per-socket totals (see [`credited_owner`]).
 
 use crate::graph::pairing::SocketIndex;
-use crate::snapshot::{Proto, Snapshot, Socket};
+use crate::snapshot::{Proto, Snapshot, Socket, SocketChanges};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -99,6 +99,10 @@ pub struct TrafficTracker {
     /// looked up by inode. Endpoints are compared too, so a reused inode
     /// number is a new socket.
     prev: Vec<Seen>,
+    /// Per socket of the previous sample (same index): its position in
+    /// `prev`, [`NOT_SEEN`] for one without counters. A sample that only
+    /// moved some counters finds those sockets here without hashing.
+    slot_of: Vec<u32>,
     totals: BTreeMap<(ProcKey, String), (u64, u64, String)>,
     /// Sockets of earlier samples that left the dump without being
     /// reported closed, for [`FORGET_SOCKET_MS`]; usually empty.
@@ -106,6 +110,9 @@ pub struct TrafficTracker {
     /// All bytes ever counted (sent, received); only grows.
     pub grand_total: (u64, u64),
 }
+
+/// In `slot_of`: the socket had no counters.
+const NOT_SEEN: u32 = u32::MAX;
 
 fn counters(s: &Socket) -> Option<Delta> {
     match (s.bytes_sent, s.bytes_received) {
@@ -129,6 +136,89 @@ pub fn interface_of(ip: IpAddr, snap: &Snapshot) -> String {
 impl TrafficTracker {
     /// Takes in the next snapshot; returns the per-socket deltas.
     pub fn observe(&mut self, snap: &Snapshot) -> TrafficSample {
+        self.observe_changed(snap, None)
+    }
+
+    /// [`TrafficTracker::observe`], given which sockets changed since the
+    /// snapshot observed last (see [`SocketChanges`]): only those are
+    /// looked at; the others moved no byte (a delta of zero).
+    pub fn observe_changed(
+        &mut self,
+        snap: &Snapshot,
+        changes: Option<&SocketChanges>,
+    ) -> TrafficSample {
+        if let Some(changes) = changes {
+            if let Some(sample) = self.observe_counters(snap, changes) {
+                return sample;
+            }
+        }
+        self.observe_all(snap)
+    }
+
+    /// The pass over changed sockets only; `None` when it cannot be one
+    /// (the first sample, captured flows, a socket that gained or lost its
+    /// counters), before anything is changed.
+    fn observe_counters(&mut self, snap: &Snapshot, changes: &SocketChanges) -> Option<TrafficSample> {
+        let prev_at = self.prev_at_ms?;
+        if !snap.captured.is_empty() || self.slot_of.len() != snap.sockets.len() {
+            return None;
+        }
+        let same_shape = changes.changed.iter().all(|&i| {
+            let i = i as usize;
+            i < snap.sockets.len()
+                && counters(&snap.sockets[i]).is_some() == (self.slot_of[i] != NOT_SEEN)
+        });
+        if !same_shape {
+            return None;
+        }
+        let mut deltas: Vec<Option<Delta>> = self
+            .slot_of
+            .iter()
+            .map(|&k| (k != NOT_SEEN).then_some((0, 0)))
+            .collect();
+        let mut procs: Option<HashMap<u32, (Option<u64>, &str)>> = None;
+        let mut index: Option<SocketIndex<'_>> = None;
+        for &i in &changes.changed {
+            let i = i as usize;
+            let s = &snap.sockets[i];
+            let Some(now) = counters(s) else { continue };
+            let seen = &mut self.prev[self.slot_of[i] as usize];
+            let (sent, recv) = std::mem::replace(&mut seen.counters, now);
+            let delta = if now.0 >= sent && now.1 >= recv {
+                (now.0 - sent, now.1 - recv)
+            } else {
+                now
+            };
+            deltas[i] = Some(delta);
+            if delta == (0, 0) {
+                continue;
+            }
+            let owners = if s.owners.is_empty() {
+                let index = index.get_or_insert_with(|| SocketIndex::new(snap));
+                match index.listener_for(s.proto, s.local) {
+                    Some(l) => &snap.sockets[l].owners,
+                    None => &s.owners,
+                }
+            } else {
+                &s.owners
+            };
+            let procs = procs.get_or_insert_with(|| process_names(snap));
+            let iface = interface_of(s.local.ip(), snap);
+            self.credit(owners, procs, &iface, delta);
+        }
+        if !self.gone.is_empty() {
+            let now_ms = snap.taken_at_ms;
+            self.gone
+                .retain(|_, g| now_ms.saturating_sub(g.seen_ms) < FORGET_SOCKET_MS);
+        }
+        self.prev_at_ms = Some(snap.taken_at_ms);
+        Some(TrafficSample {
+            interval_secs: Some(snap.taken_at_ms.saturating_sub(prev_at) as f64 / 1000.0),
+            deltas,
+        })
+    }
+
+    fn observe_all(&mut self, snap: &Snapshot) -> TrafficSample {
         let first = self.prev_at_ms.is_none();
         let interval_secs = self
             .prev_at_ms
@@ -145,14 +235,12 @@ impl TrafficTracker {
         // Built only when a socket needs its listener (rare): most samples
         // of a steady machine never pay for it.
         let mut index: Option<SocketIndex<'_>> = None;
-        let procs: HashMap<u32, (Option<u64>, &str)> = snap
-            .processes
-            .iter()
-            .map(|p| (p.pid, (p.start_time, p.name.as_str())))
-            .collect();
+        let procs = process_names(snap);
+        let mut slot_of = Vec::with_capacity(snap.sockets.len());
         for s in &snap.sockets {
             let Some(now) = counters(s) else {
                 deltas.push(None);
+                slot_of.push(NOT_SEEN);
                 continue;
             };
             let ends = (s.proto, s.local, s.remote);
@@ -208,6 +296,7 @@ impl TrafficTracker {
                 _ if first => (0, 0),
                 _ => now,
             };
+            slot_of.push(next.len() as u32);
             next.push(Seen {
                 inode: s.inode,
                 ends,
@@ -237,6 +326,7 @@ impl TrafficTracker {
         }
         self.remember_vanished(&matched, snap.taken_at_ms);
         self.prev = next;
+        self.slot_of = slot_of;
         self.prev_at_ms = Some(snap.taken_at_ms);
         TrafficSample {
             interval_secs,
@@ -374,6 +464,14 @@ impl TrafficTracker {
             .collect();
         self.totals.retain(|(key, _), _| alive.contains(key));
     }
+}
+
+/// Each process's start time and name, by pid.
+fn process_names(snap: &Snapshot) -> HashMap<u32, (Option<u64>, &str)> {
+    snap.processes
+        .iter()
+        .map(|p| (p.pid, (p.start_time, p.name.as_str())))
+        .collect()
 }
 
 /// The one holder of a socket its bytes are credited to. One process:

@@ -11,7 +11,7 @@
 
 use crate::graph::direction::{decide, ServerSide};
 use crate::graph::ports::ServicePorts;
-use crate::snapshot::{Process, Proto, Snapshot, Socket, SocketState};
+use crate::snapshot::{Process, Proto, Snapshot, Socket, SocketChanges, SocketState};
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -131,6 +131,72 @@ impl FlowTracker {
 
     /// Takes the next sample; returns the connections that closed in it.
     pub fn observe(&mut self, snap: &Snapshot) -> Vec<FlowRecord> {
+        self.observe_changed(snap, None)
+    }
+
+    /// [`FlowTracker::observe`], given which sockets changed since the
+    /// sample observed last (see [`SocketChanges`]): the others are that
+    /// sample's, so every open connection is still open, no listener came
+    /// or went, and only the changed sockets' byte counts are taken in.
+    pub fn observe_changed(
+        &mut self,
+        snap: &Snapshot,
+        changes: Option<&SocketChanges>,
+    ) -> Vec<FlowRecord> {
+        match changes {
+            Some(c) if self.prev_ms.is_some() => self.observe_counters(snap, c),
+            _ => self.observe_all(snap),
+        }
+    }
+
+    /// Only the sockets at `changes` moved, and only their counters.
+    fn observe_counters(&mut self, snap: &Snapshot, changes: &SocketChanges) -> Vec<FlowRecord> {
+        let now = snap.taken_at_ms;
+        self.observed += 1;
+        for s in changes.changed.iter().filter_map(|&i| snap.sockets.get(i as usize)) {
+            let Some((key, local_is_client)) = self.flow_of(s) else {
+                continue;
+            };
+            // Not followed (a lingering TIME_WAIT of a logged connection):
+            // the full pass would skip it too.
+            let Some(flow) = self.open.get_mut(&key) else {
+                continue;
+            };
+            take_counters(flow, s, local_is_client);
+        }
+        self.recently_closed
+            .retain(|_, at| now.saturating_sub(*at) <= LINGER_MS);
+        // Every open connection stays open (each was alive in the last
+        // sample, and its sockets are unchanged but for counters): none is
+        // closed here, so none needs marking alive.
+        self.prev_ms = Some(now);
+        Vec::new()
+    }
+
+    /// The flow `s` belongs to, and whether its local end is the client;
+    /// `None` for a socket that is not one end of a connection.
+    fn flow_of(&self, s: &Socket) -> Option<(FlowKey, bool)> {
+        let remote = s.remote?;
+        if s.state == SocketState::Listen {
+            return None;
+        }
+        let d = decide(
+            s.local,
+            remote,
+            self.listen_ports.contains(&(s.proto, s.local.port())),
+            self.listen_ports.contains(&(s.proto, remote.port())),
+            &self.ports,
+        );
+        let local_is_client = d.server == ServerSide::Remote;
+        let (client, server) = if local_is_client {
+            (s.local, remote)
+        } else {
+            (remote, s.local)
+        };
+        Some(((s.proto, client, server), local_is_client))
+    }
+
+    fn observe_all(&mut self, snap: &Snapshot) -> Vec<FlowRecord> {
         let now = snap.taken_at_ms;
         self.observed += 1;
         let sample = self.observed;
@@ -147,24 +213,10 @@ impl FlowTracker {
         }
         self.listen_ports.extend(listens.iter().copied());
         for s in &snap.sockets {
-            let Some(remote) = s.remote else { continue };
-            if s.state == SocketState::Listen {
+            let Some((key, local_is_client)) = self.flow_of(s) else {
                 continue;
-            }
-            let d = decide(
-                s.local,
-                remote,
-                self.listen_ports.contains(&(s.proto, s.local.port())),
-                self.listen_ports.contains(&(s.proto, remote.port())),
-                &self.ports,
-            );
-            let local_is_client = d.server == ServerSide::Remote;
-            let (client, server) = if local_is_client {
-                (s.local, remote)
-            } else {
-                (remote, s.local)
             };
-            let key = (s.proto, client, server);
+            let (_, client, server) = key;
             let fresh = !self.open.contains_key(&key);
             // A lingering TIME_WAIT, or the other end's late destroy
             // report, of a connection already logged is not a new one.
@@ -212,20 +264,7 @@ impl FlowTracker {
                     *end = end_of(s.local, &s.owners, &procs);
                 }
             }
-            // The client's own counters are the truth; the server's count
-            // the same bytes the other way round.
-            let (out, back) = if local_is_client {
-                (s.bytes_sent, s.bytes_received)
-            } else {
-                (s.bytes_received, s.bytes_sent)
-            };
-            if out.is_some() {
-                flow.client_bytes = out.max(flow.client_bytes);
-            }
-            if back.is_some() {
-                flow.server_bytes = back.max(flow.server_bytes);
-            }
-            flow.state = s.state;
+            take_counters(flow, s, local_is_client);
             if alive(s) {
                 flow.alive_in = sample;
             }
@@ -277,6 +316,24 @@ impl FlowTracker {
         self.prev_ms = Some(now);
         done
     }
+}
+
+/// Takes a socket's byte counters and state into its connection.
+fn take_counters(flow: &mut OpenFlow, s: &Socket, local_is_client: bool) {
+    // The client's own counters are the truth; the server's count the same
+    // bytes the other way round.
+    let (out, back) = if local_is_client {
+        (s.bytes_sent, s.bytes_received)
+    } else {
+        (s.bytes_received, s.bytes_sent)
+    };
+    if out.is_some() {
+        flow.client_bytes = out.max(flow.client_bytes);
+    }
+    if back.is_some() {
+        flow.server_bytes = back.max(flow.server_bytes);
+    }
+    flow.state = s.state;
 }
 
 /// `procnet flows --format table`: one line per connection.

@@ -489,6 +489,19 @@ impl HistoryWriter {
         containers: &ContainerLabels,
         meta: SampleMeta,
     ) -> Update {
+        self.encode_changed(shared, containers, meta, None)
+    }
+
+    /// [`HistoryWriter::encode`], with which sockets changed since the
+    /// last sample when the collector knows (the closed-connection
+    /// tracker then looks at those only; see `SocketChanges`).
+    pub fn encode_changed(
+        &mut self,
+        shared: SharedSnapshot,
+        containers: &ContainerLabels,
+        meta: SampleMeta,
+        changes: Option<&crate::snapshot::SocketChanges>,
+    ) -> Update {
         let snap: &Snapshot = (*shared).as_ref();
         if self
             .last
@@ -497,7 +510,7 @@ impl HistoryWriter {
         {
             return Update::default();
         }
-        let flows = self.tracker.observe(snap);
+        let flows = self.tracker.observe_changed(snap, changes);
         let containers = RecordedContainers::from_labels(containers);
         let block_age = self
             .open_metas

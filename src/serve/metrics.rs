@@ -7,7 +7,7 @@
 use crate::graph::fleet::{FleetExport, FlowKey};
 use crate::graph::model::GraphDoc;
 use crate::graph::traffic::TrafficTracker;
-use crate::snapshot::{Proto, Snapshot, SocketState};
+use crate::snapshot::{Proto, Snapshot, Socket, SocketChanges, SocketState};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::net::SocketAddr;
@@ -35,8 +35,17 @@ const RTT_BUCKETS: &[f64] = &[
 pub struct RttHistogram {
     /// Cumulative count per bucket of [`RTT_BUCKETS`].
     pub counts: Vec<u64>,
+    /// Seconds, `sum_us` / 10^6.
     pub sum: f64,
     pub count: u64,
+    /// The sum in whole microseconds, so a socket's RTT can be taken out
+    /// again exactly (see [`RttHistogram::moved`]).
+    pub sum_us: u64,
+}
+
+/// The RTT a socket counts with in the histogram.
+fn rtt_of(s: &Socket) -> Option<u32> {
+    s.tcp_health.filter(|_| !s.closed)?.rtt_us
 }
 
 impl RttHistogram {
@@ -46,22 +55,47 @@ impl RttHistogram {
             counts: vec![0; RTT_BUCKETS.len()],
             ..RttHistogram::default()
         };
-        let rtts = snap
-            .sockets
-            .iter()
-            .filter(|s| !s.closed)
-            .filter_map(|s| s.tcp_health?.rtt_us);
-        for us in rtts {
-            let secs = f64::from(us) / 1e6;
-            for (n, &b) in h.counts.iter_mut().zip(RTT_BUCKETS) {
-                if secs <= b {
-                    *n += 1;
-                }
-            }
-            h.sum += secs;
-            h.count += 1;
+        for us in snap.sockets.iter().filter_map(rtt_of) {
+            h.add(us, 1);
         }
+        h.sum = h.sum_us as f64 / 1e6;
         h
+    }
+
+    /// The histogram of `next`, from this one of `prev`: only the sockets
+    /// at `changes` are looked at (see [`SocketChanges`]). Equals
+    /// [`RttHistogram::of`]`(next)`.
+    pub fn moved(&self, prev: &Snapshot, next: &Snapshot, changes: &SocketChanges) -> RttHistogram {
+        let mut h = self.clone();
+        if h.counts.len() != RTT_BUCKETS.len() {
+            return RttHistogram::of(next);
+        }
+        for &i in &changes.changed {
+            let (Some(a), Some(b)) = (prev.sockets.get(i as usize), next.sockets.get(i as usize))
+            else {
+                return RttHistogram::of(next);
+            };
+            if let Some(us) = rtt_of(a) {
+                h.add(us, -1);
+            }
+            if let Some(us) = rtt_of(b) {
+                h.add(us, 1);
+            }
+        }
+        h.sum = h.sum_us as f64 / 1e6;
+        h
+    }
+
+    /// Counts one RTT in (`by` 1) or out (-1).
+    fn add(&mut self, us: u32, by: i64) {
+        let secs = f64::from(us) / 1e6;
+        for (n, &b) in self.counts.iter_mut().zip(RTT_BUCKETS) {
+            if secs <= b {
+                *n = n.saturating_add_signed(by);
+            }
+        }
+        self.sum_us = self.sum_us.saturating_add_signed(i64::from(us) * by);
+        self.count = self.count.saturating_add_signed(by);
     }
 }
 
@@ -81,6 +115,25 @@ impl RetransmitCounter {
     /// (all of a socket's count the first time it is seen) and returns
     /// the total. Sockets gone from `snap` are forgotten.
     pub fn observe(&mut self, snap: &Snapshot) -> u64 {
+        self.observe_changed(snap, None)
+    }
+
+    /// [`RetransmitCounter::observe`], looking only at the sockets that
+    /// changed when `changes` says which (the others are the last
+    /// sample's, so they add nothing and stay remembered).
+    pub fn observe_changed(&mut self, snap: &Snapshot, changes: Option<&SocketChanges>) -> u64 {
+        if let Some(changes) = changes {
+            for s in changes.changed.iter().filter_map(|&i| snap.sockets.get(i as usize)) {
+                let Some(h) = s.tcp_health else { continue };
+                let key = (s.local, s.remote, s.inode);
+                let before = self.last.entry(key).or_insert(0);
+                self.total = self
+                    .total
+                    .saturating_add(u64::from(h.retransmits.saturating_sub(*before)));
+                *before = h.retransmits.max(*before);
+            }
+            return self.total;
+        }
         let mut next =
             rustc_hash::FxHashMap::with_capacity_and_hasher(self.last.len(), Default::default());
         for s in &snap.sockets {
@@ -140,21 +193,31 @@ impl MetricsData {
         traffic: &TrafficTracker,
         took: Duration,
     ) -> MetricsData {
-        let mut sockets: BTreeMap<(&'static str, &'static str), u64> = BTreeMap::new();
-        let mut listeners = 0;
-        for s in &snap.sockets {
-            if s.closed {
-                continue;
+        MetricsData::from_changed(snap, graph, traffic, took, None)
+    }
+
+    /// [`MetricsData::from_snapshot`]; with the last sample, its metrics
+    /// and the change set from it to `snap`, the socket counts are the
+    /// last ones (no socket opened, closed or changed state) and the RTT
+    /// histogram is moved by the changed sockets only.
+    pub fn from_changed(
+        snap: &Snapshot,
+        graph: &GraphDoc,
+        traffic: &TrafficTracker,
+        took: Duration,
+        last: Option<(&Snapshot, &MetricsData, &SocketChanges)>,
+    ) -> MetricsData {
+        let (sockets, listeners, tcp_rtt) = match last {
+            Some((prev, m, changes)) => (
+                m.sockets.clone(),
+                m.listeners,
+                m.tcp_rtt.moved(prev, snap, changes),
+            ),
+            None => {
+                let (sockets, listeners) = socket_counts(snap);
+                (sockets, listeners, RttHistogram::of(snap))
             }
-            let state = match (s.proto, s.state) {
-                (Proto::Udp, SocketState::Close) => "UNCONN",
-                (_, st) => st.as_str(),
-            };
-            *sockets.entry((s.proto.as_str(), state)).or_default() += 1;
-            if s.state == SocketState::Listen || (s.proto == Proto::Udp && s.remote.is_none()) {
-                listeners += 1;
-            }
-        }
+        };
         let mut per_process: BTreeMap<(u32, Option<u64>), ProcessTraffic> = BTreeMap::new();
         for t in traffic.totals() {
             let e = per_process
@@ -195,7 +258,7 @@ impl MetricsData {
             top_processes: top,
             other,
             collect_seconds: took.as_secs_f64(),
-            tcp_rtt: RttHistogram::of(snap),
+            tcp_rtt,
             tcp_retransmits_total: 0,
             fleet: FleetExport::default(),
             tier: snap.diagnostics.tier.map(|t| t.as_str()),
@@ -205,6 +268,27 @@ impl MetricsData {
                 .zip(snap.diagnostics.bpf_run_count),
         }
     }
+}
+
+/// Sockets by (proto, state), and how many listen.
+#[allow(clippy::type_complexity)]
+fn socket_counts(snap: &Snapshot) -> (BTreeMap<(&'static str, &'static str), u64>, u64) {
+    let mut sockets: BTreeMap<(&'static str, &'static str), u64> = BTreeMap::new();
+    let mut listeners = 0;
+    for s in &snap.sockets {
+        if s.closed {
+            continue;
+        }
+        let state = match (s.proto, s.state) {
+            (Proto::Udp, SocketState::Close) => "UNCONN",
+            (_, st) => st.as_str(),
+        };
+        *sockets.entry((s.proto.as_str(), state)).or_default() += 1;
+        if s.state == SocketState::Listen || (s.proto == Proto::Udp && s.remote.is_none()) {
+            listeners += 1;
+        }
+    }
+    (sockets, listeners)
 }
 
 /// Cumulative histogram of collector durations, kept by the server.

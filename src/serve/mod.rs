@@ -305,6 +305,7 @@ impl Shared {
         sample: Arc<LatestSample>,
         containers: &ContainerLabels,
         meta: SampleMeta,
+        changes: Option<&crate::snapshot::SocketChanges>,
     ) {
         if self.history().config().cap_bytes == 0 {
             return; // --history-size 0
@@ -313,7 +314,7 @@ impl Shared {
             .history_writer
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .encode(sample, containers, meta);
+            .encode_changed(sample, containers, meta, changes);
         self.apply_history(update);
     }
 

@@ -8,7 +8,7 @@
 //! load, and a broken edit keeps the last good rules.
 
 use crate::collect::containers::{latest, EngineView};
-use crate::graph::build::{build_graph_planned, patch_graph, GraphPlan};
+use crate::graph::build::{build_graph_planned, patch_changed, patch_graph, GraphPlan};
 use crate::graph::containers::container_labels;
 use crate::graph::diff::diff;
 use crate::graph::fleet::{FleetAggregator, FleetSettings};
@@ -56,6 +56,9 @@ pub fn run(
         ephemeral: crate::collect::host::ephemeral_ports(),
         udp: config.options.udp,
     });
+    // The last sample as the next one's change set (T0) is relative to:
+    // its snapshot, container labels, addresses to name and socket counts.
+    let mut last: Option<LastSample> = None;
     let mut samples: u64 = 0;
     let mut seq: u64 = 0;
     let mut next_tick = Instant::now();
@@ -108,6 +111,7 @@ pub fn run(
                 }
                 let collect_time = started.elapsed();
                 let recorded_seq = sample.seq;
+                let changes = sample.changes;
                 let snapshot = sample.snapshot;
                 let containers = match (sample.containers, &engine) {
                     (Some(recorded), _) => recorded,
@@ -118,13 +122,23 @@ pub fn run(
                     }
                     (None, None) => ContainerLabels::default(),
                 };
-                let sample = traffic.observe(&snapshot);
+                // Which sockets moved since the last sample, when the
+                // collector knows and the container labels are the last
+                // ones: every consumer below then looks at those only.
+                let last_sample = last.take();
+                let changes = changes.filter(|_| {
+                    last_sample
+                        .as_ref()
+                        .is_some_and(|l| l.containers == containers)
+                });
+                let sample = traffic.observe_changed(&snapshot, changes.as_ref());
                 traffic.forget_exited(&snapshot);
-                fleet.observe(
+                fleet.observe_changed(
                     &snapshot,
                     &sample,
                     &containers,
                     &config.options.service_ports,
+                    changes.as_ref(),
                 );
                 let inputs = Inputs {
                     snapshot: &snapshot,
@@ -136,7 +150,10 @@ pub fn run(
                 let next_seq = recorded_seq.unwrap_or(seq + 1);
                 let patched = match (&prev, &plan) {
                     (Some(p), Some((plan, r, c))) if Arc::ptr_eq(r, &rules) && *c == containers => {
-                        patch_graph(p, plan, &inputs, next_seq)
+                        changes
+                            .as_ref()
+                            .and_then(|ch| patch_changed(p, plan, &inputs, next_seq, ch))
+                            .or_else(|| patch_graph(p, plan, &inputs, next_seq))
                     }
                     _ => None,
                 };
@@ -150,9 +167,12 @@ pub fn run(
                 };
                 // Names found so far; new ones arrive with a later sample
                 // (and reach clients as an updated node in its diff).
-                let host_names = names
-                    .map(|n| n.observe(&addresses_to_name(&snapshot, config.options.udp)))
-                    .unwrap_or_default();
+                let to_name = match (&changes, &last_sample) {
+                    // The same sockets: the same remote addresses.
+                    (Some(_), Some(l)) => l.to_name.clone(),
+                    _ => addresses_to_name(&snapshot, config.options.udp),
+                };
+                let host_names = names.map(|n| n.observe(&to_name)).unwrap_or_default();
                 name_graph(&mut graph, &host_names);
                 let graph_diff = prev.as_deref().map(|p| diff(p, &graph));
                 match (&graph_diff, recorded_seq) {
@@ -163,9 +183,18 @@ pub fn run(
                     _ => seq += 1,
                 }
                 let graph = Arc::new(graph);
-                let mut metrics =
-                    MetricsData::from_snapshot(&snapshot, &graph, &traffic, collect_time);
-                metrics.tcp_retransmits_total = retransmits.observe(&snapshot);
+                let mut metrics = MetricsData::from_changed(
+                    &snapshot,
+                    &graph,
+                    &traffic,
+                    collect_time,
+                    match (&changes, &last_sample) {
+                        (Some(c), Some(l)) => Some((&l.latest.snapshot, &l.metrics, c)),
+                        _ => None,
+                    },
+                );
+                metrics.tcp_retransmits_total =
+                    retransmits.observe_changed(&snapshot, changes.as_ref());
                 metrics.fleet = fleet.export(&snapshot, &containers);
                 let diagnostics = snapshot.diagnostics.clone();
                 samples += 1;
@@ -183,6 +212,12 @@ pub fn run(
                     containers: containers.clone(),
                     host_names,
                 });
+                let kept_metrics = MetricsData {
+                    sockets: metrics.sockets.clone(),
+                    listeners: metrics.listeners,
+                    tcp_rtt: metrics.tcp_rtt.clone(),
+                    ..MetricsData::default()
+                };
                 shared.publish(SampleOutput {
                     graph: graph.clone(),
                     latest: latest.clone(),
@@ -193,7 +228,13 @@ pub fn run(
                     took: started.elapsed(),
                 });
                 prev = Some(graph);
-                shared.keep_in_history(latest, &containers, meta);
+                shared.keep_in_history(latest.clone(), &containers, meta, changes.as_ref());
+                last = Some(LastSample {
+                    metrics: kept_metrics,
+                    latest,
+                    containers,
+                    to_name,
+                });
             }
         }
         if !source.paced() && !finished {
@@ -202,6 +243,17 @@ pub fn run(
         next_tick = pace(next_tick, config.interval);
         sleep_until(&shared, next_tick);
     }
+}
+
+/// What the sampler keeps of the last sample for the next, whose change
+/// set (tier T0) is relative to it.
+struct LastSample {
+    latest: Arc<LatestSample>,
+    containers: ContainerLabels,
+    /// Its remote addresses to name.
+    to_name: Vec<std::net::IpAddr>,
+    /// Its socket counts and RTT histogram.
+    metrics: MetricsData,
 }
 
 /// When the next sample is due after one due at `tick`.
