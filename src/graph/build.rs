@@ -14,7 +14,9 @@ use crate::graph::redact::redact_cmdline;
 use crate::graph::services::{service_heads, service_id};
 use crate::graph::traffic::TrafficSample;
 use crate::rules::{ProcessFacts, RuleSet};
-use crate::snapshot::{canonical_addr, Process, Proto, Snapshot, Socket, SocketChanges, UnknownReason};
+use crate::snapshot::{
+    canonical_addr, Process, Proto, Snapshot, Socket, SocketChanges, UnknownReason,
+};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -523,7 +525,11 @@ pub fn patch_changed(
         }
     }
     let rate = |d: Option<u64>| d.and_then(|d| inputs.traffic?.rate(d));
-    let delta_of = |i: usize| inputs.traffic.and_then(|t| t.deltas.get(i).copied().flatten());
+    let delta_of = |i: usize| {
+        inputs
+            .traffic
+            .and_then(|t| t.deltas.get(i).copied().flatten())
+    };
     let mut graph = prev.clone();
     // Nothing of theirs moved: the same bytes, at a rate of zero.
     for (edge, &counted) in graph.edges.iter_mut().zip(&reach.edge_counted) {

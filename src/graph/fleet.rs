@@ -304,7 +304,12 @@ impl FleetAggregator {
     }
 
     /// Only the counters of the sockets at `changes` moved.
-    fn observe_counters(&mut self, snap: &Snapshot, traffic: &TrafficSample, changes: &SocketChanges) {
+    fn observe_counters(
+        &mut self,
+        snap: &Snapshot,
+        traffic: &TrafficSample,
+        changes: &SocketChanges,
+    ) {
         let now = snap.taken_at_ms;
         for &i in &changes.changed {
             let Some(s) = snap.sockets.get(i as usize) else {
@@ -331,7 +336,12 @@ impl FleetAggregator {
             let delta = match (counters, r.counters) {
                 (Some(c), Some(b)) => (c.0.saturating_sub(b.0), c.1.saturating_sub(b.1)),
                 (Some(c), None) => c,
-                (None, _) => traffic.deltas.get(i as usize).copied().flatten().unwrap_or((0, 0)),
+                (None, _) => traffic
+                    .deltas
+                    .get(i as usize)
+                    .copied()
+                    .flatten()
+                    .unwrap_or((0, 0)),
             };
             if !open && delta == (0, 0) && counters.is_none() {
                 continue;

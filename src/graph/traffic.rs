@@ -158,7 +158,11 @@ impl TrafficTracker {
     /// The pass over changed sockets only; `None` when it cannot be one
     /// (the first sample, captured flows, a socket that gained or lost its
     /// counters), before anything is changed.
-    fn observe_counters(&mut self, snap: &Snapshot, changes: &SocketChanges) -> Option<TrafficSample> {
+    fn observe_counters(
+        &mut self,
+        snap: &Snapshot,
+        changes: &SocketChanges,
+    ) -> Option<TrafficSample> {
         let prev_at = self.prev_at_ms?;
         if !snap.captured.is_empty() || self.slot_of.len() != snap.sockets.len() {
             return None;

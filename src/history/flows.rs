@@ -153,7 +153,11 @@ impl FlowTracker {
     fn observe_counters(&mut self, snap: &Snapshot, changes: &SocketChanges) -> Vec<FlowRecord> {
         let now = snap.taken_at_ms;
         self.observed += 1;
-        for s in changes.changed.iter().filter_map(|&i| snap.sockets.get(i as usize)) {
+        for s in changes
+            .changed
+            .iter()
+            .filter_map(|&i| snap.sockets.get(i as usize))
+        {
             let Some((key, local_is_client)) = self.flow_of(s) else {
                 continue;
             };

@@ -123,7 +123,11 @@ impl RetransmitCounter {
     /// sample's, so they add nothing and stay remembered).
     pub fn observe_changed(&mut self, snap: &Snapshot, changes: Option<&SocketChanges>) -> u64 {
         if let Some(changes) = changes {
-            for s in changes.changed.iter().filter_map(|&i| snap.sockets.get(i as usize)) {
+            for s in changes
+                .changed
+                .iter()
+                .filter_map(|&i| snap.sockets.get(i as usize))
+            {
                 let Some(h) = s.tcp_health else { continue };
                 let key = (s.local, s.remote, s.inode);
                 let before = self.last.entry(key).or_insert(0);

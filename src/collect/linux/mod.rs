@@ -876,7 +876,11 @@ impl PlatformCollector {
             }
         };
         let mut pids = tcp_pids.clone();
-        pids.extend(sockets[tcp_len..].iter().flat_map(|s| s.owners.iter().copied()));
+        pids.extend(
+            sockets[tcp_len..]
+                .iter()
+                .flat_map(|s| s.owners.iter().copied()),
+        );
         if pids.len() > tcp_pids.len() {
             pids.sort_unstable();
             pids.dedup();

@@ -159,20 +159,23 @@ impl EventTable {
                     let health = tcp_health(r.state, r.rtt_us, r.retransmits);
                     let (at, is_new) = match self.slots.get(&key) {
                         Some(&at) => (at as usize, false),
-                        None => (self.insert(Socket {
-                        proto: Proto::Tcp,
-                        local: r.local,
-                        remote: r.remote,
-                        state,
-                        inode: 0,
-                        uid: None,
-                        owners: Vec::new(),
-                        unowned_reason: None,
-                        bytes_sent: None,
-                        bytes_received: None,
-                        tcp_health: None,
-                        closed: false,
-                    }), true),
+                        None => (
+                            self.insert(Socket {
+                                proto: Proto::Tcp,
+                                local: r.local,
+                                remote: r.remote,
+                                state,
+                                inode: 0,
+                                uid: None,
+                                owners: Vec::new(),
+                                unowned_reason: None,
+                                bytes_sent: None,
+                                bytes_received: None,
+                                tcp_health: None,
+                                closed: false,
+                            }),
+                            true,
+                        ),
                     };
                     let s = &mut self.sockets[at];
                     let before = (!is_new).then(|| s.clone());
