@@ -39,7 +39,7 @@ fn next_sample(prev: &Snapshot, rng: &mut Rng, reshape: bool) -> Snapshot {
     let mut next = prev.clone();
     next.taken_at_ms += 1000;
     for s in &mut next.sockets {
-        if rng.next() % 3 != 0 {
+        if !rng.next().is_multiple_of(3) {
             continue;
         }
         let grow = rng.next() % 5000;

@@ -15,6 +15,7 @@ use crate::snapshot::{Process, Proto, Snapshot, Socket, SocketChanges, SocketSta
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// One end of a closed connection.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,11 +67,33 @@ pub struct FlowRecord {
 /// (proto, client, server).
 type FlowKey = (Proto, SocketAddr, SocketAddr);
 
+/// One end of a connection still open: its process (the address is the
+/// flow's key; the name is shared by every connection of that process, so
+/// 100k open connections hold no string each).
+#[derive(Debug, Clone, Default)]
+struct OpenEnd {
+    pid: Option<u32>,
+    start_time: Option<u64>,
+    process_name: Option<Arc<str>>,
+}
+
+impl OpenEnd {
+    fn at(&self, addr: SocketAddr) -> FlowEnd {
+        FlowEnd {
+            address: addr.ip().to_string(),
+            port: addr.port(),
+            pid: self.pid,
+            start_time: self.start_time,
+            process_name: self.process_name.as_deref().map(str::to_string),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct OpenFlow {
     start_ms: u64,
-    client: FlowEnd,
-    server: FlowEnd,
+    client: OpenEnd,
+    server: OpenEnd,
     client_bytes: Option<u64>,
     server_bytes: Option<u64>,
     state: SocketState,
@@ -99,6 +122,8 @@ pub struct FlowTracker {
     recently_closed: FxHashMap<FlowKey, u64>,
     /// Samples observed, from 1.
     observed: u64,
+    /// The process names of open connections' ends, one copy each.
+    names: FxHashSet<Arc<str>>,
 }
 
 /// How long a logged connection's key is remembered, so a late report of
@@ -109,15 +134,25 @@ fn alive(s: &Socket) -> bool {
     !s.closed && !matches!(s.state, SocketState::TimeWait | SocketState::Close)
 }
 
-fn end_of(addr: SocketAddr, owners: &[u32], procs: &FxHashMap<u32, &Process>) -> FlowEnd {
+/// The end held by `owners` (the first is named).
+fn end_of(
+    owners: &[u32],
+    procs: &FxHashMap<u32, &Process>,
+    names: &mut FxHashSet<Arc<str>>,
+) -> OpenEnd {
     let pid = owners.first().copied();
     let p = pid.and_then(|pid| procs.get(&pid));
-    FlowEnd {
-        address: addr.ip().to_string(),
-        port: addr.port(),
+    OpenEnd {
         pid,
         start_time: p.and_then(|p| p.start_time),
-        process_name: p.map(|p| p.name.clone()),
+        process_name: p.map(|p| match names.get(p.name.as_str()) {
+            Some(n) => n.clone(),
+            None => {
+                let n: Arc<str> = Arc::from(p.name.as_str());
+                names.insert(n.clone());
+                n
+            }
+        }),
     }
 }
 
@@ -220,7 +255,6 @@ impl FlowTracker {
             let Some((key, local_is_client)) = self.flow_of(s) else {
                 continue;
             };
-            let (_, client, server) = key;
             let fresh = !self.open.contains_key(&key);
             // A lingering TIME_WAIT, or the other end's late destroy
             // report, of a connection already logged is not a new one.
@@ -234,8 +268,8 @@ impl FlowTracker {
                 } else {
                     now
                 },
-                client: end_of(client, &[], &procs),
-                server: end_of(server, &[], &procs),
+                client: OpenEnd::default(),
+                server: OpenEnd::default(),
                 client_bytes: None,
                 server_bytes: None,
                 state: s.state,
@@ -265,7 +299,7 @@ impl FlowTracker {
                             || end.process_name.as_deref() != Some(p.name.as_str())
                     });
                 if changed {
-                    *end = end_of(s.local, &s.owners, &procs);
+                    *end = end_of(&s.owners, &procs, &mut self.names);
                 }
             }
             take_counters(flow, s, local_is_client);
@@ -278,6 +312,7 @@ impl FlowTracker {
             .retain(|_, at| now.saturating_sub(*at) <= LINGER_MS);
         let recently_closed = &mut self.recently_closed;
         let listen_owners = &self.listen_owners;
+        let names = &mut self.names;
         self.open.retain(|key, flow| {
             if flow.alive_in == sample {
                 return true;
@@ -285,7 +320,7 @@ impl FlowTracker {
             recently_closed.insert(*key, now);
             if flow.server.pid.is_none() {
                 if let Some(pid) = listen_owners.get(&(key.0, key.2.port())) {
-                    flow.server = end_of(key.2, &[*pid], &procs);
+                    flow.server = end_of(&[*pid], &procs, names);
                 }
             }
             let start_ms = flow.start_ms;
@@ -296,8 +331,8 @@ impl FlowTracker {
                 end_ms: now,
                 duration: now.saturating_sub(start_ms) as f64 / 1000.0,
                 proto: key.0,
-                client: flow.client.clone(),
-                server: flow.server.clone(),
+                client: flow.client.at(key.1),
+                server: flow.server.at(key.2),
                 client_bytes: flow.client_bytes,
                 server_bytes: flow.server_bytes,
                 state: flow.state.as_str().to_string(),
@@ -316,6 +351,16 @@ impl FlowTracker {
                 .chain(listens.iter().copied())
                 .collect();
             self.listen_ports.retain(|k| keep.contains(k));
+        }
+        if self.names.len() > 1024 {
+            // Forget the names no open connection has any more.
+            self.names = self
+                .open
+                .values()
+                .flat_map(|f| [&f.client.process_name, &f.server.process_name])
+                .flatten()
+                .cloned()
+                .collect();
         }
         self.prev_ms = Some(now);
         done

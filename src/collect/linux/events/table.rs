@@ -393,7 +393,7 @@ mod tests {
         let l = "0.0.0.0:80";
         let applied = t.apply(vec![owned(rec(Kind::State, LISTEN, l, None, 1), 2, 8)]);
         assert!(applied.listeners_changed);
-        assert_eq!(&t.sockets()[0].tcp_health, None);
+        assert_eq!(t.sockets()[0].tcp_health, None);
         let applied = t.apply(vec![rec(Kind::ListenerClosed, 7, l, None, 2)]);
         assert!(applied.listeners_changed && applied.closed.is_empty());
         assert!(t.is_empty());
@@ -401,5 +401,58 @@ mod tests {
         let g = t.generation();
         t.apply(Vec::new());
         assert_eq!(t.generation(), g);
+    }
+
+    #[test]
+    fn a_batch_of_counters_names_its_slots_and_a_close_keeps_the_order_dense() {
+        let mut t = EventTable::default();
+        let conn = |port: u16, ts| {
+            owned(
+                rec(
+                    Kind::State,
+                    ESTABLISHED,
+                    &format!("127.0.0.1:{port}"),
+                    Some("127.0.0.1:80"),
+                    ts,
+                ),
+                7,
+                u64::from(port),
+            )
+        };
+        t.apply((0..4).map(|k| conn(4000 + k, u64::from(k))).collect());
+        let order: Vec<u16> = t.sockets().iter().map(|s| s.local.port()).collect();
+        // Only counters move: the slots of the sockets that moved, sorted
+        // and once each, however many records each had.
+        let io = |port: u16, sent: u64, ts| {
+            let mut r = conn(port, ts);
+            r.kind = Kind::Activity;
+            r.sent = sent;
+            r
+        };
+        let applied = t.apply(vec![io(4002, 10, 10), io(4000, 5, 11), io(4002, 20, 12)]);
+        assert!(!applied.opened_or_closed && !applied.reshaped);
+        let at = |port: u16| order.iter().position(|&p| p == port).unwrap() as u32;
+        let mut want = vec![at(4000), at(4002)];
+        want.sort_unstable();
+        assert_eq!(applied.changed_slots, want);
+        assert_eq!(t.sockets()[at(4002) as usize].bytes_sent, Some(20));
+        // A record that changes nothing names no slot.
+        let applied = t.apply(vec![io(4002, 20, 13)]);
+        assert!(applied.changed_slots.is_empty() && !applied.changed);
+        // A close: the last socket takes the closed one's slot, and every
+        // socket is still found by its endpoints.
+        let applied = t.apply(vec![rec(
+            Kind::Closed,
+            7,
+            "127.0.0.1:4001",
+            Some("127.0.0.1:80"),
+            20,
+        )]);
+        assert!(applied.opened_or_closed);
+        assert_eq!(t.len(), 3);
+        let applied = t.apply(vec![io(4003, 99, 21)]);
+        let slot = applied.changed_slots[0] as usize;
+        assert_eq!(t.sockets()[slot].local.port(), 4003);
+        assert_eq!(t.sockets()[slot].bytes_sent, Some(99));
     }
 }
