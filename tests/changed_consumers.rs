@@ -179,13 +179,18 @@ impl Chain {
             _ => RttHistogram::of(snap),
         };
         self.rtt = Some(rtt.clone());
-        let mut fleet: Vec<String> = self
-            .fleet
-            .export(snap, &containers)
+        let export = if self.incremental {
+            self.fleet.export_changed(snap, &containers)
+        } else {
+            self.fleet.export(snap, &containers)
+        };
+        let mut fleet: Vec<String> = export
             .flows
             .iter()
             .map(|(k, t)| format!("{k:?} {t:?}"))
             .collect();
+        fleet.extend(export.listeners.iter().map(|l| format!("{l:?}")));
+        fleet.extend(export.addresses.iter().map(|a| a.to_string()));
         fleet.sort();
         Out {
             deltas: sample.deltas.clone(),

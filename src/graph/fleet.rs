@@ -239,6 +239,9 @@ pub struct FleetAggregator {
     /// When the last pass over changed sockets only ran since the last
     /// full pass: the connections of that full pass were all still there.
     changed_at: Option<u64>,
+    /// The listeners and addresses of the last export, while only
+    /// counters moved since (see [`FleetAggregator::export_changed`]).
+    exported: Option<(Vec<ListenInfo>, Vec<IpAddr>)>,
 }
 
 impl FleetAggregator {
@@ -253,6 +256,7 @@ impl FleetAggregator {
             full_at: 0,
             listening: Vec::new(),
             changed_at: None,
+            exported: None,
         }
     }
 
@@ -389,6 +393,7 @@ impl FleetAggregator {
                 .retain(|_, r| at.saturating_sub(r.seen_ms) <= FORGET_SOCKET_MS);
         }
         self.full_at = now;
+        self.exported = None;
         let first = std::mem::replace(&mut self.first, false);
         let index = SocketIndex::new(snap);
         let procs: HashMap<u32, &Process> = snap.processes.iter().map(|p| (p.pid, p)).collect();
@@ -619,6 +624,32 @@ impl FleetAggregator {
         all.into_iter().collect()
     }
 
+    /// [`FleetAggregator::export`]; the listener and address series are
+    /// the last export's when the samples observed since moved only
+    /// counters (no listener, process, address or served port changed).
+    pub fn export_changed(&mut self, snap: &Snapshot, containers: &ContainerLabels) -> FleetExport {
+        match &self.exported {
+            Some((listeners, addresses)) => FleetExport {
+                host: self.settings.host.clone(),
+                flows: self.flow_series(),
+                listeners: listeners.clone(),
+                addresses: addresses.clone(),
+            },
+            None => {
+                let e = self.export(snap, containers);
+                self.exported = Some((e.listeners.clone(), e.addresses.clone()));
+                e
+            }
+        }
+    }
+
+    /// The flow series, sorted by label set.
+    fn flow_series(&self) -> Vec<(FlowKey, FlowTotals)> {
+        let flows: BTreeMap<&FlowKey, &FlowTotals> =
+            self.flows.iter().map(|(k, v)| (&**k, v)).collect();
+        flows.into_iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+
     /// The series of the last observed sample.
     pub fn export(&self, snap: &Snapshot, containers: &ContainerLabels) -> FleetExport {
         let addresses = self.host_addresses(snap);
@@ -664,11 +695,9 @@ impl FleetAggregator {
                 });
             }
         }
-        let flows: BTreeMap<&FlowKey, &FlowTotals> =
-            self.flows.iter().map(|(k, v)| (&**k, v)).collect();
         FleetExport {
             host: self.settings.host.clone(),
-            flows: flows.into_iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            flows: self.flow_series(),
             listeners: listeners.into_iter().collect(),
             addresses,
         }

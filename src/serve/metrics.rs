@@ -106,6 +106,7 @@ impl RttHistogram {
 /// count and adds only what grew, so the total never decreases.
 #[derive(Debug, Default)]
 pub struct RetransmitCounter {
+    /// Each socket's last count, for those with one above 0.
     last: rustc_hash::FxHashMap<(SocketAddr, Option<SocketAddr>, u64), u32>,
     total: u64,
 }
@@ -129,6 +130,9 @@ impl RetransmitCounter {
                 .filter_map(|&i| snap.sockets.get(i as usize))
             {
                 let Some(h) = s.tcp_health else { continue };
+                if h.retransmits == 0 {
+                    continue; // counted as 0 already (absent)
+                }
                 let key = (s.local, s.remote, s.inode);
                 let before = self.last.entry(key).or_insert(0);
                 self.total = self
@@ -143,11 +147,18 @@ impl RetransmitCounter {
         for s in &snap.sockets {
             let Some(h) = s.tcp_health else { continue };
             let key = (s.local, s.remote, s.inode);
-            let before = self.last.get(&key).copied().unwrap_or(0);
+            let before = match self.last.is_empty() {
+                true => 0,
+                false => self.last.get(&key).copied().unwrap_or(0),
+            };
             self.total = self
                 .total
                 .saturating_add(u64::from(h.retransmits.saturating_sub(before)));
-            next.insert(key, h.retransmits.max(before));
+            // A socket that never retransmitted is not remembered: absent
+            // counts as 0 (most sockets, and no memory for them).
+            if h.retransmits.max(before) > 0 {
+                next.insert(key, h.retransmits.max(before));
+            }
         }
         self.last = next;
         self.total

@@ -195,7 +195,7 @@ pub fn run(
                 );
                 metrics.tcp_retransmits_total =
                     retransmits.observe_changed(&snapshot, changes.as_ref());
-                metrics.fleet = fleet.export(&snapshot, &containers);
+                metrics.fleet = fleet.export_changed(&snapshot, &containers);
                 let diagnostics = snapshot.diagnostics.clone();
                 samples += 1;
                 let meta = SampleMeta {
