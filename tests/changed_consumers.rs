@@ -39,6 +39,11 @@ fn next_sample(prev: &Snapshot, rng: &mut Rng, reshape: bool) -> Snapshot {
     let mut next = prev.clone();
     next.taken_at_ms += 1000;
     for s in &mut next.sockets {
+        if s.bytes_sent.is_none() && rng.next().is_multiple_of(29) {
+            // Counters appear (e.g. a UDP socket's first datagram).
+            s.bytes_sent = Some(5);
+            continue;
+        }
         if !rng.next().is_multiple_of(3) {
             continue;
         }

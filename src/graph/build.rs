@@ -334,8 +334,10 @@ pub struct GraphPlan {
     adds: Vec<EdgeAdd>,
     /// Process nodes, to set their traffic on: (pid, node index).
     pid_nodes: Vec<(u32, u32)>,
-    /// Who depends on which socket, for a patch of changed sockets only.
-    reach: Reach,
+    /// Who depends on which socket, for a patch of changed sockets only;
+    /// made by the first such patch (a sample that opens or closes
+    /// sockets never needs it).
+    reach: std::sync::OnceLock<Reach>,
 }
 
 /// Grouped lists (offsets into one vector each) that tell what a change
@@ -405,7 +407,7 @@ struct EdgeAdd {
 }
 
 /// The hash of what decides where a socket sits in the graph (all but
-/// its counters and health).
+/// its counters and health; whether it has counters is in).
 fn shape_of(s: &Socket) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = rustc_hash::FxHasher::default();
@@ -414,6 +416,7 @@ fn shape_of(s: &Socket) -> u64 {
     )
         .hash(&mut h);
     (&s.owners, s.unowned_reason).hash(&mut h);
+    (s.bytes_sent.is_some(), s.bytes_received.is_some()).hash(&mut h);
     h.finish()
 }
 
@@ -505,17 +508,12 @@ pub fn patch_changed(
     changes: &SocketChanges,
 ) -> Option<GraphDoc> {
     let snap = inputs.snapshot;
-    let reach = &plan.reach;
     // Unchanged sockets have a delta of zero exactly when they have
     // counters and this is not the traffic tracker's first sample.
     let known_deltas = inputs
         .traffic
         .is_some_and(|t| t.interval_secs.is_some() && t.deltas.len() == snap.sockets.len());
-    if !known_deltas
-        || snap.sockets.len() != plan.shape.len()
-        || reach.edge_counted.len() != prev.edges.len()
-        || snap.processes != plan.processes
-    {
+    if !known_deltas || snap.sockets.len() != plan.shape.len() || snap.processes != plan.processes {
         return None;
     }
     for &i in &changes.changed {
@@ -523,6 +521,14 @@ pub fn patch_changed(
         if shape_of(s) != plan.shape[i as usize] {
             return None;
         }
+    }
+    // The same shapes as the build's snapshot (the unchanged sockets are
+    // the last sample's), so the same reach as from it.
+    let reach = plan
+        .reach
+        .get_or_init(|| Reach::of(snap, &plan.adds, prev.edges.len(), &plan.pid_nodes));
+    if reach.edge_counted.len() != prev.edges.len() {
+        return None;
     }
     let rate = |d: Option<u64>| d.and_then(|d| inputs.traffic?.rate(d));
     let delta_of = |i: usize| {
@@ -763,13 +769,12 @@ pub fn build_graph_planned(inputs: &Inputs<'_>, seq: u64) -> (GraphDoc, GraphPla
         .enumerate()
         .filter_map(|(k, n)| Some((n.id.strip_prefix("pid:")?.parse().ok()?, k as u32)))
         .collect();
-    let reach = Reach::of(inputs.snapshot, &adds, edge_list.len(), &pid_nodes);
     let plan = GraphPlan {
         shape: inputs.snapshot.sockets.iter().map(shape_of).collect(),
         processes: snap.processes.clone(),
         adds,
         pid_nodes,
-        reach,
+        reach: std::sync::OnceLock::new(),
     };
 
     let graph = GraphDoc {
