@@ -6,6 +6,12 @@
 //! stay served. The rules come from a [`RulesWatcher`], which re-reads the
 //! rules file on its own thread when it changes: a sample never waits for a
 //! load, and a broken edit keeps the last good rules.
+//!
+//! When the source says which sockets changed since its last sample (tier
+//! T0, when only counters moved: [`crate::snapshot::SocketChanges`]),
+//! every consumer here (traffic, fleet, graph patch, names, metrics,
+//! history's closed connections) looks at those sockets only, so a sample
+//! in which k of 100k sockets moved costs in proportion to k, not to 100k.
 
 use crate::collect::containers::{latest, EngineView};
 use crate::graph::build::{build_graph_planned, patch_changed, patch_graph, GraphPlan};
