@@ -12,7 +12,10 @@
 #      held-open-style connections each send 100 bytes once a second;
 #      BASELINE (optional, another procnet binary): also the CPU time of one
 #      `snapshot --format graph` (median of 3) of $PROCNET and of BASELINE
-#      over the same held connections (the one-shot path, no events).
+#      over the same held connections (the one-shot path, no events);
+#      BASELINE_TIERS (optional, e.g. "T0"): for these tiers BASELINE's
+#      `serve` is measured too, right after $PROCNET's, over the same held
+#      connections and traffic (its rows say "(baseline)" after the backend).
 # Other sessions' sockets count too; for a machine of your own run it in a
 # private network namespace: unshare -n sh -c 'ip link set lo up; bench/overhead.sh 50000
 set -euo pipefail
@@ -85,11 +88,18 @@ for n in "${@:-10000 50000}"; do
         chatty=$!
         sleep 3
       fi
+      runs=
       for tier in $TIERS; do
+        runs="$runs $tier:$PROCNET"
+        case " ${BASELINE_TIERS:-} " in *" $tier "*) [ -n "${BASELINE:-}" ] && runs="$runs $tier:$BASELINE" ;; esac
+      done
+      for run in $runs; do
+        tier=${run%%:*}; bin=${run#*:}
+        label=; [ "$bin" = "$PROCNET" ] || label=" (baseline)"
         python3 -c "$TRAFFIC" $((WINDOW + 15)) &
         traffic=$!
         port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-        PROCNET_TIER=$tier RUST_LOG=warn "$PROCNET" serve --port "$port" --interval 1 &
+        PROCNET_TIER=$tier RUST_LOG=warn "$bin" serve --port "$port" --interval 1 &
         pid=$!
         sleep 5   # warm-up: caches filled, first samples taken
         t0=$(cpu_ticks $pid); sleep "$WINDOW"; t1=$(cpu_ticks $pid)
@@ -101,7 +111,7 @@ for n in "${@:-10000 50000}"; do
         sockets=$(ss -tan | wc -l)
         kill $pid $traffic 2>/dev/null || true; wait $pid 2>/dev/null || true; wait $traffic 2>/dev/null || true
         cpu=$(echo "($t1 - $t0) * 100 / $TICKS / $WINDOW" | bc -l)
-        printf '| %s | %s | %s | %s | %s | %.1f %% | %.1f MiB | %.0f ms | %.0f %% | %.0fx |\n' "$conns" "$sockets" "$active" "$got" "$backend" \
+        printf '| %s | %s | %s | %s | %s | %.1f %% | %.1f MiB | %.0f ms | %.0f %% | %.0fx |\n' "$conns" "$sockets" "$active" "$got" "$backend$label" \
           "$cpu" "$(echo "$rss/1024" | bc -l)" "$ms" "$(echo "$ss_cpu * 100" | bc -l)" "$(echo "$ss_cpu * 100 / ($cpu + 0.01)" | bc -l)"
       done
       if [ -n "$chatty" ]; then kill "$chatty" 2>/dev/null || true; wait "$chatty" 2>/dev/null || true; fi
