@@ -201,6 +201,10 @@ pub fn run(
                 );
                 metrics.tcp_retransmits_total =
                     retransmits.observe_changed(&snapshot, changes.as_ref());
+                // Nothing below needs the last sample: let it go now, not
+                // after this one is published and kept (at 100k sockets it
+                // is tens of MB).
+                drop(last_sample);
                 metrics.fleet = fleet.export_changed(&snapshot, &containers);
                 let diagnostics = snapshot.diagnostics.clone();
                 samples += 1;
