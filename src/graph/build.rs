@@ -257,6 +257,25 @@ struct EdgeAcc {
     retransmits: Option<u64>,
 }
 
+impl EdgeAcc {
+    /// Adds the numbers of one planned socket of the edge (a patch).
+    fn add(&mut self, a: &EdgeAdd, snap: &Snapshot, traffic: Option<&TrafficSample>) {
+        let i = a.socket as usize;
+        let s = &snap.sockets[i];
+        let (tx, rx) = from_client(a.local_is_client, (s.bytes_sent, s.bytes_received));
+        let delta = traffic
+            .and_then(|t| t.deltas.get(i).copied().flatten())
+            .map(|d| from_client(a.local_is_client, d));
+        let (rtt_us, retransmits) = connection_health(s, a.peer.map(|j| &snap.sockets[j as usize]));
+        add_opt(&mut self.tx, tx);
+        add_opt(&mut self.rx, rx);
+        add_opt(&mut self.tx_delta, delta.map(|d| d.0));
+        add_opt(&mut self.rx_delta, delta.map(|d| d.1));
+        add_opt(&mut self.retransmits, retransmits);
+        self.rtt_us = self.rtt_us.max(rtt_us);
+    }
+}
+
 /// One connection's health for its edge: the larger smoothed RTT of its
 /// two ends (both measure the same path) and the retransmissions of both
 /// (each end counts the segments it sent again). A peer on this host
@@ -455,21 +474,7 @@ pub fn patch_graph(
     }
     let mut acc: Vec<EdgeAcc> = (0..prev.edges.len()).map(|_| EdgeAcc::default()).collect();
     for a in &plan.adds {
-        let i = a.socket as usize;
-        let s = &snap.sockets[i];
-        let (tx, rx) = from_client(a.local_is_client, (s.bytes_sent, s.bytes_received));
-        let delta = inputs
-            .traffic
-            .and_then(|t| t.deltas.get(i).copied().flatten())
-            .map(|d| from_client(a.local_is_client, d));
-        let (rtt_us, retransmits) = connection_health(s, a.peer.map(|j| &snap.sockets[j as usize]));
-        let e = &mut acc[a.edge as usize];
-        add_opt(&mut e.tx, tx);
-        add_opt(&mut e.rx, rx);
-        add_opt(&mut e.tx_delta, delta.map(|d| d.0));
-        add_opt(&mut e.rx_delta, delta.map(|d| d.1));
-        add_opt(&mut e.retransmits, retransmits);
-        e.rtt_us = e.rtt_us.max(rtt_us);
+        acc[a.edge as usize].add(a, snap, inputs.traffic);
     }
     let rate = |d: Option<u64>| d.and_then(|d| inputs.traffic?.rate(d));
     let mut graph = prev.clone();
@@ -553,19 +558,7 @@ pub fn patch_changed(
     for &k in &edges {
         let mut e = EdgeAcc::default();
         for &a in reach.edge_adds.get(k as usize) {
-            let a = &plan.adds[a as usize];
-            let i = a.socket as usize;
-            let s = &snap.sockets[i];
-            let (tx, rx) = from_client(a.local_is_client, (s.bytes_sent, s.bytes_received));
-            let delta = delta_of(i).map(|d| from_client(a.local_is_client, d));
-            let (rtt_us, retransmits) =
-                connection_health(s, a.peer.map(|j| &snap.sockets[j as usize]));
-            add_opt(&mut e.tx, tx);
-            add_opt(&mut e.rx, rx);
-            add_opt(&mut e.tx_delta, delta.map(|d| d.0));
-            add_opt(&mut e.rx_delta, delta.map(|d| d.1));
-            add_opt(&mut e.retransmits, retransmits);
-            e.rtt_us = e.rtt_us.max(rtt_us);
+            e.add(&plan.adds[a as usize], snap, inputs.traffic);
         }
         let edge = graph.edges.get_mut(k as usize)?;
         edge.tx_bytes = e.tx;

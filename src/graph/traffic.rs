@@ -197,15 +197,7 @@ impl TrafficTracker {
             if delta == (0, 0) {
                 continue;
             }
-            let owners = if s.owners.is_empty() {
-                let index = index.get_or_insert_with(|| SocketIndex::new(snap));
-                match index.listener_for(s.proto, s.local) {
-                    Some(l) => &snap.sockets[l].owners,
-                    None => &s.owners,
-                }
-            } else {
-                &s.owners
-            };
+            let owners = holders(s, snap, &mut index);
             let procs = procs.get_or_insert_with(|| process_names(snap));
             let iface = interface_of(s.local.ip(), snap);
             self.credit(owners, procs, &iface, delta);
@@ -311,16 +303,7 @@ impl TrafficTracker {
             if delta == (0, 0) {
                 continue; // idle: nothing to add (the usual case)
             }
-            // A closed server-side socket counts for the listener's owners.
-            let owners = if s.owners.is_empty() {
-                let index = index.get_or_insert_with(|| SocketIndex::new(snap));
-                match index.listener_for(s.proto, s.local) {
-                    Some(l) => &snap.sockets[l].owners,
-                    None => &s.owners,
-                }
-            } else {
-                &s.owners
-            };
+            let owners = holders(s, snap, &mut index);
             let iface = interface_of(s.local.ip(), snap);
             self.credit(owners, &procs, &iface, delta);
         }
@@ -467,6 +450,24 @@ impl TrafficTracker {
             .map(|p| (p.pid, p.start_time))
             .collect();
         self.totals.retain(|(key, _), _| alive.contains(key));
+    }
+}
+
+/// Who holds `s` for its bytes: its owners, or for a closed server-side
+/// socket its listener's. `index` is built on the first need (rare: most
+/// samples of a steady machine never pay for it).
+fn holders<'s>(
+    s: &'s Socket,
+    snap: &'s Snapshot,
+    index: &mut Option<SocketIndex<'s>>,
+) -> &'s [u32] {
+    if !s.owners.is_empty() {
+        return &s.owners;
+    }
+    let index = index.get_or_insert_with(|| SocketIndex::new(snap));
+    match index.listener_for(s.proto, s.local) {
+        Some(l) => &snap.sockets[l].owners,
+        None => &s.owners,
     }
 }
 
