@@ -33,7 +33,7 @@ fn socket(local: SocketAddr, remote: Option<SocketAddr>, inode: u64, pid: u32) -
         },
         inode,
         uid: Some(0),
-        owners: vec![pid],
+        owners: smallvec::smallvec![pid],
         unowned_reason: None,
         bytes_sent: remote.map(|_| 0),
         bytes_received: remote.map(|_| 0),

@@ -242,7 +242,7 @@ fn short_lived_connections_keep_both_owners_and_exact_bytes() {
         let found = all.get(ends).map(Vec::as_slice).unwrap_or_default();
         let right = found.iter().filter(|s| {
             s.closed
-                && s.owners == [*pid]
+                && s.owners.as_slice() == [*pid]
                 && s.bytes_sent == Some(*sent)
                 && s.bytes_received == Some(*received)
         });
@@ -260,7 +260,7 @@ fn short_lived_connections_keep_both_owners_and_exact_bytes() {
     // The UDP server's own (live, unconnected) socket has its bytes too.
     let udp_server = &all[&(Proto::Udp, host(uport), None)];
     assert_eq!(udp_server.len(), 1);
-    assert_eq!(udp_server[0].owners, [server_pid]);
+    assert_eq!(udp_server[0].owners.as_slice(), [server_pid]);
     assert_eq!(udp_server[0].bytes_received, Some(REQUEST * N as u64));
     assert_eq!(udp_server[0].bytes_sent, Some(REPLY * N as u64));
     servers.wait();

@@ -112,7 +112,7 @@ fn one(snap: &Snapshot, proto: Proto, local: SocketAddr, remote: Option<SocketAd
 
 fn assert_owned(sock: &Socket, state: SocketState, owners: &[u32]) {
     assert_eq!(sock.state, state, "{sock:?}");
-    assert_eq!(sock.owners, owners, "{sock:?}");
+    assert_eq!(sock.owners.as_slice(), owners, "{sock:?}");
     assert_eq!(sock.unowned_reason, None, "{sock:?}");
     assert_ne!(sock.inode, 0, "{sock:?}");
 }
@@ -1102,7 +1102,12 @@ fn fd_exhaustion_falls_back_to_t2_for_a_while_then_t1_again() {
     let (ok, c) = wait_collector(&server, secs(120), |c| c["tier"] == "T0");
     assert!(ok, "the BPF iterators were never tried again: {c}");
     assert!(c.get("tierReason").is_none(), "{c}");
-    assert_eq!(c["backend"], "bpf+netlink", "{c}");
+    // The walk after the retry, or an event-fed sample after it: both are
+    // the BPF path again, never netlink + /proc.
+    assert!(
+        ["bpf+netlink", "events+netlink"].contains(&c["backend"].as_str().unwrap_or_default()),
+        "{c}"
+    );
 }
 
 /// `procnet snapshot --format snapshot` with `env`; its diagnostics.

@@ -59,7 +59,7 @@ mod live {
             assert!(wine, "socket has no owner outside Wine: {s:?}");
             assert_eq!(s.unowned_reason, Some(UnknownReason::Unknown), "{s:?}");
         } else {
-            assert_eq!(s.owners, vec![me], "{s:?}");
+            assert_eq!(s.owners.as_slice(), [me], "{s:?}");
             assert_eq!(s.unowned_reason, None);
             let p = snap.process(me).expect("own process in snapshot");
             assert!(

@@ -635,7 +635,7 @@ fn recorded_samples(t0_ms: u64, n: u64) -> Vec<procnet::snapshot::Snapshot> {
         },
         inode,
         uid: Some(0),
-        owners: vec![pid],
+        owners: smallvec::smallvec![pid],
         unowned_reason: None,
         bytes_sent: remote.map(|_| bytes),
         bytes_received: remote.map(|_| bytes / 2),

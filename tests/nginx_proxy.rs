@@ -297,7 +297,7 @@ fn nginx_upstream_connections_keep_their_owners_and_bytes_count_once() {
     {
         let Some(remote) = s.remote else { continue };
         if remote.port() == backend_port && s.local.ip().is_loopback() {
-            nginx_end.push(s.owners.clone());
+            nginx_end.push(s.owners.to_vec());
             unknown_exited += usize::from(s.owners.is_empty());
         } else if s.local.port() == backend_port {
             if let [pid] = s.owners[..] {

@@ -305,7 +305,7 @@ fn decode_socket(info: &SocketFDInfo, pid: u32) -> Option<Socket> {
         state,
         inode: 0,
         uid: Some(psi.soi_stat.vst_uid),
-        owners: vec![pid],
+        owners: smallvec::smallvec![pid],
         unowned_reason: None,
         bytes_sent: None,
         bytes_received: None,

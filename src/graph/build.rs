@@ -1131,7 +1131,7 @@ fn make_listener(
         cmdline,
         proto: s.proto,
         pids: if s.owners.len() > 1 {
-            s.owners.clone()
+            s.owners.to_vec()
         } else {
             Vec::new()
         },
@@ -1173,7 +1173,7 @@ mod health_tests {
             state,
             inode: 1,
             uid: Some(0),
-            owners: vec![owner],
+            owners: smallvec::smallvec![owner],
             unowned_reason: None,
             bytes_sent: None,
             bytes_received: None,
@@ -1304,7 +1304,7 @@ mod health_tests {
             "a new socket: build in full"
         );
         let mut renamed = second.clone();
-        renamed.sockets[1].owners = vec![2];
+        renamed.sockets[1].owners = smallvec::smallvec![2];
         let i4 = inputs(&renamed, &rules, &opts, &c);
         assert!(
             patch_graph(&g1, &plan, &i4, 3).is_none(),

@@ -267,7 +267,7 @@ mod tests {
             state: SocketState::Listen,
             inode: 1,
             uid: None,
-            owners: vec![pid],
+            owners: smallvec::smallvec![pid],
             unowned_reason: None,
             bytes_sent: None,
             bytes_received: None,

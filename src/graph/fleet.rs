@@ -744,7 +744,7 @@ mod tests {
             state: SocketState::Listen,
             inode: 1,
             uid: None,
-            owners: vec![owner],
+            owners: smallvec::smallvec![owner],
             unowned_reason: None,
             bytes_sent: None,
             bytes_received: None,
@@ -995,7 +995,7 @@ mod tests {
         run(&mut agg, &snap(2000, vec![c(1000, 1001)]), vec![None]);
         // The destroy report leaves the FIN out of the received bytes.
         let mut closed = c(1000, 1000);
-        (closed.closed, closed.owners, closed.inode) = (true, vec![], 0);
+        (closed.closed, closed.owners, closed.inode) = (true, Default::default(), 0);
         let out = run(&mut agg, &snap(3000, vec![closed]), vec![None]);
         assert_eq!(
             (

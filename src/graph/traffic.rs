@@ -509,7 +509,11 @@ mod tests {
             state: SocketState::Established,
             inode,
             uid: None,
-            owners: if owner == 0 { vec![] } else { vec![owner] },
+            owners: if owner == 0 {
+                Default::default()
+            } else {
+                smallvec::smallvec![owner]
+            },
             unowned_reason: None,
             bytes_sent: Some(sent),
             bytes_received: Some(recv),
@@ -699,7 +703,7 @@ mod tests {
         let mut t = TrafficTracker::default();
         let shared = |sent| {
             let mut s = sock("127.0.0.1:1", "127.0.0.1:2", 11, 7, sent, 0);
-            s.owners = vec![7, 8, 9];
+            s.owners = smallvec::smallvec![7, 8, 9];
             s
         };
         let with_holders = |at, sockets| {

@@ -202,7 +202,7 @@ mod tests {
                 state: SocketState::Established,
                 inode: 5,
                 uid: None,
-                owners: vec![3],
+                owners: smallvec::smallvec![3],
                 unowned_reason: None,
                 bytes_sent: Some(bytes),
                 bytes_received: None,

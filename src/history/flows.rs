@@ -453,7 +453,7 @@ mod tests {
             state,
             inode: 1,
             uid: None,
-            owners: vec![owner],
+            owners: smallvec::smallvec![owner],
             unowned_reason: None,
             bytes_sent: Some(0),
             bytes_received: Some(0),

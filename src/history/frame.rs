@@ -719,7 +719,7 @@ mod tests {
                     inode,
                     uid: Some(0),
                     unowned_reason: owners.is_empty().then_some(UnknownReason::Exited),
-                    owners,
+                    owners: owners.into(),
                     bytes_sent: sent,
                     bytes_received: recv,
                     tcp_health: health.map(|(rtt_us, retransmits)| TcpHealth {
@@ -943,7 +943,7 @@ mod tests {
                     state: SocketState::Listen,
                     inode: i as u64,
                     uid: None,
-                    owners: vec![1],
+                    owners: smallvec::smallvec![1],
                     unowned_reason: None,
                     bytes_sent: None,
                     bytes_received: None,

@@ -853,7 +853,7 @@ mod tests {
                     state: SocketState::Established,
                     inode: port as u64,
                     uid: None,
-                    owners: vec![7],
+                    owners: smallvec::smallvec![7],
                     unowned_reason: None,
                     bytes_sent: Some(t_s * 100 + i as u64),
                     bytes_received: Some(5),

@@ -625,7 +625,7 @@ mod tests {
             state: SocketState::Established,
             inode: u64::from(port),
             uid: None,
-            owners: Vec::new(),
+            owners: Default::default(),
             unowned_reason: None,
             bytes_sent: None,
             bytes_received: None,

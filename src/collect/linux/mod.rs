@@ -841,8 +841,10 @@ impl PlatformCollector {
         if !unknown.is_empty() {
             self.look_up_udp_owners(&mut fed, &unknown, &mut warnings);
         }
-        fed.udp_owners
-            .retain(|inode, _| udp.iter().any(|s| s.inode == *inode));
+        // A set, not a scan of the dump per kept owner: with thousands of
+        // UDP sockets that was quadratic every sample.
+        let live: rustc_hash::FxHashSet<u64> = udp.iter().map(|s| s.inode).collect();
+        fed.udp_owners.retain(|inode, _| live.contains(inode));
         let tcp_len = fed.table.len();
         let mut sockets: Vec<Socket> = Vec::with_capacity(tcp_len + udp.len());
         sockets.extend_from_slice(fed.table.sockets());
@@ -850,7 +852,7 @@ impl PlatformCollector {
         for mut s in udp {
             match fed.udp_owners.get(&s.inode) {
                 Some(owners) => s.owners.clone_from(owners),
-                None => s.owners.extend(by_ends.get(&(s.local, s.remote))),
+                None => s.owners.extend(by_ends.get(&(s.local, s.remote)).copied()),
             }
             sockets.push(s);
         }
@@ -1324,7 +1326,7 @@ struct EventFed {
     processes: rustc_hash::FxHashMap<u32, Process>,
     /// UDP sockets' owners by inode, from the walk (UDP has no lifecycle
     /// events; a new UDP socket's owner comes from its I/O).
-    udp_owners: rustc_hash::FxHashMap<u64, Vec<u32>>,
+    udp_owners: rustc_hash::FxHashMap<u64, crate::snapshot::Owners>,
     /// What the walk's owner scan saw, for the reasons of unowned sockets.
     view: unowned::OwnerView,
     listeners: unowned::Listeners,
@@ -1654,7 +1656,7 @@ fn to_socket(d: DiagSocket) -> Socket {
         inode: d.inode,
         // TIME_WAIT and request sockets carry no owner uid (0 here).
         uid: (d.inode != 0).then_some(d.uid),
-        owners: Vec::new(),
+        owners: Default::default(),
         unowned_reason: None,
         bytes_sent: d.bytes_sent,
         bytes_received: d.bytes_received,

@@ -105,7 +105,7 @@ mod tests {
             state,
             inode,
             uid: (inode != 0).then_some(1000),
-            owners: Vec::new(),
+            owners: Default::default(),
             unowned_reason: None,
             bytes_sent: None,
             bytes_received: None,

@@ -150,9 +150,9 @@ impl RawRow {
             inode: 0,
             uid: None,
             owners: if reason.is_none() {
-                vec![self.pid]
+                smallvec::smallvec![self.pid]
             } else {
-                Vec::new()
+                Default::default()
             },
             unowned_reason: reason,
             bytes_sent: None,
@@ -543,7 +543,7 @@ mod tests {
         assert_eq!(c.state, SocketState::Established);
         assert_eq!(c.local, "127.0.0.1:50122".parse().unwrap());
         assert_eq!(c.remote, Some("127.0.0.1:5432".parse().unwrap()));
-        assert_eq!(c.owners, vec![777]);
+        assert_eq!(c.owners.as_slice(), [777]);
         assert_eq!(c.unowned_reason, None);
         assert_eq!(c.bytes_sent, None);
 
@@ -572,7 +572,7 @@ mod tests {
         assert_eq!(s.local, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(s.remote, Some("[2001:db8::7]:61000".parse().unwrap()));
         assert_eq!(s.state, SocketState::Established);
-        assert_eq!(s.owners, vec![1234]);
+        assert_eq!(s.owners.as_slice(), [1234]);
         assert_eq!(t.rows[0].remote_scope, 3);
     }
 
@@ -587,7 +587,7 @@ mod tests {
         assert_eq!(s.local, "127.0.0.1:53".parse().unwrap());
         assert_eq!(s.remote, None);
         assert_eq!(s.state, SocketState::Close);
-        assert_eq!(s.owners, vec![900]);
+        assert_eq!(s.owners.as_slice(), [900]);
 
         let mut buf = 1u32.to_le_bytes().to_vec();
         buf.extend(Ipv6Addr::LOCALHOST.octets());

@@ -177,7 +177,7 @@ impl EventTable {
                                 state,
                                 inode: 0,
                                 uid: None,
-                                owners: Vec::new(),
+                                owners: Default::default(),
                                 unowned_reason: None,
                                 bytes_sent: None,
                                 bytes_received: None,
@@ -356,7 +356,7 @@ mod tests {
             state: SocketState::Established,
             inode: 5,
             uid: Some(0),
-            owners: vec![3, 4],
+            owners: smallvec::smallvec![3, 4],
             unowned_reason: None,
             bytes_sent: Some(1000),
             bytes_received: Some(0),
@@ -382,7 +382,11 @@ mod tests {
         t.apply(vec![old]);
         let s = &t.sockets()[0];
         assert_eq!(s.bytes_sent, Some(1000), "a stale record does not lower it");
-        assert_eq!(s.owners, [3, 4], "a shared socket keeps its holders");
+        assert_eq!(
+            s.owners.as_slice(),
+            [3, 4],
+            "a shared socket keeps its holders"
+        );
     }
 
     #[test]
