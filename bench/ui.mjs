@@ -93,7 +93,7 @@ function makeData(nodes, edges) {
   const d0 = diffs[0];
   console.log(`graph ${initial.nodes.length} nodes / ${initial.edges.length} edges (${(initialJson.length / 1e6).toFixed(1)} MB JSON); ` +
     `per update ≈ ${d0.addedNodes.length}+${d0.removedNodes.length} nodes, ${d0.addedEdges.length}+${d0.removedEdges.length} edges added+removed, ${d0.updatedEdges.length} edges updated`);
-  return { nodes: initial.nodes.length, edges: initial.edges.length, initialJson, diffs, d0 };
+  return { nodes: initial.nodes.length, edges: initial.edges.length, initial, initialJson, diffs, d0 };
 }
 
 /** Proportional set size (kB) of this bench's Chromium renderer and GPU processes: the page's
@@ -137,8 +137,10 @@ if (withSigma) {
 }
 
 async function measure(label, dist, query, browser, data) {
-  const { initialJson, diffs } = data;
-  const srv = await startFakeServer({ dist, graphJson: () => initialJson, connections: { listeners: [], connections: [] } });
+  const { initial, initialJson, diffs } = data;
+  // graphDoc: a page that asks /api/events?diff=slots gets `diffs` events, as from the real
+  // server (test/diff-wire.mjs is its encoder, checked against the server's by a unit test)
+  const srv = await startFakeServer({ dist, graphJson: () => initialJson, graphDoc: () => initial, connections: { listeners: [], connections: [] } });
   let p0First = null, memory = null;
   const first = [], firstNav = [], upd = [], updFrame = [], updApply = [], updDraw = [], updParse = [];
   try {

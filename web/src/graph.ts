@@ -37,6 +37,9 @@ export class GraphView {
   vnodes = new Map<string, RNode>();
   vedges = new Map<string, REdge>();
   private touchedPairs = new Set<REdge[]>();
+  /** the drawn edge of each edge slot of the event stream (model.ts), ungrouped view only; a
+   *  hint checked on use (a slot is reused once its edge is gone) */
+  private bySlot: (REdge | undefined)[] = [];
   /** the first document into an empty view: per-edge bookkeeping is left to one pass at the end */
   private bulk = false;
   // What an update touched, so its work follows the change, not the graph:
@@ -226,6 +229,8 @@ export class GraphView {
       return;
     }
     this.bulk = c.full && this.vnodes.size === 0 && this.vedges.size === 0;
+    const slots = c.edgeSlots;
+    if (!slots) this.bySlot.length = 0;
     for (const e of c.removedEdges) this.removeEdge(e.id);
     for (const n of c.removedNodes) this.removeNode(n.id);
     for (const n of c.addedNodes) this.addNode(n.id, n);
@@ -234,9 +239,19 @@ export class GraphView {
       if (v) { v.node = n; v.type = n.type; v.kind = n.kind; v.label = nodeLabel(n); v.rate = nodeRate(n); this.touchedNodes.add(v); }
       else this.addNode(n.id, n);
     }
-    for (const e of c.addedEdges) this.addEdge(e.id, e.from, e.to, e.proto, [e]);
-    for (const e of c.updatedEdges) {
-      const v = this.vedges.get(e.id);
+    c.addedEdges.forEach((e, i) => {
+      const v = this.addEdge(e.id, e.from, e.to, e.proto, [e]);
+      if (slots && v) this.bySlot[slots.added[i]] = v;
+    });
+    const upd = c.updatedEdges;
+    for (let i = 0; i < upd.length; i++) {
+      const e = upd[i];
+      // by slot when the diff has them: the edge drawn for it, unless the slot was taken since
+      let v = slots ? this.bySlot[slots.updated[i]] : undefined;
+      if (!v || v.edges[0] !== e || v.pair === null) { // (removeEdge leaves pair null)
+        v = this.vedges.get(e.id);
+        if (slots && v) this.bySlot[slots.updated[i]] = v;
+      }
       if (v && v.s.id === e.from && v.t.id === e.to) {
         v.edges = [e]; v.count = e.count; v.rate = edgeRate(e);
         if (v.rz && (densityWeight(v.rate) !== v.rw || e.proto !== v.proto)) this.reraster(v);
@@ -291,9 +306,9 @@ export class GraphView {
     if (this.selected === id) this.select(null);
   }
 
-  private addEdge(id: string, from: string, to: string, proto: string, edges: GEdge[]) {
+  private addEdge(id: string, from: string, to: string, proto: string, edges: GEdge[]): REdge | undefined {
     const s = this.vnodes.get(from), t = this.vnodes.get(to);
-    if (!s || !t) return;
+    if (!s || !t) return undefined;
     const { count, rate } = sumEdges(edges);
     const v: REdge = { id, s, t, proto, count, rate, edges, pair: null, curv: 0, hidden: false, match: false, rz: null, rw: 0, rp: 0 };
     this.vedges.set(id, v);
@@ -311,6 +326,7 @@ export class GraphView {
     p.push(v);
     v.pair = p;
     if (!this.bulk) this.touchedPairs.add(p);
+    return v;
   }
 
   private removeEdge(id: string) {
@@ -458,6 +474,7 @@ export class GraphView {
    *  members' centroid, an expanded group's members come back where they were (or around the
    *  group), and a user action refines only the newcomers. */
   private rebuildGrouped(relayout = true) {
+    this.bySlot.length = 0;
     const { rep, groups, edges: wantE } = groupView(this.model.nodes.values(), this.model.edges.values(), this.grouping, this.collapsed);
     // where each member of a group that is going away was drawn (around its group)
     const home = new Map<string, { x: number; y: number; r: number; i: number; n: number }>();
@@ -530,6 +547,7 @@ export class GraphView {
    *  when the change needs a group that is not drawn or moves a node to another group: then the
    *  caller rebuilds. */
   private applyGrouped(c: Change): boolean {
+    this.bySlot.length = 0;
     const rep = this.rep!;
     const drawnFor = (n: GNode) => { const k = groupKeyOf(n, this.grouping); return k !== null && this.collapsed.has(k) ? 'group:' + k : n.id; };
     for (const n of c.addedNodes) { const d = drawnFor(n); if (d !== n.id && !this.vnodes.has(d)) return false; }

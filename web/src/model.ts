@@ -1,4 +1,4 @@
-import type { GEdge, GNode, GraphDiff, GraphDoc } from './types';
+import type { GEdge, GNode, GraphDiff, GraphDoc, SlotDiff } from './types';
 
 /** A normalised change set, as applied to the model. */
 export interface Change {
@@ -9,6 +9,30 @@ export interface Change {
   updatedEdges: GEdge[];
   removedEdges: GEdge[];
   full: boolean;
+  /** From a `diffs` event: the slot of each added and updated edge (same order), so a view can
+   *  find what it drew for the edge by index, not by id. */
+  edgeSlots?: { added: number[]; updated: number[] };
+}
+
+/** The `diffs` event's slots on the client side (src/serve/diff_wire.rs, docs/contract.md):
+ *  what each slot holds and the free list, for nodes and for edges. */
+class Slots<T> {
+  at: (T | undefined)[] = [];
+  free: number[] = [];
+  reset(items: T[]) { this.at = items.slice(); this.free = []; }
+  take(x: T): number {
+    const s = this.free.length ? this.free.pop()! : this.at.length;
+    this.at[s] = x;
+    return s;
+  }
+  /** what slot `s` held (now free), undefined when it held nothing */
+  release(s: number): T | undefined {
+    const x = this.at[s];
+    if (x === undefined) return undefined;
+    this.at[s] = undefined;
+    this.free.push(s);
+    return x;
+  }
 }
 
 /** The raw graph as the server describes it, plus an adjacency index. */
@@ -26,6 +50,11 @@ export class Model {
   }
   seq = -1;
   timestamp = '';
+  private nodeSlots = new Slots<GNode>();
+  private edgeSlots = new Slots<GEdge>();
+  /** the slots follow the event stream: set by `startSlots` from the stream's `graph` event,
+   *  lost with any other document or a plain diff (the caller then reconnects the stream) */
+  private slotsLive = false;
   private listeners: ((c: Change) => void)[] = [];
 
   onChange(fn: (c: Change) => void) { this.listeners.push(fn); }
@@ -50,12 +79,102 @@ export class Model {
   /** Apply a server diff. Returns false when it does not apply (base mismatch). */
   applyDiff(d: GraphDiff): boolean {
     if (d.base !== this.seq) return false;
+    this.slotsLive = false;
     this.commit(d, false);
     return true;
   }
 
+  /** The event stream's `graph` event was just loaded (`loadDoc`): its order gives the slots. */
+  startSlots(doc: GraphDoc) {
+    this.nodeSlots.reset(doc.nodes);
+    this.edgeSlots.reset(doc.edges);
+    this.slotsLive = true;
+  }
+
+  /** Apply a `diffs` event. Returns false, having changed nothing or only slots, when it does
+   *  not apply (base mismatch, slots lost or not what the stream says): the caller reconnects. */
+  applySlotDiff(d: SlotDiff): boolean {
+    if (!this.slotsLive || d.base !== this.seq) return false;
+    const ns = this.nodeSlots, es = this.edgeSlots;
+    const fail = () => { this.slotsLive = false; return false; };
+    // check before changing anything: every slot named holds something
+    for (const s of d.removedNodes) if (ns.at[s] === undefined) return fail();
+    for (const s of d.removedEdges) if (es.at[s] === undefined) return fail();
+    for (const s of d.updatedNodeSlots) if (ns.at[s] === undefined) return fail();
+    const u = d.updatedEdges;
+    for (const s of u.slot) if (es.at[s] === undefined) return fail();
+    const c: Change = {
+      addedNodes: [], updatedNodes: [], removedNodes: [],
+      addedEdges: [], updatedEdges: [], removedEdges: [], full: false,
+      edgeSlots: { added: [], updated: [] },
+    };
+    for (const s of d.removedEdges) {
+      const e = es.release(s)!;
+      if (!this.edges.delete(e.id)) continue; // dropped as dangling before
+      this.unlink(e); c.removedEdges.push(e);
+    }
+    for (const s of d.removedNodes) {
+      const n = ns.release(s)!;
+      if (!this.nodes.delete(n.id)) continue;
+      c.removedNodes.push(n);
+      this.dropDangling(n.id, c);
+    }
+    for (const n of d.addedNodes) {
+      ns.take(n);
+      const size = this.nodes.size;
+      this.nodes.set(n.id, n);
+      (this.nodes.size > size ? c.addedNodes : c.updatedNodes).push(n);
+    }
+    d.updatedNodes.forEach((n, i) => {
+      ns.at[d.updatedNodeSlots[i]] = n;
+      if (this.nodes.has(n.id)) c.updatedNodes.push(n); else c.addedNodes.push(n);
+      this.nodes.set(n.id, n);
+    });
+    const ends = d.addedEdgeEnds;
+    d.addedEdges.forEach((e, i) => {
+      const f = ns.at[ends[2 * i]], t = ns.at[ends[2 * i + 1]];
+      const slot = es.take(e);
+      if (!f || !t) return; // never draw a dangling edge (the slot is the stream's all the same)
+      // the ends' own strings: later lookups by them find a hashed, identical key
+      e.from = f.id; e.to = t.id;
+      const size = this.edges.size;
+      const old = this.adjMap ? this.edges.get(e.id) : undefined;
+      this.edges.set(e.id, e);
+      if (this.edges.size > size) { c.addedEdges.push(e); c.edgeSlots!.added.push(slot); this.link(e); return; }
+      c.updatedEdges.push(e); c.edgeSlots!.updated.push(slot);
+      if (old) { this.unlink(old); this.link(e); }
+    });
+    // updated edges: the counters change in place (no object per edge, no lookup by id)
+    const none = <T>(x: T | null) => (x === null ? undefined : x);
+    for (let i = 0; i < u.slot.length; i++) {
+      const e = es.at[u.slot[i]]!;
+      e.count = u.count[i];
+      e.states = u.states[i];
+      e.sockets = u.sockets[i];
+      e.txBytes = none(u.txBytes[i]); e.rxBytes = none(u.rxBytes[i]);
+      e.txRate = none(u.txRate[i]); e.rxRate = none(u.rxRate[i]);
+      e.rttMs = none(u.rttMs[i]); e.retransmits = none(u.retransmits[i]);
+      c.updatedEdges.push(e); c.edgeSlots!.updated.push(u.slot[i]);
+    }
+    this.seq = d.seq;
+    this.timestamp = d.timestamp;
+    for (const fn of this.listeners) fn(c);
+    return true;
+  }
+
+  /** Edges left dangling by a removed node go too. */
+  private dropDangling(id: string, c: Change) {
+    const s = this.adj.get(id);
+    if (s) for (const eid of [...s]) {
+      const e = this.edges.get(eid);
+      if (e) { this.edges.delete(eid); this.unlink(e); c.removedEdges.push(e); }
+    }
+    this.adj.delete(id);
+  }
+
   /** Replace the whole graph, expressed as a diff against what we have so positions survive. */
   loadDoc(doc: GraphDoc) {
+    this.slotsLive = false;
     if (this.nodes.size === 0 && this.edges.size === 0) {
       this.commit({ seq: doc.seq, base: this.seq, timestamp: doc.timestamp, addedNodes: doc.nodes, updatedNodes: [], removedNodes: [], addedEdges: doc.edges, updatedEdges: [], removedEdges: [] }, true);
       return;
@@ -94,13 +213,7 @@ export class Model {
       const n = this.nodes.get(id);
       if (!n) continue;
       this.nodes.delete(id); c.removedNodes.push(n);
-      // Edges left dangling by a removed node go too.
-      const s = this.adj.get(id);
-      if (s) for (const eid of [...s]) {
-        const e = this.edges.get(eid);
-        if (e) { this.edges.delete(eid); this.unlink(e); c.removedEdges.push(e); }
-      }
-      this.adj.delete(id);
+      this.dropDangling(id, c);
     }
     // (one map operation per item, not two: set, then see whether the map grew)
     for (const n of d.addedNodes) {
