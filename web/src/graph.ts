@@ -25,6 +25,16 @@ import { hasRetransmits } from './health.ts';
 export { nodeLabel };
 export type { GroupMode, RNode, REdge };
 
+/** On a raw edge drawn as itself: its drawn edge. A `diffs` event (model.ts) updates raw edges
+ *  in place, so an update finds what to redraw without a lookup by id. */
+const DRAWN = Symbol('drawn');
+type Drawn = GEdge & { [DRAWN]?: REdge };
+/** The drawn edge of a raw edge drawn as itself, if it is still drawn. */
+function drawnOf(e: GEdge): REdge | undefined {
+  const v = (e as Drawn)[DRAWN];
+  return v && v.pair !== null && v.edges[0] === e && v.id === e.id ? v : undefined; // (removeEdge leaves pair null)
+}
+
 export interface PerfRecord { seq: number; parseMs: number; applyMs: number; drawMs: number; totalMs: number; frameMs?: number }
 
 export class GraphView {
@@ -37,14 +47,13 @@ export class GraphView {
   vnodes = new Map<string, RNode>();
   vedges = new Map<string, REdge>();
   private touchedPairs = new Set<REdge[]>();
-  /** the drawn edge of each edge slot of the event stream (model.ts), ungrouped view only; a
-   *  hint checked on use (a slot is reused once its edge is gone) */
-  private bySlot: (REdge | undefined)[] = [];
   /** the first document into an empty view: per-edge bookkeeping is left to one pass at the end */
   private bulk = false;
   // What an update touched, so its work follows the change, not the graph:
   /** nodes whose radius may have changed (degree, rate, members) */
-  private touchedNodes = new Set<RNode>();
+  private touchedNodes: RNode[] = [];
+  /** marks the nodes in touchedNodes (RNode.tm), so each is queued once without a set */
+  private touchMark = 1;
   /** every node's radius is due (a rebuild or a whole document) */
   private allTouched = false;
   /** nodes added without a position, and the edges added next to an unplaced node */
@@ -229,29 +238,18 @@ export class GraphView {
       return;
     }
     this.bulk = c.full && this.vnodes.size === 0 && this.vedges.size === 0;
-    const slots = c.edgeSlots;
-    if (!slots) this.bySlot.length = 0;
-    for (const e of c.removedEdges) this.removeEdge(e.id);
+    for (const e of c.removedEdges) this.removeEdge(e.id, drawnOf(e));
     for (const n of c.removedNodes) this.removeNode(n.id);
     for (const n of c.addedNodes) this.addNode(n.id, n);
     for (const n of c.updatedNodes) {
       const v = this.vnodes.get(n.id);
-      if (v) { v.node = n; v.type = n.type; v.kind = n.kind; v.label = nodeLabel(n); v.rate = nodeRate(n); this.touchedNodes.add(v); }
+      if (v) { v.node = n; v.type = n.type; v.kind = n.kind; v.label = nodeLabel(n); v.rate = nodeRate(n); this.touch(v); }
       else this.addNode(n.id, n);
     }
-    c.addedEdges.forEach((e, i) => {
-      const v = this.addEdge(e.id, e.from, e.to, e.proto, [e]);
-      if (slots && v) this.bySlot[slots.added[i]] = v;
-    });
-    const upd = c.updatedEdges;
-    for (let i = 0; i < upd.length; i++) {
-      const e = upd[i];
-      // by slot when the diff has them: the edge drawn for it, unless the slot was taken since
-      let v = slots ? this.bySlot[slots.updated[i]] : undefined;
-      if (!v || v.edges[0] !== e || v.pair === null) { // (removeEdge leaves pair null)
-        v = this.vedges.get(e.id);
-        if (slots && v) this.bySlot[slots.updated[i]] = v;
-      }
+    for (const e of c.addedEdges) this.addEdge(e.id, e.from, e.to, e.proto, [e]);
+    for (const e of c.updatedEdges) {
+      // a `diffs` event updates the raw edge in place: what was drawn for it is on it
+      const v = drawnOf(e) ?? this.vedges.get(e.id);
       if (v && v.s.id === e.from && v.t.id === e.to) {
         v.edges = [e]; v.count = e.count; v.rate = edgeRate(e);
         if (v.rz && (densityWeight(v.rate) !== v.rw || e.proto !== v.proto)) this.reraster(v);
@@ -279,7 +277,17 @@ export class GraphView {
 
   /** Keep the set of retransmitting edges right after `v.edges` changed. */
   private syncRetrans(v: REdge) {
-    if (hasRetransmits(v.edges)) this.retrans.add(v); else this.retrans.delete(v);
+    const r = hasRetransmits(v.edges);
+    if (r === !!v.rt) return;
+    v.rt = r;
+    if (r) this.retrans.add(v); else this.retrans.delete(v);
+  }
+
+  /** Queue a node's radius for the end of this change. */
+  private touch(n: RNode) {
+    if (n.tm === this.touchMark) return;
+    n.tm = this.touchMark;
+    this.touchedNodes.push(n);
   }
 
   private addNode(id: string, n?: GNode, g?: GroupData): RNode {
@@ -292,7 +300,7 @@ export class GraphView {
     };
     this.vnodes.set(id, v);
     if (!this.bulk) {
-      this.touchedNodes.add(v);
+      this.touch(v);
       if (!v.placed) this.newNodes.push(v);
     }
     return v;
@@ -303,6 +311,7 @@ export class GraphView {
     if (!v) return;
     if (v.placed) this.posMemo.set(id, { x: v.x, y: v.y });
     this.vnodes.delete(id);
+    v.gone = true;
     if (this.selected === id) this.select(null);
   }
 
@@ -312,12 +321,13 @@ export class GraphView {
     const { count, rate } = sumEdges(edges);
     const v: REdge = { id, s, t, proto, count, rate, edges, pair: null, curv: 0, hidden: false, match: false, rz: null, rw: 0, rp: 0 };
     this.vedges.set(id, v);
+    if (edges.length === 1 && edges[0].id === id) (edges[0] as Drawn)[DRAWN] = v;
     s.deg++; t.deg++;
     if (!this.bulk) {
-      this.touchedNodes.add(s); this.touchedNodes.add(t);
+      this.touch(s); this.touch(t);
       if (!s.placed || !t.placed) this.newEdges.push(v);
     }
-    if (hasRetransmits(edges)) this.retrans.add(v);
+    this.syncRetrans(v);
     this.queueRaster(v);
     const lo = s.id < t.id ? s : t, hi = lo === s ? t : s;
     const nbr = lo.nbr ?? (lo.nbr = new Map());
@@ -329,14 +339,15 @@ export class GraphView {
     return v;
   }
 
-  private removeEdge(id: string) {
-    const v = this.vedges.get(id);
+  /** `known`: the edge drawn for `id`, when the caller has it (saves a lookup) */
+  private removeEdge(id: string, known?: REdge) {
+    const v = known ?? this.vedges.get(id);
     if (!v) return;
     this.vedges.delete(id);
     if (v.rz) this.density.remove(v);
     v.s.deg--; v.t.deg--;
-    this.touchedNodes.add(v.s); this.touchedNodes.add(v.t);
-    this.retrans.delete(v);
+    this.touch(v.s); this.touch(v.t);
+    if (v.rt) { this.retrans.delete(v); v.rt = false; }
     const p = v.pair;
     if (p) {
       const i = p.indexOf(v);
@@ -365,12 +376,13 @@ export class GraphView {
     }
     this.touchedPairs.clear();
     if (this.allTouched) for (const n of this.vnodes.values()) n.r = nodeRadius(n);
-    else for (const n of this.touchedNodes) if (this.vnodes.get(n.id) === n) n.r = nodeRadius(n);
+    else for (const n of this.touchedNodes) if (!n.gone) n.r = nodeRadius(n);
     this.allTouched = false;
-    this.touchedNodes.clear();
+    this.touchedNodes.length = 0;
+    this.touchMark++;
     // only the newcomers and the edges next to them: what is placed stays where it is
-    const pending = this.newNodes.filter((n) => !n.placed && this.vnodes.get(n.id) === n);
-    const near = bulk ? this.vedges.values() : this.newEdges.filter((e) => this.vedges.get(e.id) === e);
+    const pending = this.newNodes.filter((n) => !n.placed && !n.gone);
+    const near = bulk ? this.vedges.values() : this.newEdges.filter((e) => e.pair !== null); // (removeEdge leaves pair null)
     this.newNodes = []; this.newEdges = [];
     if (newNodes && pending.length && !placeNew(pending, near, this.vnodes.values())) this.initialLayout();
     if (this.query) this.applySearch();
@@ -474,7 +486,6 @@ export class GraphView {
    *  members' centroid, an expanded group's members come back where they were (or around the
    *  group), and a user action refines only the newcomers. */
   private rebuildGrouped(relayout = true) {
-    this.bySlot.length = 0;
     const { rep, groups, edges: wantE } = groupView(this.model.nodes.values(), this.model.edges.values(), this.grouping, this.collapsed);
     // where each member of a group that is going away was drawn (around its group)
     const home = new Map<string, { x: number; y: number; r: number; i: number; n: number }>();
@@ -547,7 +558,6 @@ export class GraphView {
    *  when the change needs a group that is not drawn or moves a node to another group: then the
    *  caller rebuilds. */
   private applyGrouped(c: Change): boolean {
-    this.bySlot.length = 0;
     const rep = this.rep!;
     const drawnFor = (n: GNode) => { const k = groupKeyOf(n, this.grouping); return k !== null && this.collapsed.has(k) ? 'group:' + k : n.id; };
     for (const n of c.addedNodes) { const d = drawnFor(n); if (d !== n.id && !this.vnodes.has(d)) return false; }
@@ -586,7 +596,7 @@ export class GraphView {
       const d = rep.get(n.id)!;
       const v = this.vnodes.get(d);
       if (!v) continue;
-      if (d === n.id) { v.node = n; v.type = n.type; v.kind = n.kind; v.label = nodeLabel(n); v.rate = nodeRate(n); this.touchedNodes.add(v); } else groupsTouched.add(v);
+      if (d === n.id) { v.node = n; v.type = n.type; v.kind = n.kind; v.label = nodeLabel(n); v.rate = nodeRate(n); this.touch(v); } else groupsTouched.add(v);
     }
     for (const g of groupsTouched) {
       const gd = g.group!;
@@ -599,7 +609,7 @@ export class GraphView {
         if (r >= 0) rate = Math.max(0, rate) + r;
       }
       g.rate = rate; g.label = groupLabel(gd);
-      this.touchedNodes.add(g);
+      this.touch(g);
     }
     for (const e of c.addedEdges) {
       const a = rep.get(e.from), b = rep.get(e.to);
@@ -783,7 +793,7 @@ export class GraphView {
     // a full raster takes every edge; otherwise only those added or re-weighted since the last
     const todo = full ? this.vedges.values() : this.unrastered;
     for (const e of todo) {
-      if (!full && (e.rz || this.vedges.get(e.id) !== e)) continue;
+      if (!full && (e.rz || e.pair === null)) continue; // (removeEdge leaves pair null)
       const s = e.s, t = e.t;
       let cx = NaN, cy = NaN;
       if (e.curv !== 0) { const c = ctrl(e); cx = c[0] * sx + ox; cy = c[1] * sx + oy; }

@@ -9,9 +9,6 @@ export interface Change {
   updatedEdges: GEdge[];
   removedEdges: GEdge[];
   full: boolean;
-  /** From a `diffs` event: the slot of each added and updated edge (same order), so a view can
-   *  find what it drew for the edge by index, not by id. */
-  edgeSlots?: { added: number[]; updated: number[] };
 }
 
 /** The `diffs` event's slots on the client side (src/serve/diff_wire.rs, docs/contract.md):
@@ -106,7 +103,6 @@ export class Model {
     const c: Change = {
       addedNodes: [], updatedNodes: [], removedNodes: [],
       addedEdges: [], updatedEdges: [], removedEdges: [], full: false,
-      edgeSlots: { added: [], updated: [] },
     };
     for (const s of d.removedEdges) {
       const e = es.release(s)!;
@@ -133,16 +129,16 @@ export class Model {
     const ends = d.addedEdgeEnds;
     d.addedEdges.forEach((e, i) => {
       const f = ns.at[ends[2 * i]], t = ns.at[ends[2 * i + 1]];
-      const slot = es.take(e);
+      es.take(e);
       if (!f || !t) return; // never draw a dangling edge (the slot is the stream's all the same)
       // the ends' own strings: later lookups by them find a hashed, identical key
       e.from = f.id; e.to = t.id;
       const size = this.edges.size;
-      const old = this.adjMap ? this.edges.get(e.id) : undefined;
       this.edges.set(e.id, e);
-      if (this.edges.size > size) { c.addedEdges.push(e); c.edgeSlots!.added.push(slot); this.link(e); return; }
-      c.updatedEdges.push(e); c.edgeSlots!.updated.push(slot);
-      if (old) { this.unlink(old); this.link(e); }
+      if (this.edges.size > size) { c.addedEdges.push(e); this.link(e); return; }
+      // an id the stream had not removed (it never sends one): the adjacency is built again
+      c.updatedEdges.push(e);
+      this.adjMap = null;
     });
     // updated edges: the counters change in place (no object per edge, no lookup by id)
     const none = <T>(x: T | null) => (x === null ? undefined : x);
@@ -154,7 +150,7 @@ export class Model {
       e.txBytes = none(u.txBytes[i]); e.rxBytes = none(u.rxBytes[i]);
       e.txRate = none(u.txRate[i]); e.rxRate = none(u.rxRate[i]);
       e.rttMs = none(u.rttMs[i]); e.retransmits = none(u.retransmits[i]);
-      c.updatedEdges.push(e); c.edgeSlots!.updated.push(u.slot[i]);
+      c.updatedEdges.push(e);
     }
     this.seq = d.seq;
     this.timestamp = d.timestamp;

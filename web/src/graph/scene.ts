@@ -26,6 +26,10 @@ export interface RNode {
   nbr?: Map<RNode, REdge[]>;
   /** bytes/s both ways (a group: summed over its members), -1 when unknown */
   rate?: number;
+  /** the change that last queued this node's radius (GraphView: a mark, not a set lookup) */
+  tm?: number;
+  /** taken out of the view (a node that comes back is a new object) */
+  gone?: boolean;
 }
 
 export interface REdge {
@@ -44,6 +48,8 @@ export interface REdge {
   rw: number; rp: number;
   /** width the last frame drew it with, CSS px (0: not drawn); read by tests through the hook */
   wpx?: number;
+  /** in GraphView's set of retransmitting edges */
+  rt?: boolean;
 }
 
 /** Below 1 KB/s an edge is a hairline and a node has no traffic ring. */
