@@ -387,18 +387,12 @@ mod tests {
         // `edge` names them all, so adding one breaks the build of this test
     }
 
-    /// The slots the encoder keeps are those a client that applies the
-    /// diffs in order would compute: checked over a long random churn.
-    #[test]
-    fn slots_stay_in_step_over_many_diffs() {
-        let mut prev = doc(1, &["n0", "n1", "n2", "n3"], &[("n0", "n1"), ("n2", "n3")]);
-        let mut enc = SlotEncoder::new(&prev);
-        // the client's side: slot -> id
-        let mut nodes: Vec<Option<String>> =
-            prev.nodes.iter().map(|n| Some(n.id.clone())).collect();
-        let mut edges: Vec<Option<String>> =
-            prev.edges.iter().map(|e| Some(e.id.clone())).collect();
-        let (mut nfree, mut efree) = (Vec::<u32>::new(), Vec::<u32>::new());
+    /// A deterministic churn: a graph and the diffs of `steps` samples
+    /// after it (nodes come and go with their edges, edges are added and
+    /// their counters change, a node's label changes, the hidden count too).
+    fn churn(steps: u64) -> (GraphDoc, Vec<GraphDiff>) {
+        let first = doc(1, &["n0", "n1", "n2", "n3"], &[("n0", "n1"), ("n2", "n3")]);
+        let mut prev = first.clone();
         let mut x: u64 = 7;
         let mut rnd = |m: usize| {
             x ^= x << 13;
@@ -406,29 +400,69 @@ mod tests {
             x ^= x << 17;
             (x % m as u64) as usize
         };
-        for seq in 2..200u64 {
+        let mut diffs = vec![];
+        for seq in 2..steps + 2 {
             let mut next = prev.clone();
             next.seq = seq;
+            next.timestamp = format!("t{seq}");
             let k = rnd(next.nodes.len().max(1));
             if next.nodes.len() > 3 && rnd(3) == 0 {
                 let gone = next.nodes.remove(k).id;
                 next.edges.retain(|e| e.from != gone && e.to != gone);
             }
             next.nodes.push(node(&format!("n{}", seq + 10)));
-            let (a, b) = (rnd(next.nodes.len()), rnd(next.nodes.len()));
-            let e = edge(&next.nodes[a].id.clone(), &next.nodes[b].id.clone(), 1);
-            if a != b && !next.edges.iter().any(|x| x.id == e.id) {
-                next.edges.push(e);
+            if rnd(4) == 0 {
+                next.nodes[0].label = format!("renamed {seq}");
             }
-            if let Some(e) = next.edges.first_mut() {
+            for _ in 0..2 {
+                let (a, b) = (rnd(next.nodes.len()), rnd(next.nodes.len()));
+                let mut e = edge(&next.nodes[a].id.clone(), &next.nodes[b].id.clone(), 1);
+                if rnd(2) == 0 {
+                    e.sockets.push(EdgeSocket {
+                        client: format!("127.0.0.1:{}", 40000 + seq),
+                        server: "127.0.0.1:80".into(),
+                        state: "ESTABLISHED".into(),
+                    });
+                }
+                if a != b && !next.edges.iter().any(|x| x.id == e.id) {
+                    next.edges.push(e);
+                }
+            }
+            let n = next.edges.len();
+            if n > 0 {
+                let e = &mut next.edges[rnd(n)];
                 e.count += 1;
+                e.rtt_ms = Some(seq as f64 / 4.0);
+                e.tx_rate = None;
+                e.states.insert("CLOSE_WAIT".into(), 1);
             }
-            let d = enc.encode(&crate::graph::diff::diff(&prev, &next)).unwrap();
-            let take =
-                |v: &mut Vec<Option<String>>, free: &mut Vec<u32>, id: String| match free.pop() {
-                    Some(s) => v[s as usize] = Some(id),
-                    None => v.push(Some(id)),
-                };
+            next.p2p_hidden_edges = (seq % 5 == 0).then_some(seq as u32);
+            diffs.push(crate::graph::diff::diff(&prev, &next));
+            prev = next;
+        }
+        (first, diffs)
+    }
+
+    /// The slots the encoder keeps are those a client that applies the
+    /// diffs in order would compute: checked over a long random churn.
+    #[test]
+    fn slots_stay_in_step_over_many_diffs() {
+        let (first, diffs) = churn(200);
+        let mut enc = SlotEncoder::new(&first);
+        let mut doc = first.clone();
+        // the client's side: slot -> id
+        let mut nodes: Vec<Option<String>> =
+            first.nodes.iter().map(|n| Some(n.id.clone())).collect();
+        let mut edges: Vec<Option<String>> =
+            first.edges.iter().map(|e| Some(e.id.clone())).collect();
+        let (mut nfree, mut efree) = (Vec::<u32>::new(), Vec::<u32>::new());
+        let take = |v: &mut Vec<Option<String>>, free: &mut Vec<u32>, id: String| match free.pop() {
+            Some(s) => v[s as usize] = Some(id),
+            None => v.push(Some(id)),
+        };
+        for plain in &diffs {
+            let d = enc.encode(plain).unwrap();
+            crate::graph::diff::apply(&mut doc, plain);
             for s in &d.removed_nodes {
                 nodes[*s as usize] = None;
                 nfree.push(*s);
@@ -441,20 +475,17 @@ mod tests {
                 take(&mut nodes, &mut nfree, n.id.clone());
             }
             for (i, e) in d.added_edges.iter().enumerate() {
-                assert_eq!(
-                    nodes[d.added_edge_ends[2 * i] as usize].as_deref(),
-                    Some(e.from.as_str())
-                );
-                assert_eq!(
-                    nodes[d.added_edge_ends[2 * i + 1] as usize].as_deref(),
-                    Some(e.to.as_str())
-                );
+                let (f, t) = (d.added_edge_ends[2 * i], d.added_edge_ends[2 * i + 1]);
+                assert_eq!(nodes[f as usize].as_deref(), Some(e.from.as_str()));
+                assert_eq!(nodes[t as usize].as_deref(), Some(e.to.as_str()));
                 take(&mut edges, &mut efree, e.id.clone());
             }
             for (i, s) in d.updated_edges.slot.iter().enumerate() {
                 let id = edges[*s as usize].clone().unwrap();
-                let e = next.edges.iter().find(|e| e.id == id).unwrap();
+                let e = doc.edges.iter().find(|e| e.id == id).unwrap();
                 assert_eq!(d.updated_edges.count[i], e.count);
+                assert_eq!(d.updated_edges.rtt_ms[i], e.rtt_ms);
+                assert_eq!(d.updated_edges.states[i], e.states);
             }
             for (id, s) in &enc.nodes.slot_of {
                 assert_eq!(nodes[*s as usize].as_deref(), Some(id.as_str()));
@@ -462,7 +493,34 @@ mod tests {
             for (id, s) in &enc.edges.slot_of {
                 assert_eq!(edges[*s as usize].as_deref(), Some(id.as_str()));
             }
-            prev = next;
+            assert_eq!(enc.nodes.slot_of.len(), doc.nodes.len());
+            assert_eq!(enc.edges.slot_of.len(), doc.edges.len());
         }
+    }
+
+    /// web/test/fixtures/diff-wire.json holds a churn, its plain diffs and
+    /// what this encoder makes of them: the web unit tests check that the
+    /// fake server's encoder (web/test/diff-wire.mjs) gives the same and that
+    /// the UI's model decodes it to the same graph as the plain diffs.
+    /// `PROCNET_UPDATE_WIRE=1 cargo test --lib diff_wire` rewrites it.
+    #[test]
+    fn the_fixture_the_web_tests_share_is_what_this_encoder_gives() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("web/test/fixtures/diff-wire.json");
+        let (first, diffs) = churn(60);
+        let mut enc = SlotEncoder::new(&first);
+        let encoded: Vec<SlotDiff> = diffs.iter().map(|d| enc.encode(d).unwrap()).collect();
+        let want = serde_json::json!({ "graph": first, "diffs": diffs, "encoded": encoded });
+        if std::env::var_os("PROCNET_UPDATE_WIRE").is_some() {
+            std::fs::write(&path, serde_json::to_string(&want).unwrap() + "\n").unwrap();
+            return;
+        }
+        let have: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert!(
+            have == want,
+            "{} is not what the encoder gives: PROCNET_UPDATE_WIRE=1 cargo test --lib diff_wire",
+            path.display()
+        );
     }
 }
