@@ -30,6 +30,8 @@ export interface RNode {
   tm?: number;
   /** taken out of the view (a node that comes back is a new object) */
   gone?: boolean;
+  /** the node layer's colour word (graph/draw.ts), for the colour type it was made for */
+  cw?: number; cwType?: string;
 }
 
 export interface REdge {
