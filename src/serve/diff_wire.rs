@@ -385,6 +385,8 @@ mod tests {
         }
         // and no optional field of Edge is missed: the struct literal in
         // `edge` names them all, so adding one breaks the build of this test
+        // (the web model's `edgeRecord`, web/src/model.ts, lists them too: its
+        // unit test checks them against the fixture below)
     }
 
     /// A deterministic churn: a graph and the diffs of `steps` samples
@@ -434,6 +436,8 @@ mod tests {
                 e.count += 1;
                 e.rtt_ms = Some(seq as f64 / 4.0);
                 e.tx_rate = None;
+                e.rx_rate = Some(seq as f64);
+                e.rx_bytes = Some(seq * 100);
                 e.states.insert("CLOSE_WAIT".into(), 1);
             }
             next.p2p_hidden_edges = (seq % 5 == 0).then_some(seq as u32);

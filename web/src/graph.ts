@@ -4,7 +4,7 @@
 // scene (view data), camera, input, hit-testing, search, grouping, placement, tooltips and
 // the pure drawing of a frame (graph/draw.ts, `drawEdges` for the edges).
 import type { Change, Model } from './model.ts';
-import type { GEdge, GNode } from './types.ts';
+import type { EdgeColumns, GEdge, GNode } from './types.ts';
 import { sprites, GLYPH_TYPES, TYPE_COLORS } from './glyphs.ts';
 import { DensityLayer } from './density.ts';
 import { bindInput } from './graph/input.ts';
@@ -25,16 +25,6 @@ import { hasRetransmits } from './health.ts';
 export { nodeLabel };
 export type { GroupMode, RNode, REdge };
 
-/** On a raw edge drawn as itself: its drawn edge. A `diffs` event (model.ts) updates raw edges
- *  in place, so an update finds what to redraw without a lookup by id. */
-const DRAWN = Symbol('drawn');
-type Drawn = GEdge & { [DRAWN]?: REdge };
-/** The drawn edge of a raw edge drawn as itself, if it is still drawn. */
-function drawnOf(e: GEdge): REdge | undefined {
-  const v = (e as Drawn)[DRAWN];
-  return v && v.pair !== null && v.edges[0] === e && v.id === e.id ? v : undefined; // (removeEdge leaves pair null)
-}
-
 export interface PerfRecord { seq: number; parseMs: number; applyMs: number; drawMs: number; totalMs: number; frameMs?: number }
 
 export class GraphView {
@@ -47,6 +37,9 @@ export class GraphView {
   vnodes = new Map<string, RNode>();
   vedges = new Map<string, REdge>();
   private touchedPairs = new Set<REdge[]>();
+  /** the drawn edge of each edge slot of the event stream (model.ts), ungrouped view only; a
+   *  hint checked on use (a slot is reused once its edge is gone) */
+  private bySlot: (REdge | undefined)[] = [];
   /** the first document into an empty view: per-edge bookkeeping is left to one pass at the end */
   private bulk = false;
   // What an update touched, so its work follows the change, not the graph:
@@ -238,7 +231,12 @@ export class GraphView {
       return;
     }
     this.bulk = c.full && this.vnodes.size === 0 && this.vedges.size === 0;
-    for (const e of c.removedEdges) this.removeEdge(e.id, drawnOf(e));
+    const rs = c.removedEdgeSlots, bySlot = this.bySlot;
+    if (!rs && !c.updatedCols) bySlot.length = 0; // not from the event stream's slots
+    c.removedEdges.forEach((e, i) => {
+      const h = rs ? bySlot[rs[i]] : undefined;
+      this.removeEdge(e.id, h && h.edges[0] === e && h.pair !== null ? h : undefined); // (removeEdge leaves pair null)
+    });
     for (const n of c.removedNodes) this.removeNode(n.id);
     for (const n of c.addedNodes) this.addNode(n.id, n);
     for (const n of c.updatedNodes) {
@@ -247,9 +245,11 @@ export class GraphView {
       else this.addNode(n.id, n);
     }
     for (const e of c.addedEdges) this.addEdge(e.id, e.from, e.to, e.proto, [e]);
-    for (const e of c.updatedEdges) {
-      // a `diffs` event updates the raw edge in place: what was drawn for it is on it
-      const v = drawnOf(e) ?? this.vedges.get(e.id);
+    const uc = c.updatedCols, upd = c.updatedEdges;
+    for (let i = 0; i < upd.length; i++) {
+      const e = upd[i];
+      if (uc && i >= uc.start) { this.updateInPlace(e, uc.cols, i - uc.start); continue; }
+      const v = this.vedges.get(e.id);
       if (v && v.s.id === e.from && v.t.id === e.to) {
         v.edges = [e]; v.count = e.count; v.rate = edgeRate(e);
         if (v.rz && (densityWeight(v.rate) !== v.rw || e.proto !== v.proto)) this.reraster(v);
@@ -260,6 +260,39 @@ export class GraphView {
     }
     if (c.full) this.allTouched = true;
     this.afterChange(c.full || c.addedNodes.length > 0);
+  }
+
+  /** An edge a `diffs` event updated in place (same ends, protocol and port), from column `j`:
+   *  found by slot, its new counters read from the columns (no lookup by id, and no read of the
+   *  raw edge, whose shape differs from edge to edge). */
+  private updateInPlace(e: GEdge, cols: EdgeColumns, j: number) {
+    const slot = cols.slot[j];
+    let v = this.bySlot[slot];
+    if (!v || v.edges[0] !== e || v.pair === null) { // (removeEdge leaves pair null)
+      v = this.vedges.get(e.id);
+      if (!v) return;
+      this.bySlot[slot] = v;
+    }
+    const tx = cols.txRate[j], rx = cols.rxRate[j];
+    v.count = cols.count[j];
+    v.rate = tx === null && rx === null ? -1 : (tx ?? 0) + (rx ?? 0);
+    if (v.rz && densityWeight(v.rate) !== v.rw) this.reraster(v);
+    const r = (cols.retransmits[j] ?? 0) > 0;
+    if (r !== !!v.rt) { v.rt = r; if (r) this.retrans.add(v); else this.retrans.delete(v); }
+  }
+
+  /** The event stream's slots were set (model.startSlots): index what is drawn for each, in
+   *  idle time, so updates find it by slot. */
+  indexSlots() {
+    if (this.grouping !== 'none' && (this.collapsed.size > 0 || this.rep !== null)) return;
+    const at = this.model.slotEdges;
+    this.bySlot.length = 0;
+    for (let s = 0; s < at.length; s++) {
+      const e = at[s];
+      if (!e) continue;
+      const v = this.vedges.get(e.id);
+      if (v && v.edges[0] === e) this.bySlot[s] = v;
+    }
   }
 
   /** The density layer takes the edge out now and draws it again with the next frame. */
@@ -321,7 +354,6 @@ export class GraphView {
     const { count, rate } = sumEdges(edges);
     const v: REdge = { id, s, t, proto, count, rate, edges, pair: null, curv: 0, hidden: false, match: false, rz: null, rw: 0, rp: 0 };
     this.vedges.set(id, v);
-    if (edges.length === 1 && edges[0].id === id) (edges[0] as Drawn)[DRAWN] = v;
     s.deg++; t.deg++;
     if (!this.bulk) {
       this.touch(s); this.touch(t);
@@ -486,6 +518,7 @@ export class GraphView {
    *  members' centroid, an expanded group's members come back where they were (or around the
    *  group), and a user action refines only the newcomers. */
   private rebuildGrouped(relayout = true) {
+    this.bySlot.length = 0;
     const { rep, groups, edges: wantE } = groupView(this.model.nodes.values(), this.model.edges.values(), this.grouping, this.collapsed);
     // where each member of a group that is going away was drawn (around its group)
     const home = new Map<string, { x: number; y: number; r: number; i: number; n: number }>();
@@ -558,6 +591,7 @@ export class GraphView {
    *  when the change needs a group that is not drawn or moves a node to another group: then the
    *  caller rebuilds. */
   private applyGrouped(c: Change): boolean {
+    this.bySlot.length = 0;
     const rep = this.rep!;
     const drawnFor = (n: GNode) => { const k = groupKeyOf(n, this.grouping); return k !== null && this.collapsed.has(k) ? 'group:' + k : n.id; };
     for (const n of c.addedNodes) { const d = drawnFor(n); if (d !== n.id && !this.vnodes.has(d)) return false; }

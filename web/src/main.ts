@@ -166,6 +166,7 @@ function connect() {
     const doc = JSON.parse((ev as MessageEvent).data) as GraphDoc;
     applyFull(doc, t0, performance.now() - t0);
     model.startSlots(doc);
+    setTimeout(() => graph.indexSlots(), 60); // after the first frame
     setLive('live', 'ok');
   });
   es.addEventListener('diff', (ev) => {

@@ -9,7 +9,27 @@ export interface Change {
   updatedEdges: GEdge[];
   removedEdges: GEdge[];
   full: boolean;
+  /** From a `diffs` event: the edges it updated in place, by column (a view reads the new
+   *  counters and slots from here, with no lookup by id). */
+  updatedCols?: UpdatedColumns;
+  /** From a `diffs` event: the slot of each removed edge (-1: it went with its node) */
+  removedEdgeSlots?: number[];
 }
+
+/** The edge as the model keeps it: every field present, in one order, so that all edges share
+ *  one shape and the code that reads them (or updates them in place, `applySlotDiff`) stays on
+ *  V8's fast path; edges parsed from JSON come in as many shapes as there are optional fields.
+ *  Lists every field of `GEdge` (test/unit/diff-wire.test.mjs checks it against the server's). */
+export function edgeRecord(e: GEdge): GEdge {
+  return {
+    id: e.id, from: e.from, to: e.to, proto: e.proto, serverPort: e.serverPort, count: e.count,
+    states: e.states, sockets: e.sockets, txBytes: e.txBytes, rxBytes: e.rxBytes,
+    txRate: e.txRate, rxRate: e.rxRate, rttMs: e.rttMs, retransmits: e.retransmits,
+  };
+}
+
+/** The columns of a `diffs` event's updated edges, for `Change.updatedEdges` from `start` on. */
+export interface UpdatedColumns { start: number; cols: SlotDiff['updatedEdges'] }
 
 /** The `diffs` event's slots on the client side (src/serve/diff_wire.rs, docs/contract.md):
  *  what each slot holds and the free list, for nodes and for edges. */
@@ -77,9 +97,13 @@ export class Model {
   applyDiff(d: GraphDiff): boolean {
     if (d.base !== this.seq) return false;
     this.slotsLive = false;
+    d = { ...d, addedEdges: d.addedEdges.map(edgeRecord), updatedEdges: d.updatedEdges.map(edgeRecord) };
     this.commit(d, false);
     return true;
   }
+
+  /** What each edge slot of the event stream holds (empty while the slots are lost). */
+  get slotEdges(): readonly (GEdge | undefined)[] { return this.slotsLive ? this.edgeSlots.at : []; }
 
   /** The event stream's `graph` event was just loaded (`loadDoc`): its order gives the slots. */
   startSlots(doc: GraphDoc) {
@@ -104,10 +128,11 @@ export class Model {
       addedNodes: [], updatedNodes: [], removedNodes: [],
       addedEdges: [], updatedEdges: [], removedEdges: [], full: false,
     };
+    const rs: number[] = c.removedEdgeSlots = [];
     for (const s of d.removedEdges) {
       const e = es.release(s)!;
       if (!this.edges.delete(e.id)) continue; // dropped as dangling before
-      this.unlink(e); c.removedEdges.push(e);
+      this.unlink(e); c.removedEdges.push(e); rs.push(s);
     }
     for (const s of d.removedNodes) {
       const n = ns.release(s)!;
@@ -127,8 +152,9 @@ export class Model {
       this.nodes.set(n.id, n);
     });
     const ends = d.addedEdgeEnds;
-    d.addedEdges.forEach((e, i) => {
+    d.addedEdges.forEach((raw, i) => {
       const f = ns.at[ends[2 * i]], t = ns.at[ends[2 * i + 1]];
+      const e = edgeRecord(raw);
       es.take(e);
       if (!f || !t) return; // never draw a dangling edge (the slot is the stream's all the same)
       // the ends' own strings: later lookups by them find a hashed, identical key
@@ -142,6 +168,7 @@ export class Model {
     });
     // updated edges: the counters change in place (no object per edge, no lookup by id)
     const none = <T>(x: T | null) => (x === null ? undefined : x);
+    c.updatedCols = { start: c.updatedEdges.length, cols: u };
     for (let i = 0; i < u.slot.length; i++) {
       const e = es.at[u.slot[i]]!;
       e.count = u.count[i];
@@ -163,7 +190,7 @@ export class Model {
     const s = this.adj.get(id);
     if (s) for (const eid of [...s]) {
       const e = this.edges.get(eid);
-      if (e) { this.edges.delete(eid); this.unlink(e); c.removedEdges.push(e); }
+      if (e) { this.edges.delete(eid); this.unlink(e); c.removedEdges.push(e); c.removedEdgeSlots?.push(-1); }
     }
     this.adj.delete(id);
   }
@@ -171,6 +198,9 @@ export class Model {
   /** Replace the whole graph, expressed as a diff against what we have so positions survive. */
   loadDoc(doc: GraphDoc) {
     this.slotsLive = false;
+    // (in the document itself: `startSlots` gives its edges their slots)
+    const de = doc.edges;
+    for (let i = 0; i < de.length; i++) de[i] = edgeRecord(de[i]);
     if (this.nodes.size === 0 && this.edges.size === 0) {
       this.commit({ seq: doc.seq, base: this.seq, timestamp: doc.timestamp, addedNodes: doc.nodes, updatedNodes: [], removedNodes: [], addedEdges: doc.edges, updatedEdges: [], removedEdges: [] }, true);
       return;

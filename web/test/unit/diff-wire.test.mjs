@@ -81,3 +81,13 @@ test('which event streams ask for slots', () => {
   assert.equal(wantsSlots('/api/events'), false);
   assert.equal(wantsSlots('/api/events?diff=json'), false);
 });
+
+test('the model keeps every field an edge has on the wire', async () => {
+  const { edgeRecord } = await import(new URL('../../../target/web-unit/model.js', import.meta.url));
+  const keys = new Set();
+  for (const e of fixture.graph.edges) Object.keys(e).forEach((k) => keys.add(k));
+  for (const d of fixture.diffs) for (const e of [...d.addedEdges, ...d.updatedEdges]) Object.keys(e).forEach((k) => keys.add(k));
+  for (const k of ['rxBytes', 'rxRate', 'rttMs', 'retransmits', 'txBytes', 'txRate']) assert.ok(keys.has(k), `the fixture has an edge with ${k}`);
+  const rec = edgeRecord(Object.fromEntries([...keys].map((k) => [k, `v-${k}`])));
+  for (const k of keys) assert.equal(rec[k], `v-${k}`, `edgeRecord keeps ${k}`);
+});
