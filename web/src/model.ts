@@ -12,7 +12,7 @@ export interface Change {
   /** From a `diffs` event: the edges it updated in place, by column (a view reads the new
    *  counters and slots from here, with no lookup by id). */
   updatedCols?: UpdatedColumns;
-  /** From a `diffs` event: the slot of each removed edge (-1: it went with its node) */
+  /** From a `diffs` event: the slot of each removed edge */
   removedEdgeSlots?: number[];
 }
 
@@ -61,10 +61,23 @@ export class Model {
   get adj(): Map<string, Set<string>> {
     if (!this.adjMap) {
       this.adjMap = new Map();
-      for (const e of this.edges.values()) this.link(e);
+      this.queued.length = 0; this.queuedAdd.length = 0;
+      for (const e of this.edges.values()) this.linkNow(this.adjMap, e);
     }
-    return this.adjMap;
+    // the changes since the last read, in order (an update does not pay for them unless
+    // something reads the adjacency: the side panel of a selected node)
+    const adj = this.adjMap, q = this.queued, add = this.queuedAdd;
+    for (let i = 0; i < q.length; i++) {
+      const e = q[i];
+      if (add[i]) this.linkNow(adj, e);
+      else { adj.get(e.from)?.delete(e.id); adj.get(e.to)?.delete(e.id); }
+    }
+    q.length = 0; add.length = 0;
+    return adj;
   }
+  /** adjacency changes not applied yet: the edge, and whether it was linked or unlinked */
+  private queued: GEdge[] = [];
+  private queuedAdd: boolean[] = [];
   seq = -1;
   timestamp = '';
   private nodeSlots = new Slots<GNode>();
@@ -76,9 +89,7 @@ export class Model {
 
   onChange(fn: (c: Change) => void) { this.listeners.push(fn); }
 
-  private link(e: GEdge) {
-    const adj = this.adjMap;
-    if (!adj) return;
+  private linkNow(adj: Map<string, Set<string>>, e: GEdge) {
     let s = adj.get(e.from);
     if (!s) adj.set(e.from, (s = new Set()));
     s.add(e.id);
@@ -86,11 +97,13 @@ export class Model {
     if (!t) adj.set(e.to, (t = new Set()));
     t.add(e.id);
   }
-  private unlink(e: GEdge) {
-    const adj = this.adjMap;
-    if (!adj) return;
-    adj.get(e.from)?.delete(e.id);
-    adj.get(e.to)?.delete(e.id);
+  private link(e: GEdge) { this.queue(e, true); }
+  private unlink(e: GEdge) { this.queue(e, false); }
+  private queue(e: GEdge, add: boolean) {
+    if (!this.adjMap) return; // built from the edges when first read
+    // never read for long (no panel open): building it again is cheaper than the queue
+    if (this.queued.length > 2 * this.edges.size + 1000) { this.adjMap = null; this.queued.length = 0; this.queuedAdd.length = 0; return; }
+    this.queued.push(e); this.queuedAdd.push(add);
   }
 
   /** Apply a server diff. Returns false when it does not apply (base mismatch). */
@@ -138,7 +151,8 @@ export class Model {
       const n = ns.release(s)!;
       if (!this.nodes.delete(n.id)) continue;
       c.removedNodes.push(n);
-      this.dropDangling(n.id, c);
+      // (no edge is left dangling: the stream's diffs list every edge that goes, and the
+      // adjacency is not read here, so the update does not pay for it)
     }
     for (const n of d.addedNodes) {
       ns.take(n);
@@ -190,7 +204,7 @@ export class Model {
     const s = this.adj.get(id);
     if (s) for (const eid of [...s]) {
       const e = this.edges.get(eid);
-      if (e) { this.edges.delete(eid); this.unlink(e); c.removedEdges.push(e); c.removedEdgeSlots?.push(-1); }
+      if (e) { this.edges.delete(eid); this.unlink(e); c.removedEdges.push(e); }
     }
     this.adj.delete(id);
   }
