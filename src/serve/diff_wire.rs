@@ -109,8 +109,26 @@ pub struct EdgeColumns {
     pub rtt_ms: Vec<Option<f64>>,
     #[ts(as = "Vec<Option<f64>>")]
     pub retransmits: Vec<Option<u64>>,
+    /// The entries (indexes into the columns above) whose `states` or
+    /// `sockets` differ from what this stream last sent for the edge; the
+    /// others keep theirs. Most updates change counters only: their socket
+    /// samples are not sent again.
+    pub cold: Vec<u32>,
+    /// `states` and `sockets` of the `cold` entries (same order).
     pub states: Vec<BTreeMap<String, u32>>,
     pub sockets: Vec<Vec<EdgeSocket>>,
+}
+
+/// What identifies an edge's `states` and `sockets`, to send them only when
+/// they change.
+fn cold_hash(e: &Edge) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    e.states.hash(&mut h);
+    for s in &e.sockets {
+        (&s.client, &s.server, &s.state).hash(&mut h);
+    }
+    h.finish()
 }
 
 /// The `diffs` SSE event: a [`GraphDiff`] with slots for what the client
@@ -153,6 +171,8 @@ pub struct SlotEncoder {
     seq: u64,
     nodes: SlotTable,
     edges: SlotTable,
+    /// per edge slot: `cold_hash` of what the client has
+    cold: Vec<u64>,
 }
 
 impl SlotEncoder {
@@ -162,6 +182,7 @@ impl SlotEncoder {
             seq: doc.seq,
             nodes: SlotTable::from_ids(doc.nodes.iter().map(|n| n.id.as_str())),
             edges: SlotTable::from_ids(doc.edges.iter().map(|e| e.id.as_str())),
+            cold: doc.edges.iter().map(cold_hash).collect(),
         }
     }
 
@@ -237,9 +258,15 @@ impl SlotEncoder {
         for e in &d.added_edges {
             out.added_edge_ends.push(node_slot(&self.nodes, &e.from)?);
             out.added_edge_ends.push(node_slot(&self.nodes, &e.to)?);
-            self.edges
+            let s = self
+                .edges
                 .add(&e.id)
-                .ok_or_else(|| WireError::DuplicateEdge(e.id.clone()))?;
+                .ok_or_else(|| WireError::DuplicateEdge(e.id.clone()))?
+                as usize;
+            if self.cold.len() <= s {
+                self.cold.resize(s + 1, 0);
+            }
+            self.cold[s] = cold_hash(e);
         }
         out.added_edges = d.added_edges.clone();
         let c = &mut out.updated_edges;
@@ -256,8 +283,16 @@ impl SlotEncoder {
             c.rx_rate.push(e.rx_rate);
             c.rtt_ms.push(e.rtt_ms);
             c.retransmits.push(e.retransmits);
-            c.states.push(e.states.clone());
-            c.sockets.push(e.sockets.clone());
+            let (h, s) = (cold_hash(e), s as usize);
+            if self.cold.len() <= s {
+                self.cold.resize(s + 1, !h); // (never: every slot given has its hash)
+            }
+            if self.cold[s] != h {
+                self.cold[s] = h;
+                c.cold.push(c.slot.len() as u32 - 1);
+                c.states.push(e.states.clone());
+                c.sockets.push(e.sockets.clone());
+            }
         }
         self.seq = d.seq;
         Ok(out)
@@ -327,10 +362,18 @@ mod tests {
         assert_eq!(d.updated_edges.tx_bytes, vec![Some(10)]);
         assert_eq!(d.updated_edges.rx_bytes, vec![None]);
         assert_eq!(d.updated_edges.retransmits, vec![Some(2)]);
+        assert_eq!(d.updated_edges.cold, vec![0]);
         assert_eq!(
             d.updated_edges.states,
             vec![BTreeMap::from([("ESTABLISHED".to_owned(), 7)])]
         );
+        // the next change of the counters alone sends no states again
+        let mut c = b.clone();
+        c.seq = 3;
+        c.edges[0].count = 8;
+        let d = enc.encode(&crate::graph::diff::diff(&b, &c)).unwrap();
+        assert_eq!(d.updated_edges.count, vec![8]);
+        assert!(d.updated_edges.cold.is_empty() && d.updated_edges.states.is_empty());
     }
 
     #[test]
@@ -489,7 +532,10 @@ mod tests {
                 let e = doc.edges.iter().find(|e| e.id == id).unwrap();
                 assert_eq!(d.updated_edges.count[i], e.count);
                 assert_eq!(d.updated_edges.rtt_ms[i], e.rtt_ms);
-                assert_eq!(d.updated_edges.states[i], e.states);
+                if let Some(k) = d.updated_edges.cold.iter().position(|c| *c as usize == i) {
+                    assert_eq!(d.updated_edges.states[k], e.states);
+                    assert_eq!(d.updated_edges.sockets[k], e.sockets);
+                }
             }
             for (id, s) in &enc.nodes.slot_of {
                 assert_eq!(nodes[*s as usize].as_deref(), Some(id.as_str()));

@@ -102,7 +102,7 @@ export class Model {
   private queue(e: GEdge, add: boolean) {
     if (!this.adjMap) return; // built from the edges when first read
     // never read for long (no panel open): building it again is cheaper than the queue
-    if (this.queued.length > 2 * this.edges.size + 1000) { this.adjMap = null; this.queued.length = 0; this.queuedAdd.length = 0; return; }
+    if (this.queued.length > this.edges.size / 2 + 1000) { this.adjMap = null; this.queued.length = 0; this.queuedAdd.length = 0; return; }
     this.queued.push(e); this.queuedAdd.push(add);
   }
 
@@ -137,6 +137,7 @@ export class Model {
     for (const s of d.updatedNodeSlots) if (ns.at[s] === undefined) return fail();
     const u = d.updatedEdges;
     for (const s of u.slot) if (es.at[s] === undefined) return fail();
+    for (const k of u.cold) if (!(k < u.slot.length)) return fail();
     const c: Change = {
       addedNodes: [], updatedNodes: [], removedNodes: [],
       addedEdges: [], updatedEdges: [], removedEdges: [], full: false,
@@ -186,12 +187,16 @@ export class Model {
     for (let i = 0; i < u.slot.length; i++) {
       const e = es.at[u.slot[i]]!;
       e.count = u.count[i];
-      e.states = u.states[i];
-      e.sockets = u.sockets[i];
       e.txBytes = none(u.txBytes[i]); e.rxBytes = none(u.rxBytes[i]);
       e.txRate = none(u.txRate[i]); e.rxRate = none(u.rxRate[i]);
       e.rttMs = none(u.rttMs[i]); e.retransmits = none(u.retransmits[i]);
       c.updatedEdges.push(e);
+    }
+    // states and sockets only of the edges whose own changed (the others keep theirs)
+    for (let k = 0; k < u.cold.length; k++) {
+      const e = es.at[u.slot[u.cold[k]]]!;
+      e.states = u.states[k];
+      e.sockets = u.sockets[k];
     }
     this.seq = d.seq;
     this.timestamp = d.timestamp;

@@ -201,7 +201,18 @@ p2pHiddenEdges?: number, };
  * names them); everything else that may change is here, `null` where the
  * JSON edge leaves the field out.
  */
-export type EdgeColumns = { slot: Array<number>, count: Array<number>, txBytes: Array<number | null>, rxBytes: Array<number | null>, txRate: Array<number | null>, rxRate: Array<number | null>, rttMs: Array<number | null>, retransmits: Array<number | null>, states: Array<{ [key in string]?: number }>, sockets: Array<Array<EdgeSocket>>, };
+export type EdgeColumns = { slot: Array<number>, count: Array<number>, txBytes: Array<number | null>, rxBytes: Array<number | null>, txRate: Array<number | null>, rxRate: Array<number | null>, rttMs: Array<number | null>, retransmits: Array<number | null>, 
+/**
+ * The entries (indexes into the columns above) whose `states` or
+ * `sockets` differ from what this stream last sent for the edge; the
+ * others keep theirs. Most updates change counters only: their socket
+ * samples are not sent again.
+ */
+cold: Array<number>, 
+/**
+ * `states` and `sockets` of the `cold` entries (same order).
+ */
+states: Array<{ [key in string]?: number }>, sockets: Array<Array<EdgeSocket>>, };
 
 /**
  * The `diffs` SSE event: a [`GraphDiff`] with slots for what the client

@@ -31,12 +31,17 @@ class SlotTable {
   }
 }
 
+/** What identifies an edge's states and sockets (the server hashes the same fields). */
+const coldKey = (e) => JSON.stringify([Object.entries(e.states ?? {}).sort(), (e.sockets ?? []).map((x) => [x.client, x.server, x.state])]);
+
 export class SlotEncoder {
   /** @param doc the `graph` event the stream starts with (a GraphDoc) */
   constructor(doc) {
     this.seq = doc.seq;
     this.nodes = new SlotTable(doc.nodes.map((n) => n.id));
     this.edges = new SlotTable(doc.edges.map((e) => e.id));
+    /** per edge slot: the states and sockets the client has (as JSON) */
+    this.cold = doc.edges.map(coldKey);
   }
 
   /** A GraphDiff in slots (a SlotDiff); throws when it does not follow this stream. */
@@ -54,15 +59,22 @@ export class SlotEncoder {
     out.addedEdgeEnds = [];
     for (const e of d.addedEdges) {
       out.addedEdgeEnds.push(this.nodes.get(e.from), this.nodes.get(e.to));
-      this.edges.add(e.id);
+      this.cold[this.edges.add(e.id)] = coldKey(e);
     }
-    const c = { slot: [], count: [], txBytes: [], rxBytes: [], txRate: [], rxRate: [], rttMs: [], retransmits: [], states: [], sockets: [] };
+    const c = { slot: [], count: [], txBytes: [], rxBytes: [], txRate: [], rxRate: [], rttMs: [], retransmits: [], cold: [], states: [], sockets: [] };
     for (const e of d.updatedEdges) {
-      c.slot.push(this.edges.get(e.id));
+      const s = this.edges.get(e.id);
+      c.slot.push(s);
       c.count.push(e.count);
       for (const k of ['txBytes', 'rxBytes', 'txRate', 'rxRate', 'rttMs', 'retransmits']) c[k].push(e[k] ?? null);
-      c.states.push(e.states ?? {});
-      c.sockets.push(e.sockets ?? []);
+      // states and sockets only when they differ from what the client has
+      const key = coldKey(e);
+      if (this.cold[s] !== key) {
+        this.cold[s] = key;
+        c.cold.push(c.slot.length - 1);
+        c.states.push(e.states ?? {});
+        c.sockets.push(e.sockets ?? []);
+      }
     }
     out.updatedEdges = c;
     this.seq = d.seq;

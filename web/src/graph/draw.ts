@@ -254,7 +254,9 @@ function drawNodes(f: Frame, b: Buckets) {
     L.draw(ctx, Math.round(f.w * f.dpr), Math.round(f.h * f.dpr), order, f.cam, f.dpr, 1.5,
       (n) => (searching && !n.match ? ((wordOf(n) & 0x00ffffff) | (64 << 24)) >>> 0 : wordOf(n)));
     ctx.setTransform(f.dpr * k, 0, 0, f.dpr * k, f.dpr * tx, f.dpr * ty);
-    for (const n of f.nodes.values()) if (!n.hidden && (n.match || n.id === sel)) ring.push(n);
+    // (a pass over the nodes only when some could be ringed)
+    if (searching) { for (const n of f.nodes.values()) if (!n.hidden && (n.match || n.id === sel)) ring.push(n); }
+    else if (sel !== null) { const n = f.nodes.get(sel); if (n && !n.hidden) ring.push(n); }
   } else if (tiny) {
     const byColor = new Map<string, RNode[]>();
     for (const n of f.nodes.values()) {
