@@ -151,7 +151,10 @@ let es: EventSource | null = null;
 let gotGraph = false;
 /** the server sends `diffs` (slots, src/serve/diff_wire.rs); an older one ignores the ask */
 let slotStream = false;
+/** how the diffs came, and how often the stream started again for lost slots (test hook) */
+const diffEvents = { diff: 0, diffs: 0, reconnects: 0 };
 function reconnect() {
+  diffEvents.reconnects++;
   es?.close();
   connect();
 }
@@ -175,6 +178,7 @@ function connect() {
     const d = JSON.parse((ev as MessageEvent).data) as GraphDiff;
     const t1 = performance.now();
     if (!model.applyDiff(d)) { resync(); return; }
+    diffEvents.diff++;
     shown(d, t0, t1);
   });
   es.addEventListener('diffs', (ev) => {
@@ -185,6 +189,7 @@ function connect() {
     const d = JSON.parse((ev as MessageEvent).data) as SlotDiff;
     const t1 = performance.now();
     if (!model.applySlotDiff(d)) { reconnect(); return; }
+    diffEvents.diffs++;
     shown(d, t0, t1);
   });
   /** Draw the frame that shows an applied diff, and time it. */
@@ -241,6 +246,7 @@ const hook = {
   viewNodeIds: () => [...graph.vnodes.keys()],
   viewEdgeIds: () => [...graph.vedges.keys()],
   get lastSeq() { return model.seq; },
+  get diffEvents() { return { ...diffEvents }; },
   get view() { return view; },
   get paused() { return paused; },
   get atMs() { return timebar.atMs; },
