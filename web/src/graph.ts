@@ -330,6 +330,8 @@ export class GraphView {
       type: g ? 'group' : n!.type, kind: g ? 'group' : n!.kind,
       label: g ? groupLabel(g) : nodeLabel(n!),
       node: n, group: g, deg: 0, match: false, hidden: false, ix: 0, rate: n ? nodeRate(n) : -1,
+      // (every field from the start: one shape for all nodes, for the loops that read them)
+      tm: 0, gone: false, cw: 0, cwType: '',
     };
     this.vnodes.set(id, v);
     if (!this.bulk) {
@@ -352,7 +354,7 @@ export class GraphView {
     const s = this.vnodes.get(from), t = this.vnodes.get(to);
     if (!s || !t) return undefined;
     const { count, rate } = sumEdges(edges);
-    const v: REdge = { id, s, t, proto, count, rate, edges, pair: null, curv: 0, hidden: false, match: false, rz: null, rw: 0, rp: 0 };
+    const v: REdge = { id, s, t, proto, count, rate, edges, pair: null, curv: 0, hidden: false, match: false, rz: null, rw: 0, rp: 0, rt: false };
     this.vedges.set(id, v);
     s.deg++; t.deg++;
     if (!this.bulk) {
