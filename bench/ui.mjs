@@ -2,7 +2,8 @@
 // UI performance bench, in headless Debian Chromium (software rendering), at two sizes by default:
 // 2,000 nodes / 10,000 edges (a busy host) and 10,000 nodes / 50,000 edges (a fleet map), 5 % churn
 // per update. Serves the built UI (web/dist) and fake /api/graph + /api/events from a loopback-only
-// Node server, and reports median time to first frame, median time to apply one update including
+// Node server (a page that asks /api/events?diff=slots gets `diffs` events, encoded as the real
+// server does: web/test/diff-wire.mjs), and reports median time to first frame, median time to apply one update including
 // painting it (a 1-pixel read-back forces the raster work into the measurement) and the page's
 // memory after the updates (JS heap, and the proportional set size of the renderer and GPU
 // processes). Measures sigma.js + graphology (+ ForceAtlas2 worker) the same way in the same run.
@@ -93,7 +94,7 @@ function makeData(nodes, edges) {
   const d0 = diffs[0];
   console.log(`graph ${initial.nodes.length} nodes / ${initial.edges.length} edges (${(initialJson.length / 1e6).toFixed(1)} MB JSON); ` +
     `per update ≈ ${d0.addedNodes.length}+${d0.removedNodes.length} nodes, ${d0.addedEdges.length}+${d0.removedEdges.length} edges added+removed, ${d0.updatedEdges.length} edges updated`);
-  return { nodes: initial.nodes.length, edges: initial.edges.length, initialJson, diffs, d0 };
+  return { nodes: initial.nodes.length, edges: initial.edges.length, initial, initialJson, diffs, d0 };
 }
 
 /** Proportional set size (kB) of this bench's Chromium renderer and GPU processes: the page's
@@ -137,8 +138,10 @@ if (withSigma) {
 }
 
 async function measure(label, dist, query, browser, data) {
-  const { initialJson, diffs } = data;
-  const srv = await startFakeServer({ dist, graphJson: () => initialJson, connections: { listeners: [], connections: [] } });
+  const { initial, initialJson, diffs } = data;
+  // graphDoc: a page that asks /api/events?diff=slots gets `diffs` events, as from the real
+  // server (test/diff-wire.mjs is its encoder, checked against the server's by a unit test)
+  const srv = await startFakeServer({ dist, graphJson: () => initialJson, graphDoc: () => initial, connections: { listeners: [], connections: [] } });
   let p0First = null, memory = null;
   const first = [], firstNav = [], upd = [], updFrame = [], updApply = [], updDraw = [], updParse = [];
   try {
@@ -240,7 +243,7 @@ const lines = [
   `Measured by \`node bench/ui.mjs\` (after \`cd web && npm ci && npm run build\`) on ${new Date().toISOString().slice(0, 10)}: headless Debian Chromium ${version}, ` +
   `\`--headless --no-sandbox --disable-gpu\` (software raster${withSigma ? '; `--enable-unsafe-swiftshader` so sigma gets software WebGL' : ''}), 1280×720, ` +
   `machine: 2 cores, shared (1-min load average ${loadBefore.toFixed(2)} at start, ${os.loadavg()[0].toFixed(2)} at end). ${RUNS} page load(s) per renderer and size; ` +
-  `${UPDATES} updates of 5 % churn each, fed as SSE \`graph\` + \`diff\` events from a loopback Node server:`,
+  `${UPDATES} updates of 5 % churn each, fed as SSE \`graph\` + \`diff\` events from a loopback Node server (\`diffs\`, the compact diff, to a page that asks \`?diff=slots\`, as ours does):`,
   '',
   ...sizes.map(({ data: { nodes, edges, initialJson, d0 } }) => `- ${fmtN(nodes)} nodes / ${fmtN(edges)} edges (${(initialJson.length / 1e6).toFixed(1)} MB JSON): per update ≈${d0.removedNodes.length} nodes removed + ${d0.addedNodes.length} added, ≈${d0.addedEdges.length} edges removed + added, ≈${d0.updatedEdges.length} edges updated.`),
   '',

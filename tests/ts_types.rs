@@ -8,6 +8,7 @@ use procnet::graph::model::{
     NodeKind, Role,
 };
 use procnet::graph::query::ConnectionsPage;
+use procnet::serve::diff_wire::{EdgeColumns, SlotDiff};
 use procnet::serve::recent_rates::RatesDoc;
 use procnet::snapshot::{Proto, UnknownReason};
 use std::path::Path;
@@ -36,6 +37,8 @@ fn generate() -> String {
         export::<Edge>(),
         export::<GraphDoc>(),
         export::<GraphDiff>(),
+        export::<EdgeColumns>(),
+        export::<SlotDiff>(),
         export::<Role>(),
         export::<Listener>(),
         export::<Connection>(),

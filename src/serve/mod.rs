@@ -17,6 +17,7 @@
 //! connection.
 
 pub mod assets;
+pub mod diff_wire;
 pub mod history_routes;
 pub mod icons;
 pub mod listen;

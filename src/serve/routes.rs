@@ -2,6 +2,7 @@
 
 use crate::graph::query::PageQuery;
 use crate::serve::assets::{self, NO_STORE};
+use crate::serve::diff_wire;
 use crate::serve::history_routes;
 use crate::serve::icons;
 use crate::serve::pages::PageRows;
@@ -416,17 +417,24 @@ async fn icon_index(State(state): State<AppState>) -> Response {
 /// `/api/events`: the whole graph on connect, then one diff per sample
 /// that changed something. A client that falls behind by more than the
 /// backlog is dropped; its EventSource reconnects and gets a full graph.
+///
+/// `?diff=slots`: diffs come as `diffs` events instead (src/serve/diff_wire.rs).
 async fn events(
     State(state): State<AppState>,
+    RawQuery(query): RawQuery,
     _headers: HeaderMap,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let shared = state.shared.clone();
     // Subscribe before reading the graph so no diff falls in between.
     let updates = shared.events.subscribe();
-    let (graph_json, seq, status) = {
+    let (graph_json, seq, status, graph) = {
         let p = shared.read();
-        (p.graph_json.clone(), p.graph.seq, status_json(&p.health))
+        let g = p.graph.clone();
+        (p.graph_json.clone(), p.graph.seq, status_json(&p.health), g)
     };
+    let mut slots =
+        diff_wire::wants_slots(query.as_deref()).then(|| diff_wire::SlotEncoder::new(&graph));
+    drop(graph);
     let initial = stream::iter([
         Event::default()
             .event("graph")
@@ -438,10 +446,16 @@ async fn events(
         .filter_map(move |m| {
             std::future::ready(match m {
                 Ok(m) if m.event == "diff" && m.seq <= seq => None,
-                Ok(m) => Some(Event::default().event(m.event).data(m.data.as_str())),
+                // None ends the stream: the client reconnects for a new graph
+                Ok(m) if m.event == "diff" && slots.is_some() => {
+                    Some(slots.as_mut().and_then(|s| s.event(&m.data)))
+                }
+                Ok(m) => Some(Some(Event::default().event(m.event).data(m.data.as_str()))),
                 Err(_) => None,
             })
-        });
+        })
+        .take_while(|e| std::future::ready(e.is_some()))
+        .filter_map(std::future::ready);
     let mut shutdown = shared.shutdown.subscribe();
     // A restarted sampler counts seq from 1 again: end the stream so the
     // client re-syncs from a full graph rather than miss every diff.

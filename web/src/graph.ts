@@ -4,7 +4,7 @@
 // scene (view data), camera, input, hit-testing, search, grouping, placement, tooltips and
 // the pure drawing of a frame (graph/draw.ts, `drawEdges` for the edges).
 import type { Change, Model } from './model.ts';
-import type { GEdge, GNode } from './types.ts';
+import type { EdgeColumns, GEdge, GNode } from './types.ts';
 import { sprites, GLYPH_TYPES, TYPE_COLORS } from './glyphs.ts';
 import { DensityLayer } from './density.ts';
 import { bindInput } from './graph/input.ts';
@@ -37,11 +37,16 @@ export class GraphView {
   vnodes = new Map<string, RNode>();
   vedges = new Map<string, REdge>();
   private touchedPairs = new Set<REdge[]>();
+  /** the drawn edge of each edge slot of the event stream (model.ts), ungrouped view only; a
+   *  hint checked on use (a slot is reused once its edge is gone) */
+  private bySlot: (REdge | undefined)[] = [];
   /** the first document into an empty view: per-edge bookkeeping is left to one pass at the end */
   private bulk = false;
   // What an update touched, so its work follows the change, not the graph:
   /** nodes whose radius may have changed (degree, rate, members) */
-  private touchedNodes = new Set<RNode>();
+  private touchedNodes: RNode[] = [];
+  /** marks the nodes in touchedNodes (RNode.tm), so each is queued once without a set */
+  private touchMark = 1;
   /** every node's radius is due (a rebuild or a whole document) */
   private allTouched = false;
   /** nodes added without a position, and the edges added next to an unplaced node */
@@ -226,16 +231,24 @@ export class GraphView {
       return;
     }
     this.bulk = c.full && this.vnodes.size === 0 && this.vedges.size === 0;
-    for (const e of c.removedEdges) this.removeEdge(e.id);
+    const rs = c.removedEdgeSlots, bySlot = this.bySlot;
+    if (!rs && !c.updatedCols) bySlot.length = 0; // not from the event stream's slots
+    c.removedEdges.forEach((e, i) => {
+      const h = rs ? bySlot[rs[i]] : undefined;
+      this.removeEdge(e.id, h && h.edges[0] === e && h.pair !== null ? h : undefined); // (removeEdge leaves pair null)
+    });
     for (const n of c.removedNodes) this.removeNode(n.id);
     for (const n of c.addedNodes) this.addNode(n.id, n);
     for (const n of c.updatedNodes) {
       const v = this.vnodes.get(n.id);
-      if (v) { v.node = n; v.type = n.type; v.kind = n.kind; v.label = nodeLabel(n); v.rate = nodeRate(n); this.touchedNodes.add(v); }
+      if (v) { v.node = n; v.type = n.type; v.kind = n.kind; v.label = nodeLabel(n); v.rate = nodeRate(n); this.touch(v); }
       else this.addNode(n.id, n);
     }
     for (const e of c.addedEdges) this.addEdge(e.id, e.from, e.to, e.proto, [e]);
-    for (const e of c.updatedEdges) {
+    const uc = c.updatedCols, upd = c.updatedEdges;
+    for (let i = 0; i < upd.length; i++) {
+      const e = upd[i];
+      if (uc && i >= uc.start) { this.updateInPlace(e, uc.cols, i - uc.start); continue; }
       const v = this.vedges.get(e.id);
       if (v && v.s.id === e.from && v.t.id === e.to) {
         v.edges = [e]; v.count = e.count; v.rate = edgeRate(e);
@@ -247,6 +260,39 @@ export class GraphView {
     }
     if (c.full) this.allTouched = true;
     this.afterChange(c.full || c.addedNodes.length > 0);
+  }
+
+  /** An edge a `diffs` event updated in place (same ends, protocol and port), from column `j`:
+   *  found by slot, its new counters read from the columns (no lookup by id, and no read of the
+   *  raw edge, whose shape differs from edge to edge). */
+  private updateInPlace(e: GEdge, cols: EdgeColumns, j: number) {
+    const slot = cols.slot[j];
+    let v = this.bySlot[slot];
+    if (!v || v.edges[0] !== e || v.pair === null) { // (removeEdge leaves pair null)
+      v = this.vedges.get(e.id);
+      if (!v) return;
+      this.bySlot[slot] = v;
+    }
+    const tx = cols.txRate[j], rx = cols.rxRate[j];
+    v.count = cols.count[j];
+    v.rate = tx === null && rx === null ? -1 : (tx ?? 0) + (rx ?? 0);
+    if (v.rz && densityWeight(v.rate) !== v.rw) this.reraster(v);
+    const r = (cols.retransmits[j] ?? 0) > 0;
+    if (r !== !!v.rt) { v.rt = r; if (r) this.retrans.add(v); else this.retrans.delete(v); }
+  }
+
+  /** The event stream's slots were set (model.startSlots): index what is drawn for each, in
+   *  idle time, so updates find it by slot. */
+  indexSlots() {
+    if (this.grouping !== 'none' && (this.collapsed.size > 0 || this.rep !== null)) return;
+    const at = this.model.slotEdges;
+    this.bySlot.length = 0;
+    for (let s = 0; s < at.length; s++) {
+      const e = at[s];
+      if (!e) continue;
+      const v = this.vedges.get(e.id);
+      if (v && v.edges[0] === e) this.bySlot[s] = v;
+    }
   }
 
   /** The density layer takes the edge out now and draws it again with the next frame. */
@@ -264,7 +310,17 @@ export class GraphView {
 
   /** Keep the set of retransmitting edges right after `v.edges` changed. */
   private syncRetrans(v: REdge) {
-    if (hasRetransmits(v.edges)) this.retrans.add(v); else this.retrans.delete(v);
+    const r = hasRetransmits(v.edges);
+    if (r === !!v.rt) return;
+    v.rt = r;
+    if (r) this.retrans.add(v); else this.retrans.delete(v);
+  }
+
+  /** Queue a node's radius for the end of this change. */
+  private touch(n: RNode) {
+    if (n.tm === this.touchMark) return;
+    n.tm = this.touchMark;
+    this.touchedNodes.push(n);
   }
 
   private addNode(id: string, n?: GNode, g?: GroupData): RNode {
@@ -274,10 +330,12 @@ export class GraphView {
       type: g ? 'group' : n!.type, kind: g ? 'group' : n!.kind,
       label: g ? groupLabel(g) : nodeLabel(n!),
       node: n, group: g, deg: 0, match: false, hidden: false, ix: 0, rate: n ? nodeRate(n) : -1,
+      // (every field from the start: one shape for all nodes, for the loops that read them)
+      tm: 0, gone: false, cw: 0, cwType: '',
     };
     this.vnodes.set(id, v);
     if (!this.bulk) {
-      this.touchedNodes.add(v);
+      this.touch(v);
       if (!v.placed) this.newNodes.push(v);
     }
     return v;
@@ -288,21 +346,22 @@ export class GraphView {
     if (!v) return;
     if (v.placed) this.posMemo.set(id, { x: v.x, y: v.y });
     this.vnodes.delete(id);
+    v.gone = true;
     if (this.selected === id) this.select(null);
   }
 
-  private addEdge(id: string, from: string, to: string, proto: string, edges: GEdge[]) {
+  private addEdge(id: string, from: string, to: string, proto: string, edges: GEdge[]): REdge | undefined {
     const s = this.vnodes.get(from), t = this.vnodes.get(to);
-    if (!s || !t) return;
+    if (!s || !t) return undefined;
     const { count, rate } = sumEdges(edges);
-    const v: REdge = { id, s, t, proto, count, rate, edges, pair: null, curv: 0, hidden: false, match: false, rz: null, rw: 0, rp: 0 };
+    const v: REdge = { id, s, t, proto, count, rate, edges, pair: null, curv: 0, hidden: false, match: false, rz: null, rw: 0, rp: 0, rt: false };
     this.vedges.set(id, v);
     s.deg++; t.deg++;
     if (!this.bulk) {
-      this.touchedNodes.add(s); this.touchedNodes.add(t);
+      this.touch(s); this.touch(t);
       if (!s.placed || !t.placed) this.newEdges.push(v);
     }
-    if (hasRetransmits(edges)) this.retrans.add(v);
+    this.syncRetrans(v);
     this.queueRaster(v);
     const lo = s.id < t.id ? s : t, hi = lo === s ? t : s;
     const nbr = lo.nbr ?? (lo.nbr = new Map());
@@ -311,16 +370,18 @@ export class GraphView {
     p.push(v);
     v.pair = p;
     if (!this.bulk) this.touchedPairs.add(p);
+    return v;
   }
 
-  private removeEdge(id: string) {
-    const v = this.vedges.get(id);
+  /** `known`: the edge drawn for `id`, when the caller has it (saves a lookup) */
+  private removeEdge(id: string, known?: REdge) {
+    const v = known ?? this.vedges.get(id);
     if (!v) return;
     this.vedges.delete(id);
     if (v.rz) this.density.remove(v);
     v.s.deg--; v.t.deg--;
-    this.touchedNodes.add(v.s); this.touchedNodes.add(v.t);
-    this.retrans.delete(v);
+    this.touch(v.s); this.touch(v.t);
+    if (v.rt) { this.retrans.delete(v); v.rt = false; }
     const p = v.pair;
     if (p) {
       const i = p.indexOf(v);
@@ -349,12 +410,13 @@ export class GraphView {
     }
     this.touchedPairs.clear();
     if (this.allTouched) for (const n of this.vnodes.values()) n.r = nodeRadius(n);
-    else for (const n of this.touchedNodes) if (this.vnodes.get(n.id) === n) n.r = nodeRadius(n);
+    else for (const n of this.touchedNodes) if (!n.gone) n.r = nodeRadius(n);
     this.allTouched = false;
-    this.touchedNodes.clear();
+    this.touchedNodes.length = 0;
+    this.touchMark++;
     // only the newcomers and the edges next to them: what is placed stays where it is
-    const pending = this.newNodes.filter((n) => !n.placed && this.vnodes.get(n.id) === n);
-    const near = bulk ? this.vedges.values() : this.newEdges.filter((e) => this.vedges.get(e.id) === e);
+    const pending = this.newNodes.filter((n) => !n.placed && !n.gone);
+    const near = bulk ? this.vedges.values() : this.newEdges.filter((e) => e.pair !== null); // (removeEdge leaves pair null)
     this.newNodes = []; this.newEdges = [];
     if (newNodes && pending.length && !placeNew(pending, near, this.vnodes.values())) this.initialLayout();
     if (this.query) this.applySearch();
@@ -458,6 +520,7 @@ export class GraphView {
    *  members' centroid, an expanded group's members come back where they were (or around the
    *  group), and a user action refines only the newcomers. */
   private rebuildGrouped(relayout = true) {
+    this.bySlot.length = 0;
     const { rep, groups, edges: wantE } = groupView(this.model.nodes.values(), this.model.edges.values(), this.grouping, this.collapsed);
     // where each member of a group that is going away was drawn (around its group)
     const home = new Map<string, { x: number; y: number; r: number; i: number; n: number }>();
@@ -530,6 +593,7 @@ export class GraphView {
    *  when the change needs a group that is not drawn or moves a node to another group: then the
    *  caller rebuilds. */
   private applyGrouped(c: Change): boolean {
+    this.bySlot.length = 0;
     const rep = this.rep!;
     const drawnFor = (n: GNode) => { const k = groupKeyOf(n, this.grouping); return k !== null && this.collapsed.has(k) ? 'group:' + k : n.id; };
     for (const n of c.addedNodes) { const d = drawnFor(n); if (d !== n.id && !this.vnodes.has(d)) return false; }
@@ -568,7 +632,7 @@ export class GraphView {
       const d = rep.get(n.id)!;
       const v = this.vnodes.get(d);
       if (!v) continue;
-      if (d === n.id) { v.node = n; v.type = n.type; v.kind = n.kind; v.label = nodeLabel(n); v.rate = nodeRate(n); this.touchedNodes.add(v); } else groupsTouched.add(v);
+      if (d === n.id) { v.node = n; v.type = n.type; v.kind = n.kind; v.label = nodeLabel(n); v.rate = nodeRate(n); this.touch(v); } else groupsTouched.add(v);
     }
     for (const g of groupsTouched) {
       const gd = g.group!;
@@ -581,7 +645,7 @@ export class GraphView {
         if (r >= 0) rate = Math.max(0, rate) + r;
       }
       g.rate = rate; g.label = groupLabel(gd);
-      this.touchedNodes.add(g);
+      this.touch(g);
     }
     for (const e of c.addedEdges) {
       const a = rep.get(e.from), b = rep.get(e.to);
@@ -765,7 +829,7 @@ export class GraphView {
     // a full raster takes every edge; otherwise only those added or re-weighted since the last
     const todo = full ? this.vedges.values() : this.unrastered;
     for (const e of todo) {
-      if (!full && (e.rz || this.vedges.get(e.id) !== e)) continue;
+      if (!full && (e.rz || e.pair === null)) continue; // (removeEdge leaves pair null)
       const s = e.s, t = e.t;
       let cx = NaN, cy = NaN;
       if (e.curv !== 0) { const c = ctrl(e); cx = c[0] * sx + ox; cy = c[1] * sx + oy; }

@@ -7,7 +7,7 @@ import { renderPanel } from './panel';
 import { TimeBar } from './timebar';
 import { CompareOverlay } from './compare-overlay';
 import { ClosedTable } from './closed';
-import type { ConnectionsDoc, GraphDiff, GraphDoc, StatusEvent } from './types';
+import type { ConnectionsDoc, GraphDiff, GraphDoc, SlotDiff, StatusEvent } from './types';
 
 type ViewName = 'graph' | 'table' | 'diagram' | 'closed';
 const VIEWS: ViewName[] = ['graph', 'table', 'diagram', 'closed'];
@@ -133,6 +133,8 @@ function applyFull(doc: GraphDoc, t0: number, parseMs: number) {
 
 let resyncing = false;
 async function resync() {
+  // a stream that sends `diffs` re-syncs by starting again: its `graph` event resets the slots
+  if (slotStream && !paused) { reconnect(); return; }
   if (resyncing) return;
   resyncing = true;
   try {
@@ -147,8 +149,17 @@ async function resync() {
 
 let es: EventSource | null = null;
 let gotGraph = false;
+/** the server sends `diffs` (slots, src/serve/diff_wire.rs); an older one ignores the ask */
+let slotStream = false;
+/** how the diffs came, and how often the stream started again for lost slots (test hook) */
+const diffEvents = { diff: 0, diffs: 0, reconnects: 0 };
+function reconnect() {
+  diffEvents.reconnects++;
+  es?.close();
+  connect();
+}
 function connect() {
-  es = new EventSource('/api/events', { withCredentials: true });
+  es = new EventSource('/api/events?diff=slots', { withCredentials: true });
   es.addEventListener('open', () => setLive(paused ? 'paused' : 'live', paused ? 'paused' : 'ok'));
   es.addEventListener('error', () => { if (!paused) setLive('reconnecting…', 'bad'); });
   es.addEventListener('graph', (ev) => {
@@ -157,6 +168,8 @@ function connect() {
     const t0 = performance.now();
     const doc = JSON.parse((ev as MessageEvent).data) as GraphDoc;
     applyFull(doc, t0, performance.now() - t0);
+    model.startSlots(doc);
+    setTimeout(() => graph.indexSlots(), 60); // after the first frame
     setLive('live', 'ok');
   });
   es.addEventListener('diff', (ev) => {
@@ -165,6 +178,22 @@ function connect() {
     const d = JSON.parse((ev as MessageEvent).data) as GraphDiff;
     const t1 = performance.now();
     if (!model.applyDiff(d)) { resync(); return; }
+    diffEvents.diff++;
+    shown(d, t0, t1);
+  });
+  es.addEventListener('diffs', (ev) => {
+    slotStream = true;
+    // while paused the diffs go by: the slots are lost, and resuming starts the stream again
+    if (paused) return;
+    const t0 = performance.now();
+    const d = JSON.parse((ev as MessageEvent).data) as SlotDiff;
+    const t1 = performance.now();
+    if (!model.applySlotDiff(d)) { reconnect(); return; }
+    diffEvents.diffs++;
+    shown(d, t0, t1);
+  });
+  /** Draw the frame that shows an applied diff, and time it. */
+  function shown(d: { seq: number; p2pHiddenEdges?: number }, t0: number, t1: number) {
     if (d.p2pHiddenEdges !== undefined) setHidden(d.p2pHiddenEdges);
     const t2 = performance.now();
     graph.draw(); // the one frame that shows this update
@@ -173,7 +202,7 @@ function connect() {
     perf.updates.push(rec);
     if (perf.updates.length > 500) perf.updates.shift();
     requestAnimationFrame(() => { rec.frameMs = performance.now() - t0; });
-  });
+  }
   es.addEventListener('status', (ev) => {
     const s = JSON.parse((ev as MessageEvent).data) as StatusEvent;
     const b = document.getElementById('banner')!;
@@ -217,6 +246,7 @@ const hook = {
   viewNodeIds: () => [...graph.vnodes.keys()],
   viewEdgeIds: () => [...graph.vedges.keys()],
   get lastSeq() { return model.seq; },
+  get diffEvents() { return { ...diffEvents }; },
   get view() { return view; },
   get paused() { return paused; },
   get atMs() { return timebar.atMs; },

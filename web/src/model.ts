@@ -1,4 +1,4 @@
-import type { GEdge, GNode, GraphDiff, GraphDoc } from './types';
+import type { GEdge, GNode, GraphDiff, GraphDoc, SlotDiff } from './types';
 
 /** A normalised change set, as applied to the model. */
 export interface Change {
@@ -9,6 +9,47 @@ export interface Change {
   updatedEdges: GEdge[];
   removedEdges: GEdge[];
   full: boolean;
+  /** From a `diffs` event: the edges it updated in place, by column (a view reads the new
+   *  counters and slots from here, with no lookup by id). */
+  updatedCols?: UpdatedColumns;
+  /** From a `diffs` event: the slot of each removed edge */
+  removedEdgeSlots?: number[];
+}
+
+/** The edge as the model keeps it: every field present, in one order, so that all edges share
+ *  one shape and the code that reads them (or updates them in place, `applySlotDiff`) stays on
+ *  V8's fast path; edges parsed from JSON come in as many shapes as there are optional fields.
+ *  Lists every field of `GEdge` (test/unit/diff-wire.test.mjs checks it against the server's). */
+export function edgeRecord(e: GEdge): GEdge {
+  return {
+    id: e.id, from: e.from, to: e.to, proto: e.proto, serverPort: e.serverPort, count: e.count,
+    states: e.states, sockets: e.sockets, txBytes: e.txBytes, rxBytes: e.rxBytes,
+    txRate: e.txRate, rxRate: e.rxRate, rttMs: e.rttMs, retransmits: e.retransmits,
+  };
+}
+
+/** The columns of a `diffs` event's updated edges, for `Change.updatedEdges` from `start` on. */
+export interface UpdatedColumns { start: number; cols: SlotDiff['updatedEdges'] }
+
+/** The `diffs` event's slots on the client side (src/serve/diff_wire.rs, docs/contract.md):
+ *  what each slot holds and the free list, for nodes and for edges. */
+class Slots<T> {
+  at: (T | undefined)[] = [];
+  free: number[] = [];
+  reset(items: T[]) { this.at = items.slice(); this.free = []; }
+  take(x: T): number {
+    const s = this.free.length ? this.free.pop()! : this.at.length;
+    this.at[s] = x;
+    return s;
+  }
+  /** what slot `s` held (now free), undefined when it held nothing */
+  release(s: number): T | undefined {
+    const x = this.at[s];
+    if (x === undefined) return undefined;
+    this.at[s] = undefined;
+    this.free.push(s);
+    return x;
+  }
 }
 
 /** The raw graph as the server describes it, plus an adjacency index. */
@@ -20,19 +61,35 @@ export class Model {
   get adj(): Map<string, Set<string>> {
     if (!this.adjMap) {
       this.adjMap = new Map();
-      for (const e of this.edges.values()) this.link(e);
+      this.queued.length = 0; this.queuedAdd.length = 0;
+      for (const e of this.edges.values()) this.linkNow(this.adjMap, e);
     }
-    return this.adjMap;
+    // the changes since the last read, in order (an update does not pay for them unless
+    // something reads the adjacency: the side panel of a selected node)
+    const adj = this.adjMap, q = this.queued, add = this.queuedAdd;
+    for (let i = 0; i < q.length; i++) {
+      const e = q[i];
+      if (add[i]) this.linkNow(adj, e);
+      else { adj.get(e.from)?.delete(e.id); adj.get(e.to)?.delete(e.id); }
+    }
+    q.length = 0; add.length = 0;
+    return adj;
   }
+  /** adjacency changes not applied yet: the edge, and whether it was linked or unlinked */
+  private queued: GEdge[] = [];
+  private queuedAdd: boolean[] = [];
   seq = -1;
   timestamp = '';
+  private nodeSlots = new Slots<GNode>();
+  private edgeSlots = new Slots<GEdge>();
+  /** the slots follow the event stream: set by `startSlots` from the stream's `graph` event,
+   *  lost with any other document or a plain diff (the caller then reconnects the stream) */
+  private slotsLive = false;
   private listeners: ((c: Change) => void)[] = [];
 
   onChange(fn: (c: Change) => void) { this.listeners.push(fn); }
 
-  private link(e: GEdge) {
-    const adj = this.adjMap;
-    if (!adj) return;
+  private linkNow(adj: Map<string, Set<string>>, e: GEdge) {
     let s = adj.get(e.from);
     if (!s) adj.set(e.from, (s = new Set()));
     s.add(e.id);
@@ -40,22 +97,129 @@ export class Model {
     if (!t) adj.set(e.to, (t = new Set()));
     t.add(e.id);
   }
-  private unlink(e: GEdge) {
-    const adj = this.adjMap;
-    if (!adj) return;
-    adj.get(e.from)?.delete(e.id);
-    adj.get(e.to)?.delete(e.id);
+  private link(e: GEdge) { this.queue(e, true); }
+  private unlink(e: GEdge) { this.queue(e, false); }
+  private queue(e: GEdge, add: boolean) {
+    if (!this.adjMap) return; // built from the edges when first read
+    // never read for long (no panel open): building it again is cheaper than the queue
+    if (this.queued.length > this.edges.size / 2 + 1000) { this.adjMap = null; this.queued.length = 0; this.queuedAdd.length = 0; return; }
+    this.queued.push(e); this.queuedAdd.push(add);
   }
 
   /** Apply a server diff. Returns false when it does not apply (base mismatch). */
   applyDiff(d: GraphDiff): boolean {
     if (d.base !== this.seq) return false;
+    this.slotsLive = false;
+    d = { ...d, addedEdges: d.addedEdges.map(edgeRecord), updatedEdges: d.updatedEdges.map(edgeRecord) };
     this.commit(d, false);
     return true;
   }
 
+  /** What each edge slot of the event stream holds (empty while the slots are lost). */
+  get slotEdges(): readonly (GEdge | undefined)[] { return this.slotsLive ? this.edgeSlots.at : []; }
+
+  /** The event stream's `graph` event was just loaded (`loadDoc`): its order gives the slots. */
+  startSlots(doc: GraphDoc) {
+    this.nodeSlots.reset(doc.nodes);
+    this.edgeSlots.reset(doc.edges);
+    this.slotsLive = true;
+  }
+
+  /** Apply a `diffs` event. Returns false, having changed nothing or only slots, when it does
+   *  not apply (base mismatch, slots lost or not what the stream says): the caller reconnects. */
+  applySlotDiff(d: SlotDiff): boolean {
+    if (!this.slotsLive || d.base !== this.seq) return false;
+    const ns = this.nodeSlots, es = this.edgeSlots;
+    const fail = () => { this.slotsLive = false; return false; };
+    // check before changing anything: every slot named holds something
+    for (const s of d.removedNodes) if (ns.at[s] === undefined) return fail();
+    for (const s of d.removedEdges) if (es.at[s] === undefined) return fail();
+    for (const s of d.updatedNodeSlots) if (ns.at[s] === undefined) return fail();
+    const u = d.updatedEdges;
+    for (const s of u.slot) if (es.at[s] === undefined) return fail();
+    for (const k of u.cold) if (!(k < u.slot.length)) return fail();
+    const c: Change = {
+      addedNodes: [], updatedNodes: [], removedNodes: [],
+      addedEdges: [], updatedEdges: [], removedEdges: [], full: false,
+    };
+    const rs: number[] = c.removedEdgeSlots = [];
+    for (const s of d.removedEdges) {
+      const e = es.release(s)!;
+      if (!this.edges.delete(e.id)) continue; // dropped as dangling before
+      this.unlink(e); c.removedEdges.push(e); rs.push(s);
+    }
+    for (const s of d.removedNodes) {
+      const n = ns.release(s)!;
+      if (!this.nodes.delete(n.id)) continue;
+      c.removedNodes.push(n);
+      // (no edge is left dangling: the stream's diffs list every edge that goes, and the
+      // adjacency is not read here, so the update does not pay for it)
+    }
+    for (const n of d.addedNodes) {
+      ns.take(n);
+      const size = this.nodes.size;
+      this.nodes.set(n.id, n);
+      (this.nodes.size > size ? c.addedNodes : c.updatedNodes).push(n);
+    }
+    d.updatedNodes.forEach((n, i) => {
+      ns.at[d.updatedNodeSlots[i]] = n;
+      if (this.nodes.has(n.id)) c.updatedNodes.push(n); else c.addedNodes.push(n);
+      this.nodes.set(n.id, n);
+    });
+    const ends = d.addedEdgeEnds;
+    d.addedEdges.forEach((raw, i) => {
+      const f = ns.at[ends[2 * i]], t = ns.at[ends[2 * i + 1]];
+      const e = edgeRecord(raw);
+      es.take(e);
+      if (!f || !t) return; // never draw a dangling edge (the slot is the stream's all the same)
+      // the ends' own strings: later lookups by them find a hashed, identical key
+      e.from = f.id; e.to = t.id;
+      const size = this.edges.size;
+      this.edges.set(e.id, e);
+      if (this.edges.size > size) { c.addedEdges.push(e); this.link(e); return; }
+      // an id the stream had not removed (it never sends one): the adjacency is built again
+      c.updatedEdges.push(e);
+      this.adjMap = null;
+    });
+    // updated edges: the counters change in place (no object per edge, no lookup by id)
+    const none = <T>(x: T | null) => (x === null ? undefined : x);
+    c.updatedCols = { start: c.updatedEdges.length, cols: u };
+    for (let i = 0; i < u.slot.length; i++) {
+      const e = es.at[u.slot[i]]!;
+      e.count = u.count[i];
+      e.txBytes = none(u.txBytes[i]); e.rxBytes = none(u.rxBytes[i]);
+      e.txRate = none(u.txRate[i]); e.rxRate = none(u.rxRate[i]);
+      e.rttMs = none(u.rttMs[i]); e.retransmits = none(u.retransmits[i]);
+      c.updatedEdges.push(e);
+    }
+    // states and sockets only of the edges whose own changed (the others keep theirs)
+    for (let k = 0; k < u.cold.length; k++) {
+      const e = es.at[u.slot[u.cold[k]]]!;
+      e.states = u.states[k];
+      e.sockets = u.sockets[k];
+    }
+    this.seq = d.seq;
+    this.timestamp = d.timestamp;
+    for (const fn of this.listeners) fn(c);
+    return true;
+  }
+
+  /** Edges left dangling by a removed node go too. */
+  private dropDangling(id: string, c: Change) {
+    const s = this.adj.get(id);
+    if (s) for (const eid of [...s]) {
+      const e = this.edges.get(eid);
+      if (e) { this.edges.delete(eid); this.unlink(e); c.removedEdges.push(e); }
+    }
+    this.adj.delete(id);
+  }
+
   /** Replace the whole graph, expressed as a diff against what we have so positions survive. */
   loadDoc(doc: GraphDoc) {
+    this.slotsLive = false;
+    // (in the document itself: `startSlots` gives its edges their slots)
+    const de = doc.edges;
+    for (let i = 0; i < de.length; i++) de[i] = edgeRecord(de[i]);
     if (this.nodes.size === 0 && this.edges.size === 0) {
       this.commit({ seq: doc.seq, base: this.seq, timestamp: doc.timestamp, addedNodes: doc.nodes, updatedNodes: [], removedNodes: [], addedEdges: doc.edges, updatedEdges: [], removedEdges: [] }, true);
       return;
@@ -94,13 +258,7 @@ export class Model {
       const n = this.nodes.get(id);
       if (!n) continue;
       this.nodes.delete(id); c.removedNodes.push(n);
-      // Edges left dangling by a removed node go too.
-      const s = this.adj.get(id);
-      if (s) for (const eid of [...s]) {
-        const e = this.edges.get(eid);
-        if (e) { this.edges.delete(eid); this.unlink(e); c.removedEdges.push(e); }
-      }
-      this.adj.delete(id);
+      this.dropDangling(id, c);
     }
     // (one map operation per item, not two: set, then see whether the map grew)
     for (const n of d.addedNodes) {

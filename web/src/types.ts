@@ -196,6 +196,59 @@ export type GraphDiff = { seq: number, base: number, timestamp: string, addedNod
 p2pHiddenEdges?: number, };
 
 /**
+ * The updated edges as columns: entry `i` of every array is the `i`-th
+ * updated edge. An updated edge keeps its ends, protocol and port (its id
+ * names them); everything else that may change is here, `null` where the
+ * JSON edge leaves the field out.
+ */
+export type EdgeColumns = { slot: Array<number>, count: Array<number>, txBytes: Array<number | null>, rxBytes: Array<number | null>, txRate: Array<number | null>, rxRate: Array<number | null>, rttMs: Array<number | null>, retransmits: Array<number | null>, 
+/**
+ * The entries (indexes into the columns above) whose `states` or
+ * `sockets` differ from what this stream last sent for the edge; the
+ * others keep theirs. Most updates change counters only: their socket
+ * samples are not sent again.
+ */
+cold: Array<number>, 
+/**
+ * `states` and `sockets` of the `cold` entries (same order).
+ */
+states: Array<{ [key in string]?: number }>, sockets: Array<Array<EdgeSocket>>, };
+
+/**
+ * The `diffs` SSE event: a [`GraphDiff`] with slots for what the client
+ * has (see the module docs for how slots are given).
+ */
+export type SlotDiff = { seq: number, base: number, timestamp: string, 
+/**
+ * As in [`GraphDiff`]: present only when it changed.
+ */
+p2pHiddenEdges?: number, 
+/**
+ * Slots of the removed nodes (freed first, in this order).
+ */
+removedNodes: Array<number>, 
+/**
+ * Slots of the removed edges (freed after the nodes', in this order).
+ */
+removedEdges: Array<number>, 
+/**
+ * New nodes, whole; each takes a slot, in order.
+ */
+addedNodes: Array<GNode>, 
+/**
+ * Changed nodes, whole, and their slots (same order).
+ */
+updatedNodes: Array<GNode>, updatedNodeSlots: Array<number>, 
+/**
+ * New edges, whole; each takes a slot, in order (after the nodes').
+ */
+addedEdges: Array<GEdge>, 
+/**
+ * The node slots of each added edge's ends: `[from0, to0, from1, …]`.
+ */
+addedEdgeEnds: Array<number>, updatedEdges: EdgeColumns, };
+
+/**
  * Which end of a connection a socket is.
  */
 export type Role = "client" | "server";

@@ -50,6 +50,9 @@ test('live updates: a short-lived process appears and disappears', { skip: !usin
   try {
     await waitForGraph(page, (p) => p.nodeIds().includes('pid:5000') && p.edges().some((e) => e.from === 'pid:5000' && e.to === 'pid:1200'), 3000);
     await waitForGraph(page, (p) => !p.nodeIds().includes('pid:5000') && !p.edges().some((e) => e.from === 'pid:5000'), 3000);
+    // as from the real server: the page asked for slots, the fake server's encoder sent them
+    const events = await page.evaluate(() => window.__procnet.diffEvents);
+    assert.ok(events.diffs >= 1 && events.diff === 0 && events.reconnects === 0, JSON.stringify(events));
     assert.deepEqual(errors, []);
   } finally { await context.close(); }
 });
@@ -104,6 +107,10 @@ test('graph: search, side panel, grouping, pause, rules banner', { skip: !usingF
     assert.equal(await page.evaluate(() => window.__procnet.lastSeq), seq);
     await page.click('[data-testid="pause"]');
     await page.waitForFunction((s) => window.__procnet.lastSeq > s, seq, { timeout: 3000 });
+    // resuming starts the stream again (the slots went by while paused), and diffs apply again
+    const after = await page.evaluate(() => window.__procnet.diffEvents);
+    assert.ok(after.reconnects >= 1, JSON.stringify(after));
+    await page.waitForFunction((n) => window.__procnet.diffEvents.diffs > n, after.diffs, { timeout: 3000 });
     // a rules error is a visible banner
     fake.sendStatus({ rulesError: 'rules.yaml: rule 2: match_name: invalid regex', warnings: [] });
     await page.waitForSelector('[data-testid="rules-error"]:not([hidden])');

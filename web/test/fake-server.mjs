@@ -6,6 +6,7 @@ import http from 'node:http';
 import { readFileSync, existsSync, statSync, readdirSync } from 'node:fs';
 import { join, extname, normalize, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SlotEncoder, wantsSlots } from './diff-wire.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.png': 'image/png', '.svg': 'image/svg+xml', '.json': 'application/json' };
@@ -45,6 +46,9 @@ export async function startFakeServer(opts = {}) {
     if (p === '/api/events') {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
       res.write(`event: status\ndata: ${JSON.stringify(status)}\n\n`);
+      // ?diff=slots: as the real server, this stream's diffs go out as `diffs` events (its
+      // slots made before the graph event goes, as there, so a bench does not time them)
+      if (wantsSlots(req.url)) res.slots = new SlotEncoder(opts.graphDoc?.() ?? (opts.graphJson ? JSON.parse(opts.graphJson()) : graph));
       res.write(`event: graph\ndata: ${opts.graphJson?.() ?? JSON.stringify(graph)}\n\n`);
       clients.add(res);
       req.on('close', () => clients.delete(res));
@@ -70,15 +74,26 @@ export async function startFakeServer(opts = {}) {
   await new Promise((r) => server.listen(opts.port ?? 0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${server.address().port}`;
   const send = (event, data) => { const s = `event: ${event}\ndata: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`; for (const c of clients) c.write(s); };
+  /** A diff to every stream, in the encoding it asked for; a slots stream the diff does not
+   *  follow ends (as on the real server: its client reconnects for a new graph). */
+  const sendDiff = (d) => {
+    let plain = null;
+    for (const c of clients) {
+      if (!c.slots) { c.write(plain ??= `event: diff\ndata: ${JSON.stringify(d)}\n\n`); continue; }
+      let enc;
+      try { enc = c.slots.encode(d); } catch { clients.delete(c); c.end(); continue; }
+      c.write(`event: diffs\ndata: ${JSON.stringify(enc)}\n\n`);
+    }
+  };
   let timer = null;
   if (opts.tick) {
     let on = false;
-    timer = setInterval(() => { on = !on; send('diff', togglingProbe(graph, on)); }, opts.tick);
+    timer = setInterval(() => { on = !on; sendDiff(togglingProbe(graph, on)); }, opts.tick);
   }
   return {
     url, server,
     get clients() { return clients.size; },
-    sendDiff: (d) => send('diff', d),
+    sendDiff,
     sendGraph: (doc) => send('graph', doc),
     sendStatus: (s) => send('status', s),
     setGraph: (g) => { graph = g; },

@@ -33,6 +33,9 @@ test('the graph shows a new connection within 3 s and drops it after it closes',
     sock.destroy();
     const goneAfter = await waitForGraph(page, (p, id) => !p.edgeIds().includes(id), 3000, edgeId);
     console.log(`edge dropped ${goneAfter} ms after the connection closed`);
+    // the changes came as the compact diff (`diffs`, /api/events?diff=slots), applied by slot
+    const events = await page.evaluate(() => window.__procnet.diffEvents);
+    assert.ok(events.diffs >= 2 && events.diff === 0 && events.reconnects === 0, `diffs events applied: ${JSON.stringify(events)}`);
     assert.deepEqual(errors, []);
   } finally { await context.close(); }
 });

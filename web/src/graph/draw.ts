@@ -242,13 +242,21 @@ function drawNodes(f: Frame, b: Buckets) {
   const traffic: RNode[] = [];
   if (tiny && f.nodes.size > NODE_BITMAP_MIN) {
     const L = b.nodeLayer;
-    const colourOf = (n: RNode) => typeColor(n.type === 'group' ? 'group' : n.kind === 'unknown' ? 'unknown' : n.kind === 'external' ? 'external' : n.type);
+    // the node's colour word is kept on it while its colour type stays (no string built and
+    // looked up per node per frame); dimmed: the same word at alpha 64
+    const wordOf = (n: RNode) => {
+      const t = n.type === 'group' ? 'group' : n.kind === 'unknown' ? 'unknown' : n.kind === 'external' ? 'external' : n.type;
+      if (n.cwType !== t || n.cw === undefined) { n.cwType = t; n.cw = L.word(typeColor(t), 255); }
+      return n.cw;
+    };
     // the squares of the matches on top of the dimmed rest: two fills when searching
     const order = searching ? [...f.nodes.values()].sort((a, c) => Number(a.match) - Number(c.match)) : f.nodes.values();
     L.draw(ctx, Math.round(f.w * f.dpr), Math.round(f.h * f.dpr), order, f.cam, f.dpr, 1.5,
-      (n) => L.word(colourOf(n), searching && !n.match ? 64 : 255));
+      (n) => (searching && !n.match ? ((wordOf(n) & 0x00ffffff) | (64 << 24)) >>> 0 : wordOf(n)));
     ctx.setTransform(f.dpr * k, 0, 0, f.dpr * k, f.dpr * tx, f.dpr * ty);
-    for (const n of f.nodes.values()) if (!n.hidden && (n.match || n.id === sel)) ring.push(n);
+    // (a pass over the nodes only when some could be ringed)
+    if (searching) { for (const n of f.nodes.values()) if (!n.hidden && (n.match || n.id === sel)) ring.push(n); }
+    else if (sel !== null) { const n = f.nodes.get(sel); if (n && !n.hidden) ring.push(n); }
   } else if (tiny) {
     const byColor = new Map<string, RNode[]>();
     for (const n of f.nodes.values()) {

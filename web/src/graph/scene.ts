@@ -26,6 +26,12 @@ export interface RNode {
   nbr?: Map<RNode, REdge[]>;
   /** bytes/s both ways (a group: summed over its members), -1 when unknown */
   rate?: number;
+  /** the change that last queued this node's radius (GraphView: a mark, not a set lookup) */
+  tm?: number;
+  /** taken out of the view (a node that comes back is a new object) */
+  gone?: boolean;
+  /** the node layer's colour word (graph/draw.ts), for the colour type it was made for */
+  cw?: number; cwType?: string;
 }
 
 export interface REdge {
@@ -44,6 +50,8 @@ export interface REdge {
   rw: number; rp: number;
   /** width the last frame drew it with, CSS px (0: not drawn); read by tests through the hook */
   wpx?: number;
+  /** in GraphView's set of retransmitting edges */
+  rt?: boolean;
 }
 
 /** Below 1 KB/s an edge is a hairline and a node has no traffic ring. */
