@@ -6,8 +6,10 @@
 //! bytes live in memory and in recording segments
 //! (docs/recording-format.md), so recording costs no second encoding.
 
-use crate::history::frame::{apply, apply_chain, BadDelta, Frame, FrameBody, FrameRef};
-use crate::history::wire::{self, Interner, WireError, VERSION_BINARY};
+use crate::history::frame::{
+    apply, apply_chain, apply_chain_last, BadDelta, Frame, FrameBody, FrameRef, SnapshotDelta,
+};
+use crate::history::wire::{self, Interner, LazyFrames, WireError, VERSION_BINARY};
 use crate::snapshot::Snapshot;
 
 /// zstd level: 3 is zstd's default, about 250 MB/s on one core; higher
@@ -160,7 +162,37 @@ pub fn rebuild_upto(
     frames: &[Frame],
     upto: usize,
 ) -> Result<(Option<Snapshot>, Snapshot), CodecError> {
+    let refs: Vec<&Frame> = frames.iter().collect();
+    rebuild_upto_refs(&refs, upto)
+}
+
+/// [`rebuild_upto`] of frames held by reference (a [`LazyFrames`]).
+pub fn rebuild_upto_refs(
+    frames: &[&Frame],
+    upto: usize,
+) -> Result<(Option<Snapshot>, Snapshot), CodecError> {
     let frames = &frames[..frames.len().min(upto.saturating_add(1))];
+    let (start, base, deltas) = chain_of(frames)?;
+    let (prev, cur) = apply_chain(base, &deltas)?;
+    // A keyframe's sample before is the last of the frames before it.
+    let prev = match (prev, start) {
+        (Some(p), _) => Some(p),
+        (None, 0) => None,
+        (None, s) => Some(rebuild_last_refs(&frames[..s])?),
+    };
+    Ok((prev, cur))
+}
+
+/// The last sample of `frames` alone (one sample built, not two).
+pub fn rebuild_last_refs(frames: &[&Frame]) -> Result<Snapshot, CodecError> {
+    let (_, base, deltas) = chain_of(frames)?;
+    Ok(apply_chain_last(base, &deltas)?)
+}
+
+/// The last keyframe of `frames` (its index) and the deltas after it.
+fn chain_of<'a>(
+    frames: &[&'a Frame],
+) -> Result<(usize, &'a Snapshot, Vec<&'a SnapshotDelta>), CodecError> {
     // The chain starts at the last keyframe (a block has one, first).
     let start = frames
         .iter()
@@ -176,14 +208,20 @@ pub fn rebuild_upto(
             FrameBody::Key(_) => Err(CodecError::NoKeyframe),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let (prev, cur) = apply_chain(base, &deltas)?;
-    // A keyframe's sample before is the last of the frames before it.
-    let prev = match (prev, start) {
-        (Some(p), _) => Some(p),
-        (None, 0) => None,
-        (None, s) => Some(rebuild_upto(frames, s - 1)?.1),
-    };
-    Ok((prev, cur))
+    Ok((start, base, deltas))
+}
+
+/// A compressed block of either version, decompressed, for decoding its
+/// frames one at a time ([`LazyFrames`]; a version-1 block is parsed
+/// whole).
+pub fn lazy_block(block: &[u8]) -> Result<LazyFrames, CodecError> {
+    let raw = zstd::stream::decode_all(block).map_err(CodecError::Zstd)?;
+    match raw.first() {
+        None => Ok(LazyFrames::default()),
+        Some(&VERSION_BINARY) => Ok(LazyFrames::new(raw, 1)?),
+        Some(b'{') => Ok(LazyFrames::decoded(parse_lines_range(&raw, 0, usize::MAX)?)),
+        Some(&v) => Err(CodecError::Version(v)),
+    }
 }
 
 #[cfg(test)]

@@ -687,6 +687,21 @@ pub fn apply_chain(
     Ok((Some(prev), cur))
 }
 
+/// The last sample of a chain of deltas from `base` alone (the sample
+/// before a block's first, for its rates): one sample built, not two.
+pub fn apply_chain_last(base: &Snapshot, deltas: &[&SnapshotDelta]) -> Result<Snapshot, BadDelta> {
+    if deltas.is_empty() {
+        return Ok(base.clone());
+    }
+    let socket_scripts: Vec<&[ListOp<Socket, SocketPatch>]> =
+        deltas.iter().map(|d| d.sockets.as_slice()).collect();
+    let process_scripts: Vec<&[ListOp<Process, NoPatch>]> =
+        deltas.iter().map(|d| d.processes.as_slice()).collect();
+    let sockets = chain_refs(base.sockets.len(), &socket_scripts)?;
+    let processes = chain_refs(base.processes.len(), &process_scripts)?;
+    sample_after(base, deltas, &sockets, &processes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

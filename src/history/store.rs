@@ -12,16 +12,16 @@
 use crate::graph::ports::ServicePorts;
 use crate::graph::ContainerLabels;
 use crate::history::codec::{
-    compress_block, compress_line, decode_frames, decompress_block, decompress_block_range,
-    decompress_lines, encode_frame,
+    compress_block, compress_line, decode_frames, decompress_block_range, decompress_lines,
+    encode_frame, lazy_block, rebuild_last_refs, rebuild_upto_refs, CodecError,
 };
-use crate::history::codec::{rebuild_upto, CodecError};
 use crate::history::flows::{FlowRecord, FlowTracker};
 use crate::history::frame::Frame;
 use crate::history::frame::{
-    apply_chain, delta, FrameBody, FrameBodyRef, FrameRef, RecordedContainers, SampleMeta,
+    apply_chain, apply_chain_last, delta, FrameBody, FrameBodyRef, FrameRef, RecordedContainers,
+    SampleMeta, SnapshotDelta,
 };
-use crate::history::wire::Interner;
+use crate::history::wire::{Interner, LazyFrames};
 use crate::snapshot::Snapshot;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -156,23 +156,17 @@ impl BlockFrames {
             ),
         }
     }
-
-    fn len(&self) -> usize {
-        match self {
-            BlockFrames::Sealed(b) => b.metas.len(),
-            BlockFrames::Open(lines) => lines.len(),
-        }
-    }
 }
 
-/// The decoded frames of the sealed blocks `?at=` read last (at most
-/// [`FRAME_CACHE_BLOCKS`] within [`FRAME_CACHE_BYTES`], the least
-/// recently used go first): stepping through an old minute decompresses
-/// and decodes its block once, not once a step.
+/// The sealed blocks `?at=` read last, decompressed, with the frames
+/// decoded so far ([`LazyFrames`]; at most [`FRAME_CACHE_BLOCKS`] within
+/// [`FRAME_CACHE_BYTES`], the least recently used go first): stepping
+/// through an old minute decompresses its block once and decodes each
+/// frame once, not once a step.
 #[derive(Debug, Default)]
 pub struct FrameCache {
     /// Most recently used last: (block key, frames, estimated bytes).
-    entries: VecDeque<(BlockKey, Arc<Vec<Frame>>, usize)>,
+    entries: VecDeque<(BlockKey, Arc<LazyFrames>, usize)>,
     bytes: usize,
 }
 
@@ -184,9 +178,9 @@ fn block_key(b: &SealedBlock) -> BlockKey {
 }
 
 /// Rough bytes of decoded frames in memory.
-fn frames_cost(frames: &[Frame]) -> usize {
+fn frames_cost<'a>(frames: impl IntoIterator<Item = &'a Frame>) -> usize {
     frames
-        .iter()
+        .into_iter()
         .map(|f| match &f.body {
             FrameBody::Key(s) => snapshot_cost(s),
             FrameBody::Delta(d) => {
@@ -204,8 +198,13 @@ fn frames_cost(frames: &[Frame]) -> usize {
         .sum()
 }
 
+/// Bytes a block in the cache holds now.
+fn lazy_cost(frames: &LazyFrames) -> usize {
+    frames.raw_bytes() + frames_cost(frames.decoded_frames())
+}
+
 impl FrameCache {
-    fn get(&mut self, key: BlockKey) -> Option<Arc<Vec<Frame>>> {
+    fn get(&mut self, key: BlockKey) -> Option<Arc<LazyFrames>> {
         let i = self.entries.iter().position(|e| e.0 == key)?;
         let e = self.entries.remove(i)?;
         let frames = e.1.clone();
@@ -213,10 +212,24 @@ impl FrameCache {
         Some(frames)
     }
 
-    fn insert(&mut self, key: BlockKey, frames: Arc<Vec<Frame>>) {
-        let cost = frames_cost(&frames);
+    fn insert(&mut self, key: BlockKey, frames: Arc<LazyFrames>) {
+        let cost = lazy_cost(&frames);
         self.bytes += cost;
         self.entries.push_back((key, frames, cost));
+        self.evict();
+    }
+
+    /// Counts what a query decoded into `key`'s block, and keeps the bound.
+    fn settle(&mut self, key: BlockKey) {
+        if let Some(e) = self.entries.iter_mut().find(|e| e.0 == key) {
+            let cost = lazy_cost(&e.1);
+            self.bytes = self.bytes - e.2 + cost;
+            e.2 = cost;
+        }
+        self.evict();
+    }
+
+    fn evict(&mut self) {
         while self.entries.len() > 1
             && (self.entries.len() > FRAME_CACHE_BLOCKS || self.bytes > FRAME_CACHE_BYTES)
         {
@@ -236,46 +249,41 @@ impl FrameCache {
     }
 }
 
-/// The frames of a block from the cache, or decoded whole (a sealed
-/// block, then cached) or from the open block's frames.
-fn cached_frames(
+/// The frames of a block, ready to decode one at a time: a sealed block
+/// from the cache (decompressed and cached on a miss), the open block's
+/// frames decompressed now.
+fn lazy_frames(
     cache: &Mutex<FrameCache>,
     block: &BlockFrames,
-) -> Result<Arc<Vec<Frame>>, CodecError> {
-    let BlockFrames::Sealed(b) = block else {
-        return Ok(Arc::new(block.frames()?));
+) -> Result<(Arc<LazyFrames>, Option<BlockKey>), CodecError> {
+    let b = match block {
+        BlockFrames::Sealed(b) => b,
+        BlockFrames::Open(lines) => {
+            let raw = decompress_lines(lines.iter().map(|l| &l[..]))?;
+            return Ok((Arc::new(LazyFrames::new(raw, 0)?), None));
+        }
     };
     let key = block_key(b);
     if let Some(f) = cache.lock().ok().and_then(|mut c| c.get(key)) {
-        return Ok(f);
+        return Ok((f, Some(key)));
     }
-    // Decoded outside the lock: another query may decode the same block
+    // Decompressed outside the lock: another query may do the same block
     // at the same time, and the second insert only refreshes it.
-    let frames = Arc::new(decompress_block(&b.data)?);
+    let frames = Arc::new(lazy_block(&b.data)?);
     if let Ok(mut c) = cache.lock() {
-        if c.get(key).is_none() {
-            c.insert(key, frames.clone());
+        match c.get(key) {
+            Some(f) => return Ok((f, Some(key))),
+            None => c.insert(key, frames.clone()),
         }
     }
-    Ok(frames)
+    Ok((frames, Some(key)))
 }
 
-/// Frames `from..to` of a block: from the cache when it holds the block,
-/// else only those decoded (a checkpoint's few deltas are not worth
-/// decoding and caching the keyframe for).
-fn frames_range(
-    cache: &Mutex<FrameCache>,
-    block: &BlockFrames,
-    from: usize,
-    to: usize,
-) -> Result<Vec<Frame>, CodecError> {
-    if let BlockFrames::Sealed(b) = block {
-        if let Some(f) = cache.lock().ok().and_then(|mut c| c.get(block_key(b))) {
-            let to = to.min(f.len());
-            return Ok(f[from.min(to)..to].to_vec());
-        }
+/// Counts what was decoded into a cached block.
+fn settle(cache: &Mutex<FrameCache>, key: Option<BlockKey>) {
+    if let (Some(key), Ok(mut c)) = (key, cache.lock()) {
+        c.settle(key);
     }
-    block.frames_range(from, to)
 }
 
 /// A time outside what history keeps: the answer is 416 with the range.
@@ -317,11 +325,23 @@ pub struct AtSample {
     pub containers: ContainerLabels,
 }
 
+/// The deltas of `frames` (those right after a checkpoint).
+fn deltas_of<'a>(frames: &[&'a Frame]) -> Result<Vec<&'a SnapshotDelta>, CodecError> {
+    frames
+        .iter()
+        .map(|f| match &f.body {
+            FrameBody::Delta(d) => Ok(&**d),
+            // A checkpoint is never followed by its block's keyframe.
+            FrameBody::Key(_) => Err(CodecError::NoKeyframe),
+        })
+        .collect()
+}
+
 /// The samples from a checkpoint through `frames` (the deltas right
 /// after it): the last and the one before it, and the containers then.
 fn from_checkpoint(
     start: &Checkpoint,
-    frames: &[Frame],
+    frames: &[&Frame],
 ) -> Result<(Option<Snapshot>, Snapshot, ContainerLabels), CodecError> {
     let base: &Snapshot = (*start.snapshot).as_ref();
     let containers = frames
@@ -330,31 +350,16 @@ fn from_checkpoint(
         .find_map(|f| f.containers.as_ref())
         .unwrap_or(&start.containers)
         .to_labels();
-    let deltas = frames
-        .iter()
-        .map(|f| match &f.body {
-            FrameBody::Delta(d) => Ok(&**d),
-            // A checkpoint is never followed by its block's keyframe.
-            FrameBody::Key(_) => Err(CodecError::NoKeyframe),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let (prev, cur) = apply_chain(base, &deltas)?;
+    let (prev, cur) = apply_chain(base, &deltas_of(frames)?)?;
     Ok((prev, cur, containers))
 }
 
 impl Located {
     pub fn rebuild(&self) -> Result<AtSample, CodecError> {
-        if let Some(at) = self.rebuild_from_checkpoint()? {
-            return Ok(at);
-        }
-        let frames = cached_frames(&self.cache, &self.block)?;
-        let (prev, snapshot) = rebuild_upto(&frames, self.index)?;
-        let containers = frames[..=self.index.min(frames.len() - 1)]
-            .iter()
-            .rev()
-            .find_map(|f| f.containers.as_ref())
-            .map(RecordedContainers::to_labels)
-            .unwrap_or_default();
+        let (frames, key) = lazy_frames(&self.cache, &self.block)?;
+        let built = self.rebuild_in(&frames);
+        settle(&self.cache, key);
+        let (prev, snapshot, containers) = built?;
         let prev = match (prev, &self.before) {
             (Some(p), _) => Some(p),
             (None, Some(before)) => Some(self.last_of_before(before)?),
@@ -368,36 +373,45 @@ impl Located {
         })
     }
 
-    /// The last sample of the block before.
-    fn last_of_before(&self, before: &BlockFrames) -> Result<Snapshot, CodecError> {
-        let n = before.len();
-        if let Some(c) = &self.before_start {
-            let frames = frames_range(&self.cache, before, c.index + 1, n)?;
-            return Ok(from_checkpoint(c, &frames)?.1);
+    /// The sample and the one before it in its block (if any), from the
+    /// nearest checkpoint and at most [`CHECKPOINT_EVERY`] deltas, or
+    /// from the block's keyframe.
+    fn rebuild_in(
+        &self,
+        frames: &LazyFrames,
+    ) -> Result<(Option<Snapshot>, Snapshot, ContainerLabels), CodecError> {
+        if let Some(start) = &self.start {
+            let deltas = frames.range(start.index + 1, self.index + 1)?;
+            return from_checkpoint(start, &deltas);
         }
-        let frames = cached_frames(&self.cache, before)?;
-        Ok(rebuild_upto(&frames, frames.len().saturating_sub(1))?.1)
+        let upto = frames.range(0, self.index + 1)?;
+        let (prev, snapshot) = rebuild_upto_refs(&upto, self.index)?;
+        let containers = upto
+            .iter()
+            .rev()
+            .find_map(|f| f.containers.as_ref())
+            .map(RecordedContainers::to_labels)
+            .unwrap_or_default();
+        Ok((prev, snapshot, containers))
     }
 
-    /// The sample from the nearest checkpoint and at most
-    /// [`CHECKPOINT_EVERY`] deltas; `None` without a checkpoint.
-    fn rebuild_from_checkpoint(&self) -> Result<Option<AtSample>, CodecError> {
-        let Some(start) = &self.start else {
-            return Ok(None);
+    /// The last sample of the block before (only it is built).
+    fn last_of_before(&self, before: &BlockFrames) -> Result<Snapshot, CodecError> {
+        let (frames, key) = lazy_frames(&self.cache, before)?;
+        let n = frames.len();
+        let last = match &self.before_start {
+            Some(c) => frames
+                .range(c.index + 1, n)
+                .map_err(CodecError::from)
+                .and_then(|f| deltas_of(&f))
+                .and_then(|d| Ok(apply_chain_last((*c.snapshot).as_ref(), &d)?)),
+            None => frames
+                .range(0, n)
+                .map_err(CodecError::from)
+                .and_then(|f| rebuild_last_refs(&f)),
         };
-        let frames = frames_range(&self.cache, &self.block, start.index + 1, self.index + 1)?;
-        let (prev, snapshot, containers) = from_checkpoint(start, &frames)?;
-        let prev = match (prev, &self.before) {
-            (Some(p), _) => Some(p),
-            (None, Some(before)) => Some(self.last_of_before(before)?),
-            (None, None) => None,
-        };
-        Ok(Some(AtSample {
-            meta: self.meta,
-            snapshot,
-            prev,
-            containers,
-        }))
+        settle(&self.cache, key);
+        last
     }
 }
 
@@ -793,6 +807,19 @@ impl HistoryStore {
             before_start: before_block.and_then(|b| self.checkpoint(b.first_ms(), usize::MAX)),
             cache: self.cache.clone(),
         })
+    }
+
+    /// Forgets the decoded blocks and, with `checkpoints`, the kept whole
+    /// samples: what a seek costs cold (`examples/history_seek`).
+    #[doc(hidden)]
+    pub fn forget_for_bench(&mut self, checkpoints: bool) {
+        if let Ok(mut c) = self.cache.lock() {
+            *c = FrameCache::default();
+        }
+        if checkpoints {
+            self.checkpoints.clear();
+            self.checkpoint_bytes = 0;
+        }
     }
 
     /// Closed connections that ended within `[since_ms, until_ms]`, oldest first.

@@ -83,15 +83,16 @@ impl Interner {
     }
 }
 
-/// The strings of a block read so far, by number.
-#[derive(Debug, Default)]
-pub struct StringTable {
-    strings: Vec<String>,
+/// The strings a frame may name: those of its block up to and with its
+/// own, by number.
+#[derive(Debug)]
+pub struct StringTable<'a> {
+    strings: &'a [String],
     /// The frame being read, for errors.
     index: usize,
 }
 
-impl StringTable {
+impl StringTable<'_> {
     fn get(&self, id: u32) -> Result<String, WireError> {
         self.strings
             .get(id as usize)
@@ -549,46 +550,176 @@ pub fn encode(frame: &FrameRef<'_>, strings: &mut Interner) -> Vec<u8> {
 
 /// Splits frames (as [`encode`] wrote them, back to back) into each
 /// frame's bytes.
-pub fn split(mut raw: &[u8]) -> Result<Vec<&[u8]>, WireError> {
+pub fn split(raw: &[u8]) -> Result<Vec<&[u8]>, WireError> {
+    Ok(spans(raw)?.into_iter().map(|r| &raw[r]).collect())
+}
+
+/// Where each frame's bytes are in `raw` (frames back to back).
+fn spans(raw: &[u8]) -> Result<Vec<std::ops::Range<usize>>, WireError> {
     let mut out = Vec::new();
-    while !raw.is_empty() {
+    let mut at = 0;
+    while at < raw.len() {
         let index = out.len();
-        let (len, rest) = postcard::take_from_bytes::<u32>(raw)
+        let (len, rest) = postcard::take_from_bytes::<u32>(&raw[at..])
             .map_err(|source| WireError::Postcard { index, source })?;
         let len = len as usize;
         if rest.len() < len {
             return Err(WireError::Short { index });
         }
-        out.push(&rest[..len]);
-        raw = &rest[len..];
+        let start = raw.len() - rest.len();
+        out.push(start..start + len);
+        at = start + len;
     }
     Ok(out)
+}
+
+/// A frame from its wire form, naming strings of `table`.
+fn frame_from_wire(
+    meta: SampleMeta,
+    containers: Option<RecordedContainers>,
+    body: WireBody,
+    table: &StringTable<'_>,
+) -> Result<Frame, WireError> {
+    let body = match body {
+        WireBody::Key(s) => FrameBody::Key(Box::new(snapshot_from_wire(s, table)?)),
+        WireBody::Delta(d) => FrameBody::Delta(Box::new(delta_from_wire(d, table)?)),
+    };
+    Ok(Frame {
+        meta,
+        containers,
+        body,
+    })
 }
 
 /// Decodes frames `from..to` of a block's frames (from [`split`]); the
 /// ones before `from` are read only for the strings they add.
 pub fn decode_range(frames: &[&[u8]], from: usize, to: usize) -> Result<Vec<Frame>, WireError> {
-    let mut table = StringTable::default();
+    let mut strings: Vec<String> = Vec::new();
     let mut out = Vec::with_capacity(to.min(frames.len()).saturating_sub(from));
     for (index, bytes) in frames.iter().enumerate().take(to) {
-        table.index = index;
         let bad = |source| WireError::Postcard { index, source };
         if index < from {
-            let (strings, _) = postcard::take_from_bytes::<Vec<String>>(bytes).map_err(bad)?;
-            table.strings.extend(strings);
+            let (fresh, _) = postcard::take_from_bytes::<Vec<String>>(bytes).map_err(bad)?;
+            strings.extend(fresh);
             continue;
         }
-        let wire: WireFrame = postcard::from_bytes(bytes).map_err(bad)?;
-        table.strings.extend(wire.strings);
-        let body = match wire.body {
-            WireBody::Key(s) => FrameBody::Key(Box::new(snapshot_from_wire(s, &table)?)),
-            WireBody::Delta(d) => FrameBody::Delta(Box::new(delta_from_wire(d, &table)?)),
-        };
-        out.push(Frame {
-            meta: wire.meta,
-            containers: wire.containers,
+        let WireFrame {
+            strings: fresh,
+            meta,
+            containers,
             body,
-        });
+        } = postcard::from_bytes(bytes).map_err(bad)?;
+        strings.extend(fresh);
+        let table = StringTable {
+            strings: &strings,
+            index,
+        };
+        out.push(frame_from_wire(meta, containers, body, &table)?);
     }
     Ok(out)
+}
+
+/// A block's frames decoded one at a time, when first asked for, and kept:
+/// a seek decodes only the frames it applies (not the keyframe when it
+/// starts from a checkpoint), and the next seek in the same block decodes
+/// only the ones not decoded yet. Holds the decompressed bytes (about a
+/// keyframe's postcard size plus the deltas) and the block's strings.
+#[derive(Debug, Default)]
+pub struct LazyFrames {
+    raw: Vec<u8>,
+    spans: Vec<std::ops::Range<usize>>,
+    strings: Vec<String>,
+    /// How many of `strings` frame `i` may name (those of frames `..=i`).
+    known: Vec<usize>,
+    frames: Vec<std::sync::OnceLock<Frame>>,
+}
+
+impl LazyFrames {
+    /// Version-2 frames back to back in `raw` from `start` on: split, and
+    /// the strings read; no frame decoded yet.
+    pub fn new(raw: Vec<u8>, start: usize) -> Result<LazyFrames, WireError> {
+        let payload = raw.get(start..).unwrap_or_default();
+        let spans: Vec<_> = spans(payload)?
+            .into_iter()
+            .map(|r| r.start + start..r.end + start)
+            .collect();
+        let mut strings = Vec::new();
+        let mut known = Vec::with_capacity(spans.len());
+        for (index, r) in spans.iter().enumerate() {
+            let (fresh, _) = postcard::take_from_bytes::<Vec<String>>(&raw[r.clone()])
+                .map_err(|source| WireError::Postcard { index, source })?;
+            strings.extend(fresh);
+            known.push(strings.len());
+        }
+        let frames = spans.iter().map(|_| std::sync::OnceLock::new()).collect();
+        Ok(LazyFrames {
+            raw,
+            spans,
+            strings,
+            known,
+            frames,
+        })
+    }
+
+    /// Frames decoded already (a version-1 block, parsed whole).
+    pub fn decoded(frames: Vec<Frame>) -> LazyFrames {
+        LazyFrames {
+            frames: frames.into_iter().map(std::sync::OnceLock::from).collect(),
+            ..LazyFrames::default()
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    /// Frame `index`, decoded now if it was not yet.
+    pub fn frame(&self, index: usize) -> Result<&Frame, WireError> {
+        let cell = self.frames.get(index).ok_or(WireError::Short { index })?;
+        if let Some(f) = cell.get() {
+            return Ok(f);
+        }
+        let (Some(span), Some(&known)) = (self.spans.get(index), self.known.get(index)) else {
+            return Err(WireError::Short { index });
+        };
+        let WireFrame {
+            meta,
+            containers,
+            body,
+            ..
+        } = postcard::from_bytes(&self.raw[span.clone()])
+            .map_err(|source| WireError::Postcard { index, source })?;
+        let table = StringTable {
+            strings: &self.strings[..known],
+            index,
+        };
+        let frame = frame_from_wire(meta, containers, body, &table)?;
+        // Another query may have decoded it meanwhile: the same frame.
+        Ok(cell.get_or_init(|| frame))
+    }
+
+    /// Frames `from..to` (clipped to the block), decoded now if need be.
+    pub fn range(&self, from: usize, to: usize) -> Result<Vec<&Frame>, WireError> {
+        (from..to.min(self.len())).map(|i| self.frame(i)).collect()
+    }
+
+    /// The frames decoded so far.
+    pub fn decoded_frames(&self) -> impl Iterator<Item = &Frame> {
+        self.frames.iter().filter_map(|c| c.get())
+    }
+
+    /// Bytes held apart from the decoded frames.
+    pub fn raw_bytes(&self) -> usize {
+        self.raw.capacity()
+            + self
+                .strings
+                .iter()
+                .map(|s| s.capacity() + 24)
+                .sum::<usize>()
+            + self.spans.len() * 40
+    }
 }
