@@ -84,6 +84,34 @@ pub fn compress_line(line: &[u8]) -> Vec<u8> {
     compress_raw(line)
 }
 
+/// One frame encoded and compressed on its own, as
+/// `compress_line(&encode_frame(..))` but streamed: a keyframe is written
+/// into the zstd encoder as it is serialised, so the peak is the
+/// encoder's window and the compressed bytes, not the whole frame
+/// uncompressed and a copy of its sockets.
+pub fn encode_compressed(frame: &FrameRef<'_>, strings: &mut Interner) -> Vec<u8> {
+    let streamed = zstd::stream::Encoder::new(Vec::new(), ZSTD_LEVEL)
+        .and_then(|enc| wire::encode_into(frame, strings, enc))
+        .and_then(|enc| enc.finish());
+    // Writing into memory cannot fail but for allocation.
+    streamed.unwrap_or_default()
+}
+
+/// Compresses frames compressed one by one ([`compress_line`],
+/// [`encode_compressed`]) into one block of version 2, streamed: each is
+/// decompressed into the block's encoder, never all of them at once.
+pub fn recompress_block<'a>(
+    lines: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<Vec<u8>, CodecError> {
+    use std::io::Write;
+    let mut enc = zstd::stream::Encoder::new(Vec::new(), ZSTD_LEVEL).map_err(CodecError::Zstd)?;
+    enc.write_all(&[VERSION_BINARY]).map_err(CodecError::Zstd)?;
+    for l in lines {
+        zstd::stream::copy_decode(l, &mut enc).map_err(CodecError::Zstd)?;
+    }
+    enc.finish().map_err(CodecError::Zstd)
+}
+
 /// The encoded frames compressed one by one ([`compress_line`]), back to
 /// back (without the block's version byte).
 pub fn decompress_lines<'a>(
@@ -332,6 +360,29 @@ mod tests {
         let open: Vec<Vec<u8>> = lines.iter().map(|l| compress_line(l)).collect();
         let raw = decompress_lines(open.iter().map(|l| l.as_slice())).unwrap();
         assert_eq!(decode_frames(&raw, 2, 4).unwrap(), frames[2..4]);
+    }
+
+    #[test]
+    fn a_streamed_frame_is_the_same_bytes_and_block() {
+        let samples = samples();
+        let frames = frames_of(&samples);
+        let (mut whole, mut streamed) = (Interner::default(), Interner::default());
+        let mut lines = Vec::new();
+        for f in &frames {
+            let plain = encode_frame(&f.borrowed(), &mut whole);
+            let line = encode_compressed(&f.borrowed(), &mut streamed);
+            assert_eq!(decompress_lines([line.as_slice()]).unwrap(), plain);
+            lines.push(line);
+        }
+        let block = recompress_block(lines.iter().map(|l| l.as_slice())).unwrap();
+        assert_eq!(decompress_block(&block).unwrap(), frames);
+        let lazy = lazy_block(&block).unwrap();
+        assert_eq!(lazy.len(), frames.len());
+        // Frames decoded out of order, the keyframe last, are the same.
+        for i in (0..frames.len()).rev() {
+            assert_eq!(lazy.frame(i).unwrap(), &frames[i]);
+        }
+        assert!(recompress_block([b"not zstd".as_slice()]).is_err());
     }
 
     #[test]

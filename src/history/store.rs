@@ -12,8 +12,8 @@
 use crate::graph::ports::ServicePorts;
 use crate::graph::ContainerLabels;
 use crate::history::codec::{
-    compress_block, compress_line, decode_frames, decompress_block_range, decompress_lines,
-    encode_frame, lazy_block, rebuild_last_refs, rebuild_upto_refs, CodecError,
+    decode_frames, decompress_block_range, decompress_lines, encode_compressed, lazy_block,
+    rebuild_last_refs, rebuild_upto_refs, recompress_block, CodecError,
 };
 use crate::history::flows::{FlowRecord, FlowTracker};
 use crate::history::frame::Frame;
@@ -538,7 +538,7 @@ impl HistoryWriter {
             containers: changed.then_some(&containers),
             body,
         };
-        let line: Arc<[u8]> = compress_line(&encode_frame(&frame, &mut self.strings)).into();
+        let line: Arc<[u8]> = encode_compressed(&frame, &mut self.strings).into();
         let index = self.open_metas.len();
         self.open_lines.push(line.clone());
         self.open_metas.push(meta);
@@ -567,17 +567,13 @@ impl HistoryWriter {
         }
         let lines = std::mem::take(&mut self.open_lines);
         let metas = std::mem::take(&mut self.open_metas);
-        let raw = match decompress_lines(lines.iter().map(|l| &l[..])) {
-            Ok(raw) => raw,
+        match recompress_block(lines.iter().map(|l| &l[..])) {
+            Ok(data) => Some(Arc::new(SealedBlock { data, metas })),
             Err(e) => {
                 log::error!("history: dropping a block that does not decode: {e}");
-                return None;
+                None
             }
-        };
-        Some(Arc::new(SealedBlock {
-            data: compress_block([raw.as_slice()]),
-            metas,
-        }))
+        }
     }
 
     /// An update that only closes the open block (at shutdown).
