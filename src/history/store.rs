@@ -21,8 +21,10 @@ use crate::history::frame::{
     apply_chain, apply_chain_last, delta, FrameBody, FrameBodyRef, FrameRef, RecordedContainers,
     SampleMeta, SnapshotDelta,
 };
+use crate::history::frame::{ListOp, SocketPatch};
 use crate::history::wire::{Interner, LazyFrames};
 use crate::snapshot::Snapshot;
+use crate::snapshot::Socket;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -184,13 +186,13 @@ fn frames_cost<'a>(frames: impl IntoIterator<Item = &'a Frame>) -> usize {
         .map(|f| match &f.body {
             FrameBody::Key(s) => snapshot_cost(s),
             FrameBody::Delta(d) => {
-                d.sockets.len()
-                    * std::mem::size_of::<
-                        crate::history::frame::ListOp<
-                            crate::snapshot::Socket,
-                            crate::history::frame::SocketPatch,
-                        >,
-                    >()
+                let new = d
+                    .sockets
+                    .iter()
+                    .filter(|op| matches!(op, ListOp::New(_)))
+                    .count();
+                d.sockets.len() * std::mem::size_of::<ListOp<Socket, SocketPatch>>()
+                    + new * (std::mem::size_of::<Socket>() + 16)
                     + d.processes.len() * 256
                     + 256
             }

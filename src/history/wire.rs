@@ -507,7 +507,7 @@ fn delta_from_wire(w: WireDelta, t: &StringTable) -> Result<SnapshotDelta, WireE
                 Ok(match op {
                     WireOp::Copy(f, n) => ListOp::Copy(f, n),
                     WireOp::Patch(_, p) => match p {},
-                    WireOp::New(p) => ListOp::New(process_from_wire(p, t)?),
+                    WireOp::New(p) => ListOp::New(Box::new(process_from_wire(p, t)?)),
                 })
             })
             .collect::<Result<_, WireError>>()?,
@@ -517,7 +517,7 @@ fn delta_from_wire(w: WireDelta, t: &StringTable) -> Result<SnapshotDelta, WireE
             .map(|op| match op {
                 WireOp::Copy(f, n) => ListOp::Copy(f, n),
                 WireOp::Patch(f, p) => ListOp::Patch(f, patch_from_wire(p)),
-                WireOp::New(x) => ListOp::New(socket_from_wire(x)),
+                WireOp::New(x) => ListOp::New(Box::new(socket_from_wire(x))),
             })
             .collect(),
         captured: w
