@@ -62,9 +62,20 @@ fn from_recording(dir: &std::path::Path, rounds: usize) {
                             procnet::history::frame::ListOp::New(_) => new += 1,
                         }
                     }
+                    let head: Vec<String> = d
+                        .sockets
+                        .iter()
+                        .take(6)
+                        .map(|op| match op {
+                            procnet::history::frame::ListOp::Copy(f, n) => format!("c{f}+{n}"),
+                            procnet::history::frame::ListOp::Patch(f, _) => format!("p{f}"),
+                            procnet::history::frame::ListOp::New(_) => "n".into(),
+                        })
+                        .collect();
                     println!(
-                        "delta: {} ops, copied {copy}, patched {patch}, new {new}",
-                        d.sockets.len()
+                        "delta: {} ops, copied {copy}, patched {patch}, new {new}: {} ...",
+                        d.sockets.len(),
+                        head.join(" ")
                     );
                 }
             }
