@@ -138,7 +138,11 @@ fn snapshot_cost(s: &Snapshot) -> usize {
 #[derive(Debug, Clone)]
 pub enum BlockFrames {
     Sealed(Arc<SealedBlock>),
-    Open(Vec<Arc<[u8]>>),
+    /// The open block's frames so far, and its first sample's time.
+    Open {
+        first_ms: u64,
+        lines: Vec<Arc<[u8]>>,
+    },
 }
 
 impl BlockFrames {
@@ -151,7 +155,7 @@ impl BlockFrames {
     pub fn frames_range(&self, from: usize, to: usize) -> Result<Vec<Frame>, CodecError> {
         match self {
             BlockFrames::Sealed(b) => decompress_block_range(&b.data, from, to),
-            BlockFrames::Open(lines) => decode_frames(
+            BlockFrames::Open { lines, .. } => decode_frames(
                 &decompress_lines(lines.iter().take(to).map(|l| &l[..]))?,
                 from,
                 to,
@@ -170,6 +174,10 @@ pub struct FrameCache {
     /// Most recently used last: (block key, frames, estimated bytes).
     entries: VecDeque<(BlockKey, Arc<LazyFrames>, usize)>,
     bytes: usize,
+    /// The open block as last read: (its first sample's time, frames in
+    /// it then, frames). Replaced when a sample is added (not counted in
+    /// `bytes`: at most one block, like the one sealed block always kept).
+    open: Option<(u64, usize, Arc<LazyFrames>)>,
 }
 
 /// A sealed block by its times and size (unique in one history).
@@ -260,9 +268,22 @@ fn lazy_frames(
 ) -> Result<(Arc<LazyFrames>, Option<BlockKey>), CodecError> {
     let b = match block {
         BlockFrames::Sealed(b) => b,
-        BlockFrames::Open(lines) => {
+        BlockFrames::Open { first_ms, lines } => {
+            let same = |c: &FrameCache| {
+                c.open
+                    .as_ref()
+                    .filter(|(f, n, _)| *f == *first_ms && *n == lines.len())
+                    .map(|o| o.2.clone())
+            };
+            if let Some(f) = cache.lock().ok().and_then(|c| same(&c)) {
+                return Ok((f, None));
+            }
             let raw = decompress_lines(lines.iter().map(|l| &l[..]))?;
-            return Ok((Arc::new(LazyFrames::new(raw, 0)?), None));
+            let frames = Arc::new(LazyFrames::new(raw, 0)?);
+            if let Ok(mut c) = cache.lock() {
+                c.open = Some((*first_ms, lines.len(), frames.clone()));
+            }
+            return Ok((frames, None));
         }
     };
     let key = block_key(b);
@@ -358,6 +379,24 @@ fn from_checkpoint(
 
 impl Located {
     pub fn rebuild(&self) -> Result<AtSample, CodecError> {
+        let t = std::time::Instant::now();
+        let at = self.rebuild_timed();
+        log::debug!(
+            "history: sample {} rebuilt in {:.1} ms (index {}, from {})",
+            self.meta.seq,
+            t.elapsed().as_secs_f64() * 1000.0,
+            self.index,
+            self.start
+                .as_ref()
+                .map_or("the keyframe".to_string(), |c| format!(
+                    "checkpoint {}",
+                    c.index
+                )),
+        );
+        at
+    }
+
+    fn rebuild_timed(&self) -> Result<AtSample, CodecError> {
         let (frames, key) = lazy_frames(&self.cache, &self.block)?;
         let built = self.rebuild_in(&frames);
         settle(&self.cache, key);
@@ -781,7 +820,10 @@ impl HistoryStore {
             return Ok(Located {
                 meta: self.open.metas[index],
                 index,
-                block: BlockFrames::Open(self.open.lines.clone()),
+                block: BlockFrames::Open {
+                    first_ms: self.open.metas[0].at_ms,
+                    lines: self.open.lines.clone(),
+                },
                 before: before_block.cloned().map(BlockFrames::Sealed),
                 start: self.start_for(self.open.metas[0].at_ms, index),
                 before_start: before_block.and_then(|b| self.checkpoint(b.first_ms(), usize::MAX)),
@@ -989,6 +1031,22 @@ mod tests {
             store.locate(t * 1000).unwrap().rebuild().unwrap();
             assert!(cache.lock().unwrap().get(key).is_some());
         }
+    }
+
+    #[test]
+    fn the_open_block_read_between_samples_is_never_stale() {
+        let mut store = HistoryStore::new(config(64 << 20));
+        let mut w = HistoryWriter::new(store.config());
+        let samples: Vec<Snapshot> = (1..=25).map(|t| sample(t, 20, 15)).collect();
+        for (i, s) in samples.iter().enumerate() {
+            store.push(&mut w, s, &ContainerLabels::default(), meta(i as u64 + 1));
+            // The newest, as the open block grows (and across the seals).
+            for j in i.saturating_sub(3)..=i {
+                let at = store.locate(samples[j].taken_at_ms).unwrap().rebuild();
+                assert_eq!(&at.unwrap().snapshot, &samples[j], "after {i}: {j}");
+            }
+        }
+        assert!(store.cache.lock().unwrap().open.is_some());
     }
 
     #[test]
