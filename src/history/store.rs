@@ -1041,9 +1041,14 @@ mod tests {
         for (i, s) in samples.iter().enumerate() {
             store.push(&mut w, s, &ContainerLabels::default(), meta(i as u64 + 1));
             // The newest, as the open block grows (and across the seals).
-            for j in i.saturating_sub(3)..=i {
-                let at = store.locate(samples[j].taken_at_ms).unwrap().rebuild();
-                assert_eq!(&at.unwrap().snapshot, &samples[j], "after {i}: {j}");
+            for (j, want) in samples
+                .iter()
+                .enumerate()
+                .take(i + 1)
+                .skip(i.saturating_sub(3))
+            {
+                let at = store.locate(want.taken_at_ms).unwrap().rebuild();
+                assert_eq!(&at.unwrap().snapshot, want, "after {i}: {j}");
             }
         }
         assert!(store.cache.lock().unwrap().open.is_some());
