@@ -153,7 +153,9 @@ struct WireDelta {
 enum WireOp<T, P> {
     Copy(u32, u32),
     Patch(u32, P),
-    New(T),
+    /// Boxed (the same bytes): a decoded delta of 20k copies is not 20k
+    /// sockets' worth of memory.
+    New(Box<T>),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -438,7 +440,7 @@ fn delta_to_wire(d: &SnapshotDelta, s: &mut Interner) -> WireDelta {
             .map(|op| match op {
                 ListOp::Copy(f, n) => WireOp::Copy(*f, *n),
                 ListOp::Patch(_, p) => match *p {},
-                ListOp::New(p) => WireOp::New(process_to_wire(p, s)),
+                ListOp::New(p) => WireOp::New(Box::new(process_to_wire(p, s))),
             })
             .collect(),
         sockets: sockets
@@ -446,7 +448,7 @@ fn delta_to_wire(d: &SnapshotDelta, s: &mut Interner) -> WireDelta {
             .map(|op| match op {
                 ListOp::Copy(f, n) => WireOp::Copy(*f, *n),
                 ListOp::Patch(f, p) => WireOp::Patch(*f, patch_to_wire(p)),
-                ListOp::New(x) => WireOp::New(socket_to_wire(x)),
+                ListOp::New(x) => WireOp::New(Box::new(socket_to_wire(x))),
             })
             .collect(),
         captured: captured.iter().map(|c| captured_to_wire(c, s)).collect(),
@@ -507,7 +509,7 @@ fn delta_from_wire(w: WireDelta, t: &StringTable) -> Result<SnapshotDelta, WireE
                 Ok(match op {
                     WireOp::Copy(f, n) => ListOp::Copy(f, n),
                     WireOp::Patch(_, p) => match p {},
-                    WireOp::New(p) => ListOp::New(Box::new(process_from_wire(p, t)?)),
+                    WireOp::New(p) => ListOp::New(Box::new(process_from_wire(*p, t)?)),
                 })
             })
             .collect::<Result<_, WireError>>()?,
@@ -517,7 +519,7 @@ fn delta_from_wire(w: WireDelta, t: &StringTable) -> Result<SnapshotDelta, WireE
             .map(|op| match op {
                 WireOp::Copy(f, n) => ListOp::Copy(f, n),
                 WireOp::Patch(f, p) => ListOp::Patch(f, patch_from_wire(p)),
-                WireOp::New(x) => ListOp::New(Box::new(socket_from_wire(x))),
+                WireOp::New(x) => ListOp::New(Box::new(socket_from_wire(*x))),
             })
             .collect(),
         captured: w
