@@ -60,6 +60,7 @@ coproc HOLD { exec python3 bench/holdconns.py --conns "$CONNS" --max-seconds $((
 read -r ready <&"${HOLD[0]}"
 case "$ready" in READY*) ;; *) echo "holdconns failed: $ready" >&2; exit 1 ;; esac
 sockets=$(ss -tan | wc -l)
+echo "sockets $sockets, load at start $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # phase ARGS... — runs a server for WINDOW s (after a 5 s warm-up), writes
 # "cpu_pct history_bytes port" to $TMP/phase and leaves the server running
@@ -151,6 +152,7 @@ at_rows procnet "$lat"
 printf '| sampler CPU, no history → history (calm) | %.2f → %.2f %% of a core (+%.2f) | | |\n' "$cpu_off" "$cpu_calm" "$(echo "$cpu_calm - $cpu_off" | bc -l)"
 printf '| sampler CPU with history, busy | %.2f %% of a core | | |\n' "$cpu_busy"
 printf '| default cap (64 MiB) holds, calm | %.1f hours | | |\n' "$(echo "64 / ($bytes_calm * 3600 / $WINDOW / 1048576)" | bc -l)"
+echo "load at the end $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ -n "${BASELINE:-}" ]; then
   at_rows "baseline ($BASELINE)" "$base_lat"
   printf '| baseline sampler CPU, no history → history (calm) | %.2f → %.2f %% of a core (+%.2f) | | |\n' "$base_off" "$base_calm" "$(echo "$base_calm - $base_off" | bc -l)"

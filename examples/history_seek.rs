@@ -6,6 +6,12 @@
 //! Prints one line per step, the median of `ROUNDS` (default 15) runs.
 //! Run by `bench/history.sh`; alone:
 //! `cargo run --release --example history_seek -- 10000`.
+//!
+//! `-- --from DIR`: the same breakdown of real samples, a recording made
+//! by `serve --record DIR` (e.g. during `bench/history.sh`): its samples
+//! go through a `HistoryStore` as the server's would, then moments of
+//! every block are asked for cold (nothing decoded yet; with and without
+//! the checkpoints) and warm, with the graph and its JSON after.
 
 use procnet::graph::{ContainerLabels, GraphOptions};
 use procnet::history::codec::{
@@ -17,70 +23,12 @@ use procnet::history::replay::graph_of;
 use procnet::history::store::AtSample;
 use procnet::history::wire::Interner;
 use procnet::rules::RuleSet;
-use procnet::snapshot::{Process, Proto, Snapshot, Socket, SocketState};
-use std::net::SocketAddr;
+use procnet::snapshot::Snapshot;
 use std::time::Instant;
 
-fn socket(local: SocketAddr, remote: Option<SocketAddr>, inode: u64, pid: u32) -> Socket {
-    Socket {
-        proto: Proto::Tcp,
-        local,
-        remote,
-        state: if remote.is_some() {
-            SocketState::Established
-        } else {
-            SocketState::Listen
-        },
-        inode,
-        uid: Some(0),
-        owners: smallvec::smallvec![pid],
-        unowned_reason: None,
-        bytes_sent: remote.map(|_| 0),
-        bytes_received: remote.map(|_| 0),
-        tcp_health: None,
-        closed: false,
-    }
-}
-
-/// The machine at second `t`: connection `i` exists for `t <= i + conns`
-/// and `i >= t` (one opens and one closes a second); 1 % of them count
-/// bytes each second.
-fn machine(conns: u32, t: u32) -> Snapshot {
-    let server: SocketAddr = "127.0.0.1:9000".parse().unwrap();
-    let mut sockets = vec![socket(server, None, 1, 2)];
-    for i in t..t + conns {
-        let client = SocketAddr::from((
-            [127, 0, 0, 2 + (i / 50_000) as u8],
-            10_000 + (i % 50_000) as u16,
-        ));
-        let mut c = socket(client, Some(server), 10 + 2 * i as u64, 1);
-        let mut s = socket(server, Some(client), 11 + 2 * i as u64, 2);
-        if i % 100 == t % 100 {
-            c.bytes_sent = Some(u64::from(t) * 1000);
-            s.bytes_received = c.bytes_sent;
-        }
-        sockets.push(c);
-        sockets.push(s);
-    }
-    let process = |pid: u32, role: &str| Process {
-        pid,
-        start_time: Some(1),
-        name: "python3".into(),
-        cmdline: vec!["python3".into(), "bench/holdconns.py".into(), role.into()],
-        exe: Some("/usr/bin/python3.11".into()),
-        uid: Some(0),
-        user: Some("root".into()),
-        ppid: Some(1),
-        container_id: None,
-    };
-    Snapshot {
-        taken_at_ms: 1_000 * u64::from(t),
-        local_addresses: vec!["127.0.0.1".parse().unwrap()],
-        processes: vec![process(1, "client"), process(2, "server")],
-        sockets,
-        ..Snapshot::default()
-    }
-}
+#[path = "common/machine.rs"]
+mod machine;
+use machine::machine;
 
 fn median_ms(rounds: usize, mut f: impl FnMut()) -> f64 {
     let mut v: Vec<f64> = (0..rounds)
@@ -94,7 +42,167 @@ fn median_ms(rounds: usize, mut f: impl FnMut()) -> f64 {
     v[v.len() / 2]
 }
 
+/// The seek breakdown of a real recording (see the module docs).
+fn from_recording(dir: &std::path::Path, rounds: usize) {
+    use procnet::history::record::RecordingReader;
+    use procnet::history::store::{HistoryStore, HistoryWriter, DEFAULT_CAP_BYTES};
+    use procnet::history::HistoryConfig;
+    use std::sync::Arc;
+    let mut reader = RecordingReader::open(dir).expect("a recording");
+    let mut samples = Vec::new();
+    while let Some(b) = reader.next_block().expect("a readable recording") {
+        if std::env::var("OPS").is_ok() {
+            for f in &b.frames {
+                if let FrameBody::Delta(d) = &f.body {
+                    let (mut copy, mut patch, mut new) = (0, 0, 0);
+                    for op in &d.sockets {
+                        match op {
+                            procnet::history::frame::ListOp::Copy(_, n) => copy += n,
+                            procnet::history::frame::ListOp::Patch(..) => patch += 1,
+                            procnet::history::frame::ListOp::New(_) => new += 1,
+                        }
+                    }
+                    let head: Vec<String> = d
+                        .sockets
+                        .iter()
+                        .take(6)
+                        .map(|op| match op {
+                            procnet::history::frame::ListOp::Copy(f, n) => format!("c{f}+{n}"),
+                            procnet::history::frame::ListOp::Patch(f, _) => format!("p{f}"),
+                            procnet::history::frame::ListOp::New(_) => "n".into(),
+                        })
+                        .collect();
+                    println!(
+                        "delta: {} ops, copied {copy}, patched {patch}, new {new}: {} ...",
+                        d.sockets.len(),
+                        head.join(" ")
+                    );
+                }
+            }
+        }
+        for ((s, c), f) in b.samples().expect("samples").into_iter().zip(&b.frames) {
+            samples.push((s, c.to_labels(), f.meta));
+        }
+    }
+    let config = HistoryConfig {
+        cap_bytes: DEFAULT_CAP_BYTES,
+        keyframe_every: std::time::Duration::from_secs(60),
+        grace: std::time::Duration::from_secs(2),
+        service_ports: Default::default(),
+    };
+    let mut store = HistoryStore::new(config.clone());
+    let mut writer = HistoryWriter::new(&config);
+    let mut encode_ms = Vec::new();
+    for (s, c, m) in &samples {
+        let shared = Arc::new(s.clone());
+        let t = Instant::now();
+        let u = writer.encode(shared, c, *m);
+        encode_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        store.apply(u);
+    }
+    encode_ms.sort_by(f64::total_cmp);
+    println!(
+        "{} samples, {} sockets in the last; encode a sample: median {:.2} ms, max {:.2} ms",
+        samples.len(),
+        samples.last().map_or(0, |s| s.0.sockets.len()),
+        encode_ms[encode_ms.len() / 2],
+        encode_ms[encode_ms.len() - 1]
+    );
+    let (rules, options) = (RuleSet::default(), GraphOptions::default());
+    // Moments: a block's first sample, its second, one just before a
+    // checkpoint, the middle, its last; every block but the open one.
+    let metas = store.metas();
+    let mut blocks: Vec<Vec<u64>> = vec![];
+    let mut first = None;
+    for m in &metas {
+        let f = *first.get_or_insert(m.at_ms);
+        if m.at_ms - f >= 60_000 {
+            first = Some(m.at_ms);
+        }
+        if first == Some(m.at_ms) {
+            blocks.push(vec![]);
+        }
+        if let Some(b) = blocks.last_mut() {
+            b.push(m.at_ms);
+        }
+    }
+    let picks = |b: &Vec<u64>| -> Vec<(usize, u64)> {
+        [0, 1, 9, b.len() / 2, b.len() - 1]
+            .into_iter()
+            .filter(|&i| i < b.len())
+            .map(|i| (i, b[i]))
+            .collect()
+    };
+    let time = |f: &mut dyn FnMut()| {
+        let t = Instant::now();
+        f();
+        t.elapsed().as_secs_f64() * 1000.0
+    };
+    for checkpoints in [true, false] {
+        if !checkpoints {
+            store.forget_for_bench(true);
+        }
+        println!(
+            "{:<40} {:>9} {:>9} {:>9} {:>9}",
+            if checkpoints {
+                "with checkpoints: block, index"
+            } else {
+                "no checkpoints: block, index"
+            },
+            "cold ms",
+            "warm ms",
+            "graph ms",
+            "json ms"
+        );
+        for (bi, b) in blocks.iter().enumerate() {
+            for (i, at) in picks(b) {
+                let mut cold = vec![];
+                let mut warm = vec![];
+                let mut at_sample = None;
+                for _ in 0..rounds {
+                    store.forget_for_bench(false);
+                    cold.push(time(&mut || {
+                        std::hint::black_box(store.locate(at).unwrap().rebuild().unwrap());
+                    }));
+                    warm.push(time(&mut || {
+                        at_sample = Some(store.locate(at).unwrap().rebuild().unwrap());
+                    }));
+                }
+                let at_sample = at_sample.unwrap();
+                let graph = median_ms(rounds, || {
+                    std::hint::black_box(graph_of(&at_sample, &rules, &options));
+                });
+                let doc = graph_of(&at_sample, &rules, &options);
+                let json = median_ms(rounds, || {
+                    std::hint::black_box(serde_json::to_vec(&doc).unwrap());
+                });
+                let med = |mut v: Vec<f64>| {
+                    v.sort_by(f64::total_cmp);
+                    v[v.len() / 2]
+                };
+                println!(
+                    "{:<40} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+                    format!("  {bi}, {i}"),
+                    med(cold),
+                    med(warm),
+                    graph,
+                    json
+                );
+            }
+        }
+    }
+}
+
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--from") {
+        let rounds = std::env::var("ROUNDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(5);
+        let dir = args.get(i + 1).expect("--from DIR");
+        return from_recording(std::path::Path::new(dir), rounds);
+    }
     let conns: u32 = std::env::args()
         .nth(1)
         .and_then(|s| s.parse().ok())

@@ -6,8 +6,10 @@
 //! bytes live in memory and in recording segments
 //! (docs/recording-format.md), so recording costs no second encoding.
 
-use crate::history::frame::{apply, apply_chain, BadDelta, Frame, FrameBody, FrameRef};
-use crate::history::wire::{self, Interner, WireError, VERSION_BINARY};
+use crate::history::frame::{
+    apply, apply_chain, apply_chain_last, BadDelta, Frame, FrameBody, FrameRef, SnapshotDelta,
+};
+use crate::history::wire::{self, Interner, LazyFrames, WireError, VERSION_BINARY};
 use crate::snapshot::Snapshot;
 
 /// zstd level: 3 is zstd's default, about 250 MB/s on one core; higher
@@ -80,6 +82,34 @@ fn compress_raw(raw: &[u8]) -> Vec<u8> {
 /// frames so (a keyframe of 100k sockets is ~4 MB, ~1 MB so).
 pub fn compress_line(line: &[u8]) -> Vec<u8> {
     compress_raw(line)
+}
+
+/// One frame encoded and compressed on its own, as
+/// `compress_line(&encode_frame(..))` but streamed: a keyframe is written
+/// into the zstd encoder as it is serialised, so the peak is the
+/// encoder's window and the compressed bytes, not the whole frame
+/// uncompressed and a copy of its sockets.
+pub fn encode_compressed(frame: &FrameRef<'_>, strings: &mut Interner) -> Vec<u8> {
+    let streamed = zstd::stream::Encoder::new(Vec::new(), ZSTD_LEVEL)
+        .and_then(|enc| wire::encode_into(frame, strings, enc))
+        .and_then(|enc| enc.finish());
+    // Writing into memory cannot fail but for allocation.
+    streamed.unwrap_or_default()
+}
+
+/// Compresses frames compressed one by one ([`compress_line`],
+/// [`encode_compressed`]) into one block of version 2, streamed: each is
+/// decompressed into the block's encoder, never all of them at once.
+pub fn recompress_block<'a>(
+    lines: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<Vec<u8>, CodecError> {
+    use std::io::Write;
+    let mut enc = zstd::stream::Encoder::new(Vec::new(), ZSTD_LEVEL).map_err(CodecError::Zstd)?;
+    enc.write_all(&[VERSION_BINARY]).map_err(CodecError::Zstd)?;
+    for l in lines {
+        zstd::stream::copy_decode(l, &mut enc).map_err(CodecError::Zstd)?;
+    }
+    enc.finish().map_err(CodecError::Zstd)
 }
 
 /// The encoded frames compressed one by one ([`compress_line`]), back to
@@ -160,7 +190,37 @@ pub fn rebuild_upto(
     frames: &[Frame],
     upto: usize,
 ) -> Result<(Option<Snapshot>, Snapshot), CodecError> {
+    let refs: Vec<&Frame> = frames.iter().collect();
+    rebuild_upto_refs(&refs, upto)
+}
+
+/// [`rebuild_upto`] of frames held by reference (a [`LazyFrames`]).
+pub fn rebuild_upto_refs(
+    frames: &[&Frame],
+    upto: usize,
+) -> Result<(Option<Snapshot>, Snapshot), CodecError> {
     let frames = &frames[..frames.len().min(upto.saturating_add(1))];
+    let (start, base, deltas) = chain_of(frames)?;
+    let (prev, cur) = apply_chain(base, &deltas)?;
+    // A keyframe's sample before is the last of the frames before it.
+    let prev = match (prev, start) {
+        (Some(p), _) => Some(p),
+        (None, 0) => None,
+        (None, s) => Some(rebuild_last_refs(&frames[..s])?),
+    };
+    Ok((prev, cur))
+}
+
+/// The last sample of `frames` alone (one sample built, not two).
+pub fn rebuild_last_refs(frames: &[&Frame]) -> Result<Snapshot, CodecError> {
+    let (_, base, deltas) = chain_of(frames)?;
+    Ok(apply_chain_last(base, &deltas)?)
+}
+
+/// The last keyframe of `frames` (its index) and the deltas after it.
+fn chain_of<'a>(
+    frames: &[&'a Frame],
+) -> Result<(usize, &'a Snapshot, Vec<&'a SnapshotDelta>), CodecError> {
     // The chain starts at the last keyframe (a block has one, first).
     let start = frames
         .iter()
@@ -176,14 +236,20 @@ pub fn rebuild_upto(
             FrameBody::Key(_) => Err(CodecError::NoKeyframe),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let (prev, cur) = apply_chain(base, &deltas)?;
-    // A keyframe's sample before is the last of the frames before it.
-    let prev = match (prev, start) {
-        (Some(p), _) => Some(p),
-        (None, 0) => None,
-        (None, s) => Some(rebuild_upto(frames, s - 1)?.1),
-    };
-    Ok((prev, cur))
+    Ok((start, base, deltas))
+}
+
+/// A compressed block of either version, decompressed, for decoding its
+/// frames one at a time ([`LazyFrames`]; a version-1 block is parsed
+/// whole).
+pub fn lazy_block(block: &[u8]) -> Result<LazyFrames, CodecError> {
+    let raw = zstd::stream::decode_all(block).map_err(CodecError::Zstd)?;
+    match raw.first() {
+        None => Ok(LazyFrames::default()),
+        Some(&VERSION_BINARY) => Ok(LazyFrames::new(raw, 1)?),
+        Some(b'{') => Ok(LazyFrames::decoded(parse_lines_range(&raw, 0, usize::MAX)?)),
+        Some(&v) => Err(CodecError::Version(v)),
+    }
 }
 
 #[cfg(test)]
@@ -294,6 +360,29 @@ mod tests {
         let open: Vec<Vec<u8>> = lines.iter().map(|l| compress_line(l)).collect();
         let raw = decompress_lines(open.iter().map(|l| l.as_slice())).unwrap();
         assert_eq!(decode_frames(&raw, 2, 4).unwrap(), frames[2..4]);
+    }
+
+    #[test]
+    fn a_streamed_frame_is_the_same_bytes_and_block() {
+        let samples = samples();
+        let frames = frames_of(&samples);
+        let (mut whole, mut streamed) = (Interner::default(), Interner::default());
+        let mut lines = Vec::new();
+        for f in &frames {
+            let plain = encode_frame(&f.borrowed(), &mut whole);
+            let line = encode_compressed(&f.borrowed(), &mut streamed);
+            assert_eq!(decompress_lines([line.as_slice()]).unwrap(), plain);
+            lines.push(line);
+        }
+        let block = recompress_block(lines.iter().map(|l| l.as_slice())).unwrap();
+        assert_eq!(decompress_block(&block).unwrap(), frames);
+        let lazy = lazy_block(&block).unwrap();
+        assert_eq!(lazy.len(), frames.len());
+        // Frames decoded out of order, the keyframe last, are the same.
+        for i in (0..frames.len()).rev() {
+            assert_eq!(lazy.frame(i).unwrap(), &frames[i]);
+        }
+        assert!(recompress_block([b"not zstd".as_slice()]).is_err());
     }
 
     #[test]

@@ -152,9 +152,10 @@ pub enum ListOp<T, P> {
     /// The entry at index `from` of the previous list, patched.
     #[serde(rename = "p")]
     Patch(u32, P),
-    /// A new entry.
+    /// A new entry (boxed: a copy or a patch, most ops, stays small —
+    /// a delta of a reordered list is one op an entry).
     #[serde(rename = "n")]
-    New(T),
+    New(Box<T>),
 }
 
 /// Processes are copied or new, never patched.
@@ -237,9 +238,9 @@ fn edit_script<T: Clone + PartialEq, P>(
             Some(i) if prev[i] == *item => push_copy(&mut ops, i as u32),
             Some(i) => match patch(&prev[i], item) {
                 Some(p) => ops.push(ListOp::Patch(i as u32, p)),
-                None => ops.push(ListOp::New(item.clone())),
+                None => ops.push(ListOp::New(Box::new(item.clone()))),
             },
-            None => ops.push(ListOp::New(item.clone())),
+            None => ops.push(ListOp::New(Box::new(item.clone()))),
         }
     }
     ops
@@ -340,7 +341,7 @@ fn apply_script<T: Clone, P>(
                     .ok_or_else(|| bad(*from as usize))?;
                 out.push(patch(old, p));
             }
-            ListOp::New(item) => out.push(item.clone()),
+            ListOp::New(item) => out.push((**item).clone()),
         }
     }
     Ok(out)
@@ -440,7 +441,7 @@ fn apply_script_owned<T: Clone, P>(
                     out.push(v);
                     pos += 1;
                 }
-                ListOp::New(item) => out.push(item.clone()),
+                ListOp::New(item) => out.push((**item).clone()),
             }
         }
         return Ok(out);
@@ -481,7 +482,7 @@ fn apply_script_owned<T: Clone, P>(
                 patch(&mut v, p);
                 out.push(v);
             }
-            ListOp::New(item) => out.push(item.clone()),
+            ListOp::New(item) => out.push((**item).clone()),
         }
     }
     Ok(out)
@@ -598,7 +599,7 @@ fn materialize<T: Clone, P>(
         .map(|r| {
             let mut v = if r.base == u32::MAX {
                 match op(r.new)? {
-                    ListOp::New(item) => item.clone(),
+                    ListOp::New(item) => (**item).clone(),
                     _ => return Err(bad()),
                 }
             } else {
@@ -685,6 +686,21 @@ pub fn apply_chain(
     let prev = sample_after(base, before, &prev_sockets, &prev_processes)?;
     let cur = sample_after(base, deltas, &sockets, &processes)?;
     Ok((Some(prev), cur))
+}
+
+/// The last sample of a chain of deltas from `base` alone (the sample
+/// before a block's first, for its rates): one sample built, not two.
+pub fn apply_chain_last(base: &Snapshot, deltas: &[&SnapshotDelta]) -> Result<Snapshot, BadDelta> {
+    if deltas.is_empty() {
+        return Ok(base.clone());
+    }
+    let socket_scripts: Vec<&[ListOp<Socket, SocketPatch>]> =
+        deltas.iter().map(|d| d.sockets.as_slice()).collect();
+    let process_scripts: Vec<&[ListOp<Process, NoPatch>]> =
+        deltas.iter().map(|d| d.processes.as_slice()).collect();
+    let sockets = chain_refs(base.sockets.len(), &socket_scripts)?;
+    let processes = chain_refs(base.processes.len(), &process_scripts)?;
+    sample_after(base, deltas, &sockets, &processes)
 }
 
 #[cfg(test)]

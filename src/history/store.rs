@@ -12,17 +12,19 @@
 use crate::graph::ports::ServicePorts;
 use crate::graph::ContainerLabels;
 use crate::history::codec::{
-    compress_block, compress_line, decode_frames, decompress_block, decompress_block_range,
-    decompress_lines, encode_frame,
+    decode_frames, decompress_block_range, decompress_lines, encode_compressed, lazy_block,
+    rebuild_last_refs, rebuild_upto_refs, recompress_block, CodecError,
 };
-use crate::history::codec::{rebuild_upto, CodecError};
 use crate::history::flows::{FlowRecord, FlowTracker};
 use crate::history::frame::Frame;
 use crate::history::frame::{
-    apply_chain, delta, FrameBody, FrameBodyRef, FrameRef, RecordedContainers, SampleMeta,
+    apply_chain, apply_chain_last, delta, FrameBody, FrameBodyRef, FrameRef, RecordedContainers,
+    SampleMeta, SnapshotDelta,
 };
-use crate::history::wire::Interner;
+use crate::history::frame::{ListOp, SocketPatch};
+use crate::history::wire::{Interner, LazyFrames};
 use crate::snapshot::Snapshot;
+use crate::snapshot::Socket;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -136,7 +138,11 @@ fn snapshot_cost(s: &Snapshot) -> usize {
 #[derive(Debug, Clone)]
 pub enum BlockFrames {
     Sealed(Arc<SealedBlock>),
-    Open(Vec<Arc<[u8]>>),
+    /// The open block's frames so far, and its first sample's time.
+    Open {
+        first_ms: u64,
+        lines: Vec<Arc<[u8]>>,
+    },
 }
 
 impl BlockFrames {
@@ -149,31 +155,29 @@ impl BlockFrames {
     pub fn frames_range(&self, from: usize, to: usize) -> Result<Vec<Frame>, CodecError> {
         match self {
             BlockFrames::Sealed(b) => decompress_block_range(&b.data, from, to),
-            BlockFrames::Open(lines) => decode_frames(
+            BlockFrames::Open { lines, .. } => decode_frames(
                 &decompress_lines(lines.iter().take(to).map(|l| &l[..]))?,
                 from,
                 to,
             ),
         }
     }
-
-    fn len(&self) -> usize {
-        match self {
-            BlockFrames::Sealed(b) => b.metas.len(),
-            BlockFrames::Open(lines) => lines.len(),
-        }
-    }
 }
 
-/// The decoded frames of the sealed blocks `?at=` read last (at most
-/// [`FRAME_CACHE_BLOCKS`] within [`FRAME_CACHE_BYTES`], the least
-/// recently used go first): stepping through an old minute decompresses
-/// and decodes its block once, not once a step.
+/// The sealed blocks `?at=` read last, decompressed, with the frames
+/// decoded so far ([`LazyFrames`]; at most [`FRAME_CACHE_BLOCKS`] within
+/// [`FRAME_CACHE_BYTES`], the least recently used go first): stepping
+/// through an old minute decompresses its block once and decodes each
+/// frame once, not once a step.
 #[derive(Debug, Default)]
 pub struct FrameCache {
     /// Most recently used last: (block key, frames, estimated bytes).
-    entries: VecDeque<(BlockKey, Arc<Vec<Frame>>, usize)>,
+    entries: VecDeque<(BlockKey, Arc<LazyFrames>, usize)>,
     bytes: usize,
+    /// The open block as last read: (its first sample's time, frames in
+    /// it then, frames). Replaced when a sample is added (not counted in
+    /// `bytes`: at most one block, like the one sealed block always kept).
+    open: Option<(u64, usize, Arc<LazyFrames>)>,
 }
 
 /// A sealed block by its times and size (unique in one history).
@@ -184,19 +188,19 @@ fn block_key(b: &SealedBlock) -> BlockKey {
 }
 
 /// Rough bytes of decoded frames in memory.
-fn frames_cost(frames: &[Frame]) -> usize {
+fn frames_cost<'a>(frames: impl IntoIterator<Item = &'a Frame>) -> usize {
     frames
-        .iter()
+        .into_iter()
         .map(|f| match &f.body {
             FrameBody::Key(s) => snapshot_cost(s),
             FrameBody::Delta(d) => {
-                d.sockets.len()
-                    * std::mem::size_of::<
-                        crate::history::frame::ListOp<
-                            crate::snapshot::Socket,
-                            crate::history::frame::SocketPatch,
-                        >,
-                    >()
+                let new = d
+                    .sockets
+                    .iter()
+                    .filter(|op| matches!(op, ListOp::New(_)))
+                    .count();
+                d.sockets.len() * std::mem::size_of::<ListOp<Socket, SocketPatch>>()
+                    + new * (std::mem::size_of::<Socket>() + 16)
                     + d.processes.len() * 256
                     + 256
             }
@@ -204,8 +208,13 @@ fn frames_cost(frames: &[Frame]) -> usize {
         .sum()
 }
 
+/// Bytes a block in the cache holds now.
+fn lazy_cost(frames: &LazyFrames) -> usize {
+    frames.raw_bytes() + frames_cost(frames.decoded_frames())
+}
+
 impl FrameCache {
-    fn get(&mut self, key: BlockKey) -> Option<Arc<Vec<Frame>>> {
+    fn get(&mut self, key: BlockKey) -> Option<Arc<LazyFrames>> {
         let i = self.entries.iter().position(|e| e.0 == key)?;
         let e = self.entries.remove(i)?;
         let frames = e.1.clone();
@@ -213,10 +222,24 @@ impl FrameCache {
         Some(frames)
     }
 
-    fn insert(&mut self, key: BlockKey, frames: Arc<Vec<Frame>>) {
-        let cost = frames_cost(&frames);
+    fn insert(&mut self, key: BlockKey, frames: Arc<LazyFrames>) {
+        let cost = lazy_cost(&frames);
         self.bytes += cost;
         self.entries.push_back((key, frames, cost));
+        self.evict();
+    }
+
+    /// Counts what a query decoded into `key`'s block, and keeps the bound.
+    fn settle(&mut self, key: BlockKey) {
+        if let Some(e) = self.entries.iter_mut().find(|e| e.0 == key) {
+            let cost = lazy_cost(&e.1);
+            self.bytes = self.bytes - e.2 + cost;
+            e.2 = cost;
+        }
+        self.evict();
+    }
+
+    fn evict(&mut self) {
         while self.entries.len() > 1
             && (self.entries.len() > FRAME_CACHE_BLOCKS || self.bytes > FRAME_CACHE_BYTES)
         {
@@ -236,46 +259,54 @@ impl FrameCache {
     }
 }
 
-/// The frames of a block from the cache, or decoded whole (a sealed
-/// block, then cached) or from the open block's frames.
-fn cached_frames(
+/// The frames of a block, ready to decode one at a time: a sealed block
+/// from the cache (decompressed and cached on a miss), the open block's
+/// frames decompressed now.
+fn lazy_frames(
     cache: &Mutex<FrameCache>,
     block: &BlockFrames,
-) -> Result<Arc<Vec<Frame>>, CodecError> {
-    let BlockFrames::Sealed(b) = block else {
-        return Ok(Arc::new(block.frames()?));
+) -> Result<(Arc<LazyFrames>, Option<BlockKey>), CodecError> {
+    let b = match block {
+        BlockFrames::Sealed(b) => b,
+        BlockFrames::Open { first_ms, lines } => {
+            let same = |c: &FrameCache| {
+                c.open
+                    .as_ref()
+                    .filter(|(f, n, _)| *f == *first_ms && *n == lines.len())
+                    .map(|o| o.2.clone())
+            };
+            if let Some(f) = cache.lock().ok().and_then(|c| same(&c)) {
+                return Ok((f, None));
+            }
+            let raw = decompress_lines(lines.iter().map(|l| &l[..]))?;
+            let frames = Arc::new(LazyFrames::new(raw, 0)?);
+            if let Ok(mut c) = cache.lock() {
+                c.open = Some((*first_ms, lines.len(), frames.clone()));
+            }
+            return Ok((frames, None));
+        }
     };
     let key = block_key(b);
     if let Some(f) = cache.lock().ok().and_then(|mut c| c.get(key)) {
-        return Ok(f);
+        return Ok((f, Some(key)));
     }
-    // Decoded outside the lock: another query may decode the same block
+    // Decompressed outside the lock: another query may do the same block
     // at the same time, and the second insert only refreshes it.
-    let frames = Arc::new(decompress_block(&b.data)?);
+    let frames = Arc::new(lazy_block(&b.data)?);
     if let Ok(mut c) = cache.lock() {
-        if c.get(key).is_none() {
-            c.insert(key, frames.clone());
+        match c.get(key) {
+            Some(f) => return Ok((f, Some(key))),
+            None => c.insert(key, frames.clone()),
         }
     }
-    Ok(frames)
+    Ok((frames, Some(key)))
 }
 
-/// Frames `from..to` of a block: from the cache when it holds the block,
-/// else only those decoded (a checkpoint's few deltas are not worth
-/// decoding and caching the keyframe for).
-fn frames_range(
-    cache: &Mutex<FrameCache>,
-    block: &BlockFrames,
-    from: usize,
-    to: usize,
-) -> Result<Vec<Frame>, CodecError> {
-    if let BlockFrames::Sealed(b) = block {
-        if let Some(f) = cache.lock().ok().and_then(|mut c| c.get(block_key(b))) {
-            let to = to.min(f.len());
-            return Ok(f[from.min(to)..to].to_vec());
-        }
+/// Counts what was decoded into a cached block.
+fn settle(cache: &Mutex<FrameCache>, key: Option<BlockKey>) {
+    if let (Some(key), Ok(mut c)) = (key, cache.lock()) {
+        c.settle(key);
     }
-    block.frames_range(from, to)
 }
 
 /// A time outside what history keeps: the answer is 416 with the range.
@@ -317,11 +348,23 @@ pub struct AtSample {
     pub containers: ContainerLabels,
 }
 
+/// The deltas of `frames` (those right after a checkpoint).
+fn deltas_of<'a>(frames: &[&'a Frame]) -> Result<Vec<&'a SnapshotDelta>, CodecError> {
+    frames
+        .iter()
+        .map(|f| match &f.body {
+            FrameBody::Delta(d) => Ok(&**d),
+            // A checkpoint is never followed by its block's keyframe.
+            FrameBody::Key(_) => Err(CodecError::NoKeyframe),
+        })
+        .collect()
+}
+
 /// The samples from a checkpoint through `frames` (the deltas right
 /// after it): the last and the one before it, and the containers then.
 fn from_checkpoint(
     start: &Checkpoint,
-    frames: &[Frame],
+    frames: &[&Frame],
 ) -> Result<(Option<Snapshot>, Snapshot, ContainerLabels), CodecError> {
     let base: &Snapshot = (*start.snapshot).as_ref();
     let containers = frames
@@ -330,31 +373,34 @@ fn from_checkpoint(
         .find_map(|f| f.containers.as_ref())
         .unwrap_or(&start.containers)
         .to_labels();
-    let deltas = frames
-        .iter()
-        .map(|f| match &f.body {
-            FrameBody::Delta(d) => Ok(&**d),
-            // A checkpoint is never followed by its block's keyframe.
-            FrameBody::Key(_) => Err(CodecError::NoKeyframe),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let (prev, cur) = apply_chain(base, &deltas)?;
+    let (prev, cur) = apply_chain(base, &deltas_of(frames)?)?;
     Ok((prev, cur, containers))
 }
 
 impl Located {
     pub fn rebuild(&self) -> Result<AtSample, CodecError> {
-        if let Some(at) = self.rebuild_from_checkpoint()? {
-            return Ok(at);
-        }
-        let frames = cached_frames(&self.cache, &self.block)?;
-        let (prev, snapshot) = rebuild_upto(&frames, self.index)?;
-        let containers = frames[..=self.index.min(frames.len() - 1)]
-            .iter()
-            .rev()
-            .find_map(|f| f.containers.as_ref())
-            .map(RecordedContainers::to_labels)
-            .unwrap_or_default();
+        let t = std::time::Instant::now();
+        let at = self.rebuild_timed();
+        log::debug!(
+            "history: sample {} rebuilt in {:.1} ms (index {}, from {})",
+            self.meta.seq,
+            t.elapsed().as_secs_f64() * 1000.0,
+            self.index,
+            self.start
+                .as_ref()
+                .map_or("the keyframe".to_string(), |c| format!(
+                    "checkpoint {}",
+                    c.index
+                )),
+        );
+        at
+    }
+
+    fn rebuild_timed(&self) -> Result<AtSample, CodecError> {
+        let (frames, key) = lazy_frames(&self.cache, &self.block)?;
+        let built = self.rebuild_in(&frames);
+        settle(&self.cache, key);
+        let (prev, snapshot, containers) = built?;
         let prev = match (prev, &self.before) {
             (Some(p), _) => Some(p),
             (None, Some(before)) => Some(self.last_of_before(before)?),
@@ -368,36 +414,45 @@ impl Located {
         })
     }
 
-    /// The last sample of the block before.
-    fn last_of_before(&self, before: &BlockFrames) -> Result<Snapshot, CodecError> {
-        let n = before.len();
-        if let Some(c) = &self.before_start {
-            let frames = frames_range(&self.cache, before, c.index + 1, n)?;
-            return Ok(from_checkpoint(c, &frames)?.1);
+    /// The sample and the one before it in its block (if any), from the
+    /// nearest checkpoint and at most [`CHECKPOINT_EVERY`] deltas, or
+    /// from the block's keyframe.
+    fn rebuild_in(
+        &self,
+        frames: &LazyFrames,
+    ) -> Result<(Option<Snapshot>, Snapshot, ContainerLabels), CodecError> {
+        if let Some(start) = &self.start {
+            let deltas = frames.range(start.index + 1, self.index + 1)?;
+            return from_checkpoint(start, &deltas);
         }
-        let frames = cached_frames(&self.cache, before)?;
-        Ok(rebuild_upto(&frames, frames.len().saturating_sub(1))?.1)
+        let upto = frames.range(0, self.index + 1)?;
+        let (prev, snapshot) = rebuild_upto_refs(&upto, self.index)?;
+        let containers = upto
+            .iter()
+            .rev()
+            .find_map(|f| f.containers.as_ref())
+            .map(RecordedContainers::to_labels)
+            .unwrap_or_default();
+        Ok((prev, snapshot, containers))
     }
 
-    /// The sample from the nearest checkpoint and at most
-    /// [`CHECKPOINT_EVERY`] deltas; `None` without a checkpoint.
-    fn rebuild_from_checkpoint(&self) -> Result<Option<AtSample>, CodecError> {
-        let Some(start) = &self.start else {
-            return Ok(None);
+    /// The last sample of the block before (only it is built).
+    fn last_of_before(&self, before: &BlockFrames) -> Result<Snapshot, CodecError> {
+        let (frames, key) = lazy_frames(&self.cache, before)?;
+        let n = frames.len();
+        let last = match &self.before_start {
+            Some(c) => frames
+                .range(c.index + 1, n)
+                .map_err(CodecError::from)
+                .and_then(|f| deltas_of(&f))
+                .and_then(|d| Ok(apply_chain_last((*c.snapshot).as_ref(), &d)?)),
+            None => frames
+                .range(0, n)
+                .map_err(CodecError::from)
+                .and_then(|f| rebuild_last_refs(&f)),
         };
-        let frames = frames_range(&self.cache, &self.block, start.index + 1, self.index + 1)?;
-        let (prev, snapshot, containers) = from_checkpoint(start, &frames)?;
-        let prev = match (prev, &self.before) {
-            (Some(p), _) => Some(p),
-            (None, Some(before)) => Some(self.last_of_before(before)?),
-            (None, None) => None,
-        };
-        Ok(Some(AtSample {
-            meta: self.meta,
-            snapshot,
-            prev,
-            containers,
-        }))
+        settle(&self.cache, key);
+        last
     }
 }
 
@@ -537,7 +592,7 @@ impl HistoryWriter {
             containers: changed.then_some(&containers),
             body,
         };
-        let line: Arc<[u8]> = compress_line(&encode_frame(&frame, &mut self.strings)).into();
+        let line: Arc<[u8]> = encode_compressed(&frame, &mut self.strings).into();
         let index = self.open_metas.len();
         self.open_lines.push(line.clone());
         self.open_metas.push(meta);
@@ -566,17 +621,13 @@ impl HistoryWriter {
         }
         let lines = std::mem::take(&mut self.open_lines);
         let metas = std::mem::take(&mut self.open_metas);
-        let raw = match decompress_lines(lines.iter().map(|l| &l[..])) {
-            Ok(raw) => raw,
+        match recompress_block(lines.iter().map(|l| &l[..])) {
+            Ok(data) => Some(Arc::new(SealedBlock { data, metas })),
             Err(e) => {
                 log::error!("history: dropping a block that does not decode: {e}");
-                return None;
+                None
             }
-        };
-        Some(Arc::new(SealedBlock {
-            data: compress_block([raw.as_slice()]),
-            metas,
-        }))
+        }
     }
 
     /// An update that only closes the open block (at shutdown).
@@ -782,7 +833,10 @@ impl HistoryStore {
             return Ok(Located {
                 meta: self.open.metas[index],
                 index,
-                block: BlockFrames::Open(self.open.lines.clone()),
+                block: BlockFrames::Open {
+                    first_ms: self.open.metas[0].at_ms,
+                    lines: self.open.lines.clone(),
+                },
                 before: before_block.cloned().map(BlockFrames::Sealed),
                 start: self.start_for(self.open.metas[0].at_ms, index),
                 before_start: before_block.and_then(|b| self.checkpoint(b.first_ms(), usize::MAX)),
@@ -806,6 +860,19 @@ impl HistoryStore {
             before_start: before_block.and_then(|b| self.checkpoint(b.first_ms(), usize::MAX)),
             cache: self.cache.clone(),
         })
+    }
+
+    /// Forgets the decoded blocks and, with `checkpoints`, the kept whole
+    /// samples: what a seek costs cold (`examples/history_seek`).
+    #[doc(hidden)]
+    pub fn forget_for_bench(&mut self, checkpoints: bool) {
+        if let Ok(mut c) = self.cache.lock() {
+            *c = FrameCache::default();
+        }
+        if checkpoints {
+            self.checkpoints.clear();
+            self.checkpoint_bytes = 0;
+        }
     }
 
     /// Closed connections that ended within `[since_ms, until_ms]`, oldest first.
@@ -977,6 +1044,27 @@ mod tests {
             store.locate(t * 1000).unwrap().rebuild().unwrap();
             assert!(cache.lock().unwrap().get(key).is_some());
         }
+    }
+
+    #[test]
+    fn the_open_block_read_between_samples_is_never_stale() {
+        let mut store = HistoryStore::new(config(64 << 20));
+        let mut w = HistoryWriter::new(store.config());
+        let samples: Vec<Snapshot> = (1..=25).map(|t| sample(t, 20, 15)).collect();
+        for (i, s) in samples.iter().enumerate() {
+            store.push(&mut w, s, &ContainerLabels::default(), meta(i as u64 + 1));
+            // The newest, as the open block grows (and across the seals).
+            for (j, want) in samples
+                .iter()
+                .enumerate()
+                .take(i + 1)
+                .skip(i.saturating_sub(3))
+            {
+                let at = store.locate(want.taken_at_ms).unwrap().rebuild();
+                assert_eq!(&at.unwrap().snapshot, want, "after {i}: {j}");
+            }
+        }
+        assert!(store.cache.lock().unwrap().open.is_some());
     }
 
     #[test]

@@ -83,15 +83,16 @@ impl Interner {
     }
 }
 
-/// The strings of a block read so far, by number.
-#[derive(Debug, Default)]
-pub struct StringTable {
-    strings: Vec<String>,
+/// The strings a frame may name: those of its block up to and with its
+/// own, by number.
+#[derive(Debug)]
+pub struct StringTable<'a> {
+    strings: &'a [String],
     /// The frame being read, for errors.
     index: usize,
 }
 
-impl StringTable {
+impl StringTable<'_> {
     fn get(&self, id: u32) -> Result<String, WireError> {
         self.strings
             .get(id as usize)
@@ -152,7 +153,9 @@ struct WireDelta {
 enum WireOp<T, P> {
     Copy(u32, u32),
     Patch(u32, P),
-    New(T),
+    /// Boxed (the same bytes): a decoded delta of 20k copies is not 20k
+    /// sockets' worth of memory.
+    New(Box<T>),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -437,7 +440,7 @@ fn delta_to_wire(d: &SnapshotDelta, s: &mut Interner) -> WireDelta {
             .map(|op| match op {
                 ListOp::Copy(f, n) => WireOp::Copy(*f, *n),
                 ListOp::Patch(_, p) => match *p {},
-                ListOp::New(p) => WireOp::New(process_to_wire(p, s)),
+                ListOp::New(p) => WireOp::New(Box::new(process_to_wire(p, s))),
             })
             .collect(),
         sockets: sockets
@@ -445,7 +448,7 @@ fn delta_to_wire(d: &SnapshotDelta, s: &mut Interner) -> WireDelta {
             .map(|op| match op {
                 ListOp::Copy(f, n) => WireOp::Copy(*f, *n),
                 ListOp::Patch(f, p) => WireOp::Patch(*f, patch_to_wire(p)),
-                ListOp::New(x) => WireOp::New(socket_to_wire(x)),
+                ListOp::New(x) => WireOp::New(Box::new(socket_to_wire(x))),
             })
             .collect(),
         captured: captured.iter().map(|c| captured_to_wire(c, s)).collect(),
@@ -506,7 +509,7 @@ fn delta_from_wire(w: WireDelta, t: &StringTable) -> Result<SnapshotDelta, WireE
                 Ok(match op {
                     WireOp::Copy(f, n) => ListOp::Copy(f, n),
                     WireOp::Patch(_, p) => match p {},
-                    WireOp::New(p) => ListOp::New(process_from_wire(p, t)?),
+                    WireOp::New(p) => ListOp::New(Box::new(process_from_wire(*p, t)?)),
                 })
             })
             .collect::<Result<_, WireError>>()?,
@@ -516,7 +519,7 @@ fn delta_from_wire(w: WireDelta, t: &StringTable) -> Result<SnapshotDelta, WireE
             .map(|op| match op {
                 WireOp::Copy(f, n) => ListOp::Copy(f, n),
                 WireOp::Patch(f, p) => ListOp::Patch(f, patch_from_wire(p)),
-                WireOp::New(x) => ListOp::New(socket_from_wire(x)),
+                WireOp::New(x) => ListOp::New(Box::new(socket_from_wire(*x))),
             })
             .collect(),
         captured: w
@@ -547,48 +550,316 @@ pub fn encode(frame: &FrameRef<'_>, strings: &mut Interner) -> Vec<u8> {
     out
 }
 
+/// [`WireFrame`] of a keyframe borrowing its sample's sockets: the same
+/// postcard bytes (fields in the same order, `&[T]` encodes as `Vec<T>`),
+/// without a copy of every socket (at 100k sockets that copy was ~15 MB
+/// for a frame of ~3 MB).
+#[derive(Serialize)]
+struct KeyFrameRef<'a> {
+    strings: Vec<String>,
+    meta: SampleMeta,
+    containers: Option<&'a RecordedContainers>,
+    body: KeyBodyRef<'a>,
+}
+
+/// [`WireBody`]`::Key` (variant 0).
+#[derive(Serialize)]
+enum KeyBodyRef<'a> {
+    Key(WireSnapshotRef<'a>),
+}
+
+/// [`WireSnapshot`], borrowing.
+#[derive(Serialize)]
+struct WireSnapshotRef<'a> {
+    taken_at_ms: u64,
+    local_addresses: &'a [IpAddr],
+    interfaces: Vec<WireInterface>,
+    processes: Vec<WireProcess>,
+    sockets: SocketsRef<'a>,
+    diagnostics: Vec<u8>,
+    captured: Vec<WireCaptured>,
+}
+
+/// A sample's sockets, each written as a [`WireSocket`] when serialised.
+struct SocketsRef<'a>(&'a [Socket]);
+
+impl Serialize for SocketsRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        ser.collect_seq(self.0.iter().map(WireSocketRef::of))
+    }
+}
+
+/// [`WireSocket`], borrowing its owners.
+#[derive(Serialize)]
+struct WireSocketRef<'a> {
+    proto: Proto,
+    local: SocketAddr,
+    remote: Option<SocketAddr>,
+    state: SocketState,
+    inode: u64,
+    uid: Option<u32>,
+    owners: &'a [u32],
+    unowned_reason: Option<UnknownReason>,
+    bytes_sent: Option<u64>,
+    bytes_received: Option<u64>,
+    tcp_health: Option<(Option<u32>, u32)>,
+    closed: bool,
+}
+
+impl<'a> WireSocketRef<'a> {
+    fn of(s: &'a Socket) -> WireSocketRef<'a> {
+        let Socket {
+            proto,
+            local,
+            remote,
+            state,
+            inode,
+            uid,
+            owners,
+            unowned_reason,
+            bytes_sent,
+            bytes_received,
+            tcp_health,
+            closed,
+        } = s;
+        WireSocketRef {
+            proto: *proto,
+            local: *local,
+            remote: *remote,
+            state: *state,
+            inode: *inode,
+            uid: *uid,
+            owners,
+            unowned_reason: *unowned_reason,
+            bytes_sent: *bytes_sent,
+            bytes_received: *bytes_received,
+            tcp_health: health_to_wire(tcp_health),
+            closed: *closed,
+        }
+    }
+}
+
+fn key_to_wire<'a>(frame: &FrameRef<'a>, snap: &'a Snapshot, s: &mut Interner) -> KeyFrameRef<'a> {
+    let Snapshot {
+        taken_at_ms,
+        local_addresses,
+        interfaces,
+        processes,
+        sockets,
+        diagnostics,
+        captured,
+    } = snap;
+    let body = WireSnapshotRef {
+        taken_at_ms: *taken_at_ms,
+        local_addresses,
+        interfaces: interfaces.iter().map(|i| interface_to_wire(i, s)).collect(),
+        processes: processes.iter().map(|p| process_to_wire(p, s)).collect(),
+        sockets: SocketsRef(sockets),
+        diagnostics: diagnostics_json(diagnostics),
+        captured: captured.iter().map(|c| captured_to_wire(c, s)).collect(),
+    };
+    KeyFrameRef {
+        strings: std::mem::take(&mut s.fresh),
+        meta: frame.meta,
+        containers: frame.containers,
+        body: KeyBodyRef::Key(body),
+    }
+}
+
+/// Writes one frame as [`encode`] makes it (its length, its postcard
+/// bytes) into `out`, a keyframe straight from its sample: nothing of
+/// the frame's size is held but what `out` keeps (a zstd encoder keeps
+/// its window and the compressed bytes). The size is counted first
+/// (postcard's size flavour, no buffer).
+pub fn encode_into<W: std::io::Write>(
+    frame: &FrameRef<'_>,
+    strings: &mut Interner,
+    mut out: W,
+) -> std::io::Result<W> {
+    let FrameBodyRef::Key(snap) = frame.body else {
+        // Deltas are small: encoded whole.
+        out.write_all(&encode(frame, strings))?;
+        return Ok(out);
+    };
+    let wire = key_to_wire(frame, snap, strings);
+    let io = |e: postcard::Error| std::io::Error::other(e);
+    let len = postcard::experimental::serialized_size(&wire).map_err(io)?;
+    let out = postcard::to_io(&(len as u32), out).map_err(io)?;
+    postcard::to_io(&wire, out).map_err(io)
+}
+
 /// Splits frames (as [`encode`] wrote them, back to back) into each
 /// frame's bytes.
-pub fn split(mut raw: &[u8]) -> Result<Vec<&[u8]>, WireError> {
+pub fn split(raw: &[u8]) -> Result<Vec<&[u8]>, WireError> {
+    Ok(spans(raw)?.into_iter().map(|r| &raw[r]).collect())
+}
+
+/// Where each frame's bytes are in `raw` (frames back to back).
+fn spans(raw: &[u8]) -> Result<Vec<std::ops::Range<usize>>, WireError> {
     let mut out = Vec::new();
-    while !raw.is_empty() {
+    let mut at = 0;
+    while at < raw.len() {
         let index = out.len();
-        let (len, rest) = postcard::take_from_bytes::<u32>(raw)
+        let (len, rest) = postcard::take_from_bytes::<u32>(&raw[at..])
             .map_err(|source| WireError::Postcard { index, source })?;
         let len = len as usize;
         if rest.len() < len {
             return Err(WireError::Short { index });
         }
-        out.push(&rest[..len]);
-        raw = &rest[len..];
+        let start = raw.len() - rest.len();
+        out.push(start..start + len);
+        at = start + len;
     }
     Ok(out)
+}
+
+/// A frame from its wire form, naming strings of `table`.
+fn frame_from_wire(
+    meta: SampleMeta,
+    containers: Option<RecordedContainers>,
+    body: WireBody,
+    table: &StringTable<'_>,
+) -> Result<Frame, WireError> {
+    let body = match body {
+        WireBody::Key(s) => FrameBody::Key(Box::new(snapshot_from_wire(s, table)?)),
+        WireBody::Delta(d) => FrameBody::Delta(Box::new(delta_from_wire(d, table)?)),
+    };
+    Ok(Frame {
+        meta,
+        containers,
+        body,
+    })
 }
 
 /// Decodes frames `from..to` of a block's frames (from [`split`]); the
 /// ones before `from` are read only for the strings they add.
 pub fn decode_range(frames: &[&[u8]], from: usize, to: usize) -> Result<Vec<Frame>, WireError> {
-    let mut table = StringTable::default();
+    let mut strings: Vec<String> = Vec::new();
     let mut out = Vec::with_capacity(to.min(frames.len()).saturating_sub(from));
     for (index, bytes) in frames.iter().enumerate().take(to) {
-        table.index = index;
         let bad = |source| WireError::Postcard { index, source };
         if index < from {
-            let (strings, _) = postcard::take_from_bytes::<Vec<String>>(bytes).map_err(bad)?;
-            table.strings.extend(strings);
+            let (fresh, _) = postcard::take_from_bytes::<Vec<String>>(bytes).map_err(bad)?;
+            strings.extend(fresh);
             continue;
         }
-        let wire: WireFrame = postcard::from_bytes(bytes).map_err(bad)?;
-        table.strings.extend(wire.strings);
-        let body = match wire.body {
-            WireBody::Key(s) => FrameBody::Key(Box::new(snapshot_from_wire(s, &table)?)),
-            WireBody::Delta(d) => FrameBody::Delta(Box::new(delta_from_wire(d, &table)?)),
-        };
-        out.push(Frame {
-            meta: wire.meta,
-            containers: wire.containers,
+        let WireFrame {
+            strings: fresh,
+            meta,
+            containers,
             body,
-        });
+        } = postcard::from_bytes(bytes).map_err(bad)?;
+        strings.extend(fresh);
+        let table = StringTable {
+            strings: &strings,
+            index,
+        };
+        out.push(frame_from_wire(meta, containers, body, &table)?);
     }
     Ok(out)
+}
+
+/// A block's frames decoded one at a time, when first asked for, and kept:
+/// a seek decodes only the frames it applies (not the keyframe when it
+/// starts from a checkpoint), and the next seek in the same block decodes
+/// only the ones not decoded yet. Holds the decompressed bytes (about a
+/// keyframe's postcard size plus the deltas) and the block's strings.
+#[derive(Debug, Default)]
+pub struct LazyFrames {
+    raw: Vec<u8>,
+    spans: Vec<std::ops::Range<usize>>,
+    strings: Vec<String>,
+    /// How many of `strings` frame `i` may name (those of frames `..=i`).
+    known: Vec<usize>,
+    frames: Vec<std::sync::OnceLock<Frame>>,
+}
+
+impl LazyFrames {
+    /// Version-2 frames back to back in `raw` from `start` on: split, and
+    /// the strings read; no frame decoded yet.
+    pub fn new(raw: Vec<u8>, start: usize) -> Result<LazyFrames, WireError> {
+        let payload = raw.get(start..).unwrap_or_default();
+        let spans: Vec<_> = spans(payload)?
+            .into_iter()
+            .map(|r| r.start + start..r.end + start)
+            .collect();
+        let mut strings = Vec::new();
+        let mut known = Vec::with_capacity(spans.len());
+        for (index, r) in spans.iter().enumerate() {
+            let (fresh, _) = postcard::take_from_bytes::<Vec<String>>(&raw[r.clone()])
+                .map_err(|source| WireError::Postcard { index, source })?;
+            strings.extend(fresh);
+            known.push(strings.len());
+        }
+        let frames = spans.iter().map(|_| std::sync::OnceLock::new()).collect();
+        Ok(LazyFrames {
+            raw,
+            spans,
+            strings,
+            known,
+            frames,
+        })
+    }
+
+    /// Frames decoded already (a version-1 block, parsed whole).
+    pub fn decoded(frames: Vec<Frame>) -> LazyFrames {
+        LazyFrames {
+            frames: frames.into_iter().map(std::sync::OnceLock::from).collect(),
+            ..LazyFrames::default()
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    /// Frame `index`, decoded now if it was not yet.
+    pub fn frame(&self, index: usize) -> Result<&Frame, WireError> {
+        let cell = self.frames.get(index).ok_or(WireError::Short { index })?;
+        if let Some(f) = cell.get() {
+            return Ok(f);
+        }
+        let (Some(span), Some(&known)) = (self.spans.get(index), self.known.get(index)) else {
+            return Err(WireError::Short { index });
+        };
+        let WireFrame {
+            meta,
+            containers,
+            body,
+            ..
+        } = postcard::from_bytes(&self.raw[span.clone()])
+            .map_err(|source| WireError::Postcard { index, source })?;
+        let table = StringTable {
+            strings: &self.strings[..known],
+            index,
+        };
+        let frame = frame_from_wire(meta, containers, body, &table)?;
+        // Another query may have decoded it meanwhile: the same frame.
+        Ok(cell.get_or_init(|| frame))
+    }
+
+    /// Frames `from..to` (clipped to the block), decoded now if need be.
+    pub fn range(&self, from: usize, to: usize) -> Result<Vec<&Frame>, WireError> {
+        (from..to.min(self.len())).map(|i| self.frame(i)).collect()
+    }
+
+    /// The frames decoded so far.
+    pub fn decoded_frames(&self) -> impl Iterator<Item = &Frame> {
+        self.frames.iter().filter_map(|c| c.get())
+    }
+
+    /// Bytes held apart from the decoded frames.
+    pub fn raw_bytes(&self) -> usize {
+        self.raw.capacity()
+            + self
+                .strings
+                .iter()
+                .map(|s| s.capacity() + 24)
+                .sum::<usize>()
+            + self.spans.len() * 40
+    }
 }
