@@ -293,6 +293,62 @@ impl<'a, T, K: std::hash::Hash + Eq> Finder<'a, T, K> {
 /// The delta that turns `prev` into `next`.
 pub fn delta(prev: &Snapshot, next: &Snapshot) -> SnapshotDelta {
     let mut sockets = Finder::new(&prev.sockets, socket_key);
+    let ops = edit_script(
+        &prev.sockets,
+        &next.sockets,
+        |_, s| sockets.find(s),
+        |old, new| same_identity(old, new).then(|| socket_patch(new)),
+    );
+    delta_with_sockets(prev, next, ops)
+}
+
+/// [`delta`] when the collector says which sockets moved since `prev`
+/// (`SocketChanges`: the same sockets in the same order, only the counters
+/// of those at `changed` differ): the same edit script, made by looking at
+/// the changed sockets only instead of finding and comparing every one (at
+/// 100k sockets `delta` was a fifth of what an event-fed sample still
+/// cost). Falls back to [`delta`] when the change set does not fit.
+pub fn delta_changed(
+    prev: &Snapshot,
+    next: &Snapshot,
+    changes: Option<&crate::snapshot::SocketChanges>,
+) -> SnapshotDelta {
+    let n = next.sockets.len();
+    let Some(changes) = changes.filter(|_| prev.sockets.len() == n) else {
+        return delta(prev, next);
+    };
+    let mut ops = Vec::with_capacity(2 * changes.changed.len() + 1);
+    let mut at = 0usize;
+    for &i in &changes.changed {
+        let i = i as usize;
+        if i >= n || i < at {
+            return delta(prev, next);
+        }
+        push_copy_run(&mut ops, at, i - at);
+        let (old, new) = (&prev.sockets[i], &next.sockets[i]);
+        if socket_key(old) != socket_key(new) {
+            // Not the socket the change set says it is: trust nothing.
+            return delta(prev, next);
+        }
+        if old == new {
+            push_copy(&mut ops, i as u32);
+        } else if same_identity(old, new) {
+            ops.push(ListOp::Patch(i as u32, socket_patch(new)));
+        } else {
+            ops.push(ListOp::New(Box::new(new.clone())));
+        }
+        at = i + 1;
+    }
+    push_copy_run(&mut ops, at, n - at);
+    delta_with_sockets(prev, next, ops)
+}
+
+/// A delta from `prev` to `next` with the sockets' edit script given.
+fn delta_with_sockets(
+    prev: &Snapshot,
+    next: &Snapshot,
+    sockets: Vec<ListOp<Socket, SocketPatch>>,
+) -> SnapshotDelta {
     let mut processes = Finder::new(&prev.processes, |p: &Process| (p.pid, p.start_time));
     SnapshotDelta {
         taken_at_ms: next.taken_at_ms,
@@ -306,14 +362,25 @@ pub fn delta(prev: &Snapshot, next: &Snapshot) -> SnapshotDelta {
             |_, p| processes.find(p),
             |_, _| None,
         ),
-        sockets: edit_script(
-            &prev.sockets,
-            &next.sockets,
-            |_, s| sockets.find(s),
-            |old, new| same_identity(old, new).then(|| socket_patch(new)),
-        ),
+        sockets,
         captured: next.captured.clone(),
     }
+}
+
+/// Appends copies of `prev[from..from + len]`, extending the last run when
+/// it continues (as [`push_copy`] one at a time would).
+fn push_copy_run<T, P>(ops: &mut Vec<ListOp<T, P>>, from: usize, len: usize) {
+    if len == 0 {
+        return;
+    }
+    let (from, len) = (from as u32, len as u32);
+    if let Some(ListOp::Copy(f, l)) = ops.last_mut() {
+        if *f + *l == from {
+            *l += len;
+            return;
+        }
+    }
+    ops.push(ListOp::Copy(from, len));
 }
 
 fn apply_script<T: Clone, P>(
@@ -904,6 +971,34 @@ mod tests {
             let n = samples.len();
             prop_assert_eq!(&cur, &samples[n - 1]);
             prop_assert_eq!(prev.as_ref(), n.checked_sub(2).map(|i| &samples[i]));
+        }
+
+        #[test]
+        fn a_change_set_gives_the_delta_a_full_comparison_gives(
+            prev in arb_snapshot(),
+            bits in any::<u64>(),
+            fresh in arb_snapshot(),
+        ) {
+            // Only counters moved (what an event-fed sample says).
+            let mut next = prev.clone();
+            next.taken_at_ms += 1000;
+            for (i, s) in next.sockets.iter_mut().enumerate() {
+                if bits >> (i % 64) & 1 == 1 {
+                    s.bytes_received = Some(s.bytes_received.unwrap_or(0) + 9);
+                }
+            }
+            let changes = crate::snapshot::SocketChanges::between(&prev, &next)
+                .expect("only counters moved");
+            let d = delta_changed(&prev, &next, Some(&changes));
+            prop_assert_eq!(&d, &delta(&prev, &next));
+            prop_assert_eq!(apply(&prev, &d).unwrap(), next);
+            // A change set that does not fit the samples is not trusted.
+            let (prev, other) = pair_from(prev, fresh, bits);
+            let wrong = crate::snapshot::SocketChanges {
+                changed: vec![u32::MAX, 0],
+            };
+            let d = delta_changed(&prev, &other, Some(&wrong));
+            prop_assert_eq!(apply(&prev, &d).unwrap(), other);
         }
 
         #[test]

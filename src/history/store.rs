@@ -18,8 +18,8 @@ use crate::history::codec::{
 use crate::history::flows::{FlowRecord, FlowTracker};
 use crate::history::frame::Frame;
 use crate::history::frame::{
-    apply_chain, apply_chain_last, delta, FrameBody, FrameBodyRef, FrameRef, RecordedContainers,
-    SampleMeta, SnapshotDelta,
+    apply_chain, apply_chain_last, delta_changed, FrameBody, FrameBodyRef, FrameRef,
+    RecordedContainers, SampleMeta, SnapshotDelta,
 };
 use crate::history::frame::{ListOp, SocketPatch};
 use crate::history::wire::{Interner, LazyFrames};
@@ -517,6 +517,9 @@ pub struct HistoryWriter {
     keyframe_every: Duration,
     /// Shared with the server's published sample, never copied.
     last: Option<(SharedSnapshot, RecordedContainers)>,
+    /// A sample was refused (not newer than the last): the change set of
+    /// the one after it is against a sample history never saw.
+    dropped_one: bool,
     tracker: FlowTracker,
     open_lines: Vec<Arc<[u8]>>,
     open_metas: Vec<SampleMeta>,
@@ -529,6 +532,7 @@ impl HistoryWriter {
         HistoryWriter {
             keyframe_every: config.keyframe_every,
             last: None,
+            dropped_one: false,
             tracker: FlowTracker::new(config.service_ports.clone()),
             open_lines: Vec::new(),
             open_metas: Vec::new(),
@@ -563,8 +567,12 @@ impl HistoryWriter {
             .as_ref()
             .is_some_and(|(l, _)| meta.at_ms <= (**l).as_ref().taken_at_ms)
         {
+            // The next sample's change set is against this one, which
+            // history did not keep: that sample gets the full comparison.
+            self.dropped_one = true;
             return Update::default();
         }
+        let changes = changes.filter(|_| !std::mem::take(&mut self.dropped_one));
         let flows = self.tracker.observe_changed(snap, changes);
         let containers = RecordedContainers::from_labels(containers);
         let block_age = self
@@ -582,7 +590,7 @@ impl HistoryWriter {
         let d;
         let (body, changed) = match (&self.last, keyframe) {
             (Some((prev, prev_c)), false) => {
-                d = delta((**prev).as_ref(), snap);
+                d = delta_changed((**prev).as_ref(), snap, changes);
                 (FrameBodyRef::Delta(&d), *prev_c != containers)
             }
             _ => (FrameBodyRef::Key(snap), true),
