@@ -63,8 +63,12 @@ fn peak<T>(name: &str, f: impl FnOnce() -> T) -> Option<T> {
     if !only.is_empty() && !name.contains(&format!("({only})")) {
         return None;
     }
-    // SAFETY: malloc_trim only returns free memory to the system.
-    unsafe { libc::malloc_trim(0) };
+    // SAFETY: malloc_trim only returns free memory to the system. Linux
+    // (glibc) only, as are the /proc counters this example reads.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    unsafe {
+        libc::malloc_trim(0)
+    };
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let rss = status_kb("VmRSS:");
     let base = LIVE.load(Relaxed);
