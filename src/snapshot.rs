@@ -273,15 +273,20 @@ impl Socket {
     /// Whether `other` is this socket with at most its counters (bytes,
     /// RTT, retransmits) moved.
     pub fn differs_only_in_counters(&self, other: &Socket) -> bool {
+        self.same_identity(other) && self.state == other.state && self.closed == other.closed
+    }
+
+    /// Whether `other` is the same socket held by the same owners: only
+    /// its state, counters and `closed` may differ (what a history delta
+    /// patches in place).
+    pub fn same_identity(&self, other: &Socket) -> bool {
         self.proto == other.proto
             && self.local == other.local
             && self.remote == other.remote
-            && self.state == other.state
             && self.inode == other.inode
             && self.uid == other.uid
             && self.owners == other.owners
             && self.unowned_reason == other.unowned_reason
-            && self.closed == other.closed
     }
 }
 

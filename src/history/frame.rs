@@ -192,16 +192,6 @@ fn socket_key(s: &Socket) -> SocketKey {
     (s.proto, s.local, s.remote, s.inode)
 }
 
-fn same_identity(a: &Socket, b: &Socket) -> bool {
-    a.proto == b.proto
-        && a.local == b.local
-        && a.remote == b.remote
-        && a.inode == b.inode
-        && a.uid == b.uid
-        && a.owners == b.owners
-        && a.unowned_reason == b.unowned_reason
-}
-
 fn socket_patch(s: &Socket) -> SocketPatch {
     SocketPatch {
         state: s.state,
@@ -297,7 +287,7 @@ pub fn delta(prev: &Snapshot, next: &Snapshot) -> SnapshotDelta {
         &prev.sockets,
         &next.sockets,
         |_, s| sockets.find(s),
-        |old, new| same_identity(old, new).then(|| socket_patch(new)),
+        |old, new| old.same_identity(new).then(|| socket_patch(new)),
     );
     delta_with_sockets(prev, next, ops)
 }
@@ -332,7 +322,7 @@ pub fn delta_changed(
         }
         if old == new {
             push_copy(&mut ops, i as u32);
-        } else if same_identity(old, new) {
+        } else if old.same_identity(new) {
             ops.push(ListOp::Patch(i as u32, socket_patch(new)));
         } else {
             ops.push(ListOp::New(Box::new(new.clone())));
