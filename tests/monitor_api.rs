@@ -20,11 +20,16 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 const SENDER: &str = r#"
-import socket, sys, time
+import os, socket, sys, time
 c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 sys.stdin = open("/dev/null")
 print(c.getsockname()[1], flush=True)
-time.sleep(float(sys.argv[2]))
+# argv[2]: seconds to wait, or a file whose appearance says "send now".
+try:
+    time.sleep(float(sys.argv[2]))
+except ValueError:
+    while not os.path.exists(sys.argv[2]):
+        time.sleep(0.01)
 c.sendall(b"z" * (int(sys.argv[3]) if len(sys.argv) > 3 else 1_000_000))
 print("sent", flush=True)
 time.sleep(3600)
@@ -34,8 +39,12 @@ time.sleep(3600)
 fn counts_ports_and_interfaces() {
     let _serial = serial();
     let (server, port) = tcp_server("127.0.0.1");
-    // Connect now, send only after the monitor's baseline.
-    let mut client = python(SENDER, &[&port.to_string(), "1.0"]);
+    // Connect now, send only after the monitor's baseline: the client
+    // waits for `go`, which appears once `Monitor::new` has sampled (a
+    // fixed delay raced a slow first sample on a loaded CI machine).
+    let dir = tempfile::tempdir().unwrap();
+    let go = dir.path().join("go");
+    let mut client = python(SENDER, &[&port.to_string(), go.to_str().unwrap()]);
     let client_port: u16 = client.line().parse().unwrap();
     let mut monitor = Monitor::new().expect("monitor");
     monitor.add_pid(client.pid());
@@ -58,12 +67,16 @@ fn counts_ports_and_interfaces() {
             .as_deref(),
         Some("lo")
     );
+    std::fs::write(&go, b"").unwrap();
     assert_eq!(client.line(), "sent");
     // The receiver may lag behind the sender: wait for all of it.
     let counts = refresh_until(&mut monitor, server.pid(), |c| {
         c.iter().map(|t| t.recv).sum::<u64>() >= 990_000
     });
     assert!(!counts.is_empty());
+    refresh_until(&mut monitor, client.pid(), |c| {
+        within_1pct(sent(c), 1_000_000)
+    });
     let counts = monitor.count_by_pid(client.pid());
     assert_eq!(counts.len(), 1, "{counts:?}");
     assert_eq!(counts[0].interface, "lo");
