@@ -8,6 +8,9 @@
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
 
+mod socket_list;
+pub use socket_list::{SocketList, CHUNK as SOCKET_CHUNK};
+
 /// One sample of the machine's sockets and the processes that own them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -25,9 +28,10 @@ pub struct Snapshot {
     /// Every process that owns at least one socket in `sockets`.
     #[serde(default)]
     pub processes: Vec<Process>,
-    /// Every TCP and UDP socket, IPv4 and IPv6, in every state.
+    /// Every TCP and UDP socket, IPv4 and IPv6, in every state; shared
+    /// with other samples until they differ (see [`SocketList`]).
     #[serde(default)]
-    pub sockets: Vec<Socket>,
+    pub sockets: SocketList,
     /// What the collector could not see, so nothing is hidden silently.
     #[serde(default)]
     pub diagnostics: Diagnostics,

@@ -360,6 +360,19 @@ fn every_tier_reports_the_same_sockets() {
         "the T0 sample came from its event-fed table, not a walk"
     );
     let t0_rows = rows(&s0);
+    // Its reconcile walk (due every minute) brings the table in line in
+    // place and changes nothing here.
+    t0.reconcile_next();
+    let s0_walked = t0.sample().expect("T0 reconcile");
+    assert_eq!(s0_walked.diagnostics.tier, Some(Tier::T0));
+    assert_ne!(
+        s0_walked.diagnostics.backend, "events+netlink",
+        "reconcile_next did not make the sample a walk"
+    );
+    assert_eq!(rows(&s0_walked), t0_rows);
+    let s0_after = t0.sample().expect("T0 after its reconcile");
+    assert_eq!(s0_after.diagnostics.backend, "events+netlink");
+    assert_eq!(rows(&s0_after), t0_rows);
     // A T0 collector that walked the fixture (seeded after it was up)
     // agrees too: the same graph whichever path filled the table.
     let walked = rows(&t0_collector().sample().expect("T0 after a walk"));

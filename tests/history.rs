@@ -668,7 +668,7 @@ fn recorded_samples(t0_ms: u64, n: u64) -> Vec<procnet::snapshot::Snapshot> {
                 taken_at_ms: t0_ms + 1000 * i,
                 local_addresses: vec!["127.0.0.1".parse().unwrap()],
                 processes: vec![process(100, "curl"), process(200, "nginx")],
-                sockets,
+                sockets: sockets.into(),
                 ..Snapshot::default()
             }
         })

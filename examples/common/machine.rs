@@ -60,7 +60,7 @@ pub fn machine(conns: u32, t: u32) -> Snapshot {
         taken_at_ms: 1_000 * u64::from(t),
         local_addresses: vec!["127.0.0.1".parse().unwrap()],
         processes: vec![process(1, "client"), process(2, "server")],
-        sockets,
+        sockets: sockets.into(),
         ..Snapshot::default()
     }
 }

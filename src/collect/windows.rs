@@ -232,7 +232,7 @@ impl PlatformCollector {
             local_addresses,
             interfaces,
             processes,
-            sockets,
+            sockets: sockets.into(),
             diagnostics: diag,
             captured: Vec::new(),
         })

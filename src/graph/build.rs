@@ -15,7 +15,7 @@ use crate::graph::services::{service_heads, service_id};
 use crate::graph::traffic::TrafficSample;
 use crate::rules::{ProcessFacts, RuleSet};
 use crate::snapshot::{
-    canonical_addr, Process, Proto, Snapshot, Socket, SocketChanges, UnknownReason,
+    canonical_addr, Process, Proto, Snapshot, Socket, SocketChanges, SocketList, UnknownReason,
 };
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::borrow::Cow;
@@ -115,7 +115,7 @@ fn owner_refs(s: &Socket) -> Vec<NodeRef> {
 /// listening address belongs to the listener's owners, who accepted it.
 /// One still in the accept queue (`pending`) is the listener's whoever
 /// that is, so it joins the listener's node even when that is unknown.
-fn server_refs(index: &SocketIndex<'_>, sockets: &[Socket], i: usize) -> Vec<NodeRef> {
+fn server_refs(index: &SocketIndex<'_>, sockets: &SocketList, i: usize) -> Vec<NodeRef> {
     let s = &sockets[i];
     if s.owners.is_empty() {
         if let Some(l) = index.listener_for(s.proto, s.local) {
@@ -167,7 +167,7 @@ struct Located {
 /// (the one place both views take it from).
 fn locate(
     index: &SocketIndex<'_>,
-    sockets: &[Socket],
+    sockets: &SocketList,
     i: usize,
     ports: &ServicePorts,
 ) -> Option<Located> {
@@ -199,7 +199,7 @@ fn locate(
 /// of a local pair (its peer, the client end, stands for the connection).
 fn resolve(
     index: &SocketIndex<'_>,
-    sockets: &[Socket],
+    sockets: &SocketList,
     i: usize,
     ports: &ServicePorts,
 ) -> Option<Resolved> {
@@ -325,9 +325,16 @@ fn canonical(snap: &Snapshot) -> Cow<'_, Snapshot> {
         return Cow::Borrowed(snap);
     }
     let mut owned = snap.clone();
-    for s in &mut owned.sockets {
-        s.local = canonical_addr(s.local);
-        s.remote = s.remote.map(canonical_addr);
+    for i in 0..owned.sockets.len() {
+        // Only the mapped ones: the others' chunks stay shared.
+        owned.sockets.update_if(
+            i,
+            |s| mapped(&s.local) || s.remote.as_ref().is_some_and(mapped),
+            |s| {
+                s.local = canonical_addr(s.local);
+                s.remote = s.remote.map(canonical_addr);
+            },
+        );
     }
     Cow::Owned(owned)
 }
@@ -1228,7 +1235,8 @@ mod health_tests {
                     Some((None, 4)),
                 ),
                 tcp("10.0.0.1:40002", Some("203.0.113.5:443"), E, 1, None),
-            ],
+            ]
+            .into(),
             ..Snapshot::default()
         }
     }
@@ -1304,7 +1312,7 @@ mod health_tests {
             "a new socket: build in full"
         );
         let mut renamed = second.clone();
-        renamed.sockets[1].owners = smallvec::smallvec![2];
+        renamed.sockets.make_mut(1).owners = smallvec::smallvec![2];
         let i4 = inputs(&renamed, &rules, &opts, &c);
         assert!(
             patch_graph(&g1, &plan, &i4, 3).is_none(),

@@ -351,7 +351,8 @@ mod tests {
             sockets: vec![
                 listener(20, "127.0.0.1:18080"),
                 listener(21, "0.0.0.0:18081"),
-            ],
+            ]
+            .into(),
             ..Snapshot::default()
         };
         let labels = container_labels(&[], &snap);
@@ -379,7 +380,8 @@ mod tests {
                 connection(4, "127.0.0.1:40001", "127.0.0.1:5432"),
                 connection(4, "127.0.0.1:40002", "127.0.0.1:6379"),
                 connection(4, "127.0.0.1:40003", "127.0.0.1:7000"),
-            ],
+            ]
+            .into(),
             ..Snapshot::default()
         };
         let rules = RuleSet::default();
@@ -439,7 +441,7 @@ mod tests {
         unknown.container_id = Some("b".repeat(64));
         let snap = Snapshot {
             processes: vec![inside, unknown],
-            sockets: vec![listener(5, "0.0.0.0:80"), listener(6, "0.0.0.0:81")],
+            sockets: vec![listener(5, "0.0.0.0:80"), listener(6, "0.0.0.0:81")].into(),
             ..Snapshot::default()
         };
         let labels = container_labels(&[web()], &snap);

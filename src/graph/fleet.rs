@@ -779,7 +779,7 @@ mod tests {
                 addresses: vec!["10.0.0.5".parse().unwrap()],
             }],
             processes: vec![proc_(SERVER_PID, "postgres"), proc_(CLIENT_PID, "api")],
-            sockets,
+            sockets: sockets.into(),
             ..Snapshot::default()
         }
     }

@@ -2,14 +2,14 @@
 //! peer socket) or the listening socket it reached. Built once per snapshot;
 //! lookups are hash-map hits, so pairing stays linear in the socket count.
 
-use crate::snapshot::{canonical_ip, Proto, Snapshot, Socket, SocketState};
+use crate::snapshot::{canonical_ip, Proto, Snapshot, Socket, SocketList, SocketState};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::collections::hash_map::Entry;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// Lookup tables over one snapshot's sockets.
 pub struct SocketIndex<'s> {
-    sockets: &'s [Socket],
+    sockets: &'s SocketList,
     /// Listening sockets (TCP LISTEN, bound unconnected UDP) by (proto, port).
     listeners: HashMap<(Proto, u16), Vec<usize>>,
     /// Connected sockets by (proto, local, remote).

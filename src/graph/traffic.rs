@@ -535,7 +535,7 @@ mod tests {
                 name: "app".into(),
                 ..Process::default()
             }],
-            sockets,
+            sockets: sockets.into(),
             ..Snapshot::default()
         }
     }

@@ -274,7 +274,8 @@ mod tests {
                 bytes_received: None,
                 tcp_health: None,
                 closed: false,
-            }],
+            }]
+            .into(),
             ..Snapshot::default()
         }
     }

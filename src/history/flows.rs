@@ -465,7 +465,7 @@ mod tests {
     fn snap(t: u64, sockets: Vec<Socket>) -> Snapshot {
         Snapshot {
             taken_at_ms: t,
-            sockets,
+            sockets: sockets.into(),
             processes: vec![
                 Process {
                     pid: 10,

@@ -11,7 +11,8 @@
 
 use crate::graph::ContainerLabels;
 use crate::snapshot::{
-    CapturedFlow, Diagnostics, Interface, Process, Proto, Snapshot, Socket, SocketState, TcpHealth,
+    CapturedFlow, Diagnostics, Interface, Process, Proto, Snapshot, Socket, SocketList,
+    SocketState, TcpHealth,
 };
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -186,6 +187,31 @@ pub struct BadDelta {
     pub len: usize,
 }
 
+/// A list an edit script is made from and applied to: a sample's
+/// processes (a `Vec`) or its sockets (a chunked [`SocketList`]).
+trait Seq<T> {
+    fn seq_len(&self) -> usize;
+    fn at(&self, i: usize) -> Option<&T>;
+}
+
+impl<T> Seq<T> for Vec<T> {
+    fn seq_len(&self) -> usize {
+        self.len()
+    }
+    fn at(&self, i: usize) -> Option<&T> {
+        self.get(i)
+    }
+}
+
+impl Seq<Socket> for SocketList {
+    fn seq_len(&self) -> usize {
+        self.len()
+    }
+    fn at(&self, i: usize) -> Option<&Socket> {
+        self.get(i)
+    }
+}
+
 type SocketKey = (Proto, SocketAddr, Option<SocketAddr>, u64);
 
 fn socket_key(s: &Socket) -> SocketKey {
@@ -216,17 +242,18 @@ fn push_copy<T, P>(ops: &mut Vec<ListOp<T, P>>, i: u32) {
 /// Builds the edit script from `prev` to `next`. `find` gives the index in
 /// `prev` of the entry that `next[j]` continues, if any; `patch` says how
 /// to patch it when it is not equal (`None`: store it whole).
-fn edit_script<T: Clone + PartialEq, P>(
-    prev: &[T],
-    next: &[T],
+fn edit_script<T: Clone + PartialEq, P, S: Seq<T>>(
+    prev: &S,
+    next: &S,
     mut find: impl FnMut(usize, &T) -> Option<usize>,
     patch: impl Fn(&T, &T) -> Option<P>,
 ) -> Vec<ListOp<T, P>> {
     let mut ops = Vec::new();
-    for (j, item) in next.iter().enumerate() {
-        match find(j, item) {
-            Some(i) if prev[i] == *item => push_copy(&mut ops, i as u32),
-            Some(i) => match patch(&prev[i], item) {
+    for j in 0..next.seq_len() {
+        let item = next.at(j).expect("in bounds");
+        match find(j, item).and_then(|i| Some((i, prev.at(i)?))) {
+            Some((i, old)) if old == item => push_copy(&mut ops, i as u32),
+            Some((i, old)) => match patch(old, item) {
                 Some(p) => ops.push(ListOp::Patch(i as u32, p)),
                 None => ops.push(ListOp::New(Box::new(item.clone()))),
             },
@@ -239,15 +266,15 @@ fn edit_script<T: Clone + PartialEq, P>(
 /// Finds entries of `prev` by key, trying the entry after the last match
 /// first (lists keep their order between samples) and a hash map, built on
 /// the first miss, otherwise.
-struct Finder<'a, T, K> {
-    prev: &'a [T],
+struct Finder<'a, T, K, S> {
+    prev: &'a S,
     key: fn(&T) -> K,
     cursor: usize,
     map: Option<FxHashMap<K, usize>>,
 }
 
-impl<'a, T, K: std::hash::Hash + Eq> Finder<'a, T, K> {
-    fn new(prev: &'a [T], key: fn(&T) -> K) -> Self {
+impl<'a, T: 'a, K: std::hash::Hash + Eq, S: Seq<T>> Finder<'a, T, K, S> {
+    fn new(prev: &'a S, key: fn(&T) -> K) -> Self {
         Finder {
             prev,
             key,
@@ -258,7 +285,7 @@ impl<'a, T, K: std::hash::Hash + Eq> Finder<'a, T, K> {
 
     fn find(&mut self, item: &T) -> Option<usize> {
         let k = (self.key)(item);
-        if let Some(p) = self.prev.get(self.cursor) {
+        if let Some(p) = self.prev.at(self.cursor) {
             if (self.key)(p) == k {
                 self.cursor += 1;
                 return Some(self.cursor - 1);
@@ -269,8 +296,10 @@ impl<'a, T, K: std::hash::Hash + Eq> Finder<'a, T, K> {
         let map = self.map.get_or_insert_with(|| {
             let mut m = FxHashMap::default();
             // The first of equal keys wins, as the cursor would find it.
-            for (i, p) in prev.iter().enumerate().rev() {
-                m.insert(key(p), i);
+            for i in (0..prev.seq_len()).rev() {
+                if let Some(p) = prev.at(i) {
+                    m.insert(key(p), i);
+                }
             }
             m
         });
@@ -373,29 +402,28 @@ fn push_copy_run<T, P>(ops: &mut Vec<ListOp<T, P>>, from: usize, len: usize) {
     ops.push(ListOp::Copy(from, len));
 }
 
-fn apply_script<T: Clone, P>(
-    prev: &[T],
+fn apply_script<T: Clone, P, S: Seq<T>>(
+    prev: &S,
     ops: &[ListOp<T, P>],
     patch: impl Fn(&T, &P) -> T,
 ) -> Result<Vec<T>, BadDelta> {
     let bad = |index: usize| BadDelta {
         index,
-        len: prev.len(),
+        len: prev.seq_len(),
     };
-    let mut out = Vec::with_capacity(prev.len() + 16);
+    let mut out = Vec::with_capacity(prev.seq_len() + 16);
     for op in ops {
         match op {
             ListOp::Copy(from, len) => {
                 let (from, len) = (*from as usize, *len as usize);
-                let run = prev
-                    .get(from..from.saturating_add(len))
-                    .ok_or_else(|| bad(from.saturating_add(len)))?;
-                out.extend_from_slice(run);
+                let end = from.saturating_add(len);
+                if end > prev.seq_len() {
+                    return Err(bad(end));
+                }
+                out.extend((from..end).filter_map(|i| prev.at(i)).cloned());
             }
             ListOp::Patch(from, p) => {
-                let old = prev
-                    .get(*from as usize)
-                    .ok_or_else(|| bad(*from as usize))?;
+                let old = prev.at(*from as usize).ok_or_else(|| bad(*from as usize))?;
                 out.push(patch(old, p));
             }
             ListOp::New(item) => out.push((**item).clone()),
@@ -424,7 +452,8 @@ pub fn apply(prev: &Snapshot, delta: &SnapshotDelta) -> Result<Snapshot, BadDelt
             tcp_health: p.tcp_health,
             closed: p.closed,
             ..old.clone()
-        })?,
+        })?
+        .into(),
         diagnostics: delta
             .diagnostics
             .clone()
@@ -556,13 +585,12 @@ pub fn apply_owned(prev: Snapshot, delta: &SnapshotDelta) -> Result<Snapshot, Ba
             .unwrap_or(prev.local_addresses),
         interfaces: delta.interfaces.clone().unwrap_or(prev.interfaces),
         processes: apply_script_owned(prev.processes, &delta.processes, |_, p| match *p {})?,
-        sockets: apply_script_owned(prev.sockets, &delta.sockets, |s, p| {
-            s.state = p.state;
-            s.bytes_sent = p.bytes_sent;
-            s.bytes_received = p.bytes_received;
-            s.tcp_health = p.tcp_health;
-            s.closed = p.closed;
-        })?,
+        sockets: apply_script_owned(
+            prev.sockets.into_iter().collect(),
+            &delta.sockets,
+            patch_socket,
+        )?
+        .into(),
         diagnostics: delta.diagnostics.clone().unwrap_or(prev.diagnostics),
         captured: delta.captured.clone(),
     })
@@ -636,15 +664,15 @@ fn chain_step<T, P>(
 }
 
 /// The entries `refs` name, cloned once each, with their last patch.
-fn materialize<T: Clone, P>(
-    base: &[T],
+fn materialize<T: Clone, P, S: Seq<T>>(
+    base: &S,
     scripts: &[&[ListOp<T, P>]],
     refs: &[EntryRef],
     patch: impl Fn(&mut T, &P),
 ) -> Result<Vec<T>, BadDelta> {
     let bad = || BadDelta {
         index: usize::MAX,
-        len: base.len(),
+        len: base.seq_len(),
     };
     let op = |(k, o): (u32, u32)| {
         scripts
@@ -660,7 +688,7 @@ fn materialize<T: Clone, P>(
                     _ => return Err(bad()),
                 }
             } else {
-                base.get(r.base as usize).ok_or_else(bad)?.clone()
+                base.at(r.base as usize).ok_or_else(bad)?.clone()
             };
             if r.patch != NONE {
                 match op(r.patch)? {
@@ -708,7 +736,7 @@ fn sample_after(
             processes,
             |_, p| match *p {},
         )?,
-        sockets: materialize(&base.sockets, &socket_scripts, sockets, patch_socket)?,
+        sockets: materialize(&base.sockets, &socket_scripts, sockets, patch_socket)?.into(),
         diagnostics: last_of(|d| d.diagnostics.is_some())
             .and_then(|d| d.diagnostics.clone())
             .unwrap_or_else(|| base.diagnostics.clone()),
@@ -849,7 +877,7 @@ mod tests {
                     })
                     .into_iter()
                     .collect(),
-                sockets,
+                sockets: sockets.into(),
                 processes,
                 diagnostics: Diagnostics {
                     warnings: warning.into_iter().collect(),
@@ -870,19 +898,20 @@ mod tests {
         {
             let mut next = prev.clone();
             next.taken_at_ms += 1000;
-            for (i, s) in next.sockets.iter_mut().enumerate() {
+            let mut sockets = next.sockets.to_vec();
+            for (i, s) in sockets.iter_mut().enumerate() {
                 if bits >> (i % 64) & 1 == 1 {
                     s.bytes_sent = Some(s.bytes_sent.unwrap_or(0) + 7);
                 }
             }
-            if bits & 3 == 0 && !next.sockets.is_empty() {
-                next.sockets
-                    .remove((bits as usize >> 8) % next.sockets.len());
+            if bits & 3 == 0 && !sockets.is_empty() {
+                sockets.remove((bits as usize >> 8) % sockets.len());
             }
-            let at = (bits as usize >> 16) % (next.sockets.len() + 1);
+            let at = (bits as usize >> 16) % (sockets.len() + 1);
             for s in fresh.sockets.into_iter().take(3) {
-                next.sockets.insert(at.min(next.sockets.len()), s);
+                sockets.insert(at.min(sockets.len()), s);
             }
+            next.sockets = sockets.into();
             if bits & 4 == 0 {
                 next.processes = fresh.processes;
             }
@@ -920,23 +949,25 @@ mod tests {
         ) {
             let mut next = prev.clone();
             next.taken_at_ms += 1000;
-            for (i, s) in next.sockets.iter_mut().enumerate() {
+            let mut sockets = next.sockets.to_vec();
+            for (i, s) in sockets.iter_mut().enumerate() {
                 if bits >> (i % 64) & 1 == 1 {
                     s.bytes_sent = Some(s.bytes_sent.unwrap_or(0) + 7);
                     s.state = SocketState::TimeWait;
                 }
             }
-            let n = next.sockets.len();
+            let n = sockets.len();
             match mode {
                 // In order with a gap: one pass of moves.
                 1 if n > 0 => {
-                    next.sockets.remove((bits >> 8) as usize % n);
+                    sockets.remove((bits >> 8) as usize % n);
                 }
                 // Reordered: the general walk.
-                2 => next.sockets.reverse(),
+                2 => sockets.reverse(),
                 // Counters only: in place.
                 _ => {}
             }
+            next.sockets = sockets.into();
             let d = delta(&prev, &next);
             prop_assert_eq!(apply(&prev, &d).unwrap(), next.clone());
             prop_assert_eq!(apply_owned(prev, &d).unwrap(), next);
@@ -1057,7 +1088,7 @@ mod tests {
         let d = delta(&snap, &snap);
         assert_eq!(d.sockets, vec![ListOp::Copy(0, 100)]);
         let mut changed = snap.clone();
-        changed.sockets[50].bytes_sent = Some(9);
+        changed.sockets.make_mut(50).bytes_sent = Some(9);
         let d = delta(&snap, &changed);
         assert_eq!(d.sockets.len(), 3, "{:?}", d.sockets);
         assert!(matches!(d.sockets[1], ListOp::Patch(50, _)));

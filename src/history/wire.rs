@@ -25,7 +25,7 @@ use crate::history::frame::{
     SnapshotDelta, SocketPatch,
 };
 use crate::snapshot::{
-    CapturedFlow, Interface, Process, Proto, Snapshot, Socket, SocketState, TcpHealth,
+    CapturedFlow, Interface, Process, Proto, Snapshot, Socket, SocketList, SocketState, TcpHealth,
     UnknownReason,
 };
 use rustc_hash::FxHashMap;
@@ -581,7 +581,7 @@ struct WireSnapshotRef<'a> {
 }
 
 /// A sample's sockets, each written as a [`WireSocket`] when serialised.
-struct SocketsRef<'a>(&'a [Socket]);
+struct SocketsRef<'a>(&'a SocketList);
 
 impl Serialize for SocketsRef<'_> {
     fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {

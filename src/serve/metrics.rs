@@ -639,7 +639,7 @@ mod tests {
 
     fn snap(sockets: Vec<Socket>) -> Snapshot {
         Snapshot {
-            sockets,
+            sockets: sockets.into(),
             ..Snapshot::default()
         }
     }

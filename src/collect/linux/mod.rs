@@ -39,7 +39,8 @@ pub mod users;
 
 use crate::collect::{now_ms, CollectError};
 use crate::snapshot::{
-    CapturedFlow, Diagnostics, Process, Proto, Snapshot, Socket, SocketChanges, SocketState, Tier,
+    CapturedFlow, Diagnostics, Process, Proto, Snapshot, Socket, SocketChanges, SocketList,
+    SocketState, Tier,
 };
 use inet_diag::DiagSocket;
 use netlink::{DiagSocketConn, NetlinkError};
@@ -425,12 +426,44 @@ impl PlatformCollector {
             .into_iter()
             .filter(|r| r.kind == events::record::Kind::Closed)
             .collect();
-        self.fed = None;
-        let snap = self.walk_sample(warnings, side, closed, udp_before)?;
+        // The table is kept through the walk and brought in line with it
+        // in place: what stays the same stays shared with the samples that
+        // hold it, so a reconcile costs the walk, not a second table.
+        let fed = self.fed.take();
+        let mut snap = self.walk_sample(warnings, side, closed, udp_before)?;
         if snap.diagnostics.tier == Some(Tier::T0) {
-            self.fed = Some(EventFed::from_walk(&snap, self.last_view.take()));
+            let view = self.last_view.take();
+            let fed = match fed {
+                Some(mut fed) => {
+                    fed.reconcile(&snap, view);
+                    fed
+                }
+                None => EventFed::from_walk(&snap, view),
+            };
+            // The sample is the table's sockets (shared) and what the walk
+            // found that the table does not follow (UDP, TIME_WAIT, request
+            // sockets, the closed ones), as every T0 sample lists them.
+            let mut sockets = fed.table.sockets().clone();
+            sockets.extend(
+                std::mem::take(&mut snap.sockets)
+                    .into_iter()
+                    .filter(|s| !events::table::follows(s)),
+            );
+            snap.sockets = sockets;
+            self.fed = Some(fed);
         }
         Ok(snap)
+    }
+
+    /// Makes the next tier-T0 sample a reconcile walk (as the one due
+    /// every [`RECONCILE_EVERY`]), for tests of that path.
+    #[doc(hidden)]
+    pub fn reconcile_next(&mut self) {
+        if let Some(fed) = self.fed.as_mut() {
+            fed.walked_at = std::time::Instant::now()
+                .checked_sub(RECONCILE_EVERY)
+                .unwrap_or(fed.walked_at);
+        }
     }
 
     /// Which sockets of the last sample differ from the sample before, when
@@ -756,6 +789,7 @@ impl PlatformCollector {
         }
 
         let mut closed = closed;
+        let mut sockets = SocketList::from(sockets);
         if self.events.is_some() {
             self.merge_events(
                 proc_dir.as_ref(),
@@ -846,19 +880,25 @@ impl PlatformCollector {
         let live: rustc_hash::FxHashSet<u64> = udp.iter().map(|s| s.inode).collect();
         fed.udp_owners.retain(|inode, _| live.contains(inode));
         let tcp_len = fed.table.len();
-        let mut sockets: Vec<Socket> = Vec::with_capacity(tcp_len + udp.len());
-        sockets.extend_from_slice(fed.table.sockets());
+        // The reasons are kept in the table, so they are written only when
+        // one changes, and the sample below shares the table's sockets.
+        {
+            let (view, listeners) = (&fed.view, &fed.listeners);
+            fed.table
+                .mark_unowned(|s| unowned::reason(s, view, listeners));
+        }
+        let mut sockets: SocketList = fed.table.sockets().clone();
         let udp_count = udp.len();
         for mut s in udp {
             match fed.udp_owners.get(&s.inode) {
                 Some(owners) => s.owners.clone_from(owners),
                 None => s.owners.extend(by_ends.get(&(s.local, s.remote)).copied()),
             }
+            s.unowned_reason = unowned::reason(&s, &fed.view, &fed.listeners);
             sockets.push(s);
         }
         let mut diag = Diagnostics::default();
-        for s in &mut sockets {
-            s.unowned_reason = unowned::reason(s, &fed.view, &fed.listeners);
+        for s in &sockets {
             if let Some(reason) = s.unowned_reason {
                 diag.count_unowned(reason);
             }
@@ -868,8 +908,8 @@ impl PlatformCollector {
         let tcp_pids = match fed.last.as_mut() {
             Some(last) if counters_only => std::mem::take(&mut last.tcp_pids),
             _ => {
-                let mut pids: Vec<u32> = sockets[..tcp_len]
-                    .iter()
+                let mut pids: Vec<u32> = sockets
+                    .iter_range(0..tcp_len)
                     .flat_map(|s| s.owners.iter().copied())
                     .collect();
                 pids.sort_unstable();
@@ -879,8 +919,8 @@ impl PlatformCollector {
         };
         let mut pids = tcp_pids.clone();
         pids.extend(
-            sockets[tcp_len..]
-                .iter()
+            sockets
+                .iter_from(tcp_len)
                 .flat_map(|s| s.owners.iter().copied()),
         );
         if pids.len() > tcp_pids.len() {
@@ -909,9 +949,14 @@ impl PlatformCollector {
         }
         if !gone.is_empty() {
             // Owners that exited before they could be read: said as the
-            // walk says them.
-            for s in &mut sockets {
-                s.owners.retain(|p| gone.binary_search(p).is_err());
+            // walk says them (only those sockets are written).
+            let is_gone = |p: &u32| gone.binary_search(p).is_ok();
+            for i in 0..sockets.len() {
+                if !sockets[i].owners.iter().any(is_gone) {
+                    continue;
+                }
+                let s = sockets.make_mut(i);
+                s.owners.retain(|p| !is_gone(p));
                 if s.owners.is_empty() && s.unowned_reason.is_none() {
                     s.unowned_reason = unowned::reason(s, &fed.view, &fed.listeners);
                     if let Some(reason) = s.unowned_reason {
@@ -965,7 +1010,11 @@ impl PlatformCollector {
         };
         fed.last = Some(LastT0 {
             tcp_pids,
-            udp: snap.sockets[tcp_len..tcp_len + udp_count].to_vec(),
+            udp: snap
+                .sockets
+                .iter_range(tcp_len..tcp_len + udp_count)
+                .cloned()
+                .collect(),
             len: snap.sockets.len(),
             processes: snap.processes.clone(),
             interfaces: snap.interfaces.clone(),
@@ -1114,7 +1163,7 @@ impl PlatformCollector {
     fn merge_events(
         &mut self,
         dir: Option<&Dir>,
-        sockets: &mut [Socket],
+        sockets: &mut SocketList,
         processes: &mut Vec<Process>,
         destroyed: &mut Vec<Socket>,
         closed: Vec<events::record::Closed>,
@@ -1127,11 +1176,19 @@ impl PlatformCollector {
         }
         let mut live = vec![false; udp_before.len()];
         if !udp.is_empty() {
-            for s in sockets.iter_mut().filter(|s| s.proto == Proto::Udp) {
+            for i in 0..sockets.len() {
+                let s = &sockets[i];
+                if s.proto != Proto::Udp {
+                    continue;
+                }
                 if let Some(&k) = udp.get(&(s.local, s.remote)) {
                     live[k] = true;
-                    s.bytes_sent = Some(udp_before[k].1.sent);
-                    s.bytes_received = Some(udp_before[k].1.received);
+                    let (sent, received) = (udp_before[k].1.sent, udp_before[k].1.received);
+                    sockets.update_if(
+                        i,
+                        |s| (s.bytes_sent, s.bytes_received) != (Some(sent), Some(received)),
+                        |s| (s.bytes_sent, s.bytes_received) = (Some(sent), Some(received)),
+                    );
                 }
             }
         }
@@ -1371,7 +1428,12 @@ impl LastT0 {
         {
             return None;
         }
-        for (j, (a, b)) in self.udp.iter().zip(&next.sockets[tcp_len..]).enumerate() {
+        for (j, (a, b)) in self
+            .udp
+            .iter()
+            .zip(next.sockets.iter_from(tcp_len))
+            .enumerate()
+        {
             if a != b {
                 if !a.differs_only_in_counters(b) {
                     return None;
@@ -1386,12 +1448,7 @@ impl LastT0 {
 impl EventFed {
     fn from_walk(snap: &Snapshot, view: Option<unowned::OwnerView>) -> EventFed {
         let table = events::table::EventTable::from_walk(&snap.sockets);
-        let udp_owners = snap
-            .sockets
-            .iter()
-            .filter(|s| s.proto == Proto::Udp && s.inode != 0 && !s.owners.is_empty())
-            .map(|s| (s.inode, s.owners.clone()))
-            .collect();
+        let udp_owners = udp_owners_of(snap);
         let mut fed = EventFed {
             generations: (u64::MAX, table.generation()),
             table,
@@ -1404,6 +1461,19 @@ impl EventFed {
         };
         fed.listeners_changed();
         fed
+    }
+
+    /// Brings this state in line with a walk's sample (see
+    /// [`events::table::EventTable::reconcile`]).
+    fn reconcile(&mut self, snap: &Snapshot, view: Option<unowned::OwnerView>) {
+        self.table.reconcile(&snap.sockets);
+        self.udp_owners = udp_owners_of(snap);
+        self.processes = snap.processes.iter().map(|p| (p.pid, p.clone())).collect();
+        self.view = view.unwrap_or_default();
+        self.walked_at = std::time::Instant::now();
+        self.generations = (u64::MAX, self.table.generation());
+        self.last = None;
+        self.listeners_changed();
     }
 
     fn listeners_changed(&mut self) {
@@ -1437,6 +1507,15 @@ impl EventFed {
     fn settled(&self) -> bool {
         self.generations.0 == self.generations.1
     }
+}
+
+/// The owners of a walk's UDP sockets, by inode.
+fn udp_owners_of(snap: &Snapshot) -> rustc_hash::FxHashMap<u64, crate::snapshot::Owners> {
+    snap.sockets
+        .iter()
+        .filter(|s| s.proto == Proto::Udp && s.inode != 0 && !s.owners.is_empty())
+        .map(|s| (s.inode, s.owners.clone()))
+        .collect()
 }
 
 /// CLOCK_MONOTONIC in ns, the clock of the events' `ts_ns`.

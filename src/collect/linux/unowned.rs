@@ -34,7 +34,7 @@ pub struct OwnerView {
 pub struct Listeners(FxHashMap<u16, Vec<IpAddr>>);
 
 impl Listeners {
-    pub fn of(sockets: &[Socket]) -> Listeners {
+    pub fn of<'a>(sockets: impl IntoIterator<Item = &'a Socket>) -> Listeners {
         let mut by_port: FxHashMap<u16, Vec<IpAddr>> = FxHashMap::default();
         for s in sockets {
             if s.proto == Proto::Tcp && s.state == SocketState::Listen {

@@ -19,7 +19,7 @@
 
 use super::record::{Kind, Record};
 use crate::collect::linux::inet_diag::{tcp_byte_counters, tcp_health};
-use crate::snapshot::{Proto, Socket, SocketState};
+use crate::snapshot::{Proto, Socket, SocketList, SocketState, UnknownReason};
 use rustc_hash::FxHashMap;
 use std::net::SocketAddr;
 
@@ -29,10 +29,14 @@ pub type Ends = (SocketAddr, Option<SocketAddr>);
 /// The live TCP sockets, as the events left them.
 #[derive(Debug, Default)]
 pub struct EventTable {
-    /// The sockets, in a stable order.
-    sockets: Vec<Socket>,
-    /// Where each socket sits in `sockets`.
-    slots: FxHashMap<Ends, u32>,
+    /// The sockets, in a stable order. A sample takes them by reference
+    /// (chunks shared until the table writes one, see [`SocketList`]).
+    sockets: SocketList,
+    /// Where each socket sits in `sockets`, found by its endpoints: only
+    /// the slot is stored (4 bytes) and the endpoints are read from the
+    /// socket, where a map keyed by them held a second copy (64 bytes a
+    /// socket, 9 MB at 100k).
+    slots: SlotIndex,
     /// Live sockets with no owner yet, and since when (ns, CLOCK_MONOTONIC):
     /// an accepted connection gets its owner at its first I/O; one that
     /// stays silent needs a walk to find its process.
@@ -64,25 +68,71 @@ pub struct Applied {
 impl EventTable {
     /// The table a walk found (its TCP sockets that events can follow).
     pub fn from_walk<'a>(sockets: impl IntoIterator<Item = &'a Socket>) -> EventTable {
-        let sockets: Vec<&Socket> = sockets
-            .into_iter()
-            .filter(|s| s.proto == Proto::Tcp && !s.closed && followed(s.state))
-            .collect();
-        // Sized once: at 100k sockets a vector grown by doubling holds a
+        let sockets: Vec<&Socket> = sockets.into_iter().filter(|s| follows(s)).collect();
+        // Sized once: at 100k sockets a map grown by doubling holds a
         // third more than it needs, and twice that while it grows.
         let mut table = EventTable {
-            sockets: Vec::with_capacity(sockets.len()),
-            slots: FxHashMap::with_capacity_and_hasher(sockets.len(), Default::default()),
+            slots: SlotIndex::with_capacity(sockets.len()),
             ..EventTable::default()
         };
         for s in sockets {
-            if s.proto == Proto::Tcp && !s.closed && followed(s.state) {
-                let mut s = s.clone();
-                s.unowned_reason = None;
-                table.insert(s);
-            }
+            table.insert(s.clone());
         }
         table
+    }
+
+    /// Brings the table in line with what a walk found, in place: sockets
+    /// the walk saw as they are keep their slots (and their chunks stay
+    /// shared with the samples that hold them), changed ones are replaced,
+    /// new ones appended, and those the walk did not see removed. What a
+    /// reconcile walk costs in memory is then the sockets that differ, not
+    /// a second table. Whether anything changed.
+    pub fn reconcile<'a>(&mut self, walked: impl IntoIterator<Item = &'a Socket>) -> bool {
+        let mut seen = vec![false; self.sockets.len()];
+        let mut changed = false;
+        for s in walked {
+            if !follows(s) {
+                continue;
+            }
+            match self.slots.get(&self.sockets, &(s.local, s.remote)) {
+                Some(at) => {
+                    let at = at as usize;
+                    if let Some(seen) = seen.get_mut(at) {
+                        *seen = true;
+                    }
+                    changed |= self.sockets.set(at, s.clone());
+                }
+                None => {
+                    self.insert(s.clone());
+                    changed = true;
+                }
+            }
+        }
+        // Removed from the back so a socket moved into a removed one's
+        // slot is one already judged.
+        for at in (0..seen.len()).rev() {
+            if !seen[at] {
+                let key = (self.sockets[at].local, self.sockets[at].remote);
+                self.remove(&key);
+                changed = true;
+            }
+        }
+        let (live, sockets) = (&self.slots, &self.sockets);
+        self.ownerless.retain(|k, _| live.get(sockets, k).is_some());
+        if changed {
+            self.generation += 1;
+        }
+        changed
+    }
+
+    /// Sets each socket's reason for having no owner, writing only those
+    /// whose reason changed (so their chunks stay shared otherwise).
+    pub fn mark_unowned(&mut self, reason: impl Fn(&Socket) -> Option<UnknownReason>) {
+        for i in 0..self.sockets.len() {
+            let r = reason(&self.sockets[i]);
+            self.sockets
+                .update_if(i, |s| s.unowned_reason != r, |s| s.unowned_reason = r);
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -100,21 +150,21 @@ impl EventTable {
 
     /// The sockets, in the table's order (stable while none opens or
     /// closes).
-    pub fn sockets(&self) -> &[Socket] {
+    pub fn sockets(&self) -> &SocketList {
         &self.sockets
     }
 
     /// Adds `s`, or replaces the socket with its endpoints; its slot.
     fn insert(&mut self, s: Socket) -> usize {
-        match self.slots.get(&(s.local, s.remote)) {
-            Some(&at) => {
-                self.sockets[at as usize] = s;
+        match self.slots.get(&self.sockets, &(s.local, s.remote)) {
+            Some(at) => {
+                self.sockets.set(at as usize, s);
                 at as usize
             }
             None => {
                 let at = self.sockets.len();
-                self.slots.insert((s.local, s.remote), at as u32);
                 self.sockets.push(s);
+                self.slots.insert(&self.sockets, at as u32);
                 at
             }
         }
@@ -122,12 +172,13 @@ impl EventTable {
 
     /// Removes the socket with endpoints `key`; the last one takes its slot.
     fn remove(&mut self, key: &Ends) -> Option<Socket> {
-        let at = self.slots.remove(key)? as usize;
-        let s = self.sockets.swap_remove(at);
-        if let Some(moved) = self.sockets.get(at) {
-            self.slots.insert((moved.local, moved.remote), at as u32);
+        let at = self.slots.remove(&self.sockets, key)? as usize;
+        let last = self.sockets.len() - 1;
+        if at != last {
+            // The last socket takes the slot: its entry says so.
+            self.slots.moved(&self.sockets, last as u32, at as u32);
         }
-        Some(s)
+        Some(self.sockets.swap_remove(at))
     }
 
     /// When the longest-ownerless live socket was first seen without an
@@ -167,8 +218,8 @@ impl EventTable {
                     let (sent, received) =
                         tcp_byte_counters(r.state, None, Some(r.raw_received), Some(r.sent), None);
                     let health = tcp_health(r.state, r.rtt_us, r.retransmits);
-                    let (at, is_new) = match self.slots.get(&key) {
-                        Some(&at) => (at as usize, false),
+                    let (at, is_new) = match self.slots.get(&self.sockets, &key) {
+                        Some(at) => (at as usize, false),
                         None => (
                             self.insert(Socket {
                                 proto: Proto::Tcp,
@@ -187,8 +238,10 @@ impl EventTable {
                             true,
                         ),
                     };
-                    let s = &mut self.sockets[at];
-                    let before = (!is_new).then(|| s.clone());
+                    // Changed on a copy and written back only when it
+                    // differs: the chunk a sample shares stays shared.
+                    let mut s = self.sockets[at].clone();
+                    let before = (!is_new).then(|| &self.sockets[at]);
                     let was_listener = !is_new && s.state == SocketState::Listen;
                     s.state = state;
                     if r.inode != 0 {
@@ -234,7 +287,7 @@ impl EventTable {
                     applied.listeners_changed |= was_listener != (state == SocketState::Listen);
                     match before {
                         None => applied.opened_or_closed = true,
-                        Some(b) if b != *s => {
+                        Some(b) if *b != s => {
                             applied.changed = true;
                             applied.reshaped |= b.state != s.state
                                 || b.inode != s.inode
@@ -244,6 +297,7 @@ impl EventTable {
                         }
                         Some(_) => {}
                     }
+                    self.sockets.set(at, s);
                 }
             }
         }
@@ -254,6 +308,62 @@ impl EventTable {
         applied.changed_slots.dedup();
         applied
     }
+}
+
+/// Slots of a [`SocketList`] by their sockets' endpoints; the list is
+/// passed to every call (the index does not own it).
+#[derive(Debug, Default)]
+struct SlotIndex(hashbrown::HashTable<u32>);
+
+fn ends_of(s: &Socket) -> Ends {
+    (s.local, s.remote)
+}
+
+fn hash_ends(ends: &Ends) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(ends)
+}
+
+impl SlotIndex {
+    fn with_capacity(n: usize) -> SlotIndex {
+        SlotIndex(hashbrown::HashTable::with_capacity(n))
+    }
+
+    fn get(&self, sockets: &SocketList, key: &Ends) -> Option<u32> {
+        self.0
+            .find(hash_ends(key), |&at| ends_of(&sockets[at as usize]) == *key)
+            .copied()
+    }
+
+    /// Adds slot `at`, whose socket is already in `sockets`.
+    fn insert(&mut self, sockets: &SocketList, at: u32) {
+        let hash = hash_ends(&ends_of(&sockets[at as usize]));
+        self.0
+            .insert_unique(hash, at, |&k| hash_ends(&ends_of(&sockets[k as usize])));
+    }
+
+    /// Removes the entry of `key` (its socket still in `sockets`).
+    fn remove(&mut self, sockets: &SocketList, key: &Ends) -> Option<u32> {
+        let entry = self
+            .0
+            .find_entry(hash_ends(key), |&at| ends_of(&sockets[at as usize]) == *key)
+            .ok()?;
+        Some(entry.remove().0)
+    }
+
+    /// The socket at slot `from` (still there in `sockets`) moves to `to`.
+    fn moved(&mut self, sockets: &SocketList, from: u32, to: u32) {
+        let hash = hash_ends(&ends_of(&sockets[from as usize]));
+        if let Some(at) = self.0.find_mut(hash, |&at| at == from) {
+            *at = to;
+        }
+    }
+}
+
+/// Whether the table keeps `s`: a live TCP socket in a state whose end
+/// an event reports.
+pub fn follows(s: &Socket) -> bool {
+    s.proto == Proto::Tcp && !s.closed && followed(s.state)
 }
 
 /// States whose end an event reports (full sockets).
@@ -468,5 +578,99 @@ mod tests {
         let slot = applied.changed_slots[0] as usize;
         assert_eq!(t.sockets()[slot].local.port(), 4003);
         assert_eq!(t.sockets()[slot].bytes_sent, Some(99));
+    }
+
+    fn walked(port: u16, sent: u64) -> Socket {
+        Socket {
+            proto: Proto::Tcp,
+            local: format!("127.0.0.1:{port}").parse().unwrap(),
+            remote: Some("127.0.0.1:80".parse().unwrap()),
+            state: SocketState::Established,
+            inode: u64::from(port),
+            uid: Some(0),
+            owners: smallvec::smallvec![7],
+            unowned_reason: None,
+            bytes_sent: Some(sent),
+            bytes_received: Some(0),
+            tcp_health: None,
+            closed: false,
+        }
+    }
+
+    #[test]
+    fn a_sample_shares_the_table_and_a_write_copies_one_chunk() {
+        use crate::snapshot::SOCKET_CHUNK;
+        let n = SOCKET_CHUNK * 4;
+        let walk: Vec<Socket> = (0..n as u16).map(|p| walked(10_000 + p, 0)).collect();
+        let mut t = EventTable::from_walk(&walk);
+        let sample = t.sockets().clone();
+        assert_eq!(t.sockets().shared_chunks(&sample), 4);
+        let mut io = owned(
+            rec(
+                Kind::Activity,
+                ESTABLISHED,
+                "127.0.0.1:10005",
+                Some("127.0.0.1:80"),
+                1,
+            ),
+            7,
+            10_005,
+        );
+        io.sent = 99;
+        let applied = t.apply(vec![io.clone()]);
+        assert_eq!(applied.changed_slots, vec![5]);
+        assert_eq!(t.sockets().shared_chunks(&sample), 3);
+        assert_eq!(sample[5].bytes_sent, Some(0));
+        // A record that changes nothing copies nothing.
+        let again = t.sockets().clone();
+        t.apply(vec![io]);
+        assert_eq!(t.sockets().shared_chunks(&again), 4);
+    }
+
+    #[test]
+    fn a_reconcile_walk_changes_the_table_in_place() {
+        use crate::snapshot::SOCKET_CHUNK;
+        let n = SOCKET_CHUNK * 4;
+        let mut walk: Vec<Socket> = (0..n as u16).map(|p| walked(10_000 + p, 0)).collect();
+        let mut t = EventTable::from_walk(&walk);
+        let held = t.sockets().clone();
+        let g = t.generation();
+        // The same walk again: nothing written, nothing copied.
+        assert!(!t.reconcile(&walk));
+        assert_eq!(t.generation(), g);
+        assert_eq!(t.sockets().shared_chunks(&held), 4);
+        // One socket moved on (in the last chunk), one went (in the first),
+        // one is new, and a TIME_WAIT one is not the table's.
+        walk[n - 1].bytes_sent = Some(5);
+        walk.remove(3);
+        walk.push(walked(20_000, 1));
+        let mut tw = walked(20_001, 1);
+        tw.state = SocketState::TimeWait;
+        walk.push(tw);
+        assert!(t.reconcile(&walk));
+        assert!(t.generation() > g);
+        assert_eq!(t.len(), n);
+        let mut got: Vec<(u16, Option<u64>)> = t
+            .sockets()
+            .iter()
+            .map(|s| (s.local.port(), s.bytes_sent))
+            .collect();
+        got.sort_unstable();
+        let mut want: Vec<(u16, Option<u64>)> = walk
+            .iter()
+            .filter(|s| s.state != SocketState::TimeWait)
+            .map(|s| (s.local.port(), s.bytes_sent))
+            .collect();
+        want.sort_unstable();
+        assert_eq!(got, want);
+        // The two middle chunks were not touched.
+        assert_eq!(t.sockets().shared_chunks(&held), 2);
+        // Every socket is still found by its endpoints.
+        for (i, s) in t.sockets().iter().enumerate() {
+            assert_eq!(
+                t.slots.get(&t.sockets, &(s.local, s.remote)),
+                Some(i as u32)
+            );
+        }
     }
 }
