@@ -176,9 +176,11 @@ struct {
 	__type(value, struct udp_sock_info);
 } udp_socks SEC(".maps");
 
+/* 2 MiB: a queue emptied as records arrive by a reader thread (RingReader
+ * in mod.rs), not a whole sampling interval's storage. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 << 20);
+	__uint(max_entries, 2 << 20);
 } records SEC(".maps");
 
 /* TCP sockets that did I/O since user space last drained this map (one
