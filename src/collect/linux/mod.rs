@@ -156,6 +156,8 @@ pub struct PlatformCollector {
     /// Tier T0's socket table and what it needs between samples; `None`
     /// until the first walk (and again when a walk is due).
     fed: Option<EventFed>,
+    /// Tier-T0 reconciles done in place (for tests of that path).
+    reconciles: u64,
     /// What the last walk's owner scan saw (kept for T0's table).
     last_view: Option<unowned::OwnerView>,
     /// Which sockets of the last sample differ from the one before (T0,
@@ -314,6 +316,7 @@ impl PlatformCollector {
             events_off,
             events_reported: std::collections::HashSet::new(),
             fed: None,
+            reconciles: 0,
             last_view: None,
             changes: None,
         })
@@ -426,9 +429,14 @@ impl PlatformCollector {
             .into_iter()
             .filter(|r| r.kind == events::record::Kind::Closed)
             .collect();
-        // The table is kept through the walk and brought in line with it
-        // in place: what stays the same stays shared with the samples that
-        // hold it, so a reconcile costs the walk, not a second table.
+        if self.reconcile_in_place(&mut warnings, now) {
+            self.reconciles += 1;
+            return self.event_sample(warnings, side, closed, udp_before);
+        }
+        // No iterator at hand (or none yet: the seeding walk): the whole
+        // walk, its sockets as a list. The table is kept through it and
+        // brought in line in place: what stays the same stays shared with
+        // the samples that hold it.
         let fed = self.fed.take();
         let mut snap = self.walk_sample(warnings, side, closed, udp_before)?;
         if snap.diagnostics.tier == Some(Tier::T0) {
@@ -453,6 +461,89 @@ impl PlatformCollector {
             self.fed = Some(fed);
         }
         Ok(snap)
+    }
+
+    /// Tier T0's reconcile walk without a list of the walk's sockets (at
+    /// 100k sockets that list was 15 MB on top of the table, the largest
+    /// part of the server's peak memory): the BPF owner iterator runs
+    /// first, then the TCP iterator's sockets go into the table one at a
+    /// time (an unchanged one compared and dropped, a changed or new one
+    /// written), those it did not list are removed, and the owners are
+    /// set from the scan. The sample is then built from the table as
+    /// every T0 sample is. `false` (and nothing changed) when an iterator
+    /// is not at hand or fails; the full walk runs then.
+    fn reconcile_in_place(&mut self, warnings: &mut Vec<String>, now: std::time::Instant) -> bool {
+        if self.fed.is_none()
+            || self.options.owners != OwnerSource::Auto
+            || self.tcp_iter.is_none()
+            || !self.tcp_health.due(now)
+            || self.bpf.is_none()
+            || !self.owner_health.due(now)
+        {
+            return false;
+        }
+        let Ok(dir) = Dir::open(c"/proc") else {
+            return false;
+        };
+        let Ok(pids) = dir.list_pids() else {
+            return false;
+        };
+        let threads = self.scan_threads();
+        let (scan, from_bpf) = self.owner_scan(&dir, &pids, threads, true, now, warnings);
+        if !from_bpf {
+            return false; // the walk reads /proc and says what it could not
+        }
+        let (Some(mut fed), Some(mut it)) = (self.fed.take(), self.tcp_iter.take()) else {
+            return false;
+        };
+        let mut seen = vec![false; fed.table.len()];
+        let read = it.read(&mut |d| fed.table.reconcile_one(to_socket(d), &mut seen));
+        match read {
+            Ok(()) => {
+                self.tcp_health.worked();
+                self.tcp_iter = Some(it);
+            }
+            Err(e) => {
+                // What was read is newer than the table; the walk that
+                // follows finishes the job.
+                warnings.push(format!(
+                    "BPF TCP iterator failed ({e}); using netlink sock_diag"
+                ));
+                self.tcp_health.failed(now, &e, false);
+                if e.is_transient() {
+                    self.tcp_iter = Some(it);
+                }
+                self.fed = Some(fed);
+                return false;
+            }
+        }
+        fed.table.remove_unseen(&seen);
+        drop(seen);
+        fed.table
+            .set_owners(|inode| scan.owners_of(inode).collect());
+        // UDP owners as the scan says (a UDP socket has no lifecycle event).
+        fed.udp_owners.retain(|_, _| false);
+        fed.fresh_scan = Some(scan);
+        // Every owner's details read again, as the walk reads them.
+        fed.processes.clear();
+        fed.view = unowned::OwnerView {
+            scanned: true,
+            complete: true, // the iterator sees every process's fds
+            denied_uids: Vec::new(),
+            denied_unknown_uid: false,
+        };
+        fed.walked_at = std::time::Instant::now();
+        fed.generations = (u64::MAX, fed.table.generation());
+        fed.last = None;
+        fed.listeners_changed();
+        self.fed = Some(fed);
+        true
+    }
+
+    /// How many tier-T0 reconciles ran in place ([`Self::reconcile_in_place`]).
+    #[doc(hidden)]
+    pub fn reconciles(&self) -> u64 {
+        self.reconciles
     }
 
     /// Makes the next tier-T0 sample a reconcile walk (as the one due
@@ -872,7 +963,13 @@ impl PlatformCollector {
             })
             .map(|s| s.inode)
             .collect();
-        if !unknown.is_empty() {
+        if let Some(scan) = fed.fresh_scan.take() {
+            // A reconcile's owner scan, just taken: no second one.
+            for &inode in &unknown {
+                fed.udp_owners
+                    .insert(inode, scan.owners_of(inode).collect());
+            }
+        } else if !unknown.is_empty() {
             self.look_up_udp_owners(&mut fed, &unknown, &mut warnings);
         }
         // A set, not a scan of the dump per kept owner: with thousands of
@@ -1393,6 +1490,9 @@ struct EventFed {
     /// What the last T0 sample handed out, for the next one's change set;
     /// `None` until the first sample after a walk.
     last: Option<LastT0>,
+    /// The owner scan of a reconcile just done, for the sample that
+    /// follows it (its UDP sockets' owners); `None` otherwise.
+    fresh_scan: Option<FdScan>,
 }
 
 /// The parts of tier T0's last sample that the next one is compared with
@@ -1458,6 +1558,7 @@ impl EventFed {
             view: view.unwrap_or_default(),
             listeners: unowned::Listeners::default(),
             last: None,
+            fresh_scan: None,
         };
         fed.listeners_changed();
         fed

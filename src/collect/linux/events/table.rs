@@ -125,6 +125,75 @@ impl EventTable {
         changed
     }
 
+    /// One socket of a reconcile walk that streams its sockets in (see
+    /// [`EventTable::reconcile`], which this is one step of, without the
+    /// walk's sockets held as a list): the kernel's view of it replaces
+    /// the table's when they differ; owners and the reason for none stay
+    /// (the owner scan sets them, [`EventTable::set_owners`]). `seen`
+    /// starts as `vec![false; self.len()]`; finish with
+    /// [`EventTable::remove_unseen`].
+    pub fn reconcile_one(&mut self, mut s: Socket, seen: &mut [bool]) {
+        if !follows(&s) {
+            return;
+        }
+        match self.slots.get(&self.sockets, &(s.local, s.remote)) {
+            Some(at) => {
+                let at = at as usize;
+                if let Some(seen) = seen.get_mut(at) {
+                    *seen = true;
+                }
+                let old = &self.sockets[at];
+                s.owners.clone_from(&old.owners);
+                s.unowned_reason = old.unowned_reason;
+                if self.sockets.set(at, s) {
+                    self.generation += 1;
+                }
+            }
+            None => {
+                self.insert(s);
+                self.generation += 1;
+            }
+        }
+    }
+
+    /// Removes the sockets a streamed reconcile walk did not see (`seen`
+    /// as [`EventTable::reconcile_one`] left it).
+    pub fn remove_unseen(&mut self, seen: &[bool]) {
+        // From the back, so a socket moved into a removed one's slot is one
+        // already judged.
+        for at in (0..seen.len().min(self.sockets.len())).rev() {
+            if !seen[at] {
+                let key = (self.sockets[at].local, self.sockets[at].remote);
+                self.remove(&key);
+                self.generation += 1;
+            }
+        }
+        let (live, sockets) = (&self.slots, &self.sockets);
+        self.ownerless.retain(|k, _| live.get(sockets, k).is_some());
+    }
+
+    /// Sets every socket's owners to what an owner scan says of its inode
+    /// (none without one), writing only those that differ; a socket that
+    /// now has an owner no longer waits for one.
+    pub fn set_owners(&mut self, owners_of: impl Fn(u64) -> crate::snapshot::Owners) {
+        for i in 0..self.sockets.len() {
+            let inode = self.sockets[i].inode;
+            let want = if inode == 0 {
+                Default::default()
+            } else {
+                owners_of(inode)
+            };
+            if self.sockets[i].owners != want {
+                self.sockets.make_mut(i).owners = want;
+                self.generation += 1;
+            }
+            if !self.sockets[i].owners.is_empty() {
+                let s = &self.sockets[i];
+                self.ownerless.remove(&(s.local, s.remote));
+            }
+        }
+    }
+
     /// Sets each socket's reason for having no owner, writing only those
     /// whose reason changed (so their chunks stay shared otherwise).
     pub fn mark_unowned(&mut self, reason: impl Fn(&Socket) -> Option<UnknownReason>) {
@@ -672,5 +741,46 @@ mod tests {
                 Some(i as u32)
             );
         }
+    }
+
+    #[test]
+    fn a_streamed_reconcile_matches_the_list_one() {
+        use crate::snapshot::SOCKET_CHUNK;
+        let n = SOCKET_CHUNK * 3;
+        let mut walk: Vec<Socket> = (0..n as u16).map(|p| walked(10_000 + p, 0)).collect();
+        let mut listed = EventTable::from_walk(&walk);
+        let mut streamed = EventTable::from_walk(&walk);
+        let held = streamed.sockets().clone();
+        walk[7].bytes_sent = Some(5);
+        walk.remove(n - 2);
+        walk.push(walked(20_000, 1));
+        // The kernel lists no owners; the scan gives them after.
+        let mut seen = vec![false; streamed.len()];
+        for s in &walk {
+            let mut s = s.clone();
+            s.owners.clear();
+            streamed.reconcile_one(s, &mut seen);
+        }
+        streamed.remove_unseen(&seen);
+        streamed.set_owners(|_| smallvec::smallvec![7]);
+        listed.reconcile(&walk);
+        let rows = |t: &EventTable| {
+            let mut v: Vec<String> = t.sockets().iter().map(|s| format!("{s:?}")).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(rows(&streamed), rows(&listed));
+        assert_eq!(streamed.sockets().shared_chunks(&held), 1);
+        // An owner that went is taken off.
+        streamed.set_owners(|inode| match inode {
+            10_001 => Default::default(),
+            _ => smallvec::smallvec![7],
+        });
+        let s = streamed
+            .sockets()
+            .iter()
+            .find(|s| s.inode == 10_001)
+            .unwrap();
+        assert!(s.owners.is_empty());
     }
 }
