@@ -441,22 +441,22 @@ impl PlatformCollector {
         let mut snap = self.walk_sample(warnings, side, closed, udp_before)?;
         if snap.diagnostics.tier == Some(Tier::T0) {
             let view = self.last_view.take();
-            let fed = match fed {
-                Some(mut fed) => {
-                    fed.reconcile(&snap, view);
-                    fed
-                }
-                None => EventFed::from_walk(&snap, view),
-            };
             // The sample is the table's sockets (shared) and what the walk
             // found that the table does not follow (UDP, TIME_WAIT, request
             // sockets, the closed ones), as every T0 sample lists them.
+            let (fed, rest) = match fed {
+                Some(mut fed) => {
+                    fed.reconcile(&snap, view);
+                    let rest = std::mem::take(&mut snap.sockets)
+                        .into_iter()
+                        .filter(|s| !events::table::follows(s))
+                        .collect();
+                    (fed, rest)
+                }
+                None => EventFed::from_list(&mut snap, view),
+            };
             let mut sockets = fed.table.sockets().clone();
-            sockets.extend(
-                std::mem::take(&mut snap.sockets)
-                    .into_iter()
-                    .filter(|s| !events::table::follows(s)),
-            );
+            sockets.extend(rest);
             snap.sockets = sockets;
             self.fed = Some(fed);
         }
@@ -1546,9 +1546,11 @@ impl LastT0 {
 }
 
 impl EventFed {
-    fn from_walk(snap: &Snapshot, view: Option<unowned::OwnerView>) -> EventFed {
-        let table = events::table::EventTable::from_walk(&snap.sockets);
+    /// The state a seeding walk leaves, its sockets moved out of `snap`
+    /// into the table; what the table does not follow is handed back.
+    fn from_list(snap: &mut Snapshot, view: Option<unowned::OwnerView>) -> (EventFed, SocketList) {
         let udp_owners = udp_owners_of(snap);
+        let (table, rest) = events::table::EventTable::from_list(std::mem::take(&mut snap.sockets));
         let mut fed = EventFed {
             generations: (u64::MAX, table.generation()),
             table,
@@ -1561,7 +1563,7 @@ impl EventFed {
             fresh_scan: None,
         };
         fed.listeners_changed();
-        fed
+        (fed, rest)
     }
 
     /// Brings this state in line with a walk's sample (see

@@ -68,17 +68,26 @@ pub struct Applied {
 impl EventTable {
     /// The table a walk found (its TCP sockets that events can follow).
     pub fn from_walk<'a>(sockets: impl IntoIterator<Item = &'a Socket>) -> EventTable {
-        let sockets: Vec<&Socket> = sockets.into_iter().filter(|s| follows(s)).collect();
-        // Sized once: at 100k sockets a map grown by doubling holds a
-        // third more than it needs, and twice that while it grows.
+        EventTable::from_list(sockets.into_iter().cloned().collect()).0
+    }
+
+    /// The table of a walk's sockets, taken by value: those it follows
+    /// are moved in (not copied: at 100k sockets a copy was 15 MB more at
+    /// the first sample's peak), the others handed back in order.
+    pub fn from_list(walked: SocketList) -> (EventTable, SocketList) {
         let mut table = EventTable {
-            slots: SlotIndex::with_capacity(sockets.len()),
+            slots: SlotIndex::with_capacity(walked.len()),
             ..EventTable::default()
         };
-        for s in sockets {
-            table.insert(s.clone());
+        let mut rest = SocketList::new();
+        for s in walked {
+            if follows(&s) {
+                table.insert(s);
+            } else {
+                rest.push(s);
+            }
         }
-        table
+        (table, rest)
     }
 
     /// Brings the table in line with what a walk found, in place: sockets
@@ -741,6 +750,20 @@ mod tests {
                 Some(i as u32)
             );
         }
+    }
+
+    #[test]
+    fn a_table_from_a_list_moves_what_it_follows() {
+        let mut walk: Vec<Socket> = (0..100).map(|p| walked(10_000 + p, 0)).collect();
+        walk[3].state = SocketState::TimeWait;
+        walk[50].proto = Proto::Udp;
+        let by_ref = EventTable::from_walk(&walk);
+        let (t, rest) = EventTable::from_list(walk.clone().into());
+        assert_eq!(t.sockets(), by_ref.sockets());
+        assert_eq!(
+            rest.iter().map(|s| s.inode).collect::<Vec<_>>(),
+            vec![10_003, 10_050]
+        );
     }
 
     #[test]
