@@ -235,7 +235,7 @@ export class GraphView {
     if (!rs && !c.updatedCols) bySlot.length = 0; // not from the event stream's slots
     c.removedEdges.forEach((e, i) => {
       const h = rs ? bySlot[rs[i]] : undefined;
-      this.removeEdge(e.id, h && h.edges[0] === e && h.pair !== null ? h : undefined); // (removeEdge leaves pair null)
+      this.removeEdge(e.id, h && h.raw === e && h.pair !== null ? h : undefined); // (removeEdge leaves pair null)
     });
     for (const n of c.removedNodes) this.removeNode(n.id);
     for (const n of c.addedNodes) this.addNode(n.id, n);
@@ -251,7 +251,7 @@ export class GraphView {
       if (uc && i >= uc.start) { this.updateInPlace(e, uc.cols, i - uc.start); continue; }
       const v = this.vedges.get(e.id);
       if (v && v.s.id === e.from && v.t.id === e.to) {
-        v.edges = [e]; v.count = e.count; v.rate = edgeRate(e);
+        v.edges = [e]; v.raw = e; v.count = e.count; v.rate = edgeRate(e);
         if (v.rz && (densityWeight(v.rate) !== v.rw || e.proto !== v.proto)) this.reraster(v);
         v.proto = e.proto;
         this.syncRetrans(v);
@@ -268,7 +268,7 @@ export class GraphView {
   private updateInPlace(e: GEdge, cols: EdgeColumns, j: number) {
     const slot = cols.slot[j];
     let v = this.bySlot[slot];
-    if (!v || v.edges[0] !== e || v.pair === null) { // (removeEdge leaves pair null)
+    if (!v || v.raw !== e || v.pair === null) { // (removeEdge leaves pair null)
       v = this.vedges.get(e.id);
       if (!v) return;
       this.bySlot[slot] = v;
@@ -291,7 +291,7 @@ export class GraphView {
       const e = at[s];
       if (!e) continue;
       const v = this.vedges.get(e.id);
-      if (v && v.edges[0] === e) this.bySlot[s] = v;
+      if (v && v.raw === e) this.bySlot[s] = v;
     }
   }
 
@@ -331,7 +331,7 @@ export class GraphView {
       label: g ? groupLabel(g) : nodeLabel(n!),
       node: n, group: g, deg: 0, match: false, hidden: false, ix: 0, rate: n ? nodeRate(n) : -1,
       // (every field from the start: one shape for all nodes, for the loops that read them)
-      tm: 0, gone: false, cw: 0, cwType: '',
+      tm: 0, gone: false, cw: 0, cwSrc: undefined,
     };
     this.vnodes.set(id, v);
     if (!this.bulk) {
@@ -354,7 +354,7 @@ export class GraphView {
     const s = this.vnodes.get(from), t = this.vnodes.get(to);
     if (!s || !t) return undefined;
     const { count, rate } = sumEdges(edges);
-    const v: REdge = { id, s, t, proto, count, rate, edges, pair: null, curv: 0, hidden: false, match: false, rz: null, rw: 0, rp: 0, rt: false };
+    const v: REdge = { id, s, t, proto, count, rate, edges, raw: edges.length === 1 ? edges[0] : null, pair: null, curv: 0, hidden: false, match: false, rz: null, rw: 0, rp: 0, rt: false };
     this.vedges.set(id, v);
     s.deg++; t.deg++;
     if (!this.bulk) {
@@ -567,7 +567,7 @@ export class GraphView {
     }
     for (const [id, v] of this.vedges) {
       const w = wantE.get(id)!;
-      v.edges = w.edges;
+      v.edges = w.edges; v.raw = w.edges.length === 1 ? w.edges[0] : null;
       const { count, rate } = sumEdges(w.edges);
       v.count = count; v.rate = rate;
       if (v.rz && densityWeight(v.rate) !== v.rw) this.reraster(v);
@@ -665,6 +665,7 @@ export class GraphView {
     }
     for (const v of edgesTouched) {
       if (this.vedges.get(v.id) !== v) continue;
+      v.raw = v.edges.length === 1 ? v.edges[0] : null;
       const { count, rate } = sumEdges(v.edges);
       v.count = count; v.rate = rate;
       if (v.rz && densityWeight(v.rate) !== v.rw) this.reraster(v);

@@ -30,8 +30,8 @@ export interface RNode {
   tm?: number;
   /** taken out of the view (a node that comes back is a new object) */
   gone?: boolean;
-  /** the node layer's colour word (graph/draw.ts), for the colour type it was made for */
-  cw?: number; cwType?: string;
+  /** the node layer's colour word (graph/draw.ts), and the raw node or group it was made for */
+  cw?: number; cwSrc?: object;
 }
 
 export interface REdge {
@@ -41,6 +41,8 @@ export interface REdge {
   count: number;
   rate: number;          // bytes/s, -1 when unknown
   edges: GEdge[];        // the raw edges behind it (1, or many when aggregated)
+  /** `edges[0]` when it is the only one, else null: what a slot lookup checks (one load, not two) */
+  raw: GEdge | null;
   /** every edge between the same two nodes, whichever their direction (this one included) */
   pair: REdge[] | null;
   curv: number;
