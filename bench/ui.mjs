@@ -211,9 +211,10 @@ async function measure(label, dist, query, browser, data) {
   return res;
 }
 
-// The machine is shared (2 cores): wait (bounded) for a quiet moment and record the load.
+// The machine is shared (2 cores): wait (bounded) for a quiet moment and record the load
+// (--no-wait: not, for A/B runs alternated back to back, each recording its load).
 const os = await import('node:os');
-for (let i = 0; i < 24 && os.loadavg()[0] > 1.2; i++) await new Promise((r) => setTimeout(r, 5000));
+for (let i = 0; i < 24 && os.loadavg()[0] > 1.2 && !args.includes('--no-wait'); i++) await new Promise((r) => setTimeout(r, 5000));
 const loadBefore = os.loadavg()[0];
 const extra = withSigma ? ['--enable-unsafe-swiftshader'] : [];
 const browser = await launch(extra);

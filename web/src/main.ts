@@ -159,7 +159,7 @@ function reconnect() {
   connect();
 }
 function connect() {
-  es = new EventSource('/api/events?diff=slots', { withCredentials: true });
+  es = new EventSource('/api/events?diff=slots&added=cols', { withCredentials: true });
   es.addEventListener('open', () => setLive(paused ? 'paused' : 'live', paused ? 'paused' : 'ok'));
   es.addEventListener('error', () => { if (!paused) setLive('reconnecting…', 'bad'); });
   es.addEventListener('graph', (ev) => {

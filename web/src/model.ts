@@ -138,6 +138,8 @@ export class Model {
     const u = d.updatedEdges;
     for (const s of u.slot) if (es.at[s] === undefined) return fail();
     for (const k of u.cold) if (!(k < u.slot.length)) return fail();
+    const ac = d.addedEdgeCols;
+    if (d.addedEdgeEnds.length !== 2 * (d.addedEdges.length + (ac ? ac.id.length : 0))) return fail();
     const c: Change = {
       addedNodes: [], updatedNodes: [], removedNodes: [],
       addedEdges: [], updatedEdges: [], removedEdges: [], full: false,
@@ -167,9 +169,9 @@ export class Model {
       this.nodes.set(n.id, n);
     });
     const ends = d.addedEdgeEnds;
-    d.addedEdges.forEach((raw, i) => {
+    /** the `i`-th added edge (whole, or from the columns), its slot taken */
+    const added = (e: GEdge, i: number) => {
       const f = ns.at[ends[2 * i]], t = ns.at[ends[2 * i + 1]];
-      const e = edgeRecord(raw);
       es.take(e);
       if (!f || !t) return; // never draw a dangling edge (the slot is the stream's all the same)
       // the ends' own strings: later lookups by them find a hashed, identical key
@@ -180,9 +182,20 @@ export class Model {
       // an id the stream had not removed (it never sends one): the adjacency is built again
       c.updatedEdges.push(e);
       this.adjMap = null;
-    });
-    // updated edges: the counters change in place (no object per edge, no lookup by id)
+    };
+    const na = d.addedEdges.length;
+    for (let i = 0; i < na; i++) added(edgeRecord(d.addedEdges[i]), i);
     const none = <T>(x: T | null) => (x === null ? undefined : x);
+    // as columns (`added=cols`): each edge built once, in the record's shape (no parsed object
+    // per edge to copy); the ends are set from their slots
+    if (ac) for (let i = 0; i < ac.id.length; i++) {
+      added({
+        id: ac.id[i], from: '', to: '', proto: ac.proto[i], serverPort: ac.serverPort[i], count: ac.count[i],
+        states: ac.states[i], sockets: ac.sockets[i], txBytes: none(ac.txBytes[i]), rxBytes: none(ac.rxBytes[i]),
+        txRate: none(ac.txRate[i]), rxRate: none(ac.rxRate[i]), rttMs: none(ac.rttMs[i]), retransmits: none(ac.retransmits[i]),
+      }, na + i);
+    }
+    // updated edges: the counters change in place (no object per edge, no lookup by id)
     c.updatedCols = { start: c.updatedEdges.length, cols: u };
     for (let i = 0; i < u.slot.length; i++) {
       const e = es.at[u.slot[i]]!;

@@ -48,8 +48,9 @@ export interface REdge {
   curv: number;
   hidden: boolean;
   match: boolean;
-  rz: Float64Array | null; // density layer raster record
+  /** the density layer's raster record (density.ts `RasterEdge`); rw 0: not rasterised */
   rw: number; rp: number;
+  rx0: number; ry0: number; rcx: number; rcy: number; rx1: number; ry1: number;
   /** width the last frame drew it with, CSS px (0: not drawn); read by tests through the hook */
   wpx?: number;
   /** in GraphView's set of retransmitting edges */
