@@ -15,6 +15,9 @@
 //! the next never-used one. A client that loses track (its `base` does not
 //! match) reconnects: the new stream starts from a new `graph` event.
 //!
+//! With `added=cols` as well, the added edges come as columns too
+//! ([`AddedEdgeColumns`]), so the browser parses no object per added edge.
+//!
 //! docs/contract.md ("Compact live diff") is the public description.
 
 use crate::graph::model::{Edge, EdgeSocket, GraphDiff, GraphDoc, Node};

@@ -6,11 +6,15 @@
 
 /** What the layer keeps on an edge it rasterised: the device coordinates it used (integers, so
  *  the removal hits the same pixels) as plain fields, not an array per edge (an update adds
- *  and removes thousands: no allocation for the collector to pay later). */
+ *  and removes thousands: no allocation for the collector to pay later). The coordinates are
+ *  small integers (int32: at overview zoom, where the layer is used, they are within a few
+ *  canvases of the view) and whether the edge is curved is a flag, so the fields stay small
+ *  integers: a field that once held NaN or -0 would hold a boxed number in every edge. */
 export interface RasterEdge {
   rw: number;              // weight (1 + traffic emphasis); 0: not rasterised
   rp: number;              // 0 tcp, 1 udp
-  rx0: number; ry0: number; rcx: number; rcy: number; rx1: number; ry1: number; // rcx=NaN: straight
+  rx0: number; ry0: number; rcx: number; rcy: number; rx1: number; ry1: number;
+  rc: boolean;             // curved (through rcx, rcy)
 }
 
 const CAP = 31;
@@ -70,7 +74,9 @@ export class DensityLayer {
   }
 
   add(e: RasterEdge, x0: number, y0: number, cx: number, cy: number, x1: number, y1: number, w: number, p: number) {
-    e.rx0 = Math.round(x0); e.ry0 = Math.round(y0); e.rcx = Number.isNaN(cx) ? NaN : Math.round(cx); e.rcy = Math.round(cy); e.rx1 = Math.round(x1); e.ry1 = Math.round(y1);
+    const curved = !Number.isNaN(cx);
+    e.rx0 = Math.round(x0) | 0; e.ry0 = Math.round(y0) | 0; e.rx1 = Math.round(x1) | 0; e.ry1 = Math.round(y1) | 0;
+    e.rc = curved; e.rcx = curved ? Math.round(cx) | 0 : 0; e.rcy = curved ? Math.round(cy) | 0 : 0;
     e.rw = w; e.rp = p;
     this.raster(e, w);
   }
@@ -84,7 +90,7 @@ export class DensityLayer {
   private raster(e: RasterEdge, w: number) {
     const c = this.cnt[e.rp];
     const x0 = e.rx0, y0 = e.ry0, cx = e.rcx, cy = e.rcy, x1 = e.rx1, y1 = e.ry1;
-    if (Number.isNaN(cx)) { this.line(c, x0, y0, x1, y1, w); return; }
+    if (!e.rc) { this.line(c, x0, y0, x1, y1, w); return; }
     // quadratic curve as a 6-segment polyline (integer vertices: exact on removal)
     let px = x0, py = y0;
     for (let i = 1; i <= 6; i++) {
@@ -160,7 +166,7 @@ export class DensityLayer {
   /** Allocate buffers and get the rasteriser compiled before the first graph arrives. */
   warmUp(W: number, H: number) {
     this.configure(W, H, [0, 0, 0], [[0, 0, 0], [0, 0, 0]], 0.3, 'warm');
-    const e: RasterEdge = { rw: 0, rp: 0, rx0: 0, ry0: 0, rcx: 0, rcy: 0, rx1: 0, ry1: 0 };
+    const e: RasterEdge = { rw: 0, rp: 0, rx0: 0, ry0: 0, rcx: 0, rcy: 0, rx1: 0, ry1: 0, rc: false };
     for (let pass = 0; pass < 2; pass++) {
     this.clearAll();
     for (let i = 0; i < 3000; i++) {

@@ -144,6 +144,18 @@ export class GraphView {
     this.warmUp();
     bindInput(this);
     model.onChange((c) => this.onModelChange(c));
+    model.onReplace((old, rec) => this.replaceRaw(old, rec));
+  }
+
+  /** The model gave raw edge `old` the record shape (`rec`, model.normalizeSome): the drawn
+   *  edge that stands for it refers to the record from now on. */
+  private replaceRaw(old: GEdge, rec: GEdge) {
+    const d = this.rep ? this.edgeRep.get(old.id) : old.id;
+    const v = d === undefined ? undefined : this.vedges.get(d);
+    if (!v) return;
+    const i = v.edges.indexOf(old);
+    if (i >= 0) v.edges[i] = rec;
+    if (v.raw === old) v.raw = rec;
   }
 
   // ---------- DOM ----------
@@ -354,7 +366,7 @@ export class GraphView {
     const s = this.vnodes.get(from), t = this.vnodes.get(to);
     if (!s || !t) return undefined;
     const { count, rate } = sumEdges(edges);
-    const v: REdge = { id, s, t, proto, count, rate, edges, raw: edges.length === 1 ? edges[0] : null, pair: null, curv: 0, hidden: false, match: false, rw: 0, rp: 0, rx0: 0, ry0: 0, rcx: 0, rcy: 0, rx1: 0, ry1: 0, rt: false };
+    const v: REdge = { id, s, t, proto, count, rate, edges, raw: edges.length === 1 ? edges[0] : null, pair: null, curv: 0, hidden: false, match: false, rw: 0, rp: 0, rx0: 0, ry0: 0, rcx: 0, rcy: 0, rx1: 0, ry1: 0, rc: false, rt: false };
     this.vedges.set(id, v);
     s.deg++; t.deg++;
     if (!this.bulk) {

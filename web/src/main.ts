@@ -128,6 +128,9 @@ function applyFull(doc: GraphDoc, t0: number, parseMs: number) {
     perf.firstDocParseMs = parseMs;
     perf.firstFrameSinceNavMs = t1;
     setTimeout(() => void model.adj, 30); // build the adjacency index after the first frame
+    // and give the document's edges the record shape, a chunk at a time (model.normalizeSome)
+    const shape = () => { if (!model.normalizeSome(5000)) setTimeout(shape, 0); };
+    setTimeout(shape, 40);
   } else perf.resyncs++;
 }
 

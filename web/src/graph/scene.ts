@@ -50,7 +50,7 @@ export interface REdge {
   match: boolean;
   /** the density layer's raster record (density.ts `RasterEdge`); rw 0: not rasterised */
   rw: number; rp: number;
-  rx0: number; ry0: number; rcx: number; rcy: number; rx1: number; ry1: number;
+  rx0: number; ry0: number; rcx: number; rcy: number; rx1: number; ry1: number; rc: boolean;
   /** width the last frame drew it with, CSS px (0: not drawn); read by tests through the hook */
   wpx?: number;
   /** in GraphView's set of retransmitting edges */

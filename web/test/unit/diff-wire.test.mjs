@@ -146,3 +146,30 @@ test('which event streams ask for added edges as columns', () => {
   assert.equal(wantsAddedCols('/api/events?diff=slots&added=cols'), true);
   assert.equal(wantsAddedCols('/api/events?diff=slots'), false);
 });
+
+test('the first document\'s edges get the record shape after it, and the diffs apply all the same', async () => {
+  const { edgeRecord } = await import(new URL('../../../target/web-unit/model.js', import.meta.url));
+  const shape = Object.keys(edgeRecord(fixture.graph.edges[0]));
+  const plain = new Model(), m = new Model();
+  plain.loadDoc(clone(fixture.graph));
+  const doc = clone(fixture.graph);
+  const parsed = [...doc.edges];
+  m.loadDoc(doc);
+  m.startSlots(doc);
+  // not copied for the first frame: the model holds the parsed objects
+  assert.ok(parsed.every((e) => m.edges.get(e.id) === e));
+  const replaced = new Map();
+  m.onReplace((old, rec) => { assert.equal(old.id, rec.id); replaced.set(old, rec); });
+  let done = false;
+  fixture.diffs.forEach((d, i) => {
+    assert.equal(plain.applyDiff(clone(d)), true);
+    // a few at a time, between the diffs (as after the first frame, before and between updates)
+    if (i >= 3 && !done) done = m.normalizeSome(2);
+    assert.equal(m.applySlotDiff(clone(fixture.encodedCols[i])), true, `diff ${i} applies`);
+    assert.deepEqual(contents(m), contents(plain), `after diff ${i}`);
+  });
+  assert.equal(m.normalizeSome(), true);
+  assert.ok(replaced.size > 0);
+  for (const e of m.edges.values()) assert.deepEqual(Object.keys(e), shape, `edge ${e.id} in the record shape`);
+  for (const [old] of replaced) assert.notEqual(m.edges.get(old.id), old);
+});
