@@ -16,6 +16,7 @@
 // size is written to FILE (.cpuprofile, open in DevTools) and its top self-time functions printed;
 // build with `npx vite build --minify false` to get readable names.
 // --write appends the tables to bench/RESULTS.md under a new heading (--heading TEXT) at its end.
+// --no-wait: do not wait (up to 2 min) for a 1-min load average under 1.2 before measuring.
 import { existsSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
