@@ -16,6 +16,7 @@
 // size is written to FILE (.cpuprofile, open in DevTools) and its top self-time functions printed;
 // build with `npx vite build --minify false` to get readable names.
 // --write appends the tables to bench/RESULTS.md under a new heading (--heading TEXT) at its end.
+// --no-wait: do not wait (up to 2 min) for a 1-min load average under 1.2 before measuring.
 import { existsSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -211,9 +212,10 @@ async function measure(label, dist, query, browser, data) {
   return res;
 }
 
-// The machine is shared (2 cores): wait (bounded) for a quiet moment and record the load.
+// The machine is shared (2 cores): wait (bounded) for a quiet moment and record the load
+// (--no-wait: not, for A/B runs alternated back to back, each recording its load).
 const os = await import('node:os');
-for (let i = 0; i < 24 && os.loadavg()[0] > 1.2; i++) await new Promise((r) => setTimeout(r, 5000));
+for (let i = 0; i < 24 && os.loadavg()[0] > 1.2 && !args.includes('--no-wait'); i++) await new Promise((r) => setTimeout(r, 5000));
 const loadBefore = os.loadavg()[0];
 const extra = withSigma ? ['--enable-unsafe-swiftshader'] : [];
 const browser = await launch(extra);

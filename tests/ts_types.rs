@@ -8,7 +8,7 @@ use procnet::graph::model::{
     NodeKind, Role,
 };
 use procnet::graph::query::ConnectionsPage;
-use procnet::serve::diff_wire::{EdgeColumns, SlotDiff};
+use procnet::serve::diff_wire::{AddedEdgeColumns, EdgeColumns, SlotDiff};
 use procnet::serve::recent_rates::RatesDoc;
 use procnet::snapshot::{Proto, UnknownReason};
 use std::path::Path;
@@ -38,6 +38,7 @@ fn generate() -> String {
         export::<GraphDoc>(),
         export::<GraphDiff>(),
         export::<EdgeColumns>(),
+        export::<AddedEdgeColumns>(),
         export::<SlotDiff>(),
         export::<Role>(),
         export::<Listener>(),

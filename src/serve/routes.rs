@@ -432,8 +432,10 @@ async fn events(
         let g = p.graph.clone();
         (p.graph_json.clone(), p.graph.seq, status_json(&p.health), g)
     };
-    let mut slots =
-        diff_wire::wants_slots(query.as_deref()).then(|| diff_wire::SlotEncoder::new(&graph));
+    let mut slots = diff_wire::wants_slots(query.as_deref()).then(|| {
+        diff_wire::SlotEncoder::new(&graph)
+            .with_added_columns(diff_wire::wants_added_columns(query.as_deref()))
+    });
     drop(graph);
     let initial = stream::iter([
         Event::default()

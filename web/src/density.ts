@@ -4,10 +4,17 @@
 // only rasterises the edges it adds or removes (±1) and repaints the dirty rectangle — the cost is
 // proportional to the churn, not to the graph.
 
+/** What the layer keeps on an edge it rasterised: the device coordinates it used (integers, so
+ *  the removal hits the same pixels) as plain fields, not an array per edge (an update adds
+ *  and removes thousands: no allocation for the collector to pay later). The coordinates are
+ *  small integers (int32: at overview zoom, where the layer is used, they are within a few
+ *  canvases of the view) and whether the edge is curved is a flag, so the fields stay small
+ *  integers: a field that once held NaN or -0 would hold a boxed number in every edge. */
 export interface RasterEdge {
-  rz: Float64Array | null; // device coords used when rasterised: x0,y0,cx,cy,x1,y1 (cx=NaN: straight)
-  rw: number;              // weight (1 + traffic emphasis)
+  rw: number;              // weight (1 + traffic emphasis); 0: not rasterised
   rp: number;              // 0 tcp, 1 udp
+  rx0: number; ry0: number; rcx: number; rcy: number; rx1: number; ry1: number;
+  rc: boolean;             // curved (through rcx, rcy)
 }
 
 const CAP = 31;
@@ -67,26 +74,28 @@ export class DensityLayer {
   }
 
   add(e: RasterEdge, x0: number, y0: number, cx: number, cy: number, x1: number, y1: number, w: number, p: number) {
-    const z = e.rz ?? (e.rz = new Float64Array(6));
-    z[0] = Math.round(x0); z[1] = Math.round(y0); z[2] = Number.isNaN(cx) ? NaN : Math.round(cx); z[3] = Math.round(cy); z[4] = Math.round(x1); z[5] = Math.round(y1);
+    const curved = !Number.isNaN(cx);
+    e.rx0 = Math.round(x0) | 0; e.ry0 = Math.round(y0) | 0; e.rx1 = Math.round(x1) | 0; e.ry1 = Math.round(y1) | 0;
+    e.rc = curved; e.rcx = curved ? Math.round(cx) | 0 : 0; e.rcy = curved ? Math.round(cy) | 0 : 0;
     e.rw = w; e.rp = p;
-    this.raster(z, w, p);
+    this.raster(e, w);
   }
 
   remove(e: RasterEdge) {
-    if (!e.rz) return;
-    this.raster(e.rz, -e.rw, e.rp);
-    e.rz = null;
+    if (e.rw <= 0) return;
+    this.raster(e, -e.rw);
+    e.rw = 0;
   }
 
-  private raster(z: Float64Array, w: number, p: number) {
-    const c = this.cnt[p];
-    if (Number.isNaN(z[2])) { this.line(c, z[0], z[1], z[4], z[5], w); return; }
+  private raster(e: RasterEdge, w: number) {
+    const c = this.cnt[e.rp];
+    const x0 = e.rx0, y0 = e.ry0, cx = e.rcx, cy = e.rcy, x1 = e.rx1, y1 = e.ry1;
+    if (!e.rc) { this.line(c, x0, y0, x1, y1, w); return; }
     // quadratic curve as a 6-segment polyline (integer vertices: exact on removal)
-    let px = z[0], py = z[1];
+    let px = x0, py = y0;
     for (let i = 1; i <= 6; i++) {
       const u = i / 6, a = (1 - u) * (1 - u), b = 2 * u * (1 - u), d = u * u;
-      const qx = Math.round(a * z[0] + b * z[2] + d * z[4]), qy = Math.round(a * z[1] + b * z[3] + d * z[5]);
+      const qx = Math.round(a * x0 + b * cx + d * x1), qy = Math.round(a * y0 + b * cy + d * y1);
       this.line(c, px, py, qx, qy, w);
       px = qx; py = qy;
     }
@@ -157,7 +166,7 @@ export class DensityLayer {
   /** Allocate buffers and get the rasteriser compiled before the first graph arrives. */
   warmUp(W: number, H: number) {
     this.configure(W, H, [0, 0, 0], [[0, 0, 0], [0, 0, 0]], 0.3, 'warm');
-    const e: RasterEdge = { rz: null, rw: 0, rp: 0 };
+    const e: RasterEdge = { rw: 0, rp: 0, rx0: 0, ry0: 0, rcx: 0, rcy: 0, rx1: 0, ry1: 0, rc: false };
     for (let pass = 0; pass < 2; pass++) {
     this.clearAll();
     for (let i = 0; i < 3000; i++) {

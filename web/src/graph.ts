@@ -144,6 +144,18 @@ export class GraphView {
     this.warmUp();
     bindInput(this);
     model.onChange((c) => this.onModelChange(c));
+    model.onReplace((old, rec) => this.replaceRaw(old, rec));
+  }
+
+  /** The model gave raw edge `old` the record shape (`rec`, model.normalizeSome): the drawn
+   *  edge that stands for it refers to the record from now on. */
+  private replaceRaw(old: GEdge, rec: GEdge) {
+    const d = this.rep ? this.edgeRep.get(old.id) : old.id;
+    const v = d === undefined ? undefined : this.vedges.get(d);
+    if (!v) return;
+    const i = v.edges.indexOf(old);
+    if (i >= 0) v.edges[i] = rec;
+    if (v.raw === old) v.raw = rec;
   }
 
   // ---------- DOM ----------
@@ -235,7 +247,7 @@ export class GraphView {
     if (!rs && !c.updatedCols) bySlot.length = 0; // not from the event stream's slots
     c.removedEdges.forEach((e, i) => {
       const h = rs ? bySlot[rs[i]] : undefined;
-      this.removeEdge(e.id, h && h.edges[0] === e && h.pair !== null ? h : undefined); // (removeEdge leaves pair null)
+      this.removeEdge(e.id, h && h.raw === e && h.pair !== null ? h : undefined); // (removeEdge leaves pair null)
     });
     for (const n of c.removedNodes) this.removeNode(n.id);
     for (const n of c.addedNodes) this.addNode(n.id, n);
@@ -251,8 +263,8 @@ export class GraphView {
       if (uc && i >= uc.start) { this.updateInPlace(e, uc.cols, i - uc.start); continue; }
       const v = this.vedges.get(e.id);
       if (v && v.s.id === e.from && v.t.id === e.to) {
-        v.edges = [e]; v.count = e.count; v.rate = edgeRate(e);
-        if (v.rz && (densityWeight(v.rate) !== v.rw || e.proto !== v.proto)) this.reraster(v);
+        v.edges = [e]; v.raw = e; v.count = e.count; v.rate = edgeRate(e);
+        if (v.rw > 0 && (densityWeight(v.rate) !== v.rw || e.proto !== v.proto)) this.reraster(v);
         v.proto = e.proto;
         this.syncRetrans(v);
       }
@@ -268,7 +280,7 @@ export class GraphView {
   private updateInPlace(e: GEdge, cols: EdgeColumns, j: number) {
     const slot = cols.slot[j];
     let v = this.bySlot[slot];
-    if (!v || v.edges[0] !== e || v.pair === null) { // (removeEdge leaves pair null)
+    if (!v || v.raw !== e || v.pair === null) { // (removeEdge leaves pair null)
       v = this.vedges.get(e.id);
       if (!v) return;
       this.bySlot[slot] = v;
@@ -276,7 +288,7 @@ export class GraphView {
     const tx = cols.txRate[j], rx = cols.rxRate[j];
     v.count = cols.count[j];
     v.rate = tx === null && rx === null ? -1 : (tx ?? 0) + (rx ?? 0);
-    if (v.rz && densityWeight(v.rate) !== v.rw) this.reraster(v);
+    if (v.rw > 0 && densityWeight(v.rate) !== v.rw) this.reraster(v);
     const r = (cols.retransmits[j] ?? 0) > 0;
     if (r !== !!v.rt) { v.rt = r; if (r) this.retrans.add(v); else this.retrans.delete(v); }
   }
@@ -291,7 +303,7 @@ export class GraphView {
       const e = at[s];
       if (!e) continue;
       const v = this.vedges.get(e.id);
-      if (v && v.edges[0] === e) this.bySlot[s] = v;
+      if (v && v.raw === e) this.bySlot[s] = v;
     }
   }
 
@@ -331,7 +343,7 @@ export class GraphView {
       label: g ? groupLabel(g) : nodeLabel(n!),
       node: n, group: g, deg: 0, match: false, hidden: false, ix: 0, rate: n ? nodeRate(n) : -1,
       // (every field from the start: one shape for all nodes, for the loops that read them)
-      tm: 0, gone: false, cw: 0, cwType: '',
+      tm: 0, gone: false, cw: 0, cwSrc: undefined,
     };
     this.vnodes.set(id, v);
     if (!this.bulk) {
@@ -354,7 +366,7 @@ export class GraphView {
     const s = this.vnodes.get(from), t = this.vnodes.get(to);
     if (!s || !t) return undefined;
     const { count, rate } = sumEdges(edges);
-    const v: REdge = { id, s, t, proto, count, rate, edges, pair: null, curv: 0, hidden: false, match: false, rz: null, rw: 0, rp: 0, rt: false };
+    const v: REdge = { id, s, t, proto, count, rate, edges, raw: edges.length === 1 ? edges[0] : null, pair: null, curv: 0, hidden: false, match: false, rw: 0, rp: 0, rx0: 0, ry0: 0, rcx: 0, rcy: 0, rx1: 0, ry1: 0, rc: false, rt: false };
     this.vedges.set(id, v);
     s.deg++; t.deg++;
     if (!this.bulk) {
@@ -369,7 +381,8 @@ export class GraphView {
     if (!p) nbr.set(hi, (p = []));
     p.push(v);
     v.pair = p;
-    if (!this.bulk) this.touchedPairs.add(p);
+    // a pair of one stays straight (curv 0 from the start): only siblings need bending
+    if (!this.bulk && p.length > 1) this.touchedPairs.add(p);
     return v;
   }
 
@@ -378,7 +391,7 @@ export class GraphView {
     const v = known ?? this.vedges.get(id);
     if (!v) return;
     this.vedges.delete(id);
-    if (v.rz) this.density.remove(v);
+    if (v.rw > 0) this.density.remove(v);
     v.s.deg--; v.t.deg--;
     this.touch(v.s); this.touch(v.t);
     if (v.rt) { this.retrans.delete(v); v.rt = false; }
@@ -387,7 +400,11 @@ export class GraphView {
       const i = p.indexOf(v);
       if (i >= 0) p.splice(i, 1);
       if (p.length) this.touchedPairs.add(p);
-      else { const lo = v.s.id < v.t.id ? v.s : v.t; lo.nbr?.delete(lo === v.s ? v.t : v.s); this.touchedPairs.delete(p); }
+      else {
+        const lo = v.s.id < v.t.id ? v.s : v.t;
+        lo.nbr?.delete(lo === v.s ? v.t : v.s);
+        if (this.touchedPairs.size) this.touchedPairs.delete(p);
+      }
       v.pair = null;
     }
   }
@@ -406,7 +423,7 @@ export class GraphView {
       const before = p.length > 1 || p[0].curv !== 0 ? p.map((e) => e.curv) : null;
       bendPair(p);
       // a sibling came or went: the density layer draws the pair's other curves anew
-      if (before) p.forEach((e, i) => { if (e.rz && e.curv !== before[i]) this.reraster(e); });
+      if (before) p.forEach((e, i) => { if (e.rw > 0 && e.curv !== before[i]) this.reraster(e); });
     }
     this.touchedPairs.clear();
     if (this.allTouched) for (const n of this.vnodes.values()) n.r = nodeRadius(n);
@@ -567,10 +584,10 @@ export class GraphView {
     }
     for (const [id, v] of this.vedges) {
       const w = wantE.get(id)!;
-      v.edges = w.edges;
+      v.edges = w.edges; v.raw = w.edges.length === 1 ? w.edges[0] : null;
       const { count, rate } = sumEdges(w.edges);
       v.count = count; v.rate = rate;
-      if (v.rz && densityWeight(v.rate) !== v.rw) this.reraster(v);
+      if (v.rw > 0 && densityWeight(v.rate) !== v.rw) this.reraster(v);
       this.syncRetrans(v);
     }
     for (const [id, w] of wantE) if (!this.vedges.has(id)) this.addEdge(id, w.from, w.to, w.proto, w.edges);
@@ -665,9 +682,10 @@ export class GraphView {
     }
     for (const v of edgesTouched) {
       if (this.vedges.get(v.id) !== v) continue;
+      v.raw = v.edges.length === 1 ? v.edges[0] : null;
       const { count, rate } = sumEdges(v.edges);
       v.count = count; v.rate = rate;
-      if (v.rz && densityWeight(v.rate) !== v.rw) this.reraster(v);
+      if (v.rw > 0 && densityWeight(v.rate) !== v.rw) this.reraster(v);
       this.syncRetrans(v);
     }
     this.afterChange(added);
@@ -829,7 +847,7 @@ export class GraphView {
     // a full raster takes every edge; otherwise only those added or re-weighted since the last
     const todo = full ? this.vedges.values() : this.unrastered;
     for (const e of todo) {
-      if (!full && (e.rz || e.pair === null)) continue; // (removeEdge leaves pair null)
+      if (!full && (e.rw > 0 || e.pair === null)) continue; // (removeEdge leaves pair null)
       const s = e.s, t = e.t;
       let cx = NaN, cy = NaN;
       if (e.curv !== 0) { const c = ctrl(e); cx = c[0] * sx + ox; cy = c[1] * sx + oy; }

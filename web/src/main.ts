@@ -128,6 +128,9 @@ function applyFull(doc: GraphDoc, t0: number, parseMs: number) {
     perf.firstDocParseMs = parseMs;
     perf.firstFrameSinceNavMs = t1;
     setTimeout(() => void model.adj, 30); // build the adjacency index after the first frame
+    // and give the document's edges the record shape, a chunk at a time (model.normalizeSome)
+    const shape = () => { if (!model.normalizeSome(5000)) setTimeout(shape, 0); };
+    setTimeout(shape, 40);
   } else perf.resyncs++;
 }
 
@@ -159,7 +162,7 @@ function reconnect() {
   connect();
 }
 function connect() {
-  es = new EventSource('/api/events?diff=slots', { withCredentials: true });
+  es = new EventSource('/api/events?diff=slots&added=cols', { withCredentials: true });
   es.addEventListener('open', () => setLive(paused ? 'paused' : 'live', paused ? 'paused' : 'ok'));
   es.addEventListener('error', () => { if (!paused) setLive('reconnecting…', 'bad'); });
   es.addEventListener('graph', (ev) => {

@@ -86,8 +86,39 @@ export class Model {
    *  lost with any other document or a plain diff (the caller then reconnects the stream) */
   private slotsLive = false;
   private listeners: ((c: Change) => void)[] = [];
+  /** The first document's edges, in the shape JSON.parse gave them: `normalizeSome` gives them
+   *  the record shape (`edgeRecord`) after the first frame, so that frame does not pay for a
+   *  copy of every edge (at 2,000 / 10,000 the copy and the collection it brings on were most of
+   *  the 15–25 ms the first frame lost to the compact diff's change). `normIdx`: the next one. */
+  private unshaped: GEdge[] | null = null;
+  private normIdx = 0;
+  private replacedListeners: ((old: GEdge, rec: GEdge) => void)[] = [];
 
   onChange(fn: (c: Change) => void) { this.listeners.push(fn); }
+  /** `fn(old, rec)`: edge `old` is now the object `rec` (same fields, record shape). */
+  onReplace(fn: (old: GEdge, rec: GEdge) => void) { this.replacedListeners.push(fn); }
+
+  /** Give up to `max` of the first document's edges the record shape; true when none is left. */
+  normalizeSome(max = Infinity): boolean {
+    const q = this.unshaped;
+    if (!q) return true;
+    const at = this.edgeSlots.at;
+    let i = this.normIdx;
+    for (const end = Math.min(q.length, i + max); i < end; i++) {
+      const e = q[i];
+      if (this.edges.get(e.id) !== e) continue; // gone, or replaced by a diff
+      const r = edgeRecord(e);
+      this.edges.set(e.id, r);
+      q[i] = r;
+      // the document's `i`-th edge took slot `i` (startSlots); the slot may hold another by now
+      if (at[i] === e) at[i] = r;
+      for (const fn of this.replacedListeners) fn(e, r);
+    }
+    this.normIdx = i;
+    if (i < q.length) return false;
+    this.unshaped = null;
+    return true;
+  }
 
   private linkNow(adj: Map<string, Set<string>>, e: GEdge) {
     let s = adj.get(e.from);
@@ -138,6 +169,8 @@ export class Model {
     const u = d.updatedEdges;
     for (const s of u.slot) if (es.at[s] === undefined) return fail();
     for (const k of u.cold) if (!(k < u.slot.length)) return fail();
+    const ac = d.addedEdgeCols;
+    if (d.addedEdgeEnds.length !== 2 * (d.addedEdges.length + (ac ? ac.id.length : 0))) return fail();
     const c: Change = {
       addedNodes: [], updatedNodes: [], removedNodes: [],
       addedEdges: [], updatedEdges: [], removedEdges: [], full: false,
@@ -167,9 +200,9 @@ export class Model {
       this.nodes.set(n.id, n);
     });
     const ends = d.addedEdgeEnds;
-    d.addedEdges.forEach((raw, i) => {
+    /** the `i`-th added edge (whole, or from the columns), its slot taken */
+    const added = (e: GEdge, i: number) => {
       const f = ns.at[ends[2 * i]], t = ns.at[ends[2 * i + 1]];
-      const e = edgeRecord(raw);
       es.take(e);
       if (!f || !t) return; // never draw a dangling edge (the slot is the stream's all the same)
       // the ends' own strings: later lookups by them find a hashed, identical key
@@ -180,9 +213,20 @@ export class Model {
       // an id the stream had not removed (it never sends one): the adjacency is built again
       c.updatedEdges.push(e);
       this.adjMap = null;
-    });
-    // updated edges: the counters change in place (no object per edge, no lookup by id)
+    };
+    const na = d.addedEdges.length;
+    for (let i = 0; i < na; i++) added(edgeRecord(d.addedEdges[i]), i);
     const none = <T>(x: T | null) => (x === null ? undefined : x);
+    // as columns (`added=cols`): each edge built once, in the record's shape (no parsed object
+    // per edge to copy); the ends are set from their slots
+    if (ac) for (let i = 0; i < ac.id.length; i++) {
+      added({
+        id: ac.id[i], from: '', to: '', proto: ac.proto[i], serverPort: ac.serverPort[i], count: ac.count[i],
+        states: ac.states[i], sockets: ac.sockets[i], txBytes: none(ac.txBytes[i]), rxBytes: none(ac.rxBytes[i]),
+        txRate: none(ac.txRate[i]), rxRate: none(ac.rxRate[i]), rttMs: none(ac.rttMs[i]), retransmits: none(ac.retransmits[i]),
+      }, na + i);
+    }
+    // updated edges: the counters change in place (no object per edge, no lookup by id)
     c.updatedCols = { start: c.updatedEdges.length, cols: u };
     for (let i = 0; i < u.slot.length; i++) {
       const e = es.at[u.slot[i]]!;
@@ -217,13 +261,16 @@ export class Model {
   /** Replace the whole graph, expressed as a diff against what we have so positions survive. */
   loadDoc(doc: GraphDoc) {
     this.slotsLive = false;
-    // (in the document itself: `startSlots` gives its edges their slots)
+    this.normalizeSome(); // (the last document's, if any are left)
     const de = doc.edges;
-    for (let i = 0; i < de.length; i++) de[i] = edgeRecord(de[i]);
     if (this.nodes.size === 0 && this.edges.size === 0) {
+      // the first document: its edges get the record shape after the first frame (normalizeSome)
+      this.unshaped = de; this.normIdx = 0;
       this.commit({ seq: doc.seq, base: this.seq, timestamp: doc.timestamp, addedNodes: doc.nodes, updatedNodes: [], removedNodes: [], addedEdges: doc.edges, updatedEdges: [], removedEdges: [] }, true);
       return;
     }
+    // (in the document itself: `startSlots` gives its edges their slots)
+    for (let i = 0; i < de.length; i++) de[i] = edgeRecord(de[i]);
     const d: GraphDiff = {
       seq: doc.seq, base: this.seq, timestamp: doc.timestamp,
       addedNodes: [], updatedNodes: [], removedNodes: [],

@@ -35,8 +35,10 @@ class SlotTable {
 const coldKey = (e) => JSON.stringify([Object.entries(e.states ?? {}).sort(), (e.sockets ?? []).map((x) => [x.client, x.server, x.state])]);
 
 export class SlotEncoder {
-  /** @param doc the `graph` event the stream starts with (a GraphDoc) */
-  constructor(doc) {
+  /** @param doc the `graph` event the stream starts with (a GraphDoc)
+   *  @param opts.addedCols the added edges as columns (`addedEdgeCols`, asked by `added=cols`) */
+  constructor(doc, { addedCols = false } = {}) {
+    this.addedCols = addedCols;
     this.seq = doc.seq;
     this.nodes = new SlotTable(doc.nodes.map((n) => n.id));
     this.edges = new SlotTable(doc.edges.map((e) => e.id));
@@ -55,7 +57,16 @@ export class SlotEncoder {
     out.addedNodes = d.addedNodes;
     out.updatedNodes = d.updatedNodes;
     out.updatedNodeSlots = d.updatedNodes.map((n) => this.nodes.get(n.id));
-    out.addedEdges = d.addedEdges;
+    out.addedEdges = this.addedCols ? [] : d.addedEdges;
+    if (this.addedCols) {
+      const a = { id: [], proto: [], serverPort: [], count: [], txBytes: [], rxBytes: [], txRate: [], rxRate: [], rttMs: [], retransmits: [], states: [], sockets: [] };
+      for (const e of d.addedEdges) {
+        a.id.push(e.id); a.proto.push(e.proto); a.serverPort.push(e.serverPort); a.count.push(e.count);
+        for (const k of ['txBytes', 'rxBytes', 'txRate', 'rxRate', 'rttMs', 'retransmits']) a[k].push(e[k] ?? null);
+        a.states.push(e.states ?? {}); a.sockets.push(e.sockets ?? []);
+      }
+      out.addedEdgeCols = a;
+    }
     out.addedEdgeEnds = [];
     for (const e of d.addedEdges) {
       out.addedEdgeEnds.push(this.nodes.get(e.from), this.nodes.get(e.to));
@@ -84,3 +95,5 @@ export class SlotEncoder {
 
 /** Whether an `/api/events` URL asks for the slots encoding. */
 export const wantsSlots = (url) => new URL(url, 'http://x').searchParams.getAll('diff').includes('slots');
+/** Whether it also asks for the added edges as columns (`added=cols`). */
+export const wantsAddedCols = (url) => new URL(url, 'http://x').searchParams.getAll('added').includes('cols');

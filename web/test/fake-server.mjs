@@ -6,7 +6,7 @@ import http from 'node:http';
 import { readFileSync, existsSync, statSync, readdirSync } from 'node:fs';
 import { join, extname, normalize, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SlotEncoder, wantsSlots } from './diff-wire.mjs';
+import { SlotEncoder, wantsAddedCols, wantsSlots } from './diff-wire.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.png': 'image/png', '.svg': 'image/svg+xml', '.json': 'application/json' };
@@ -48,7 +48,7 @@ export async function startFakeServer(opts = {}) {
       res.write(`event: status\ndata: ${JSON.stringify(status)}\n\n`);
       // ?diff=slots: as the real server, this stream's diffs go out as `diffs` events (its
       // slots made before the graph event goes, as there, so a bench does not time them)
-      if (wantsSlots(req.url)) res.slots = new SlotEncoder(opts.graphDoc?.() ?? (opts.graphJson ? JSON.parse(opts.graphJson()) : graph));
+      if (wantsSlots(req.url)) res.slots = new SlotEncoder(opts.graphDoc?.() ?? (opts.graphJson ? JSON.parse(opts.graphJson()) : graph), { addedCols: wantsAddedCols(req.url) });
       res.write(`event: graph\ndata: ${opts.graphJson?.() ?? JSON.stringify(graph)}\n\n`);
       clients.add(res);
       req.on('close', () => clients.delete(res));

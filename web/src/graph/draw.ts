@@ -6,7 +6,7 @@ import { sprites, typeColor, glyphType } from '../glyphs.ts';
 import type { Camera } from './camera.ts';
 import { ctrl, rateWidth, ringWidth, type RNode, type REdge } from './scene.ts';
 import { fmtRate } from '../util.ts';
-import { drawRetransmitEdges } from '../health.ts';
+import { drawRetransmitEdges, hasRetransmits } from '../health.ts';
 import { NodeLayer } from './nodelayer.ts';
 import { placeLabels, type LabelBox, type LabelCand } from './labels.ts';
 
@@ -66,9 +66,11 @@ export function drawFrame(f: Frame, b: Buckets, drawDensity: () => void, hideDen
   const { ctx, dpr, dark } = f, { k, tx, ty } = f.cam;
   const searching = !!f.query;
   const dense = isDense(f);
+  // the node bitmap replaces the canvas when nothing is drawn under the nodes (no clear needed)
+  const replace = dense && !busyFrame(f) && f.nodes.size > NODE_BITMAP_MIN && f.cam.k * 10 < 3 && !anyRetransmitShown(f.retrans);
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   if (dense) {
-    ctx.clearRect(0, 0, f.w, f.h);
+    if (!replace) ctx.clearRect(0, 0, f.w, f.h);
     drawDensity();
     if (searching || f.selected !== null) { ctx.fillStyle = dark ? 'rgba(15,23,42,0.75)' : 'rgba(248,250,252,0.75)'; ctx.fillRect(0, 0, f.w, f.h); }
   } else {
@@ -78,11 +80,22 @@ export function drawFrame(f: Frame, b: Buckets, drawDensity: () => void, hideDen
   }
   ctx.setTransform(dpr * k, 0, 0, dpr * k, dpr * tx, dpr * ty);
   drawEdges(f, b, dense);
-  drawNodes(f, b);
+  drawNodes(f, b, replace);
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   drawRateLabels(f, b, dense);
   drawLabels(f, b);
   return dense;
+}
+
+/** Something is highlighted (search, selection, hover): edges are drawn over the density layer. */
+function busyFrame(f: Frame): boolean {
+  return !!f.query || f.selected !== null || f.hoverNode !== null || f.hoverEdge !== null;
+}
+
+/** Whether `drawRetransmitEdges` draws an outline this frame. */
+function anyRetransmitShown(edges: Iterable<REdge>): boolean {
+  for (const e of edges) if (!e.hidden && hasRetransmits(e.edges)) return true;
+  return false;
 }
 
 /** Edges, their width on a log scale of their rate (`rateWidth`), +1 px when in focus. A 1 px
@@ -92,7 +105,7 @@ export function drawEdges(f: Frame, b: Buckets, dense: boolean) {
   const { ctx, dpr, dark } = f, { k, tx, ty } = f.cam;
   const searching = !!f.query;
   const sel = f.selected, hov = f.hoverNode, hovE = f.hoverEdge;
-  const busy = searching || sel !== null || hov !== null || hovE !== null;
+  const busy = busyFrame(f);
   const vx0 = -tx / k, vy0 = -ty / k, vx1 = (f.w - tx) / k, vy1 = (f.h - ty) / k;
   const B = b.edges, A = b.arrows;
   for (const l of B) l.length = 0;
@@ -231,8 +244,9 @@ function drawArrows(ctx: CanvasRenderingContext2D, A: REdge[][], k: number, dark
   ctx.globalAlpha = 1;
 }
 
-/** Nodes: tiny → batched squares per colour; otherwise sprites. Then the rings. */
-function drawNodes(f: Frame, b: Buckets) {
+/** Nodes: tiny → batched squares per colour; otherwise sprites. Then the rings. `replace`: the
+ *  node bitmap may replace the canvas (nothing drawn under it this frame). */
+function drawNodes(f: Frame, b: Buckets, replace: boolean) {
   const { ctx, dark } = f, { k, tx, ty } = f.cam;
   const searching = !!f.query;
   const sel = f.selected, hov = f.hoverNode;
@@ -244,15 +258,19 @@ function drawNodes(f: Frame, b: Buckets) {
     const L = b.nodeLayer;
     // the node's colour word is kept on it while its colour type stays (no string built and
     // looked up per node per frame); dimmed: the same word at alpha 64
+    // looked up again only when the raw node or group behind it is another object (an update
+    // replaces the raw node): one pointer comparison per node per frame, no string comparison
     const wordOf = (n: RNode) => {
+      const src = n.node ?? n.group;
+      if (n.cwSrc === src && n.cw) return n.cw;
       const t = n.type === 'group' ? 'group' : n.kind === 'unknown' ? 'unknown' : n.kind === 'external' ? 'external' : n.type;
-      if (n.cwType !== t || n.cw === undefined) { n.cwType = t; n.cw = L.word(typeColor(t), 255); }
-      return n.cw;
+      n.cwSrc = src;
+      return (n.cw = L.word(typeColor(t), 255));
     };
     // the squares of the matches on top of the dimmed rest: two fills when searching
     const order = searching ? [...f.nodes.values()].sort((a, c) => Number(a.match) - Number(c.match)) : f.nodes.values();
     L.draw(ctx, Math.round(f.w * f.dpr), Math.round(f.h * f.dpr), order, f.cam, f.dpr, 1.5,
-      (n) => (searching && !n.match ? ((wordOf(n) & 0x00ffffff) | (64 << 24)) >>> 0 : wordOf(n)));
+      searching ? (n) => (n.match ? wordOf(n) : ((wordOf(n) & 0x00ffffff) | (64 << 24)) >>> 0) : wordOf, replace);
     ctx.setTransform(f.dpr * k, 0, 0, f.dpr * k, f.dpr * tx, f.dpr * ty);
     // (a pass over the nodes only when some could be ringed)
     if (searching) { for (const n of f.nodes.values()) if (!n.hidden && (n.match || n.id === sel)) ring.push(n); }

@@ -61,10 +61,16 @@ export class NodeLayer {
     return w;
   }
 
-  /** Draw the squares onto `ctx` (whose transform is reset here and left at identity). */
+  /** Draw the squares onto `ctx` (whose transform is reset here and left at identity).
+   *  `replace`: the frame has drawn nothing on `ctx` that the squares go over, so the bitmap is
+   *  put straight onto it (replacing every pixel: the cleared canvas and the squares in one
+   *  copy), with no clear, no second bitmap and no composite of a full-canvas `drawImage`. */
   draw(ctx: CanvasRenderingContext2D, W: number, H: number, nodes: Iterable<RNode>, cam: Camera, dpr: number,
-    minHalf: number, colour: (n: RNode) => number): void {
-    if (!this.canvas || W !== this.W || H !== this.H) {
+    minHalf: number, colour: (n: RNode) => number, replace = false): void {
+    if (replace && !this.canvas) {
+      // (the first frame that replaces: no bitmap of our own is needed)
+      if (!this.img || W !== this.W || H !== this.H) this.alloc(W, H, ctx);
+    } else if (!this.canvas || W !== this.W || H !== this.H) {
       this.canvas ??= document.createElement('canvas');
       this.canvas.width = W; this.canvas.height = H;
       this.ctx = this.canvas.getContext('2d', { willReadFrequently: true })!; // CPU bitmap: putImageData is a memcpy
@@ -75,8 +81,17 @@ export class NodeLayer {
     }
     const r = fillSquares(this.out, W, H, nodes, cam, dpr, minHalf, colour, this.spans, this.spansLen);
     this.spans = r.drawn; this.spansLen = r.len;
-    this.ctx!.putImageData(this.img!, 0, 0);
     ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.drawImage(this.canvas, 0, 0);
+    if (replace) { ctx.putImageData(this.img!, 0, 0); return; }
+    this.ctx!.putImageData(this.img!, 0, 0);
+    ctx.drawImage(this.canvas!, 0, 0);
+  }
+
+  /** A pixel buffer of W×H (all zero) made by `ctx`, with no canvas of our own. */
+  private alloc(W: number, H: number, ctx: CanvasRenderingContext2D) {
+    this.img = ctx.createImageData(W, H);
+    this.out = new Uint32Array(this.img.data.buffer);
+    this.W = W; this.H = H;
+    this.spans = null;
   }
 }

@@ -30,8 +30,8 @@ export interface RNode {
   tm?: number;
   /** taken out of the view (a node that comes back is a new object) */
   gone?: boolean;
-  /** the node layer's colour word (graph/draw.ts), for the colour type it was made for */
-  cw?: number; cwType?: string;
+  /** the node layer's colour word (graph/draw.ts), and the raw node or group it was made for */
+  cw?: number; cwSrc?: object;
 }
 
 export interface REdge {
@@ -41,13 +41,16 @@ export interface REdge {
   count: number;
   rate: number;          // bytes/s, -1 when unknown
   edges: GEdge[];        // the raw edges behind it (1, or many when aggregated)
+  /** `edges[0]` when it is the only one, else null: what a slot lookup checks (one load, not two) */
+  raw: GEdge | null;
   /** every edge between the same two nodes, whichever their direction (this one included) */
   pair: REdge[] | null;
   curv: number;
   hidden: boolean;
   match: boolean;
-  rz: Float64Array | null; // density layer raster record
+  /** the density layer's raster record (density.ts `RasterEdge`); rw 0: not rasterised */
   rw: number; rp: number;
+  rx0: number; ry0: number; rcx: number; rcy: number; rx1: number; ry1: number; rc: boolean;
   /** width the last frame drew it with, CSS px (0: not drawn); read by tests through the hook */
   wpx?: number;
   /** in GraphView's set of retransmitting edges */

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 
 const { Model } = await import(new URL('../../../target/web-unit/model.js', import.meta.url));
-const { SlotEncoder, wantsSlots } = await import(new URL('../diff-wire.mjs', import.meta.url));
+const { SlotEncoder, wantsAddedCols, wantsSlots } = await import(new URL('../diff-wire.mjs', import.meta.url));
 const fixture = JSON.parse(readFileSync(new URL('../fixtures/diff-wire.json', import.meta.url), 'utf8'));
 const clone = (x) => JSON.parse(JSON.stringify(x));
 /** The model's graph as plain data, in a stable order (undefined fields dropped, as on the wire). */
@@ -90,4 +90,86 @@ test('the model keeps every field an edge has on the wire', async () => {
   for (const k of ['rxBytes', 'rxRate', 'rttMs', 'retransmits', 'txBytes', 'txRate']) assert.ok(keys.has(k), `the fixture has an edge with ${k}`);
   const rec = edgeRecord(Object.fromEntries([...keys].map((k) => [k, `v-${k}`])));
   for (const k of keys) assert.equal(rec[k], `v-${k}`, `edgeRecord keeps ${k}`);
+});
+
+test('with added=cols the fake server encodes the added edges as the real server does', () => {
+  const enc = new SlotEncoder(clone(fixture.graph), { addedCols: true });
+  assert.equal(fixture.encodedCols.length, fixture.diffs.length);
+  let cols = 0;
+  fixture.diffs.forEach((d, i) => {
+    const want = fixture.encodedCols[i];
+    assert.deepEqual(want.addedEdges, [], `diff ${i}: no whole edges`);
+    cols += want.addedEdgeCols.id.length;
+    assert.deepEqual(enc.encode(clone(d)), want, `diff ${i}`);
+  });
+  assert.ok(cols > 50, `${cols} added edges as columns`);
+});
+
+test('the model applies added edges from columns to the same graph, each edge in the record shape', async () => {
+  const { edgeRecord } = await import(new URL('../../../target/web-unit/model.js', import.meta.url));
+  const shape = Object.keys(edgeRecord(fixture.graph.edges[0]));
+  const plain = new Model(), cols = new Model();
+  plain.loadDoc(clone(fixture.graph));
+  const doc = clone(fixture.graph);
+  cols.loadDoc(doc);
+  cols.startSlots(doc);
+  let added = 0;
+  const changes = [];
+  cols.onChange((c) => changes.push(c));
+  fixture.diffs.forEach((d, i) => {
+    assert.equal(plain.applyDiff(clone(d)), true);
+    assert.equal(cols.applySlotDiff(clone(fixture.encodedCols[i])), true, `diff ${i} applies`);
+    for (const e of changes.at(-1).addedEdges) { added++; assert.deepEqual(Object.keys(e), shape, `edge ${e.id}`); }
+    assert.deepEqual(contents(cols), contents(plain), `after diff ${i}`);
+  });
+  assert.ok(added > 50, `${added} edges added`);
+  for (const [id, set] of plain.adj) assert.deepEqual([...(cols.adj.get(id) ?? [])].sort(), [...set].sort(), `adjacency of ${id}`);
+});
+
+test('added columns whose ends do not match are refused, and nothing changes', () => {
+  const m = new Model();
+  const doc = clone(fixture.graph);
+  m.loadDoc(doc);
+  m.startSlots(doc);
+  // the first diff that adds edges, after the ones before it
+  const i = fixture.encodedCols.findIndex((d) => d.addedEdgeCols.id.length > 0);
+  assert.ok(i >= 0);
+  for (let j = 0; j < i; j++) assert.equal(m.applySlotDiff(clone(fixture.encodedCols[j])), true);
+  const before = contents(m);
+  const bad = clone(fixture.encodedCols[i]);
+  bad.addedEdgeEnds.pop();
+  assert.equal(m.applySlotDiff(bad), false);
+  assert.deepEqual(contents(m), before);
+});
+
+test('which event streams ask for added edges as columns', () => {
+  assert.equal(wantsAddedCols('/api/events?diff=slots&added=cols'), true);
+  assert.equal(wantsAddedCols('/api/events?diff=slots'), false);
+});
+
+test('the first document\'s edges get the record shape after it, and the diffs apply all the same', async () => {
+  const { edgeRecord } = await import(new URL('../../../target/web-unit/model.js', import.meta.url));
+  const shape = Object.keys(edgeRecord(fixture.graph.edges[0]));
+  const plain = new Model(), m = new Model();
+  plain.loadDoc(clone(fixture.graph));
+  const doc = clone(fixture.graph);
+  const parsed = [...doc.edges];
+  m.loadDoc(doc);
+  m.startSlots(doc);
+  // not copied for the first frame: the model holds the parsed objects
+  assert.ok(parsed.every((e) => m.edges.get(e.id) === e));
+  const replaced = new Map();
+  m.onReplace((old, rec) => { assert.equal(old.id, rec.id); replaced.set(old, rec); });
+  let done = false;
+  fixture.diffs.forEach((d, i) => {
+    assert.equal(plain.applyDiff(clone(d)), true);
+    // a few at a time, between the diffs (as after the first frame, before and between updates)
+    if (i >= 3 && !done) done = m.normalizeSome(2);
+    assert.equal(m.applySlotDiff(clone(fixture.encodedCols[i])), true, `diff ${i} applies`);
+    assert.deepEqual(contents(m), contents(plain), `after diff ${i}`);
+  });
+  assert.equal(m.normalizeSome(), true);
+  assert.ok(replaced.size > 0);
+  for (const e of m.edges.values()) assert.deepEqual(Object.keys(e), shape, `edge ${e.id} in the record shape`);
+  for (const [old] of replaced) assert.notEqual(m.edges.get(old.id), old);
 });
