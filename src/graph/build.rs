@@ -611,10 +611,9 @@ pub fn patch_changed(
 /// [`build_graph`], and the plan that lets the next sample patch it.
 pub fn build_graph_planned(inputs: &Inputs<'_>, seq: u64) -> (GraphDoc, GraphPlan) {
     let snap = &*canonical(inputs.snapshot);
-    // Sized once (at most one entry a socket): grown by doubling it held
+    // Sized for one entry a socket (the usual count): grown by doubling it held
     // up to twice that at 100k sockets.
-    let mut adds: Vec<(u32, EdgeKey, bool, Option<u32>)> =
-        Vec::with_capacity(snap.sockets.len());
+    let mut adds: Vec<(u32, EdgeKey, bool, Option<u32>)> = Vec::with_capacity(snap.sockets.len());
     let opts = inputs.options;
     let index = SocketIndex::new(snap);
     let mut edges: FxHashMap<(NodeRef, NodeRef, Proto, u16), EdgeAcc> = FxHashMap::default();
