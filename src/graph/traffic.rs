@@ -240,8 +240,7 @@ impl TrafficTracker {
         }
         if !self.gone.is_empty() {
             let now_ms = snap.taken_at_ms;
-            self.gone
-                .retain(|_, g| now_ms.saturating_sub(g.seen_ms) < FORGET_SOCKET_MS);
+            self.forget_gone(now_ms);
         }
         self.prev_at_ms = Some(snap.taken_at_ms);
         Some(TrafficSample {
@@ -403,8 +402,19 @@ impl TrafficTracker {
             );
         }
         if !self.gone.is_empty() {
-            self.gone
-                .retain(|_, g| now_ms.saturating_sub(g.seen_ms) < FORGET_SOCKET_MS);
+            self.forget_gone(now_ms);
+        }
+    }
+
+    /// Forgets the vanished sockets older than [`FORGET_SOCKET_MS`], and
+    /// gives back the map's room once most are gone (100k sockets that
+    /// left one dump would hold 13 MB of it otherwise: a hash map never
+    /// shrinks by itself).
+    fn forget_gone(&mut self, now_ms: u64) {
+        self.gone
+            .retain(|_, g| now_ms.saturating_sub(g.seen_ms) < FORGET_SOCKET_MS);
+        if self.gone.capacity() > 4 * self.gone.len() + 1024 {
+            self.gone.shrink_to_fit();
         }
     }
 
@@ -636,6 +646,30 @@ mod tests {
         let s = t.observe(&snap(5000, 50, vec![v6(5, 22, 30), v6(1, 0, 115)]));
         assert_eq!(s.deltas, vec![Some((0, 0)), Some((4, 0))]);
         assert_eq!(t.grand_total.0, 3 + 60 + 5 + 1 + 30 + 10 + 4);
+    }
+
+    #[test]
+    fn the_room_of_forgotten_sockets_is_given_back() {
+        let mut t = TrafficTracker::default();
+        let many: Vec<Socket> = (0..5000u16)
+            .map(|i| {
+                sock(
+                    &format!("127.0.0.1:{}", 10_000 + i),
+                    "127.0.0.1:2",
+                    100 + i as u64,
+                    7,
+                    1,
+                    0,
+                )
+            })
+            .collect();
+        t.observe(&snap(1000, 50, many));
+        // All leave the dump without a destroy report: remembered, then forgotten.
+        t.observe(&snap(2000, 50, vec![]));
+        assert_eq!(t.gone.len(), 5000);
+        t.observe(&snap(2000 + FORGET_SOCKET_MS, 50, vec![]));
+        assert!(t.gone.is_empty());
+        assert!(t.gone.capacity() < 1024, "{}", t.gone.capacity());
     }
 
     #[test]

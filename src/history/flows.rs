@@ -273,6 +273,7 @@ impl FlowTracker {
         }
         self.recently_closed
             .retain(|_, at| now.saturating_sub(*at) <= LINGER_MS);
+        shrink_if_sparse(&mut self.recently_closed);
         // Every open connection stays open (each was alive in the last
         // sample, and its sockets are unchanged but for counters): none is
         // closed here, so none needs marking alive.
@@ -427,6 +428,9 @@ impl FlowTracker {
                 .collect();
             self.listen_ports.retain(|k| keep.contains(k));
         }
+        shrink_if_sparse(&mut self.recently_closed);
+        shrink_if_sparse(&mut self.open.v4);
+        shrink_if_sparse(&mut self.open.other);
         if self.ends.len() > 1024 {
             // Forget the processes no open connection has any more.
             self.ends = self
@@ -439,6 +443,15 @@ impl FlowTracker {
         }
         self.prev_ms = Some(now);
         done
+    }
+}
+
+/// Gives back a map's room after most of it went (50k connections that
+/// closed at once leave 5 MB of `recently_closed` behind otherwise): a
+/// hash map never shrinks by itself.
+fn shrink_if_sparse<K: std::hash::Hash + Eq, V>(map: &mut FxHashMap<K, V>) {
+    if map.capacity() > 4 * map.len() + 1024 {
+        map.shrink_to_fit();
     }
 }
 
@@ -652,6 +665,30 @@ mod tests {
             assert_eq!((f.client_bytes, f.server_bytes), (Some(7), Some(0)));
         }
         assert_eq!((t.open.v4.len(), t.open.other.len()), (0, 0));
+    }
+
+    #[test]
+    fn the_room_of_closed_connections_is_given_back() {
+        let mut t = FlowTracker::new(ServicePorts::new([]));
+        let listen = sock("127.0.0.1:8000", None, SocketState::Listen, 20);
+        let mut all = vec![listen.clone()];
+        for i in 0..5000u16 {
+            let client = format!("127.0.0.1:{}", 10_000 + i);
+            all.push(sock(
+                &client,
+                Some("127.0.0.1:8000"),
+                SocketState::Established,
+                10,
+            ));
+        }
+        t.observe(&snap(1000, all));
+        assert_eq!(t.open.v4.len(), 5000);
+        assert_eq!(t.observe(&snap(2000, vec![listen.clone()])).len(), 5000);
+        assert!(t.open.v4.capacity() < 1024, "{}", t.open.v4.capacity());
+        assert_eq!(t.recently_closed.len(), 5000);
+        t.observe(&snap(3000 + LINGER_MS, vec![listen]));
+        assert!(t.recently_closed.is_empty());
+        assert!(t.recently_closed.capacity() < 1024);
     }
 
     #[test]
