@@ -19,12 +19,10 @@
 pub const MMAP_THRESHOLD_BYTES: usize = 1 << 20;
 
 /// Fixes glibc's mmap threshold at [`MMAP_THRESHOLD_BYTES`]. Call once,
-/// at start; does nothing elsewhere (other C libraries, other OSes), nor
-/// when `MALLOC_MMAP_THRESHOLD_` is set (glibc has applied the user's own
-/// choice).
+/// at start; does nothing elsewhere (other C libraries, other OSes).
 pub fn large_blocks_to_mmap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+    {
         // SAFETY: mallopt only changes an allocator parameter; it is
         // called before the threads that allocate are started.
         let ok = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES as i32) };
