@@ -8,7 +8,6 @@ pub mod collect;
 pub mod fleet;
 pub mod graph;
 pub mod history;
-pub mod malloc_tuning;
 pub mod monitor;
 pub mod names;
 pub mod rules;

@@ -700,7 +700,6 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    procnet::malloc_tuning::large_blocks_to_mmap();
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Snapshot(args)) => run_snapshot(args),
