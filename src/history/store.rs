@@ -42,10 +42,22 @@ pub const CHECKPOINT_EVERY: usize = 10;
 
 /// The most memory whole samples for `?at=` may hold, apart from the cap
 /// (they are the server's published samples, shared, not copies: the one
-/// in use costs nothing extra). The newest are kept; at 20k sockets
-/// (~3 MB a sample) that is the last ~2 blocks, at 100k the last few
-/// checkpoints. Older moments decode their block as before.
-pub const CHECKPOINT_BYTES: usize = 48 << 20;
+/// in use costs nothing extra, every older one a whole sample). Also at
+/// most an eighth of the cap ([`checkpoint_budget`]). What they save is
+/// small: a cold seek from the keyframe decodes one block's deltas and
+/// takes ≤ 12 ms at 20k sockets, ~3 ms more than from a checkpoint
+/// (bench/RESULTS.md), while at 100k sockets each one kept 16 MB of
+/// sockets alive (two of them, 34 MB, at 48 MiB). So: the last couple at
+/// 20k sockets (~3 MB a sample), none at 100k (a sample is over the
+/// budget), where older moments decode their block as before.
+pub const CHECKPOINT_BYTES: usize = 8 << 20;
+
+/// The checkpoints' budget for a history of `cap_bytes`: [`CHECKPOINT_BYTES`],
+/// or an eighth of a smaller cap (a small history is asked for on a small
+/// machine).
+pub fn checkpoint_budget(cap_bytes: usize) -> usize {
+    CHECKPOINT_BYTES.min(cap_bytes / 8)
+}
 
 /// The decoded frames of this many sealed blocks at most are kept for
 /// `?at=` ([`FrameCache`]), within [`FRAME_CACHE_BYTES`]: a user scrubbing
@@ -54,7 +66,10 @@ pub const FRAME_CACHE_BLOCKS: usize = 4;
 
 /// The most memory the decoded frames of [`FRAME_CACHE_BLOCKS`] may hold
 /// (apart from the cap, like the checkpoints); one block is always kept.
-pub const FRAME_CACHE_BYTES: usize = 24 << 20;
+/// Only a user asking `?at=` fills it, and a miss costs one cold seek
+/// (≤ 12 ms at 20k sockets, where a decoded block is ~4 MB, so this
+/// still holds two); at 100k one block is over it anyway.
+pub const FRAME_CACHE_BYTES: usize = 8 << 20;
 
 /// The smallest `--history-size`: below this a single block of a busy
 /// machine would not fit.
@@ -481,7 +496,7 @@ pub struct HistoryStore {
     /// Oldest first, within `checkpoint_cap`.
     checkpoints: VecDeque<Checkpoint>,
     checkpoint_bytes: usize,
-    /// [`CHECKPOINT_BYTES`] (smaller in tests).
+    /// [`checkpoint_budget`] of the cap (smaller in tests).
     checkpoint_cap: usize,
     cache: Arc<Mutex<FrameCache>>,
 }
@@ -662,6 +677,7 @@ fn flow_cost(f: &FlowRecord) -> usize {
 impl HistoryStore {
     pub fn new(config: HistoryConfig) -> HistoryStore {
         HistoryStore {
+            checkpoint_cap: checkpoint_budget(config.cap_bytes),
             config,
             sealed: VecDeque::new(),
             sealed_bytes: 0,
@@ -671,7 +687,6 @@ impl HistoryStore {
             dropped_blocks: 0,
             checkpoints: VecDeque::new(),
             checkpoint_bytes: 0,
-            checkpoint_cap: CHECKPOINT_BYTES,
             cache: Arc::default(),
         }
     }
@@ -1073,6 +1088,31 @@ mod tests {
             }
         }
         assert!(store.cache.lock().unwrap().open.is_some());
+    }
+
+    #[test]
+    fn no_checkpoint_when_a_sample_is_over_the_budget() {
+        // The default: 8 MiB, an eighth of a smaller cap.
+        assert_eq!(checkpoint_budget(DEFAULT_CAP_BYTES), 8 << 20);
+        assert_eq!(checkpoint_budget(16 << 20), 2 << 20);
+        // A 1 MiB history keeps checkpoints within 128 kB: samples of
+        // 2,000 sockets (a few hundred kB) are never kept whole, and every
+        // moment still rebuilds from its keyframe.
+        let mut store = HistoryStore::new(config(1 << 20));
+        assert_eq!(store.checkpoint_cap, 128 << 10);
+        let mut w = HistoryWriter::new(store.config());
+        for t in 1..=25 {
+            store.push(
+                &mut w,
+                &sample(t, 2000, 2000),
+                &ContainerLabels::default(),
+                meta(t),
+            );
+            assert!(store.checkpoints.is_empty());
+        }
+        let at = store.locate(23_000).unwrap();
+        assert!(at.start.is_none());
+        assert_eq!(at.rebuild().unwrap().snapshot, sample(23, 2000, 2000));
     }
 
     #[test]
