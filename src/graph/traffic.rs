@@ -147,6 +147,36 @@ pub struct TrafficTracker {
     pub grand_total: (u64, u64),
 }
 
+/// Positions of the previous sample by a 64-bit key, sorted: 16 bytes a
+/// socket, sized exactly. A hash map keyed by the endpoints themselves
+/// was ~16 MB at 100k sockets (and built on any sample in which one
+/// connection closed), the largest thing alive at the server's peak.
+struct KeyIndex(Vec<(u64, u32)>);
+
+impl KeyIndex {
+    fn new(entries: impl Iterator<Item = (u64, u32)>) -> KeyIndex {
+        let mut v: Vec<(u64, u32)> = entries.collect();
+        v.sort_unstable();
+        KeyIndex(v)
+    }
+
+    /// The first position with `key` that `ok` accepts (keys may repeat:
+    /// a reused inode, a hash collision).
+    fn find(&self, key: u64, ok: impl Fn(usize) -> bool) -> Option<usize> {
+        let start = self.0.partition_point(|&(k, _)| k < key);
+        self.0[start..]
+            .iter()
+            .take_while(|&&(k, _)| k == key)
+            .map(|&(_, at)| at as usize)
+            .find(|&at| ok(at))
+    }
+}
+
+fn hash_ends(ends: &Endpoints) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(ends)
+}
+
 /// In `slot_of`: the socket had no counters.
 const NOT_SEEN: u32 = u32::MAX;
 
@@ -259,8 +289,8 @@ impl TrafficTracker {
         let mut cursor = 0usize;
         // Built on the first miss: previous position by inode, and previous
         // counters by endpoints (for sockets reported without an inode).
-        let mut by_inode: Option<FxHashMap<u64, usize>> = None;
-        let mut by_endpoints: Option<FxHashMap<Endpoints, usize>> = None;
+        let mut by_inode: Option<KeyIndex> = None;
+        let mut by_endpoints: Option<KeyIndex> = None;
         // Which previous sockets this sample carried on (the rest vanished).
         let mut matched = vec![false; self.prev.len()];
         let mut deltas = Vec::with_capacity(snap.sockets.len());
@@ -281,8 +311,10 @@ impl TrafficTracker {
             let before = if s.inode == 0 {
                 let at = by_endpoints
                     .get_or_insert_with(|| self.endpoints_index())
-                    .get(&ends)
-                    .copied();
+                    .find(hash_ends(&ends), |k| {
+                        !self.prev[k].closed
+                            && unpack(self.prev[k].ends, &self.prev_wide) == Some(ends)
+                    });
                 at.map(|k| {
                     matched[k] = true;
                     self.prev[k].counters
@@ -299,9 +331,7 @@ impl TrafficTracker {
                 } else {
                     by_inode
                         .get_or_insert_with(|| self.inode_index())
-                        .get(&s.inode)
-                        .copied()
-                        .filter(|&k| same(k).is_some())
+                        .find(s.inode, |k| same(k).is_some())
                 };
                 at.map(|k| {
                     cursor = k + 1;
@@ -359,23 +389,27 @@ impl TrafficTracker {
     }
 
     /// The previous sample's positions by inode.
-    fn inode_index(&self) -> FxHashMap<u64, usize> {
-        self.prev
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.inode != 0)
-            .map(|(k, p)| (p.inode, k))
-            .collect()
+    fn inode_index(&self) -> KeyIndex {
+        KeyIndex::new(
+            self.prev
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.inode != 0)
+                .map(|(k, p)| (p.inode, k as u32)),
+        )
     }
 
-    /// The previous sample's live sockets by endpoints: their positions.
-    fn endpoints_index(&self) -> FxHashMap<Endpoints, usize> {
-        self.prev
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| !p.closed)
-            .filter_map(|(k, p)| Some((unpack(p.ends, &self.prev_wide)?, k)))
-            .collect()
+    /// The previous sample's live sockets by (a hash of) their endpoints.
+    fn endpoints_index(&self) -> KeyIndex {
+        KeyIndex::new(
+            self.prev
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| !p.closed)
+                .filter_map(|(k, p)| {
+                    Some((hash_ends(&unpack(p.ends, &self.prev_wide)?), k as u32))
+                }),
+        )
     }
 
     /// Remembers the previous sample's sockets that this one did not carry
