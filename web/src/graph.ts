@@ -364,7 +364,7 @@ export class GraphView {
       label: g ? groupLabel(g) : nodeLabel(n!),
       node: n, group: g, deg: 0, match: false, hidden: false, ix: 0, rate: n ? nodeRate(n) : -1,
       // (every field from the start: one shape for all nodes, for the loops that read them)
-      tm: 0, gone: false, cw: 0, cwSrc: undefined,
+      tm: 0, gone: false, cw: 0, cwSrc: undefined, pairs: undefined, pairNodes: undefined, nbr: undefined,
     };
     this.vnodes.set(id, v);
     if (!this.bulk) {

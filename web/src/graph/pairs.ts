@@ -12,12 +12,6 @@ function loOf(v: REdge): RNode {
   return v.s.id < v.t.id ? v.s : v.t;
 }
 
-/** The other end of a pair list's edges, seen from `lo`. */
-function other(p: REdge[], lo: RNode): RNode {
-  const e = p[0];
-  return e.s === lo ? e.t : e.s;
-}
-
 /** Put `v` in the list of its two nodes' edges (and set `v.pair`); returns that list. */
 export function joinPair(v: REdge): REdge[] {
   const lo = loOf(v), hi = lo === v.s ? v.t : v.s;
@@ -26,16 +20,18 @@ export function joinPair(v: REdge): REdge[] {
     p = lo.nbr.get(hi);
     if (!p) lo.nbr.set(hi, (p = []));
   } else {
-    const ps = lo.pairs ?? (lo.pairs = []);
-    for (let i = 0; i < ps.length; i++) if (other(ps[i], lo) === hi) { p = ps[i]; break; }
-    if (!p) {
+    const ps = lo.pairs ?? (lo.pairs = []), ns = lo.pairNodes ?? (lo.pairNodes = []);
+    // (the other ends side by side: the scan compares pointers, it reads no edge)
+    const k = ns.indexOf(hi);
+    if (k >= 0) p = ps[k];
+    else {
       p = [];
-      if (ps.length < SCAN_MAX) ps.push(p);
+      if (ps.length < SCAN_MAX) { ps.push(p); ns.push(hi); }
       else {
         const m = new Map<RNode, REdge[]>();
-        for (const q of ps) m.set(other(q, lo), q);
+        for (let i = 0; i < ps.length; i++) m.set(ns[i], ps[i]);
         m.set(hi, p);
-        lo.nbr = m; lo.pairs = undefined;
+        lo.nbr = m; lo.pairs = undefined; lo.pairNodes = undefined;
       }
     }
   }
@@ -55,9 +51,9 @@ export function leavePair(v: REdge): REdge[] | null {
   if (p.length) return p;
   const lo = loOf(v), hi = lo === v.s ? v.t : v.s;
   if (lo.nbr) lo.nbr.delete(hi);
-  else if (lo.pairs) {
-    const ps = lo.pairs, k = ps.indexOf(p);
-    if (k >= 0) { ps[k] = ps[ps.length - 1]; ps.pop(); }
+  else if (lo.pairs && lo.pairNodes) {
+    const ps = lo.pairs, ns = lo.pairNodes, k = ns.indexOf(hi);
+    if (k >= 0) { ps[k] = ps[ps.length - 1]; ps.pop(); ns[k] = ns[ns.length - 1]; ns.pop(); }
   }
   return null;
 }

@@ -24,6 +24,8 @@ export interface RNode {
   /** the edges between this node and another whose id sorts after this one's, one list per
    *  such node (graph/pairs.ts): scanned while short, by that node in `nbr` once long (hubs) */
   pairs?: REdge[][];
+  /** the other end of each of `pairs` */
+  pairNodes?: RNode[];
   nbr?: Map<RNode, REdge[]>;
   /** bytes/s both ways (a group: summed over its members), -1 when unknown */
   rate?: number;
