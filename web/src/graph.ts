@@ -20,6 +20,8 @@ import {
   RATE_LEGEND, type GroupData, type GroupMode, type RNode, type REdge,
 } from './graph/scene.ts';
 import { TalkersPanel } from './talkers.ts';
+import { EdgeTable } from './graph/edgetable.ts';
+import { joinPair, leavePair } from './graph/pairs.ts';
 import { hasRetransmits } from './health.ts';
 
 export { nodeLabel };
@@ -35,11 +37,14 @@ export class GraphView {
   private panel: HTMLElement;
   private searchInfo: HTMLElement;
   vnodes = new Map<string, RNode>();
-  vedges = new Map<string, REdge>();
+  vedges = new EdgeTable();
   private touchedPairs = new Set<REdge[]>();
-  /** the drawn edge of each edge slot of the event stream (model.ts), ungrouped view only; a
-   *  hint checked on use (a slot is reused once its edge is gone) */
+  /** the drawn edge of each edge slot of the event stream (model.ts), ungrouped view only: how
+   *  a `diffs` update finds its edges (no lookup by id); checked on use (`raw`), a miss falls
+   *  back to the id index */
   private bySlot: (REdge | undefined)[] = [];
+  /** every drawn edge is in bySlot (indexSlots ran on the slots the stream set) */
+  private slotsIndexed = false;
   /** the first document into an empty view: per-edge bookkeeping is left to one pass at the end */
   private bulk = false;
   // What an update touched, so its work follows the change, not the graph:
@@ -144,14 +149,15 @@ export class GraphView {
     this.warmUp();
     bindInput(this);
     model.onChange((c) => this.onModelChange(c));
-    model.onReplace((old, rec) => this.replaceRaw(old, rec));
+    model.onReplace((old, rec, slot) => this.replaceRaw(old, rec, slot));
   }
 
   /** The model gave raw edge `old` the record shape (`rec`, model.normalizeSome): the drawn
    *  edge that stands for it refers to the record from now on. */
-  private replaceRaw(old: GEdge, rec: GEdge) {
+  private replaceRaw(old: GEdge, rec: GEdge, slot: number) {
+    const h = !this.rep && slot >= 0 ? this.bySlot[slot] : undefined;
     const d = this.rep ? this.edgeRep.get(old.id) : old.id;
-    const v = d === undefined ? undefined : this.vedges.get(d);
+    const v = h && h.raw === old ? h : d === undefined ? undefined : this.vedges.get(d);
     if (!v) return;
     const i = v.edges.indexOf(old);
     if (i >= 0) v.edges[i] = rec;
@@ -243,11 +249,16 @@ export class GraphView {
       return;
     }
     this.bulk = c.full && this.vnodes.size === 0 && this.vedges.size === 0;
-    const rs = c.removedEdgeSlots, bySlot = this.bySlot;
-    if (!rs && !c.updatedCols) bySlot.length = 0; // not from the event stream's slots
+    const rs = c.removedEdgeSlots, as = c.addedEdgeSlots, bySlot = this.bySlot;
+    if (!rs && !c.updatedCols) this.unindexSlots(); // not from the event stream's slots
+    // from the stream, with every drawn edge indexed by slot: no lookup by id is needed, so the
+    // index by id is not kept up to date through the update's ≈ 2 × 5 % edges added and removed
+    else if (this.slotsIndexed) this.vedges.dropIndex();
+    // (the slots just came, or the view was grouped: index them once; ids serve this update)
+    else this.indexSlots();
     c.removedEdges.forEach((e, i) => {
       const h = rs ? bySlot[rs[i]] : undefined;
-      this.removeEdge(e.id, h && h.raw === e && h.pair !== null ? h : undefined); // (removeEdge leaves pair null)
+      this.removeEdge(e.id, h && h.raw === e && h.li >= 0 ? h : undefined);
     });
     for (const n of c.removedNodes) this.removeNode(n.id);
     for (const n of c.addedNodes) this.addNode(n.id, n);
@@ -256,7 +267,11 @@ export class GraphView {
       if (v) { v.node = n; v.type = n.type; v.kind = n.kind; v.label = nodeLabel(n); v.rate = nodeRate(n); this.touch(v); }
       else this.addNode(n.id, n);
     }
-    for (const e of c.addedEdges) this.addEdge(e.id, e.from, e.to, e.proto, [e]);
+    const ae = c.addedEdges;
+    for (let i = 0; i < ae.length; i++) {
+      const e = ae[i], v = this.addEdge(e.id, e.from, e.to, e.proto, [e]);
+      if (as && v) bySlot[as[i]] = v;
+    }
     const uc = c.updatedCols, upd = c.updatedEdges;
     for (let i = 0; i < upd.length; i++) {
       const e = upd[i];
@@ -280,7 +295,7 @@ export class GraphView {
   private updateInPlace(e: GEdge, cols: EdgeColumns, j: number) {
     const slot = cols.slot[j];
     let v = this.bySlot[slot];
-    if (!v || v.raw !== e || v.pair === null) { // (removeEdge leaves pair null)
+    if (!v || v.raw !== e || v.li < 0) {
       v = this.vedges.get(e.id);
       if (!v) return;
       this.bySlot[slot] = v;
@@ -298,13 +313,19 @@ export class GraphView {
   indexSlots() {
     if (this.grouping !== 'none' && (this.collapsed.size > 0 || this.rep !== null)) return;
     const at = this.model.slotEdges;
-    this.bySlot.length = 0;
+    this.unindexSlots();
     for (let s = 0; s < at.length; s++) {
       const e = at[s];
       if (!e) continue;
       const v = this.vedges.get(e.id);
       if (v && v.raw === e) this.bySlot[s] = v;
     }
+    this.slotsIndexed = at.length > 0;
+  }
+
+  private unindexSlots() {
+    this.bySlot.length = 0;
+    this.slotsIndexed = false;
   }
 
   /** The density layer takes the edge out now and draws it again with the next frame. */
@@ -343,7 +364,7 @@ export class GraphView {
       label: g ? groupLabel(g) : nodeLabel(n!),
       node: n, group: g, deg: 0, match: false, hidden: false, ix: 0, rate: n ? nodeRate(n) : -1,
       // (every field from the start: one shape for all nodes, for the loops that read them)
-      tm: 0, gone: false, cw: 0, cwSrc: undefined,
+      tm: 0, gone: false, cw: 0, cwSrc: undefined, pairs: undefined, pairNodes: undefined, nbr: undefined,
     };
     this.vnodes.set(id, v);
     if (!this.bulk) {
@@ -366,8 +387,8 @@ export class GraphView {
     const s = this.vnodes.get(from), t = this.vnodes.get(to);
     if (!s || !t) return undefined;
     const { count, rate } = sumEdges(edges);
-    const v: REdge = { id, s, t, proto, count, rate, edges, raw: edges.length === 1 ? edges[0] : null, pair: null, curv: 0, hidden: false, match: false, rw: 0, rp: 0, rx0: 0, ry0: 0, rcx: 0, rcy: 0, rx1: 0, ry1: 0, rc: false, rt: false };
-    this.vedges.set(id, v);
+    const v: REdge = { id, s, t, proto, count, rate, edges, raw: edges.length === 1 ? edges[0] : null, pair: null, curv: 0, hidden: false, match: false, rw: 0, rp: 0, rx0: 0, ry0: 0, rcx: 0, rcy: 0, rx1: 0, ry1: 0, rc: false, rt: false, li: -1 };
+    this.vedges.add(v);
     s.deg++; t.deg++;
     if (!this.bulk) {
       this.touch(s); this.touch(t);
@@ -375,12 +396,7 @@ export class GraphView {
     }
     this.syncRetrans(v);
     this.queueRaster(v);
-    const lo = s.id < t.id ? s : t, hi = lo === s ? t : s;
-    const nbr = lo.nbr ?? (lo.nbr = new Map());
-    let p = nbr.get(hi);
-    if (!p) nbr.set(hi, (p = []));
-    p.push(v);
-    v.pair = p;
+    const p = joinPair(v);
     // a pair of one stays straight (curv 0 from the start): only siblings need bending
     if (!this.bulk && p.length > 1) this.touchedPairs.add(p);
     return v;
@@ -389,23 +405,15 @@ export class GraphView {
   /** `known`: the edge drawn for `id`, when the caller has it (saves a lookup) */
   private removeEdge(id: string, known?: REdge) {
     const v = known ?? this.vedges.get(id);
-    if (!v) return;
-    this.vedges.delete(id);
+    if (!v || !this.vedges.delete(v)) return;
     if (v.rw > 0) this.density.remove(v);
     v.s.deg--; v.t.deg--;
     this.touch(v.s); this.touch(v.t);
     if (v.rt) { this.retrans.delete(v); v.rt = false; }
     const p = v.pair;
     if (p) {
-      const i = p.indexOf(v);
-      if (i >= 0) p.splice(i, 1);
-      if (p.length) this.touchedPairs.add(p);
-      else {
-        const lo = v.s.id < v.t.id ? v.s : v.t;
-        lo.nbr?.delete(lo === v.s ? v.t : v.s);
-        if (this.touchedPairs.size) this.touchedPairs.delete(p);
-      }
-      v.pair = null;
+      if (leavePair(v)) this.touchedPairs.add(p);
+      else if (this.touchedPairs.size) this.touchedPairs.delete(p);
     }
   }
 
@@ -537,7 +545,7 @@ export class GraphView {
    *  members' centroid, an expanded group's members come back where they were (or around the
    *  group), and a user action refines only the newcomers. */
   private rebuildGrouped(relayout = true) {
-    this.bySlot.length = 0;
+    this.unindexSlots();
     const { rep, groups, edges: wantE } = groupView(this.model.nodes.values(), this.model.edges.values(), this.grouping, this.collapsed);
     // where each member of a group that is going away was drawn (around its group)
     const home = new Map<string, { x: number; y: number; r: number; i: number; n: number }>();
@@ -548,7 +556,7 @@ export class GraphView {
     for (const [id, v] of this.vnodes) {
       if (v.group ? !groups.has(id) : rep.get(id) !== id) this.removeNode(id);
     }
-    for (const [id, v] of this.vedges) if (!wantE.has(id) || !this.vnodes.has(v.s.id) || !this.vnodes.has(v.t.id)) this.removeEdge(id);
+    for (const v of [...this.vedges.values()]) if (!wantE.has(v.id) || !this.vnodes.has(v.s.id) || !this.vnodes.has(v.t.id)) this.removeEdge(v.id, v);
     // what keeps its place in the refinement: what stays, and what comes back to a remembered place
     const kept = new Set(this.vnodes.values());
     let added = false;
@@ -610,7 +618,7 @@ export class GraphView {
    *  when the change needs a group that is not drawn or moves a node to another group: then the
    *  caller rebuilds. */
   private applyGrouped(c: Change): boolean {
-    this.bySlot.length = 0;
+    this.unindexSlots();
     const rep = this.rep!;
     const drawnFor = (n: GNode) => { const k = groupKeyOf(n, this.grouping); return k !== null && this.collapsed.has(k) ? 'group:' + k : n.id; };
     for (const n of c.addedNodes) { const d = drawnFor(n); if (d !== n.id && !this.vnodes.has(d)) return false; }

@@ -14,6 +14,8 @@ export interface Change {
   updatedCols?: UpdatedColumns;
   /** From a `diffs` event: the slot of each removed edge */
   removedEdgeSlots?: number[];
+  /** From a `diffs` event: the slot of each added edge (a view indexes what it draws by slot) */
+  addedEdgeSlots?: number[];
 }
 
 /** The edge as the model keeps it: every field present, in one order, so that all edges share
@@ -92,11 +94,12 @@ export class Model {
    *  the 15–25 ms the first frame lost to the compact diff's change). `normIdx`: the next one. */
   private unshaped: GEdge[] | null = null;
   private normIdx = 0;
-  private replacedListeners: ((old: GEdge, rec: GEdge) => void)[] = [];
+  private replacedListeners: ((old: GEdge, rec: GEdge, slot: number) => void)[] = [];
 
   onChange(fn: (c: Change) => void) { this.listeners.push(fn); }
-  /** `fn(old, rec)`: edge `old` is now the object `rec` (same fields, record shape). */
-  onReplace(fn: (old: GEdge, rec: GEdge) => void) { this.replacedListeners.push(fn); }
+  /** `fn(old, rec, slot)`: edge `old` is now the object `rec` (same fields, record shape), in
+   *  the event stream's edge slot `slot` (-1: none). */
+  onReplace(fn: (old: GEdge, rec: GEdge, slot: number) => void) { this.replacedListeners.push(fn); }
 
   /** Give up to `max` of the first document's edges the record shape; true when none is left. */
   normalizeSome(max = Infinity): boolean {
@@ -111,8 +114,9 @@ export class Model {
       this.edges.set(e.id, r);
       q[i] = r;
       // the document's `i`-th edge took slot `i` (startSlots); the slot may hold another by now
-      if (at[i] === e) at[i] = r;
-      for (const fn of this.replacedListeners) fn(e, r);
+      const slot = at[i] === e ? i : -1;
+      if (slot >= 0) at[i] = r;
+      for (const fn of this.replacedListeners) fn(e, r, slot);
     }
     this.normIdx = i;
     if (i < q.length) return false;
@@ -176,6 +180,7 @@ export class Model {
       addedEdges: [], updatedEdges: [], removedEdges: [], full: false,
     };
     const rs: number[] = c.removedEdgeSlots = [];
+    const as: number[] = c.addedEdgeSlots = [];
     for (const s of d.removedEdges) {
       const e = es.release(s)!;
       if (!this.edges.delete(e.id)) continue; // dropped as dangling before
@@ -203,13 +208,13 @@ export class Model {
     /** the `i`-th added edge (whole, or from the columns), its slot taken */
     const added = (e: GEdge, i: number) => {
       const f = ns.at[ends[2 * i]], t = ns.at[ends[2 * i + 1]];
-      es.take(e);
+      const slot = es.take(e);
       if (!f || !t) return; // never draw a dangling edge (the slot is the stream's all the same)
       // the ends' own strings: later lookups by them find a hashed, identical key
       e.from = f.id; e.to = t.id;
       const size = this.edges.size;
       this.edges.set(e.id, e);
-      if (this.edges.size > size) { c.addedEdges.push(e); this.link(e); return; }
+      if (this.edges.size > size) { c.addedEdges.push(e); as.push(slot); this.link(e); return; }
       // an id the stream had not removed (it never sends one): the adjacency is built again
       c.updatedEdges.push(e);
       this.adjMap = null;

@@ -19,7 +19,7 @@ export interface Frame {
   cam: Camera;
   dark: boolean;
   nodes: Map<string, RNode>;
-  edges: Map<string, REdge>;
+  edges: { readonly size: number; values(): Iterable<REdge> };
   /** the shown edges whose connections retransmitted (kept up to date on change, not scanned) */
   retrans: Iterable<REdge>;
   /** lower-case search query ('' when none) */

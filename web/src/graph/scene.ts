@@ -21,8 +21,11 @@ export interface RNode {
   match: boolean;
   hidden: boolean;
   ix: number;            // scratch index for layout jobs
-  /** the edges between this node and another whose id sorts after this one's, by that node
-   *  (object keys: no string built or hashed per edge) */
+  /** the edges between this node and another whose id sorts after this one's, one list per
+   *  such node (graph/pairs.ts): scanned while short, by that node in `nbr` once long (hubs) */
+  pairs?: REdge[][];
+  /** the other end of each of `pairs` */
+  pairNodes?: RNode[];
   nbr?: Map<RNode, REdge[]>;
   /** bytes/s both ways (a group: summed over its members), -1 when unknown */
   rate?: number;
@@ -55,6 +58,8 @@ export interface REdge {
   wpx?: number;
   /** in GraphView's set of retransmitting edges */
   rt?: boolean;
+  /** its place in the view's EdgeTable (-1: not in it) */
+  li: number;
 }
 
 /** Below 1 KB/s an edge is a hairline and a node has no traffic ring. */
