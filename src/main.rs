@@ -671,6 +671,7 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     };
     let fleet = fleet_setup(&args)?;
+    fix_mmap_threshold();
     let config = procnet::serve::ServeConfig {
         bind,
         port: args.port,
@@ -697,6 +698,38 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     procnet::serve::run(config)?;
     Ok(())
 }
+
+/// The allocation size from which glibc serves a block from its own
+/// mapping, given back to the kernel when freed (1 MiB).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MMAP_THRESHOLD_BYTES: libc::c_int = 1 << 20;
+
+/// Fixes glibc's mmap threshold for a long-running `serve`, unless the user
+/// set `MALLOC_MMAP_THRESHOLD_` themselves.
+///
+/// Why: by default glibc raises the threshold to the size of the largest
+/// mapped block freed so far. A server that frees one sample-sized buffer
+/// (tens of MB at 100k sockets) then serves every later buffer of that size
+/// from the brk heap, whose freed room stays resident in pieces; peak RSS
+/// at 100k sockets was 5.6–8.4 MiB higher that way (bench/RESULTS.md,
+/// "Serve memory at 100k sockets"). A fixed threshold keeps big buffers in
+/// their own mappings, which go back to the kernel on free, at no CPU cost
+/// that the benchmark could tell apart.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn fix_mmap_threshold() {
+    if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_some() {
+        return;
+    }
+    // SAFETY: mallopt only changes allocator parameters; it is called once,
+    // before the server's threads start.
+    let ok = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) };
+    if ok != 1 {
+        log::debug!("mallopt(M_MMAP_THRESHOLD) refused; keeping glibc's dynamic threshold");
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn fix_mmap_threshold() {}
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
