@@ -274,6 +274,31 @@ pub struct Socket {
 }
 
 impl Socket {
+    /// A socket with these endpoints and state, and nothing else known
+    /// yet: no inode, uid, owners or counters, not closed. Collectors fill
+    /// in what their source gives.
+    pub fn new(
+        proto: Proto,
+        local: SocketAddr,
+        remote: Option<SocketAddr>,
+        state: SocketState,
+    ) -> Socket {
+        Socket {
+            proto,
+            local,
+            remote,
+            state,
+            inode: 0,
+            uid: None,
+            owners: Owners::new(),
+            unowned_reason: None,
+            bytes_sent: None,
+            bytes_received: None,
+            tcp_health: None,
+            closed: false,
+        }
+    }
+
     /// Whether `other` is this socket with at most its counters (bytes,
     /// RTT, retransmits) moved.
     pub fn differs_only_in_counters(&self, other: &Socket) -> bool {

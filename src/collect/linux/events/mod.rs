@@ -409,12 +409,6 @@ impl EventCollector {
 /// no inode); its owner's pid in `owners` when the event had one.
 pub fn closed_socket(c: &Closed) -> Socket {
     Socket {
-        proto: c.proto,
-        local: c.local,
-        remote: c.remote,
-        state: SocketState::Close,
-        inode: 0,
-        uid: None,
         owners: c.owner.iter().map(|o| o.tgid).collect(),
         unowned_reason: c.owner.is_none().then_some(UnknownReason::Exited),
         bytes_sent: Some(c.sent),
@@ -427,6 +421,7 @@ pub fn closed_socket(c: &Closed) -> Socket {
             _ => None,
         },
         closed: true,
+        ..Socket::new(c.proto, c.local, c.remote, SocketState::Close)
     }
 }
 

@@ -299,20 +299,7 @@ impl EventTable {
                     let (at, is_new) = match self.slots.get(&self.sockets, &key) {
                         Some(at) => (at as usize, false),
                         None => (
-                            self.insert(Socket {
-                                proto: Proto::Tcp,
-                                local: r.local,
-                                remote: r.remote,
-                                state,
-                                inode: 0,
-                                uid: None,
-                                owners: Default::default(),
-                                unowned_reason: None,
-                                bytes_sent: None,
-                                bytes_received: None,
-                                tcp_health: None,
-                                closed: false,
-                            }),
+                            self.insert(Socket::new(Proto::Tcp, r.local, r.remote, state)),
                             true,
                         ),
                     };
@@ -538,18 +525,17 @@ mod tests {
         let a = "127.0.0.1:4000";
         let b = Some("127.0.0.1:80");
         let walked = Socket {
-            proto: Proto::Tcp,
-            local: a.parse().unwrap(),
-            remote: b.map(|r| r.parse().unwrap()),
-            state: SocketState::Established,
             inode: 5,
             uid: Some(0),
             owners: smallvec::smallvec![3, 4],
-            unowned_reason: None,
             bytes_sent: Some(1000),
             bytes_received: Some(0),
-            tcp_health: None,
-            closed: false,
+            ..Socket::new(
+                Proto::Tcp,
+                a.parse().unwrap(),
+                b.map(|r| r.parse().unwrap()),
+                SocketState::Established,
+            )
         };
         let tw = Socket {
             state: SocketState::TimeWait,
@@ -660,18 +646,17 @@ mod tests {
 
     fn walked(port: u16, sent: u64) -> Socket {
         Socket {
-            proto: Proto::Tcp,
-            local: format!("127.0.0.1:{port}").parse().unwrap(),
-            remote: Some("127.0.0.1:80".parse().unwrap()),
-            state: SocketState::Established,
             inode: u64::from(port),
             uid: Some(0),
             owners: smallvec::smallvec![7],
-            unowned_reason: None,
             bytes_sent: Some(sent),
             bytes_received: Some(0),
-            tcp_health: None,
-            closed: false,
+            ..Socket::new(
+                Proto::Tcp,
+                format!("127.0.0.1:{port}").parse().unwrap(),
+                Some("127.0.0.1:80".parse().unwrap()),
+                SocketState::Established,
+            )
         }
     }
 
