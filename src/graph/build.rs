@@ -611,12 +611,15 @@ pub fn patch_changed(
 /// [`build_graph`], and the plan that lets the next sample patch it.
 pub fn build_graph_planned(inputs: &Inputs<'_>, seq: u64) -> (GraphDoc, GraphPlan) {
     let snap = &*canonical(inputs.snapshot);
-    // Sized for one entry a socket (the usual count): grown by doubling it held
-    // up to twice that at 100k sockets.
-    let mut adds: Vec<(u32, EdgeKey, bool, Option<u32>)> = Vec::with_capacity(snap.sockets.len());
+    // Sized for one entry a socket (the usual count): grown by doubling it
+    // held up to twice that at 100k sockets. Each entry names its edge by
+    // the order the edge was first met in, renumbered once the edges are
+    // sorted (holding the edge's key instead was 60 bytes a socket, 6 MB at
+    // 100k, alive during the build).
+    let mut adds: Vec<EdgeAdd> = Vec::with_capacity(snap.sockets.len());
     let opts = inputs.options;
     let index = SocketIndex::new(snap);
-    let mut edges: FxHashMap<(NodeRef, NodeRef, Proto, u16), EdgeAcc> = FxHashMap::default();
+    let mut edges: FxHashMap<EdgeKey, (u32, EdgeAcc)> = FxHashMap::default();
     let mut listeners: BTreeMap<NodeRef, BTreeSet<ListenAddr>> = BTreeMap::new();
     let mut nodes: BTreeSet<NodeRef> = BTreeSet::new();
     // --p2p-only: the edges to unknown owners left out, counted once each.
@@ -672,8 +675,16 @@ pub fn build_graph_planned(inputs: &Inputs<'_>, seq: u64) -> (GraphDoc, GraphPla
                 nodes.insert(from);
                 nodes.insert(to);
                 let key = (from, to, s.proto, r.server_addr.port());
-                adds.push((i as u32, key, r.local_is_client, r.peer.map(|j| j as u32)));
-                let acc = edges.entry(key).or_default();
+                let first_met = edges.len() as u32;
+                let (edge, acc) = edges
+                    .entry(key)
+                    .or_insert_with(|| (first_met, EdgeAcc::default()));
+                adds.push(EdgeAdd {
+                    socket: i as u32,
+                    edge: *edge,
+                    local_is_client: r.local_is_client,
+                    peer: r.peer.map(|j| j as u32),
+                });
                 acc.count += 1;
                 match acc.states.get_mut(state) {
                     Some(n) => *n += 1,
@@ -726,9 +737,9 @@ pub fn build_graph_planned(inputs: &Inputs<'_>, seq: u64) -> (GraphDoc, GraphPla
         .collect();
     node_list.sort_by(|a, b| a.id.cmp(&b.id));
 
-    let mut keyed: Vec<(EdgeKey, Edge)> = edges
+    let mut keyed: Vec<(u32, Edge)> = edges
         .into_iter()
-        .map(|(key, acc)| {
+        .map(|(key, (first_met, acc))| {
             let (from, to, proto, port) = key;
             let (from, to) = (from.id(), to.id());
             let edge = Edge {
@@ -747,25 +758,19 @@ pub fn build_graph_planned(inputs: &Inputs<'_>, seq: u64) -> (GraphDoc, GraphPla
                 rtt_ms: acc.rtt_us.map(rtt_ms),
                 retransmits: acc.retransmits,
             };
-            (key, edge)
+            (first_met, edge)
         })
         .collect();
     keyed.sort_by(|a, b| a.1.id.cmp(&b.1.id));
-    let edge_at: FxHashMap<EdgeKey, u32> = keyed
-        .iter()
-        .enumerate()
-        .map(|(k, (key, _))| (*key, k as u32))
-        .collect();
+    // Where each edge, by the order it was first met in, ended up.
+    let mut edge_at = vec![0u32; keyed.len()];
+    for (k, (first_met, _)) in keyed.iter().enumerate() {
+        edge_at[*first_met as usize] = k as u32;
+    }
     let edge_list: Vec<Edge> = keyed.into_iter().map(|(_, e)| e).collect();
-    let adds: Vec<EdgeAdd> = adds
-        .into_iter()
-        .map(|(socket, key, local_is_client, peer)| EdgeAdd {
-            socket,
-            edge: edge_at[&key],
-            local_is_client,
-            peer,
-        })
-        .collect();
+    for a in &mut adds {
+        a.edge = edge_at[a.edge as usize];
+    }
     let pid_nodes: Vec<(u32, u32)> = node_list
         .iter()
         .enumerate()
