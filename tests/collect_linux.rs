@@ -4,6 +4,7 @@
 #![cfg(target_os = "linux")]
 
 mod common;
+use common::require_root;
 
 use procnet::collect::linux::{LinuxOptions, OwnerSource, PlatformCollector, SocketSource};
 use procnet::collect::Collector;
@@ -567,10 +568,11 @@ fn bpf_tcp_iterator_and_netlink_agree() {
 #[test]
 fn tcp_iterator_inode_paths_agree() {
     use procnet::collect::linux::tcp_iter::TcpIter;
-    if !can_load_bpf() {
-        eprintln!("skipped: needs root and kernel BTF");
-        return;
-    }
+    require_root("comparing the BPF TCP iterator's inode paths");
+    assert!(
+        can_load_bpf(),
+        "the BPF iterators did not load as root: this kernel lacks BTF (/sys/kernel/btf/vmlinux)"
+    );
     let mut h = Helper::spawn(MANY_STATES, &[]);
     let v = h.numbers();
     let ports = [v[0] as u16, v[1] as u16];
@@ -843,16 +845,6 @@ fn unowned_permission_when_run_as_nobody() {
     assert!(!line.contains("denied=0"), "{line}");
     assert!(line.contains("cheap_denied=true"), "{line}");
     let _ = std::io::stdout().flush();
-}
-
-/// Tests that prove what only root can see fail (never pass silently)
-/// without it; CI runs them as root.
-fn require_root(what: &str) {
-    assert_eq!(
-        my_uid(),
-        0,
-        "{what} needs root: run this test as root (CI does)"
-    );
 }
 
 /// Reason names as strings, so these tests read the same JSON the API gives.

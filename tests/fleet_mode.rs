@@ -46,12 +46,7 @@ const SCRAPE_TOKEN: &str = "fleet-test-scrape-token";
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn require_root() {
-    // SAFETY: geteuid has no preconditions.
-    let uid = unsafe { libc::geteuid() };
-    assert_eq!(
-        uid, 0,
-        "fleet_mode needs root (network namespaces, veth, bridge): run it as root (CI does)"
-    );
+    common::require_root("fleet_mode (network namespaces, veth, bridge)");
 }
 
 fn now_secs() -> f64 {

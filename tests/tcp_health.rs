@@ -24,12 +24,7 @@ use std::sync::OnceLock;
 const BYTES: usize = 4 << 20;
 
 fn require_root() {
-    // SAFETY: geteuid has no preconditions.
-    let uid = unsafe { libc::geteuid() };
-    assert_eq!(
-        uid, 0,
-        "tcp_health needs root (network namespaces, veth, tc): run it as root (CI does)"
-    );
+    common::require_root("tcp_health (network namespaces, veth, tc)");
 }
 
 /// The real python interpreter (not a version-manager shim, which may

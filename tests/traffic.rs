@@ -47,17 +47,9 @@ print("%.3f" % (time.time() - t), flush=True)
 time.sleep(3600)
 "#;
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
 #[test]
 fn short_lived_connections_are_counted_with_their_bytes() {
-    if !is_root() {
-        eprintln!("skipped: socket-destroy notifications need CAP_NET_ADMIN (run as root)");
-        return;
-    }
+    require_root("counting connections that closed between samples (socket-destroy notifications, kernel events)");
     let mut sink = python(SINK, &["5000", "1000"]);
     let port: u16 = sink.line().parse().unwrap();
     let server = Server::start_with_interval(&[], "1.0");
@@ -252,10 +244,7 @@ time.sleep(3600)
 
 #[test]
 fn udp_bytes_come_from_packet_capture() {
-    if !is_root() {
-        eprintln!("skipped: packet capture needs CAP_NET_RAW (run as root)");
-        return;
-    }
+    require_root("packet capture (CAP_NET_RAW)");
     let mut echo = python(UDP_ECHO, &["200"]);
     let port: u16 = echo.line().parse().unwrap();
     let server = Server::start_with_interval(&["--capture", "--udp"], "0.5");

@@ -9,6 +9,15 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_procnet");
 
+/// Fails the test, naming `what` needs root, unless it runs as root: CI
+/// runs as root, so a test that needs it must fail there without it, never
+/// pass by doing nothing.
+pub fn require_root(what: &str) {
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    assert_eq!(uid, 0, "{what} needs root: run this test as root (CI does)");
+}
+
 /// A child process killed when dropped.
 pub struct Proc {
     pub child: Child,
