@@ -12,7 +12,7 @@ use crate::graph::pairing::{is_connection, is_listener, SocketIndex};
 use crate::graph::ports::{service_name, ServicePorts};
 use crate::graph::redact::redact_cmdline;
 use crate::graph::services::{service_heads, service_id};
-use crate::graph::traffic::TrafficSample;
+use crate::graph::traffic::{credited_owner, process_names, TrafficSample};
 use crate::rules::{ProcessFacts, RuleSet};
 use crate::snapshot::{
     canonical_addr, Process, Proto, Snapshot, Socket, SocketChanges, SocketList, UnknownReason,
@@ -725,6 +725,7 @@ pub fn build_graph_planned(inputs: &Inputs<'_>, seq: u64) -> (GraphDoc, GraphPla
             }
             if let NodeRef::Pid(pid) = r {
                 if let Some(t) = traffic.get(pid) {
+                    node.shared_sockets = (t.shared > 0).then_some(t.shared);
                     node.rx_bytes = t.received;
                     node.tx_bytes = t.sent;
                     let rate = |d: Option<u64>| d.and_then(|d| inputs.traffic?.rate(d));
@@ -817,12 +818,19 @@ impl Reach {
             .enumerate()
             .map(|(k, &(pid, _))| (pid, k as u32))
             .collect();
+        // Each socket under the one process its bytes count for (the plan's
+        // shapes fix owners and processes, so this holds while it does).
         let mut pid_sockets = Vec::new();
+        let mut procs = None;
         for (i, s) in snap.sockets.iter().enumerate().filter(|(_, s)| counted(s)) {
-            for pid in &s.owners {
-                if let Some(&k) = pid_at.get(pid) {
-                    pid_sockets.push((k, i as u32));
-                }
+            let pid = if s.owners.len() > 1 {
+                let procs = procs.get_or_insert_with(|| process_names(snap));
+                credited(s, procs)
+            } else {
+                s.owners.first().copied()
+            };
+            if let Some(&k) = pid.as_ref().and_then(|pid| pid_at.get(pid)) {
+                pid_sockets.push((k, i as u32));
             }
         }
         Reach {
@@ -841,6 +849,17 @@ struct ProcessBytes {
     sent: Option<u64>,
     received_delta: Option<u64>,
     sent_delta: Option<u64>,
+    /// Connections it holds with other processes.
+    shared: u32,
+}
+
+/// The processes whose nodes a socket's bytes count on: its one credited
+/// holder (the rule `/api/traffic` follows, [`credited_owner`]).
+fn credited(
+    s: &Socket,
+    procs: &std::collections::HashMap<u32, (Option<u64>, &str)>,
+) -> Option<u32> {
+    credited_owner(&s.owners, procs)
 }
 
 /// Per pid: bytes over all its sockets (`None` when no socket of it has a
@@ -850,18 +869,30 @@ fn process_traffic(
     traffic: Option<&TrafficSample>,
 ) -> FxHashMap<u32, ProcessBytes> {
     let mut out: FxHashMap<u32, ProcessBytes> = FxHashMap::default();
+    let mut procs = None;
     for (i, s) in snap.sockets.iter().enumerate() {
+        let shared = s.owners.len() > 1;
+        if shared && is_connection(s) {
+            for &pid in &s.owners {
+                out.entry(pid).or_default().shared += 1;
+            }
+        }
         if s.bytes_received.is_none() && s.bytes_sent.is_none() {
             continue;
         }
+        let pid = if shared {
+            let procs = procs.get_or_insert_with(|| process_names(snap));
+            credited(s, procs)
+        } else {
+            s.owners.first().copied()
+        };
+        let Some(pid) = pid else { continue };
         let delta = traffic.and_then(|t| t.deltas.get(i).copied().flatten());
-        for &pid in &s.owners {
-            let e = out.entry(pid).or_default();
-            add_opt(&mut e.received, s.bytes_received);
-            add_opt(&mut e.sent, s.bytes_sent);
-            add_opt(&mut e.received_delta, delta.map(|d| d.1));
-            add_opt(&mut e.sent_delta, delta.map(|d| d.0));
-        }
+        let e = out.entry(pid).or_default();
+        add_opt(&mut e.received, s.bytes_received);
+        add_opt(&mut e.sent, s.bytes_sent);
+        add_opt(&mut e.received_delta, delta.map(|d| d.1));
+        add_opt(&mut e.sent_delta, delta.map(|d| d.0));
     }
     out
 }
@@ -1325,6 +1356,72 @@ mod health_tests {
             patch_graph(&g1, &plan, &i4, 3).is_none(),
             "another owner: build in full"
         );
+    }
+
+    /// A connection a parent and its forked child both hold counts its
+    /// bytes once, on the child (the youngest holder), as `/api/traffic`
+    /// does; both nodes say they share one connection. Patched samples
+    /// (changed sockets only, or all counters) give the same numbers.
+    #[test]
+    fn a_shared_socket_counts_once_on_the_youngest_holder() {
+        use crate::graph::traffic::TrafficTracker;
+        use crate::snapshot::SocketChanges;
+        let (rules, opts, c) = (
+            RuleSet::default(),
+            GraphOptions::default(),
+            ContainerLabels::default(),
+        );
+        let proc = |pid, start| Process {
+            pid,
+            name: "worker".into(),
+            start_time: Some(start),
+            ..Process::default()
+        };
+        let mut shared = tcp(
+            "10.0.0.1:40000",
+            Some("203.0.113.5:443"),
+            SocketState::Established,
+            7,
+            None,
+        );
+        shared.owners = smallvec::smallvec![7, 8];
+        let mut first = Snapshot {
+            taken_at_ms: 1_000,
+            local_addresses: vec!["10.0.0.1".parse().unwrap()],
+            processes: vec![proc(7, 100), proc(8, 200)],
+            sockets: vec![shared].into(),
+            ..Snapshot::default()
+        };
+        first.sockets.make_mut(0).bytes_sent = Some(1_000);
+        first.sockets.make_mut(0).bytes_received = Some(50);
+        let mut tracker = TrafficTracker::default();
+        let t1 = tracker.observe(&first);
+        let mut i1 = inputs(&first, &rules, &opts, &c);
+        i1.traffic = Some(&t1);
+        let (g1, plan) = build_graph_planned(&i1, 1);
+        let node = |g: &GraphDoc, id: &str| g.nodes.iter().find(|n| n.id == id).cloned().unwrap();
+        let (parent, child) = (node(&g1, "pid:7"), node(&g1, "pid:8"));
+        assert_eq!(child.tx_bytes, Some(1_000), "the youngest holder");
+        assert_eq!(parent.tx_bytes, None, "not once per holder");
+        assert_eq!(
+            (parent.shared_sockets, child.shared_sockets),
+            (Some(1), Some(1))
+        );
+
+        let mut second = first.clone();
+        second.taken_at_ms = 2_000;
+        second.sockets.make_mut(0).bytes_sent = Some(4_000);
+        let t2 = tracker.observe(&second);
+        let mut i2 = inputs(&second, &rules, &opts, &c);
+        i2.traffic = Some(&t2);
+        let full = build_graph(&i2, 2);
+        assert_eq!(node(&full, "pid:8").tx_bytes, Some(4_000));
+        assert_eq!(node(&full, "pid:8").tx_rate, Some(3_000.0));
+        assert_eq!(node(&full, "pid:7").tx_bytes, None);
+        let changes = SocketChanges::between(&first, &second).expect("counters only");
+        let patched = patch_changed(&g1, &plan, &i2, 2, &changes).expect("patched");
+        assert_eq!(patched, full);
+        assert_eq!(patch_graph(&g1, &plan, &i2, 2).expect("patched"), full);
     }
 
     #[test]

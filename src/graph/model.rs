@@ -104,7 +104,9 @@ pub struct Node {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[ts(as = "Option<_>")]
     pub listeners: Vec<ListenAddr>,
-    /// Cumulative bytes received by the node's sockets, when known.
+    /// Cumulative bytes received by the node's sockets, when known. A
+    /// socket several processes hold counts for one of them (see
+    /// `shared_sockets`), so the nodes' bytes add up to the sockets'.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(as = "Option<f64>")]
     pub rx_bytes: Option<u64>,
@@ -124,6 +126,13 @@ pub struct Node {
     /// when it heads its own. Process nodes only (`graph::services`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
+    /// How many of the process's connections other processes hold too
+    /// (inherited across `fork`). Their bytes count once, for the youngest
+    /// holder (in the pre-fork pattern the parent opens, the children do
+    /// the I/O): on the other holders' nodes the bytes of these sockets
+    /// are not in `rxBytes`/`txBytes`. Absent when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_sockets: Option<u32>,
 }
 
 impl Node {
@@ -153,6 +162,7 @@ impl Node {
             rx_rate: None,
             tx_rate: None,
             service: None,
+            shared_sockets: None,
         }
     }
 }

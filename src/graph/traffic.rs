@@ -557,7 +557,7 @@ fn holders<'s>(
 }
 
 /// Each process's start time and name, by pid.
-fn process_names(snap: &Snapshot) -> HashMap<u32, (Option<u64>, &str)> {
+pub(crate) fn process_names(snap: &Snapshot) -> HashMap<u32, (Option<u64>, &str)> {
     snap.processes
         .iter()
         .map(|p| (p.pid, (p.start_time, p.name.as_str())))

@@ -73,7 +73,9 @@ host?: string,
  */
 listeners?: Array<ListenAddr>, 
 /**
- * Cumulative bytes received by the node's sockets, when known.
+ * Cumulative bytes received by the node's sockets, when known. A
+ * socket several processes hold counts for one of them (see
+ * `shared_sockets`), so the nodes' bytes add up to the sockets'.
  */
 rxBytes?: number, 
 /**
@@ -94,7 +96,15 @@ txRate?: number,
  * master for its workers, the postmaster for its backends; its own id
  * when it heads its own. Process nodes only (`graph::services`).
  */
-service?: string, };
+service?: string, 
+/**
+ * How many of the process's connections other processes hold too
+ * (inherited across `fork`). Their bytes count once, for the youngest
+ * holder (in the pre-fork pattern the parent opens, the children do
+ * the I/O): on the other holders' nodes the bytes of these sockets
+ * are not in `rxBytes`/`txBytes`. Absent when none.
+ */
+sharedSockets?: number, };
 
 /**
  * One connection behind an edge, for tooltips (a capped sample).
