@@ -12,6 +12,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_procnet");
 /// Fails the test, naming `what` needs root, unless it runs as root: CI
 /// runs as root, so a test that needs it must fail there without it, never
 /// pass by doing nothing.
+#[cfg(unix)]
 pub fn require_root(what: &str) {
     // SAFETY: geteuid has no preconditions.
     let uid = unsafe { libc::geteuid() };
