@@ -280,3 +280,78 @@ fn udp_bytes_come_from_packet_capture() {
         "server: sent, received"
     );
 }
+
+/// A parent connects, forks, and only the child sends (the parent keeps its
+/// copy of the socket and sleeps). Prints `<child pid>` once sent.
+const FORK_SENDER: &str = r#"
+import os, socket, sys, time
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+pid = os.fork()
+if pid == 0:
+    c.sendall(b"q" * int(sys.argv[2]))
+    time.sleep(3600)
+print(pid, flush=True)
+time.sleep(3600)
+"#;
+
+/// A connection a parent and its forked child both hold counts its bytes
+/// once: on the child's node (the youngest holder) and in its
+/// `/api/traffic` total, not on the parent's too; both nodes say they
+/// share a connection.
+#[test]
+fn a_socket_shared_after_fork_counts_once() {
+    let mut sink = python(SINK, &["1000000", "0"]);
+    let port: u16 = sink.line().parse().unwrap();
+    let server = Server::start_with_interval(&[], "0.5");
+    let mut parent = python(FORK_SENDER, &[&port.to_string(), "1000000"]);
+    let child: u32 = parent.line().parse().unwrap();
+    // The forked child outlives its parent's kill: end it with the test.
+    struct KillOnDrop(u32);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            // SAFETY: kill has no memory preconditions.
+            unsafe { libc::kill(self.0 as i32, libc::SIGKILL) };
+        }
+    }
+    let _child_guard = KillOnDrop(child);
+    let node = |graph: &serde_json::Value, pid: u32| {
+        graph["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["id"] == format!("pid:{pid}"))
+            .cloned()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let graph = loop {
+        let g = server.get("/api/graph").json();
+        let sent = node(&g, child).and_then(|n| n["txBytes"].as_u64());
+        if sent >= Some(1_000_000) || Instant::now() > deadline {
+            break g;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let (p, c) = (
+        node(&graph, parent.pid()).expect("the parent's node"),
+        node(&graph, child).expect("the child's node"),
+    );
+    assert_eq!(c["txBytes"].as_u64(), Some(1_000_000), "child: {c}");
+    assert!(
+        p["txBytes"].as_u64().unwrap_or(0) == 0,
+        "parent credited too: {p}"
+    );
+    assert_eq!(p["sharedSockets"], 1, "{p}");
+    assert_eq!(c["sharedSockets"], 1, "{c}");
+    let traffic = server.get("/api/traffic").json();
+    let sent_by = |pid: u32| -> u64 {
+        traffic
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["pid"] == pid)
+            .map(|t| t["send"].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(sent_by(parent.pid()), 0, "{traffic}");
+    assert!(sent_by(child) >= 1_000_000, "{traffic}");
+}
