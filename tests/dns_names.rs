@@ -555,6 +555,11 @@ fn a_resolver_that_never_answers_does_not_hold_up_the_graph() {
     let server = NsServer::start(&pair, &peers, &["--dns-server", "127.0.0.1:5353"]);
     // The lookup has started and will never be answered...
     assert_eq!(hole.line(), "query", "procnet asked the resolver");
+    // (The sampler queues the lookup just before it publishes that first
+    // sample: on a loaded machine the query can arrive first.)
+    server.wait_json(&pair, "/api/graph", Duration::from_secs(30), |g| {
+        g["seq"].as_u64().unwrap_or(0) >= 1
+    });
     // ...and meanwhile every request is answered (the client's read
     // timeout, 10 s, is far above the lookup's bound of 3 s: an answer
     // held up by DNS would still arrive, so it is the content and the
