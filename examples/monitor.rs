@@ -1,10 +1,12 @@
 //! Prints a process's traffic per interface every interval, netprocmon
 //! style, its children's included, refreshed on a background thread.
 //!
-//! Usage: cargo run --example monitor -- [<pid>] [seconds] [--interval SECS] [--no-descendants]
+//! Usage: cargo run --example monitor -- [<pid>] [seconds] [--interval SECS] [--no-descendants] [--no-socket-hooks]
 //!
-//! Without a pid it watches itself. Run as root to count UDP (packet
-//! capture); otherwise the output says UDP is not counted, and why.
+//! Without a pid it watches itself. Run as root to count UDP: from the
+//! kernel's socket hooks (with BTF), else from packet capture
+//! (`--no-socket-hooks` asks for capture); otherwise the output says UDP is
+//! not counted, and why. The first line and the total say which source.
 
 use procnet::monitor::{Monitor, MonitorOptions};
 use procnet::snapshot::Proto;
@@ -15,6 +17,7 @@ struct Args {
     seconds: u64,
     interval: Duration,
     descendants: bool,
+    socket_hooks: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -23,12 +26,14 @@ fn parse() -> Result<Args, String> {
         seconds: 5,
         interval: Duration::from_secs(1),
         descendants: true,
+        socket_hooks: true,
     };
     let mut positional = 0;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
             "--no-descendants" => args.descendants = false,
+            "--no-socket-hooks" => args.socket_hooks = false,
             "--interval" => {
                 let v = it.next().ok_or("--interval needs a value in seconds")?;
                 let secs: f64 = v
@@ -59,6 +64,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pid = args.pid;
     let mut monitor = Monitor::with_options(MonitorOptions {
         descendants: args.descendants,
+        socket_hooks: args.socket_hooks,
         ..MonitorOptions::default()
     })?;
     monitor.add_pid(pid);

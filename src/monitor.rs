@@ -23,9 +23,26 @@
 //!
 //! What is counted:
 //! - **TCP** from the kernel's own per-socket counters (no capture needed).
-//! - **UDP** from packet capture when this process may capture (root or
-//!   CAP_NET_RAW on Linux); otherwise UDP is not counted, and every result
-//!   says so ([`UdpSource`]). The kernel keeps no per-socket UDP counters.
+//! - **UDP** from the best source this process may use, and every result
+//!   says which ([`UdpSource`]); the kernel itself keeps no per-socket UDP
+//!   counters:
+//!   1. the kernel's **socket hooks** (Linux, root with BTF: the collector's
+//!      tier T0 adds up what each UDP send and receive call moved, per
+//!      socket, with its owner). No capture is opened then: it would cost
+//!      about 1 µs per packet on the whole machine to learn the same bytes.
+//!      A user who wants capture anyway (below) turns the hooks off with
+//!      [`MonitorOptions::socket_hooks`].
+//!   2. **packet capture** (AF_PACKET, root or CAP_NET_RAW) when the hooks
+//!      cannot load and [`MonitorOptions::capture`] allows it;
+//!   3. else none: UDP is not counted, and the result says why for both.
+//!
+//!   Interfaces differ: capture sees the interface each packet crossed;
+//!   the hooks know a socket, not a packet, so its bytes go to the
+//!   interface of its local address (as TCP's), and a UDP socket bound to
+//!   the wildcard address (`0.0.0.0`, `::`) that sends with `sendto`
+//!   without `connect` has none: its bytes are counted under the interface
+//!   `"?"` (an address restriction, [`MonitorState::add_address`], leaves
+//!   them out). Both count UDP payload bytes, as TCP's counters do.
 //! - **Children**: a watched process's count includes every descendant
 //!   (children, grandchildren, ... through parents that hold no socket)
 //!   by default, as netprocmon does; [`MonitorOptions::descendants`] or
@@ -36,10 +53,12 @@
 //!
 //! Counts start at the first sample ([`Monitor::new`]): bytes a socket
 //! moved before that are not counted, bytes of sockets opened later are, in
-//! full. A child that opens, uses and closes its sockets and exits between
-//! two samples is not seen (its closed sockets' last bytes go to the
-//! listener's owner when it is local); sample often enough for your
-//! processes.
+//! full. A socket that closes between two samples is counted (as root, the
+//! kernel events name its owner even after it exited; otherwise its last
+//! bytes go to the listener's owner when it is local), but a child that
+//! starts, uses its sockets and exits between two samples was never seen
+//! with its parent, so it counts for no watched process; sample often
+//! enough for your processes.
 
 mod background;
 mod lineage;
@@ -70,10 +89,17 @@ pub struct NetworkTraffic {
     pub udp: UdpSource,
 }
 
-/// Which source counted UDP bytes.
+/// Which source counted UDP bytes (see the [module docs](self) for the
+/// order they are tried in).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UdpSource {
-    /// Packet capture (AF_PACKET): UDP payload bytes are included.
+    /// The kernel's socket hooks (Linux tier T0: `sock_send_length` and
+    /// `sock_recv_length` add up each UDP call's bytes per socket): UDP
+    /// payload bytes are included, per socket, under the interface of the
+    /// socket's local address.
+    SocketHooks,
+    /// Packet capture (AF_PACKET): UDP payload bytes are included, under
+    /// the interface each packet crossed.
     Capture,
     /// UDP bytes are not included, and why (e.g. not root).
     Unavailable { why: String },
@@ -82,6 +108,7 @@ pub enum UdpSource {
 impl std::fmt::Display for UdpSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            UdpSource::SocketHooks => f.write_str("kernel socket hooks"),
             UdpSource::Capture => f.write_str("packet capture"),
             UdpSource::Unavailable { why } => write!(f, "not counted: {why}"),
         }
@@ -93,8 +120,14 @@ impl std::fmt::Display for UdpSource {
 pub struct MonitorOptions {
     /// Count a watched process's descendants under it (default: on).
     pub descendants: bool,
-    /// Count UDP from packet capture when permitted (default: on). Capture
-    /// costs about 1 µs of CPU per packet on the whole machine.
+    /// Count UDP (and follow sockets that close between samples) with the
+    /// kernel's socket hooks when they load (Linux, root with BTF; default:
+    /// on). Off, or when they cannot load, UDP comes from capture if
+    /// [`MonitorOptions::capture`] allows it.
+    pub socket_hooks: bool,
+    /// Count UDP from packet capture when the socket hooks are off or
+    /// cannot load, and capture is permitted (default: on). Capture costs
+    /// about 1 µs of CPU per packet on the whole machine.
     pub capture: bool,
 }
 
@@ -102,6 +135,7 @@ impl Default for MonitorOptions {
     fn default() -> Self {
         MonitorOptions {
             descendants: true,
+            socket_hooks: true,
             capture: true,
         }
     }
@@ -123,6 +157,8 @@ pub enum MonitorError {
 /// The start of the collector's warning when `--capture` could not start.
 /// Matched so the monitor can say why UDP is not counted.
 const CAPTURE_OFF: &str = "--capture is off";
+/// The end of that warning, said by the monitor's own "not counted".
+const CAPTURE_OFF_TAIL: &str = "; UDP bytes stay unknown";
 
 /// Watches processes' traffic. Call [`Monitor::refresh`] periodically, or
 /// [`Monitor::start`] a background thread that does. Every query and watch
@@ -154,10 +190,7 @@ impl Monitor {
 
     /// Creates a monitor and takes its first sample (the baseline).
     pub fn with_options(options: MonitorOptions) -> Result<Monitor, MonitorError> {
-        let mut collector = Collector::with_options(CollectOptions {
-            capture: options.capture,
-            events: false,
-        })?;
+        let (mut collector, hooks) = udp_collector(options)?;
         // Container names are not part of a traffic count.
         collector.set_containers(false);
         let first = collector.sample()?;
@@ -169,6 +202,7 @@ impl Monitor {
             membership: HashMap::new(),
             descendants: options.descendants,
             capture: options.capture,
+            hooks,
             addresses: BTreeSet::new(),
             last: Snapshot::default(),
             udp: UdpSource::Capture,
@@ -225,6 +259,8 @@ pub struct MonitorState {
     membership: HashMap<u32, Membership>,
     descendants: bool,
     capture: bool,
+    /// Whether the collector's socket hooks count UDP, or why not.
+    hooks: Result<(), String>,
     addresses: BTreeSet<IpAddr>,
     last: Snapshot,
     udp: UdpSource,
@@ -238,7 +274,7 @@ impl MonitorState {
         self.procs.calibrate(&snap);
         let sample = self.tracker.observe(&snap);
         self.tracker.forget_exited(&snap);
-        self.udp = udp_source(self.capture, &snap);
+        self.udp = udp_source(&self.hooks, self.capture, &snap);
         self.classify(&snap);
         if sample.interval_secs.is_some() {
             self.credit(&snap, &sample.deltas);
@@ -331,8 +367,11 @@ impl MonitorState {
                 .or_else(|| index.listener_for(f.proto, f.local));
             let Some(i) = socket else { continue };
             let s = &snap.sockets[i];
-            // A connected socket's captured bytes are already its delta.
-            if s.remote.is_none() {
+            // A connected socket's captured bytes are already its delta, and
+            // so are the bytes of a socket with its own counters (the socket
+            // hooks): capture would count them twice.
+            let own_counters = s.bytes_sent.is_some() || s.bytes_received.is_some();
+            if s.remote.is_none() && !own_counters {
                 self.add(&s.owners, &f.interface, (f.sent, f.received));
             }
         }
@@ -618,32 +657,108 @@ impl MonitorState {
     }
 }
 
-/// Where UDP bytes come from, given what was asked and what the collector
-/// reported.
-fn udp_source(capture: bool, snap: &Snapshot) -> UdpSource {
-    if !capture {
-        return UdpSource::Unavailable {
-            why: "packet capture is turned off (MonitorOptions::capture)".into(),
-        };
-    }
-    if !cfg!(target_os = "linux") {
-        return UdpSource::Unavailable {
-            why: "packet capture is only available on Linux".into(),
-        };
-    }
-    match snap
-        .diagnostics
-        .warnings
-        .iter()
-        .find(|w| w.starts_with(CAPTURE_OFF))
-    {
-        Some(w) => UdpSource::Unavailable {
-            why: w
+/// The collector for `options` and whether its socket hooks count UDP (or
+/// why not). The hooks are tried first; capture is opened only when they
+/// did not load, so a machine never pays for both. Their loading is known
+/// once the collector exists, so the fallback is a second collector
+/// (nothing costly was loaded by the first).
+fn udp_collector(options: MonitorOptions) -> Result<(Collector, Result<(), String>), MonitorError> {
+    // Every sample walks: each TCP socket's counters are then current,
+    // not those of its last send call (see CollectOptions).
+    let collector = |capture: bool, events: bool| {
+        Collector::with_options(CollectOptions {
+            capture,
+            events,
+            walk_every_sample: true,
+        })
+    };
+    let hooks = if options.socket_hooks {
+        let c = collector(false, true)?;
+        match c.kernel_events() {
+            Ok(()) => return Ok((c, Ok(()))),
+            // Without capture the first collector is as good as any.
+            Err(why) if !options.capture => return Ok((c, Err(hooks_off(&why)))),
+            Err(why) => Err(hooks_off(&why)),
+        }
+    } else {
+        Err("the kernel socket hooks are turned off (MonitorOptions::socket_hooks)".to_string())
+    };
+    Ok((collector(options.capture, false)?, hooks))
+}
+
+/// Why the socket hooks do not count UDP, from the collector's reason.
+fn hooks_off(why: &str) -> String {
+    format!("no kernel socket hooks ({why})")
+}
+
+/// Where UDP bytes come from, given what was asked, whether the socket
+/// hooks run, and what the collector reported about capture. Unavailable
+/// names why for both sources.
+fn udp_source(hooks: &Result<(), String>, capture: bool, snap: &Snapshot) -> UdpSource {
+    let hooks_why = match hooks {
+        Ok(()) => return UdpSource::SocketHooks,
+        Err(why) => why,
+    };
+    let capture_why = if !capture {
+        "packet capture is turned off (MonitorOptions::capture)".to_string()
+    } else if !cfg!(target_os = "linux") {
+        "packet capture is only available on Linux".to_string()
+    } else {
+        match snap
+            .diagnostics
+            .warnings
+            .iter()
+            .find(|w| w.starts_with(CAPTURE_OFF))
+        {
+            Some(w) => w
                 .strip_prefix(CAPTURE_OFF)
                 .map(|r| r.trim_start_matches([':', ' ']))
                 .unwrap_or(w)
+                .trim_end_matches(CAPTURE_OFF_TAIL)
                 .to_string(),
-        },
-        None => UdpSource::Capture,
+            None => return UdpSource::Capture,
+        }
+    };
+    UdpSource::Unavailable {
+        why: format!("{capture_why}; {hooks_why}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_warning(w: &str) -> Snapshot {
+        let mut snap = Snapshot::default();
+        snap.diagnostics.warnings.push(w.to_string());
+        snap
+    }
+
+    #[test]
+    fn the_hooks_come_first_and_capture_is_not_looked_at() {
+        let snap = with_warning("--capture is off: packet capture needs root");
+        assert_eq!(udp_source(&Ok(()), true, &snap), UdpSource::SocketHooks);
+        assert_eq!(udp_source(&Ok(()), false, &snap), UdpSource::SocketHooks);
+        assert_eq!(UdpSource::SocketHooks.to_string(), "kernel socket hooks");
+    }
+
+    #[test]
+    fn without_hooks_capture_counts_and_else_both_reasons_are_said() {
+        let hooks = Err(hooks_off("not root"));
+        if cfg!(target_os = "linux") {
+            let ok = Snapshot::default();
+            assert_eq!(udp_source(&hooks, true, &ok), UdpSource::Capture);
+            let denied = with_warning(
+                "--capture is off: packet capture needs root or CAP_NET_RAW (EPERM); UDP bytes stay unknown",
+            );
+            assert_eq!(
+                udp_source(&hooks, true, &denied).to_string(),
+                "not counted: packet capture needs root or CAP_NET_RAW (EPERM); no kernel socket hooks (not root)"
+            );
+        }
+        assert_eq!(
+            udp_source(&hooks, false, &Snapshot::default()).to_string(),
+            "not counted: packet capture is turned off (MonitorOptions::capture); no kernel socket hooks (not root)"
+        );
     }
 }

@@ -245,13 +245,58 @@ fn a_forked_childs_tcp_counts_for_the_parent() {
 }
 
 /// Item 6 and the "must show": a forked child moving 5 MB over TCP and
-/// 1 MB over UDP; the parent's count includes both within 1 %, and says
-/// UDP came from packet capture. Needs root (CAP_NET_RAW): without it
-/// this test fails, by design.
+/// 1 MB over UDP; the parent's count includes both within 1 %, with UDP
+/// from the kernel's socket hooks (tier T0) and capture turned off, so the
+/// hooks are the only source that could have counted it.
+#[test]
+fn udp_of_a_child_counts_from_the_socket_hooks_without_capture() {
+    require_root("loading the kernel socket hooks (BPF)");
+    let _serial = serial();
+    let mut monitor = Monitor::with_options(MonitorOptions {
+        capture: false,
+        ..MonitorOptions::default()
+    })
+    .expect("monitor");
+    assert_eq!(
+        monitor.udp_source(),
+        &UdpSource::SocketHooks,
+        "the socket hooks need root and kernel BTF (/sys/kernel/btf/vmlinux)"
+    );
+    let (_t, _u, mut parent, child, _, _) = family(TCP_BYTES, UDP_BYTES);
+    monitor.add_pid(parent.pid());
+    assert_eq!(parent.line(), "sent");
+    let want = TCP_BYTES + UDP_BYTES;
+    let counts = refresh_until(&mut monitor, parent.pid(), |c| within_1pct(sent(c), want));
+    assert!(
+        within_1pct(sent(&counts), want),
+        "parent {} (child {child}): {counts:?}",
+        parent.pid()
+    );
+    assert!(counts.iter().all(|t| t.udp == UdpSource::SocketHooks));
+    // The child's UDP socket is bound to 127.0.0.1: its bytes are on `lo`.
+    assert_eq!(
+        counts
+            .iter()
+            .map(|t| t.interface.as_str())
+            .collect::<Vec<_>>(),
+        ["lo"]
+    );
+    monitor.set_descendants(false);
+    assert_eq!(sent(&monitor.count_by_pid(parent.pid())), 0);
+    assert!(within_1pct(sent(&monitor.count_by_pid(child)), want));
+}
+
+/// The same family with the socket hooks turned off: UDP comes from
+/// packet capture. Needs root (CAP_NET_RAW): without it this test fails,
+/// by design.
 #[test]
 fn udp_and_tcp_of_a_child_count_for_the_parent() {
     let _serial = serial();
-    let mut monitor = Monitor::new().expect("monitor");
+    let mut monitor = Monitor::with_options(MonitorOptions {
+        socket_hooks: false,
+        ..MonitorOptions::default()
+    })
+    .expect("monitor");
     assert_eq!(
         monitor.udp_source(),
         &UdpSource::Capture,
@@ -276,14 +321,17 @@ fn udp_and_tcp_of_a_child_count_for_the_parent() {
         ["lo"]
     );
 
-    // Turned off: TCP only, and the result says why.
+    // Both turned off: TCP only, and the result says why for both.
     let mut tcp_only = Monitor::with_options(MonitorOptions {
         capture: false,
+        socket_hooks: false,
         ..MonitorOptions::default()
     })
     .unwrap();
-    assert!(
-        matches!(tcp_only.udp_source(), UdpSource::Unavailable { why } if why.contains("turned off"))
+    assert_eq!(
+        tcp_only.udp_source().to_string(),
+        "not counted: packet capture is turned off (MonitorOptions::capture); \
+         the kernel socket hooks are turned off (MonitorOptions::socket_hooks)"
     );
     let (_t2, _u2, mut parent2, _, _, _) = family(TCP_BYTES, UDP_BYTES);
     tcp_only.add_pid(parent2.pid());
@@ -404,6 +452,11 @@ fn a_reused_watched_pid_is_not_counted() {
     monitor.refresh().unwrap();
     // A new start second, so the new process's start time differs.
     std::thread::sleep(Duration::from_millis(1100));
+    // A witness that will watch the newcomer proves its bytes are there to
+    // see. Its baseline is taken before the newcomer starts sending: one
+    // taken after would hold those bytes already (loading the kernel
+    // socket hooks takes a while) and count none of them.
+    let mut witness = Monitor::new().expect("monitor");
     let mut reuser = None;
     for _ in 0..50 {
         std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string())
@@ -415,8 +468,6 @@ fn a_reused_watched_pid_is_not_counted() {
         }
     }
     let mut reuser = reuser.expect("could not get the pid reused");
-    // A witness watching the newcomer proves its bytes are there to see.
-    let mut witness = Monitor::new().expect("monitor");
     witness.add_pid(pid);
     reuser.line();
     assert_eq!(reuser.line(), "sent");
@@ -446,11 +497,23 @@ fn example_binary() -> std::path::PathBuf {
 }
 
 /// Must show: `examples/monitor.rs` against a forked child moving 5 MB
-/// over TCP and 1 MB over UDP: the parent's count includes both within 1 %.
-/// Needs root (UDP via packet capture).
+/// over TCP and 1 MB over UDP: the parent's count includes both within 1 %,
+/// UDP from the kernel's socket hooks by default, from packet capture with
+/// `--no-socket-hooks`; the total says which. Needs root.
 #[test]
 fn the_example_counts_a_forked_childs_tcp_and_udp() {
+    require_root("the socket hooks and packet capture");
     let _serial = serial();
+    let total = run_example_on_a_family(&[]);
+    assert!(total.contains("UDP: kernel socket hooks"), "{total}");
+    let total = run_example_on_a_family(&["--no-socket-hooks"]);
+    assert!(total.contains("UDP: packet capture"), "{total}");
+}
+
+/// Runs the example (with `extra` arguments) on a family moving
+/// `TCP_BYTES` and `UDP_BYTES`; checks the total it sent and returns its
+/// `total:` line.
+fn run_example_on_a_family(extra: &[&str]) -> String {
     let example = example_binary();
     let (_tcp_sink, tcp_port) = tcp_server("127.0.0.1");
     let mut _udp_sink = python(UDP_SINK, &[]);
@@ -474,6 +537,7 @@ fn the_example_counts_a_forked_childs_tcp_and_udp() {
     let mut parent = Proc { child, out };
     let run = std::process::Command::new(&example)
         .args([&parent.pid().to_string(), "6", "--interval", "0.5"])
+        .args(extra)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -489,7 +553,8 @@ fn the_example_counts_a_forked_childs_tcp_and_udp() {
     let total = text
         .lines()
         .find(|l| l.starts_with("total:"))
-        .unwrap_or_else(|| panic!("no total in {text}"));
+        .unwrap_or_else(|| panic!("no total in {text}"))
+        .to_string();
     let send: u64 = total
         .split_whitespace()
         .find_map(|w| w.strip_prefix("send="))
@@ -500,10 +565,11 @@ fn the_example_counts_a_forked_childs_tcp_and_udp() {
         "want {} B: {text}",
         TCP_BYTES + UDP_BYTES
     );
-    assert!(total.contains("UDP: packet capture"), "{total}");
+    total
 }
 
-/// Without CAP_NET_RAW the result says UDP is not counted, and why. Runs
+/// Without root the result says UDP is not counted, and why for both
+/// sources (capture needs CAP_NET_RAW, the hooks BPF). Runs
 /// the example as `nobody` (setpriv), so it needs root to drop to it.
 #[test]
 fn without_capture_rights_the_result_says_why() {
@@ -529,4 +595,5 @@ fn without_capture_rights_the_result_says_why() {
         text.contains("UDP: not counted: packet capture needs root or CAP_NET_RAW"),
         "{text}"
     );
+    assert!(text.contains("; no kernel socket hooks ("), "{text}");
 }

@@ -54,9 +54,17 @@ pub struct CollectOptions {
     /// CAP_NET_RAW): UDP bytes, which the kernel does not count per socket.
     pub capture: bool,
     /// Follow socket lifecycles with kernel events (Linux tier T0, root):
-    /// for a collector that samples again and again (`serve`), not for a
-    /// one-shot snapshot, which would only pay for loading them.
+    /// for a collector that samples again and again (`serve`, `Monitor`),
+    /// not for a one-shot snapshot, which would only pay for loading them.
     pub events: bool,
+    /// With `events`: walk the socket tables every sample anyway (the cost
+    /// of tier T1), the events adding UDP bytes and closed sockets' owners.
+    /// Between walks a TCP socket's counters are those of its last send or
+    /// receive call, so what the kernel transmits after a socket's last
+    /// call (up to its send buffer) shows only at the next walk, within
+    /// 60 s: fine for rates on a graph, not for a caller that must count
+    /// every byte by the next sample (`Monitor`).
+    pub walk_every_sample: bool,
 }
 
 /// Takes samples of the machine. Keeps caches between samples (process
@@ -82,6 +90,7 @@ impl Collector {
                 inner: PlatformCollector::with_options(linux::LinuxOptions {
                     capture: options.capture,
                     events: options.events,
+                    walk_every_sample: options.walk_every_sample,
                     ..linux::LinuxOptions::default()
                 })?,
             })
@@ -136,6 +145,22 @@ impl Collector {
         #[cfg(not(target_os = "linux"))]
         {
             None
+        }
+    }
+
+    /// Whether the kernel event programs (Linux tier T0) are loaded, which
+    /// also count UDP bytes per socket (`sock_send_length` /
+    /// `sock_recv_length`); `Err` says why not (not asked for, capped by
+    /// `PROCNET_TIER`, not root, no BTF, another OS). Known once the
+    /// collector is created: the programs load then or never.
+    pub fn kernel_events(&self) -> Result<(), String> {
+        #[cfg(target_os = "linux")]
+        {
+            self.inner.kernel_events()
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            Err("kernel socket events are only available on Linux".into())
         }
     }
 

@@ -109,6 +109,7 @@ impl SourceSpec {
                 let mut c = Collector::with_options(CollectOptions {
                     capture: *capture,
                     events: true,
+                    walk_every_sample: false,
                 })?;
                 c.set_containers(*containers);
                 Ok(Box::new(c))

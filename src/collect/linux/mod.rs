@@ -15,10 +15,11 @@
 //!
 //! Tiers (`/healthz` `collector.tier`, see [`tier`]): T0 is T1 plus
 //! kernel events ([`events`]: owners of sockets that close between two
-//! samples, UDP bytes per socket; `serve` only), T1 is both BPF
-//! iterators, T2 netlink and the `/proc` scan, T3 `/proc/net` alone. A
-//! BPF iterator that fails for a reason that can pass (EMFILE) is tried
-//! again later; `PROCNET_TIER` (or `PROCNET_NO_BPF`) caps the tier.
+//! samples, UDP bytes per socket; `serve` and `Monitor`, not one-shot
+//! snapshots), T1 is both BPF iterators, T2 netlink and the `/proc` scan,
+//! T3 `/proc/net` alone. A BPF iterator that fails for a reason that can
+//! pass (EMFILE) is tried again later; `PROCNET_TIER` (or
+//! `PROCNET_NO_BPF`) caps the tier.
 
 pub mod bpf_iter;
 pub mod btf;
@@ -84,6 +85,9 @@ pub struct LinuxOptions {
     pub capture: bool,
     /// Load the kernel event program (tier T0) when permitted.
     pub events: bool,
+    /// Tier T0: walk every sample (see
+    /// [`crate::collect::CollectOptions::walk_every_sample`]).
+    pub walk_every_sample: bool,
 }
 
 /// How long owners from one full scan may be reused on a steady machine.
@@ -400,6 +404,18 @@ impl PlatformCollector {
         }
     }
 
+    /// See [`crate::collect::Collector::kernel_events`].
+    pub fn kernel_events(&self) -> Result<(), String> {
+        if self.events.is_some() {
+            return Ok(());
+        }
+        Err(self
+            .events_off
+            .clone()
+            .or_else(|| self.tier_note.clone())
+            .unwrap_or_else(|| "kernel events (tier T0) not asked for".to_string()))
+    }
+
     /// Takes one sample: at tier T0 from the socket table the events keep
     /// (a walk only to seed or reconcile it), else by walking.
     pub fn sample(&mut self) -> Result<Snapshot, CollectError> {
@@ -419,7 +435,9 @@ impl PlatformCollector {
         let now = std::time::Instant::now();
         let reconcile = match &self.fed {
             None => true,
-            Some(fed) => lost > 0 || fed.reconcile_due(now, monotonic_ns()),
+            Some(fed) => {
+                lost > 0 || self.options.walk_every_sample || fed.reconcile_due(now, monotonic_ns())
+            }
         };
         if !reconcile {
             return self.event_sample(warnings, side, records, udp_before);
