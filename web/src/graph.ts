@@ -11,7 +11,7 @@ import { bindInput } from './graph/input.ts';
 import { bounds, centreOn, fitCamera, toScreen, zoomAt, type Camera } from './graph/camera.ts';
 import { nodeAt, edgeAt } from './graph/hittest.ts';
 import { applySearch, searchInfoText } from './graph/search.ts';
-import { defaultCollapsed, groupKeyOf, groupLabel, groupView } from './graph/grouping.ts';
+import { defaultCollapsed, fleetDefault, groupKeyOf, groupLabel, groupView } from './graph/grouping.ts';
 import { placeNew, seedAll } from './graph/placement.ts';
 import { nodeTooltip, edgeTooltip } from './graph/tooltip.ts';
 import { Buckets, drawFrame } from './graph/draw.ts';
@@ -75,8 +75,13 @@ export class GraphView {
   /** lower-case search query; '' when none */
   query = '';
   filterOnly = false;
-  /** the default folds workers and backends under their service (nginx master, postmaster) */
+  /** the default folds workers and backends under their service (nginx master, postmaster);
+   *  a fleet map opens grouped by host instead (`fleetDefault`) */
   grouping: GroupMode = 'service';
+  /** the grouping the map opens with is settled: by the user (the selector, the URL's
+   *  `?group=`), or by the first document with nodes (fleet or not); later documents never
+   *  change it under the user */
+  private groupingSettled = false;
   private collapsed = new Set<string>(); // group keys
   /** services the user expanded: under `service` every other multi-process service is folded,
    *  also the ones that appear later */
@@ -237,6 +242,17 @@ export class GraphView {
 
   // ---------- model -> view ----------
   private onModelChange(c: Change) {
+    if (c.full && !this.groupingSettled && this.model.nodes.size > 0) {
+      this.groupingSettled = true;
+      const d = fleetDefault(this.model.nodes.values());
+      if (d) {
+        this.grouping = d.mode;
+        (this.root.querySelector('#group-by') as HTMLSelectElement).value = d.mode;
+        this.collapsed = d.collapsed;
+        // (nothing folded: the raw nodes are the view, the plain path below draws them)
+        if (d.collapsed.size) { this.rebuildGrouped(false); this.groupedUpdates.rebuilt++; return; }
+      }
+    }
     let regroup = c.full;
     if (this.grouping === 'service' && (c.full || c.addedNodes.length > 0)) {
       const folded = this.foldedServices();
@@ -500,7 +516,9 @@ export class GraphView {
   }
 
   // ---------- grouping ----------
+  /** Group by `mode`, every group of more than one member folded (the selector, `?group=`). */
   setGrouping(mode: GroupMode) {
+    this.groupingSettled = true;
     this.grouping = mode;
     (this.root.querySelector('#group-by') as HTMLSelectElement).value = mode;
     this.expanded.clear();

@@ -1,6 +1,6 @@
 import './style.css';
 import { Model } from './model';
-import { GraphView, type PerfRecord } from './graph';
+import { GraphView, type GroupMode, type PerfRecord } from './graph';
 import { TableView, refreshTable as refreshTableData } from './table';
 import { DiagramView } from './diagram';
 import { renderPanel } from './panel';
@@ -19,6 +19,10 @@ const diagram = new DiagramView(document.getElementById('view-diagram')!, model)
 const params = new URLSearchParams(location.search);
 graph.forceFlush = params.has('bench');
 graph.noLayout = params.has('nolayout');
+// `?group=MODE` opens the map grouped so (as the Group selector would), whatever the default
+const GROUP_MODES: readonly GroupMode[] = ['service', 'none', 'name', 'type', 'container', 'host'];
+const groupParam = params.get('group') as GroupMode | null;
+if (groupParam !== null && GROUP_MODES.includes(groupParam)) graph.setGrouping(groupParam);
 if (params.has('bench')) (window as unknown as { __procnetDebug: unknown }).__procnetDebug = { graph, model };
 
 let view: ViewName = 'graph';
