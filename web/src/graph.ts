@@ -27,7 +27,9 @@ import { hasRetransmits } from './health.ts';
 export { nodeLabel };
 export type { GroupMode, RNode, REdge };
 
-export interface PerfRecord { seq: number; parseMs: number; applyMs: number; drawMs: number; totalMs: number; frameMs?: number }
+/** One update's timings (ms): `applyMs` is the model's and the view's, `viewMs` the view's part
+ *  of it (`onModelChange`). */
+export interface PerfRecord { seq: number; parseMs: number; applyMs: number; viewMs?: number; drawMs: number; totalMs: number; frameMs?: number }
 
 export class GraphView {
   readonly root: HTMLElement;
@@ -241,7 +243,16 @@ export class GraphView {
   }
 
   // ---------- model -> view ----------
+  /** how long the last model change took the view (ms; PerfRecord.viewMs) */
+  lastChangeMs = 0;
+
   private onModelChange(c: Change) {
+    const t0 = performance.now();
+    this.applyChange(c);
+    this.lastChangeMs = performance.now() - t0;
+  }
+
+  private applyChange(c: Change) {
     if (c.full && !this.groupingSettled && this.model.nodes.size > 0) {
       this.groupingSettled = true;
       const d = fleetDefault(this.model.nodes.values());

@@ -205,7 +205,7 @@ function connect() {
     const t2 = performance.now();
     graph.draw(); // the one frame that shows this update
     const t3 = performance.now();
-    const rec: PerfRecord = { seq: d.seq, parseMs: t1 - t0, applyMs: t2 - t1, drawMs: t3 - t2, totalMs: t3 - t0 };
+    const rec: PerfRecord = { seq: d.seq, parseMs: t1 - t0, applyMs: t2 - t1, viewMs: graph.lastChangeMs, drawMs: t3 - t2, totalMs: t3 - t0 };
     perf.updates.push(rec);
     if (perf.updates.length > 500) perf.updates.shift();
     requestAnimationFrame(() => { rec.frameMs = performance.now() - t0; });
