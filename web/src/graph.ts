@@ -283,11 +283,14 @@ export class GraphView {
     else if (this.slotsIndexed) this.vedges.dropIndex();
     // (the slots just came, or the view was grouped: index them once; ids serve this update)
     else this.indexSlots();
+    // the nodes that go are marked first: their edges then leave no pair lists to keep
+    const goneNodes: RNode[] = [];
+    for (const n of c.removedNodes) { const v = this.vnodes.get(n.id); if (v) { v.gone = true; goneNodes.push(v); } }
     c.removedEdges.forEach((e, i) => {
       const h = rs ? bySlot[rs[i]] : undefined;
       this.removeEdge(e.id, h && h.raw === e && h.li >= 0 ? h : undefined);
     });
-    for (const n of c.removedNodes) this.removeNode(n.id);
+    for (const v of goneNodes) this.removeNode(v.id, v);
     for (const n of c.addedNodes) this.addNode(n.id, n);
     for (const n of c.updatedNodes) {
       const v = this.vnodes.get(n.id);
@@ -401,8 +404,9 @@ export class GraphView {
     return v;
   }
 
-  private removeNode(id: string) {
-    const v = this.vnodes.get(id);
+  /** `known`: the node drawn for `id`, when the caller has it */
+  private removeNode(id: string, known?: RNode) {
+    const v = known ?? this.vnodes.get(id);
     if (!v) return;
     if (v.placed) this.posMemo.set(id, { x: v.x, y: v.y });
     this.vnodes.delete(id);
