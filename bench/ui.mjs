@@ -32,7 +32,7 @@ const { launch } = await import(join(web, 'test', 'helpers.mjs'));
 
 const args = process.argv.slice(2);
 const opt = (k, d) => { const i = args.indexOf(k); return i >= 0 ? Number(args[i + 1]) : d; };
-const RUNS = opt('--runs', 5), UPDATES = opt('--updates', 30);
+const RUNS = opt('--runs', args.includes('--ab') ? 1 : 5), UPDATES = opt('--updates', 30);
 const sizesArg = (() => { const i = args.indexOf('--sizes'); return i >= 0 ? args[i + 1] : null; })();
 // --nodes/--edges (one size) are still accepted.
 const SIZES = sizesArg ? sizesArg.split(',').map((x) => x.split('x').map(Number))
@@ -44,7 +44,9 @@ const target = (nodes) => (nodes > 5000 ? { first: 1000, update: 16 } : { first:
 const CHURN = 0.05;
 // --dist DIR: measure another build of the UI (e.g. one from an older commit) as "ours".
 const oursDist = (() => { const i = args.indexOf('--dist'); return i >= 0 ? args[i + 1] : join(web, 'dist'); })();
-const withSigma = !args.includes('--no-sigma');
+const withSigma = !args.includes('--no-sigma') && !args.includes('--ab');
+const abDist = (() => { const i = args.indexOf('--ab'); return i >= 0 ? args[i + 1] : null; })();
+const ROUNDS = opt('--rounds', 3);
 const median = (a) => { const s = [...a].sort((x, y) => x - y); const m = s.length >> 1; return s.length ? (s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2) : NaN; };
 const pct = (a, p) => { const s = [...a].sort((x, y) => x - y); return s[Math.min(s.length - 1, Math.floor(p * s.length))]; };
 const r1 = (x) => Math.round(x * 10) / 10;
@@ -144,7 +146,7 @@ async function measure(label, dist, query, browser, data) {
   // server (test/diff-wire.mjs is its encoder, checked against the server's by a unit test)
   const srv = await startFakeServer({ dist, graphJson: () => initialJson, graphDoc: () => initial, connections: { listeners: [], connections: [] } });
   let p0First = null, memory = null;
-  const first = [], firstNav = [], upd = [], updFrame = [], updApply = [], updDraw = [], updParse = [];
+  const first = [], firstNav = [], upd = [], updFrame = [], updApply = [], updDraw = [], updParse = [], updView = [];
   try {
     for (let run = 0; run < RUNS; run++) {
       const ctx = await browser.newContext({ viewport: { width: 1280, height: 720 } });
@@ -187,7 +189,7 @@ async function measure(label, dist, query, browser, data) {
         }
         const p = await page.evaluate(() => window.__procnet.perf.updates);
         if (p.length < diffs.length) throw new Error(`${label}: only ${p.length} updates applied`);
-        for (const u of p) { upd.push(u.totalMs); updFrame.push(u.frameMs ?? NaN); updApply.push(u.parseMs + u.applyMs); updDraw.push(u.drawMs); updParse.push(u.parseMs); }
+        for (const u of p) { upd.push(u.totalMs); updFrame.push(u.frameMs ?? NaN); updApply.push(u.parseMs + u.applyMs); updDraw.push(u.drawMs); updParse.push(u.parseMs); updView.push(u.viewMs ?? NaN); }
         // The page's memory with the whole graph and the updates applied (after a GC).
         const cdp = await ctx.newCDPSession(page);
         await cdp.send('HeapProfiler.collectGarbage');
@@ -205,10 +207,12 @@ async function measure(label, dist, query, browser, data) {
     label, runs: RUNS, updates: upd.length,
     firstFrameMs: r1(median(first)), firstFrameAllMs: first.map(r1), firstFrameSinceNavMs: r1(median(firstNav)),
     updateMedianMs: r1(median(upd)), updateP90Ms: r1(pct(upd, 0.9)), updateMaxMs: r1(Math.max(...upd)),
-    updateParseApplyMedianMs: r1(median(updApply)), updateParseMedianMs: r1(median(updParse)), updateDrawMedianMs: r1(median(updDraw)), updateToNextFrameMedianMs: r1(median(updFrame)), firstBreakdown: p0First,
+    updateParseApplyMedianMs: r1(median(updApply)), updateParseMedianMs: r1(median(updParse)), updateViewMedianMs: r1(median(updView)), updateDrawMedianMs: r1(median(updDraw)), updateToNextFrameMedianMs: r1(median(updFrame)), firstBreakdown: p0First,
     memory, nodes: data.nodes, edges: data.edges,
+    // (raw series, for --ab to pool the rounds)
+    raw: { first, firstNav, upd, updFrame, updApply, updDraw, updParse, updView },
   };
-  console.log(JSON.stringify(res));
+  console.log(JSON.stringify({ ...res, raw: undefined }));
   return res;
 }
 
@@ -223,7 +227,7 @@ const version = browser.version();
 const sizes = []; // [{ data, results: [ours, sigma?] }]
 let sigmaLabel = null;
 let lastData = null; // the size --profile profiles
-try {
+if (!abDist) try {
   for (const [n, e] of SIZES) {
     const data = makeData(n, e);
     lastData = n === SIZES[SIZES.length - 1][0] ? data : null;
@@ -240,6 +244,41 @@ try {
 
 const fmtN = (x) => x.toLocaleString('en-US');
 const mem = (r) => r.memory ? `${r.memory.jsHeapMB} MB heap, ${r.memory.rendererPssMB} MB renderer + ${r.memory.gpuPssMB} MB GPU (PSS)` : '–';
+
+// ---- --ab DIR: this build and another (e.g. the baseline's web/dist, built before a change)
+// alternated in one run, --rounds N rounds per size (the order swapped every round), so both
+// see the same load; the rounds' updates and first frames are pooled per build ----
+if (abDist) {
+  const browser2 = browser;
+  const rows = [];
+  try {
+    for (const [n, e] of SIZES) {
+      const data = makeData(n, e);
+      const pooled = { ours: [], base: [] }, loads = [];
+      for (let r = 0; r < ROUNDS; r++) {
+        const order = r % 2 ? ['base', 'ours'] : ['ours', 'base'];
+        for (const which of order) {
+          const l0 = os.loadavg()[0];
+          pooled[which].push(await measure(`${which} round ${r + 1}`, which === 'ours' ? oursDist : abDist, '?bench=1', browser2, data));
+          loads.push(l0);
+        }
+      }
+      for (const which of ['base', 'ours']) {
+        const all = (k) => pooled[which].flatMap((x) => x.raw[k]);
+        const upd = all('upd'), apply = all('updApply'), view = all('updView');
+        rows.push(`| ${fmtN(data.nodes)} / ${fmtN(data.edges)} | ${which === 'ours' ? 'this build' : `baseline (\`${abDist}\`)`} | ${r1(median(all('first')))} ms | ` +
+          `**${r1(median(upd))} ms** | ${r1(pct(upd, 0.9))} ms | ${r1(median(apply))} ms | ${r1(median(apply.map((a, i) => a - view[i])))} ms / ${r1(median(view))} ms | ` +
+          `${r1(median(all('updDraw')))} ms | ${pooled[which].map((x) => x.updateMedianMs).join(', ')} | ${pooled[which].at(-1).memory ? mem(pooled[which].at(-1)) : '–'} |`);
+      }
+      rows.push(`| | load (1-min) at each measurement | ${loads.map((x) => x.toFixed(2)).join(', ')} | | | | | | | |`);
+    }
+  } finally { await browser2.close(); }
+  const out = ['', `A/B, ${ROUNDS} rounds alternated, ${UPDATES} updates of 5 % churn per round and build, 1 page load per round (${new Date().toISOString()}; Chromium ${version}):`, '',
+    '| size | build | first frame (median) | update median | update p90 | parse+apply | model / view | draw | update median per round | memory (last round) |',
+    '|---|---|---|---|---|---|---|---|---|---|', ...rows, ''];
+  console.log(out.join('\n'));
+  process.exit(0);
+}
 const lines = [
   headingArg ?? `## UI at ${SIZES.map(([n, e]) => `${fmtN(n)}/${fmtN(e)}`).join(' and ')} nodes/edges, side by side with sigma`, '',
   `Measured by \`node bench/ui.mjs\` (after \`cd web && npm ci && npm run build\`) on ${new Date().toISOString().slice(0, 10)}: headless Debian Chromium ${version}, ` +

@@ -770,7 +770,8 @@ fn fleet_history_checks(server: &Server, before: f64) {
 #[test]
 fn fleet_map_from_prometheus() {
     scenario(Engine::Prometheus, |server, engine, _fleet, before| {
-        // The map in a real browser, grouped by host.
+        // The map in a real browser: it opens grouped by host (expanded, a
+        // small fleet), and a bigger synthetic fleet opens collapsed.
         let nodes = serde_json::json!([
             "svc:A/apiclient",
             "svc:B/pgserver",
@@ -788,11 +789,12 @@ fn fleet_map_from_prometheus() {
                     serde_json::json!(["svc:A/apiclient", "svc:B/pgserver"]).to_string(),
                 ),
             ],
-            2,
+            3,
         );
         assert_screenshots(&[
             "fleet-map",
             "fleet-grouped",
+            "fleet-big-collapsed",
             "fleet-timebar-back",
             "fleet-timebar-before",
         ]);

@@ -11,7 +11,7 @@ import { bindInput } from './graph/input.ts';
 import { bounds, centreOn, fitCamera, toScreen, zoomAt, type Camera } from './graph/camera.ts';
 import { nodeAt, edgeAt } from './graph/hittest.ts';
 import { applySearch, searchInfoText } from './graph/search.ts';
-import { defaultCollapsed, groupKeyOf, groupLabel, groupView } from './graph/grouping.ts';
+import { defaultCollapsed, fleetDefault, groupKeyOf, groupLabel, groupView } from './graph/grouping.ts';
 import { placeNew, seedAll } from './graph/placement.ts';
 import { nodeTooltip, edgeTooltip } from './graph/tooltip.ts';
 import { Buckets, drawFrame } from './graph/draw.ts';
@@ -27,7 +27,9 @@ import { hasRetransmits } from './health.ts';
 export { nodeLabel };
 export type { GroupMode, RNode, REdge };
 
-export interface PerfRecord { seq: number; parseMs: number; applyMs: number; drawMs: number; totalMs: number; frameMs?: number }
+/** One update's timings (ms): `applyMs` is the model's and the view's, `viewMs` the view's part
+ *  of it (`onModelChange`). */
+export interface PerfRecord { seq: number; parseMs: number; applyMs: number; viewMs?: number; drawMs: number; totalMs: number; frameMs?: number }
 
 export class GraphView {
   readonly root: HTMLElement;
@@ -75,8 +77,13 @@ export class GraphView {
   /** lower-case search query; '' when none */
   query = '';
   filterOnly = false;
-  /** the default folds workers and backends under their service (nginx master, postmaster) */
+  /** the default folds workers and backends under their service (nginx master, postmaster);
+   *  a fleet map opens grouped by host instead (`fleetDefault`) */
   grouping: GroupMode = 'service';
+  /** the grouping the map opens with is settled: by the user (the selector, the URL's
+   *  `?group=`), or by the first document with nodes (fleet or not); later documents never
+   *  change it under the user */
+  private groupingSettled = false;
   private collapsed = new Set<string>(); // group keys
   /** services the user expanded: under `service` every other multi-process service is folded,
    *  also the ones that appear later */
@@ -236,7 +243,27 @@ export class GraphView {
   }
 
   // ---------- model -> view ----------
+  /** how long the last model change took the view (ms; PerfRecord.viewMs) */
+  lastChangeMs = 0;
+
   private onModelChange(c: Change) {
+    const t0 = performance.now();
+    this.applyChange(c);
+    this.lastChangeMs = performance.now() - t0;
+  }
+
+  private applyChange(c: Change) {
+    if (c.full && !this.groupingSettled && this.model.nodes.size > 0) {
+      this.groupingSettled = true;
+      const d = fleetDefault(this.model.nodes.values());
+      if (d) {
+        this.grouping = d.mode;
+        (this.root.querySelector('#group-by') as HTMLSelectElement).value = d.mode;
+        this.collapsed = d.collapsed;
+        // (nothing folded: the raw nodes are the view, the plain path below draws them)
+        if (d.collapsed.size) { this.rebuildGrouped(false); this.groupedUpdates.rebuilt++; return; }
+      }
+    }
     let regroup = c.full;
     if (this.grouping === 'service' && (c.full || c.addedNodes.length > 0)) {
       const folded = this.foldedServices();
@@ -256,11 +283,14 @@ export class GraphView {
     else if (this.slotsIndexed) this.vedges.dropIndex();
     // (the slots just came, or the view was grouped: index them once; ids serve this update)
     else this.indexSlots();
+    // the nodes that go are marked first: their edges then leave no pair lists to keep
+    const goneNodes: RNode[] = [];
+    for (const n of c.removedNodes) { const v = this.vnodes.get(n.id); if (v) { v.gone = true; goneNodes.push(v); } }
     c.removedEdges.forEach((e, i) => {
       const h = rs ? bySlot[rs[i]] : undefined;
       this.removeEdge(e.id, h && h.raw === e && h.li >= 0 ? h : undefined);
     });
-    for (const n of c.removedNodes) this.removeNode(n.id);
+    for (const v of goneNodes) this.removeNode(v.id, v);
     for (const n of c.addedNodes) this.addNode(n.id, n);
     for (const n of c.updatedNodes) {
       const v = this.vnodes.get(n.id);
@@ -374,8 +404,9 @@ export class GraphView {
     return v;
   }
 
-  private removeNode(id: string) {
-    const v = this.vnodes.get(id);
+  /** `known`: the node drawn for `id`, when the caller has it */
+  private removeNode(id: string, known?: RNode) {
+    const v = known ?? this.vnodes.get(id);
     if (!v) return;
     if (v.placed) this.posMemo.set(id, { x: v.x, y: v.y });
     this.vnodes.delete(id);
@@ -500,7 +531,9 @@ export class GraphView {
   }
 
   // ---------- grouping ----------
+  /** Group by `mode`, every group of more than one member folded (the selector, `?group=`). */
   setGrouping(mode: GroupMode) {
+    this.groupingSettled = true;
     this.grouping = mode;
     (this.root.querySelector('#group-by') as HTMLSelectElement).value = mode;
     this.expanded.clear();

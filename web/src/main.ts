@@ -1,6 +1,6 @@
 import './style.css';
 import { Model } from './model';
-import { GraphView, type PerfRecord } from './graph';
+import { GraphView, type GroupMode, type PerfRecord } from './graph';
 import { TableView, refreshTable as refreshTableData } from './table';
 import { DiagramView } from './diagram';
 import { renderPanel } from './panel';
@@ -19,6 +19,10 @@ const diagram = new DiagramView(document.getElementById('view-diagram')!, model)
 const params = new URLSearchParams(location.search);
 graph.forceFlush = params.has('bench');
 graph.noLayout = params.has('nolayout');
+// `?group=MODE` opens the map grouped so (as the Group selector would), whatever the default
+const GROUP_MODES: readonly GroupMode[] = ['service', 'none', 'name', 'type', 'container', 'host'];
+const groupParam = params.get('group') as GroupMode | null;
+if (groupParam !== null && GROUP_MODES.includes(groupParam)) graph.setGrouping(groupParam);
 if (params.has('bench')) (window as unknown as { __procnetDebug: unknown }).__procnetDebug = { graph, model };
 
 let view: ViewName = 'graph';
@@ -201,7 +205,7 @@ function connect() {
     const t2 = performance.now();
     graph.draw(); // the one frame that shows this update
     const t3 = performance.now();
-    const rec: PerfRecord = { seq: d.seq, parseMs: t1 - t0, applyMs: t2 - t1, drawMs: t3 - t2, totalMs: t3 - t0 };
+    const rec: PerfRecord = { seq: d.seq, parseMs: t1 - t0, applyMs: t2 - t1, viewMs: graph.lastChangeMs, drawMs: t3 - t2, totalMs: t3 - t0 };
     perf.updates.push(rec);
     if (perf.updates.length > 500) perf.updates.shift();
     requestAnimationFrame(() => { rec.frameMs = performance.now() - t0; });

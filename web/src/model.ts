@@ -1,4 +1,5 @@
 import type { GEdge, GNode, GraphDiff, GraphDoc, SlotDiff } from './types';
+import { ModelEdges } from './model-edges.ts';
 
 /** A normalised change set, as applied to the model. */
 export interface Change {
@@ -57,7 +58,8 @@ class Slots<T> {
 /** The raw graph as the server describes it, plus an adjacency index. */
 export class Model {
   nodes = new Map<string, GNode>();
-  edges = new Map<string, GEdge>();
+  /** by id, and by the stream's slots while they are live (model-edges.ts) */
+  readonly edges = new ModelEdges();
   /** node id -> ids of edges touching it (built lazily: not needed for the first frame) */
   private adjMap: Map<string, Set<string>> | null = null;
   get adj(): Map<string, Set<string>> {
@@ -109,13 +111,13 @@ export class Model {
     let i = this.normIdx;
     for (const end = Math.min(q.length, i + max); i < end; i++) {
       const e = q[i];
-      if (this.edges.get(e.id) !== e) continue; // gone, or replaced by a diff
-      const r = edgeRecord(e);
-      this.edges.set(e.id, r);
-      q[i] = r;
       // the document's `i`-th edge took slot `i` (startSlots); the slot may hold another by now
-      const slot = at[i] === e ? i : -1;
-      if (slot >= 0) at[i] = r;
+      const slot = this.slotsLive && at[i] === e ? i : -1;
+      if (!this.edges.holds(e, slot)) continue; // gone, or replaced by a diff
+      const r = edgeRecord(e);
+      this.edges.replace(e, r, slot);
+      q[i] = r;
+      if (at[i] === e) at[i] = r;
       for (const fn of this.replacedListeners) fn(e, r, slot);
     }
     this.normIdx = i;
@@ -144,7 +146,7 @@ export class Model {
   /** Apply a server diff. Returns false when it does not apply (base mismatch). */
   applyDiff(d: GraphDiff): boolean {
     if (d.base !== this.seq) return false;
-    this.slotsLive = false;
+    this.endSlots();
     d = { ...d, addedEdges: d.addedEdges.map(edgeRecord), updatedEdges: d.updatedEdges.map(edgeRecord) };
     this.commit(d, false);
     return true;
@@ -157,15 +159,22 @@ export class Model {
   startSlots(doc: GraphDoc) {
     this.nodeSlots.reset(doc.nodes);
     this.edgeSlots.reset(doc.edges);
+    this.edges.startSlots(doc.edges);
     this.slotsLive = true;
+  }
+
+  /** The slots are lost (another document, a plain diff, a `diffs` event that does not apply). */
+  private endSlots() {
+    this.slotsLive = false;
+    this.edges.endSlots();
   }
 
   /** Apply a `diffs` event. Returns false, having changed nothing or only slots, when it does
    *  not apply (base mismatch, slots lost or not what the stream says): the caller reconnects. */
   applySlotDiff(d: SlotDiff): boolean {
     if (!this.slotsLive || d.base !== this.seq) return false;
-    const ns = this.nodeSlots, es = this.edgeSlots;
-    const fail = () => { this.slotsLive = false; return false; };
+    const ns = this.nodeSlots, es = this.edgeSlots, edges = this.edges;
+    const fail = () => { this.endSlots(); return false; };
     // check before changing anything: every slot named holds something
     for (const s of d.removedNodes) if (ns.at[s] === undefined) return fail();
     for (const s of d.removedEdges) if (es.at[s] === undefined) return fail();
@@ -181,9 +190,10 @@ export class Model {
     };
     const rs: number[] = c.removedEdgeSlots = [];
     const as: number[] = c.addedEdgeSlots = [];
+    edges.startUpdate();
     for (const s of d.removedEdges) {
       const e = es.release(s)!;
-      if (!this.edges.delete(e.id)) continue; // dropped as dangling before
+      if (!edges.takeAt(s, e)) continue; // dropped as dangling before
       this.unlink(e); c.removedEdges.push(e); rs.push(s);
     }
     for (const s of d.removedNodes) {
@@ -212,9 +222,7 @@ export class Model {
       if (!f || !t) return; // never draw a dangling edge (the slot is the stream's all the same)
       // the ends' own strings: later lookups by them find a hashed, identical key
       e.from = f.id; e.to = t.id;
-      const size = this.edges.size;
-      this.edges.set(e.id, e);
-      if (this.edges.size > size) { c.addedEdges.push(e); as.push(slot); this.link(e); return; }
+      if (edges.putAt(slot, e) === undefined) { c.addedEdges.push(e); as.push(slot); this.link(e); return; }
       // an id the stream had not removed (it never sends one): the adjacency is built again
       c.updatedEdges.push(e);
       this.adjMap = null;
@@ -265,7 +273,7 @@ export class Model {
 
   /** Replace the whole graph, expressed as a diff against what we have so positions survive. */
   loadDoc(doc: GraphDoc) {
-    this.slotsLive = false;
+    this.endSlots();
     this.normalizeSome(); // (the last document's, if any are left)
     const de = doc.edges;
     if (this.nodes.size === 0 && this.edges.size === 0) {

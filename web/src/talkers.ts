@@ -55,6 +55,6 @@ export class TalkersPanel {
     const none = '<li class="muted">no traffic measured</li>';
     this.el.querySelector('[data-testid="talkers-processes"]')!.innerHTML = processes.map((t) => row(t, 'process', t.id)).join('') || none;
     this.el.querySelector('[data-testid="talkers-edges"]')!.innerHTML =
-      edges.map((t) => row(t, 'edge', this.model.edges.get(t.id)?.from ?? t.id)).join('') || none;
+      edges.map((t) => row(t, 'edge', t.from ?? t.id)).join('') || none;
   }
 }

@@ -4,7 +4,7 @@
 // the scene and the camera, and owns no state except reusable buckets and bitmaps.
 import { sprites, typeColor, glyphType } from '../glyphs.ts';
 import type { Camera } from './camera.ts';
-import { ctrl, rateWidth, ringWidth, type RNode, type REdge } from './scene.ts';
+import { ctrl, rateWidth, ringWidth, LABEL_ALL_MAX, type RNode, type REdge } from './scene.ts';
 import { fmtRate } from '../util.ts';
 import { drawRetransmitEdges, hasRetransmits } from '../health.ts';
 import { NodeLayer } from './nodelayer.ts';
@@ -342,7 +342,7 @@ function drawLabels(f: Frame, b: Buckets) {
   const { ctx, dark } = f, { k, tx, ty } = f.cam;
   const searching = !!f.query;
   b.labels = [];
-  const readable = k * 10 >= 6 || f.nodes.size <= 60;
+  const readable = k * 10 >= 6 || f.nodes.size <= LABEL_ALL_MAX;
   const hov = f.hoverNode, sel = f.selected === null ? null : f.nodes.get(f.selected) ?? null;
   const pick: RNode[] = [];
   if (readable) {

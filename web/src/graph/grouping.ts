@@ -1,7 +1,7 @@
 // Grouping: which group a raw node belongs to, and the aggregated view (collapsed groups as one
 // node, their edges merged per (from, to, proto)) that the renderer then syncs to. Pure.
 import type { GEdge, GNode } from '../types.ts';
-import type { GroupData, GroupMode } from './scene.ts';
+import { LABEL_ALL_MAX, type GroupData, type GroupMode } from './scene.ts';
 
 /** The group key of a node under `mode`, or null when not grouping. Under `service` a process
  *  keys by the service the server gave it (its head's node id: workers and backends share their
@@ -27,6 +27,19 @@ export function defaultCollapsed(nodes: Iterable<GNode>, mode: GroupMode, expand
   for (const n of nodes) { const k = groupKeyOf(n, mode)!; counts.set(k, (counts.get(k) ?? 0) + 1); }
   for (const [k, c] of counts) if (c > 1 && !expanded.has(k)) out.add(k);
   return out;
+}
+
+/** How a map opens when its nodes carry `host` (fleet mode, `serve --fleet`): grouped by host,
+ *  which is how a fleet user reads it; null for a single host's map (it keeps `service`).
+ *  The host groups start expanded while the whole map is small enough to label every node
+ *  (`LABEL_ALL_MAX`): then each `process@host` can be read at once and the host grouping is
+ *  one click ("Collapse all") away. A bigger map would open as an unlabelled cloud (its labels
+ *  wait for zoom), so its hosts start collapsed: one labelled node per host with the traffic
+ *  between hosts summed on their edges, and a double-click opens a host. */
+export function fleetDefault(nodes: Iterable<GNode>): { mode: GroupMode; collapsed: Set<string> } | null {
+  const all = [...nodes];
+  if (!all.some((n) => n.host !== undefined)) return null;
+  return { mode: 'host', collapsed: all.length > LABEL_ALL_MAX ? defaultCollapsed(all, 'host') : new Set() };
 }
 
 export interface WantedEdge { from: string; to: string; proto: string; edges: GEdge[] }

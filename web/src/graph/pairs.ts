@@ -46,10 +46,15 @@ export function leavePair(v: REdge): REdge[] | null {
   const p = v.pair;
   if (!p) return null;
   v.pair = null;
+  // the node the list hangs off is being removed, and every edge of it with it: its lists go at
+  // once (whatever still points at the node), none is kept up to date edge by edge (the caller
+  // marks the nodes of a change `gone` before it removes their edges)
+  const lo = loOf(v);
+  if (lo.gone) { lo.pairs = undefined; lo.pairNodes = undefined; lo.nbr = undefined; return null; }
   const i = p.indexOf(v);
   if (i >= 0) p.splice(i, 1);
   if (p.length) return p;
-  const lo = loOf(v), hi = lo === v.s ? v.t : v.s;
+  const hi = lo === v.s ? v.t : v.s;
   if (lo.nbr) lo.nbr.delete(hi);
   else if (lo.pairs && lo.pairNodes) {
     const ps = lo.pairs, ns = lo.pairNodes, k = ns.indexOf(hi);

@@ -65,6 +65,10 @@ export interface REdge {
 /** Below 1 KB/s an edge is a hairline and a node has no traffic ring. */
 export const RATE_FLOOR = 1000;
 
+/** A view of at most this many nodes labels every node at any zoom (graph/draw.ts); above it
+ *  labels appear only once zoomed in far enough to read them. */
+export const LABEL_ALL_MAX = 60;
+
 /** Decades above 1 KB/s (0 below it, or when the rate is unknown). */
 function decades(rate: number | undefined): number {
   return rate !== undefined && rate > RATE_FLOOR ? Math.log10(rate / RATE_FLOOR) : 0;

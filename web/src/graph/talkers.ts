@@ -4,7 +4,11 @@ import type { GEdge, GNode } from '../types.ts';
 import { edgeRate, nodeLabel, nodeRate } from './scene.ts';
 
 /** One row of the panel: what it is, its rate both ways, and each way where known. */
-export interface Talker { id: string; label: string; rate: number; tx?: number; rx?: number }
+export interface Talker {
+  id: string; label: string; rate: number; tx?: number; rx?: number;
+  /** an edge's client end (what its row reveals), so the panel needs no lookup by id */
+  from?: string;
+}
 
 /** Where the sparkline's points come from: the last minutes of a node's or edge's rate, oldest
  *  first (../ratehistory.ts asks the server's `/api/rates`). */
@@ -37,7 +41,7 @@ export function topProcesses(nodes: Iterable<GNode>, n = 8): Talker[] {
 export function topEdges(edges: Iterable<GEdge>, nodes: ReadonlyMap<string, GNode>, n = 8): Talker[] {
   const name = (id: string) => { const x = nodes.get(id); return x ? nodeLabel(x) : id; };
   return topBy(edges, edgeRate, (e) => e.id, n).map(({ item, rate }) => ({
-    id: item.id, label: `${name(item.from)} → ${name(item.to)} :${item.serverPort}`, rate, tx: item.txRate, rx: item.rxRate,
+    id: item.id, label: `${name(item.from)} → ${name(item.to)} :${item.serverPort}`, rate, tx: item.txRate, rx: item.rxRate, from: item.from,
   }));
 }
 

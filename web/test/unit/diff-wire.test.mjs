@@ -173,3 +173,33 @@ test('the first document\'s edges get the record shape after it, and the diffs a
   for (const e of m.edges.values()) assert.deepEqual(Object.keys(e), shape, `edge ${e.id} in the record shape`);
   for (const [old] of replaced) assert.notEqual(m.edges.get(old.id), old);
 });
+
+// The model keeps its edges by slot while the stream's slots are live (src/model-edges.ts): its
+// index by id, built when asked, kept while asked between updates and dropped when not, always
+// agrees with the edges; losing the slots (a plain diff) keeps every edge.
+test('the model\'s edges by slot and by id agree, asked for or not, and survive the slots', () => {
+  const plain = new Model(), slots = new Model();
+  plain.loadDoc(clone(fixture.graph));
+  const doc = clone(fixture.graph);
+  slots.loadDoc(doc);
+  slots.startSlots(doc);
+  fixture.diffs.forEach((d, i) => {
+    assert.equal(plain.applyDiff(clone(d)), true);
+    assert.equal(slots.applySlotDiff(clone(fixture.encoded[i])), true, `diff ${i} applies`);
+    const all = [...slots.edges.values()];
+    assert.equal(slots.edges.size, all.length, `size after diff ${i}`);
+    assert.equal(slots.edges.size, plain.edges.size, `size after diff ${i}`);
+    // asked by id after two diffs of three: the index is kept, dropped, built again
+    if (i % 3 !== 2) {
+      for (const e of all) assert.equal(slots.edges.get(e.id), e, `edge ${e.id} by id after diff ${i}`);
+      for (const id of plain.edges.keys()) assert.ok(slots.edges.has(id), `${id} after diff ${i}`);
+    }
+  });
+  // the slots are lost (a plain diff after them): every edge is kept, by id
+  const last = fixture.diffs.at(-1);
+  const before = contents(slots);
+  assert.equal(slots.applyDiff({ seq: last.seq + 1, base: last.seq, timestamp: last.timestamp, addedNodes: [], updatedNodes: [], removedNodes: [], addedEdges: [], updatedEdges: [], removedEdges: [] }), true);
+  assert.deepEqual(contents(slots).edges, before.edges);
+  assert.equal(slots.slotEdges.length, 0);
+  for (const e of slots.edges.values()) assert.equal(slots.edges.get(e.id), e);
+});

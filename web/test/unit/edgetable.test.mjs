@@ -92,3 +92,25 @@ test('pair lists: a node\'s list that empties goes, the others are still found',
   assert.deepEqual(joinPair(ab2), [ab2], 'a new list once the old one went');
   assert.equal(ac.pair.length, 1);
 });
+
+test('pair lists: a node being removed (gone) drops its lists with its first edge; a survivor keeps its own', () => {
+  const a = node('a'), b = node('b'), c = node('c'), z = node('z');
+  const ab = edge('1', a, b), ab2 = edge('2', b, a), ac = edge('3', a, c), az = edge('4', z, a);
+  for (const v of [ab, ab2, ac, az]) joinPair(v);
+  // `a` goes (its lists hang off it: its id sorts first), and so do all of its edges
+  a.gone = true;
+  assert.equal(leavePair(ab), null);
+  assert.equal(ab.pair, null);
+  assert.equal(a.pairs, undefined, 'the lists went with the first edge');
+  for (const v of [ab2, ac]) { assert.equal(leavePair(v), null); assert.equal(v.pair, null); }
+  // `z`'s edge to `a` hangs off `a` too: nothing left to keep
+  assert.equal(leavePair(az), null);
+  // a node that stays keeps its lists up to date when the other end goes
+  const p = node('p'), q = node('q'), r = node('r');
+  const pq = edge('5', p, q), pr = edge('6', p, r);
+  joinPair(pq); joinPair(pr);
+  q.gone = true;
+  assert.equal(leavePair(pq), null);
+  assert.deepEqual(p.pairNodes, [r]);
+  assert.deepEqual(p.pairs, [[pr]]);
+});
