@@ -244,6 +244,35 @@ fn a_forked_childs_tcp_counts_for_the_parent() {
     assert_eq!(sent(&own_only.count_by_pid(parent2.pid())), 0);
 }
 
+/// Starts [`family`] under `monitor` and checks the parent's count holds
+/// the child's TCP and UDP bytes within 1 %, UDP counted by `source`, all on
+/// `lo` (the child's sockets are bound to 127.0.0.1). Returns the family's
+/// processes (alive while held) and the child's pid.
+fn parent_counts_both(
+    monitor: &mut Monitor,
+    source: &UdpSource,
+) -> ((Proc, Proc, Proc, u16, u16), u32) {
+    let (t, u, mut parent, child, tp, up) = family(TCP_BYTES, UDP_BYTES);
+    monitor.add_pid(parent.pid());
+    assert_eq!(parent.line(), "sent");
+    let want = TCP_BYTES + UDP_BYTES;
+    let counts = refresh_until(monitor, parent.pid(), |c| within_1pct(sent(c), want));
+    assert!(
+        within_1pct(sent(&counts), want),
+        "parent {} (child {child}): {counts:?}",
+        parent.pid()
+    );
+    assert!(counts.iter().all(|t| &t.udp == source), "{counts:?}");
+    assert_eq!(
+        counts
+            .iter()
+            .map(|t| t.interface.as_str())
+            .collect::<Vec<_>>(),
+        ["lo"]
+    );
+    ((t, u, parent, tp, up), child)
+}
+
 /// Item 6 and the "must show": a forked child moving 5 MB over TCP and
 /// 1 MB over UDP; the parent's count includes both within 1 %, with UDP
 /// from the kernel's socket hooks (tier T0) and capture turned off, so the
@@ -262,27 +291,10 @@ fn udp_of_a_child_counts_from_the_socket_hooks_without_capture() {
         &UdpSource::SocketHooks,
         "the socket hooks need root and kernel BTF (/sys/kernel/btf/vmlinux)"
     );
-    let (_t, _u, mut parent, child, _, _) = family(TCP_BYTES, UDP_BYTES);
-    monitor.add_pid(parent.pid());
-    assert_eq!(parent.line(), "sent");
+    let (procs, child) = parent_counts_both(&mut monitor, &UdpSource::SocketHooks);
     let want = TCP_BYTES + UDP_BYTES;
-    let counts = refresh_until(&mut monitor, parent.pid(), |c| within_1pct(sent(c), want));
-    assert!(
-        within_1pct(sent(&counts), want),
-        "parent {} (child {child}): {counts:?}",
-        parent.pid()
-    );
-    assert!(counts.iter().all(|t| t.udp == UdpSource::SocketHooks));
-    // The child's UDP socket is bound to 127.0.0.1: its bytes are on `lo`.
-    assert_eq!(
-        counts
-            .iter()
-            .map(|t| t.interface.as_str())
-            .collect::<Vec<_>>(),
-        ["lo"]
-    );
     monitor.set_descendants(false);
-    assert_eq!(sent(&monitor.count_by_pid(parent.pid())), 0);
+    assert_eq!(sent(&monitor.count_by_pid(procs.2.pid())), 0);
     assert!(within_1pct(sent(&monitor.count_by_pid(child)), want));
 }
 
@@ -302,24 +314,7 @@ fn udp_and_tcp_of_a_child_count_for_the_parent() {
         &UdpSource::Capture,
         "UDP needs packet capture: run the tests as root (or with CAP_NET_RAW)"
     );
-    let (_t, _u, mut parent, child, _, _) = family(TCP_BYTES, UDP_BYTES);
-    monitor.add_pid(parent.pid());
-    assert_eq!(parent.line(), "sent");
-    let want = TCP_BYTES + UDP_BYTES;
-    let counts = refresh_until(&mut monitor, parent.pid(), |c| within_1pct(sent(c), want));
-    assert!(
-        within_1pct(sent(&counts), want),
-        "parent {} (child {child}): {counts:?}",
-        parent.pid()
-    );
-    assert!(counts.iter().all(|t| t.udp == UdpSource::Capture));
-    assert_eq!(
-        counts
-            .iter()
-            .map(|t| t.interface.as_str())
-            .collect::<Vec<_>>(),
-        ["lo"]
-    );
+    let _family = parent_counts_both(&mut monitor, &UdpSource::Capture);
 
     // Both turned off: TCP only, and the result says why for both.
     let mut tcp_only = Monitor::with_options(MonitorOptions {
