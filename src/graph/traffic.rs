@@ -284,7 +284,16 @@ impl TrafficTracker {
         let interval_secs = self
             .prev_at_ms
             .map(|prev| snap.taken_at_ms.saturating_sub(prev) as f64 / 1000.0);
-        let mut next: Vec<Seen> = Vec::with_capacity(self.prev.len() + 64);
+        // Sized exactly: it is kept as `prev` until a sample changes the
+        // sockets' shape, and grown by doubling it held 6.3 MB for 4.8 at
+        // 100k sockets (the first sample's, kept for as long as nothing
+        // closes).
+        let with_counters = snap
+            .sockets
+            .iter()
+            .filter(|s| counters(s).is_some())
+            .count();
+        let mut next: Vec<Seen> = Vec::with_capacity(with_counters);
         let mut next_wide: Vec<Endpoints> = Vec::new();
         let mut cursor = 0usize;
         // Built on the first miss: previous position by inode, and previous

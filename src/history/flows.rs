@@ -14,7 +14,7 @@ use crate::graph::ports::ServicePorts;
 use crate::snapshot::{Process, Proto, Snapshot, Socket, SocketChanges, SocketState};
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
-use std::net::SocketAddr;
+use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 
 /// One end of a closed connection.
@@ -67,48 +67,115 @@ pub struct FlowRecord {
 /// (proto, client, server).
 type FlowKey = (Proto, SocketAddr, SocketAddr);
 
+/// A [`FlowKey`] of two IPv4 ends: 14 bytes instead of 68 (a
+/// `SocketAddr` has room for IPv6), for what is almost every connection.
+type FlowKey4 = (Proto, SocketAddrV4, SocketAddrV4);
+
+fn key4(k: &FlowKey) -> Option<FlowKey4> {
+    match (k.1, k.2) {
+        (SocketAddr::V4(c), SocketAddr::V4(s)) => Some((k.0, c, s)),
+        _ => None,
+    }
+}
+
+fn widen(k: &FlowKey4) -> FlowKey {
+    (k.0, SocketAddr::V4(k.1), SocketAddr::V4(k.2))
+}
+
+/// The open connections by key: one entry per open connection (100k at
+/// 200k sockets), so the IPv4 ones are kept under a [`FlowKey4`]; a map
+/// entry is 80 bytes, not 208 (heaptrack at 100k sockets: 13.7 MB).
+#[derive(Debug, Default)]
+struct OpenFlows {
+    v4: FxHashMap<FlowKey4, OpenFlow>,
+    other: FxHashMap<FlowKey, OpenFlow>,
+}
+
+impl OpenFlows {
+    fn contains_key(&self, k: &FlowKey) -> bool {
+        match key4(k) {
+            Some(k4) => self.v4.contains_key(&k4),
+            None => self.other.contains_key(k),
+        }
+    }
+
+    fn get_mut(&mut self, k: &FlowKey) -> Option<&mut OpenFlow> {
+        match key4(k) {
+            Some(k4) => self.v4.get_mut(&k4),
+            None => self.other.get_mut(k),
+        }
+    }
+
+    fn get_or_insert_with(&mut self, k: FlowKey, f: impl FnOnce() -> OpenFlow) -> &mut OpenFlow {
+        match key4(&k) {
+            Some(k4) => self.v4.entry(k4).or_insert_with(f),
+            None => self.other.entry(k).or_insert_with(f),
+        }
+    }
+
+    fn retain(&mut self, mut f: impl FnMut(&FlowKey, &mut OpenFlow) -> bool) {
+        self.v4.retain(|k, v| f(&widen(k), v));
+        self.other.retain(|k, v| f(k, v));
+    }
+
+    fn keys(&self) -> impl Iterator<Item = FlowKey> + '_ {
+        self.v4.keys().map(widen).chain(self.other.keys().copied())
+    }
+
+    fn values(&self) -> impl Iterator<Item = &OpenFlow> {
+        self.v4.values().chain(self.other.values())
+    }
+}
+
 /// One end of a connection still open: its process (the address is the
-/// flow's key; the name is shared by every connection of that process, so
-/// 100k open connections hold no string each).
-#[derive(Debug, Clone, Default)]
+/// flow's key). Shared by every open connection of that process
+/// ([`FlowTracker::ends`]), so 100k open connections hold 8 bytes an end,
+/// not 40 and no string each.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 struct OpenEnd {
     pid: Option<u32>,
     start_time: Option<u64>,
     process_name: Option<Arc<str>>,
 }
 
-impl OpenEnd {
-    fn at(&self, addr: SocketAddr) -> FlowEnd {
-        FlowEnd {
-            address: addr.ip().to_string(),
-            port: addr.port(),
-            pid: self.pid,
-            start_time: self.start_time,
-            process_name: self.process_name.as_deref().map(str::to_string),
-        }
+/// The closed connection's end at `addr`; `end` is `None` when no
+/// process was seen on it.
+fn end_at(end: Option<&OpenEnd>, addr: SocketAddr) -> FlowEnd {
+    FlowEnd {
+        address: addr.ip().to_string(),
+        port: addr.port(),
+        pid: end.and_then(|e| e.pid),
+        start_time: end.and_then(|e| e.start_time),
+        process_name: end
+            .and_then(|e| e.process_name.as_deref())
+            .map(str::to_string),
     }
 }
 
+/// 64 bytes: there is one per open connection.
 #[derive(Debug, Clone)]
 struct OpenFlow {
     start_ms: u64,
-    client: OpenEnd,
-    server: OpenEnd,
     client_bytes: Option<u64>,
     server_bytes: Option<u64>,
+    /// `None` until a sample names the process on that end.
+    client: Option<Arc<OpenEnd>>,
+    server: Option<Arc<OpenEnd>>,
+    /// The last sample (counted by `observed`, modulo 2^32) it was seen
+    /// alive in: a flow not alive in this sample closed (a field, not a
+    /// set of this sample's keys, saves two hash look-ups a socket). Every
+    /// full pass drops the flows not alive in it, so a flow's mark is
+    /// never 2^32 samples old.
+    alive_in: u32,
     state: SocketState,
     /// Only ever seen as destroyed.
     short: bool,
-    /// The last sample (counted by `observed`) it was seen alive in: a flow not alive in this
-    /// sample closed (a field, not a set of this sample's keys, saves two
-    /// hash look-ups a socket).
-    alive_in: u64,
 }
 
 /// Follows connections from sample to sample; emits them as they close.
 #[derive(Debug, Default)]
 pub struct FlowTracker {
-    open: FxHashMap<FlowKey, OpenFlow>,
+    open: OpenFlows,
     prev_ms: Option<u64>,
     /// Listening (proto, port) of recent samples: a connection outlives
     /// its listener, and its direction must not flip when it goes.
@@ -122,8 +189,8 @@ pub struct FlowTracker {
     recently_closed: FxHashMap<FlowKey, u64>,
     /// Samples observed, from 1.
     observed: u64,
-    /// The process names of open connections' ends, one copy each.
-    names: FxHashSet<Arc<str>>,
+    /// The processes of open connections' ends, one copy each.
+    ends: FxHashSet<Arc<OpenEnd>>,
 }
 
 /// How long a logged connection's key is remembered, so a late report of
@@ -134,25 +201,26 @@ fn alive(s: &Socket) -> bool {
     !s.closed && !matches!(s.state, SocketState::TimeWait | SocketState::Close)
 }
 
-/// The end held by `owners` (the first is named).
+/// The end held by `owners` (the first is named), the copy in `ends`.
 fn end_of(
     owners: &[u32],
     procs: &FxHashMap<u32, &Process>,
-    names: &mut FxHashSet<Arc<str>>,
-) -> OpenEnd {
+    ends: &mut FxHashSet<Arc<OpenEnd>>,
+) -> Arc<OpenEnd> {
     let pid = owners.first().copied();
     let p = pid.and_then(|pid| procs.get(&pid));
-    OpenEnd {
+    let end = OpenEnd {
         pid,
         start_time: p.and_then(|p| p.start_time),
-        process_name: p.map(|p| match names.get(p.name.as_str()) {
-            Some(n) => n.clone(),
-            None => {
-                let n: Arc<str> = Arc::from(p.name.as_str());
-                names.insert(n.clone());
-                n
-            }
-        }),
+        process_name: p.map(|p| Arc::from(p.name.as_str())),
+    };
+    match ends.get(&end) {
+        Some(e) => e.clone(),
+        None => {
+            let e = Arc::new(end);
+            ends.insert(e.clone());
+            e
+        }
     }
 }
 
@@ -205,6 +273,7 @@ impl FlowTracker {
         }
         self.recently_closed
             .retain(|_, at| now.saturating_sub(*at) <= LINGER_MS);
+        shrink_if_sparse(&mut self.recently_closed);
         // Every open connection stays open (each was alive in the last
         // sample, and its sockets are unchanged but for counters): none is
         // closed here, so none needs marking alive.
@@ -238,7 +307,7 @@ impl FlowTracker {
     fn observe_all(&mut self, snap: &Snapshot) -> Vec<FlowRecord> {
         let now = snap.taken_at_ms;
         self.observed += 1;
-        let sample = self.observed;
+        let sample = self.observed as u32;
         let procs: FxHashMap<u32, &Process> = snap.processes.iter().map(|p| (p.pid, p)).collect();
         let mut listens: FxHashSet<(Proto, u16)> = FxHashSet::default();
         self.listen_owners.clear();
@@ -261,15 +330,16 @@ impl FlowTracker {
             if fresh && (!alive(s) && !s.closed || self.recently_closed.contains_key(&key)) {
                 continue;
             }
-            let flow = self.open.entry(key).or_insert_with(|| OpenFlow {
+            let prev_ms = self.prev_ms;
+            let flow = self.open.get_or_insert_with(key, || OpenFlow {
                 // Seen first as destroyed: it opened after the last sample.
                 start_ms: if s.closed {
-                    self.prev_ms.unwrap_or(now)
+                    prev_ms.unwrap_or(now)
                 } else {
                     now
                 },
-                client: OpenEnd::default(),
-                server: OpenEnd::default(),
+                client: None,
+                server: None,
                 client_bytes: None,
                 server_bytes: None,
                 state: s.state,
@@ -293,13 +363,18 @@ impl FlowTracker {
                 // most of the tracker's cost).
                 let pid = s.owners.first().copied();
                 let p = pid.and_then(|pid| procs.get(&pid));
-                let changed = end.pid != pid
-                    || p.is_some_and(|p| {
-                        end.start_time != p.start_time
-                            || end.process_name.as_deref() != Some(p.name.as_str())
-                    });
+                let changed = match end {
+                    None => true,
+                    Some(end) => {
+                        end.pid != pid
+                            || p.is_some_and(|p| {
+                                end.start_time != p.start_time
+                                    || end.process_name.as_deref() != Some(p.name.as_str())
+                            })
+                    }
+                };
                 if changed {
-                    *end = end_of(&s.owners, &procs, &mut self.names);
+                    *end = Some(end_of(&s.owners, &procs, &mut self.ends));
                 }
             }
             take_counters(flow, s, local_is_client);
@@ -312,15 +387,15 @@ impl FlowTracker {
             .retain(|_, at| now.saturating_sub(*at) <= LINGER_MS);
         let recently_closed = &mut self.recently_closed;
         let listen_owners = &self.listen_owners;
-        let names = &mut self.names;
+        let ends = &mut self.ends;
         self.open.retain(|key, flow| {
             if flow.alive_in == sample {
                 return true;
             }
             recently_closed.insert(*key, now);
-            if flow.server.pid.is_none() {
+            if flow.server.as_ref().and_then(|e| e.pid).is_none() {
                 if let Some(pid) = listen_owners.get(&(key.0, key.2.port())) {
-                    flow.server = end_of(&[*pid], &procs, names);
+                    flow.server = Some(end_of(&[*pid], &procs, ends));
                 }
             }
             let start_ms = flow.start_ms;
@@ -331,8 +406,8 @@ impl FlowTracker {
                 end_ms: now,
                 duration: now.saturating_sub(start_ms) as f64 / 1000.0,
                 proto: key.0,
-                client: flow.client.at(key.1),
-                server: flow.server.at(key.2),
+                client: end_at(flow.client.as_deref(), key.1),
+                server: end_at(flow.server.as_deref(), key.2),
                 client_bytes: flow.client_bytes,
                 server_bytes: flow.server_bytes,
                 state: flow.state.as_str().to_string(),
@@ -340,24 +415,28 @@ impl FlowTracker {
             });
             false
         });
-        done.sort_by(|a, b| (a.start_ms, &a.client.port).cmp(&(b.start_ms, &b.client.port)));
+        // A total order: the maps' visiting order is no order at all.
+        done.sort_by(|a, b| log_order(a).cmp(&log_order(b)));
         // Forget listen ports nobody has used for a while: only those of
         // this sample and of open connections stay.
         if self.listen_ports.len() > 4 * listens.len() + 1024 {
             let keep: FxHashSet<(Proto, u16)> = self
                 .open
                 .keys()
-                .map(|(p, _, server)| (*p, server.port()))
+                .map(|(p, _, server)| (p, server.port()))
                 .chain(listens.iter().copied())
                 .collect();
             self.listen_ports.retain(|k| keep.contains(k));
         }
-        if self.names.len() > 1024 {
-            // Forget the names no open connection has any more.
-            self.names = self
+        shrink_if_sparse(&mut self.recently_closed);
+        shrink_if_sparse(&mut self.open.v4);
+        shrink_if_sparse(&mut self.open.other);
+        if self.ends.len() > 1024 {
+            // Forget the processes no open connection has any more.
+            self.ends = self
                 .open
                 .values()
-                .flat_map(|f| [&f.client.process_name, &f.server.process_name])
+                .flat_map(|f| [&f.client, &f.server])
                 .flatten()
                 .cloned()
                 .collect();
@@ -365,6 +444,28 @@ impl FlowTracker {
         self.prev_ms = Some(now);
         done
     }
+}
+
+/// Gives back a map's room after most of it went (50k connections that
+/// closed at once leave 5 MB of `recently_closed` behind otherwise): a
+/// hash map never shrinks by itself.
+fn shrink_if_sparse<K: std::hash::Hash + Eq, V>(map: &mut FxHashMap<K, V>) {
+    if map.capacity() > 4 * map.len() + 1024 {
+        map.shrink_to_fit();
+    }
+}
+
+/// The order of connections closed in the same sample: by start, then by
+/// their ends.
+fn log_order(f: &FlowRecord) -> (u64, u16, &str, &str, u16, Proto) {
+    (
+        f.start_ms,
+        f.client.port,
+        &f.client.address,
+        &f.server.address,
+        f.server.port,
+        f.proto,
+    )
 }
 
 /// Takes a socket's byte counters and state into its connection.
@@ -518,6 +619,76 @@ mod tests {
         assert_eq!(f.server.process_name.as_deref(), Some("server"));
         assert_eq!((f.client_bytes, f.server_bytes), (Some(500), Some(70)));
         assert!(!f.short);
+    }
+
+    #[test]
+    fn ipv6_and_ipv4_connections_close_alike_and_in_order() {
+        let mut t = FlowTracker::new(ServicePorts::new([]));
+        let listen4 = sock("127.0.0.1:8000", None, SocketState::Listen, 20);
+        let listen6 = sock("[::1]:8000", None, SocketState::Listen, 20);
+        let pair = |client: &str, server: &str| {
+            let mut c = sock(client, Some(server), SocketState::Established, 10);
+            c.bytes_sent = Some(7);
+            let s = sock(server, Some(client), SocketState::Established, 20);
+            [c, s]
+        };
+        let mut all = vec![listen4.clone(), listen6.clone()];
+        all.extend(pair("[::1]:40001", "[::1]:8000"));
+        all.extend(pair("127.0.0.1:40001", "127.0.0.1:8000"));
+        all.extend(pair("127.0.0.2:40000", "127.0.0.1:8000"));
+        all.extend(pair("[::1]:40000", "[::1]:8000"));
+        assert!(t.observe(&snap(1000, all.clone())).is_empty());
+        assert_eq!((t.open.v4.len(), t.open.other.len()), (2, 2));
+        // Every connection of the client process shares one end.
+        let client_ends: Vec<_> = t.open.values().filter_map(|f| f.client.clone()).collect();
+        assert_eq!(client_ends.len(), 4);
+        assert!(client_ends.iter().all(|e| Arc::ptr_eq(e, &client_ends[0])));
+        assert!(t.observe(&snap(2000, all)).is_empty());
+        let done = t.observe(&snap(3000, vec![listen4, listen6]));
+        let ends: Vec<(String, u16)> = done
+            .iter()
+            .map(|f| (f.client.address.clone(), f.client.port))
+            .collect();
+        assert_eq!(
+            ends,
+            [
+                ("127.0.0.2".to_string(), 40000),
+                ("::1".to_string(), 40000),
+                ("127.0.0.1".to_string(), 40001),
+                ("::1".to_string(), 40001),
+            ]
+        );
+        for f in &done {
+            assert_eq!((f.start_ms, f.end_ms), (1000, 3000));
+            assert_eq!((f.client.pid, f.server.pid), (Some(10), Some(20)));
+            assert_eq!(f.server.process_name.as_deref(), Some("server"));
+            assert_eq!((f.client_bytes, f.server_bytes), (Some(7), Some(0)));
+        }
+        assert_eq!((t.open.v4.len(), t.open.other.len()), (0, 0));
+    }
+
+    #[test]
+    fn the_room_of_closed_connections_is_given_back() {
+        let mut t = FlowTracker::new(ServicePorts::new([]));
+        let listen = sock("127.0.0.1:8000", None, SocketState::Listen, 20);
+        let mut all = vec![listen.clone()];
+        for i in 0..5000u16 {
+            let client = format!("127.0.0.1:{}", 10_000 + i);
+            all.push(sock(
+                &client,
+                Some("127.0.0.1:8000"),
+                SocketState::Established,
+                10,
+            ));
+        }
+        t.observe(&snap(1000, all));
+        assert_eq!(t.open.v4.len(), 5000);
+        assert_eq!(t.observe(&snap(2000, vec![listen.clone()])).len(), 5000);
+        assert!(t.open.v4.capacity() < 1024, "{}", t.open.v4.capacity());
+        assert_eq!(t.recently_closed.len(), 5000);
+        t.observe(&snap(3000 + LINGER_MS, vec![listen]));
+        assert!(t.recently_closed.is_empty());
+        assert!(t.recently_closed.capacity() < 1024);
     }
 
     #[test]

@@ -43,18 +43,30 @@ pub struct FdScan {
     /// Where each inode's run of `pairs` starts, once [`FdScan::index`]
     /// ran: one hash probe per lookup instead of a binary search whose
     /// last steps all miss the cache (it showed as the collector's biggest
-    /// user-space cost at 20k sockets).
-    pub by_inode: rustc_hash::FxHashMap<u64, u32>,
+    /// user-space cost at 20k sockets). Positions only, hashed by the
+    /// inode they point at: 4 bytes an entry, not a map's 16 (2.2 → 0.66
+    /// MB at 100k sockets, alive as long as the scan).
+    pub by_inode: hashbrown::HashTable<u32>,
+}
+
+fn hash_inode(inode: u64) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(inode)
 }
 
 impl FdScan {
     /// Builds [`FdScan::by_inode`]; worth it when the scan is looked up
     /// for many samples.
     pub fn index(mut self) -> FdScan {
-        let mut by_inode =
-            rustc_hash::FxHashMap::with_capacity_and_hasher(self.pairs.len(), Default::default());
-        for (k, &(inode, _)) in self.pairs.iter().enumerate() {
-            by_inode.entry(inode).or_insert(k as u32);
+        let pairs = &self.pairs;
+        let mut by_inode = hashbrown::HashTable::with_capacity(pairs.len());
+        for (k, &(inode, _)) in pairs.iter().enumerate() {
+            // `pairs` is sorted: only the first of an inode's run is new.
+            if k == 0 || pairs[k - 1].0 != inode {
+                by_inode.insert_unique(hash_inode(inode), k as u32, |&j: &u32| {
+                    hash_inode(pairs[j as usize].0)
+                });
+            }
         }
         self.by_inode = by_inode;
         self
@@ -66,7 +78,7 @@ impl FdScan {
             self.pairs.partition_point(|&(i, _)| i < inode)
         } else {
             self.by_inode
-                .get(&inode)
+                .find(hash_inode(inode), |&k| self.pairs[k as usize].0 == inode)
                 .map_or(self.pairs.len(), |&k| k as usize)
         };
         self.pairs[start..]
