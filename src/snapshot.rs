@@ -271,6 +271,14 @@ pub struct Socket {
     /// final; it is shown for one interval.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub closed: bool,
+    /// The process that did the socket's latest send or receive, where the
+    /// collector saw it happen (tier T0: the kernel event names the task
+    /// doing the I/O); `None` elsewhere. Of a socket several processes
+    /// hold (inherited across `fork`) only this one moved the bytes, so
+    /// they are credited to it (see [`Socket::io_holder`]). A pid, like
+    /// `owners`: it is compared with them, in the same sample.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub io_owner: Option<u32>,
 }
 
 impl Socket {
@@ -296,7 +304,19 @@ impl Socket {
             bytes_received: None,
             tcp_health: None,
             closed: false,
+            io_owner: None,
         }
+    }
+
+    /// The holder that did the latest I/O, when that says something the
+    /// holders do not: the socket has several and `io_owner` is one of
+    /// them. What the bytes' credit depends on (see
+    /// [`crate::graph::traffic::credited_owner`]), so what counts as the
+    /// socket's identity; an `io_owner` of a socket with one holder is
+    /// that holder or stale, and changes nothing.
+    pub fn io_holder(&self) -> Option<u32> {
+        self.io_owner
+            .filter(|pid| self.owners.len() > 1 && self.owners.contains(pid))
     }
 
     /// Whether `other` is this socket with at most its counters (bytes,
@@ -316,6 +336,7 @@ impl Socket {
             && self.uid == other.uid
             && self.owners == other.owners
             && self.unowned_reason == other.unowned_reason
+            && self.io_holder() == other.io_holder()
     }
 }
 

@@ -634,6 +634,7 @@ mod tests {
                 retransmits,
             }),
             closed: false,
+            io_owner: None,
         }
     }
 

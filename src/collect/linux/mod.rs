@@ -1281,10 +1281,14 @@ impl PlatformCollector {
                 if let Some(&k) = udp.get(&(s.local, s.remote)) {
                     live[k] = true;
                     let (sent, received) = (udp_before[k].1.sent, udp_before[k].1.received);
+                    // Who did its latest send or receive (a shared socket's
+                    // bytes are credited to that holder).
+                    let io = udp_before[k].1.owner.as_ref().map(|o| o.tgid);
+                    let now = (Some(sent), Some(received), io);
                     sockets.update_if(
                         i,
-                        |s| (s.bytes_sent, s.bytes_received) != (Some(sent), Some(received)),
-                        |s| (s.bytes_sent, s.bytes_received) = (Some(sent), Some(received)),
+                        |s| (s.bytes_sent, s.bytes_received, s.io_owner) != now,
+                        |s| (s.bytes_sent, s.bytes_received, s.io_owner) = now,
                     );
                 }
             }
@@ -1844,6 +1848,7 @@ fn to_socket(d: DiagSocket) -> Socket {
         bytes_received: d.bytes_received,
         tcp_health: d.tcp_health,
         closed: false,
+        io_owner: None,
     }
 }
 
