@@ -439,6 +439,22 @@ pub struct Diagnostics {
     /// Tier T0: how many times those programs ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bpf_run_count: Option<u64>,
+    /// Tier T0: those programs' share of one CPU over the last sample
+    /// interval, in millionths (10,000 = 1 %); absent at the first sample
+    /// and without BPF run-time statistics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bpf_cpu_share_ppm: Option<u32>,
+    /// Tier T0: the share the programs are kept within (millionths of one
+    /// CPU): over it, [`Diagnostics::bpf_activity_interval_ns`] grows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bpf_cpu_budget_ppm: Option<u32>,
+    /// Tier T0: the least time between two activity records of one TCP
+    /// socket, in ns: 0 (one per send or receive call) unless the programs
+    /// are over budget; then doubled each sample, at most 4 sample
+    /// intervals, and halved back under a quarter of the budget. Closes
+    /// and state changes are never skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bpf_activity_interval_ns: Option<u64>,
     /// Human-readable warnings (one per distinct problem, not per item).
     #[serde(default)]
     pub warnings: Vec<String>,

@@ -313,6 +313,93 @@ fn a_shared_socket_is_credited_to_the_process_that_did_the_io() {
     assert_eq!(parent, (0, 0), "T1: counted once, not per holder");
 }
 
+/// Sends argv[2] bytes to 127.0.0.1:argv[1] in 1,000-byte send calls, a
+/// millisecond apart, closes, prints `done`, then stays (so its process
+/// and its totals remain).
+const TRICKLE: &str = r#"
+import socket, sys, time
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+for _ in range(int(sys.argv[2]) // 1000):
+    c.sendall(b"t" * 1000)
+    time.sleep(0.001)
+c.close()
+print("done", flush=True)
+time.sleep(3600)
+"#;
+
+/// Self-metering at T0: `/healthz` and `/metrics` say the event programs'
+/// CPU share, the budget and the per-socket activity interval; over budget
+/// (a budget of 1 millionth of a CPU, which anything exceeds) the interval
+/// grows, bounded by 4 sample intervals, and a connection's bytes are
+/// still exact once it closed (closes are never skipped).
+#[test]
+fn self_metering_backs_off_over_budget_and_closes_stay_exact() {
+    require_root("tier T0 (kernel events)");
+    const SENT: u64 = 2_000_000;
+    let server = Server::start_with_env(&[], "0.3", &[("PROCNET_BPF_BUDGET_PPM", "1")]);
+    let collector = |server: &Server| server.get("/healthz").json()["collector"].clone();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut c = collector(&server);
+    while c["bpfActivityIntervalNs"].as_u64().unwrap_or(0) == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        c = collector(&server);
+    }
+    assert_eq!(c["tier"], "T0", "{c}");
+    assert_eq!(c["bpfCpuBudgetPpm"], 1, "{c}");
+    let share = c["bpfCpuSharePpm"]
+        .as_u64()
+        .expect("a share after two samples");
+    assert!(share > 1 && share < 2_000_000, "{c}");
+    let interval = c["bpfActivityIntervalNs"].as_u64().unwrap();
+    assert!(interval >= 1_000_000, "backed off: {c}");
+
+    let mut sink = python(SINK, &[&SENT.to_string(), "0"]);
+    let port: u16 = sink.line().parse().unwrap();
+    let mut sender = python(TRICKLE, &[&port.to_string(), &SENT.to_string()]);
+    assert_eq!(sender.line(), "done");
+    let c = collector(&server);
+    let interval = c["bpfActivityIntervalNs"].as_u64().unwrap();
+    // At most 4 sample intervals of 0.3 s (as measured: allow a slow one).
+    assert!(
+        (1_000_000..=4 * 600_000_000).contains(&interval),
+        "bounded: {c}"
+    );
+    let sent_by = |pid: u32| -> u64 {
+        server
+            .get("/api/traffic")
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["pid"] == pid)
+            .map(|t| t["send"].as_u64().unwrap())
+            .sum()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sent_by(sender.pid()) < SENT && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(sent_by(sender.pid()), SENT, "exact at close");
+
+    let body = server.get("/metrics").body;
+    let scrape = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_string())))
+        .expect("valid exposition format");
+    let value = |name: &str| {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name)
+            .map(|s| match s.value {
+                prometheus_parse::Value::Gauge(v) => v,
+                _ => f64::NAN,
+            })
+            .unwrap_or_else(|| panic!("{name} in /metrics"))
+    };
+    assert!(value("procnet_bpf_cpu_share") > 0.0);
+    assert_eq!(value("procnet_bpf_cpu_budget"), 1e-6);
+    assert!(value("procnet_bpf_activity_interval_seconds") >= 0.001);
+}
+
 /// A UDP server that answers each datagram with argv[1] bytes.
 const UDP_ECHO: &str = r#"
 import socket, sys

@@ -808,9 +808,8 @@ impl PlatformCollector {
             (false, _) => Tier::T2,
         };
         diag.tier = Some(tier);
-        if let Some((ns, runs)) = self.events.as_ref().and_then(|e| e.run_time()) {
-            diag.bpf_run_time_ns = Some(ns);
-            diag.bpf_run_count = Some(runs);
+        if let Some(m) = self.events.as_mut().and_then(|e| e.meter()) {
+            m.fill(&mut diag);
         }
         diag.tier_reason = self.tier_reason(tier, table.tcp_from_bpf, owners_from_bpf, now);
         if let Some(w) = &self.tier_warning {
@@ -1079,9 +1078,8 @@ impl PlatformCollector {
 
         diag.backend = Backend::EventsNetlink.as_str().to_string();
         diag.tier = Some(Tier::T0);
-        if let Some((ns, runs)) = self.events.as_ref().and_then(|e| e.run_time()) {
-            diag.bpf_run_time_ns = Some(ns);
-            diag.bpf_run_count = Some(runs);
+        if let Some(m) = self.events.as_mut().and_then(|e| e.meter()) {
+            m.fill(&mut diag);
         }
         diag.tier_reason = self.tier_reason(Tier::T0, true, true, now);
         if let Some(w) = &self.tier_warning {
