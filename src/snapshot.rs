@@ -271,6 +271,14 @@ pub struct Socket {
     /// final; it is shown for one interval.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub closed: bool,
+    /// The process that did the socket's latest send or receive, where the
+    /// collector saw it happen (tier T0: the kernel event names the task
+    /// doing the I/O); `None` elsewhere. Of a socket several processes
+    /// hold (inherited across `fork`) only this one moved the bytes, so
+    /// they are credited to it (see [`Socket::io_holder`]). A pid, like
+    /// `owners`: it is compared with them, in the same sample.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub io_owner: Option<u32>,
 }
 
 impl Socket {
@@ -296,7 +304,19 @@ impl Socket {
             bytes_received: None,
             tcp_health: None,
             closed: false,
+            io_owner: None,
         }
+    }
+
+    /// The holder that did the latest I/O, when that says something the
+    /// holders do not: the socket has several and `io_owner` is one of
+    /// them. What the bytes' credit depends on (see
+    /// [`crate::graph::traffic::credited_owner`]), so what counts as the
+    /// socket's identity; an `io_owner` of a socket with one holder is
+    /// that holder or stale, and changes nothing.
+    pub fn io_holder(&self) -> Option<u32> {
+        self.io_owner
+            .filter(|pid| self.owners.len() > 1 && self.owners.contains(pid))
     }
 
     /// Whether `other` is this socket with at most its counters (bytes,
@@ -316,6 +336,7 @@ impl Socket {
             && self.uid == other.uid
             && self.owners == other.owners
             && self.unowned_reason == other.unowned_reason
+            && self.io_holder() == other.io_holder()
     }
 }
 
@@ -418,6 +439,22 @@ pub struct Diagnostics {
     /// Tier T0: how many times those programs ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bpf_run_count: Option<u64>,
+    /// Tier T0: those programs' share of one CPU over the last sample
+    /// interval, in millionths (10,000 = 1 %); absent at the first sample
+    /// and without BPF run-time statistics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bpf_cpu_share_ppm: Option<u32>,
+    /// Tier T0: the share the programs are kept within (millionths of one
+    /// CPU): over it, [`Diagnostics::bpf_activity_interval_ns`] grows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bpf_cpu_budget_ppm: Option<u32>,
+    /// Tier T0: the least time between two activity records of one TCP
+    /// socket, in ns: 0 (one per send or receive call) unless the programs
+    /// are over budget; then doubled each sample, at most 4 sample
+    /// intervals, and halved back under a quarter of the budget. Closes
+    /// and state changes are never skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bpf_activity_interval_ns: Option<u64>,
     /// Human-readable warnings (one per distinct problem, not per item).
     #[serde(default)]
     pub warnings: Vec<String>,

@@ -641,6 +641,7 @@ fn recorded_samples(t0_ms: u64, n: u64) -> Vec<procnet::snapshot::Snapshot> {
         bytes_received: remote.map(|_| bytes / 2),
         tcp_health: None,
         closed: false,
+        io_owner: None,
     };
     let process = |pid: u32, name: &str| Process {
         pid,

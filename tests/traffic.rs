@@ -213,6 +213,193 @@ fn metrics_parse_as_prometheus_text() {
     }
 }
 
+/// A parent connects, forks, and then only the PARENT sends, when it gets
+/// SIGUSR1 (the child keeps its copy of the socket and sleeps). Prints
+/// `<child pid>` once forked, `sent` once sent.
+const FORK_THEN_PARENT_SENDS: &str = r#"
+import os, signal, socket, sys, time
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])
+pid = os.fork()
+if pid == 0:
+    while True:
+        time.sleep(3600)
+print(pid, flush=True)
+signal.sigwait([signal.SIGUSR1])
+c.sendall(b"q" * int(sys.argv[2]))
+print("sent", flush=True)
+time.sleep(3600)
+"#;
+
+/// What one server says of a connection a parent and its forked child
+/// hold and only the parent sends on: the tier, the parent's and the
+/// child's `txBytes` on the graph, and their `send` in `/api/traffic`.
+fn shared_socket_credit(env: &[(&str, &str)]) -> (String, [(u64, u64); 2]) {
+    const SENT: u64 = 1_000_000;
+    // Closes once it has read everything: the state change (CLOSE_WAIT on
+    // the parent's side) brings the socket's final counters. (At T0 a
+    // live socket's counters move with its events; the kernel may still
+    // be sending what the last send() queued.)
+    let mut sink = python(SINK, &[&SENT.to_string(), "0"]);
+    let port: u16 = sink.line().parse().unwrap();
+    let mut parent = python(
+        FORK_THEN_PARENT_SENDS,
+        &[&port.to_string(), &SENT.to_string()],
+    );
+    let child: u32 = parent.line().parse().unwrap();
+    // The forked child outlives its parent's kill: end it with the test.
+    struct KillOnDrop(u32);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            // SAFETY: kill has no memory preconditions.
+            unsafe { libc::kill(self.0 as i32, libc::SIGKILL) };
+        }
+    }
+    let _child_guard = KillOnDrop(child);
+    // Started after the fork: its first walk sees both holders (at T0 the
+    // table has them from it; no later event names the silent child).
+    let server = Server::start_with_env(&[], "0.3", env);
+    let tier = server.get("/healthz").json()["collector"]["tier"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    // SAFETY: kill has no memory preconditions.
+    assert_eq!(unsafe { libc::kill(parent.pid() as i32, libc::SIGUSR1) }, 0);
+    assert_eq!(parent.line(), "sent");
+    let tx = |graph: &serde_json::Value, pid: u32| -> u64 {
+        graph["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["id"] == format!("pid:{pid}"))
+            .and_then(|n| n["txBytes"].as_u64())
+            .unwrap_or(0)
+    };
+    let graph = server.wait_graph(Duration::from_secs(20), |g| {
+        tx(g, parent.pid()) + tx(g, child) >= SENT
+    });
+    let traffic = server.get("/api/traffic").json();
+    let sent_by = |pid: u32| -> u64 {
+        traffic
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["pid"] == pid)
+            .map(|t| t["send"].as_u64().unwrap())
+            .sum()
+    };
+    let pids = [parent.pid(), child];
+    (tier, pids.map(|pid| (tx(&graph, pid), sent_by(pid))))
+}
+
+/// Bytes of a socket shared across fork go to the process that did the
+/// I/O when the kernel event says which (tier T0): here the parent, where
+/// the youngest-holder rule would credit the silent child. At T1 no event
+/// says, and that documented fall-back holds. Per-process totals add up
+/// to the socket's either way (never once per holder).
+#[test]
+fn a_shared_socket_is_credited_to_the_process_that_did_the_io() {
+    require_root("tier T0 (kernel events)");
+    let (tier, [parent, child]) = shared_socket_credit(&[]);
+    assert_eq!(tier, "T0");
+    assert!(parent.0 >= 1_000_000, "T0: the parent sent: {parent:?}");
+    assert!(parent.1 >= 1_000_000, "T0: /api/traffic: {parent:?}");
+    assert_eq!(child, (0, 0), "T0: the child did no I/O");
+
+    let (tier, [parent, child]) = shared_socket_credit(&[("PROCNET_TIER", "T1")]);
+    assert_eq!(tier, "T1");
+    assert!(child.0 >= 1_000_000, "T1: the youngest holder: {child:?}");
+    assert!(child.1 >= 1_000_000, "T1: /api/traffic: {child:?}");
+    assert_eq!(parent, (0, 0), "T1: counted once, not per holder");
+}
+
+/// Sends argv[2] bytes to 127.0.0.1:argv[1] in 1,000-byte send calls, a
+/// millisecond apart, closes, prints `done`, then stays (so its process
+/// and its totals remain).
+const TRICKLE: &str = r#"
+import socket, sys, time
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+for _ in range(int(sys.argv[2]) // 1000):
+    c.sendall(b"t" * 1000)
+    time.sleep(0.001)
+c.close()
+print("done", flush=True)
+time.sleep(3600)
+"#;
+
+/// Self-metering at T0: `/healthz` and `/metrics` say the event programs'
+/// CPU share, the budget and the per-socket activity interval; over budget
+/// (a budget of 1 millionth of a CPU, which anything exceeds) the interval
+/// grows, bounded by 4 sample intervals, and a connection's bytes are
+/// still exact once it closed (closes are never skipped).
+#[test]
+fn self_metering_backs_off_over_budget_and_closes_stay_exact() {
+    require_root("tier T0 (kernel events)");
+    const SENT: u64 = 2_000_000;
+    let server = Server::start_with_env(&[], "0.3", &[("PROCNET_BPF_BUDGET_PPM", "1")]);
+    let collector = |server: &Server| server.get("/healthz").json()["collector"].clone();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut c = collector(&server);
+    while c["bpfActivityIntervalNs"].as_u64().unwrap_or(0) == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        c = collector(&server);
+    }
+    assert_eq!(c["tier"], "T0", "{c}");
+    assert_eq!(c["bpfCpuBudgetPpm"], 1, "{c}");
+    let share = c["bpfCpuSharePpm"]
+        .as_u64()
+        .expect("a share after two samples");
+    assert!(share > 1 && share < 2_000_000, "{c}");
+    let interval = c["bpfActivityIntervalNs"].as_u64().unwrap();
+    assert!(interval >= 1_000_000, "backed off: {c}");
+
+    let mut sink = python(SINK, &[&SENT.to_string(), "0"]);
+    let port: u16 = sink.line().parse().unwrap();
+    let mut sender = python(TRICKLE, &[&port.to_string(), &SENT.to_string()]);
+    assert_eq!(sender.line(), "done");
+    let c = collector(&server);
+    let interval = c["bpfActivityIntervalNs"].as_u64().unwrap();
+    // At most 4 sample intervals of 0.3 s (as measured: allow a slow one).
+    assert!(
+        (1_000_000..=4 * 600_000_000).contains(&interval),
+        "bounded: {c}"
+    );
+    let sent_by = |pid: u32| -> u64 {
+        server
+            .get("/api/traffic")
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["pid"] == pid)
+            .map(|t| t["send"].as_u64().unwrap())
+            .sum()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sent_by(sender.pid()) < SENT && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(sent_by(sender.pid()), SENT, "exact at close");
+
+    let body = server.get("/metrics").body;
+    let scrape = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_string())))
+        .expect("valid exposition format");
+    let value = |name: &str| {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name)
+            .map(|s| match s.value {
+                prometheus_parse::Value::Gauge(v) => v,
+                _ => f64::NAN,
+            })
+            .unwrap_or_else(|| panic!("{name} in /metrics"))
+    };
+    assert!(value("procnet_bpf_cpu_share") > 0.0);
+    assert_eq!(value("procnet_bpf_cpu_budget"), 1e-6);
+    assert!(value("procnet_bpf_activity_interval_seconds") >= 0.001);
+}
+
 /// A UDP server that answers each datagram with argv[1] bytes.
 const UDP_ECHO: &str = r#"
 import socket, sys

@@ -22,6 +22,7 @@ fn socket(local: SocketAddr, remote: Option<SocketAddr>, inode: u64, pid: u32) -
         bytes_received: remote.map(|_| 0),
         tcp_health: None,
         closed: false,
+        io_owner: None,
     }
 }
 

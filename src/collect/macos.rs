@@ -311,6 +311,7 @@ fn decode_socket(info: &SocketFDInfo, pid: u32) -> Option<Socket> {
         bytes_received: None,
         tcp_health: None,
         closed: false,
+        io_owner: None,
     })
 }
 

@@ -441,7 +441,7 @@ fn shape_of(s: &Socket) -> u64 {
         s.proto, s.local, s.remote, s.state, s.closed, s.inode, s.uid,
     )
         .hash(&mut h);
-    (&s.owners, s.unowned_reason).hash(&mut h);
+    (&s.owners, s.unowned_reason, s.io_holder()).hash(&mut h);
     (s.bytes_sent.is_some(), s.bytes_received.is_some()).hash(&mut h);
     h.finish()
 }
@@ -859,7 +859,7 @@ fn credited(
     s: &Socket,
     procs: &std::collections::HashMap<u32, (Option<u64>, &str)>,
 ) -> Option<u32> {
-    credited_owner(&s.owners, procs)
+    credited_owner(&s.owners, s.io_owner, procs)
 }
 
 /// Per pid: bytes over all its sockets (`None` when no socket of it has a
@@ -1227,6 +1227,7 @@ mod health_tests {
                 retransmits,
             }),
             closed: false,
+            io_owner: None,
         }
     }
 
@@ -1422,6 +1423,49 @@ mod health_tests {
         let patched = patch_changed(&g1, &plan, &i2, 2, &changes).expect("patched");
         assert_eq!(patched, full);
         assert_eq!(patch_graph(&g1, &plan, &i2, 2).expect("patched"), full);
+
+        // The kernel event says the parent did the I/O (tier T0): its node
+        // gets the bytes, the child's none. Who is credited changed, so
+        // neither patch applies; the next counters-only sample patches to
+        // what a full build gives.
+        let mut third = second.clone();
+        third.taken_at_ms = 3_000;
+        third.sockets.make_mut(0).io_owner = Some(7);
+        third.sockets.make_mut(0).bytes_sent = Some(5_000);
+        let t3 = tracker.observe(&third);
+        let mut i3 = inputs(&third, &rules, &opts, &c);
+        i3.traffic = Some(&t3);
+        assert!(SocketChanges::between(&second, &third).is_none());
+        assert!(patch_graph(&full, &plan, &i3, 3).is_none());
+        let (g3, plan3) = build_graph_planned(&i3, 3);
+        assert_eq!(
+            node(&g3, "pid:7").tx_bytes,
+            Some(5_000),
+            "the I/O's process"
+        );
+        assert_eq!(node(&g3, "pid:8").tx_bytes, None);
+        let mut fourth = third.clone();
+        fourth.taken_at_ms = 4_000;
+        fourth.sockets.make_mut(0).bytes_sent = Some(6_000);
+        let t4 = tracker.observe(&fourth);
+        let mut i4 = inputs(&fourth, &rules, &opts, &c);
+        i4.traffic = Some(&t4);
+        let full = build_graph(&i4, 4);
+        assert_eq!(node(&full, "pid:7").tx_rate, Some(1_000.0));
+        assert_eq!(node(&full, "pid:8").tx_bytes, None);
+        let changes = SocketChanges::between(&third, &fourth).expect("counters only");
+        assert_eq!(
+            patch_changed(&g3, &plan3, &i4, 4, &changes).expect("patched"),
+            full
+        );
+        assert_eq!(patch_graph(&g3, &plan3, &i4, 4).expect("patched"), full);
+        // An io_owner that is no holder (stale) leaves the youngest rule.
+        let mut stale = fourth.clone();
+        stale.sockets.make_mut(0).io_owner = Some(99);
+        let mut i5 = inputs(&stale, &rules, &opts, &c);
+        i5.traffic = Some(&t4);
+        let g5 = build_graph(&i5, 5);
+        assert_eq!(node(&g5, "pid:8").tx_bytes, Some(6_000));
     }
 
     #[test]

@@ -750,6 +750,7 @@ mod tests {
             bytes_received: None,
             tcp_health: None,
             closed: false,
+            io_owner: None,
         }
     }
 

@@ -127,9 +127,10 @@ pub struct Node {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
     /// How many of the process's connections other processes hold too
-    /// (inherited across `fork`). Their bytes count once, for the youngest
-    /// holder (in the pre-fork pattern the parent opens, the children do
-    /// the I/O): on the other holders' nodes the bytes of these sockets
+    /// (inherited across `fork`). Their bytes count once, for the holder
+    /// that did the latest I/O where the kernel events say (tier T0), else
+    /// the youngest (in the pre-fork pattern the parent opens, the children
+    /// do the I/O): on the other holders' nodes the bytes of these sockets
     /// are not in `rxBytes`/`txBytes`. Absent when none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shared_sockets: Option<u32>,

@@ -12,8 +12,10 @@
 //! vanishes is remembered for [`FORGET_SOCKET_MS`].
 //!
 //! Bytes of a socket several processes hold (inherited across fork, or a
-//! closed connection credited to its listener's holders) go to ONE of them,
-//! so per-process totals add up to per-socket totals (see [`credited_owner`]).
+//! closed connection credited to its listener's holders) go to ONE of them:
+//! the one that did the I/O when the collector saw it (tier T0), else the
+//! youngest; so per-process totals add up to per-socket totals (see
+//! [`credited_owner`]).
 
 use crate::graph::pairing::SocketIndex;
 use crate::snapshot::{Proto, Snapshot, Socket, SocketChanges};
@@ -266,7 +268,7 @@ impl TrafficTracker {
             let owners = holders(s, snap, &mut index);
             let procs = procs.get_or_insert_with(|| process_names(snap));
             let iface = interface_of(s.local.ip(), snap);
-            self.credit(owners, procs, &iface, delta);
+            self.credit(owners, s.io_owner, procs, &iface, delta);
         }
         if !self.gone.is_empty() {
             let now_ms = snap.taken_at_ms;
@@ -380,7 +382,7 @@ impl TrafficTracker {
             }
             let owners = holders(s, snap, &mut index);
             let iface = interface_of(s.local.ip(), snap);
-            self.credit(owners, &procs, &iface, delta);
+            self.credit(owners, s.io_owner, &procs, &iface, delta);
         }
         if !snap.captured.is_empty() {
             let index = index.get_or_insert_with(|| SocketIndex::new(snap));
@@ -489,6 +491,7 @@ impl TrafficTracker {
             }
             self.credit(
                 &snap.sockets[i].owners,
+                snap.sockets[i].io_owner,
                 procs,
                 &f.interface,
                 (f.sent, f.received),
@@ -501,11 +504,12 @@ impl TrafficTracker {
     fn credit(
         &mut self,
         owners: &[u32],
+        io_owner: Option<u32>,
         procs: &HashMap<u32, (Option<u64>, &str)>,
         iface: &str,
         delta: Delta,
     ) {
-        if let Some(pid) = credited_owner(owners, procs) {
+        if let Some(pid) = credited_owner(owners, io_owner, procs) {
             let (start, name) = procs.get(&pid).copied().unwrap_or((None, "?"));
             let e = self
                 .totals
@@ -575,14 +579,22 @@ pub(crate) fn process_names(snap: &Snapshot) -> HashMap<u32, (Option<u64>, &str)
 
 /// The one holder of a socket its bytes are credited to. One process:
 /// that one. Several (a socket inherited across fork, or a closed
-/// connection credited to the holders of its listener): the youngest (the
-/// latest start time, then the highest pid), because in the pre-fork
-/// pattern the parent opens the socket and its children do the I/O.
-/// Crediting every holder would count the same bytes once per holder.
-pub fn credited_owner(owners: &[u32], procs: &HashMap<u32, (Option<u64>, &str)>) -> Option<u32> {
+/// connection credited to the holders of its listener): the one that did
+/// the latest I/O (`io_owner`, [`Socket::io_owner`]) when it is one of
+/// them, since it moved the bytes; else (no event said who, as at tiers
+/// T1-T3) the youngest (the latest start time, then the highest pid),
+/// because in the pre-fork pattern the parent opens the socket and its
+/// children do the I/O. Crediting every holder would count the same bytes
+/// once per holder.
+pub fn credited_owner(
+    owners: &[u32],
+    io_owner: Option<u32>,
+    procs: &HashMap<u32, (Option<u64>, &str)>,
+) -> Option<u32> {
     match owners {
         [] => None,
         [one] => Some(*one),
+        many if io_owner.is_some_and(|pid| many.contains(&pid)) => io_owner,
         many => many
             .iter()
             .copied()
@@ -613,6 +625,7 @@ mod tests {
             bytes_received: Some(recv),
             tcp_health: None,
             closed: false,
+            io_owner: None,
         }
     }
 
@@ -878,5 +891,21 @@ mod tests {
         assert_eq!(totals.len(), 1, "{totals:?}");
         assert_eq!((totals[0].pid, totals[0].send), (8, 900));
         assert_eq!(t.grand_total, (900, 0));
+
+        // The kernel said the oldest holder did the I/O: its bytes, and
+        // only its. A process that is not a holder (stale) is not credited.
+        let mut t = TrafficTracker::default();
+        let sent_by = |sent, io| {
+            let mut s = shared(sent);
+            s.io_owner = Some(io);
+            s
+        };
+        t.observe(&with_holders(1000, vec![sent_by(0, 7)]));
+        t.observe(&with_holders(2000, vec![sent_by(900, 7)]));
+        t.observe(&with_holders(3000, vec![sent_by(1000, 42)]));
+        let mut totals: Vec<(u32, u64)> = t.totals().iter().map(|t| (t.pid, t.send)).collect();
+        totals.sort_unstable();
+        assert_eq!(totals, vec![(7, 900), (8, 100)]);
+        assert_eq!(t.grand_total, (1000, 0));
     }
 }

@@ -274,6 +274,7 @@ mod tests {
                 bytes_received: None,
                 tcp_health: None,
                 closed: false,
+                io_owner: None,
             }]
             .into(),
             ..Snapshot::default()

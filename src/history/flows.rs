@@ -560,6 +560,7 @@ mod tests {
             bytes_received: Some(0),
             tcp_health: None,
             closed: false,
+            io_owner: None,
         }
     }
 

@@ -828,6 +828,7 @@ mod tests {
                         retransmits,
                     }),
                     closed,
+                    io_owner: None,
                 },
             )
     }
@@ -1081,6 +1082,7 @@ mod tests {
                     bytes_received: None,
                     tcp_health: None,
                     closed: false,
+                    io_owner: None,
                 })
                 .collect(),
             ..Snapshot::default()

@@ -949,6 +949,7 @@ mod tests {
                     bytes_received: Some(5),
                     tcp_health: None,
                     closed: false,
+                    io_owner: None,
                 }
             })
             .collect();

@@ -243,6 +243,10 @@ fn socket_to_wire(s: &Socket) -> WireSocket {
         bytes_received,
         tcp_health,
         closed,
+        // Not recorded: version-2 frames have no room for it, so a
+        // recording credits a shared socket's bytes by the youngest-holder
+        // rule (docs/recording-format.md).
+        io_owner: _,
     } = s;
     WireSocket {
         proto: *proto,
@@ -274,6 +278,7 @@ fn socket_from_wire(w: WireSocket) -> Socket {
         bytes_received: w.bytes_received,
         tcp_health: health_from_wire(w.tcp_health),
         closed: w.closed,
+        io_owner: None,
     }
 }
 
@@ -621,6 +626,7 @@ impl<'a> WireSocketRef<'a> {
             bytes_received,
             tcp_health,
             closed,
+            io_owner: _, // not recorded, as in `socket_to_wire`
         } = s;
         WireSocketRef {
             proto: *proto,

@@ -197,6 +197,11 @@ pub struct MetricsData {
     pub tier: Option<&'static str>,
     /// Tier T0: kernel time in the event programs (ns) and their runs.
     pub bpf_run: Option<(u64, u64)>,
+    /// Tier T0: their share of one CPU over the last sample and the budget
+    /// (millionths), and the activity back-off in force (ns).
+    pub bpf_cpu_share_ppm: Option<u32>,
+    pub bpf_cpu_budget_ppm: Option<u32>,
+    pub bpf_activity_interval_ns: Option<u64>,
 }
 
 impl MetricsData {
@@ -281,6 +286,9 @@ impl MetricsData {
                 .diagnostics
                 .bpf_run_time_ns
                 .zip(snap.diagnostics.bpf_run_count),
+            bpf_cpu_share_ppm: snap.diagnostics.bpf_cpu_share_ppm,
+            bpf_cpu_budget_ppm: snap.diagnostics.bpf_cpu_budget_ppm,
+            bpf_activity_interval_ns: snap.diagnostics.bpf_activity_interval_ns,
         }
     }
 }
@@ -465,6 +473,25 @@ pub fn render(data: &MetricsData, hist: &DurationHistogram, samples: u64, failed
         let _ = writeln!(o, "# TYPE procnet_bpf_runs_total counter");
         let _ = writeln!(o, "procnet_bpf_runs_total {runs}");
     }
+    if let Some(ppm) = data.bpf_cpu_share_ppm {
+        let _ = writeln!(o, "# HELP procnet_bpf_cpu_share Share of one CPU procnet's event programs (tier T0) took over the last sample interval.");
+        let _ = writeln!(o, "# TYPE procnet_bpf_cpu_share gauge");
+        let _ = writeln!(o, "procnet_bpf_cpu_share {}", f64::from(ppm) / 1e6);
+    }
+    if let Some(ppm) = data.bpf_cpu_budget_ppm {
+        let _ = writeln!(o, "# HELP procnet_bpf_cpu_budget The share of one CPU the event programs are kept within by backing off their per-socket activity records.");
+        let _ = writeln!(o, "# TYPE procnet_bpf_cpu_budget gauge");
+        let _ = writeln!(o, "procnet_bpf_cpu_budget {}", f64::from(ppm) / 1e6);
+    }
+    if let Some(ns) = data.bpf_activity_interval_ns {
+        let _ = writeln!(o, "# HELP procnet_bpf_activity_interval_seconds The least time between two activity records of one TCP socket (0: one per send or receive call); grows while the event programs are over budget.");
+        let _ = writeln!(o, "# TYPE procnet_bpf_activity_interval_seconds gauge");
+        let _ = writeln!(
+            o,
+            "procnet_bpf_activity_interval_seconds {}",
+            ns as f64 / 1e9
+        );
+    }
     let _ = writeln!(o, "# HELP procnet_samples_total Samples taken.");
     let _ = writeln!(o, "# TYPE procnet_samples_total counter");
     let _ = writeln!(o, "procnet_samples_total {samples}");
@@ -634,6 +661,7 @@ mod tests {
                 retransmits,
             }),
             closed: false,
+            io_owner: None,
         }
     }
 

@@ -136,11 +136,18 @@ impl Server {
 
     /// Starts with a sampling interval in seconds.
     pub fn start_with_interval(args: &[&str], interval: &str) -> Server {
+        Server::start_with_env(args, interval, &[])
+    }
+
+    /// Starts with a sampling interval and these environment variables
+    /// set for the server alone (e.g. `PROCNET_TIER`).
+    pub fn start_with_env(args: &[&str], interval: &str, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(BIN)
             .arg("serve")
             .args(["--port", "0", "--interval", interval])
             .args(args)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

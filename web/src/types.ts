@@ -99,9 +99,10 @@ txRate?: number,
 service?: string, 
 /**
  * How many of the process's connections other processes hold too
- * (inherited across `fork`). Their bytes count once, for the youngest
- * holder (in the pre-fork pattern the parent opens, the children do
- * the I/O): on the other holders' nodes the bytes of these sockets
+ * (inherited across `fork`). Their bytes count once, for the holder
+ * that did the latest I/O where the kernel events say (tier T0), else
+ * the youngest (in the pre-fork pattern the parent opens, the children
+ * do the I/O): on the other holders' nodes the bytes of these sockets
  * are not in `rxBytes`/`txBytes`. Absent when none.
  */
 sharedSockets?: number, };

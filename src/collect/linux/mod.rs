@@ -826,9 +826,8 @@ impl PlatformCollector {
             (false, _) => Tier::T2,
         };
         diag.tier = Some(tier);
-        if let Some((ns, runs)) = self.events.as_ref().and_then(|e| e.run_time()) {
-            diag.bpf_run_time_ns = Some(ns);
-            diag.bpf_run_count = Some(runs);
+        if let Some(m) = self.events.as_mut().and_then(|e| e.meter()) {
+            m.fill(&mut diag);
         }
         diag.tier_reason = self.tier_reason(tier, table.tcp_from_bpf, owners_from_bpf, now);
         if let Some(w) = &self.tier_warning {
@@ -1097,9 +1096,8 @@ impl PlatformCollector {
 
         diag.backend = Backend::EventsNetlink.as_str().to_string();
         diag.tier = Some(Tier::T0);
-        if let Some((ns, runs)) = self.events.as_ref().and_then(|e| e.run_time()) {
-            diag.bpf_run_time_ns = Some(ns);
-            diag.bpf_run_count = Some(runs);
+        if let Some(m) = self.events.as_mut().and_then(|e| e.meter()) {
+            m.fill(&mut diag);
         }
         diag.tier_reason = self.tier_reason(Tier::T0, true, true, now);
         if let Some(w) = &self.tier_warning {
@@ -1299,10 +1297,14 @@ impl PlatformCollector {
                 if let Some(&k) = udp.get(&(s.local, s.remote)) {
                     live[k] = true;
                     let (sent, received) = (udp_before[k].1.sent, udp_before[k].1.received);
+                    // Who did its latest send or receive (a shared socket's
+                    // bytes are credited to that holder).
+                    let io = udp_before[k].1.owner.as_ref().map(|o| o.tgid);
+                    let now = (Some(sent), Some(received), io);
                     sockets.update_if(
                         i,
-                        |s| (s.bytes_sent, s.bytes_received) != (Some(sent), Some(received)),
-                        |s| (s.bytes_sent, s.bytes_received) = (Some(sent), Some(received)),
+                        |s| (s.bytes_sent, s.bytes_received, s.io_owner) != now,
+                        |s| (s.bytes_sent, s.bytes_received, s.io_owner) = now,
                     );
                 }
             }
@@ -1865,6 +1867,7 @@ fn to_socket(d: DiagSocket) -> Socket {
         bytes_received: d.bytes_received,
         tcp_health: d.tcp_health,
         closed: false,
+        io_owner: None,
     }
 }
 

@@ -159,6 +159,7 @@ impl RawRow {
             bytes_received: None,
             tcp_health: None,
             closed: false,
+            io_owner: None,
         }
     }
 }

@@ -28,6 +28,7 @@
 //! reconcile. A ring-buffer overflow is counted by the program and said
 //! in the sample's warnings.
 
+pub mod meter;
 pub mod record;
 pub mod table;
 
@@ -118,6 +119,39 @@ pub struct EventCollector {
     /// Keeps the kernel's BPF run-time statistics on while held
     /// (`BPF_ENABLE_STATS`); `None` when the kernel refused.
     _stats: Option<std::os::fd::OwnedFd>,
+    /// The programs' cost and the activity back-off ([`meter`]).
+    meter: meter::SelfMeter,
+    /// The clock the meter measures sample intervals on.
+    loaded_at: std::time::Instant,
+    /// The interval last written to the program's `activity_gap` map.
+    gap_written: u64,
+}
+
+/// What the programs cost over the last sample and the back-off in force
+/// (see [`meter`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metering {
+    /// Kernel time spent in the programs since loading, ns, and their runs.
+    pub run_time_ns: u64,
+    pub run_count: u64,
+    /// Their share of one CPU over the last sample interval, millionths;
+    /// `None` at the first sample.
+    pub share_ppm: Option<u32>,
+    /// The share they are kept within, millionths.
+    pub budget_ppm: u32,
+    /// The least time between two activity records of one TCP socket, ns.
+    pub activity_interval_ns: u64,
+}
+
+impl Metering {
+    /// Into a sample's diagnostics (`/healthz` `collector`, `/metrics`).
+    pub fn fill(&self, diag: &mut crate::snapshot::Diagnostics) {
+        diag.bpf_run_time_ns = Some(self.run_time_ns);
+        diag.bpf_run_count = Some(self.run_count);
+        diag.bpf_cpu_share_ppm = self.share_ppm;
+        diag.bpf_cpu_budget_ppm = Some(self.budget_ppm);
+        diag.bpf_activity_interval_ns = Some(self.activity_interval_ns);
+    }
 }
 
 /// Empties the ring buffer as records arrive, on a thread of its own that
@@ -276,6 +310,47 @@ impl EventCollector {
             udp_io_seen: 0,
             active: Vec::new(),
             _stats: stats,
+            meter: meter::SelfMeter::with_budget(meter::SelfMeter::budget_from(
+                std::env::var(meter::BUDGET_ENV).ok().as_deref(),
+            )),
+            loaded_at: std::time::Instant::now(),
+            gap_written: 0,
+        })
+    }
+
+    /// Meters one sample: reads the programs' run time, moves the back-off
+    /// (writing the new interval into the program's `activity_gap` map when
+    /// it changed) and says both; `None` without BPF run-time statistics
+    /// (then nothing is ever skipped).
+    pub fn meter(&mut self) -> Option<Metering> {
+        let (run_time_ns, run_count) = self.run_time()?;
+        let now = u64::try_from(self.loaded_at.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let gap = self.meter.observe(run_time_ns, now);
+        if gap != self.gap_written {
+            match self.object.maps().find(|m| m.name() == "activity_gap") {
+                Some(map) => match map.update(
+                    &0u32.to_ne_bytes(),
+                    &gap.to_ne_bytes(),
+                    libbpf_rs::MapFlags::ANY,
+                ) {
+                    Ok(()) => {
+                        log::debug!(
+                            "BPF programs at {} ppm of a CPU: activity records at most every {gap} ns per socket",
+                            self.meter.share_ppm().unwrap_or(0)
+                        );
+                        self.gap_written = gap;
+                    }
+                    Err(e) => log::debug!("BPF activity_gap: {e}"),
+                },
+                None => log::debug!("BPF activity_gap map missing"),
+            }
+        }
+        Some(Metering {
+            run_time_ns,
+            run_count,
+            share_ppm: self.meter.share_ppm(),
+            budget_ppm: self.meter.budget_ppm(),
+            activity_interval_ns: self.gap_written,
         })
     }
 

@@ -126,6 +126,9 @@ struct owner {
 	   the TCP_CLOSE transition fires, so it is kept from earlier ones. */
 	__u16 sport;
 	__u16 _pad2[3];
+	/* When this socket last wrote its activity record (kind 4) into
+	   tcp_active, bpf_ktime_get_ns(): the back-off below. */
+	__u64 last_emit_ns;
 };
 
 /* One record to user space; layout mirrored in events/record.rs. */
@@ -205,6 +208,18 @@ struct {
 	__type(value, __u64);
 } lost SEC(".maps");
 
+/* [0]: the least time between two activity records (kind 4) of one
+   socket, ns; 0: one per send/receive call. User space raises it when the
+   programs' own run time is over budget and lowers it again (see
+   events/meter.rs). State changes and closes are never skipped, so a
+   socket's counters are exact when it closes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} activity_gap SEC(".maps");
+
 /* The network namespace procnet's walks see (its own), set by user space
    before loading: sockets of other namespaces (containers) are not in the
    walks, so they are not reported here either. 0: every namespace. */
@@ -223,8 +238,9 @@ static __always_inline void count_lost(void)
 		__sync_fetch_and_add(n, 1);
 }
 
-/* Makes the current task the socket's owner; the storage either way. */
-static __always_inline struct owner *take_owner(struct sock *sk)
+/* Makes the current task the socket's owner; the storage either way.
+   `*changed` (when given) is set when the owner was another process. */
+static __always_inline struct owner *take_owner_of(struct sock *sk, int *changed)
 {
 	struct owner *o = bpf_sk_storage_get(&owners, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!o)
@@ -232,12 +248,35 @@ static __always_inline struct owner *take_owner(struct sock *sk)
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (tgid == 0 || o->tgid == tgid)
 		return o;
+	if (changed)
+		*changed = 1;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	o->tgid = tgid;
 	o->start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
 	/* The thread group leader's name, as /proc/<pid>/stat shows it. */
 	BPF_CORE_READ_STR_INTO(&o->comm, task, group_leader, comm);
 	return o;
+}
+
+static __always_inline struct owner *take_owner(struct sock *sk)
+{
+	return take_owner_of(sk, 0);
+}
+
+/* Whether this call's activity record is skipped: the socket wrote one
+   less than `activity_gap` ago and the process doing the I/O is the same
+   (a new one is said at once: the socket's bytes are credited to it). */
+static __always_inline int backed_off(struct owner *o, int owner_changed)
+{
+	if (!o)
+		return 0;
+	__u32 zero = 0;
+	__u64 *gap = bpf_map_lookup_elem(&activity_gap, &zero);
+	__u64 now = bpf_ktime_get_ns();
+	if (gap && *gap && !owner_changed && now - o->last_emit_ns < *gap)
+		return 1;
+	o->last_emit_ns = now;
+	return 0;
 }
 
 static __always_inline void fill_ends(struct record *r, struct sock *sk)
@@ -351,7 +390,10 @@ static __always_inline void on_io(struct sock *sk, int ret, int flags, int sendi
 		return;
 	__u16 proto = BPF_CORE_READ(sk, sk_protocol);
 	if (proto == IPPROTO_TCP) {
-		struct owner *o = take_owner(sk);
+		int changed = 0;
+		struct owner *o = take_owner_of(sk, &changed);
+		if (backed_off(o, changed))
+			return;
 		struct record r;
 		__builtin_memset(&r, 0, sizeof(r));
 		r.kind = 4;

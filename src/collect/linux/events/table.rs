@@ -109,7 +109,10 @@ impl EventTable {
                     if let Some(seen) = seen.get_mut(at) {
                         *seen = true;
                     }
-                    changed |= self.sockets.set(at, s.clone());
+                    // The walk cannot say who did the I/O; the events did.
+                    let mut s = s.clone();
+                    s.io_owner = self.sockets[at].io_owner;
+                    changed |= self.sockets.set(at, s);
                 }
                 None => {
                     self.insert(s.clone());
@@ -154,6 +157,7 @@ impl EventTable {
                 let old = &self.sockets[at];
                 s.owners.clone_from(&old.owners);
                 s.unowned_reason = old.unowned_reason;
+                s.io_owner = old.io_owner;
                 if self.sockets.set(at, s) {
                     self.generation += 1;
                 }
@@ -318,6 +322,7 @@ impl EventTable {
                         s.inode = 0;
                         s.uid = None;
                         s.owners.clear();
+                        s.io_owner = None;
                     }
                     // The counters only grow: a record older than what a
                     // walk read does not take them back.
@@ -337,6 +342,10 @@ impl EventTable {
                         if let Err(at) = s.owners.binary_search(&o.tgid) {
                             s.owners.insert(at, o.tgid);
                         }
+                        // The record's owner is the task that last did I/O
+                        // on the socket (or connected it): of a shared
+                        // socket, the holder its bytes are credited to.
+                        s.io_owner = Some(o.tgid);
                     }
                     // Waiting for its process (an accepted connection that
                     // did no I/O yet); an orphan has none to wait for.
@@ -357,7 +366,8 @@ impl EventTable {
                             applied.reshaped |= b.state != s.state
                                 || b.inode != s.inode
                                 || b.uid != s.uid
-                                || b.owners != s.owners;
+                                || b.owners != s.owners
+                                || b.io_holder() != s.io_holder();
                             applied.changed_slots.push(at as u32);
                         }
                         Some(_) => {}
@@ -561,6 +571,37 @@ mod tests {
             [3, 4],
             "a shared socket keeps its holders"
         );
+    }
+
+    /// A socket a parent and its forked child hold: the record names the
+    /// one doing the I/O, which the socket keeps through reconcile walks
+    /// (they cannot tell); a change of it reshapes (the bytes' credit
+    /// moves), the same one again does not.
+    #[test]
+    fn a_shared_socket_remembers_who_did_the_io() {
+        let (a, b) = ("127.0.0.1:4000", Some("127.0.0.1:80"));
+        let mut walked = walked(4000, 0);
+        walked.owners = smallvec::smallvec![3, 4];
+        let mut t = EventTable::from_walk([&walked]);
+        let io = |tgid, sent, ts| {
+            let mut r = owned(rec(Kind::Activity, ESTABLISHED, a, b, ts), tgid, 4000);
+            r.sent = sent;
+            r
+        };
+        let applied = t.apply(vec![io(3, 10, 1)]);
+        assert!(applied.reshaped, "the credit moves to the I/O's process");
+        assert_eq!(t.sockets()[0].io_owner, Some(3));
+        assert_eq!(t.sockets()[0].io_holder(), Some(3));
+        let applied = t.apply(vec![io(3, 20, 2)]);
+        assert!(applied.changed && !applied.reshaped, "only counters");
+        t.reconcile([&walked]);
+        assert_eq!(t.sockets()[0].io_owner, Some(3));
+        let mut seen = vec![false; 1];
+        t.reconcile_one(walked.clone(), &mut seen);
+        assert_eq!(t.sockets()[0].io_owner, Some(3));
+        let applied = t.apply(vec![io(4, 30, 3)]);
+        assert!(applied.reshaped);
+        assert_eq!(t.sockets()[0].io_holder(), Some(4));
     }
 
     #[test]
