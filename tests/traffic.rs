@@ -542,3 +542,77 @@ fn a_socket_shared_after_fork_counts_once() {
     assert_eq!(sent_by(parent.pid()), 0, "{traffic}");
     assert!(sent_by(child) >= 1_000_000, "{traffic}");
 }
+
+/// A reader that drains slowly: a small receive buffer (no autotuning), 64
+/// KB every 20 ms, so a sender's last send() returns with much of its data
+/// still queued in its own buffer.
+const SLOW_SINK: &str = r#"
+import socket, sys, time
+want = int(sys.argv[1])
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+s.bind(("127.0.0.1", 0)); s.listen(8)
+print(s.getsockname()[1], flush=True)
+c, _ = s.accept()
+got = 0
+while got < want:
+    d = c.recv(65536)
+    if not d: break
+    got += len(d)
+    time.sleep(0.02)
+print("drained", got, flush=True)
+time.sleep(3600)
+"#;
+
+/// Sends N bytes with one sendall into a 1 MB send buffer, says so, then
+/// holds the connection open without another call.
+const SEND_THEN_HOLD: &str = r#"
+import socket, sys, time
+c = socket.socket(); c.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+c.connect(("127.0.0.1", int(sys.argv[1])))
+c.sendall(b"x" * int(sys.argv[2]))
+print("sent", flush=True)
+time.sleep(3600)
+"#;
+
+/// send() returns once the bytes are queued; the kernel transmits the rest
+/// as the peer reads. The sender makes no further call and its state does
+/// not change, yet its counters follow the transmission (tier T0: the ACK
+/// hook), so its total reaches what it sent within a few samples, not at
+/// the next reconcile walk a minute later.
+#[test]
+fn bytes_queued_by_the_last_send_are_counted_as_they_leave() {
+    require_root("tier T0 (kernel events)");
+    const SENT: u64 = 5_000_000;
+    let mut sink = python(SLOW_SINK, &[&SENT.to_string()]);
+    let port: u16 = sink.line().parse().unwrap();
+    let server = Server::start_with_env(&[], "0.5", &[("PROCNET_TIER", "T0")]);
+    let tier = server.get("/healthz").json()["collector"]["tier"].clone();
+    assert_eq!(tier, "T0", "{}", server.get("/healthz").body);
+    let mut sender = python(SEND_THEN_HOLD, &[&port.to_string(), &SENT.to_string()]);
+    assert_eq!(sender.line(), "sent");
+    assert_eq!(sink.line(), format!("drained {SENT}"));
+    let sent_by = |pid: u32| -> u64 {
+        server
+            .get("/api/traffic")
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["pid"] == pid)
+            .map(|t| t["send"].as_u64().unwrap())
+            .sum()
+    };
+    // Three samples after the peer read the last byte.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut sent = sent_by(sender.pid());
+    while sent < SENT && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        sent = sent_by(sender.pid());
+    }
+    assert_eq!(
+        sent,
+        SENT,
+        "the sender's total once its queue drained: {}",
+        server.get("/api/traffic").body
+    );
+}

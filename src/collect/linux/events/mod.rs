@@ -10,7 +10,7 @@
 //! of tier T1 cannot give (they come after the owner let go).
 //!
 //! Why libbpf-rs and not aya: the program needs socket-local storage, a
-//! ring buffer, fentry/fexit and tp_btf attachments and CO-RE relocations
+//! ring buffer, tp_btf attachments and CO-RE relocations
 //! against the running kernel; libbpf is the reference loader for all of
 //! them (the kernel's own selftests use it), Debian ships the clang that
 //! compiles the C, and the loader is one crate with a vendored libbpf
@@ -224,6 +224,54 @@ fn route_libbpf_log() {
     });
 }
 
+/// The optional program: it hangs off `tcp:tcp_probe`, a tracepoint of
+/// TCP's receive path that the kernel may lose or reshape, unlike the
+/// `sock:` ones. (Not an fexit on `tcp_rcv_established`: BPF trampolines
+/// are refused on some kernels, e.g. this project's CI machines, EPERM.)
+const ACK_PROGRAM: &str = "on_ack";
+
+/// Opens, loads and attaches the event program, with or without
+/// [`ACK_PROGRAM`].
+fn load_and_attach(with_ack: bool) -> Result<(Object, Vec<Link>), EventsError> {
+    let mut open = ObjectBuilder::default()
+        .open_memory(OBJECT)
+        .map_err(|e| EventsError::libbpf("opening the BPF event program", e))?;
+    // Only this network namespace, the one the walks list.
+    let netns = std::fs::metadata("/proc/self/ns/net")
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m) as u32)
+        .unwrap_or(0);
+    if let Some(mut rodata) = open
+        .maps_mut()
+        .find(|m| m.name().to_string_lossy().ends_with(".rodata"))
+    {
+        if let Some(v) = rodata.initial_value_mut().filter(|v| v.len() >= 4) {
+            v[..4].copy_from_slice(&netns.to_ne_bytes());
+        }
+    }
+    if !with_ack {
+        for mut prog in open.progs_mut() {
+            if prog.name() == ACK_PROGRAM {
+                prog.set_autoload(false);
+            }
+        }
+    }
+    let object = open
+        .load()
+        .map_err(|e| EventsError::libbpf("loading the BPF event program", e))?;
+    let mut links = Vec::new();
+    for prog in object.progs_mut() {
+        let name = prog.name().to_string_lossy().into_owned();
+        if !with_ack && name == ACK_PROGRAM {
+            continue;
+        }
+        let link = prog
+            .attach()
+            .map_err(|e| EventsError::libbpf(format!("attaching BPF program {name}"), e))?;
+        links.push(link);
+    }
+    Ok((object, links))
+}
+
 impl EventCollector {
     /// Loads and attaches the program. Fails without root, without kernel
     /// BTF, or when this binary was built without clang.
@@ -234,32 +282,21 @@ impl EventCollector {
             ));
         }
         route_libbpf_log();
-        let mut open = ObjectBuilder::default()
-            .open_memory(OBJECT)
-            .map_err(|e| EventsError::libbpf("opening the BPF event program", e))?;
-        // Only this network namespace, the one the walks list.
-        let netns = std::fs::metadata("/proc/self/ns/net")
-            .map(|m| std::os::unix::fs::MetadataExt::ino(&m) as u32)
-            .unwrap_or(0);
-        if let Some(mut rodata) = open
-            .maps_mut()
-            .find(|m| m.name().to_string_lossy().ends_with(".rodata"))
-        {
-            if let Some(v) = rodata.initial_value_mut().filter(|v| v.len() >= 4) {
-                v[..4].copy_from_slice(&netns.to_ne_bytes());
-            }
-        }
-        let object = open
-            .load()
-            .map_err(|e| EventsError::libbpf("loading the BPF event program", e))?;
-        let mut links = Vec::new();
-        for prog in object.progs_mut() {
-            let name = prog.name().to_string_lossy().into_owned();
-            let link = prog
-                .attach()
-                .map_err(|e| EventsError::libbpf(format!("attaching BPF program {name}"), e))?;
-            links.push(link);
-        }
+        let (object, links) = match load_and_attach(true) {
+            Ok(loaded) => loaded,
+            Err(e) => match load_and_attach(false) {
+                Ok(loaded) => {
+                    log::info!(
+                        "kernel events: the ACK hook ({ACK_PROGRAM}) is unavailable ({e}); \
+                         bytes a send left queued are counted at the socket's next call \
+                         or state change"
+                    );
+                    loaded
+                }
+                // The first error says more: it is the one with every hook.
+                Err(_) => return Err(e),
+            },
+        };
         let pending = Arc::new(Mutex::new(Pending::default()));
         let ring = {
             let map = object

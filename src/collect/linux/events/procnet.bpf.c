@@ -80,6 +80,7 @@ typedef struct {
 } kuid_t;
 
 struct file;
+struct sk_buff;
 
 struct socket {
 	struct file *file;
@@ -108,6 +109,8 @@ struct tcp_sock {
 	__u64 bytes_retrans;
 	__u32 srtt_us;
 	__u32 total_retrans;
+	__u32 snd_nxt; /* the next byte to transmit */
+	__u32 write_seq; /* one past the last byte the process queued */
 } __attribute__((preserve_access_index));
 
 struct task_struct {
@@ -119,7 +122,10 @@ struct task_struct {
 /* What a socket's storage holds. */
 struct owner {
 	__u32 tgid;
-	__u32 _pad;
+	/* A send left bytes queued, or its record was skipped by the
+	   back-off: the ACK hook below writes this socket's counters as the
+	   kernel transmits, until all it was given is out. */
+	__u32 draining;
 	__u64 start_ns; /* the process's start, ns since boot */
 	char comm[16];
 	/* The local port: the kernel clears it (inet_put_port) just before
@@ -340,6 +346,28 @@ static __always_inline void fill_tcp(struct record *r, struct sock *sk, struct o
 		r->sport = o->sport;
 }
 
+/* Writes the socket's activity record (kind 4: its latest counters) into
+   tcp_active, where user space reads it at the next sample. */
+static __always_inline void put_activity(struct sock *sk, struct owner *o)
+{
+	struct record r;
+	__builtin_memset(&r, 0, sizeof(r));
+	r.kind = 4;
+	r.state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	fill_tcp(&r, sk, o);
+	__u64 cookie = bpf_get_socket_cookie(sk);
+	if (bpf_map_update_elem(&tcp_active, &cookie, &r, BPF_ANY))
+		count_lost();
+}
+
+/* Whether bytes the process wrote are still queued, not yet transmitted
+   (`bytes_sent` grows as they go out, not when they are acked). */
+static __always_inline int unsent(struct sock *sk)
+{
+	struct tcp_sock *tp = (struct tcp_sock *)sk;
+	return BPF_CORE_READ(tp, snd_nxt) != BPF_CORE_READ(tp, write_seq);
+}
+
 /* Every state a TCP socket enters goes to user space (kind 3: the socket
    table there is kept from these, not walked), and its end (kind 1, or 5
    for a listener, which is no connection to report as closed). */
@@ -392,16 +420,14 @@ static __always_inline void on_io(struct sock *sk, int ret, int flags, int sendi
 	if (proto == IPPROTO_TCP) {
 		int changed = 0;
 		struct owner *o = take_owner_of(sk, &changed);
-		if (backed_off(o, changed))
-			return;
-		struct record r;
-		__builtin_memset(&r, 0, sizeof(r));
-		r.kind = 4;
-		r.state = BPF_CORE_READ(sk, __sk_common.skc_state);
-		fill_tcp(&r, sk, o);
-		__u64 cookie = bpf_get_socket_cookie(sk);
-		if (bpf_map_update_elem(&tcp_active, &cookie, &r, BPF_ANY))
-			count_lost();
+		int skipped = backed_off(o, changed);
+		if (!skipped)
+			put_activity(sk, o);
+		/* A send returns once its bytes are queued; the kernel transmits
+		   them later, as ACKs come back, with no call of the process to
+		   see it: the ACK hook takes over such a socket's counters. */
+		if (sending && o)
+			o->draining = skipped || unsent(sk);
 		return;
 	}
 	if (proto != IPPROTO_UDP)
@@ -444,5 +470,29 @@ SEC("tp_btf/sock_recv_length")
 int BPF_PROG(on_receive, struct sock *sk, int ret, int flags)
 {
 	on_io(sk, ret, flags, 0);
+	return 0;
+}
+
+/* At each incoming segment of an established connection (tcp:tcp_probe,
+   in softirq: no process context, the owner comes from the socket's
+   storage; the segment itself is not yet processed). Only sockets a send
+   left draining do anything here: their activity record follows the
+   transmission of the queued bytes (within the back-off), and the first
+   segment after the last byte went out (its ACK at the latest) always
+   writes it, so the counters are exact once the data is out even if the
+   process makes no further call. Optional: where the kernel lacks the
+   tracepoint the program is not loaded, and those counters wait for the
+   socket's next call, its state change or the reconcile walk. */
+SEC("tp_btf/tcp_probe")
+int BPF_PROG(on_ack, struct sock *sk, struct sk_buff *skb)
+{
+	struct owner *o = bpf_sk_storage_get(&owners, sk, 0, 0);
+	if (!o || !o->draining)
+		return 0;
+	if (!unsent(sk))
+		o->draining = 0;
+	else if (backed_off(o, 0))
+		return 0;
+	put_activity(sk, o);
 	return 0;
 }
