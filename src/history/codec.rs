@@ -16,6 +16,14 @@ use crate::snapshot::Snapshot;
 /// levels cost more CPU per sample than the bytes they save are worth.
 const ZSTD_LEVEL: i32 = 3;
 
+/// Window of a frame compressed on its own ([`encode_compressed`]), 128
+/// KiB: a streaming encoder does not know the frame's size, so at level 3
+/// it sets up a 2 MiB window (and a decoder of the line one as big), ~3
+/// MB of context for every sample, most of whose frames are a few KB.
+/// Such lines live only until their block is sealed, which recompresses
+/// them with the full window ([`recompress_block`]).
+const LINE_WINDOW_LOG: u32 = 17;
+
 /// Why stored history could not be read back.
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
@@ -91,6 +99,7 @@ pub fn compress_line(line: &[u8]) -> Vec<u8> {
 /// uncompressed and a copy of its sockets.
 pub fn encode_compressed(frame: &FrameRef<'_>, strings: &mut Interner) -> Vec<u8> {
     let streamed = zstd::stream::Encoder::new(Vec::new(), ZSTD_LEVEL)
+        .and_then(|mut enc| enc.window_log(LINE_WINDOW_LOG).map(|()| enc))
         .and_then(|enc| wire::encode_into(frame, strings, enc))
         .and_then(|enc| enc.finish());
     // Writing into memory cannot fail but for allocation.
