@@ -68,7 +68,7 @@ pub use background::{BackgroundMonitor, BACKGROUND_THREAD_NAME};
 use crate::collect::proc_info::ProcReader;
 use crate::collect::{CollectError, CollectOptions, Collector};
 use crate::graph::pairing::{is_listener, SocketIndex};
-use crate::graph::traffic::{interface_of, Delta, TrafficTracker};
+use crate::graph::traffic::{interface_of, Delta, SocketDeltas, TrafficTracker};
 use crate::snapshot::{Interface, Proto, Snapshot, Socket};
 use lineage::{is_root, Lineage, ProcInfo, ProcKey};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -338,13 +338,13 @@ impl MonitorState {
     /// sockets that carry no delta, to the watched processes they belong
     /// to. Mirrors what [`TrafficTracker`] credits per process, but once
     /// per family instead of once per holder.
-    fn credit(&mut self, snap: &Snapshot, deltas: &[Option<Delta>]) {
+    fn credit(&mut self, snap: &Snapshot, deltas: &SocketDeltas) {
         if self.membership.is_empty() {
             return;
         }
         let mut index: Option<SocketIndex<'_>> = None;
-        for (s, d) in snap.sockets.iter().zip(deltas) {
-            let Some(d) = d.filter(|d| *d != (0, 0)) else {
+        for (i, d) in deltas.moved() {
+            let Some(s) = snap.sockets.get(i) else {
                 continue;
             };
             // A closed server-side socket counts for the listener's owners.

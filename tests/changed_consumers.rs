@@ -198,7 +198,7 @@ impl Chain {
         fleet.extend(export.addresses.iter().map(|a| a.to_string()));
         fleet.sort();
         Out {
-            deltas: sample.deltas.clone(),
+            deltas: sample.deltas.iter().collect(),
             totals: self.traffic.totals(),
             fleet,
             flows: self.flows.observe_changed(snap, ch),

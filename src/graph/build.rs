@@ -264,7 +264,7 @@ impl EdgeAcc {
         let s = &snap.sockets[i];
         let (tx, rx) = from_client(a.local_is_client, (s.bytes_sent, s.bytes_received));
         let delta = traffic
-            .and_then(|t| t.deltas.get(i).copied().flatten())
+            .and_then(|t| t.deltas.get(i))
             .map(|d| from_client(a.local_is_client, d));
         let (rtt_us, retransmits) = connection_health(s, a.peer.map(|j| &snap.sockets[j as usize]));
         add_opt(&mut self.tx, tx);
@@ -543,11 +543,7 @@ pub fn patch_changed(
         return None;
     }
     let rate = |d: Option<u64>| d.and_then(|d| inputs.traffic?.rate(d));
-    let delta_of = |i: usize| {
-        inputs
-            .traffic
-            .and_then(|t| t.deltas.get(i).copied().flatten())
-    };
+    let delta_of = |i: usize| inputs.traffic.and_then(|t| t.deltas.get(i));
     let mut graph = prev.clone();
     // Nothing of theirs moved: the same bytes, at a rate of zero.
     for (edge, &counted) in graph.edges.iter_mut().zip(&reach.edge_counted) {
@@ -666,7 +662,7 @@ pub fn build_graph_planned(inputs: &Inputs<'_>, seq: u64) -> (GraphDoc, GraphPla
         let (tx, rx) = from_client(r.local_is_client, (s.bytes_sent, s.bytes_received));
         let delta = inputs
             .traffic
-            .and_then(|t| t.deltas.get(i).copied().flatten())
+            .and_then(|t| t.deltas.get(i))
             .map(|d| from_client(r.local_is_client, d));
         let state = s.state.as_str();
         let (rtt_us, retransmits) = connection_health(s, r.peer.map(|j| &snap.sockets[j]));
@@ -887,7 +883,7 @@ fn process_traffic(
             s.owners.first().copied()
         };
         let Some(pid) = pid else { continue };
-        let delta = traffic.and_then(|t| t.deltas.get(i).copied().flatten());
+        let delta = traffic.and_then(|t| t.deltas.get(i));
         let e = out.entry(pid).or_default();
         add_opt(&mut e.received, s.bytes_received);
         add_opt(&mut e.sent, s.bytes_sent);

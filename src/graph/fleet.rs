@@ -340,12 +340,7 @@ impl FleetAggregator {
             let delta = match (counters, r.counters) {
                 (Some(c), Some(b)) => (c.0.saturating_sub(b.0), c.1.saturating_sub(b.1)),
                 (Some(c), None) => c,
-                (None, _) => traffic
-                    .deltas
-                    .get(i as usize)
-                    .copied()
-                    .flatten()
-                    .unwrap_or((0, 0)),
+                (None, _) => traffic.deltas.get(i as usize).unwrap_or((0, 0)),
             };
             if !open && delta == (0, 0) && counters.is_none() {
                 continue;
@@ -436,7 +431,7 @@ impl FleetAggregator {
                 (Some(_), _) if first => (0, 0),
                 // New (or a reused tuple whose counters restarted).
                 (Some(c), _) => c,
-                (None, _) => traffic.deltas.get(i).copied().flatten().unwrap_or((0, 0)),
+                (None, _) => traffic.deltas.get(i).unwrap_or((0, 0)),
             };
             if !open && delta == (0, 0) && counters.is_none() {
                 continue;
@@ -788,7 +783,7 @@ mod tests {
     fn deltas(d: Vec<Option<(u64, u64)>>) -> TrafficSample {
         TrafficSample {
             interval_secs: Some(1.0),
-            deltas: d,
+            deltas: d.into_iter().collect(),
         }
     }
 

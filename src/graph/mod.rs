@@ -16,6 +16,7 @@ pub mod ports;
 pub mod query;
 pub mod redact;
 pub mod services;
+pub mod socket_deltas;
 pub mod traffic;
 
 pub use build::{build_connections, build_graph, ContainerLabels, GraphOptions, Inputs};

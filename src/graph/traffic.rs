@@ -60,8 +60,7 @@ fn unpack(ends: PackedEnds, wide: &[Endpoints]) -> Option<Endpoints> {
 }
 type ProcKey = (u32, Option<u64>);
 
-/// Bytes one socket moved since the previous sample: (sent, received).
-pub type Delta = (u64, u64);
+pub use super::socket_deltas::{Delta, SocketDeltas};
 
 /// What one sample added.
 #[derive(Debug, Clone, Default)]
@@ -71,7 +70,7 @@ pub struct TrafficSample {
     /// Per socket (same index as `Snapshot::sockets`): bytes since the
     /// previous sample, `None` when the socket has no counters or this is
     /// the first sample.
-    pub deltas: Vec<Option<Delta>>,
+    pub deltas: SocketDeltas,
 }
 
 impl TrafficSample {
@@ -243,7 +242,7 @@ impl TrafficTracker {
         if !same_shape {
             return None;
         }
-        let mut deltas: Vec<Option<Delta>> = self
+        let mut deltas: SocketDeltas = self
             .slot_of
             .iter()
             .map(|&k| (k != NOT_SEEN).then_some((0, 0)))
@@ -261,7 +260,7 @@ impl TrafficTracker {
             } else {
                 now
             };
-            deltas[i] = Some(delta);
+            deltas.set(i, Some(delta));
             if delta == (0, 0) {
                 continue;
             }
@@ -304,7 +303,7 @@ impl TrafficTracker {
         let mut by_endpoints: Option<KeyIndex> = None;
         // Which previous sockets this sample carried on (the rest vanished).
         let mut matched = vec![false; self.prev.len()];
-        let mut deltas = Vec::with_capacity(snap.sockets.len());
+        let mut deltas = SocketDeltas::default();
         // Built only when a socket needs its listener (rare): most samples
         // of a steady machine never pay for it.
         let mut index: Option<SocketIndex<'_>> = None;
@@ -472,7 +471,7 @@ impl TrafficTracker {
         index: &SocketIndex<'_>,
         procs: &HashMap<u32, (Option<u64>, &str)>,
         first: bool,
-        deltas: &mut [Option<Delta>],
+        deltas: &mut SocketDeltas,
     ) {
         for f in snap.captured.iter().filter(|f| f.proto == Proto::Udp) {
             let socket = index
@@ -485,9 +484,7 @@ impl TrafficTracker {
                 continue;
             }
             if !first && snap.sockets[i].remote.is_some() {
-                let d = deltas[i].get_or_insert((0, 0));
-                d.0 += f.sent;
-                d.1 += f.received;
+                deltas.add(i, (f.sent, f.received));
             }
             self.credit(
                 &snap.sockets[i].owners,
@@ -737,7 +734,7 @@ mod tests {
             vec![sock("127.0.0.1:1", "127.0.0.1:2", 9, 7, 100, 10)],
         ));
         assert_eq!(
-            (s1.interval_secs, s1.deltas[0]),
+            (s1.interval_secs, s1.deltas.get(0)),
             (None, None),
             "first sample is the baseline"
         );
@@ -839,9 +836,9 @@ mod tests {
         // The destroy reports (inode 0, the same final counters).
         let s = t.observe(&snap(4000, 50, (0..1000).map(|k| conn(k, 0)).collect()));
         assert!(
-            s.deltas.iter().all(|d| *d == Some((0, 0))),
+            s.deltas.iter().all(|d| d == Some((0, 0))),
             "{:?}",
-            &s.deltas[..3]
+            s.deltas.iter().take(3).collect::<Vec<_>>()
         );
         assert_eq!(t.grand_total, (1_000_000, 0));
         assert_eq!(t.totals()[0].send, 1_000_000);
