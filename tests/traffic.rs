@@ -279,15 +279,7 @@ fn shared_socket_credit(env: &[(&str, &str)]) -> (String, [(u64, u64); 2]) {
         tx(g, parent.pid()) + tx(g, child) >= SENT
     });
     let traffic = server.get("/api/traffic").json();
-    let sent_by = |pid: u32| -> u64 {
-        traffic
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|t| t["pid"] == pid)
-            .map(|t| t["send"].as_u64().unwrap())
-            .sum()
-    };
+    let sent_by = |pid| sent_in(&traffic, pid);
     let pids = [parent.pid(), child];
     (tier, pids.map(|pid| (tx(&graph, pid), sent_by(pid))))
 }
@@ -364,17 +356,7 @@ fn self_metering_backs_off_over_budget_and_closes_stay_exact() {
         (1_000_000..=4 * 600_000_000).contains(&interval),
         "bounded: {c}"
     );
-    let sent_by = |pid: u32| -> u64 {
-        server
-            .get("/api/traffic")
-            .json()
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|t| t["pid"] == pid)
-            .map(|t| t["send"].as_u64().unwrap())
-            .sum()
-    };
+    let sent_by = |pid| sent_in(&server.get("/api/traffic").json(), pid);
     let deadline = Instant::now() + Duration::from_secs(10);
     while sent_by(sender.pid()) < SENT && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
@@ -530,15 +512,7 @@ fn a_socket_shared_after_fork_counts_once() {
     assert_eq!(p["sharedSockets"], 1, "{p}");
     assert_eq!(c["sharedSockets"], 1, "{c}");
     let traffic = server.get("/api/traffic").json();
-    let sent_by = |pid: u32| -> u64 {
-        traffic
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|t| t["pid"] == pid)
-            .map(|t| t["send"].as_u64().unwrap())
-            .sum()
-    };
+    let sent_by = |pid| sent_in(&traffic, pid);
     assert_eq!(sent_by(parent.pid()), 0, "{traffic}");
     assert!(sent_by(child) >= 1_000_000, "{traffic}");
 }
@@ -591,17 +565,7 @@ fn bytes_queued_by_the_last_send_are_counted_as_they_leave() {
     let mut sender = python(SEND_THEN_HOLD, &[&port.to_string(), &SENT.to_string()]);
     assert_eq!(sender.line(), "sent");
     assert_eq!(sink.line(), format!("drained {SENT}"));
-    let sent_by = |pid: u32| -> u64 {
-        server
-            .get("/api/traffic")
-            .json()
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|t| t["pid"] == pid)
-            .map(|t| t["send"].as_u64().unwrap())
-            .sum()
-    };
+    let sent_by = |pid| sent_in(&server.get("/api/traffic").json(), pid);
     // Three samples after the peer read the last byte.
     let deadline = Instant::now() + Duration::from_secs(3);
     let mut sent = sent_by(sender.pid());
@@ -615,4 +579,16 @@ fn bytes_queued_by_the_last_send_are_counted_as_they_leave() {
         "the sender's total once its queue drained: {}",
         server.get("/api/traffic").body
     );
+}
+
+/// What `/api/traffic` (its JSON) says process `pid` sent, over all its
+/// interfaces.
+fn sent_in(traffic: &serde_json::Value, pid: u32) -> u64 {
+    traffic
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["pid"] == pid)
+        .map(|t| t["send"].as_u64().unwrap())
+        .sum()
 }
